@@ -1,0 +1,293 @@
+//! A connection: one configured link to one external system.
+//!
+//! Its settings are typed per kind, with the defaults the seeds give. The secret
+//! (token, client secret, signing key) is never part of this record: it lives in
+//! Secrets Manager under [`Connection::secret_name`].
+
+use crate::ids::{ConnectionId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// Which external system a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    /// Moodle LMS over its REST web services.
+    Moodle,
+    /// The Online Core Skills Assessment Tool (LLN).
+    Ocsat,
+    /// LLN Robot, the other LLN product (one LLN connection per product per tenant).
+    LlnRobot,
+    /// CourseKey attendance.
+    CourseKey,
+    /// The tenant's own student management system: where deliveries go.
+    Sms,
+}
+
+impl ConnectionKind {
+    /// Whether the nightly sync starts a run for a connection of this kind.
+    /// The SMS is a delivery target, not something we sync from on a schedule.
+    pub fn is_synced_nightly(self) -> bool {
+        !matches!(self, ConnectionKind::Sms)
+    }
+}
+
+/// One configured link to one external system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub tenant: TenantId,
+    pub id: ConnectionId,
+    pub name: String,
+    /// Base URL of the external system (configuration, never hard-coded).
+    pub base_url: String,
+    /// Disabled connections are skipped by the nightly run but can be run by hand.
+    pub enabled: bool,
+    /// Where a failed run or an expired delivery is reported (no personal details in the email).
+    #[serde(default)]
+    pub error_email: Option<String>,
+    pub settings: ConnectionSettings,
+}
+
+impl Connection {
+    pub fn kind(&self) -> ConnectionKind {
+        self.settings.kind()
+    }
+
+    /// The Secrets Manager name holding this connection's secret.
+    pub fn secret_name(&self, prefix: &str) -> String {
+        format!("{prefix}/{}/{}", self.tenant, self.id)
+    }
+}
+
+/// Settings, typed per kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectionSettings {
+    Moodle(MoodleSettings),
+    Ocsat(LlnSettings),
+    LlnRobot(LlnSettings),
+    CourseKey(CourseKeySettings),
+    Sms(SmsSettings),
+}
+
+impl ConnectionSettings {
+    pub fn kind(&self) -> ConnectionKind {
+        match self {
+            ConnectionSettings::Moodle(_) => ConnectionKind::Moodle,
+            ConnectionSettings::Ocsat(_) => ConnectionKind::Ocsat,
+            ConnectionSettings::LlnRobot(_) => ConnectionKind::LlnRobot,
+            ConnectionSettings::CourseKey(_) => ConnectionKind::CourseKey,
+            ConnectionSettings::Sms(_) => ConnectionKind::Sms,
+        }
+    }
+}
+
+/// How a user that learnbridge creates in Moodle signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum NewUserAuth {
+    /// Moodle creates the password and emails the learner (`createpassword=1`).
+    #[default]
+    MoodleCreatesPassword,
+    /// learnbridge generates a password, sends it in the registration email, and
+    /// Moodle forces a change at first login (the Smartosh way).
+    GeneratedPassword,
+    /// A named Moodle authentication plugin (e.g. the SMS's own SSO plugin).
+    Plugin { auth: String },
+}
+
+/// How learners are matched with existing Moodle users before one is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchOrder {
+    /// VETtrak: stored Moodle user id, then learner code = idnumber, then the field rules.
+    LearnerCodeThenFields,
+    /// Smartosh: identifier = username, identifier = idnumber, then email.
+    UsernameIdnumberEmail,
+}
+
+/// Fields that can be combined (AND) to match a learner with a Moodle user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchField {
+    Username,
+    Email,
+    Firstname,
+    Lastname,
+}
+
+/// Moodle connection settings (VETtrak's and Smartosh's options together).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MoodleSettings {
+    /// Moodle role id used to enrol learners; 5 is Moodle's student role.
+    pub role_id: i64,
+    pub new_user_auth: NewUserAuth,
+    pub match_order: MatchOrder,
+    /// Match learner code with the Moodle user's idnumber.
+    pub match_learner_code_to_idnumber: bool,
+    /// Extra fields, combined with AND, checked before a user is created.
+    pub match_fields: Vec<MatchField>,
+    /// Record Failed results; when off, a failing unit counts as Started.
+    pub record_failed_results: bool,
+    /// Use the enrolment's start date when Moodle gives only a graded date.
+    pub use_enrolment_start_date: bool,
+    /// Read course completions and complete the enrolment.
+    pub course_completions: bool,
+    /// Results wait for a person's review before they are saved to the SMS.
+    pub review_before_saving: bool,
+    /// Push each new enrolment of an auto-push offering as it arrives.
+    pub auto_push: bool,
+    /// Report learners enrolled in Moodle courses that the SMS does not know.
+    pub exclusive_tenant_alerts: bool,
+    /// Unenrol (instead of suspend) when an enrolment is removed or completed.
+    pub unenrol_on_removal: bool,
+    /// Smartosh mode: after completion is read, unenrol the learner from the course.
+    pub unenrol_after_completion: bool,
+    /// Records per Moodle call (kept under the site's max_input_vars).
+    pub batch_size: usize,
+    /// Moodle calls in flight at once for this site.
+    pub max_concurrency: usize,
+    pub default_organisation: Option<String>,
+}
+
+impl Default for MoodleSettings {
+    fn default() -> Self {
+        Self {
+            role_id: 5,
+            new_user_auth: NewUserAuth::default(),
+            match_order: MatchOrder::LearnerCodeThenFields,
+            match_learner_code_to_idnumber: true,
+            match_fields: Vec::new(),
+            record_failed_results: true,
+            use_enrolment_start_date: false,
+            course_completions: true,
+            review_before_saving: true,
+            auto_push: false,
+            exclusive_tenant_alerts: false,
+            unenrol_on_removal: true,
+            unenrol_after_completion: false,
+            batch_size: 100,
+            max_concurrency: 4,
+            default_organisation: None,
+        }
+    }
+}
+
+/// OCSAT / LLN Robot connection settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlnSettings {
+    /// The OAuth2 token endpoint (prefilled, editable).
+    pub auth_url: String,
+    pub client_id: String,
+    /// Staff member applied to new invitations and imported results.
+    pub default_staff: Option<String>,
+    /// Assessment status applied to imported results.
+    pub default_assessment_status: Option<String>,
+    /// Log every API call (secrets obfuscated) for support.
+    pub api_logging: bool,
+}
+
+impl Default for LlnSettings {
+    fn default() -> Self {
+        Self {
+            auth_url: String::new(),
+            client_id: String::new(),
+            default_staff: None,
+            default_assessment_status: None,
+            api_logging: false,
+        }
+    }
+}
+
+/// CourseKey connection settings, with GEGI's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CourseKeySettings {
+    pub weeks_before_start_to_enable: u32,
+    pub weeks_after_end_to_disable: u32,
+    /// Checked in later than this after class start: absent (within it: late).
+    pub absent_after_start_minutes: u32,
+    /// Checked out earlier than this before class end: absent (within it: late).
+    pub absent_before_end_minutes: u32,
+    pub follow_adjustments_days: u32,
+    pub send_new_program_courses: bool,
+    /// Minutes between roster updates; at least 1.
+    pub update_every_minutes: u32,
+}
+
+impl Default for CourseKeySettings {
+    fn default() -> Self {
+        Self {
+            weeks_before_start_to_enable: 3,
+            weeks_after_end_to_disable: 2,
+            absent_after_start_minutes: 15,
+            absent_before_end_minutes: 15,
+            follow_adjustments_days: 7,
+            send_new_program_courses: false,
+            update_every_minutes: 15,
+        }
+    }
+}
+
+/// How results reach the SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryFormat {
+    /// JSON, HMAC-SHA256 over the raw body with a timestamp header.
+    #[default]
+    JsonWebhook,
+    /// Coachview's generic results XML, `X-WebHook-Signature` = HMAC-SHA512.
+    CoachviewXml,
+}
+
+/// The SMS (delivery target) settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsSettings {
+    pub format: DeliveryFormat,
+    /// Days a refused delivery is retried, once a day.
+    pub retry_days: u32,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self { format: DeliveryFormat::default(), retry_days: 30 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_seeds() {
+        let moodle = MoodleSettings::default();
+        assert_eq!(moodle.role_id, 5);
+        assert_eq!(moodle.batch_size, 100);
+        let ck = CourseKeySettings::default();
+        assert_eq!((ck.weeks_before_start_to_enable, ck.weeks_after_end_to_disable, ck.follow_adjustments_days), (3, 2, 7));
+        assert_eq!(SmsSettings::default().retry_days, 30);
+    }
+
+    #[test]
+    fn settings_round_trip_with_their_kind_tag() {
+        let settings: ConnectionSettings = serde_json::from_str(r#"{"kind":"moodle","role_id":9}"#).unwrap();
+        assert_eq!(settings.kind(), ConnectionKind::Moodle);
+        let ConnectionSettings::Moodle(m) = &settings else { panic!("not moodle") };
+        assert_eq!(m.role_id, 9);
+        assert_eq!(m.batch_size, 100, "unspecified settings take their defaults");
+    }
+
+    #[test]
+    fn unknown_settings_are_refused_by_name() {
+        let err = serde_json::from_str::<ConnectionSettings>(r#"{"kind":"moodle","roleid":9}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `roleid`"), "{err}");
+    }
+
+    #[test]
+    fn the_sms_is_not_synced_nightly() {
+        assert!(!ConnectionKind::Sms.is_synced_nightly());
+        assert!(ConnectionKind::Moodle.is_synced_nightly());
+    }
+}

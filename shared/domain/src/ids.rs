@@ -1,0 +1,160 @@
+//! Identifiers are newtypes parsed once at the edge.
+//!
+//! Every id that becomes part of a storage key is restricted to
+//! `[A-Za-z0-9._-]{1,64}` so that no id can contain the `#` key separator and
+//! reach into another tenant's key space.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a string was refused as an id; names the field it was meant for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} is {len} characters long; at most {max} are allowed")]
+    TooLong { field: &'static str, len: usize, max: usize },
+    #[error("{field} may contain only letters, digits, '.', '_' and '-' (found {found:?})")]
+    BadCharacter { field: &'static str, found: char },
+}
+
+impl IdError {
+    /// The field the refused value was meant for.
+    pub fn field(&self) -> &'static str {
+        match self {
+            IdError::Empty { field } | IdError::TooLong { field, .. } | IdError::BadCharacter { field, .. } => field,
+        }
+    }
+}
+
+pub(crate) const MAX_ID_LEN: usize = 64;
+
+pub(crate) fn check_id(field: &'static str, value: &str) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty { field });
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(IdError::TooLong { field, len: value.len(), max: MAX_ID_LEN });
+    }
+    if let Some(found) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(IdError::BadCharacter { field, found });
+    }
+    Ok(())
+}
+
+macro_rules! key_id {
+    ($(#[$meta:meta])* $name:ident, $field:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The field name used in errors about this id.
+            pub const FIELD: &'static str = $field;
+
+            /// Parses and validates an id.
+            pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                check_id($field, &value)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, IdError> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+pub(crate) use key_id;
+
+key_id!(
+    /// A training provider using learnbridge. Every record belongs to exactly one.
+    TenantId,
+    "tenant"
+);
+key_id!(
+    /// One configured link to one external system, unique within its tenant.
+    ConnectionId,
+    "connection_id"
+);
+key_id!(
+    /// One execution of a sync for a connection. New ids are UUIDv7, so they sort by time.
+    RunId,
+    "run_id"
+);
+
+impl RunId {
+    /// A new time-ordered run id.
+    pub fn new_v7() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_ids() {
+        assert_eq!(TenantId::parse("acme-rto_1.au").unwrap().as_str(), "acme-rto_1.au");
+    }
+
+    #[test]
+    fn refuses_key_separator_and_names_the_field() {
+        let err = TenantId::parse("acme#other").unwrap_err();
+        assert_eq!(err, IdError::BadCharacter { field: "tenant", found: '#' });
+        assert_eq!(err.field(), "tenant");
+        assert_eq!(err.to_string(), "tenant may contain only letters, digits, '.', '_' and '-' (found '#')");
+    }
+
+    #[test]
+    fn refuses_empty_and_overlong() {
+        assert_eq!(ConnectionId::parse("").unwrap_err(), IdError::Empty { field: "connection_id" });
+        let long = "a".repeat(65);
+        assert!(matches!(ConnectionId::parse(long), Err(IdError::TooLong { len: 65, max: 64, .. })));
+    }
+
+    #[test]
+    fn deserialising_validates() {
+        let bad: Result<TenantId, _> = serde_json::from_str("\"a/b\"");
+        assert!(bad.unwrap_err().to_string().contains("tenant may contain only"));
+        let ok: TenantId = serde_json::from_str("\"acme\"").unwrap();
+        assert_eq!(ok.to_string(), "acme");
+    }
+
+    #[test]
+    fn run_ids_sort_by_creation() {
+        let a = RunId::new_v7();
+        let b = RunId::new_v7();
+        assert!(a <= b);
+        assert!(RunId::parse(a.as_str()).is_ok());
+    }
+}

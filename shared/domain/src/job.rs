@@ -1,0 +1,148 @@
+//! Jobs: the messages the functions pass each other through SQS.
+//!
+//! A job names its tenant and connection and carries ids only, never personal
+//! data: the handler loads what it needs, so a message that is delivered twice
+//! or late acts on the current state (at-least-once in, exactly-once effect).
+
+use crate::ids::{ConnectionId, RunId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// Which queue carries a job (see docs/architecture.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueRole {
+    /// Consumed by `enrolment-push`: everything that goes out to a learning system.
+    EnrolmentPush,
+    /// Consumed by `results-fetch`: everything that comes back.
+    ResultsFetch,
+    /// Consumed by `retry-worker`: one delivery to the SMS, sent now.
+    Deliveries,
+}
+
+impl QueueRole {
+    pub const ALL: [QueueRole; 3] = [QueueRole::EnrolmentPush, QueueRole::ResultsFetch, QueueRole::Deliveries];
+
+    /// The queue's logical name, as in the SAM template and the local stack.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueRole::EnrolmentPush => "enrolment-push",
+            QueueRole::ResultsFetch => "results-fetch",
+            QueueRole::Deliveries => "deliveries",
+        }
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The nightly schedule.
+    Nightly,
+    /// A person, from the API.
+    Manual,
+    /// A new enrolment on an auto-push offering.
+    AutoPush,
+}
+
+/// One unit of work on a queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Job {
+    /// Export for one connection (learners, courses, enrolments out), then
+    /// queue the import. `offering` narrows the run to one offering.
+    SyncConnection {
+        tenant: TenantId,
+        connection: ConnectionId,
+        run: RunId,
+        trigger: Trigger,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offering: Option<String>,
+    },
+    /// Import for one connection: grades, completions, assessments back.
+    FetchResults {
+        tenant: TenantId,
+        connection: ConnectionId,
+        run: RunId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offering: Option<String>,
+    },
+    /// Convert stored CourseKey attendance records into P/L/A and deliveries.
+    ProcessAttendance { tenant: TenantId, connection: ConnectionId, record_ids: Vec<String> },
+    /// Send one delivery to the SMS now.
+    Deliver { tenant: TenantId, delivery: String },
+}
+
+impl Job {
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Job::SyncConnection { tenant, .. }
+            | Job::FetchResults { tenant, .. }
+            | Job::ProcessAttendance { tenant, .. }
+            | Job::Deliver { tenant, .. } => tenant,
+        }
+    }
+
+    /// The queue this job travels on.
+    pub fn queue(&self) -> QueueRole {
+        match self {
+            Job::SyncConnection { .. } => QueueRole::EnrolmentPush,
+            Job::FetchResults { .. } | Job::ProcessAttendance { .. } => QueueRole::ResultsFetch,
+            Job::Deliver { .. } => QueueRole::Deliveries,
+        }
+    }
+
+    /// A key that is the same for the same piece of work, used as the SQS
+    /// message deduplication id and as the idempotency key of its effects.
+    pub fn dedup_key(&self) -> String {
+        match self {
+            Job::SyncConnection { tenant, connection, run, .. } => format!("sync#{tenant}#{connection}#{run}"),
+            Job::FetchResults { tenant, connection, run, .. } => format!("fetch#{tenant}#{connection}#{run}"),
+            Job::ProcessAttendance { tenant, connection, record_ids } => {
+                format!("attendance#{tenant}#{connection}#{}", record_ids.join(","))
+            }
+            Job::Deliver { tenant, delivery } => format!("deliver#{tenant}#{delivery}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sync() -> Job {
+        Job::SyncConnection {
+            tenant: TenantId::parse("acme").unwrap(),
+            connection: ConnectionId::parse("moodle-main").unwrap(),
+            run: RunId::parse("r1").unwrap(),
+            trigger: Trigger::Nightly,
+            offering: None,
+        }
+    }
+
+    #[test]
+    fn wire_shape_is_stable() {
+        let json = serde_json::to_string(&sync()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"sync_connection","tenant":"acme","connection":"moodle-main","run":"r1","trigger":"nightly"}"#
+        );
+        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), sync());
+    }
+
+    #[test]
+    fn a_bad_tenant_in_a_message_is_refused_by_field() {
+        let err = serde_json::from_str::<Job>(
+            r#"{"type":"deliver","tenant":"a#b","delivery":"d1"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("tenant may contain only"), "{err}");
+    }
+
+    #[test]
+    fn jobs_travel_on_their_queue() {
+        assert_eq!(sync().queue(), QueueRole::EnrolmentPush);
+        let deliver = Job::Deliver { tenant: TenantId::parse("acme").unwrap(), delivery: "d".into() };
+        assert_eq!(deliver.queue(), QueueRole::Deliveries);
+        assert_eq!(deliver.tenant().as_str(), "acme");
+    }
+}

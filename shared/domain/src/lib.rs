@@ -1,0 +1,16 @@
+//! learnbridge's domain: the words of DESIGN.md as types, and the rules that decide.
+//!
+//! Pure: no I/O, no AWS, no HTTP, no clock. Time is passed in as `now`.
+//! Ports (the traits adapters implement) live in [`ports`], in domain terms.
+
+pub mod connection;
+pub mod ids;
+pub mod job;
+pub mod mask;
+pub mod ports;
+pub mod run;
+
+pub use connection::{Connection, ConnectionKind, ConnectionSettings};
+pub use ids::{ConnectionId, IdError, RunId, TenantId};
+pub use job::{Job, QueueRole, Trigger};
+pub use run::{LogLevel, Run, RunLogLine, RunStatus};

@@ -1,0 +1,151 @@
+//! Ports: what the use cases need from the outside world, in domain terms.
+//! AWS and HTTP adapters implement them; nothing here returns an SDK type.
+
+use crate::connection::Connection;
+use crate::ids::{ConnectionId, RunId, TenantId};
+use crate::job::Job;
+use crate::run::{Run, RunLogLine, RunStatus};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// A boxed error from an adapter, kept as a typed source (never flattened to a string).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The outcome of a conditional write: an idempotency conflict is an outcome, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// This call wrote it.
+    Done,
+    /// It was already there (a duplicate message or a re-run): nothing changed.
+    AlreadyDone,
+}
+
+/// Errors from a store, classified where they arise.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, connection failures, 5xx: try again.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// The store refused the request (validation, permissions, missing table): a
+    /// person must act; retrying will not help.
+    #[error("the store refused the request")]
+    Rejected(#[source] BoxError),
+    /// A stored record could not be read back as what it should be.
+    #[error("stored {what} could not be read")]
+    Corrupt {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
+    /// Someone else changed the record since it was read (optimistic concurrency).
+    #[error("{what} was changed by someone else; read it again")]
+    Conflict { what: String },
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Conflict { .. })
+    }
+}
+
+/// Errors from a queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("the queue refused the message: {reason}")]
+    Rejected { reason: String },
+    #[error("a job could not be encoded")]
+    Encode(#[source] BoxError),
+}
+
+impl QueueError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, QueueError::Unavailable(_))
+    }
+}
+
+/// Connections, across tenants only for the nightly schedule.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Every enabled connection of every tenant (the nightly sync's one cross-tenant read).
+    async fn enabled_connections(&self) -> Result<Vec<Connection>, StoreError>;
+    async fn connection(&self, tenant: &TenantId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    async fn connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError>;
+    async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+}
+
+/// Runs and their logs.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Records a new run; the same run id twice is [`Written::AlreadyDone`].
+    async fn start_run(&self, run: &Run) -> Result<Written, StoreError>;
+    async fn run(&self, tenant: &TenantId, connection: &ConnectionId, run: &RunId) -> Result<Option<Run>, StoreError>;
+    async fn append_log(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        lines: &[RunLogLine],
+    ) -> Result<(), StoreError>;
+    async fn log(&self, tenant: &TenantId, connection: &ConnectionId, run: &RunId) -> Result<Vec<RunLogLine>, StoreError>;
+    async fn finish_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        status: RunStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A job that could not be enqueued, by its index in the batch.
+#[derive(Debug)]
+pub struct EnqueueFailure {
+    pub index: usize,
+    pub error: QueueError,
+}
+
+/// Sends jobs to the queue each belongs on.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues every job; returns those that failed, by index, so the caller
+    /// can report exactly which ones (the rest were sent).
+    async fn enqueue(&self, jobs: &[Job]) -> Result<Vec<EnqueueFailure>, QueueError>;
+}
+
+/// Tenant API keys, stored only as hashes.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// The tenant a key hash belongs to, if the key exists and is not revoked.
+    async fn tenant_for(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError>;
+    async fn save_key(&self, key_hash: &str, tenant: &TenantId, label: &str, now: DateTime<Utc>) -> Result<Written, StoreError>;
+}
+
+/// One email, with no secret in it unless the connection's settings require it
+/// (a generated password for a new Moodle user).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("the mail service is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("the mail service refused the message: {reason}")]
+    Rejected { reason: String },
+}
+
+impl MailError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MailError::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
+}
