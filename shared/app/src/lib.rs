@@ -1,1 +1,12 @@
-//! app
+//! Use cases: the domain's rules applied over its ports.
+//!
+//! Nothing here knows AWS or HTTP types; functions and the local runner call
+//! these with adapters from `cloud` and `connectors`.
+
+pub mod auth;
+pub mod dispatch;
+pub mod jobs;
+pub mod signature;
+
+#[cfg(test)]
+mod fakes;

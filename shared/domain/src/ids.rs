@@ -93,7 +93,6 @@ macro_rules! key_id {
     };
 }
 
-pub(crate) use key_id;
 
 key_id!(
     /// A training provider using learnbridge. Every record belongs to exactly one.
@@ -116,6 +115,32 @@ impl RunId {
     pub fn new_v7() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }
+
+    /// The run id of a scheduled run: a UUIDv7 whose time is the schedule's time
+    /// and whose other bits come from the tenant and connection. A schedule
+    /// invoked twice for the same time (Lambda or Scheduler retries) names the
+    /// same runs, so the second invocation starts nothing new.
+    pub fn for_schedule(scheduled_at_ms: u64, tenant: &TenantId, connection: &ConnectionId) -> Self {
+        let mut bytes = [0u8; 10];
+        let a = fnv1a64(&[tenant.as_str().as_bytes(), b"#", connection.as_str().as_bytes()]);
+        let b = fnv1a64(&[connection.as_str().as_bytes(), b"#", tenant.as_str().as_bytes(), b"#run"]);
+        bytes[..8].copy_from_slice(&a.to_be_bytes());
+        bytes[8..].copy_from_slice(&b.to_be_bytes()[..2]);
+        let id = uuid::Builder::from_unix_timestamp_millis(scheduled_at_ms, &bytes).into_uuid();
+        Self(id.to_string())
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash for deriving ids (not for security).
+fn fnv1a64(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in *part {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 #[cfg(test)]
@@ -148,6 +173,19 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("tenant may contain only"));
         let ok: TenantId = serde_json::from_str("\"acme\"").unwrap();
         assert_eq!(ok.to_string(), "acme");
+    }
+
+    #[test]
+    fn scheduled_run_ids_are_stable_per_connection_and_time() {
+        let t = TenantId::parse("acme").unwrap();
+        let c1 = ConnectionId::parse("moodle").unwrap();
+        let c2 = ConnectionId::parse("ocsat").unwrap();
+        let a = RunId::for_schedule(1_700_000_000_000, &t, &c1);
+        assert_eq!(a, RunId::for_schedule(1_700_000_000_000, &t, &c1));
+        assert_ne!(a, RunId::for_schedule(1_700_000_000_000, &t, &c2));
+        assert_ne!(a, RunId::for_schedule(1_700_086_400_000, &t, &c1));
+        assert!(a < RunId::for_schedule(1_700_086_400_000, &t, &c1), "later schedules sort later");
+        assert_eq!(uuid::Uuid::parse_str(a.as_str()).unwrap().get_version_num(), 7);
     }
 
     #[test]

@@ -149,3 +149,27 @@ impl MailError {
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
+
+/// Errors that know whether trying again can help. SQS handlers report only
+/// retryable failures back to the queue; the rest are recorded and acknowledged.
+pub trait Retryable {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        StoreError::is_retryable(self)
+    }
+}
+
+impl Retryable for QueueError {
+    fn is_retryable(&self) -> bool {
+        QueueError::is_retryable(self)
+    }
+}
+
+impl Retryable for MailError {
+    fn is_retryable(&self) -> bool {
+        MailError::is_retryable(self)
+    }
+}
