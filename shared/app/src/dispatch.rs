@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::ports::{ConnectionStore, JobQueue, QueueError, RunStore, StoreError, Written};
-use domain::{Connection, ConnectionId, Job, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger};
+use domain::{
+    Connection, ConnectionId, Job, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
+};
 use futures::{StreamExt, TryStreamExt, stream};
 
 /// DynamoDB writes in flight at once while starting runs.
@@ -24,7 +26,11 @@ pub enum DispatchError {
     #[error("a run could not be recorded")]
     Start(#[source] StoreError),
     #[error("{failed} of {total} runs could not be queued; the schedule's retry will queue them")]
-    Enqueue { failed: usize, total: usize, report: NightlyReport },
+    Enqueue {
+        failed: usize,
+        total: usize,
+        report: NightlyReport,
+    },
     #[error("the runs could not be queued")]
     Queue(#[source] QueueError),
 }
@@ -61,7 +67,13 @@ pub async fn dispatch_nightly(
 
     let started: Vec<Option<Run>> = stream::iter(enabled.iter().map(|connection| async move {
         let id = RunId::for_schedule(scheduled_ms, &connection.tenant, &connection.id);
-        let run = Run::start(connection.tenant.clone(), connection.id.clone(), id, Trigger::Nightly, now);
+        let run = Run::start(
+            connection.tenant.clone(),
+            connection.id.clone(),
+            id,
+            Trigger::Nightly,
+            now,
+        );
         match runs.start_run(&run).await? {
             Written::Done => Ok(Some(run)),
             Written::AlreadyDone => {
@@ -78,7 +90,10 @@ pub async fn dispatch_nightly(
     .await
     .map_err(DispatchError::Start)?;
 
-    let mut report = NightlyReport { already_finished: started.iter().filter(|r| r.is_none()).count(), ..Default::default() };
+    let mut report = NightlyReport {
+        already_finished: started.iter().filter(|r| r.is_none()).count(),
+        ..Default::default()
+    };
     let to_queue: Vec<Run> = started.into_iter().flatten().collect();
     let jobs: Vec<Job> = to_queue
         .iter()
@@ -90,7 +105,11 @@ pub async fn dispatch_nightly(
             offering: None,
         })
         .collect();
-    let failures = if jobs.is_empty() { Vec::new() } else { queue.enqueue(&jobs).await.map_err(DispatchError::Queue)? };
+    let failures = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        queue.enqueue(&jobs).await.map_err(DispatchError::Queue)?
+    };
     let failed: std::collections::HashSet<usize> = failures.iter().map(|f| f.index).collect();
 
     for failure in &failures {
@@ -99,10 +118,16 @@ pub async fn dispatch_nightly(
             let line = RunLogLine {
                 at: now,
                 level: LogLevel::Warning,
-                message: format!("The run could not be queued ({}); the schedule will try again.", failure.error),
+                message: format!(
+                    "The run could not be queued ({}); the schedule will try again.",
+                    failure.error
+                ),
             };
             // The log line is best effort: the failure is also returned to the caller.
-            if let Err(error) = runs.append_log(&run.tenant, &run.connection, &run.id, &[line]).await {
+            if let Err(error) = runs
+                .append_log(&run.tenant, &run.connection, &run.id, &[line])
+                .await
+            {
                 tracing::warn!(run = %run.id, error = %error, "could not log a queueing failure");
             }
         }
@@ -114,10 +139,18 @@ pub async fn dispatch_nightly(
         .map(|(_, run)| (run.tenant, run.connection, run.id))
         .collect();
     if failures.is_empty() {
-        tracing::info!(queued = report.queued.len(), already_finished = report.already_finished, "nightly runs queued");
+        tracing::info!(
+            queued = report.queued.len(),
+            already_finished = report.already_finished,
+            "nightly runs queued"
+        );
         Ok(report)
     } else {
-        Err(DispatchError::Enqueue { failed: failures.len(), total: jobs.len(), report })
+        Err(DispatchError::Enqueue {
+            failed: failures.len(),
+            total: jobs.len(),
+            report,
+        })
     }
 }
 
@@ -128,7 +161,12 @@ mod tests {
     use chrono::TimeZone;
     use domain::connection::{ConnectionSettings, MoodleSettings, SmsSettings};
 
-    fn connection(tenant: &str, id: &str, enabled: bool, settings: ConnectionSettings) -> Connection {
+    fn connection(
+        tenant: &str,
+        id: &str,
+        enabled: bool,
+        settings: ConnectionSettings,
+    ) -> Connection {
         Connection {
             tenant: TenantId::parse(tenant).unwrap(),
             id: ConnectionId::parse(id).unwrap(),
@@ -153,7 +191,12 @@ mod tests {
         *connections.0.lock().unwrap() = vec![
             connection("acme", "moodle", true, moodle()),
             connection("acme", "old-moodle", false, moodle()),
-            connection("acme", "sms", true, ConnectionSettings::Sms(SmsSettings::default())),
+            connection(
+                "acme",
+                "sms",
+                true,
+                ConnectionSettings::Sms(SmsSettings::default()),
+            ),
             connection("bolt", "moodle", true, moodle()),
         ];
         (connections, MemRuns::default(), MemQueue::default())
@@ -162,31 +205,67 @@ mod tests {
     #[tokio::test]
     async fn one_run_per_enabled_synced_connection() {
         let (connections, runs, queue) = stores();
-        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2)).await.unwrap();
-        assert_eq!(report.queued.len(), 2, "disabled and SMS connections are skipped");
+        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.queued.len(),
+            2,
+            "disabled and SMS connections are skipped"
+        );
         let sent = queue.sent.lock().unwrap();
         let tenants: Vec<&str> = sent.iter().map(|j| j.tenant().as_str()).collect();
         assert_eq!(tenants.len(), 2);
         assert!(tenants.contains(&"acme") && tenants.contains(&"bolt"));
-        assert!(sent.iter().all(|j| matches!(j, Job::SyncConnection { trigger: Trigger::Nightly, .. })));
+        assert!(sent.iter().all(|j| matches!(
+            j,
+            Job::SyncConnection {
+                trigger: Trigger::Nightly,
+                ..
+            }
+        )));
         assert_eq!(runs.runs.lock().unwrap().len(), 2);
-        assert!(runs.runs.lock().unwrap().values().all(|r| r.status == RunStatus::Importing));
+        assert!(
+            runs.runs
+                .lock()
+                .unwrap()
+                .values()
+                .all(|r| r.status == RunStatus::Importing)
+        );
     }
 
     #[tokio::test]
     async fn a_repeated_invocation_starts_no_new_runs() {
         let (connections, runs, queue) = stores();
-        dispatch_nightly(&connections, &runs, &queue, at(2), at(2)).await.unwrap();
+        dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
+            .await
+            .unwrap();
         let first: Vec<_> = runs.runs.lock().unwrap().keys().cloned().collect();
         // Finish one of them; the retry must leave it alone and re-queue the other.
         let (t, c, r) = first[0].clone();
-        runs.finish_run(&t, &c, &r, RunStatus::FinishedSuccessfully, at(3)).await.unwrap();
-        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(4)).await.unwrap();
-        assert_eq!(runs.runs.lock().unwrap().len(), 2, "same schedule time, same runs");
+        runs.finish_run(&t, &c, &r, RunStatus::FinishedSuccessfully, at(3))
+            .await
+            .unwrap();
+        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(4))
+            .await
+            .unwrap();
+        assert_eq!(
+            runs.runs.lock().unwrap().len(),
+            2,
+            "same schedule time, same runs"
+        );
         assert_eq!(report.already_finished, 1);
         assert_eq!(report.queued.len(), 1);
         // A new night makes new runs.
-        dispatch_nightly(&connections, &runs, &queue, at(2) + chrono::Duration::days(1), at(4)).await.unwrap();
+        dispatch_nightly(
+            &connections,
+            &runs,
+            &queue,
+            at(2) + chrono::Duration::days(1),
+            at(4),
+        )
+        .await
+        .unwrap();
         assert_eq!(runs.runs.lock().unwrap().len(), 4);
     }
 
@@ -194,17 +273,36 @@ mod tests {
     async fn a_queueing_failure_is_logged_on_the_run_and_returned() {
         let (connections, runs, queue) = stores();
         *queue.refuse_next.lock().unwrap() = vec![1];
-        let err = dispatch_nightly(&connections, &runs, &queue, at(2), at(2)).await.unwrap_err();
-        let DispatchError::Enqueue { failed, total, report } = &err else { panic!("{err}") };
+        let err = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
+            .await
+            .unwrap_err();
+        let DispatchError::Enqueue {
+            failed,
+            total,
+            report,
+        } = &err
+        else {
+            panic!("{err}")
+        };
         assert_eq!((*failed, *total, report.queued.len()), (1, 2, 1));
         assert!(domain::ports::Retryable::is_retryable(&err));
         let logs = runs.logs.lock().unwrap();
         assert_eq!(logs.len(), 1);
         let line = &logs.values().next().unwrap()[0];
-        assert!(line.message.contains("could not be queued"), "{}", line.message);
+        assert!(
+            line.message.contains("could not be queued"),
+            "{}",
+            line.message
+        );
         drop(logs);
         // The schedule's retry queues only what is left.
-        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2)).await.unwrap();
-        assert_eq!(report.queued.len(), 2, "unfinished runs are re-queued; their consumers are idempotent");
+        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.queued.len(),
+            2,
+            "unfinished runs are re-queued; their consumers are idempotent"
+        );
     }
 }

@@ -14,13 +14,37 @@ pub struct MemConnections(pub Mutex<Vec<Connection>>);
 #[async_trait]
 impl ConnectionStore for MemConnections {
     async fn enabled_connections(&self) -> Result<Vec<Connection>, StoreError> {
-        Ok(self.0.lock().unwrap().iter().filter(|c| c.enabled && c.kind().is_synced_nightly()).cloned().collect())
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.enabled && c.kind().is_synced_nightly())
+            .cloned()
+            .collect())
     }
-    async fn connection(&self, tenant: &TenantId, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
-        Ok(self.0.lock().unwrap().iter().find(|c| &c.tenant == tenant && &c.id == id).cloned())
+    async fn connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Option<Connection>, StoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| &c.tenant == tenant && &c.id == id)
+            .cloned())
     }
     async fn connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError> {
-        Ok(self.0.lock().unwrap().iter().filter(|c| &c.tenant == tenant).cloned().collect())
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| &c.tenant == tenant)
+            .cloned()
+            .collect())
     }
     async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut all = self.0.lock().unwrap();
@@ -49,18 +73,62 @@ impl RunStore for MemRuns {
         runs.insert(key, run.clone());
         Ok(Written::Done)
     }
-    async fn run(&self, t: &TenantId, c: &ConnectionId, r: &RunId) -> Result<Option<Run>, StoreError> {
-        Ok(self.runs.lock().unwrap().get(&(t.clone(), c.clone(), r.clone())).cloned())
+    async fn run(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+    ) -> Result<Option<Run>, StoreError> {
+        Ok(self
+            .runs
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), c.clone(), r.clone()))
+            .cloned())
     }
-    async fn append_log(&self, t: &TenantId, c: &ConnectionId, r: &RunId, lines: &[RunLogLine]) -> Result<(), StoreError> {
-        self.logs.lock().unwrap().entry((t.clone(), c.clone(), r.clone())).or_default().extend_from_slice(lines);
+    async fn append_log(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        lines: &[RunLogLine],
+    ) -> Result<(), StoreError> {
+        self.logs
+            .lock()
+            .unwrap()
+            .entry((t.clone(), c.clone(), r.clone()))
+            .or_default()
+            .extend_from_slice(lines);
         Ok(())
     }
-    async fn log(&self, t: &TenantId, c: &ConnectionId, r: &RunId) -> Result<Vec<RunLogLine>, StoreError> {
-        Ok(self.logs.lock().unwrap().get(&(t.clone(), c.clone(), r.clone())).cloned().unwrap_or_default())
+    async fn log(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+    ) -> Result<Vec<RunLogLine>, StoreError> {
+        Ok(self
+            .logs
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), c.clone(), r.clone()))
+            .cloned()
+            .unwrap_or_default())
     }
-    async fn finish_run(&self, t: &TenantId, c: &ConnectionId, r: &RunId, status: RunStatus, at: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(run) = self.runs.lock().unwrap().get_mut(&(t.clone(), c.clone(), r.clone())) {
+    async fn finish_run(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        status: RunStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if let Some(run) = self
+            .runs
+            .lock()
+            .unwrap()
+            .get_mut(&(t.clone(), c.clone(), r.clone()))
+        {
             run.status = status;
             run.finished_at = Some(at);
         }
@@ -82,7 +150,10 @@ impl JobQueue for MemQueue {
         let mut failures = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
             if refuse.contains(&index) {
-                failures.push(EnqueueFailure { index, error: QueueError::Unavailable("throttled".into()) });
+                failures.push(EnqueueFailure {
+                    index,
+                    error: QueueError::Unavailable("throttled".into()),
+                });
             } else {
                 self.sent.lock().unwrap().push(job.clone());
             }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::ports::{ConnectionStore, JobQueue, QueueError, Retryable, RunStore, StoreError};
-use domain::{ConnectionId, Job, LogLevel, QueueRole, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger};
+use domain::{
+    ConnectionId, Job, LogLevel, QueueRole, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
+};
 
 /// Why a job failed. Transient failures go back to SQS; permanent ones are
 /// recorded where a person sees them and acknowledged.
@@ -15,11 +17,21 @@ pub enum JobError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error("connection {connection} does not exist for tenant {tenant}")]
-    UnknownConnection { tenant: TenantId, connection: ConnectionId },
+    UnknownConnection {
+        tenant: TenantId,
+        connection: ConnectionId,
+    },
     #[error("run {run} of connection {connection} does not exist for tenant {tenant}")]
-    UnknownRun { tenant: TenantId, connection: ConnectionId, run: RunId },
+    UnknownRun {
+        tenant: TenantId,
+        connection: ConnectionId,
+        run: RunId,
+    },
     #[error("a {job} job does not belong on the {queue} queue")]
-    WrongQueue { job: &'static str, queue: &'static str },
+    WrongQueue {
+        job: &'static str,
+        queue: &'static str,
+    },
 }
 
 impl Retryable for JobError {
@@ -27,7 +39,9 @@ impl Retryable for JobError {
         match self {
             JobError::Store(e) => e.is_retryable(),
             JobError::Queue(e) => e.is_retryable(),
-            JobError::UnknownConnection { .. } | JobError::UnknownRun { .. } | JobError::WrongQueue { .. } => false,
+            JobError::UnknownConnection { .. }
+            | JobError::UnknownRun { .. }
+            | JobError::WrongQueue { .. } => false,
         }
     }
 }
@@ -47,7 +61,10 @@ pub fn expect_queue(job: &Job, queue: QueueRole) -> Result<(), JobError> {
     if job.queue() == queue {
         Ok(())
     } else {
-        Err(JobError::WrongQueue { job: job_name(job), queue: queue.name() })
+        Err(JobError::WrongQueue {
+            job: job_name(job),
+            queue: queue.name(),
+        })
     }
 }
 
@@ -79,10 +96,24 @@ impl Pipeline<'_> {
         offering: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
-        if self.connections.connection(tenant, connection).await?.is_none() {
-            return Err(JobError::UnknownConnection { tenant: tenant.clone(), connection: connection.clone() });
+        if self
+            .connections
+            .connection(tenant, connection)
+            .await?
+            .is_none()
+        {
+            return Err(JobError::UnknownConnection {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+            });
         }
-        let record = Run::start(tenant.clone(), connection.clone(), run.clone(), trigger, now);
+        let record = Run::start(
+            tenant.clone(),
+            connection.clone(),
+            run.clone(),
+            trigger,
+            now,
+        );
         self.runs.start_run(&record).await?;
         let stored = self.runs.run(tenant, connection, run).await?;
         if stored.is_some_and(|r| r.status != RunStatus::Importing) {
@@ -95,16 +126,30 @@ impl Pipeline<'_> {
             run: run.clone(),
             offering: offering.map(str::to_owned),
         };
-        if let Some(failure) = self.queue.enqueue(std::slice::from_ref(&fetch)).await?.into_iter().next() {
+        if let Some(failure) = self
+            .queue
+            .enqueue(std::slice::from_ref(&fetch))
+            .await?
+            .into_iter()
+            .next()
+        {
             return Err(JobError::Queue(failure.error));
         }
-        let scope = offering.map_or_else(|| "all linked offerings".to_owned(), |o| format!("offering {o}"));
+        let scope = offering.map_or_else(
+            || "all linked offerings".to_owned(),
+            |o| format!("offering {o}"),
+        );
         let line = RunLogLine {
             at: now,
             level: LogLevel::Info,
-            message: format!("Run started by {} for {scope}; export done, import queued.", trigger_label(trigger)),
+            message: format!(
+                "Run started by {} for {scope}; export done, import queued.",
+                trigger_label(trigger)
+            ),
         };
-        self.runs.append_log(tenant, connection, run, &[line]).await?;
+        self.runs
+            .append_log(tenant, connection, run, &[line])
+            .await?;
         Ok(())
     }
 
@@ -119,16 +164,28 @@ impl Pipeline<'_> {
         now: DateTime<Utc>,
     ) -> Result<RunStatus, JobError> {
         let Some(stored) = self.runs.run(tenant, connection, run).await? else {
-            return Err(JobError::UnknownRun { tenant: tenant.clone(), connection: connection.clone(), run: run.clone() });
+            return Err(JobError::UnknownRun {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+                run: run.clone(),
+            });
         };
         if stored.status != RunStatus::Importing {
             return Ok(stored.status);
         }
-        let line = RunLogLine { at: now, level: LogLevel::Info, message: "Import done.".to_owned() };
-        self.runs.append_log(tenant, connection, run, &[line]).await?;
+        let line = RunLogLine {
+            at: now,
+            level: LogLevel::Info,
+            message: "Import done.".to_owned(),
+        };
+        self.runs
+            .append_log(tenant, connection, run, &[line])
+            .await?;
         let log = self.runs.log(tenant, connection, run).await?;
         let status = RunStatus::from_log(&log);
-        self.runs.finish_run(tenant, connection, run, status, now).await?;
+        self.runs
+            .finish_run(tenant, connection, run, status, now)
+            .await?;
         tracing::info!(status = status.label(), "run finished");
         Ok(status)
     }
@@ -139,11 +196,15 @@ mod tests {
     use super::*;
     use crate::fakes::*;
     use chrono::TimeZone;
-    use domain::connection::{ConnectionSettings, MoodleSettings};
     use domain::Connection;
+    use domain::connection::{ConnectionSettings, MoodleSettings};
 
     fn ids() -> (TenantId, ConnectionId, RunId) {
-        (TenantId::parse("acme").unwrap(), ConnectionId::parse("moodle").unwrap(), RunId::parse("run-1").unwrap())
+        (
+            TenantId::parse("acme").unwrap(),
+            ConnectionId::parse("moodle").unwrap(),
+            RunId::parse("run-1").unwrap(),
+        )
     }
 
     fn now() -> DateTime<Utc> {
@@ -168,33 +229,63 @@ mod tests {
     #[tokio::test]
     async fn export_then_import_finishes_the_run_once() {
         let (connections, runs, queue) = stores();
-        let pipeline = Pipeline { connections: &connections, runs: &runs, queue: &queue };
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+        };
         let (t, c, r) = ids();
-        pipeline.export(&t, &c, &r, Trigger::Manual, None, now()).await.unwrap();
+        pipeline
+            .export(&t, &c, &r, Trigger::Manual, None, now())
+            .await
+            .unwrap();
         let sent = queue.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1);
         assert!(matches!(&sent[0], Job::FetchResults { run, .. } if run == &r));
-        assert_eq!(pipeline.import(&t, &c, &r, now()).await.unwrap(), RunStatus::FinishedSuccessfully);
+        assert_eq!(
+            pipeline.import(&t, &c, &r, now()).await.unwrap(),
+            RunStatus::FinishedSuccessfully
+        );
         let log = runs.log(&t, &c, &r).await.unwrap();
         assert_eq!(log.len(), 2);
         assert!(log[0].message.starts_with("Run started by a person"));
 
         // Duplicate deliveries of both jobs change nothing.
-        pipeline.export(&t, &c, &r, Trigger::Manual, None, now()).await.unwrap();
-        assert_eq!(queue.sent.lock().unwrap().len(), 1, "a finished run queues no second import");
-        assert_eq!(pipeline.import(&t, &c, &r, now()).await.unwrap(), RunStatus::FinishedSuccessfully);
+        pipeline
+            .export(&t, &c, &r, Trigger::Manual, None, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            queue.sent.lock().unwrap().len(),
+            1,
+            "a finished run queues no second import"
+        );
+        assert_eq!(
+            pipeline.import(&t, &c, &r, now()).await.unwrap(),
+            RunStatus::FinishedSuccessfully
+        );
         assert_eq!(runs.log(&t, &c, &r).await.unwrap().len(), 2);
     }
 
     #[tokio::test]
     async fn unknown_connection_or_run_is_permanent() {
         let (connections, runs, queue) = stores();
-        let pipeline = Pipeline { connections: &connections, runs: &runs, queue: &queue };
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+        };
         let (t, _, r) = ids();
         let ghost = ConnectionId::parse("ghost").unwrap();
-        let err = pipeline.export(&t, &ghost, &r, Trigger::Nightly, None, now()).await.unwrap_err();
+        let err = pipeline
+            .export(&t, &ghost, &r, Trigger::Nightly, None, now())
+            .await
+            .unwrap_err();
         assert!(!err.is_retryable());
-        assert_eq!(err.to_string(), "connection ghost does not exist for tenant acme");
+        assert_eq!(
+            err.to_string(),
+            "connection ghost does not exist for tenant acme"
+        );
         let err = pipeline.import(&t, &ghost, &r, now()).await.unwrap_err();
         assert!(matches!(err, JobError::UnknownRun { .. }));
         assert!(queue.sent.lock().unwrap().is_empty());
@@ -203,9 +294,15 @@ mod tests {
     #[test]
     fn jobs_on_the_wrong_queue_are_refused_permanently() {
         let (t, _, _) = ids();
-        let job = Job::Deliver { tenant: t, delivery: "d".into() };
+        let job = Job::Deliver {
+            tenant: t,
+            delivery: "d".into(),
+        };
         let err = expect_queue(&job, QueueRole::EnrolmentPush).unwrap_err();
-        assert_eq!(err.to_string(), "a deliver job does not belong on the enrolment-push queue");
+        assert_eq!(
+            err.to_string(),
+            "a deliver job does not belong on the enrolment-push queue"
+        );
         assert!(!err.is_retryable());
         assert!(expect_queue(&job, QueueRole::Deliveries).is_ok());
     }
@@ -214,12 +311,22 @@ mod tests {
     async fn a_failed_import_enqueue_is_transient() {
         let (connections, runs, queue) = stores();
         *queue.refuse_next.lock().unwrap() = vec![0];
-        let pipeline = Pipeline { connections: &connections, runs: &runs, queue: &queue };
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+        };
         let (t, c, r) = ids();
-        let err = pipeline.export(&t, &c, &r, Trigger::Nightly, None, now()).await.unwrap_err();
+        let err = pipeline
+            .export(&t, &c, &r, Trigger::Nightly, None, now())
+            .await
+            .unwrap_err();
         assert!(err.is_retryable());
         // SQS redelivers; the second attempt completes without a second run.
-        pipeline.export(&t, &c, &r, Trigger::Nightly, None, now()).await.unwrap();
+        pipeline
+            .export(&t, &c, &r, Trigger::Nightly, None, now())
+            .await
+            .unwrap();
         assert_eq!(runs.runs.lock().unwrap().len(), 1);
         assert_eq!(queue.sent.lock().unwrap().len(), 1);
     }

@@ -24,7 +24,9 @@ pub enum SignatureError {
     MissingHeader { header: &'static str },
     #[error("the {header} header is not a Unix timestamp in seconds")]
     BadTimestamp { header: &'static str },
-    #[error("the request timestamp is {skew_secs} s away from now; at most {tolerance_secs} s is accepted")]
+    #[error(
+        "the request timestamp is {skew_secs} s away from now; at most {tolerance_secs} s is accepted"
+    )]
     Stale { skew_secs: i64, tolerance_secs: i64 },
     #[error("the signature does not match the body")]
     Mismatch,
@@ -34,7 +36,9 @@ impl SignatureError {
     /// The header a person should look at.
     pub fn field(&self) -> &'static str {
         match self {
-            SignatureError::MissingHeader { header } | SignatureError::BadTimestamp { header } => header,
+            SignatureError::MissingHeader { header } | SignatureError::BadTimestamp { header } => {
+                header
+            }
             SignatureError::Stale { .. } => TIMESTAMP_HEADER,
             SignatureError::Mismatch => SIGNATURE_HEADER,
         }
@@ -68,12 +72,25 @@ pub fn verify(
     now: DateTime<Utc>,
     tolerance_secs: i64,
 ) -> Result<(), SignatureError> {
-    let timestamp = timestamp.ok_or(SignatureError::MissingHeader { header: TIMESTAMP_HEADER })?.trim();
-    let signature = signature.ok_or(SignatureError::MissingHeader { header: SIGNATURE_HEADER })?;
-    let sent: i64 = timestamp.parse().map_err(|_| SignatureError::BadTimestamp { header: TIMESTAMP_HEADER })?;
+    let timestamp = timestamp
+        .ok_or(SignatureError::MissingHeader {
+            header: TIMESTAMP_HEADER,
+        })?
+        .trim();
+    let signature = signature.ok_or(SignatureError::MissingHeader {
+        header: SIGNATURE_HEADER,
+    })?;
+    let sent: i64 = timestamp
+        .parse()
+        .map_err(|_| SignatureError::BadTimestamp {
+            header: TIMESTAMP_HEADER,
+        })?;
     let skew = (now.timestamp() - sent).abs();
     if skew > tolerance_secs {
-        return Err(SignatureError::Stale { skew_secs: skew, tolerance_secs });
+        return Err(SignatureError::Stale {
+            skew_secs: skew,
+            tolerance_secs,
+        });
     }
     let expected = mac_for(secret, timestamp, body);
     let matches = signature
@@ -81,7 +98,11 @@ pub fn verify(
         .filter_map(|candidate| candidate.strip_prefix("v1="))
         .filter_map(|hex_sig| hex::decode(hex_sig).ok())
         .any(|bytes| expected.clone().verify_slice(&bytes).is_ok());
-    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -99,7 +120,10 @@ mod tests {
     fn accepts_a_fresh_correct_signature() {
         let body = br#"{"records":[]}"#;
         let sig = sign(SECRET, 1_800_000_000, body);
-        assert_eq!(verify(SECRET, Some("1800000000"), Some(&sig), body, now(), 300), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some("1800000000"), Some(&sig), body, now(), 300),
+            Ok(())
+        );
     }
 
     #[test]
@@ -108,15 +132,48 @@ mod tests {
         let good = sign(SECRET, 1_800_000_000, body);
         let other = sign(b"old", 1_800_000_000, body);
         let header = format!("{other} {good}");
-        assert_eq!(verify(SECRET, Some("1800000000"), Some(&header), body, now(), 300), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some("1800000000"), Some(&header), body, now(), 300),
+            Ok(())
+        );
     }
 
     #[test]
     fn refuses_a_changed_body_or_wrong_secret() {
         let sig = sign(SECRET, 1_800_000_000, b"original");
-        assert_eq!(verify(SECRET, Some("1800000000"), Some(&sig), b"tampered", now(), 300), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"other", Some("1800000000"), Some(&sig), b"original", now(), 300), Err(SignatureError::Mismatch));
-        assert_eq!(verify(SECRET, Some("1800000000"), Some("v1=zz"), b"original", now(), 300), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(
+                SECRET,
+                Some("1800000000"),
+                Some(&sig),
+                b"tampered",
+                now(),
+                300
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                b"other",
+                Some("1800000000"),
+                Some(&sig),
+                b"original",
+                now(),
+                300
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                SECRET,
+                Some("1800000000"),
+                Some("v1=zz"),
+                b"original",
+                now(),
+                300
+            ),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -124,12 +181,36 @@ mod tests {
         let body = b"x";
         for sent in [1_800_000_000 - 301, 1_800_000_000 + 301] {
             let sig = sign(SECRET, sent, body);
-            let err = verify(SECRET, Some(&sent.to_string()), Some(&sig), body, now(), 300).unwrap_err();
-            assert_eq!(err, SignatureError::Stale { skew_secs: 301, tolerance_secs: 300 });
+            let err = verify(
+                SECRET,
+                Some(&sent.to_string()),
+                Some(&sig),
+                body,
+                now(),
+                300,
+            )
+            .unwrap_err();
+            assert_eq!(
+                err,
+                SignatureError::Stale {
+                    skew_secs: 301,
+                    tolerance_secs: 300
+                }
+            );
         }
         let edge = 1_800_000_000 - 300;
         let sig = sign(SECRET, edge, body);
-        assert!(verify(SECRET, Some(&edge.to_string()), Some(&sig), body, now(), 300).is_ok());
+        assert!(
+            verify(
+                SECRET,
+                Some(&edge.to_string()),
+                Some(&sig),
+                body,
+                now(),
+                300
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -139,6 +220,11 @@ mod tests {
         let err = verify(SECRET, Some("1800000000"), None, b"", now(), 300).unwrap_err();
         assert_eq!(err.field(), SIGNATURE_HEADER);
         let err = verify(SECRET, Some("yesterday"), Some("v1=00"), b"", now(), 300).unwrap_err();
-        assert_eq!(err, SignatureError::BadTimestamp { header: TIMESTAMP_HEADER });
+        assert_eq!(
+            err,
+            SignatureError::BadTimestamp {
+                header: TIMESTAMP_HEADER
+            }
+        );
     }
 }

@@ -174,7 +174,7 @@ impl Default for MoodleSettings {
 }
 
 /// OCSAT / LLN Robot connection settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlnSettings {
     /// The OAuth2 token endpoint (prefilled, editable).
@@ -186,18 +186,6 @@ pub struct LlnSettings {
     pub default_assessment_status: Option<String>,
     /// Log every API call (secrets obfuscated) for support.
     pub api_logging: bool,
-}
-
-impl Default for LlnSettings {
-    fn default() -> Self {
-        Self {
-            auth_url: String::new(),
-            client_id: String::new(),
-            default_staff: None,
-            default_assessment_status: None,
-            api_logging: false,
-        }
-    }
 }
 
 /// CourseKey connection settings, with GEGI's defaults.
@@ -252,7 +240,10 @@ pub struct SmsSettings {
 
 impl Default for SmsSettings {
     fn default() -> Self {
-        Self { format: DeliveryFormat::default(), retry_days: 30 }
+        Self {
+            format: DeliveryFormat::default(),
+            retry_days: 30,
+        }
     }
 }
 
@@ -266,22 +257,36 @@ mod tests {
         assert_eq!(moodle.role_id, 5);
         assert_eq!(moodle.batch_size, 100);
         let ck = CourseKeySettings::default();
-        assert_eq!((ck.weeks_before_start_to_enable, ck.weeks_after_end_to_disable, ck.follow_adjustments_days), (3, 2, 7));
+        assert_eq!(
+            (
+                ck.weeks_before_start_to_enable,
+                ck.weeks_after_end_to_disable,
+                ck.follow_adjustments_days
+            ),
+            (3, 2, 7)
+        );
         assert_eq!(SmsSettings::default().retry_days, 30);
     }
 
     #[test]
     fn settings_round_trip_with_their_kind_tag() {
-        let settings: ConnectionSettings = serde_json::from_str(r#"{"kind":"moodle","role_id":9}"#).unwrap();
+        let settings: ConnectionSettings =
+            serde_json::from_str(r#"{"kind":"moodle","role_id":9}"#).unwrap();
         assert_eq!(settings.kind(), ConnectionKind::Moodle);
-        let ConnectionSettings::Moodle(m) = &settings else { panic!("not moodle") };
+        let ConnectionSettings::Moodle(m) = &settings else {
+            panic!("not moodle")
+        };
         assert_eq!(m.role_id, 9);
-        assert_eq!(m.batch_size, 100, "unspecified settings take their defaults");
+        assert_eq!(
+            m.batch_size, 100,
+            "unspecified settings take their defaults"
+        );
     }
 
     #[test]
     fn unknown_settings_are_refused_by_name() {
-        let err = serde_json::from_str::<ConnectionSettings>(r#"{"kind":"moodle","roleid":9}"#).unwrap_err();
+        let err = serde_json::from_str::<ConnectionSettings>(r#"{"kind":"moodle","roleid":9}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("unknown field `roleid`"), "{err}");
     }
 

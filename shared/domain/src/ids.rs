@@ -13,7 +13,11 @@ pub enum IdError {
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
     #[error("{field} is {len} characters long; at most {max} are allowed")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{field} may contain only letters, digits, '.', '_' and '-' (found {found:?})")]
     BadCharacter { field: &'static str, found: char },
 }
@@ -22,7 +26,9 @@ impl IdError {
     /// The field the refused value was meant for.
     pub fn field(&self) -> &'static str {
         match self {
-            IdError::Empty { field } | IdError::TooLong { field, .. } | IdError::BadCharacter { field, .. } => field,
+            IdError::Empty { field }
+            | IdError::TooLong { field, .. }
+            | IdError::BadCharacter { field, .. } => field,
         }
     }
 }
@@ -34,9 +40,16 @@ pub(crate) fn check_id(field: &'static str, value: &str) -> Result<(), IdError> 
         return Err(IdError::Empty { field });
     }
     if value.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong { field, len: value.len(), max: MAX_ID_LEN });
+        return Err(IdError::TooLong {
+            field,
+            len: value.len(),
+            max: MAX_ID_LEN,
+        });
     }
-    if let Some(found) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(found) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         return Err(IdError::BadCharacter { field, found });
     }
     Ok(())
@@ -93,7 +106,6 @@ macro_rules! key_id {
     };
 }
 
-
 key_id!(
     /// A training provider using learnbridge. Every record belongs to exactly one.
     TenantId,
@@ -120,10 +132,23 @@ impl RunId {
     /// and whose other bits come from the tenant and connection. A schedule
     /// invoked twice for the same time (Lambda or Scheduler retries) names the
     /// same runs, so the second invocation starts nothing new.
-    pub fn for_schedule(scheduled_at_ms: u64, tenant: &TenantId, connection: &ConnectionId) -> Self {
+    pub fn for_schedule(
+        scheduled_at_ms: u64,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Self {
         let mut bytes = [0u8; 10];
-        let a = fnv1a64(&[tenant.as_str().as_bytes(), b"#", connection.as_str().as_bytes()]);
-        let b = fnv1a64(&[connection.as_str().as_bytes(), b"#", tenant.as_str().as_bytes(), b"#run"]);
+        let a = fnv1a64(&[
+            tenant.as_str().as_bytes(),
+            b"#",
+            connection.as_str().as_bytes(),
+        ]);
+        let b = fnv1a64(&[
+            connection.as_str().as_bytes(),
+            b"#",
+            tenant.as_str().as_bytes(),
+            b"#run",
+        ]);
         bytes[..8].copy_from_slice(&a.to_be_bytes());
         bytes[8..].copy_from_slice(&b.to_be_bytes()[..2]);
         let id = uuid::Builder::from_unix_timestamp_millis(scheduled_at_ms, &bytes).into_uuid();
@@ -149,28 +174,56 @@ mod tests {
 
     #[test]
     fn accepts_plain_ids() {
-        assert_eq!(TenantId::parse("acme-rto_1.au").unwrap().as_str(), "acme-rto_1.au");
+        assert_eq!(
+            TenantId::parse("acme-rto_1.au").unwrap().as_str(),
+            "acme-rto_1.au"
+        );
     }
 
     #[test]
     fn refuses_key_separator_and_names_the_field() {
         let err = TenantId::parse("acme#other").unwrap_err();
-        assert_eq!(err, IdError::BadCharacter { field: "tenant", found: '#' });
+        assert_eq!(
+            err,
+            IdError::BadCharacter {
+                field: "tenant",
+                found: '#'
+            }
+        );
         assert_eq!(err.field(), "tenant");
-        assert_eq!(err.to_string(), "tenant may contain only letters, digits, '.', '_' and '-' (found '#')");
+        assert_eq!(
+            err.to_string(),
+            "tenant may contain only letters, digits, '.', '_' and '-' (found '#')"
+        );
     }
 
     #[test]
     fn refuses_empty_and_overlong() {
-        assert_eq!(ConnectionId::parse("").unwrap_err(), IdError::Empty { field: "connection_id" });
+        assert_eq!(
+            ConnectionId::parse("").unwrap_err(),
+            IdError::Empty {
+                field: "connection_id"
+            }
+        );
         let long = "a".repeat(65);
-        assert!(matches!(ConnectionId::parse(long), Err(IdError::TooLong { len: 65, max: 64, .. })));
+        assert!(matches!(
+            ConnectionId::parse(long),
+            Err(IdError::TooLong {
+                len: 65,
+                max: 64,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn deserialising_validates() {
         let bad: Result<TenantId, _> = serde_json::from_str("\"a/b\"");
-        assert!(bad.unwrap_err().to_string().contains("tenant may contain only"));
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("tenant may contain only")
+        );
         let ok: TenantId = serde_json::from_str("\"acme\"").unwrap();
         assert_eq!(ok.to_string(), "acme");
     }
@@ -184,8 +237,14 @@ mod tests {
         assert_eq!(a, RunId::for_schedule(1_700_000_000_000, &t, &c1));
         assert_ne!(a, RunId::for_schedule(1_700_000_000_000, &t, &c2));
         assert_ne!(a, RunId::for_schedule(1_700_086_400_000, &t, &c1));
-        assert!(a < RunId::for_schedule(1_700_086_400_000, &t, &c1), "later schedules sort later");
-        assert_eq!(uuid::Uuid::parse_str(a.as_str()).unwrap().get_version_num(), 7);
+        assert!(
+            a < RunId::for_schedule(1_700_086_400_000, &t, &c1),
+            "later schedules sort later"
+        );
+        assert_eq!(
+            uuid::Uuid::parse_str(a.as_str()).unwrap().get_version_num(),
+            7
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub enum QueueRole {
 }
 
 impl QueueRole {
-    pub const ALL: [QueueRole; 3] = [QueueRole::EnrolmentPush, QueueRole::ResultsFetch, QueueRole::Deliveries];
+    pub const ALL: [QueueRole; 3] = [
+        QueueRole::EnrolmentPush,
+        QueueRole::ResultsFetch,
+        QueueRole::Deliveries,
+    ];
 
     /// The queue's logical name, as in the SAM template and the local stack.
     pub fn name(self) -> &'static str {
@@ -67,7 +71,11 @@ pub enum Job {
         offering: Option<String>,
     },
     /// Convert stored CourseKey attendance records into P/L/A and deliveries.
-    ProcessAttendance { tenant: TenantId, connection: ConnectionId, record_ids: Vec<String> },
+    ProcessAttendance {
+        tenant: TenantId,
+        connection: ConnectionId,
+        record_ids: Vec<String>,
+    },
     /// Send one delivery to the SMS now.
     Deliver { tenant: TenantId, delivery: String },
 }
@@ -95,9 +103,23 @@ impl Job {
     /// message deduplication id and as the idempotency key of its effects.
     pub fn dedup_key(&self) -> String {
         match self {
-            Job::SyncConnection { tenant, connection, run, .. } => format!("sync#{tenant}#{connection}#{run}"),
-            Job::FetchResults { tenant, connection, run, .. } => format!("fetch#{tenant}#{connection}#{run}"),
-            Job::ProcessAttendance { tenant, connection, record_ids } => {
+            Job::SyncConnection {
+                tenant,
+                connection,
+                run,
+                ..
+            } => format!("sync#{tenant}#{connection}#{run}"),
+            Job::FetchResults {
+                tenant,
+                connection,
+                run,
+                ..
+            } => format!("fetch#{tenant}#{connection}#{run}"),
+            Job::ProcessAttendance {
+                tenant,
+                connection,
+                record_ids,
+            } => {
                 format!("attendance#{tenant}#{connection}#{}", record_ids.join(","))
             }
             Job::Deliver { tenant, delivery } => format!("deliver#{tenant}#{delivery}"),
@@ -131,17 +153,19 @@ mod tests {
 
     #[test]
     fn a_bad_tenant_in_a_message_is_refused_by_field() {
-        let err = serde_json::from_str::<Job>(
-            r#"{"type":"deliver","tenant":"a#b","delivery":"d1"}"#,
-        )
-        .unwrap_err();
+        let err =
+            serde_json::from_str::<Job>(r#"{"type":"deliver","tenant":"a#b","delivery":"d1"}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("tenant may contain only"), "{err}");
     }
 
     #[test]
     fn jobs_travel_on_their_queue() {
         assert_eq!(sync().queue(), QueueRole::EnrolmentPush);
-        let deliver = Job::Deliver { tenant: TenantId::parse("acme").unwrap(), delivery: "d".into() };
+        let deliver = Job::Deliver {
+            tenant: TenantId::parse("acme").unwrap(),
+            delivery: "d".into(),
+        };
         assert_eq!(deliver.queue(), QueueRole::Deliveries);
         assert_eq!(deliver.tenant().as_str(), "acme");
     }

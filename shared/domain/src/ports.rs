@@ -44,7 +44,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Conflict { .. })
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Conflict { .. }
+        )
     }
 }
 
@@ -70,7 +73,11 @@ impl QueueError {
 pub trait ConnectionStore: Send + Sync {
     /// Every enabled connection of every tenant (the nightly sync's one cross-tenant read).
     async fn enabled_connections(&self) -> Result<Vec<Connection>, StoreError>;
-    async fn connection(&self, tenant: &TenantId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    async fn connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Option<Connection>, StoreError>;
     async fn connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError>;
     async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError>;
 }
@@ -80,7 +87,12 @@ pub trait ConnectionStore: Send + Sync {
 pub trait RunStore: Send + Sync {
     /// Records a new run; the same run id twice is [`Written::AlreadyDone`].
     async fn start_run(&self, run: &Run) -> Result<Written, StoreError>;
-    async fn run(&self, tenant: &TenantId, connection: &ConnectionId, run: &RunId) -> Result<Option<Run>, StoreError>;
+    async fn run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<Option<Run>, StoreError>;
     async fn append_log(
         &self,
         tenant: &TenantId,
@@ -88,7 +100,12 @@ pub trait RunStore: Send + Sync {
         run: &RunId,
         lines: &[RunLogLine],
     ) -> Result<(), StoreError>;
-    async fn log(&self, tenant: &TenantId, connection: &ConnectionId, run: &RunId) -> Result<Vec<RunLogLine>, StoreError>;
+    async fn log(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<Vec<RunLogLine>, StoreError>;
     async fn finish_run(
         &self,
         tenant: &TenantId,
@@ -119,7 +136,13 @@ pub trait JobQueue: Send + Sync {
 pub trait ApiKeyStore: Send + Sync {
     /// The tenant a key hash belongs to, if the key exists and is not revoked.
     async fn tenant_for(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError>;
-    async fn save_key(&self, key_hash: &str, tenant: &TenantId, label: &str, now: DateTime<Utc>) -> Result<Written, StoreError>;
+    async fn save_key(
+        &self,
+        key_hash: &str,
+        tenant: &TenantId,
+        label: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Written, StoreError>;
 }
 
 /// One email, with no secret in it unless the connection's settings require it

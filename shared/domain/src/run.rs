@@ -70,8 +70,22 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn start(tenant: TenantId, connection: ConnectionId, id: RunId, trigger: Trigger, now: DateTime<Utc>) -> Self {
-        Self { tenant, connection, id, trigger, status: RunStatus::Importing, started_at: now, finished_at: None }
+    pub fn start(
+        tenant: TenantId,
+        connection: ConnectionId,
+        id: RunId,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tenant,
+            connection,
+            id,
+            trigger,
+            status: RunStatus::Importing,
+            started_at: now,
+            finished_at: None,
+        }
     }
 }
 
@@ -80,23 +94,40 @@ mod tests {
     use super::*;
 
     fn line(level: LogLevel) -> RunLogLine {
-        RunLogLine { at: DateTime::<Utc>::UNIX_EPOCH, level, message: String::new() }
+        RunLogLine {
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            level,
+            message: String::new(),
+        }
     }
 
     #[test]
     fn status_follows_the_worst_line() {
         assert_eq!(RunStatus::from_log(&[]), RunStatus::FinishedSuccessfully);
-        assert_eq!(RunStatus::from_log(&[line(LogLevel::Info)]), RunStatus::FinishedSuccessfully);
-        assert_eq!(RunStatus::from_log(&[line(LogLevel::Info), line(LogLevel::Warning)]), RunStatus::FinishedWithWarnings);
         assert_eq!(
-            RunStatus::from_log(&[line(LogLevel::Warning), line(LogLevel::Error), line(LogLevel::Info)]),
+            RunStatus::from_log(&[line(LogLevel::Info)]),
+            RunStatus::FinishedSuccessfully
+        );
+        assert_eq!(
+            RunStatus::from_log(&[line(LogLevel::Info), line(LogLevel::Warning)]),
+            RunStatus::FinishedWithWarnings
+        );
+        assert_eq!(
+            RunStatus::from_log(&[
+                line(LogLevel::Warning),
+                line(LogLevel::Error),
+                line(LogLevel::Info)
+            ]),
             RunStatus::FinishedWithError
         );
     }
 
     #[test]
     fn labels_are_the_seeds_words() {
-        assert_eq!(RunStatus::FinishedWithWarnings.label(), "Finished with warnings");
+        assert_eq!(
+            RunStatus::FinishedWithWarnings.label(),
+            "Finished with warnings"
+        );
         assert_eq!(RunStatus::Importing.label(), "Importing");
     }
 }
