@@ -286,7 +286,7 @@ mod tests {
         };
         assert_eq!((*failed, *total, report.queued.len()), (1, 2, 1));
         assert!(domain::ports::Retryable::is_retryable(&err));
-        let logs = runs.logs.lock().unwrap();
+        let logs = runs.logs.lock().unwrap().clone();
         assert_eq!(logs.len(), 1);
         let line = &logs.values().next().unwrap()[0];
         assert!(
@@ -294,7 +294,6 @@ mod tests {
             "{}",
             line.message
         );
-        drop(logs);
         // The schedule's retry queues only what is left.
         let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
             .await
