@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod dispatch;
 pub mod jobs;
+pub mod secrets;
 pub mod signature;
 
 #[cfg(test)]

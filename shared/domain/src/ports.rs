@@ -196,3 +196,18 @@ impl Retryable for MailError {
         MailError::is_retryable(self)
     }
 }
+
+/// Raw records received from a webhook, stored before anything else happens.
+#[async_trait]
+pub trait AttendanceInbox: Send + Sync {
+    /// Stores one CourseKey record by its id; the same id again is
+    /// [`Written::AlreadyDone`] and changes nothing.
+    async fn store_record(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        record_id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Written, StoreError>;
+}
