@@ -1,0 +1,278 @@
+//! The functions' configuration, read once from the environment.
+//!
+//! The variables are those of docs/architecture.md. A missing or bad variable is
+//! an error that names it.
+
+use domain::QueueRole;
+
+pub const DATA_TABLE: &str = "DATA_TABLE";
+pub const RUNS_TABLE: &str = "RUNS_TABLE";
+pub const DELIVERIES_TABLE: &str = "DELIVERIES_TABLE";
+pub const ENROLMENT_PUSH_QUEUE_URL: &str = "ENROLMENT_PUSH_QUEUE_URL";
+pub const RESULTS_FETCH_QUEUE_URL: &str = "RESULTS_FETCH_QUEUE_URL";
+pub const DELIVERIES_QUEUE_URL: &str = "DELIVERIES_QUEUE_URL";
+pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
+pub const API_KEY_PEPPER_SECRET: &str = "API_KEY_PEPPER_SECRET";
+pub const MAIL_FROM: &str = "MAIL_FROM";
+pub const RUN_HISTORY_DAYS: &str = "RUN_HISTORY_DAYS";
+
+/// How long runs are kept when `RUN_HISTORY_DAYS` is not set.
+pub const DEFAULT_RUN_HISTORY_DAYS: u32 = 90;
+
+/// A variable that is missing or cannot be used; always names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set")]
+    Missing { name: &'static str },
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl ConfigError {
+    /// The variable at fault.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfigError::Missing { name } | ConfigError::Invalid { name, .. } => name,
+        }
+    }
+}
+
+/// The three DynamoDB tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub data: String,
+    pub runs: String,
+    pub deliveries: String,
+}
+
+/// The URL of every queue, one per [`QueueRole`]: a total map, so looking a
+/// role up cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queues {
+    pub enrolment_push: String,
+    pub results_fetch: String,
+    pub deliveries: String,
+}
+
+impl Queues {
+    /// The URL of the queue that carries jobs of `role`.
+    pub fn url(&self, role: QueueRole) -> &str {
+        match role {
+            QueueRole::EnrolmentPush => &self.enrolment_push,
+            QueueRole::ResultsFetch => &self.results_fetch,
+            QueueRole::Deliveries => &self.deliveries,
+        }
+    }
+
+    /// Every role with its URL.
+    pub fn iter(&self) -> impl Iterator<Item = (QueueRole, &str)> {
+        QueueRole::ALL
+            .into_iter()
+            .map(move |role| (role, self.url(role)))
+    }
+}
+
+/// Everything a function reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub tables: Tables,
+    pub queues: Queues,
+    /// `${StackName}/connections`: connection secrets live under it.
+    pub secret_prefix: String,
+    /// Name or ARN of the API key pepper secret (the api only).
+    pub api_key_pepper_secret: Option<String>,
+    /// SES sender identity (functions that send email only).
+    pub mail_from: Option<String>,
+    /// How many days runs and their logs are kept.
+    pub run_history_days: u32,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`, so tests need not touch the process
+    /// environment. An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let optional = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &'static str| optional(name).ok_or(ConfigError::Missing { name });
+        let url = |name: &'static str| {
+            let value = required(name)?;
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: "expected an http(s) queue URL".to_owned(),
+                })
+            }
+        };
+
+        let run_history_days = match optional(RUN_HISTORY_DAYS) {
+            None => DEFAULT_RUN_HISTORY_DAYS,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(0) => {
+                    return Err(ConfigError::Invalid {
+                        name: RUN_HISTORY_DAYS,
+                        reason: "must be at least 1 day".to_owned(),
+                    });
+                }
+                Ok(days) => days,
+                Err(err) => {
+                    return Err(ConfigError::Invalid {
+                        name: RUN_HISTORY_DAYS,
+                        reason: format!("expected a whole number of days ({err})"),
+                    });
+                }
+            },
+        };
+
+        Ok(Self {
+            tables: Tables {
+                data: required(DATA_TABLE)?,
+                runs: required(RUNS_TABLE)?,
+                deliveries: required(DELIVERIES_TABLE)?,
+            },
+            queues: Queues {
+                enrolment_push: url(ENROLMENT_PUSH_QUEUE_URL)?,
+                results_fetch: url(RESULTS_FETCH_QUEUE_URL)?,
+                deliveries: url(DELIVERIES_QUEUE_URL)?,
+            },
+            secret_prefix: required(SECRET_PREFIX)?.trim_end_matches('/').to_owned(),
+            api_key_pepper_secret: optional(API_KEY_PEPPER_SECRET),
+            mail_from: optional(MAIL_FROM),
+            run_history_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(overrides: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut vars: HashMap<String, String> = [
+            (DATA_TABLE, "lb-data"),
+            (RUNS_TABLE, "lb-runs"),
+            (DELIVERIES_TABLE, "lb-deliveries"),
+            (
+                ENROLMENT_PUSH_QUEUE_URL,
+                "http://127.0.0.1:5000/123456789012/lb-enrolment-push",
+            ),
+            (
+                RESULTS_FETCH_QUEUE_URL,
+                "http://127.0.0.1:5000/123456789012/lb-results-fetch",
+            ),
+            (
+                DELIVERIES_QUEUE_URL,
+                "https://sqs.us-east-1.amazonaws.com/123456789012/lb-deliveries",
+            ),
+            (SECRET_PREFIX, "lb/connections"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in overrides {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        vars
+    }
+
+    fn load(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn reads_every_variable_with_defaults_for_the_optional_ones() {
+        let config = load(&env(&[])).unwrap();
+        assert_eq!(config.tables.data, "lb-data");
+        assert_eq!(config.tables.runs, "lb-runs");
+        assert_eq!(config.tables.deliveries, "lb-deliveries");
+        assert_eq!(
+            config.queues.url(QueueRole::ResultsFetch),
+            "http://127.0.0.1:5000/123456789012/lb-results-fetch"
+        );
+        assert_eq!(config.queues.iter().count(), 3);
+        assert_eq!(config.secret_prefix, "lb/connections");
+        assert_eq!(config.api_key_pepper_secret, None);
+        assert_eq!(config.mail_from, None);
+        assert_eq!(config.run_history_days, 90);
+    }
+
+    #[test]
+    fn reads_the_optional_variables_when_set() {
+        let config = load(&env(&[
+            (API_KEY_PEPPER_SECRET, "lb/api-key-pepper"),
+            (MAIL_FROM, "noreply@example.com"),
+            (RUN_HISTORY_DAYS, "30"),
+            (SECRET_PREFIX, "lb/connections/"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.api_key_pepper_secret.as_deref(),
+            Some("lb/api-key-pepper")
+        );
+        assert_eq!(config.mail_from.as_deref(), Some("noreply@example.com"));
+        assert_eq!(config.run_history_days, 30);
+        assert_eq!(
+            config.secret_prefix, "lb/connections",
+            "a trailing slash is dropped"
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let mut vars = env(&[]);
+        vars.remove(RUNS_TABLE);
+        let err = load(&vars).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { name: RUNS_TABLE });
+        assert_eq!(
+            err.to_string(),
+            "environment variable RUNS_TABLE is not set"
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_missing() {
+        let err = load(&env(&[(DELIVERIES_QUEUE_URL, "  ")])).unwrap_err();
+        assert_eq!(err.name(), DELIVERIES_QUEUE_URL);
+        let config = load(&env(&[(MAIL_FROM, "")])).unwrap();
+        assert_eq!(config.mail_from, None);
+    }
+
+    #[test]
+    fn a_bad_history_retention_is_named_with_its_reason() {
+        let err = load(&env(&[(RUN_HISTORY_DAYS, "ninety")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: RUN_HISTORY_DAYS,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("environment variable RUN_HISTORY_DAYS is invalid"),
+            "{err}"
+        );
+        let err = load(&env(&[(RUN_HISTORY_DAYS, "0")])).unwrap_err();
+        assert_eq!(err.name(), RUN_HISTORY_DAYS);
+    }
+
+    #[test]
+    fn a_queue_url_must_be_a_url() {
+        let err = load(&env(&[(ENROLMENT_PUSH_QUEUE_URL, "lb-enrolment-push")])).unwrap_err();
+        assert_eq!(err.name(), ENROLMENT_PUSH_QUEUE_URL);
+        assert!(
+            err.to_string().contains("ENROLMENT_PUSH_QUEUE_URL"),
+            "{err}"
+        );
+    }
+}

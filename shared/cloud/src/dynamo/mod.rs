@@ -1,0 +1,16 @@
+//! DynamoDB: a generic [`Table`] over `pk`/`sk` string keys with serde records,
+//! and the repositories implementing the domain's store ports with the key
+//! layout of docs/architecture.md (see [`keys`]).
+
+mod api_keys;
+mod connections;
+pub mod keys;
+mod record;
+mod runs;
+mod table;
+
+pub use api_keys::{ApiKey, DynamoApiKeyStore};
+pub use connections::DynamoConnectionStore;
+pub use record::RecordError;
+pub use runs::{DynamoRunStore, RunStoreError};
+pub use table::{BATCH_WRITE_MAX, Condition, Item, QueryOptions, SkRange, Table, TableError};

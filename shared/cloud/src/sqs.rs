@@ -1,0 +1,299 @@
+//! SQS: the job queue, and the driver that runs an SQS batch through a handler.
+
+use crate::config::Queues;
+use crate::error::{error_chain, is_transient, service_code};
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use domain::ports::{EnqueueFailure, JobQueue, MailError, QueueError, StoreError};
+use domain::{Job, QueueRole};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The most messages one `SendMessageBatch` call takes.
+pub const SEND_BATCH_MAX: usize = 10;
+
+/// One error shared by every job of a batch call that failed as a whole.
+#[derive(Debug, Clone)]
+pub struct SharedError(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl fmt::Display for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// SQS failed one entry of a batch for a reason of its own (not the sender's).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("SQS failed the message with {code}")]
+pub struct EntryError {
+    pub code: String,
+}
+
+/// [`JobQueue`] over SQS: each job goes, as JSON, to the queue of its
+/// [`Job::queue`], ten per `SendMessageBatch` call.
+#[derive(Debug, Clone)]
+pub struct SqsJobQueue {
+    client: Client,
+    queues: Queues,
+}
+
+struct Pending {
+    index: usize,
+    body: String,
+}
+
+enum Outcome {
+    Sent,
+    Retry,
+    Failed(QueueError),
+}
+
+impl SqsJobQueue {
+    pub fn new(client: Client, queues: Queues) -> Self {
+        Self { client, queues }
+    }
+
+    /// Sends up to ten jobs to one queue. Entries that fail for a reason that is
+    /// not the sender's fault (and whole calls that fail transiently) are tried
+    /// once more; what still fails is returned by job index.
+    async fn send_chunk(&self, url: &str, chunk: Vec<Pending>) -> Vec<EnqueueFailure> {
+        let mut failures = Vec::new();
+        let mut pending = chunk;
+        for attempt in 0..2 {
+            let last_attempt = attempt == 1;
+            let entries = pending
+                .iter()
+                .map(|p| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(p.index.to_string())
+                        .message_body(&p.body)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>();
+            let entries = match entries {
+                Ok(entries) => entries,
+                Err(err) => {
+                    let shared = SharedError(Arc::new(err));
+                    failures.extend(pending.drain(..).map(|p| EnqueueFailure {
+                        index: p.index,
+                        error: QueueError::Encode(Box::new(shared.clone())),
+                    }));
+                    break;
+                }
+            };
+            let mut outcomes: HashMap<usize, Outcome> = HashMap::new();
+            match self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(output) => {
+                    for entry in output.failed {
+                        let Ok(index) = entry.id.parse::<usize>() else {
+                            continue;
+                        };
+                        let outcome = if entry.sender_fault {
+                            let reason = match entry.message {
+                                Some(message) => format!("{}: {message}", entry.code),
+                                None => entry.code,
+                            };
+                            Outcome::Failed(QueueError::Rejected { reason })
+                        } else if last_attempt {
+                            Outcome::Failed(QueueError::Unavailable(Box::new(EntryError {
+                                code: entry.code,
+                            })))
+                        } else {
+                            Outcome::Retry
+                        };
+                        outcomes.insert(index, outcome);
+                    }
+                }
+                Err(err) => {
+                    let transient = is_transient(&err);
+                    let reason = match (service_code(&err), err.message()) {
+                        (Some(code), Some(message)) => format!("{code}: {message}"),
+                        (Some(code), None) => code.to_owned(),
+                        _ => "the request was refused".to_owned(),
+                    };
+                    let shared = SharedError(Arc::new(err));
+                    for p in &pending {
+                        let outcome = match (transient, last_attempt) {
+                            (true, false) => Outcome::Retry,
+                            (true, true) => {
+                                Outcome::Failed(QueueError::Unavailable(Box::new(shared.clone())))
+                            }
+                            (false, _) => Outcome::Failed(QueueError::Rejected {
+                                reason: reason.clone(),
+                            }),
+                        };
+                        outcomes.insert(p.index, outcome);
+                    }
+                }
+            }
+            let mut retry = Vec::new();
+            for p in pending {
+                match outcomes.remove(&p.index).unwrap_or(Outcome::Sent) {
+                    Outcome::Sent => {}
+                    Outcome::Retry => retry.push(p),
+                    Outcome::Failed(error) => failures.push(EnqueueFailure {
+                        index: p.index,
+                        error,
+                    }),
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            tracing::debug!(count = retry.len(), "retrying jobs SQS did not accept");
+            pending = retry;
+        }
+        failures
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn enqueue(&self, jobs: &[Job]) -> Result<Vec<EnqueueFailure>, QueueError> {
+        let mut failures = Vec::new();
+        let mut by_queue: HashMap<QueueRole, Vec<Pending>> = HashMap::new();
+        for (index, job) in jobs.iter().enumerate() {
+            match serde_json::to_string(job) {
+                Ok(body) => by_queue
+                    .entry(job.queue())
+                    .or_default()
+                    .push(Pending { index, body }),
+                Err(err) => failures.push(EnqueueFailure {
+                    index,
+                    error: QueueError::Encode(Box::new(err)),
+                }),
+            }
+        }
+        for role in QueueRole::ALL {
+            let Some(mut pending) = by_queue.remove(&role) else {
+                continue;
+            };
+            let url = self.queues.url(role);
+            while !pending.is_empty() {
+                let rest = pending.split_off(pending.len().min(SEND_BATCH_MAX));
+                failures.extend(self.send_chunk(url, pending).await);
+                pending = rest;
+            }
+        }
+        failures.sort_by_key(|failure| failure.index);
+        Ok(failures)
+    }
+}
+
+/// Whether an error is worth another attempt (SQS redelivers the message) or is
+/// permanent (recorded where a person sees it, and acknowledged).
+pub trait Retryable {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        StoreError::is_retryable(self)
+    }
+}
+
+impl Retryable for QueueError {
+    fn is_retryable(&self) -> bool {
+        QueueError::is_retryable(self)
+    }
+}
+
+impl Retryable for MailError {
+    fn is_retryable(&self) -> bool {
+        MailError::is_retryable(self)
+    }
+}
+
+/// Runs every message of an SQS batch through `handler`, at most `concurrency`
+/// at a time, and reports the messages SQS should deliver again:
+///
+/// - a body that is not a [`Job`]: reported, so after five receives SQS moves it
+///   to the dead-letter queue, where its alarm makes it visible. Only the message
+///   id and the error's position are logged, never the body;
+/// - a retryable error: reported, so SQS delivers it again;
+/// - a permanent error: logged with its chain and acknowledged (the handler is
+///   expected to have recorded it where a person sees it).
+///
+/// A message without an id cannot be named in the response; an empty id makes
+/// Lambda retry the whole batch, which at-least-once handlers tolerate.
+pub async fn process_batch<F, Fut, E>(
+    event: SqsEvent,
+    concurrency: usize,
+    handler: F,
+) -> SqsBatchResponse
+where
+    F: Fn(Job) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Retryable + std::error::Error + 'static,
+{
+    let handler = &handler;
+    let redeliver: Vec<Option<String>> = futures::stream::iter(event.records)
+        .map(|message| process_message(message, handler))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for message_id in redeliver.into_iter().flatten() {
+        response.add_failure(message_id);
+    }
+    response
+}
+
+/// Handles one message; returns its id when SQS should deliver it again.
+async fn process_message<F, Fut, E>(message: SqsMessage, handler: &F) -> Option<String>
+where
+    F: Fn(Job) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Retryable + std::error::Error + 'static,
+{
+    let message_id = message.message_id.unwrap_or_default();
+    let Some(body) = message.body else {
+        tracing::warn!(%message_id, "SQS message has no body; it will go to the dead-letter queue");
+        return Some(message_id);
+    };
+    let job: Job = match serde_json::from_str(&body) {
+        Ok(job) => job,
+        Err(err) => {
+            // serde_json's message can quote the body, so only its position is logged.
+            tracing::warn!(
+                %message_id,
+                category = ?err.classify(),
+                line = err.line(),
+                column = err.column(),
+                "SQS message is not a job; it will go to the dead-letter queue"
+            );
+            return Some(message_id);
+        }
+    };
+    let tenant = job.tenant().clone();
+    match handler(job).await {
+        Ok(()) => None,
+        Err(err) if err.is_retryable() => {
+            tracing::warn!(%message_id, %tenant, error = %error_chain(&err), "job failed transiently; SQS will retry it");
+            Some(message_id)
+        }
+        Err(err) => {
+            tracing::error!(%message_id, %tenant, error = %error_chain(&err), "job failed permanently; acknowledged");
+            None
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Helpers for tests that run against moto server (behind the `testing` feature).
+//!
+//! A test that needs moto never skips: without `AWS_ENDPOINT_URL` it fails
+//! with a message saying how to run it.
+
+#![allow(clippy::panic, clippy::expect_used)]
+
+use crate::config::Config;
+use crate::provision::create_stack;
+
+/// The sender identity [`fresh_stack`] verifies in SES.
+pub const TEST_MAIL_FROM: &str = "learnbridge@example.com";
+
+/// The moto server's URL, from `AWS_ENDPOINT_URL`.
+///
+/// # Panics
+/// When `AWS_ENDPOINT_URL` is not set: a test that needs moto must not pass
+/// without it.
+pub fn moto_endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!("AWS_ENDPOINT_URL is not set: run scripts/test, which starts moto server"),
+    }
+}
+
+/// The SDK configuration for moto (checks that moto is configured first).
+pub async fn sdk() -> aws_config::SdkConfig {
+    moto_endpoint();
+    crate::sdk::load_sdk_config().await
+}
+
+/// A unique, short name for one test's resources: `lb-{8 hex}`.
+pub fn unique_stack_name() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("lb-{}", &id[..12])
+}
+
+/// Creates a stack of its own for one test (uuid-suffixed tables, queues with
+/// dead-letter queues, the pepper secret, a verified sender) and returns its
+/// configuration.
+///
+/// # Panics
+/// When moto is not configured or a resource cannot be created.
+pub async fn fresh_stack() -> Config {
+    let sdk = sdk().await;
+    create_stack(
+        &sdk,
+        &unique_stack_name(),
+        Some(TEST_MAIL_FROM),
+        crate::config::DEFAULT_RUN_HISTORY_DAYS,
+    )
+    .await
+    .unwrap_or_else(|err| {
+        panic!(
+            "could not create a test stack on moto: {}",
+            crate::error::error_chain(&err)
+        )
+    })
+}
