@@ -1,1 +1,8 @@
-//! simulators
+//! Simulators of the external systems learnbridge talks to, faithful to their wire
+//! protocols, for tests, benchmarks and the local demo.
+//!
+//! - [`moodle`]: Moodle 4.3 REST web services and `login/token.php`.
+//! - [`server`]: serve any simulator's router on a free loopback port.
+
+pub mod moodle;
+pub mod server;

@@ -1,0 +1,73 @@
+//! Serves the simulators on 127.0.0.1 until killed, printing one line per simulator:
+//! `moodle http://127.0.0.1:PORT`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use simulators::moodle::{MoodleSim, Switches};
+
+#[derive(Debug, Parser)]
+#[command(about = "Simulators of the external systems learnbridge talks to")]
+struct Args {
+    /// Port of the Moodle simulator (0 = a free port).
+    #[arg(long, env = "SIM_MOODLE_PORT", default_value_t = 0)]
+    moodle_port: u16,
+    /// JSON fixture of the Moodle site (default: the site of shared/moodle-samples).
+    #[arg(long, env = "SIM_MOODLE_FIXTURE")]
+    moodle_fixture: Option<PathBuf>,
+    /// Latency added to every call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of calls answered with HTTP 503 (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Share of calls whose answer hangs (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    timeout_rate: f64,
+    /// How long a hanging answer hangs, in seconds.
+    #[arg(long, default_value_t = 120)]
+    hang_secs: u64,
+    /// Share of calls answered with truncated JSON (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    malformed_rate: f64,
+    /// PHP max_input_vars.
+    #[arg(long, default_value_t = 5000)]
+    max_input_vars: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let moodle = match &args.moodle_fixture {
+        Some(path) => {
+            let json = std::fs::read_to_string(path)
+                .with_context(|| format!("reading Moodle fixture {}", path.display()))?;
+            MoodleSim::from_json(&json)
+                .with_context(|| format!("parsing Moodle fixture {}", path.display()))?
+        }
+        None => MoodleSim::sample_site(),
+    };
+    moodle.set_switches(Switches {
+        latency: Duration::from_millis(args.latency_ms),
+        error_rate: args.error_rate,
+        timeout_rate: args.timeout_rate,
+        malformed_rate: args.malformed_rate,
+        max_input_vars: args.max_input_vars,
+    });
+    moodle.set_hang(Duration::from_secs(args.hang_secs));
+    let server = simulators::server::serve_on(moodle.router(), args.moodle_port)
+        .await
+        .context("binding the Moodle simulator")?;
+    println!("moodle {}", server.base_url);
+    tokio::select! {
+        r = server.wait() => r.context("Moodle simulator stopped")?,
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+    }
+    Ok(())
+}

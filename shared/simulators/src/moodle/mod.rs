@@ -1,0 +1,620 @@
+//! A Moodle 4.3 simulator: the REST web service server (`/webservice/rest/server.php`)
+//! and `login/token.php`, with in-memory state, answering as a real Moodle does (see
+//! `shared/moodle-samples/`), plus switches for latency, failures and PHP's
+//! `max_input_vars`.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+//! let sim = MoodleSim::sample_site();
+//! let server = sim.start().await?;
+//! // POST {server.base_url}/webservice/rest/server.php with wstoken=SAMPLE_TOKEN ...
+//! assert_eq!(sim.call_count("core_webservice_get_site_info"), 0);
+//! # let _ = (server, SAMPLE_TOKEN); Ok(()) }
+//! ```
+
+pub mod error;
+pub mod fixture;
+mod functions;
+pub mod params;
+mod xml;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+pub use error::MoodleError;
+pub use fixture::{
+    ActivityCompletion, Category, Course, CourseCompletion, CourseModule, CriteriaCompletion,
+    CustomField, EnrolInstance, Grade, Login, MoodleFixture, Role, RoleAssignment,
+    SAMPLE_SERVICE_FUNCTIONS, SAMPLE_TOKEN, Section, Service, SiteSettings, Token, User,
+    UserEnrolment,
+};
+pub use functions::IMPLEMENTED as IMPLEMENTED_FUNCTIONS;
+
+use crate::server::{self, RunningServer};
+use params::{PhpValue, build_tree, decode_pairs};
+
+/// Fault injection and PHP limits, settable at any time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switches {
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Share of calls (0..=1) answered by a transient HTTP 503 page (nothing is done).
+    pub error_rate: f64,
+    /// Share of calls that are carried out but whose answer hangs (see
+    /// [`MoodleSim::set_hang`], 120 s by default), longer than any client timeout.
+    pub timeout_rate: f64,
+    /// Share of calls that are carried out but answered with truncated JSON.
+    pub malformed_rate: f64,
+    /// PHP's `max_input_vars`: form fields past it are silently dropped.
+    pub max_input_vars: usize,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            timeout_rate: 0.0,
+            malformed_rate: 0.0,
+            max_input_vars: 5000,
+        }
+    }
+}
+
+/// One request received, for assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `wsfunction` (or `login/token.php`).
+    pub function: String,
+    /// The form fields as received (after `max_input_vars`), without `wstoken`,
+    /// `wsfunction` and `moodlewsrestformat` (and without the password for token.php).
+    pub params: Vec<(String, String)>,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+}
+
+impl Call {
+    /// The value of one form field.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Inner {
+    state: MoodleFixture,
+    switches: Switches,
+    hang: Duration,
+    calls: Vec<Call>,
+}
+
+/// The simulator. Cheap to clone: clones share the same site.
+#[derive(Clone)]
+pub struct MoodleSim {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for MoodleSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoodleSim").finish_non_exhaustive()
+    }
+}
+
+const META: &[&str] = &["wstoken", "wsfunction", "moodlewsrestformat"];
+
+impl MoodleSim {
+    pub fn new(fixture: MoodleFixture) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                state: fixture,
+                switches: Switches::default(),
+                hang: Duration::from_secs(120),
+                calls: Vec::new(),
+            })),
+        }
+    }
+
+    /// The site recorded in `shared/moodle-samples/` (course 2 OCC-1001, users 3..6, the samples' token).
+    pub fn sample_site() -> Self {
+        Self::new(MoodleFixture::sample_site())
+    }
+
+    /// A site from a JSON fixture (missing fields take an empty site's defaults).
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(serde_json::from_str(json)?))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `POST /webservice/rest/server.php` and `POST /login/token.php`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/webservice/rest/server.php", any(rest))
+            .route("/login/token.php", post(token_php).get(token_php))
+            .with_state(self.clone())
+    }
+
+    /// Serves the simulator on a free port of 127.0.0.1.
+    pub async fn start(&self) -> std::io::Result<RunningServer> {
+        server::serve(self.router()).await
+    }
+
+    pub fn set_switches(&self, s: Switches) {
+        self.lock().switches = s;
+    }
+
+    pub fn switches(&self) -> Switches {
+        self.lock().switches.clone()
+    }
+
+    /// How long a "timed out" answer hangs (120 s by default).
+    pub fn set_hang(&self, hang: Duration) {
+        self.lock().hang = hang;
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// Requests received for a function (including failed and fault-injected ones).
+    pub fn call_count(&self, function: &str) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.function == function)
+            .count()
+    }
+
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// A token (of the admin user) for a new service with these functions.
+    pub fn add_token(&self, token: &str, functions: &[&str]) {
+        let mut inner = self.lock();
+        let st = &mut inner.state;
+        let shortname = format!("sim_service_{}", st.services.len() + 1);
+        st.services.push(Service {
+            shortname: shortname.clone(),
+            functions: functions.iter().map(|f| (*f).to_owned()).collect(),
+        });
+        st.tokens.retain(|t| t.token != token);
+        st.tokens.push(Token {
+            token: token.to_owned(),
+            userid: 2,
+            service: shortname,
+        });
+    }
+
+    /// Lets `login/token.php` exchange username/password for `token` of `service`. If the
+    /// token is new it belongs to that service (created with every implemented function
+    /// if it does not exist).
+    pub fn add_login(&self, username: &str, password: &str, service: &str, token: &str) {
+        let mut inner = self.lock();
+        let st = &mut inner.state;
+        st.logins.push(Login {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            service: service.to_owned(),
+            token: token.to_owned(),
+        });
+        if !st.services.iter().any(|s| s.shortname == service) {
+            st.services.push(Service {
+                shortname: service.to_owned(),
+                functions: functions::IMPLEMENTED
+                    .iter()
+                    .map(|f| (*f).to_owned())
+                    .collect(),
+            });
+        }
+        if !st.tokens.iter().any(|t| t.token == token) {
+            let userid = st
+                .users
+                .iter()
+                .find(|u| u.username == username && !u.deleted)
+                .map_or(2, |u| u.id);
+            st.tokens.push(Token {
+                token: token.to_owned(),
+                userid,
+                service: service.to_owned(),
+            });
+        }
+    }
+
+    /// Grades a user in an activity (None: no grade) as a teacher would; grade-based
+    /// activity completion follows at once, course completion only with the cron.
+    pub fn set_grade(&self, userid: i64, cmid: i64, grade: Option<f64>, at: i64) {
+        let mut inner = self.lock();
+        let st = &mut inner.state;
+        match st
+            .grades
+            .iter_mut()
+            .find(|g| g.cmid == cmid && g.userid == userid)
+        {
+            Some(g) => {
+                g.grade = grade;
+                g.timegraded = at;
+            }
+            None => st.grades.push(Grade {
+                cmid,
+                userid,
+                grade,
+                feedback: String::new(),
+                timegraded: at,
+                timesubmitted: None,
+            }),
+        }
+        functions::update_completion_from_grade(st, userid, cmid, at);
+    }
+
+    /// Sets a user's completion state of an activity (0..=3).
+    pub fn set_activity_completion(&self, userid: i64, cmid: i64, state: u8, at: i64) {
+        let mut inner = self.lock();
+        match inner
+            .state
+            .activity_completions
+            .iter_mut()
+            .find(|a| a.cmid == cmid && a.userid == userid)
+        {
+            Some(a) => {
+                a.state = state;
+                a.timemodified = at;
+            }
+            None => inner.state.activity_completions.push(ActivityCompletion {
+                cmid,
+                userid,
+                state,
+                timemodified: at,
+            }),
+        }
+    }
+
+    /// Moodle's completion cron: aggregates activity completion into course completion.
+    pub fn run_completion_cron(&self) {
+        let now = Utc::now().timestamp();
+        functions::run_completion_cron(&mut self.lock().state, now);
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> MoodleFixture {
+        self.lock().state.clone()
+    }
+
+    /// Changes the state directly (suspend a user, drop an enrol instance, change settings, ...).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut MoodleFixture) -> R) -> R {
+        f(&mut self.lock().state)
+    }
+
+    /// Turns `$CFG->debug` on or off (errors then carry `debuginfo`).
+    pub fn set_debug(&self, on: bool) {
+        self.lock().state.site.debug = on;
+    }
+
+    /// Runs one web service call in-process, as the REST server would after parsing the
+    /// form (no switches, no call log).
+    pub fn execute(
+        &self,
+        token: &str,
+        function: &str,
+        form: &[(String, String)],
+    ) -> Result<Value, MoodleError> {
+        let tree: Vec<(String, PhpValue)> = build_tree(form)
+            .into_iter()
+            .filter(|(k, _)| !META.contains(&k.as_str()))
+            .collect();
+        self.run(token, function, &tree)
+    }
+
+    fn run(
+        &self,
+        token: &str,
+        function: &str,
+        params: &[(String, PhpValue)],
+    ) -> Result<Value, MoodleError> {
+        let mut inner = self.lock();
+        let now = Utc::now().timestamp();
+        let st = &inner.state;
+        let tok = st
+            .tokens
+            .iter()
+            .find(|t| !token.is_empty() && t.token == token)
+            .cloned()
+            .ok_or_else(MoodleError::invalid_token)?;
+        if !functions::exists(function, st.site.old_site) {
+            return Err(MoodleError::missing_record("external_functions"));
+        }
+        let service_functions = st
+            .services
+            .iter()
+            .find(|s| s.shortname == tok.service)
+            .map(|s| s.functions.clone())
+            .unwrap_or_default();
+        if !service_functions.iter().any(|f| f == function) {
+            return Err(MoodleError::access_exception());
+        }
+        let (desc, handler) = functions::lookup(function).ok_or_else(|| {
+            MoodleError::moodle(
+                "notimplemented",
+                format!("The Moodle simulator does not implement {function}"),
+            )
+        })?;
+        let validated = params::validate_single(&desc(), params, st.site.extendedusernamechars)?;
+        let mut draft = inner.state.clone();
+        let mut ctx = functions::Ctx {
+            st: &mut draft,
+            me: tok.userid,
+            service_functions,
+            now,
+        };
+        let out = handler(&mut ctx, &validated)?;
+        inner.state = draft;
+        Ok(out)
+    }
+
+    fn log(&self, function: &str, params: Vec<(String, String)>) {
+        self.lock().calls.push(Call {
+            function: function.to_owned(),
+            params,
+            at: Utc::now(),
+        });
+    }
+
+    fn login(
+        &self,
+        username: &str,
+        password: &str,
+        service: &str,
+    ) -> Result<String, (&'static str, &'static str)> {
+        const INVALID: (&str, &str) = ("invalidlogin", "Invalid login, please try again");
+        const NO_SERVICE: (&str, &str) = (
+            "servicenotavailable",
+            "Web service is not available (it doesn't exist or might be disabled)",
+        );
+        let inner = self.lock();
+        let st = &inner.state;
+        let logins: Vec<&Login> = st
+            .logins
+            .iter()
+            .filter(|l| l.username.to_lowercase() == username && l.password == password)
+            .collect();
+        if let Some(l) = logins.iter().find(|l| l.service == service) {
+            return Ok(l.token.clone());
+        }
+        if !logins.is_empty() {
+            return Err(NO_SERVICE);
+        }
+        let user = st
+            .users
+            .iter()
+            .find(|u| {
+                !u.deleted
+                    && u.username == username
+                    && !u.password.is_empty()
+                    && u.password == password
+            })
+            .ok_or(INVALID)?;
+        if user.suspended {
+            return Err(INVALID);
+        }
+        st.tokens
+            .iter()
+            .find(|t| t.userid == user.id && t.service == service)
+            .map(|t| t.token.clone())
+            .ok_or(NO_SERVICE)
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// `$_GET` + `$_POST` as PHP builds them (each limited by `max_input_vars`).
+fn request_vars(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    max: usize,
+) -> Vec<(String, String)> {
+    let mut pairs = decode_pairs(query.unwrap_or_default().as_bytes(), max);
+    if is_form(headers) {
+        let post = decode_pairs(body, max);
+        // array_merge($_GET, $_POST): POST wins for the same top-level name.
+        let top = |k: &str| k.split('[').next().unwrap_or(k).to_owned();
+        let post_names: Vec<String> = post.iter().map(|(k, _)| top(k)).collect();
+        pairs.retain(|(k, _)| !post_names.contains(&top(k)));
+        pairs.extend(post);
+    }
+    pairs
+}
+
+fn chance(rate: f64) -> bool {
+    rate > 0.0 && rand::random::<f64>() < rate
+}
+
+const UNAVAILABLE: &str = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>503 Service Unavailable</title>\n</head><body>\n<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n</body></html>\n";
+
+/// Latency and transient errors, before anything is done.
+async fn before(sw: &Switches) -> Option<Response> {
+    if !sw.latency.is_zero() {
+        tokio::time::sleep(sw.latency).await;
+    }
+    if chance(sw.error_rate) {
+        return Some(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/html; charset=iso-8859-1")],
+                UNAVAILABLE,
+            )
+                .into_response(),
+        );
+    }
+    None
+}
+
+/// Hangs and truncated answers, after the work is done.
+async fn after(
+    sw: &Switches,
+    hang: Duration,
+    content_type: &'static str,
+    body: String,
+) -> Response {
+    if chance(sw.timeout_rate) {
+        tokio::time::sleep(hang).await;
+    }
+    let body = if chance(sw.malformed_rate) {
+        let mut cut = body.len() / 2;
+        while cut > 0 && !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body[..cut].to_owned()
+    } else {
+        body
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn rest(
+    State(sim): State<MoodleSim>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (sw, hang, debug) = {
+        let inner = sim.lock();
+        (inner.switches.clone(), inner.hang, inner.state.site.debug)
+    };
+    let pairs = request_vars(query.as_deref(), &headers, &body, sw.max_input_vars);
+    let tree = build_tree(&pairs);
+    let scalar = |name: &str| {
+        tree.iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| match v {
+                PhpValue::Str(s) => Some(s.clone()),
+                PhpValue::Arr(_) => None,
+            })
+    };
+    let function = scalar("wsfunction").unwrap_or_default();
+    let token = scalar("wstoken").unwrap_or_default();
+    let json_format = scalar("moodlewsrestformat").as_deref() == Some("json");
+    sim.log(
+        &function,
+        pairs
+            .iter()
+            .filter(|(k, _)| !META.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+    );
+    if let Some(r) = before(&sw).await {
+        return r;
+    }
+    let params: Vec<(String, PhpValue)> = tree
+        .into_iter()
+        .filter(|(k, _)| !META.contains(&k.as_str()))
+        .collect();
+    let result = sim.run(&token, &function, &params);
+    if json_format {
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => e.to_json(debug),
+        };
+        after(&sw, hang, "application/json", value.to_string()).await
+    } else {
+        let body = match result {
+            Ok(mut v) => {
+                if function == "core_webservice_get_site_info"
+                    && let Value::Object(map) = &mut v
+                {
+                    // The XML answer lists this optional key; JSON leaves it out.
+                    map.insert("usersessionscount".into(), Value::Null);
+                }
+                xml::response(&v)
+            }
+            Err(e) => xml::exception(&e, debug),
+        };
+        after(&sw, hang, "application/xml; charset=utf-8", body).await
+    }
+}
+
+fn token_error(errorcode: &str, message: &str) -> String {
+    json!({
+        "error": message,
+        "errorcode": errorcode,
+        "stacktrace": null,
+        "debuginfo": null,
+        "reproductionlink": null,
+    })
+    .to_string()
+}
+
+async fn token_php(
+    State(sim): State<MoodleSim>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (sw, hang) = {
+        let inner = sim.lock();
+        (inner.switches.clone(), inner.hang)
+    };
+    let pairs = request_vars(query.as_deref(), &headers, &body, sw.max_input_vars);
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    sim.log(
+        "login/token.php",
+        pairs
+            .iter()
+            .filter(|(k, _)| k != "password")
+            .cloned()
+            .collect(),
+    );
+    if let Some(r) = before(&sw).await {
+        return r;
+    }
+    let mut missing = None;
+    for name in ["username", "password", "service"] {
+        if field(name).is_none_or(|v| v.is_empty()) && missing.is_none() {
+            missing = Some(name);
+        }
+    }
+    let body = match missing {
+        Some(name) => token_error(
+            "missingparam",
+            &format!("A required parameter ({name}) was missing"),
+        ),
+        None => {
+            let username = field("username").unwrap_or_default().trim().to_lowercase();
+            let password = field("password").unwrap_or_default();
+            let service = field("service").unwrap_or_default();
+            match sim.login(&username, &password, &service) {
+                Ok(token) => json!({"token": token, "privatetoken": null}).to_string(),
+                Err((code, message)) => token_error(code, message),
+            }
+        }
+    };
+    after(&sw, hang, "application/json", body).await
+}
