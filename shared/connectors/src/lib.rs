@@ -1,1 +1,5 @@
-//! connectors
+//! HTTP clients for the external systems learnbridge talks to.
+//!
+//! - [`moodle`]: Moodle LMS over its REST web services (`webservice/rest/server.php`).
+
+pub mod moodle;
