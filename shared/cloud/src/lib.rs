@@ -13,6 +13,7 @@ pub mod provision;
 pub mod sdk;
 pub mod secrets;
 pub mod sqs;
+pub mod stores;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -26,3 +27,4 @@ pub use mail::SesMailer;
 pub use sdk::load_sdk_config;
 pub use secrets::{SecretError, Secrets};
 pub use sqs::{Retryable, SqsJobQueue, process_batch};
+pub use stores::{DynamoAttendanceInbox, Stores};

@@ -38,7 +38,7 @@ impl SecretError {
     }
 }
 
-impl crate::sqs::Retryable for SecretError {
+impl domain::ports::Retryable for SecretError {
     fn is_retryable(&self) -> bool {
         SecretError::is_retryable(self)
     }

@@ -7,7 +7,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use domain::ports::{EnqueueFailure, JobQueue, MailError, QueueError, StoreError};
+pub use domain::ports::Retryable;
+use domain::ports::{EnqueueFailure, JobQueue, QueueError};
 use domain::{Job, QueueRole};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -54,6 +55,12 @@ struct Pending {
     body: String,
 }
 
+/// What became of one chunk.
+struct Chunk {
+    failures: Vec<EnqueueFailure>,
+    split: Vec<Pending>,
+}
+
 enum Outcome {
     Sent,
     Retry,
@@ -67,8 +74,10 @@ impl SqsJobQueue {
 
     /// Sends up to ten jobs to one queue. Entries that fail for a reason that is
     /// not the sender's fault (and whole calls that fail transiently) are tried
-    /// once more; what still fails is returned by job index.
-    async fn send_chunk(&self, url: &str, chunk: Vec<Pending>) -> Vec<EnqueueFailure> {
+    /// once more; what still fails is returned by job index. When SQS refuses a
+    /// call of several jobs as a whole (one job too large, say), the jobs come
+    /// back in `split`, to be sent one by one so the bad one is isolated.
+    async fn send_chunk(&self, url: &str, chunk: Vec<Pending>) -> Chunk {
         let mut failures = Vec::new();
         let mut pending = chunk;
         for attempt in 0..2 {
@@ -123,6 +132,16 @@ impl SqsJobQueue {
                         outcomes.insert(index, outcome);
                     }
                 }
+                Err(err) if !is_transient(&err) && pending.len() > 1 => {
+                    tracing::debug!(
+                        count = pending.len(),
+                        "SQS refused a batch; sending its jobs one by one"
+                    );
+                    return Chunk {
+                        failures,
+                        split: pending,
+                    };
+                }
                 Err(err) => {
                     let transient = is_transient(&err);
                     let reason = match (service_code(&err), err.message()) {
@@ -162,7 +181,10 @@ impl SqsJobQueue {
             tracing::debug!(count = retry.len(), "retrying jobs SQS did not accept");
             pending = retry;
         }
-        failures
+        Chunk {
+            failures,
+            split: Vec::new(),
+        }
     }
 }
 
@@ -190,36 +212,16 @@ impl JobQueue for SqsJobQueue {
             let url = self.queues.url(role);
             while !pending.is_empty() {
                 let rest = pending.split_off(pending.len().min(SEND_BATCH_MAX));
-                failures.extend(self.send_chunk(url, pending).await);
+                let chunk = self.send_chunk(url, pending).await;
+                failures.extend(chunk.failures);
+                for single in chunk.split {
+                    failures.extend(self.send_chunk(url, vec![single]).await.failures);
+                }
                 pending = rest;
             }
         }
         failures.sort_by_key(|failure| failure.index);
         Ok(failures)
-    }
-}
-
-/// Whether an error is worth another attempt (SQS redelivers the message) or is
-/// permanent (recorded where a person sees it, and acknowledged).
-pub trait Retryable {
-    fn is_retryable(&self) -> bool;
-}
-
-impl Retryable for StoreError {
-    fn is_retryable(&self) -> bool {
-        StoreError::is_retryable(self)
-    }
-}
-
-impl Retryable for QueueError {
-    fn is_retryable(&self) -> bool {
-        QueueError::is_retryable(self)
-    }
-}
-
-impl Retryable for MailError {
-    fn is_retryable(&self) -> bool {
-        MailError::is_retryable(self)
     }
 }
 

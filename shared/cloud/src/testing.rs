@@ -57,3 +57,64 @@ pub async fn fresh_stack() -> Config {
         )
     })
 }
+
+/// A connection for tests, with the default settings of its kind.
+pub fn connection(
+    tenant: &str,
+    id: &str,
+    kind: domain::ConnectionKind,
+    enabled: bool,
+) -> domain::Connection {
+    use domain::connection::*;
+    let settings = match kind {
+        domain::ConnectionKind::Moodle => ConnectionSettings::Moodle(MoodleSettings::default()),
+        domain::ConnectionKind::Ocsat => ConnectionSettings::Ocsat(LlnSettings::default()),
+        domain::ConnectionKind::LlnRobot => ConnectionSettings::LlnRobot(LlnSettings::default()),
+        domain::ConnectionKind::CourseKey => {
+            ConnectionSettings::CourseKey(CourseKeySettings::default())
+        }
+        domain::ConnectionKind::Sms => ConnectionSettings::Sms(SmsSettings::default()),
+    };
+    domain::Connection {
+        tenant: domain::TenantId::parse(tenant).expect("test tenant id"),
+        id: domain::ConnectionId::parse(id).expect("test connection id"),
+        name: format!("{id} ({tenant})"),
+        base_url: "http://127.0.0.1:9".to_owned(),
+        enabled,
+        error_email: None,
+        settings,
+    }
+}
+
+/// Receives every message now visible on a queue, deletes them, and returns their bodies as jobs.
+pub async fn drain_jobs(sdk: &aws_config::SdkConfig, url: &str) -> Vec<domain::Job> {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let mut jobs = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive from moto");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return jobs;
+        }
+        for m in messages {
+            let body = m.body.clone().unwrap_or_default();
+            jobs.push(serde_json::from_str(&body).expect("queued bodies are jobs"));
+            if let Some(handle) = m.receipt_handle {
+                client
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Every adapter a function may need, built once from its configuration; and
+//! the small adapters that belong to no bigger module (the attendance inbox,
+//! the secret source port).
+
+use crate::config::Config;
+use crate::dynamo::{
+    Condition, DynamoApiKeyStore, DynamoConnectionStore, DynamoRunStore, Table, keys,
+};
+use crate::secrets::{SecretError as SmError, Secrets};
+use crate::sqs::SqsJobQueue;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ports::{AttendanceInbox, SecretError, SecretSource, StoreError, Written};
+use domain::{ConnectionId, TenantId};
+use serde::Serialize;
+
+/// The adapters over one stack's tables, queues and secrets. Clients share
+/// their HTTP connection pools, so building all of them costs little.
+pub struct Stores {
+    pub connections: DynamoConnectionStore,
+    pub runs: DynamoRunStore,
+    pub api_keys: DynamoApiKeyStore,
+    pub inbox: DynamoAttendanceInbox,
+    pub queue: SqsJobQueue,
+    pub secrets: Secrets,
+}
+
+impl Stores {
+    pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let data = Table::new(dynamo.clone(), config.tables.data.clone());
+        let runs = Table::new(dynamo, config.tables.runs.clone());
+        Self {
+            connections: DynamoConnectionStore::new(data.clone()),
+            runs: DynamoRunStore::new(runs, config.run_history_days),
+            api_keys: DynamoApiKeyStore::new(data.clone()),
+            inbox: DynamoAttendanceInbox::new(data),
+            queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
+            secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),
+        }
+    }
+}
+
+/// Raw CourseKey records, `T#{t}#CK#{c}` / `REC#{id}`, stored once by their id.
+#[derive(Clone)]
+pub struct DynamoAttendanceInbox {
+    table: Table,
+}
+
+#[derive(Serialize)]
+struct RawRecord<'a> {
+    pk: String,
+    sk: String,
+    tenant: &'a str,
+    connection: &'a str,
+    record_id: &'a str,
+    /// The record exactly as CourseKey sent it (JSON text).
+    body: &'a str,
+    received_at: DateTime<Utc>,
+}
+
+impl DynamoAttendanceInbox {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// The partition holding a CourseKey connection's raw records.
+    pub fn partition(tenant: &TenantId, connection: &ConnectionId) -> String {
+        format!("{}#CK#{connection}", keys::tenant(tenant))
+    }
+}
+
+#[async_trait]
+impl AttendanceInbox for DynamoAttendanceInbox {
+    async fn store_record(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        record_id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Written, StoreError> {
+        let record = RawRecord {
+            pk: Self::partition(tenant, connection),
+            sk: format!("REC#{record_id}"),
+            tenant: tenant.as_str(),
+            connection: connection.as_str(),
+            record_id,
+            body,
+            received_at: now,
+        };
+        self.table.put(&record, Condition::NotExists).await
+    }
+}
+
+#[async_trait]
+impl SecretSource for Secrets {
+    async fn secret(&self, name: &str) -> Result<secrecy::SecretString, SecretError> {
+        self.get(name).await.map_err(|e| match e {
+            SmError::NotFound { name } | SmError::NotText { name } => {
+                SecretError::NotFound { name }
+            }
+            e @ SmError::Unavailable { .. } => SecretError::Unavailable(Box::new(e)),
+            e @ SmError::Rejected { .. } => SecretError::Rejected(Box::new(e)),
+        })
+    }
+}
