@@ -376,3 +376,118 @@ pub fn quiz_get_user_best_grade(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, M
     }
     Ok(out)
 }
+
+pub fn grades_table_params() -> Vec<(&'static str, Desc)> {
+    get_grade_items_params()
+}
+
+fn cell(class: &str, column: &str, content: String, headers: &str) -> Value {
+    json!({"class": format!("{class} column-{column}"), "content": content, "headers": format!("{headers} {column}")})
+}
+
+/// `gradereport_user_get_grades_table`: the report as HTML table cells.
+pub fn grades_table(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> {
+    let st = &*ctx.st;
+    let course = find_course(st, int(p, "courseid")).ok_or_else(course_missing)?;
+    let userid = int(p, "userid");
+    let users: Vec<&User> = if userid == 0 {
+        graded_users(st, course.id, ctx.now)
+    } else {
+        vec![find_user(st, userid).ok_or_else(|| MoodleError::missing_record("user"))?]
+    };
+    let catid = course.grade_item_id.unwrap_or(1);
+    let mut tables = Vec::new();
+    for user in users {
+        let ug = user_grades(st, course, user);
+        let items = ug["gradeitems"].as_array().cloned().unwrap_or_default();
+        let uid = user.id;
+        let cat = format!("cat_{catid}_{uid}");
+        let course_max = items
+            .last()
+            .and_then(|i| i["grademax"].as_f64())
+            .unwrap_or(0.0);
+        let mut rows = vec![
+            json!({
+                "itemname": {
+                    "class": "level1 d1 b1b b1t category column-itemname",
+                    "colspan": 8,
+                    "content": format!("<div class=\"d-flex category-content\">\n    <span>{}</span>\n</div>", course.fullname),
+                    "id": cat,
+                },
+                "parentcategories": [],
+            }),
+            json!({"leader": {"class": "level1 d1 b1t b2b b1l", "rowspan": items.len() + 1}, "parentcategories": [catid]}),
+        ];
+        for item in &items {
+            let is_course = item["itemtype"] == "course";
+            let level = if is_course {
+                "level1 d1 baggt b2b"
+            } else {
+                "level2 item b1b"
+            };
+            let row_id = format!("row_{}_{uid}", item["id"]);
+            let headers = format!("{cat} {row_id}");
+            let name = item["itemname"].as_str().unwrap_or_default();
+            let module = item["itemmodule"].as_str().unwrap_or_default();
+            let itemname = if is_course {
+                "<div class=\"courseitem d-flex align-items-center\"><span class=\"gradeitemheader \" title=\"Course total\" tabindex=\"0\">Course total</span></div>".to_owned()
+            } else {
+                format!(
+                    "<div class=\"item d-flex align-items-center\"><a title=\"Link to {module} activity {name}\" class=\"gradeitemheader \" href=\"{}/mod/{module}/view.php?id={}\">{name}</a></div>",
+                    st.site.siteurl, item["cmid"]
+                )
+            };
+            let graded = item["graderaw"].as_f64();
+            let weight = match (is_course, item["weightformatted"].as_str()) {
+                (false, Some(w)) if item["status"] == "novalue" => format!("{w}<br>( Empty )"),
+                (false, Some(w)) => w.to_owned(),
+                _ => "-".to_owned(),
+            };
+            let formatted = item["gradeformatted"].as_str().unwrap_or("-").to_owned();
+            let passclass = if formatted.contains("title=\"Pass\"") {
+                " gradepass"
+            } else if formatted.contains("title=\"Fail\"") {
+                " gradefail"
+            } else {
+                " "
+            };
+            let contribution = match (is_course, graded) {
+                (true, _) => "-".to_owned(),
+                (false, Some(g)) if course_max > 0.0 => format!("{:.2} %", g / course_max * 100.0),
+                (false, _) if item.get("weightraw").is_some() => "0.00 %".to_owned(),
+                _ => "-".to_owned(),
+            };
+            let feedback = match item["feedback"].as_str() {
+                Some(f) if !f.is_empty() => f.to_owned(),
+                _ => "&nbsp;".to_owned(),
+            };
+            rows.push(json!({
+                "itemname": {"class": format!("{level} column-itemname"), "colspan": 1, "content": itemname, "id": row_id},
+                "weight": cell(&format!("{level} itemcenter "), "weight", weight, &headers).as_object().map(|o| weight_headers(o, uid)).unwrap_or_default(),
+                "grade": cell(&format!("{level} itemcenter {passclass}"), "grade", formatted, &headers).as_object().map(|o| weight_headers(o, uid)).unwrap_or_default(),
+                "range": cell(&format!("{level} itemcenter "), "range", item["rangeformatted"].as_str().unwrap_or_default().to_owned(), &headers).as_object().map(|o| weight_headers(o, uid)).unwrap_or_default(),
+                "percentage": cell(&format!("{level} itemcenter "), "percentage", item["percentageformatted"].as_str().unwrap_or("-").to_owned(), &headers).as_object().map(|o| weight_headers(o, uid)).unwrap_or_default(),
+                "feedback": cell(&format!("{level} feedbacktext"), "feedback", feedback, &headers).as_object().map(|o| weight_headers(o, uid)).unwrap_or_default(),
+                "contributiontocoursetotal": cell(&format!("{level} itemcenter "), "contributiontocoursetotal", contribution, &headers).as_object().map(|o| weight_headers(o, uid)).unwrap_or_default(),
+                "parentcategories": [catid],
+            }));
+        }
+        tables.push(json!({
+            "courseid": course.id,
+            "userid": uid,
+            "userfullname": user.fullname(),
+            "maxdepth": 2,
+            "tabledata": rows,
+        }));
+    }
+    Ok(json!({"tables": tables, "warnings": []}))
+}
+
+/// Moodle suffixes the column header id with the user id (`weight4`).
+fn weight_headers(cell: &serde_json::Map<String, Value>, uid: i64) -> Value {
+    let mut cell = cell.clone();
+    if let Some(Value::String(h)) = cell.get_mut("headers") {
+        h.push_str(&uid.to_string());
+    }
+    Value::Object(cell)
+}

@@ -55,6 +55,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "enrol_manual_enrol_users",
     "enrol_manual_unenrol_users",
     "gradereport_user_get_grade_items",
+    "gradereport_user_get_grades_table",
     "core_grades_get_gradeitems",
     "core_grades_get_grades",
     "mod_assign_get_grades",
@@ -77,7 +78,6 @@ pub const OTHER_KNOWN: &[&str] = &[
     "core_group_get_course_groups",
     "core_role_assign_roles",
     "core_role_unassign_roles",
-    "gradereport_user_get_grades_table",
     "gradereport_overview_get_course_grades",
     "mod_assign_get_assignments",
     "mod_quiz_get_quizzes_by_courses",
@@ -136,6 +136,7 @@ pub fn lookup(name: &str) -> Option<(Params, Handler)> {
         "gradereport_user_get_grade_items" => {
             (grade::get_grade_items_params, grade::get_grade_items)
         }
+        "gradereport_user_get_grades_table" => (grade::grades_table_params, grade::grades_table),
         "core_grades_get_gradeitems" => (grade::get_gradeitems_params, grade::get_gradeitems),
         "core_grades_get_grades" => (grade::get_grades_params, grade::get_grades),
         "mod_assign_get_grades" => (grade::assign_get_grades_params, grade::assign_get_grades),
