@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 pub use domain::ports::Retryable;
 use domain::ports::{EnqueueFailure, JobQueue, QueueError};
 use domain::{Job, QueueRole};
@@ -113,23 +113,9 @@ impl SqsJobQueue {
             {
                 Ok(output) => {
                     for entry in output.failed {
-                        let Ok(index) = entry.id.parse::<usize>() else {
-                            continue;
-                        };
-                        let outcome = if entry.sender_fault {
-                            let reason = match entry.message {
-                                Some(message) => format!("{}: {message}", entry.code),
-                                None => entry.code,
-                            };
-                            Outcome::Failed(QueueError::Rejected { reason })
-                        } else if last_attempt {
-                            Outcome::Failed(QueueError::Unavailable(Box::new(EntryError {
-                                code: entry.code,
-                            })))
-                        } else {
-                            Outcome::Retry
-                        };
-                        outcomes.insert(index, outcome);
+                        if let Some((index, outcome)) = entry_outcome(entry, last_attempt) {
+                            outcomes.insert(index, outcome);
+                        }
                     }
                 }
                 Err(err) if !is_transient(&err) && pending.len() > 1 => {
@@ -186,6 +172,26 @@ impl SqsJobQueue {
             split: Vec::new(),
         }
     }
+}
+
+/// What to do with one entry SQS failed: the sender's fault is final; any other
+/// failure is tried once more. Entries are named by their job's index.
+fn entry_outcome(entry: BatchResultErrorEntry, last_attempt: bool) -> Option<(usize, Outcome)> {
+    let index = entry.id.parse::<usize>().ok()?;
+    let outcome = if entry.sender_fault {
+        let reason = match entry.message {
+            Some(message) => format!("{}: {message}", entry.code),
+            None => entry.code,
+        };
+        Outcome::Failed(QueueError::Rejected { reason })
+    } else if last_attempt {
+        Outcome::Failed(QueueError::Unavailable(Box::new(EntryError {
+            code: entry.code,
+        })))
+    } else {
+        Outcome::Retry
+    };
+    Some((index, outcome))
 }
 
 #[async_trait]
@@ -297,5 +303,51 @@ where
             tracing::error!(%message_id, %tenant, error = %error_chain(&err), "job failed permanently; acknowledged");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(id: &str, sender_fault: bool, code: &str) -> BatchResultErrorEntry {
+        BatchResultErrorEntry::builder()
+            .id(id)
+            .sender_fault(sender_fault)
+            .code(code)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_sender_fault_is_final_and_keeps_its_index() {
+        let Some((7, Outcome::Failed(error))) =
+            entry_outcome(failed("7", true, "InvalidMessageContents"), false)
+        else {
+            panic!("expected a final failure of job 7");
+        };
+        assert!(
+            matches!(&error, QueueError::Rejected { reason } if reason == "InvalidMessageContents")
+        );
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn a_service_fault_is_retried_once_then_reported_as_transient() {
+        assert!(matches!(
+            entry_outcome(failed("3", false, "InternalError"), false),
+            Some((3, Outcome::Retry))
+        ));
+        let Some((3, Outcome::Failed(error))) =
+            entry_outcome(failed("3", false, "InternalError"), true)
+        else {
+            panic!("expected a failure of job 3 after the retry");
+        };
+        assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn an_entry_that_is_not_ours_is_ignored() {
+        assert!(entry_outcome(failed("x", true, "Whatever"), false).is_none());
     }
 }
