@@ -1,1 +1,29 @@
-fn main() {}
+use api::{Deps, handler};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    lambda_runtime_tracing();
+    let config = cloud::config::Config::from_env()?;
+    let sdk = cloud::sdk::load_sdk_config().await;
+    let stores = cloud::Stores::new(&config, &sdk);
+    let pepper_name = config
+        .api_key_pepper_secret
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("API_KEY_PEPPER_SECRET is not set"))?;
+    // Read once per instance; this also warms the TLS connection.
+    let pepper = stores.secrets.get(&pepper_name).await?;
+    let deps = Deps {
+        connections: Arc::new(stores.connections),
+        runs: Arc::new(stores.runs),
+        api_keys: Arc::new(stores.api_keys),
+        pepper,
+    };
+    lambda_http::run(handler::app(deps))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn lambda_runtime_tracing() {
+    lambda_http::tracing::init_default_subscriber();
+}

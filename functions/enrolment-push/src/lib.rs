@@ -1,1 +1,26 @@
-//! enrolment-push
+//! enrolment-push: consumes its SQS queue (see docs/architecture.md).
+
+pub mod handler;
+
+use domain::ports::{ConnectionStore, JobQueue, RunStore};
+use std::sync::Arc;
+
+/// What the handler needs, built once per Lambda instance.
+#[derive(Clone)]
+pub struct Deps {
+    pub connections: Arc<dyn ConnectionStore>,
+    pub runs: Arc<dyn RunStore>,
+    pub queue: Arc<dyn JobQueue>,
+}
+
+impl Deps {
+    /// The AWS adapters for the configured tables and queues.
+    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores = cloud::Stores::new(config, sdk);
+        Self {
+            connections: Arc::new(stores.connections),
+            runs: Arc::new(stores.runs),
+            queue: Arc::new(stores.queue),
+        }
+    }
+}

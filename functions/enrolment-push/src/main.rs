@@ -1,1 +1,17 @@
-fn main() {}
+use aws_lambda_events::event::sqs::SqsEvent;
+use enrolment_push::{Deps, handler};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = cloud::config::Config::from_env()?;
+    let sdk = cloud::sdk::load_sdk_config().await;
+    let deps = Deps::from_aws(&config, &sdk);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let deps = &deps;
+        async move { Ok::<_, std::convert::Infallible>(handler::handle(deps, event.payload).await) }
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
+}

@@ -68,6 +68,9 @@ pub fn expect_queue(job: &Job, queue: QueueRole) -> Result<(), JobError> {
     }
 }
 
+/// How the export's line on a run's log begins.
+const EXPORT_LOG_PREFIX: &str = "Run started by ";
+
 fn trigger_label(trigger: Trigger) -> &'static str {
     match trigger {
         Trigger::Nightly => "the nightly schedule",
@@ -135,21 +138,29 @@ impl Pipeline<'_> {
         {
             return Err(JobError::Queue(failure.error));
         }
-        let scope = offering.map_or_else(
-            || "all linked offerings".to_owned(),
-            |o| format!("offering {o}"),
-        );
-        let line = RunLogLine {
-            at: now,
-            level: LogLevel::Info,
-            message: format!(
-                "Run started by {} for {scope}; export done, import queued.",
-                trigger_label(trigger)
-            ),
-        };
-        self.runs
-            .append_log(tenant, connection, run, &[line])
-            .await?;
+        // A redelivered job re-queues the import (its earlier enqueue may have
+        // failed) but does not log the start twice.
+        let log = self.runs.log(tenant, connection, run).await?;
+        if !log
+            .iter()
+            .any(|line| line.message.starts_with(EXPORT_LOG_PREFIX))
+        {
+            let scope = offering.map_or_else(
+                || "all linked offerings".to_owned(),
+                |o| format!("offering {o}"),
+            );
+            let line = RunLogLine {
+                at: now,
+                level: LogLevel::Info,
+                message: format!(
+                    "{EXPORT_LOG_PREFIX}{}, for {scope}; export done, import queued.",
+                    trigger_label(trigger)
+                ),
+            };
+            self.runs
+                .append_log(tenant, connection, run, &[line])
+                .await?;
+        }
         Ok(())
     }
 

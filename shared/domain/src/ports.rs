@@ -211,3 +211,28 @@ pub trait AttendanceInbox: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Written, StoreError>;
 }
+
+/// Errors reading a secret. None of them carries the secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {name} does not exist")]
+    NotFound { name: String },
+    #[error("the secret store is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("the secret store refused the request")]
+    Rejected(#[source] BoxError),
+}
+
+impl Retryable for SecretError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, SecretError::Unavailable(_))
+    }
+}
+
+/// Where use cases get a connection's secret (token, signing key); held as a
+/// `SecretString` so it never reaches a log by accident.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The secret's value; implementations cache it per instance.
+    async fn secret(&self, name: &str) -> Result<secrecy::SecretString, SecretError>;
+}

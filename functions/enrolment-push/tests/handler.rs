@@ -1,0 +1,72 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The SQS batch from events/ through the handler, against moto.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use cloud::testing::{self, connection};
+use domain::ConnectionKind::Moodle;
+
+use domain::{ConnectionId, Job, RunId, RunStatus, TenantId};
+use enrolment_push::{Deps, handler};
+
+const EVENT: &str = include_str!("../../../events/enrolment-push/sqs-batch.json");
+
+#[tokio::test]
+async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowledged() {
+    let config = testing::fresh_stack().await;
+    let sdk = testing::sdk().await;
+    let deps = Deps::from_aws(&config, &sdk);
+    deps.connections
+        .save_connection(&connection("acme", "moodle-main", Moodle, true))
+        .await
+        .unwrap();
+
+    let event: SqsEvent = serde_json::from_str(EVENT).unwrap();
+    let response = handler::handle(&deps, event.clone()).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    // Only the body that is not a job goes back to SQS (and on to the DLQ);
+    // the unknown connection and the job on the wrong queue are permanent.
+    assert_eq!(failed, ["00000000-0000-4000-8000-000000000003"]);
+
+    let (tenant, conn) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-main").unwrap(),
+    );
+    let run_id = RunId::parse("0195a1b2-0000-7000-8000-000000000001").unwrap();
+    let run = deps
+        .runs
+        .run(&tenant, &conn, &run_id)
+        .await
+        .unwrap()
+        .expect("the run is recorded");
+    assert_eq!(run.status, RunStatus::Importing);
+    let log = deps.runs.log(&tenant, &conn, &run_id).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(
+        log[0].message.starts_with("Run started by a person"),
+        "{}",
+        log[0].message
+    );
+
+    let imports = testing::drain_jobs(&sdk, &config.queues.results_fetch).await;
+    assert!(matches!(imports.as_slice(), [Job::FetchResults { run, .. }] if run == &run_id));
+
+    // SQS delivers the same batch again: nothing new happens.
+    let again = handler::handle(&deps, event).await;
+    assert_eq!(again.batch_item_failures.len(), 1);
+    assert_eq!(
+        deps.runs.log(&tenant, &conn, &run_id).await.unwrap().len(),
+        1,
+        "the start is logged once"
+    );
+    assert_eq!(
+        testing::drain_jobs(&sdk, &config.queues.results_fetch)
+            .await
+            .len(),
+        1,
+        "the import is queued again, and is idempotent"
+    );
+}

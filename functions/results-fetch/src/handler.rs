@@ -1,0 +1,46 @@
+//! SQS batch of jobs -> the import stage of each run.
+
+use crate::Deps;
+use app::jobs::{JobError, Pipeline, expect_queue};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use domain::{Job, QueueRole};
+
+/// Jobs handled at once within one batch.
+pub const CONCURRENCY: usize = 4;
+
+/// Handles one SQS batch; only transient failures are reported back to SQS.
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    cloud::sqs::process_batch(event, CONCURRENCY, |job| handle_job(deps, job)).await
+}
+
+async fn handle_job(deps: &Deps, job: Job) -> Result<(), JobError> {
+    expect_queue(&job, QueueRole::ResultsFetch)?;
+    let pipeline = Pipeline {
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+    };
+    match job {
+        Job::FetchResults {
+            tenant,
+            connection,
+            run,
+            ..
+        } => pipeline
+            .import(&tenant, &connection, &run, chrono::Utc::now())
+            .await
+            .map(|_| ()),
+        Job::ProcessAttendance {
+            tenant,
+            connection,
+            record_ids,
+        } => {
+            // Attendance conversion (P/L/A) arrives with the CourseKey issue; the
+            // records are stored by the webhook and stay there until then.
+            tracing::info!(%tenant, %connection, records = record_ids.len(), "attendance records received");
+            Ok(())
+        }
+        // expect_queue refused every other kind.
+        _ => Ok(()),
+    }
+}
