@@ -187,13 +187,6 @@ fn invalid(debuginfo: String) -> MoodleError {
     MoodleError::invalid_parameter(debuginfo)
 }
 
-fn php_print(v: &PhpValue) -> String {
-    match v {
-        PhpValue::Str(s) => s.clone(),
-        PhpValue::Arr(_) => "Array".to_owned(),
-    }
-}
-
 fn validate_scalar(ty: Ty, s: &str, extended_usernames: bool) -> Result<Value, MoodleError> {
     let bad = || {
         invalid(format!(
@@ -309,11 +302,6 @@ pub fn validate_single(
         )));
     }
     Ok(Value::Object(out))
-}
-
-/// For error messages that print a request value.
-pub fn describe(v: &PhpValue) -> String {
-    php_print(v)
 }
 
 #[cfg(test)]
