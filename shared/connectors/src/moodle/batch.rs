@@ -49,6 +49,14 @@ impl<T> BatchOutcome<T> {
             .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.as_ref())))
     }
 
+    /// Why record `index` failed, if it did.
+    pub fn error(&self, index: usize) -> Option<&MoodleError> {
+        self.records
+            .get(index)
+            .and_then(|r| r.as_ref().err())
+            .map(|e| e.as_ref())
+    }
+
     pub fn all_succeeded(&self) -> bool {
         self.records.iter().all(Result::is_ok) && self.warnings.is_empty()
     }

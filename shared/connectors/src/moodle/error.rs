@@ -304,6 +304,12 @@ impl MoodleError {
     }
 }
 
+impl domain::ports::Retryable for MoodleError {
+    fn is_retryable(&self) -> bool {
+        MoodleError::is_retryable(self)
+    }
+}
+
 /// `<div>a.</div><div>b.</div>` -> `a. b.`
 fn strip_html(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
