@@ -24,7 +24,7 @@ fn signed_at() -> DateTime<Utc> {
 struct Harness {
     deps: Deps,
     sdk: aws_config::SdkConfig,
-    results_queue: String,
+    config: cloud::Config,
 }
 
 async fn harness(now: fn() -> DateTime<Utc>) -> Harness {
@@ -56,7 +56,7 @@ async fn harness(now: fn() -> DateTime<Utc>) -> Harness {
             now,
         },
         sdk,
-        results_queue: config.queues.results_fetch.clone(),
+        config: config.clone(),
     }
 }
 
@@ -82,7 +82,7 @@ async fn a_signed_request_is_stored_once_and_queued_off_the_request_path() {
         (status, body),
         (202, serde_json::json!({"accepted": 2, "duplicates": 0}))
     );
-    let jobs = testing::drain_jobs(&h.sdk, &h.results_queue).await;
+    let jobs = testing::drain_jobs(&h.sdk, &h.config, domain::QueueRole::ResultsFetch).await;
     assert!(
         matches!(jobs.as_slice(), [Job::ProcessAttendance { record_ids, .. }] if record_ids == &["ck-att-1001", "ck-att-1002"]),
         "{jobs:?}"
@@ -95,7 +95,7 @@ async fn a_signed_request_is_stored_once_and_queued_off_the_request_path() {
         (202, serde_json::json!({"accepted": 0, "duplicates": 2}))
     );
     assert!(
-        testing::drain_jobs(&h.sdk, &h.results_queue)
+        testing::drain_jobs(&h.sdk, &h.config, domain::QueueRole::ResultsFetch)
             .await
             .is_empty()
     );
@@ -123,7 +123,7 @@ async fn unsigned_tampered_and_replayed_requests_are_refused() {
         "{body}"
     );
     assert!(
-        testing::drain_jobs(&h.sdk, &h.results_queue)
+        testing::drain_jobs(&h.sdk, &h.config, domain::QueueRole::ResultsFetch)
             .await
             .is_empty(),
         "nothing refused is queued"
@@ -180,7 +180,7 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
     let (status, _) = send(&h.deps, signed(&huge)).await;
     assert_eq!(status, 413);
     assert!(
-        testing::drain_jobs(&h.sdk, &h.results_queue)
+        testing::drain_jobs(&h.sdk, &h.config, domain::QueueRole::ResultsFetch)
             .await
             .is_empty()
     );

@@ -51,7 +51,7 @@ async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowl
         log[0].message
     );
 
-    let imports = testing::drain_jobs(&sdk, &config.queues.results_fetch).await;
+    let imports = testing::drain_jobs(&sdk, &config, domain::QueueRole::ResultsFetch).await;
     assert!(matches!(imports.as_slice(), [Job::FetchResults { run, .. }] if run == &run_id));
 
     // SQS delivers the same batch again: nothing new happens.
@@ -63,7 +63,7 @@ async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowl
         "the start is logged once"
     );
     assert_eq!(
-        testing::drain_jobs(&sdk, &config.queues.results_fetch)
+        testing::drain_jobs(&sdk, &config, domain::QueueRole::ResultsFetch)
             .await
             .len(),
         1,

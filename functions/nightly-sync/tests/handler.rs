@@ -36,7 +36,7 @@ async fn the_nightly_schedule_queues_one_run_per_enabled_connection_once() {
         }
     );
 
-    let jobs = testing::drain_jobs(&sdk, &config.queues.enrolment_push).await;
+    let jobs = testing::drain_jobs(&sdk, &config, domain::QueueRole::EnrolmentPush).await;
     let mut queued: Vec<(String, String)> = jobs
         .iter()
         .map(|job| match job {
@@ -61,7 +61,7 @@ async fn the_nightly_schedule_queues_one_run_per_enabled_connection_once() {
 
     // The Scheduler retries the same invocation: the same runs, no new ones.
     handler::handle(&deps, event, now).await.unwrap();
-    let again = testing::drain_jobs(&sdk, &config.queues.enrolment_push).await;
+    let again = testing::drain_jobs(&sdk, &config, domain::QueueRole::EnrolmentPush).await;
     assert_eq!(again, jobs, "a retried schedule names the same runs");
 }
 

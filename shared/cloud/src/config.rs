@@ -45,30 +45,40 @@ pub struct Tables {
     pub deliveries: String,
 }
 
-/// The URL of every queue, one per [`QueueRole`]: a total map, so looking a
-/// role up cannot fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The queues a function sends to. Each function's environment names only the
+/// queues it may send to (infra/template.yaml), so each URL is optional; a job
+/// for a queue the function was not given fails, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Queues {
-    pub enrolment_push: String,
-    pub results_fetch: String,
-    pub deliveries: String,
+    pub enrolment_push: Option<String>,
+    pub results_fetch: Option<String>,
+    pub deliveries: Option<String>,
 }
 
 impl Queues {
-    /// The URL of the queue that carries jobs of `role`.
-    pub fn url(&self, role: QueueRole) -> &str {
+    /// The URL of the queue that carries jobs of `role`, when this function has it.
+    pub fn url(&self, role: QueueRole) -> Option<&str> {
         match role {
-            QueueRole::EnrolmentPush => &self.enrolment_push,
-            QueueRole::ResultsFetch => &self.results_fetch,
-            QueueRole::Deliveries => &self.deliveries,
+            QueueRole::EnrolmentPush => self.enrolment_push.as_deref(),
+            QueueRole::ResultsFetch => self.results_fetch.as_deref(),
+            QueueRole::Deliveries => self.deliveries.as_deref(),
         }
     }
 
-    /// Every role with its URL.
+    /// The environment variable that sets the URL of `role`'s queue.
+    pub fn variable(role: QueueRole) -> &'static str {
+        match role {
+            QueueRole::EnrolmentPush => ENROLMENT_PUSH_QUEUE_URL,
+            QueueRole::ResultsFetch => RESULTS_FETCH_QUEUE_URL,
+            QueueRole::Deliveries => DELIVERIES_QUEUE_URL,
+        }
+    }
+
+    /// Every configured role with its URL.
     pub fn iter(&self) -> impl Iterator<Item = (QueueRole, &str)> {
         QueueRole::ALL
             .into_iter()
-            .map(move |role| (role, self.url(role)))
+            .filter_map(move |role| self.url(role).map(|url| (role, url)))
     }
 }
 
@@ -102,16 +112,15 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let required = |name: &'static str| optional(name).ok_or(ConfigError::Missing { name });
-        let url = |name: &'static str| {
-            let value = required(name)?;
-            if value.starts_with("https://") || value.starts_with("http://") {
-                Ok(value)
-            } else {
-                Err(ConfigError::Invalid {
-                    name,
-                    reason: "expected an http(s) queue URL".to_owned(),
-                })
+        let url = |name: &'static str| match optional(name) {
+            None => Ok(None),
+            Some(value) if value.starts_with("https://") || value.starts_with("http://") => {
+                Ok(Some(value))
             }
+            Some(_) => Err(ConfigError::Invalid {
+                name,
+                reason: "expected an http(s) queue URL".to_owned(),
+            }),
         };
 
         let run_history_days = match optional(RUN_HISTORY_DAYS) {
@@ -197,7 +206,7 @@ mod tests {
         assert_eq!(config.tables.deliveries, "lb-deliveries");
         assert_eq!(
             config.queues.url(QueueRole::ResultsFetch),
-            "http://127.0.0.1:5000/123456789012/lb-results-fetch"
+            Some("http://127.0.0.1:5000/123456789012/lb-results-fetch")
         );
         assert_eq!(config.queues.iter().count(), 3);
         assert_eq!(config.secret_prefix, "lb/connections");
@@ -241,7 +250,13 @@ mod tests {
 
     #[test]
     fn an_empty_variable_counts_as_missing() {
-        let err = load(&env(&[(DELIVERIES_QUEUE_URL, "  ")])).unwrap_err();
+        let config = load(&env(&[(DELIVERIES_QUEUE_URL, "  ")])).unwrap();
+        assert_eq!(
+            config.queues.url(QueueRole::Deliveries),
+            None,
+            "a function without that queue"
+        );
+        let err = load(&env(&[(DELIVERIES_QUEUE_URL, "lb-deliveries")])).unwrap_err();
         assert_eq!(err.name(), DELIVERIES_QUEUE_URL);
         let config = load(&env(&[(MAIL_FROM, "")])).unwrap();
         assert_eq!(config.mail_from, None);

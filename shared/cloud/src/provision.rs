@@ -419,9 +419,9 @@ pub async fn create_stack(
             deliveries: deliveries.name,
         },
         queues: Queues {
-            enrolment_push,
-            results_fetch,
-            deliveries: deliveries_url,
+            enrolment_push: Some(enrolment_push),
+            results_fetch: Some(results_fetch),
+            deliveries: Some(deliveries_url),
         },
         secret_prefix: format!("{stack}/connections"),
         api_key_pepper_secret: Some(pepper.name),

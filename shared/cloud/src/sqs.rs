@@ -215,7 +215,19 @@ impl JobQueue for SqsJobQueue {
             let Some(mut pending) = by_queue.remove(&role) else {
                 continue;
             };
-            let url = self.queues.url(role);
+            let Some(url) = self.queues.url(role) else {
+                let variable = Queues::variable(role);
+                failures.extend(pending.into_iter().map(|p| EnqueueFailure {
+                    index: p.index,
+                    error: QueueError::Rejected {
+                        reason: format!(
+                            "this function may not send to the {} queue ({variable} is not set)",
+                            role.name()
+                        ),
+                    },
+                }));
+                continue;
+            };
             while !pending.is_empty() {
                 let rest = pending.split_off(pending.len().min(SEND_BATCH_MAX));
                 let chunk = self.send_chunk(url, pending).await;

@@ -86,8 +86,16 @@ pub fn connection(
     }
 }
 
-/// Receives every message now visible on a queue, deletes them, and returns their bodies as jobs.
-pub async fn drain_jobs(sdk: &aws_config::SdkConfig, url: &str) -> Vec<domain::Job> {
+/// Receives every message now visible on a stack's queue, deletes them, and returns their bodies as jobs.
+pub async fn drain_jobs(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    role: domain::QueueRole,
+) -> Vec<domain::Job> {
+    let url = config
+        .queues
+        .url(role)
+        .expect("a test stack has every queue");
     let client = aws_sdk_sqs::Client::new(sdk);
     let mut jobs = Vec::new();
     loop {

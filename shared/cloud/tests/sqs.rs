@@ -146,16 +146,19 @@ async fn a_job_sqs_refuses_is_reported_by_its_index_and_the_rest_are_sent() {
     );
     assert!(!failures[0].error.is_retryable());
 
-    let fetched = drain(&client, config.queues.url(QueueRole::ResultsFetch)).await;
+    let fetched = drain(&client, config.queues.url(QueueRole::ResultsFetch).unwrap()).await;
     assert_eq!(
         fetched.len(),
         7,
         "the other jobs of the refused batch were still sent"
     );
     assert_eq!(
-        drain(&client, config.queues.url(QueueRole::EnrolmentPush))
-            .await
-            .len(),
+        drain(
+            &client,
+            config.queues.url(QueueRole::EnrolmentPush).unwrap()
+        )
+        .await
+        .len(),
         1
     );
 }
@@ -163,7 +166,7 @@ async fn a_job_sqs_refuses_is_reported_by_its_index_and_the_rest_are_sent() {
 #[tokio::test]
 async fn an_unknown_queue_rejects_every_job_by_index() {
     let (sdk, mut config) = common::stack().await;
-    config.queues.deliveries = format!("{}-missing", config.queues.deliveries);
+    config.queues.deliveries = config.queues.deliveries.map(|url| format!("{url}-missing"));
     let queue = SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queues);
     let jobs = vec![sync(0), deliver(1), fetch(2), deliver(3)];
     let failures = queue.enqueue(&jobs).await.unwrap();

@@ -1,1 +1,181 @@
-fn main() {}
+//! `learnbridge-local`: the local stack and admin tools.
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use devstack::runner::LocalSystem;
+use domain::TenantId;
+use domain::ports::ApiKeyStore;
+use secrecy::ExposeSecret;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "learnbridge on one machine: moto server, the simulators and the functions"
+)]
+struct Cli {
+    /// Stack name: prefixes every table, queue and secret (as the SAM stack name does).
+    #[arg(
+        long,
+        global = true,
+        default_value = "learnbridge-local",
+        env = "LEARNBRIDGE_STACK"
+    )]
+    stack: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision the stack, seed two tenants, fire the nightly sync and print each run.
+    Demo,
+    /// Create the tables, queues and secrets the SAM template declares (idempotent).
+    Provision,
+    /// Serve the HTTP functions and poll the queues until interrupted.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        api_port: u16,
+        #[arg(long, default_value_t = 8081)]
+        webhook_port: u16,
+    },
+    /// Fire a schedule now: `nightly` or `daily-retry`.
+    Fire { schedule: String },
+    /// Admin bootstrap: create an API key for a tenant and print it once.
+    CreateApiKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "sms")]
+        label: String,
+    },
+}
+
+async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
+    let sdk = cloud::load_sdk_config().await;
+    let config =
+        devstack::stack::provision(&sdk, stack, Some("learnbridge@example.com"), 90).await?;
+    Ok(LocalSystem::new(config, sdk))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    if std::env::var("AWS_ENDPOINT_URL").is_err()
+        && !matches!(cli.command, Command::CreateApiKey { .. })
+    {
+        anyhow::bail!(
+            "AWS_ENDPOINT_URL is not set: the local runner talks to moto server (scripts/demo and scripts/serve start it)"
+        );
+    }
+    match cli.command {
+        Command::Demo => devstack::demo::run(&cli.stack).await,
+        Command::Provision => {
+            let system = system(&cli.stack).await?;
+            let c = &system.config;
+            println!(
+                "DATA_TABLE={}\nRUNS_TABLE={}\nDELIVERIES_TABLE={}",
+                c.tables.data, c.tables.runs, c.tables.deliveries
+            );
+            for (role, url) in c.queues.iter() {
+                println!("{}={url}", cloud::config::Queues::variable(role));
+            }
+            println!("SECRET_PREFIX={}", c.secret_prefix);
+            println!(
+                "API_KEY_PEPPER_SECRET={}",
+                c.api_key_pepper_secret.as_deref().unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Serve {
+            api_port,
+            webhook_port,
+        } => {
+            let system = system(&cli.stack).await?;
+            let api = tokio::net::TcpListener::bind(("127.0.0.1", api_port))
+                .await
+                .context("api port")?;
+            let webhook = tokio::net::TcpListener::bind(("127.0.0.1", webhook_port))
+                .await
+                .context("webhook port")?;
+            println!(
+                "api on http://127.0.0.1:{api_port}, coursekey-webhook on http://127.0.0.1:{webhook_port}; polling queues (Ctrl-C stops)"
+            );
+            let api_router = system.api_router().await?;
+            tokio::spawn(async move { axum::serve(api, api_router).await });
+            let webhook_router = system.webhook_router();
+            tokio::spawn(async move { axum::serve(webhook, webhook_router).await });
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                    report = system.drain() => {
+                        let report = report?;
+                        if report.handled > 0 {
+                            println!("handled {} jobs ({} reported for retry)", report.handled, report.failed);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        }
+        Command::Fire { schedule } => {
+            let system = system(&cli.stack).await?;
+            match schedule.as_str() {
+                "nightly" => {
+                    let fired = system.fire_nightly(Utc::now()).await?;
+                    println!(
+                        "nightly: {} runs queued ({} already finished)",
+                        fired.queued, fired.already_finished
+                    );
+                }
+                "daily-retry" => system.fire_daily_retry(Utc::now()).await?,
+                other => anyhow::bail!("unknown schedule {other:?}: use nightly or daily-retry"),
+            }
+            Ok(())
+        }
+        Command::CreateApiKey { tenant, label } => {
+            let tenant = TenantId::parse(tenant)?;
+            let sdk = cloud::load_sdk_config().await;
+            let config = cloud::Config::from_env().or_else(|_| {
+                // Locally, derive the names from the stack (as `provision` prints them).
+                Ok::<_, anyhow::Error>(cloud::Config {
+                    tables: cloud::config::Tables {
+                        data: format!("{}-data", cli.stack),
+                        runs: format!("{}-runs", cli.stack),
+                        deliveries: format!("{}-deliveries", cli.stack),
+                    },
+                    queues: cloud::config::Queues::default(),
+                    secret_prefix: format!("{}/connections", cli.stack),
+                    api_key_pepper_secret: Some(format!("{}/api-key-pepper", cli.stack)),
+                    mail_from: None,
+                    run_history_days: 90,
+                })
+            })?;
+            let stores = cloud::Stores::new(&config, &sdk);
+            let pepper = stores
+                .secrets
+                .get(
+                    config
+                        .api_key_pepper_secret
+                        .as_deref()
+                        .context("API_KEY_PEPPER_SECRET")?,
+                )
+                .await?;
+            let key = devstack::new_api_key();
+            let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key);
+            stores
+                .api_keys
+                .save_key(&hash, &tenant, &label, Utc::now())
+                .await?;
+            println!("{key}");
+            eprintln!(
+                "API key for tenant {tenant} ({label}): shown once; only its hash is stored."
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Runs the functions on one machine: the HTTP functions as axum servers, the
+//! SQS functions fed by polling their queues, the schedules fired on demand.
+//! The same handler code Lambda runs, over the same adapters, against moto.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use cloud::{Config, Stores};
+use domain::QueueRole;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("could not read the {queue} queue")]
+    Receive {
+        queue: &'static str,
+        #[source]
+        source: aws_sdk_sqs::error::BoxError,
+    },
+    #[error("could not delete handled messages from the {queue} queue")]
+    Delete {
+        queue: &'static str,
+        #[source]
+        source: aws_sdk_sqs::error::BoxError,
+    },
+    #[error("could not build an SQS event from received messages")]
+    Event(#[source] serde_json::Error),
+    #[error("the API key pepper secret could not be read")]
+    Pepper(#[source] cloud::SecretError),
+    #[error("the configuration names no API key pepper secret")]
+    NoPepper,
+    #[error("the nightly schedule failed")]
+    Nightly(#[source] nightly_sync::handler::HandlerError),
+}
+
+/// What one pass over the queues did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PollReport {
+    pub handled: usize,
+    /// Messages the handler reported as failed: SQS delivers them again later.
+    pub failed: usize,
+}
+
+/// The whole system, in-process.
+pub struct LocalSystem {
+    pub config: Config,
+    sdk: aws_config::SdkConfig,
+    nightly: nightly_sync::Deps,
+    push: enrolment_push::Deps,
+    fetch: results_fetch::Deps,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl LocalSystem {
+    pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Self {
+        Self {
+            nightly: nightly_sync::Deps::from_aws(&config, &sdk),
+            push: enrolment_push::Deps::from_aws(&config, &sdk),
+            fetch: results_fetch::Deps::from_aws(&config, &sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            config,
+            sdk,
+        }
+    }
+
+    /// Adapters over this stack, for seeding and inspecting it.
+    pub fn stores(&self) -> Stores {
+        Stores::new(&self.config, &self.sdk)
+    }
+
+    /// The api function's Router, as `lambda_http::run` serves it in Lambda.
+    pub async fn api_router(&self) -> Result<axum::Router, RunnerError> {
+        let stores = self.stores();
+        let name = self
+            .config
+            .api_key_pepper_secret
+            .as_deref()
+            .ok_or(RunnerError::NoPepper)?;
+        let pepper = stores
+            .secrets
+            .get(name)
+            .await
+            .map_err(RunnerError::Pepper)?;
+        Ok(api::handler::app(api::Deps {
+            connections: Arc::new(stores.connections),
+            runs: Arc::new(stores.runs),
+            api_keys: Arc::new(stores.api_keys),
+            pepper,
+        }))
+    }
+
+    /// The coursekey-webhook function's Router.
+    pub fn webhook_router(&self) -> axum::Router {
+        let stores = self.stores();
+        coursekey_webhook::handler::app(coursekey_webhook::Deps {
+            connections: Arc::new(stores.connections),
+            secrets: Arc::new(stores.secrets),
+            inbox: Arc::new(stores.inbox),
+            queue: Arc::new(stores.queue),
+            secret_prefix: self.config.secret_prefix.clone(),
+            now: Utc::now,
+        })
+    }
+
+    /// Fires the nightly schedule as EventBridge Scheduler would for `scheduled_at`.
+    pub async fn fire_nightly(
+        &self,
+        scheduled_at: DateTime<Utc>,
+    ) -> Result<nightly_sync::handler::Response, RunnerError> {
+        let event = nightly_sync::handler::ScheduledInvocation {
+            schedule: "nightly".to_owned(),
+            scheduled_time: Some(scheduled_at),
+        };
+        nightly_sync::handler::handle(&self.nightly, event, Utc::now())
+            .await
+            .map_err(RunnerError::Nightly)
+    }
+
+    /// Fires the daily retry schedule.
+    pub async fn fire_daily_retry(&self, scheduled_at: DateTime<Utc>) -> Result<(), RunnerError> {
+        let event = retry_worker::handler::Invocation::Schedule(
+            retry_worker::handler::ScheduledInvocation {
+                schedule: "daily-retry".to_owned(),
+                scheduled_time: Some(scheduled_at),
+            },
+        );
+        if let Err(error) = retry_worker::handler::handle(event).await {
+            tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "daily retry failed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Receives one batch (up to 10) from each queue and runs it through the
+    /// queue's function, deleting what it handled, as Lambda's event source
+    /// mapping does with ReportBatchItemFailures.
+    pub async fn poll_once(&self) -> Result<PollReport, RunnerError> {
+        let mut report = PollReport::default();
+        for role in QueueRole::ALL {
+            let Some(url) = self.config.queues.url(role) else {
+                continue;
+            };
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .map_err(|e| RunnerError::Receive {
+                    queue: role.name(),
+                    source: e.into(),
+                })?;
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                continue;
+            }
+            let event = sqs_event(url, &messages)?;
+            let response = self.dispatch(role, event).await;
+            let failed: HashSet<String> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            for message in &messages {
+                let id = message.message_id.clone().unwrap_or_default();
+                if failed.contains(&id) {
+                    continue;
+                }
+                if let Some(handle) = &message.receipt_handle {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .map_err(|e| RunnerError::Delete {
+                            queue: role.name(),
+                            source: e.into(),
+                        })?;
+                }
+            }
+            report.handled += messages.len();
+            report.failed += failed.len();
+        }
+        Ok(report)
+    }
+
+    async fn dispatch(&self, role: QueueRole, event: SqsEvent) -> SqsBatchResponse {
+        match role {
+            QueueRole::EnrolmentPush => enrolment_push::handler::handle(&self.push, event).await,
+            QueueRole::ResultsFetch => results_fetch::handler::handle(&self.fetch, event).await,
+            QueueRole::Deliveries => {
+                match retry_worker::handler::handle(retry_worker::handler::Invocation::Sqs(event))
+                    .await
+                {
+                    Ok(retry_worker::handler::Response::Sqs(response)) => response,
+                    // An SQS invocation always answers with a batch response.
+                    Ok(retry_worker::handler::Response::Schedule { .. }) | Err(_) => {
+                        SqsBatchResponse::default()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls until a pass finds nothing to do: every job queued so far, and every
+    /// job those jobs queued, has been handled (failed ones wait for SQS to
+    /// deliver them again after their visibility timeout).
+    pub async fn drain(&self) -> Result<PollReport, RunnerError> {
+        let mut total = PollReport::default();
+        loop {
+            let pass = self.poll_once().await?;
+            if pass.handled == 0 {
+                return Ok(total);
+            }
+            total.handled += pass.handled;
+            total.failed += pass.failed;
+        }
+    }
+}
+
+/// The SQS event Lambda's event source mapping would build from these messages.
+fn sqs_event(url: &str, messages: &[aws_sdk_sqs::types::Message]) -> Result<SqsEvent, RunnerError> {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, serde_json::Value> = m
+                .attributes
+                .as_ref()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone().into()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            serde_json::json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "md5OfBody": m.md5_of_body,
+                "attributes": attributes,
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{name}"),
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).map_err(RunnerError::Event)
+}
