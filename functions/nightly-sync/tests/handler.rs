@@ -61,7 +61,10 @@ async fn the_nightly_schedule_queues_one_run_per_enabled_connection_once() {
 
     // The Scheduler retries the same invocation: the same runs, no new ones.
     handler::handle(&deps, event, now).await.unwrap();
-    let again = testing::drain_jobs(&sdk, &config, domain::QueueRole::EnrolmentPush).await;
+    let mut again = testing::drain_jobs(&sdk, &config, domain::QueueRole::EnrolmentPush).await;
+    let mut jobs = jobs;
+    jobs.sort_by_key(Job::dedup_key);
+    again.sort_by_key(Job::dedup_key);
     assert_eq!(again, jobs, "a retried schedule names the same runs");
 }
 

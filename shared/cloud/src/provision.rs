@@ -23,8 +23,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Receives before a message moves to its dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
-/// Visibility timeout of the stack's queues: well above the functions' timeouts.
-pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
+/// Visibility timeout of the stack's queues: 6 x the consumers' 300 s timeout, as in
+/// infra/template.yaml (a devstack test proves they match).
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 1800;
 
 /// A table with string keys `pk`/`sk`; each index `{index}` has string keys
 /// `{index}pk`/`{index}sk` and projects all attributes.

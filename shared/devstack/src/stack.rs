@@ -23,10 +23,17 @@ fn missing(what: impl Into<String>) -> StackError {
     StackError::Missing { what: what.into() }
 }
 
+/// What to create for every stateful resource of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSpecs {
+    pub tables: Vec<TableSpec>,
+    /// Queues that are not themselves dead-letter queues; each creates its own.
+    pub queues: Vec<QueueSpec>,
+    pub secrets: Vec<SecretSpec>,
+}
+
 /// The provisioning specs for every stateful resource of the template.
-pub fn specs(
-    resources: &StackResources,
-) -> Result<(Vec<TableSpec>, Vec<QueueSpec>, Vec<SecretSpec>), StackError> {
+pub fn specs(resources: &StackResources) -> Result<StackSpecs, StackError> {
     let tables = resources
         .tables
         .iter()
@@ -73,7 +80,11 @@ pub fn specs(
             generate: s.generated,
         })
         .collect();
-    Ok((tables, queues, secrets))
+    Ok(StackSpecs {
+        tables,
+        queues,
+        secrets,
+    })
 }
 
 /// Creates the stack `stack` as the template declares it; idempotent.
@@ -84,7 +95,11 @@ pub async fn provision(
     run_history_days: u32,
 ) -> Result<Config, StackError> {
     let resources = template::parse(template::TEMPLATE, stack)?;
-    let (tables, queues, secrets) = specs(&resources)?;
+    let StackSpecs {
+        tables,
+        queues,
+        secrets,
+    } = specs(&resources)?;
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     for table in &tables {
         provision::create_table(&dynamo, table).await?;
@@ -147,7 +162,11 @@ mod tests {
     #[test]
     fn cloud_test_stacks_match_the_template() {
         let resources = template::parse(template::TEMPLATE, "s").unwrap();
-        let (tables, queues, secrets) = specs(&resources).unwrap();
+        let StackSpecs {
+            tables,
+            queues,
+            secrets,
+        } = specs(&resources).unwrap();
         let mut ours = tables.clone();
         ours.sort_by(|a, b| a.name.cmp(&b.name));
         let mut cloud_tables = provision::stack_tables("s").to_vec();
@@ -172,7 +191,7 @@ mod tests {
     #[test]
     fn dead_letter_queues_are_created_with_their_queue() {
         let resources = template::parse(template::TEMPLATE, "s").unwrap();
-        let (_, queues, _) = specs(&resources).unwrap();
+        let queues = specs(&resources).unwrap().queues;
         assert!(
             queues
                 .iter()
