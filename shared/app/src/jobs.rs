@@ -48,12 +48,7 @@ impl Retryable for JobError {
 
 /// The job's type name, for errors and logs.
 pub fn job_name(job: &Job) -> &'static str {
-    match job {
-        Job::SyncConnection { .. } => "sync_connection",
-        Job::FetchResults { .. } => "fetch_results",
-        Job::ProcessAttendance { .. } => "process_attendance",
-        Job::Deliver { .. } => "deliver",
-    }
+    job.name()
 }
 
 /// Refuses a job that arrived on a queue it does not belong on.

@@ -122,6 +122,22 @@ key_id!(
     "run_id"
 );
 
+key_id!(
+    /// A learner's code in the SMS (VETtrak's client code, Smartosh's identifier).
+    LearnerCode,
+    "learner_code"
+);
+key_id!(
+    /// An offering's id in the SMS (occurrence, session, opleiding).
+    OfferingId,
+    "offering_id"
+);
+key_id!(
+    /// An assessable's id within its offering (unit, task, onderdeel).
+    AssessableId,
+    "assessable_id"
+);
+
 impl RunId {
     /// A new time-ordered run id.
     pub fn new_v7() -> Self {

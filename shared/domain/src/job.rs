@@ -4,7 +4,7 @@
 //! data: the handler loads what it needs, so a message that is delivered twice
 //! or late acts on the current state (at-least-once in, exactly-once effect).
 
-use crate::ids::{ConnectionId, RunId, TenantId};
+use crate::ids::{ConnectionId, LearnerCode, OfferingId, RunId, TenantId};
 use serde::{Deserialize, Serialize};
 
 /// Which queue carries a job (see docs/architecture.md).
@@ -62,6 +62,32 @@ pub enum Job {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offering: Option<String>,
     },
+    /// Push one offering's ready enrolments to one connection: on demand
+    /// ("transfer enrolments") or, for an auto-push offering, as each arrives.
+    PushOffering {
+        tenant: TenantId,
+        connection: ConnectionId,
+        offering: OfferingId,
+        run: RunId,
+        trigger: Trigger,
+    },
+    /// A learner changed in the SMS: bring their accounts in every connection in step.
+    SyncLearner {
+        tenant: TenantId,
+        learner: LearnerCode,
+    },
+    /// An offering's dates or status changed: update its linked courses.
+    SyncOffering {
+        tenant: TenantId,
+        offering: OfferingId,
+    },
+    /// Remove an enrolment from a connection's course, after its results were read.
+    RemoveEnrolment {
+        tenant: TenantId,
+        connection: ConnectionId,
+        offering: OfferingId,
+        learner: LearnerCode,
+    },
     /// Import for one connection: grades, completions, assessments back.
     FetchResults {
         tenant: TenantId,
@@ -84,16 +110,38 @@ impl Job {
     pub fn tenant(&self) -> &TenantId {
         match self {
             Job::SyncConnection { tenant, .. }
+            | Job::PushOffering { tenant, .. }
+            | Job::SyncLearner { tenant, .. }
+            | Job::SyncOffering { tenant, .. }
+            | Job::RemoveEnrolment { tenant, .. }
             | Job::FetchResults { tenant, .. }
             | Job::ProcessAttendance { tenant, .. }
             | Job::Deliver { tenant, .. } => tenant,
         }
     }
 
+    /// The job's type name, as on the wire (`"type"`), for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Job::SyncConnection { .. } => "sync_connection",
+            Job::PushOffering { .. } => "push_offering",
+            Job::SyncLearner { .. } => "sync_learner",
+            Job::SyncOffering { .. } => "sync_offering",
+            Job::RemoveEnrolment { .. } => "remove_enrolment",
+            Job::FetchResults { .. } => "fetch_results",
+            Job::ProcessAttendance { .. } => "process_attendance",
+            Job::Deliver { .. } => "deliver",
+        }
+    }
+
     /// The queue this job travels on.
     pub fn queue(&self) -> QueueRole {
         match self {
-            Job::SyncConnection { .. } => QueueRole::EnrolmentPush,
+            Job::SyncConnection { .. }
+            | Job::PushOffering { .. }
+            | Job::SyncLearner { .. }
+            | Job::SyncOffering { .. }
+            | Job::RemoveEnrolment { .. } => QueueRole::EnrolmentPush,
             Job::FetchResults { .. } | Job::ProcessAttendance { .. } => QueueRole::ResultsFetch,
             Job::Deliver { .. } => QueueRole::Deliveries,
         }
@@ -109,6 +157,25 @@ impl Job {
                 run,
                 ..
             } => format!("sync#{tenant}#{connection}#{run}"),
+            Job::PushOffering {
+                tenant,
+                connection,
+                offering,
+                run,
+                ..
+            } => {
+                format!("push#{tenant}#{connection}#{offering}#{run}")
+            }
+            Job::SyncLearner { tenant, learner } => format!("learner#{tenant}#{learner}"),
+            Job::SyncOffering { tenant, offering } => format!("offering#{tenant}#{offering}"),
+            Job::RemoveEnrolment {
+                tenant,
+                connection,
+                offering,
+                learner,
+            } => {
+                format!("remove#{tenant}#{connection}#{offering}#{learner}")
+            }
             Job::FetchResults {
                 tenant,
                 connection,
@@ -157,6 +224,13 @@ mod tests {
             serde_json::from_str::<Job>(r#"{"type":"deliver","tenant":"a#b","delivery":"d1"}"#)
                 .unwrap_err();
         assert!(err.to_string().contains("tenant may contain only"), "{err}");
+    }
+
+    #[test]
+    fn names_are_the_wire_tags() {
+        let job = sync();
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["type"], job.name());
     }
 
     #[test]

@@ -9,8 +9,9 @@ pub mod job;
 pub mod mask;
 pub mod ports;
 pub mod run;
+pub mod sis;
 
 pub use connection::{Connection, ConnectionKind, ConnectionSettings};
-pub use ids::{ConnectionId, IdError, RunId, TenantId};
+pub use ids::{AssessableId, ConnectionId, IdError, LearnerCode, OfferingId, RunId, TenantId};
 pub use job::{Job, QueueRole, Trigger};
 pub use run::{LogLevel, Run, RunLogLine, RunStatus};

@@ -236,3 +236,104 @@ pub trait SecretSource: Send + Sync {
     /// The secret's value; implementations cache it per instance.
     async fn secret(&self, name: &str) -> Result<secrecy::SecretString, SecretError>;
 }
+
+/// The SMS's records: learners, offerings (with assessables), enrolments.
+/// Every read and write is scoped by tenant.
+#[async_trait]
+pub trait SisStore: Send + Sync {
+    async fn learner(
+        &self,
+        tenant: &TenantId,
+        code: &crate::LearnerCode,
+    ) -> Result<Option<crate::sis::Learner>, StoreError>;
+    /// Many learners at once (batched reads); missing ones are left out.
+    async fn learners(
+        &self,
+        tenant: &TenantId,
+        codes: &[crate::LearnerCode],
+    ) -> Result<Vec<crate::sis::Learner>, StoreError>;
+    async fn save_learner(&self, learner: &crate::sis::Learner) -> Result<(), StoreError>;
+    async fn offering(
+        &self,
+        tenant: &TenantId,
+        id: &crate::OfferingId,
+    ) -> Result<Option<crate::sis::Offering>, StoreError>;
+    async fn save_offering(&self, offering: &crate::sis::Offering) -> Result<(), StoreError>;
+    async fn enrolment(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        learner: &crate::LearnerCode,
+    ) -> Result<Option<crate::sis::Enrolment>, StoreError>;
+    /// An offering's enrolments.
+    async fn enrolments(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+    ) -> Result<Vec<crate::sis::Enrolment>, StoreError>;
+    /// A learner's enrolments, across offerings.
+    async fn learner_enrolments(
+        &self,
+        tenant: &TenantId,
+        learner: &crate::LearnerCode,
+    ) -> Result<Vec<crate::sis::Enrolment>, StoreError>;
+    async fn save_enrolment(&self, enrolment: &crate::sis::Enrolment) -> Result<(), StoreError>;
+}
+
+/// What learnbridge keeps per connection: course links, learners' external
+/// accounts and each enrolment's transfer.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    async fn link(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        connection: &ConnectionId,
+    ) -> Result<Option<crate::sis::CourseLink>, StoreError>;
+    /// Every offering linked through a connection.
+    async fn links(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::sis::CourseLink>, StoreError>;
+    async fn save_link(&self, link: &crate::sis::CourseLink) -> Result<(), StoreError>;
+    async fn account(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        learner: &crate::LearnerCode,
+    ) -> Result<Option<crate::sis::ExternalAccount>, StoreError>;
+    /// Many accounts at once (batched reads); learners without one are left out.
+    async fn accounts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        learners: &[crate::LearnerCode],
+    ) -> Result<Vec<crate::sis::ExternalAccount>, StoreError>;
+    /// Stores a learner's account once: a second, different account for the same
+    /// learner is refused ([`Written::AlreadyDone`]), so no learner gets two.
+    async fn save_account(
+        &self,
+        account: &crate::sis::ExternalAccount,
+    ) -> Result<Written, StoreError>;
+    /// Replaces a learner's stored account (a person re-linked them).
+    async fn replace_account(
+        &self,
+        account: &crate::sis::ExternalAccount,
+    ) -> Result<(), StoreError>;
+    async fn transfer(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &crate::OfferingId,
+        learner: &crate::LearnerCode,
+    ) -> Result<Option<crate::sis::Transfer>, StoreError>;
+    /// An offering's transfers to a connection.
+    async fn transfers(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &crate::OfferingId,
+    ) -> Result<Vec<crate::sis::Transfer>, StoreError>;
+    async fn save_transfer(&self, transfer: &crate::sis::Transfer) -> Result<(), StoreError>;
+}
