@@ -4,6 +4,7 @@
 //! Ports (the traits adapters implement) live in [`ports`], in domain terms.
 
 pub mod connection;
+pub mod delivery;
 pub mod ids;
 pub mod job;
 pub mod mask;
