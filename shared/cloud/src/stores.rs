@@ -23,6 +23,7 @@ pub struct Stores {
     pub inbox: DynamoAttendanceInbox,
     pub queue: SqsJobQueue,
     pub secrets: Secrets,
+    pub deliveries: crate::dynamo::deliveries::DynamoDeliveryStore,
 }
 
 impl Stores {
@@ -37,6 +38,10 @@ impl Stores {
             inbox: DynamoAttendanceInbox::new(data),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),
+            deliveries: crate::dynamo::deliveries::DynamoDeliveryStore::new(Table::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config.tables.deliveries.clone(),
+            )),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod connections;
+pub mod deliveries;
 pub mod keys;
 mod record;
 mod runs;
