@@ -24,6 +24,8 @@ pub struct Stores {
     pub queue: SqsJobQueue,
     pub secrets: Secrets,
     pub deliveries: crate::dynamo::deliveries::DynamoDeliveryStore,
+    pub sis: crate::dynamo::DynamoSisStore,
+    pub links: crate::dynamo::DynamoLinkStore,
 }
 
 impl Stores {
@@ -35,6 +37,8 @@ impl Stores {
             connections: DynamoConnectionStore::new(data.clone()),
             runs: DynamoRunStore::new(runs, config.run_history_days),
             api_keys: DynamoApiKeyStore::new(data.clone()),
+            sis: crate::dynamo::DynamoSisStore::new(data.clone()),
+            links: crate::dynamo::DynamoLinkStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),

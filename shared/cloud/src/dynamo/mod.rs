@@ -6,12 +6,17 @@ mod api_keys;
 mod connections;
 pub mod deliveries;
 pub mod keys;
+mod links;
 mod record;
 mod runs;
+mod sis;
 mod table;
 
 pub use api_keys::{ApiKey, DynamoApiKeyStore};
 pub use connections::DynamoConnectionStore;
+pub use links::DynamoLinkStore;
 pub use record::RecordError;
 pub use runs::{DynamoRunStore, RunStoreError};
+pub use sis::DynamoSisStore;
+pub use table::BATCH_GET_MAX;
 pub use table::{BATCH_WRITE_MAX, Condition, Item, QueryOptions, SkRange, Table, TableError};

@@ -4,7 +4,9 @@ use crate::error::is_transient;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
+};
 use domain::ports::{StoreError, Written};
 use rand::Rng;
 use serde::Serialize;
@@ -20,6 +22,10 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const BATCH_WRITE_MAX: usize = 25;
 /// Calls made for one batch before the items still unprocessed are reported.
 const BATCH_WRITE_ATTEMPTS: u32 = 6;
+/// The most keys one `BatchGetItem` call takes.
+pub const BATCH_GET_MAX: usize = 100;
+/// Calls made for one batch of keys before the keys still unprocessed are reported.
+const BATCH_GET_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(25);
 const BACKOFF_CAP: Duration = Duration::from_millis(1_000);
 
@@ -98,6 +104,12 @@ pub enum TableError {
     MissingKey { attribute: &'static str },
     #[error("{left} of {total} items were still unprocessed after {attempts} BatchWriteItem calls")]
     Unprocessed {
+        left: usize,
+        total: usize,
+        attempts: u32,
+    },
+    #[error("{left} of {total} keys were still unprocessed after {attempts} BatchGetItem calls")]
+    UnprocessedKeys {
         left: usize,
         total: usize,
         attempts: u32,
@@ -404,6 +416,74 @@ impl Table {
             total: items.len(),
             attempts: BATCH_WRITE_ATTEMPTS,
         })))
+    }
+
+    /// Reads the items with these `(pk, sk)` keys (strongly consistent), 100 keys
+    /// per `BatchGetItem` call, retrying the keys DynamoDB leaves unprocessed with
+    /// jittered backoff. Missing items are left out; duplicate keys are read once.
+    /// The order of the answer is not the order of the keys.
+    pub async fn batch_get<T: DeserializeOwned>(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let unique: Vec<&(String, String)> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        let mut found = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let chunk_keys: Vec<Item> = chunk
+                .iter()
+                .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
+                .collect();
+            for item in self.get_batch(chunk_keys).await? {
+                found.push(self.decode_any(item)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get_batch(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let total = keys.len();
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Rejected(Box::new(e)))?;
+        let mut items = Vec::with_capacity(total);
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt - 1)).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.name, pending)
+                .send()
+                .await
+                .map_err(store_error)?;
+            items.extend(
+                output
+                    .responses
+                    .and_then(|mut by_table| by_table.remove(&self.name))
+                    .unwrap_or_default(),
+            );
+            match output
+                .unprocessed_keys
+                .and_then(|mut left| left.remove(&self.name))
+            {
+                Some(left) if !left.keys().is_empty() => {
+                    tracing::debug!(table = %self.name, left = left.keys().len(), attempt, "batch get left keys unprocessed");
+                    pending = left;
+                }
+                _ => return Ok(items),
+            }
+        }
+        Err(StoreError::Unavailable(Box::new(
+            TableError::UnprocessedKeys {
+                left: pending.keys().len(),
+                total,
+                attempts: BATCH_GET_ATTEMPTS,
+            },
+        )))
     }
 
     /// Sets the fields of `fields` (a serde record) on an existing item.
