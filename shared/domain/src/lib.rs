@@ -7,10 +7,15 @@ pub mod connection;
 pub mod delivery;
 pub mod ids;
 pub mod job;
+pub mod learning;
 pub mod mask;
+pub mod matching;
+pub mod messages;
+pub mod plan;
 pub mod ports;
 pub mod run;
 pub mod sis;
+pub mod transfer;
 
 pub use connection::{Connection, ConnectionKind, ConnectionSettings};
 pub use ids::{AssessableId, ConnectionId, IdError, LearnerCode, OfferingId, RunId, TenantId};

@@ -143,6 +143,11 @@ pub trait ApiKeyStore: Send + Sync {
         label: &str,
         now: DateTime<Utc>,
     ) -> Result<Written, StoreError>;
+    /// Whether a key hash is live, revoked or unknown. This default cannot tell
+    /// revoked from unknown; stores that keep revoked keys say which.
+    async fn key_state(&self, key_hash: &str) -> Result<KeyState, StoreError> {
+        Ok(KeyState::from_tenant(self.tenant_for(key_hash).await?))
+    }
 }
 
 /// One email, with no secret in it unless the connection's settings require it
@@ -412,4 +417,117 @@ pub trait SmsClient: Send + Sync {
         delivery: &crate::delivery::Delivery,
         now: DateTime<Utc>,
     ) -> Result<crate::delivery::SendResult, SmsSendError>;
+}
+
+/// A learning system (Moodle) reached through one connection, in domain terms.
+/// Batch operations answer one outcome per record, in input order: a record the
+/// site refuses blocks only its own enrolment, with the site's reason.
+#[async_trait]
+pub trait LearningSystem: Send + Sync {
+    /// The site's address, for the emails to learners.
+    fn site_url(&self) -> &str;
+    /// Users whose `field` is one of `values` (bulk, chunked by the connection's batch size).
+    async fn users_by(
+        &self,
+        field: crate::learning::UserLookup,
+        values: &[String],
+    ) -> Result<Vec<crate::learning::LmsUser>, crate::learning::LearningError>;
+    /// Users with this first and last name (one search per learner: only for name rules).
+    async fn users_named(
+        &self,
+        firstname: &str,
+        lastname: &str,
+    ) -> Result<Vec<crate::learning::LmsUser>, crate::learning::LearningError>;
+    /// Creates users; each outcome is the new user's id.
+    async fn create_users(
+        &self,
+        users: &[crate::learning::NewLmsUser],
+    ) -> crate::learning::RecordOutcomes<i64>;
+    async fn update_users(
+        &self,
+        changes: &[crate::learning::UserChanges],
+    ) -> crate::learning::RecordOutcomes<()>;
+    /// The ids of the users enrolled in a course.
+    async fn enrolled_users(&self, course: i64)
+    -> Result<Vec<i64>, crate::learning::LearningError>;
+    /// Enrols users; enrolling someone already enrolled changes nothing.
+    async fn enrol(
+        &self,
+        enrolments: &[crate::learning::CourseEnrolment],
+    ) -> crate::learning::RecordOutcomes<()>;
+    /// Unenrols a user; unenrolling someone not enrolled changes nothing.
+    async fn unenrol(&self, course: i64, user: i64) -> Result<(), crate::learning::RecordFailure>;
+    /// Keeps the enrolment but suspends it.
+    async fn suspend_enrolment(
+        &self,
+        enrolment: &crate::learning::CourseEnrolment,
+    ) -> Result<(), crate::learning::RecordFailure>;
+    async fn course_by_idnumber(
+        &self,
+        idnumber: &str,
+    ) -> Result<Option<crate::learning::LmsCourse>, crate::learning::LearningError>;
+    async fn course(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::learning::LmsCourse>, crate::learning::LearningError>;
+    async fn create_course(
+        &self,
+        course: &crate::learning::NewLmsCourse,
+    ) -> Result<crate::learning::LmsCourse, crate::learning::RecordFailure>;
+    async fn update_course(
+        &self,
+        schedule: &crate::learning::CourseSchedule,
+    ) -> Result<(), crate::learning::RecordFailure>;
+    async fn categories(
+        &self,
+    ) -> Result<Vec<crate::learning::LmsCategory>, crate::learning::LearningError>;
+    /// A learner's grades and course completion: read before they are removed.
+    async fn learner_progress(
+        &self,
+        course: i64,
+        user: i64,
+    ) -> Result<crate::learning::LearnerProgress, crate::learning::LearningError>;
+    /// Site info and the functions the token's service lacks.
+    async fn test(&self) -> Result<crate::learning::SiteReport, crate::learning::LearningError>;
+}
+
+/// The learning system behind a connection, built from its settings and secret
+/// (and kept per connection within an instance).
+#[async_trait]
+pub trait LearningSystems: Send + Sync {
+    async fn for_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<std::sync::Arc<dyn LearningSystem>, crate::learning::LearningError>;
+}
+
+/// Where the api writes a connection's secret. Write-only: nothing reads a
+/// value back through this port, and no error carries the value.
+#[async_trait]
+pub trait SecretSink: Send + Sync {
+    /// Stores `value` under `name`, creating the secret when it does not exist.
+    async fn put_secret(
+        &self,
+        name: &str,
+        value: &secrecy::SecretString,
+    ) -> Result<(), SecretError>;
+}
+
+/// What an API key hash stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// A live key of this tenant.
+    Active(TenantId),
+    /// A key that existed and was revoked (or disabled).
+    Revoked,
+    /// No such key.
+    Unknown,
+}
+
+impl KeyState {
+    /// The state of a key as [`ApiKeyStore::tenant_for`] alone can tell it
+    /// (which cannot tell a revoked key from an unknown one).
+    pub fn from_tenant(tenant: Option<TenantId>) -> Self {
+        tenant.map_or(KeyState::Unknown, KeyState::Active)
+    }
 }

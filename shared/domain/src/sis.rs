@@ -173,6 +173,13 @@ pub enum BlockReason {
     RefusedByMoodle {
         message: String,
     },
+    /// The username learnbridge would create belongs to another Moodle user.
+    UsernameUsedByAnotherUser {
+        username: String,
+        moodle_user_id: i64,
+    },
+    /// The enrolment names a learner the SMS has not sent.
+    LearnerNotFound,
 }
 
 impl BlockReason {
@@ -208,6 +215,15 @@ impl BlockReason {
             }
             BlockReason::EnrolmentWithdrawn => "the enrolment is withdrawn".into(),
             BlockReason::RefusedByMoodle { message } => format!("Moodle refused it: {message}"),
+            BlockReason::UsernameUsedByAnotherUser {
+                username,
+                moodle_user_id,
+            } => format!(
+                "the username {username} is already used by Moodle user {moodle_user_id}; link them or change the learner's username"
+            ),
+            BlockReason::LearnerNotFound => {
+                "the learner is not known: send the learner before the enrolment".into()
+            }
         }
     }
 }
