@@ -1,7 +1,7 @@
 //! `POST /webhooks/coursekey/{tenant}/{connection}`.
 
 use crate::Deps;
-use app::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use connectors::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};

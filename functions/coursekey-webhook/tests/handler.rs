@@ -147,7 +147,7 @@ async fn unknown_or_non_coursekey_connections_look_like_bad_signatures() {
 
 fn signed(body: &str) -> lambda_http::Request {
     let ts = signed_at().timestamp();
-    let sig = app::signature::sign(SECRET.as_bytes(), ts, body.as_bytes());
+    let sig = connectors::signature::sign(SECRET.as_bytes(), ts, body.as_bytes());
     http::Request::post("/webhooks/coursekey/acme/coursekey-main")
         .header("content-type", "application/json")
         .header("x-learnbridge-timestamp", ts.to_string())

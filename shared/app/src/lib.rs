@@ -6,7 +6,6 @@
 pub mod auth;
 pub mod dispatch;
 pub mod jobs;
-pub mod signature;
 
 #[cfg(test)]
 mod fakes;

@@ -3,3 +3,5 @@
 //! - [`moodle`]: Moodle LMS over its REST web services (`webservice/rest/server.php`).
 
 pub mod moodle;
+pub mod signature;
+pub mod sms;

@@ -151,10 +151,10 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
                 "{webhook_url}/webhooks/coursekey/acme/coursekey-main"
             ))
             .header("content-type", "application/json")
-            .header(app::signature::TIMESTAMP_HEADER, ts.to_string())
+            .header(connectors::signature::TIMESTAMP_HEADER, ts.to_string())
             .header(
-                app::signature::SIGNATURE_HEADER,
-                app::signature::sign(COURSEKEY_SECRET.as_bytes(), ts, body.as_bytes()),
+                connectors::signature::SIGNATURE_HEADER,
+                connectors::signature::sign(COURSEKEY_SECRET.as_bytes(), ts, body.as_bytes()),
             )
             .body(body.clone())
             .send()

@@ -382,7 +382,11 @@ pub fn requested_wait(answer: &SmsAnswer, now: DateTime<Utc>) -> Option<TimeDelt
                         .map(|at| at.with_timezone(&Utc) - now)
                 })
         })
-        .or_else(|| answer.header("ratelimit-reset").and_then(from_seconds_or_epoch))
+        .or_else(|| {
+            answer
+                .header("ratelimit-reset")
+                .and_then(from_seconds_or_epoch)
+        })
         .or_else(|| {
             answer
                 .header("x-ratelimit-reset")
@@ -505,10 +509,7 @@ pub fn expire_if_past_window(
             state: DeliveryState::Expired,
             last_error: Some(format!(
                 "expired after {retry_days} days of retries; last error: {}",
-                delivery
-                    .last_error
-                    .as_deref()
-                    .unwrap_or("none recorded")
+                delivery.last_error.as_deref().unwrap_or("none recorded")
             )),
             ..delivery.clone()
         },
@@ -968,13 +969,7 @@ mod tests {
         assert_eq!(t.delivery.state, DeliveryState::Delivered);
         assert_eq!(t.delivery.delivered_at, Some(now));
 
-        let t = after_attempt(
-            &claimed,
-            &Verdict::RetryNextDay {
-                reason: "x".into(),
-            },
-            now,
-        );
+        let t = after_attempt(&claimed, &Verdict::RetryNextDay { reason: "x".into() }, now);
         assert_eq!(t.delivery.state, DeliveryState::Pending);
         assert_eq!(t.delivery.next_attempt_at, now + DAILY_RETRY_GAP);
         assert!(
@@ -1034,7 +1029,10 @@ mod tests {
             now,
         )
         .delivery;
-        assert_eq!(expire_if_past_window(&d, now + TimeDelta::days(29), 30), None);
+        assert_eq!(
+            expire_if_past_window(&d, now + TimeDelta::days(29), 30),
+            None
+        );
         assert_eq!(
             expire_if_past_window(&d, now + TimeDelta::days(30) - TimeDelta::seconds(1), 30),
             None
@@ -1058,7 +1056,10 @@ mod tests {
         let now = t0();
         let first = delivery();
         let later = json!({"grade": "9"});
-        assert_eq!(merge_payload(&first, &json!({"grade": "7.5"}), now), Merge::Unchanged);
+        assert_eq!(
+            merge_payload(&first, &json!({"grade": "7.5"}), now),
+            Merge::Unchanged
+        );
 
         // Not yet delivered: the later grade replaces the waiting one.
         let Merge::Replace(replaced) = merge_payload(&first, &later, now) else {

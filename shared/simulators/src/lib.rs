@@ -6,3 +6,4 @@
 
 pub mod moodle;
 pub mod server;
+pub mod sms;

@@ -32,6 +32,12 @@ struct Args {
     /// Share of calls answered with truncated JSON (0..1).
     #[arg(long, default_value_t = 0.0)]
     malformed_rate: f64,
+    /// Port of the SMS simulator (0 = a free port).
+    #[arg(long, env = "SIM_SMS_PORT", default_value_t = 0)]
+    sms_port: u16,
+    /// The secret the SMS simulator verifies delivery signatures with.
+    #[arg(long, env = "SIM_SMS_SECRET", default_value = "whsec_sms_simulator")]
+    sms_secret: String,
     /// PHP max_input_vars.
     #[arg(long, default_value_t = 5000)]
     max_input_vars: usize,
@@ -65,8 +71,14 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("binding the Moodle simulator")?;
     println!("moodle {}", server.base_url);
+    let sms = simulators::sms::SmsSim::new(args.sms_secret.clone());
+    let sms_server = simulators::server::serve_on(sms.router(), args.sms_port)
+        .await
+        .context("binding the SMS simulator")?;
+    println!("sms {}", sms_server.base_url);
     tokio::select! {
         r = server.wait() => r.context("Moodle simulator stopped")?,
+        r = sms_server.wait() => r.context("SMS simulator stopped")?,
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
     }
     Ok(())

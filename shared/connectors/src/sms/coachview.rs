@@ -1,0 +1,222 @@
+//! Coachview's generic results format: one XML message per person and course
+//! part, POSTed to the configured URL with `X-WebHook-Signature` = lower-case
+//! hex HMAC-SHA512 of the raw body under the connection's secret.
+//!
+//! ```xml
+//! <?xml version="1.0" encoding="UTF-8"?>
+//! <ResultMessage version="1">
+//!   <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>
+//!   <Person><Id>1001</Id><ExternId>1001</ExternId></Person>
+//!   <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId></CoursePart>
+//!   <FinalGrade>7.5</FinalGrade>
+//!   <CompletionDate>2026-11-20</CompletionDate>
+//!   <Attended>true</Attended>
+//!   <Passed>true</Passed>
+//! </ResultMessage>
+//! ```
+//!
+//! The person id is the learner code (the e-learning system's person number,
+//! which must equal Coachview's persoonsid or externid; `external_id` in the
+//! payload overrides ExternId). The course part is the assessable (the
+//! e-learning onderdeel), or the offering when there is none. The payload
+//! fields read are `grade`, `completed_on` (or `completed_at`), `attended` and
+//! `passed`; a missing flag is left out, and a completion counts as attended.
+
+use super::{IDEMPOTENCY_KEY_HEADER, SignedRequest};
+use domain::delivery::{Delivery, DeliveryKind};
+use domain::ports::SmsSendError;
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+type HmacSha512 = hmac::Hmac<sha2::Sha512>;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
+
+/// Escapes text for an XML element.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 does not allow are dropped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn flag(payload: &Value, name: &str) -> Result<Option<bool>, SmsSendError> {
+    match payload.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(SmsSendError::Unencodable {
+            reason: format!("{name} must be true or false"),
+        }),
+    }
+}
+
+/// The XML message of a delivery.
+pub fn body(delivery: &Delivery) -> Result<String, SmsSendError> {
+    let payload = &delivery.payload;
+    if !payload.is_object() {
+        return Err(SmsSendError::Unencodable {
+            reason: "the result is not an object".to_owned(),
+        });
+    }
+    let person = delivery.learner.as_str();
+    let extern_id = payload
+        .get("external_id")
+        .and_then(scalar)
+        .unwrap_or_else(|| person.to_owned());
+    let course_part = delivery
+        .assessable
+        .as_ref()
+        .map_or(delivery.offering.as_str(), |a| a.as_str());
+    let grade = payload.get("grade").and_then(scalar);
+    let completed = payload
+        .get("completed_on")
+        .or_else(|| payload.get("completed_at"))
+        .and_then(scalar)
+        .map(|d| d.chars().take(10).collect::<String>());
+    let attended = match flag(payload, "attended")? {
+        Some(a) => Some(a),
+        None if delivery.kind == DeliveryKind::Completion => Some(true),
+        None => None,
+    };
+    let passed = flag(payload, "passed")?;
+
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str("<ResultMessage version=\"1\">\n");
+    xml.push_str(&format!(
+        "  <MessageId>{}</MessageId>\n",
+        escape(&delivery.idempotency_key)
+    ));
+    xml.push_str(&format!(
+        "  <Person><Id>{}</Id><ExternId>{}</ExternId></Person>\n",
+        escape(person),
+        escape(&extern_id)
+    ));
+    xml.push_str(&format!(
+        "  <CoursePart><Id>{}</Id><CourseId>{}</CourseId></CoursePart>\n",
+        escape(course_part),
+        escape(delivery.offering.as_str())
+    ));
+    if let Some(grade) = grade {
+        xml.push_str(&format!("  <FinalGrade>{}</FinalGrade>\n", escape(&grade)));
+    }
+    if let Some(date) = completed {
+        xml.push_str(&format!(
+            "  <CompletionDate>{}</CompletionDate>\n",
+            escape(&date)
+        ));
+    }
+    if let Some(a) = attended {
+        xml.push_str(&format!("  <Attended>{a}</Attended>\n"));
+    }
+    if let Some(p) = passed {
+        xml.push_str(&format!("  <Passed>{p}</Passed>\n"));
+    }
+    xml.push_str("</ResultMessage>\n");
+    Ok(xml)
+}
+
+/// Lower-case hex HMAC-SHA512 of `body` under `secret`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = match HmacSha512::new_from_slice(secret) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; `new_from_slice` cannot refuse one.
+        Err(_) => <HmacSha512 as KeyInit>::new(&Default::default()),
+    };
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The signed request.
+pub fn request(secret: &SecretString, delivery: &Delivery) -> Result<SignedRequest, SmsSendError> {
+    let body = body(delivery)?.into_bytes();
+    let signature = sign(secret.expose_secret().as_bytes(), &body);
+    Ok(SignedRequest {
+        content_type: "application/xml; charset=utf-8",
+        headers: vec![
+            (SIGNATURE_HEADER, signature),
+            (IDEMPOTENCY_KEY_HEADER, delivery.idempotency_key.clone()),
+        ],
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use domain::delivery::DeliveryKey;
+    use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
+    use serde_json::json;
+
+    fn delivery(payload: Value, assessable: Option<&str>) -> Delivery {
+        let key = DeliveryKey {
+            tenant: TenantId::parse("acme").unwrap(),
+            learner: LearnerCode::parse("1001").unwrap(),
+            offering: OfferingId::parse("OPL-7").unwrap(),
+            assessable: assessable.map(|a| AssessableId::parse(a).unwrap()),
+            kind: DeliveryKind::Completion,
+        };
+        Delivery::new(
+            &key,
+            ConnectionId::parse("coachview").unwrap(),
+            payload,
+            Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn writes_the_documented_message() {
+        let d = delivery(
+            json!({"grade": 7.5, "completed_at": "2026-11-20T10:00:00Z", "passed": true}),
+            Some("EL-1"),
+        );
+        assert_eq!(
+            body(&d).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResultMessage version=\"1\">\n  <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>\n  <Person><Id>1001</Id><ExternId>1001</ExternId></Person>\n  <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId></CoursePart>\n  <FinalGrade>7.5</FinalGrade>\n  <CompletionDate>2026-11-20</CompletionDate>\n  <Attended>true</Attended>\n  <Passed>true</Passed>\n</ResultMessage>\n"
+        );
+    }
+
+    #[test]
+    fn escapes_text_and_refuses_bad_flags() {
+        let d = delivery(json!({"grade": "<A & \"B\">", "external_id": "x'1\u{1}"}), None);
+        let xml = body(&d).unwrap();
+        assert!(xml.contains("<FinalGrade>&lt;A &amp; &quot;B&quot;&gt;</FinalGrade>"));
+        assert!(xml.contains("<ExternId>x&apos;1</ExternId>"));
+        assert!(xml.contains("<CoursePart><Id>OPL-7</Id>"), "offering when no assessable");
+        let bad = delivery(json!({"passed": "yes"}), None);
+        assert_eq!(
+            body(&bad).unwrap_err().to_string(),
+            "the delivery cannot be written in the SMS's format: passed must be true or false"
+        );
+    }
+
+    #[test]
+    fn signs_with_hmac_sha512_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+        );
+    }
+}
