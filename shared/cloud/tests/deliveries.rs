@@ -63,8 +63,16 @@ async fn only_pending_deliveries_are_due_across_tenants_in_time_order() {
     }
     let due = store.due(at(100), 100).await.unwrap();
     let ids: Vec<_> = due.iter().map(|d| d.id.clone()).collect();
-    assert_eq!(ids, vec![b.id.clone(), a.id.clone()], "oldest first, both tenants");
-    assert_eq!(store.due(at(10), 100).await.unwrap().len(), 2, "due at exactly now");
+    assert_eq!(
+        ids,
+        vec![b.id.clone(), a.id.clone()],
+        "oldest first, both tenants"
+    );
+    assert_eq!(
+        store.due(at(10), 100).await.unwrap().len(),
+        2,
+        "due at exactly now"
+    );
     assert_eq!(store.due(at(100), 1).await.unwrap().len(), 1, "limit");
 
     // Delivered: gone from the DUE index (sparse), listed under its state.
@@ -86,7 +94,10 @@ async fn only_pending_deliveries_are_due_across_tenants_in_time_order() {
     );
     store.update(&done, Some(&attempt)).await.unwrap();
     let due = store.due(at(10_000_000), 100).await.unwrap();
-    assert!(due.iter().all(|d| d.id != a.id), "a delivered delivery is never due");
+    assert!(
+        due.iter().all(|d| d.id != a.id),
+        "a delivered delivery is never due"
+    );
     let delivered = store
         .by_state(&a.tenant, &a.connection, DeliveryState::Delivered, 10)
         .await
@@ -100,7 +111,10 @@ async fn only_pending_deliveries_are_due_across_tenants_in_time_order() {
         .unwrap();
     assert_eq!(pending.len(), 1, "tenant-a's other delivery only");
     assert_eq!(pending[0].id, later.id);
-    assert_eq!(store.attempts(&a.tenant, &a.id).await.unwrap(), vec![attempt]);
+    assert_eq!(
+        store.attempts(&a.tenant, &a.id).await.unwrap(),
+        vec![attempt]
+    );
 }
 
 #[tokio::test]

@@ -100,7 +100,10 @@ async fn every_switch_classifies_as_the_outcomes_table_says() {
     let verdict = |r: &SendResult| classify(r, 0, now);
 
     sim.refuse_calls(1);
-    assert!(matches!(verdict(&send(&client, &c).await), Verdict::RetryNextDay { .. }));
+    assert!(matches!(
+        verdict(&send(&client, &c).await),
+        Verdict::RetryNextDay { .. }
+    ));
     sim.answer_next(Canned::Status(400, "grade must be a number".into()));
     match verdict(&send(&client, &c).await) {
         Verdict::Failed { reason } => assert!(reason.ends_with(": grade must be a number")),
@@ -108,7 +111,10 @@ async fn every_switch_classifies_as_the_outcomes_table_says() {
     }
     for status in [401, 403] {
         sim.answer_next(Canned::Status(status, String::new()));
-        assert!(matches!(verdict(&send(&client, &c).await), Verdict::Misconfigured { .. }));
+        assert!(matches!(
+            verdict(&send(&client, &c).await),
+            Verdict::Misconfigured { .. }
+        ));
     }
     sim.answer_next(Canned::RateLimited {
         retry_after_secs: 1800,
@@ -118,7 +124,10 @@ async fn every_switch_classifies_as_the_outcomes_table_says() {
         other => panic!("{other:?}"),
     }
     sim.answer_next(Canned::Status(500, "boom".into()));
-    assert!(matches!(verdict(&send(&client, &c).await), Verdict::RetrySoon { .. }));
+    assert!(matches!(
+        verdict(&send(&client, &c).await),
+        Verdict::RetrySoon { .. }
+    ));
     sim.answer_next(Canned::Hang(Duration::from_secs(3)));
     assert_eq!(send(&client, &c).await, SendResult::TimedOut);
 
@@ -132,7 +141,10 @@ async fn every_switch_classifies_as_the_outcomes_table_says() {
     // Nobody listening: unreachable, retried the same day.
     let port = server.port();
     server.shutdown().await;
-    let gone = connection(&format!("http://127.0.0.1:{port}"), DeliveryFormat::JsonWebhook);
+    let gone = connection(
+        &format!("http://127.0.0.1:{port}"),
+        DeliveryFormat::JsonWebhook,
+    );
     assert_eq!(send(&client, &gone).await, SendResult::Unreachable);
 
     let bad = Connection {

@@ -224,11 +224,14 @@ fn plain(status: u16, body: impl Into<String>) -> Response {
 
 async fn receive(State(sim): State<SmsSim>, headers: HeaderMap, body: Bytes) -> Response {
     let key = header(&headers, "idempotency-key").map(str::to_owned);
-    let content_type = header(&headers, "content-type").unwrap_or("").to_ascii_lowercase();
+    let content_type = header(&headers, "content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let (response, hang) = {
         let mut inner = sim.lock();
         let now = inner.clock.unwrap_or_else(Utc::now);
-        let (status, response, hang) = decide(&mut inner, &headers, &content_type, &body, now, &key);
+        let (status, response, hang) =
+            decide(&mut inner, &headers, &content_type, &body, now, &key);
         inner.received.push(Received {
             idempotency_key: key.clone(),
             status,
@@ -252,8 +255,7 @@ fn decide(
 ) -> (u16, Response, Option<Duration>) {
     let format = if content_type.starts_with("application/json") {
         Format::Json
-    } else if content_type.starts_with("application/xml") || content_type.starts_with("text/xml")
-    {
+    } else if content_type.starts_with("application/xml") || content_type.starts_with("text/xml") {
         Format::CoachviewXml
     } else {
         return (415, plain(415, "unsupported content type"), None);

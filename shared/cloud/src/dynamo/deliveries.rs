@@ -242,7 +242,9 @@ impl DynamoDeliveryStore {
         attempt: &Attempt,
     ) -> Result<(), StoreError> {
         if attempt.n > MAX_ATTEMPT {
-            return Err(rejected(DeliveryStoreError::TooManyAttempts { n: attempt.n }));
+            return Err(rejected(DeliveryStoreError::TooManyAttempts {
+                n: attempt.n,
+            }));
         }
         let record = DeliveryRecord::from_delivery(delivery, delivery.version.saturating_add(1))?;
         let attempt_record = AttemptRecord {
@@ -415,10 +417,7 @@ mod tests {
             "T#acme#CONN#sms#DLV#pending"
         );
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(
-            due_sk(at, &t, &id),
-            "2023-11-14T22:13:20.000Z#acme#dlv-1"
-        );
+        assert_eq!(due_sk(at, &t, &id), "2023-11-14T22:13:20.000Z#acme#dlv-1");
         assert_eq!(attempt_sk(7), "ATTEMPT#0007");
     }
 }

@@ -199,11 +199,17 @@ mod tests {
 
     #[test]
     fn escapes_text_and_refuses_bad_flags() {
-        let d = delivery(json!({"grade": "<A & \"B\">", "external_id": "x'1\u{1}"}), None);
+        let d = delivery(
+            json!({"grade": "<A & \"B\">", "external_id": "x'1\u{1}"}),
+            None,
+        );
         let xml = body(&d).unwrap();
         assert!(xml.contains("<FinalGrade>&lt;A &amp; &quot;B&quot;&gt;</FinalGrade>"));
         assert!(xml.contains("<ExternId>x&apos;1</ExternId>"));
-        assert!(xml.contains("<CoursePart><Id>OPL-7</Id>"), "offering when no assessable");
+        assert!(
+            xml.contains("<CoursePart><Id>OPL-7</Id>"),
+            "offering when no assessable"
+        );
         let bad = delivery(json!({"passed": "yes"}), None);
         assert_eq!(
             body(&bad).unwrap_err().to_string(),

@@ -14,10 +14,10 @@ pub mod json;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::Connection;
 use domain::connection::{ConnectionSettings, DeliveryFormat};
 use domain::delivery::{Delivery, SendResult, SmsAnswer, body_excerpt};
 use domain::ports::{SmsClient, SmsSendError};
-use domain::Connection;
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -111,8 +111,8 @@ impl SmsClient for HttpSmsClient {
         delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<SendResult, SmsSendError> {
-        let url = url::Url::parse(&connection.base_url)
-            .map_err(|e| SmsSendError::BadUrl(Box::new(e)))?;
+        let url =
+            url::Url::parse(&connection.base_url).map_err(|e| SmsSendError::BadUrl(Box::new(e)))?;
         if !matches!(url.scheme(), "https" | "http") {
             return Err(SmsSendError::BadUrl(
                 format!("the URL scheme {} is not http(s)", url.scheme()).into(),
