@@ -161,3 +161,263 @@ impl JobQueue for MemQueue {
         Ok(failures)
     }
 }
+
+/// The SMS's records, in memory.
+#[derive(Default)]
+pub struct MemSis {
+    pub learners: Mutex<BTreeMap<(TenantId, domain::LearnerCode), domain::sis::Learner>>,
+    pub offerings: Mutex<BTreeMap<(TenantId, domain::OfferingId), domain::sis::Offering>>,
+    pub enrolments: Mutex<
+        BTreeMap<(TenantId, domain::OfferingId, domain::LearnerCode), domain::sis::Enrolment>,
+    >,
+}
+
+#[async_trait]
+impl SisStore for MemSis {
+    async fn learner(
+        &self,
+        t: &TenantId,
+        code: &domain::LearnerCode,
+    ) -> Result<Option<domain::sis::Learner>, StoreError> {
+        Ok(self
+            .learners
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), code.clone()))
+            .cloned())
+    }
+    async fn learners(
+        &self,
+        t: &TenantId,
+        codes: &[domain::LearnerCode],
+    ) -> Result<Vec<domain::sis::Learner>, StoreError> {
+        let all = self.learners.lock().unwrap();
+        Ok(codes
+            .iter()
+            .filter_map(|c| all.get(&(t.clone(), c.clone())).cloned())
+            .collect())
+    }
+    async fn save_learner(&self, l: &domain::sis::Learner) -> Result<(), StoreError> {
+        self.learners
+            .lock()
+            .unwrap()
+            .insert((l.tenant.clone(), l.code.clone()), l.clone());
+        Ok(())
+    }
+    async fn offering(
+        &self,
+        t: &TenantId,
+        id: &domain::OfferingId,
+    ) -> Result<Option<domain::sis::Offering>, StoreError> {
+        Ok(self
+            .offerings
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), id.clone()))
+            .cloned())
+    }
+    async fn save_offering(&self, o: &domain::sis::Offering) -> Result<(), StoreError> {
+        self.offerings
+            .lock()
+            .unwrap()
+            .insert((o.tenant.clone(), o.id.clone()), o.clone());
+        Ok(())
+    }
+    async fn enrolment(
+        &self,
+        t: &TenantId,
+        o: &domain::OfferingId,
+        l: &domain::LearnerCode,
+    ) -> Result<Option<domain::sis::Enrolment>, StoreError> {
+        Ok(self
+            .enrolments
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), o.clone(), l.clone()))
+            .cloned())
+    }
+    async fn enrolments(
+        &self,
+        t: &TenantId,
+        o: &domain::OfferingId,
+    ) -> Result<Vec<domain::sis::Enrolment>, StoreError> {
+        Ok(self
+            .enrolments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|e| &e.tenant == t && &e.offering == o)
+            .cloned()
+            .collect())
+    }
+    async fn learner_enrolments(
+        &self,
+        t: &TenantId,
+        l: &domain::LearnerCode,
+    ) -> Result<Vec<domain::sis::Enrolment>, StoreError> {
+        Ok(self
+            .enrolments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|e| &e.tenant == t && &e.learner == l)
+            .cloned()
+            .collect())
+    }
+    async fn save_enrolment(&self, e: &domain::sis::Enrolment) -> Result<(), StoreError> {
+        self.enrolments.lock().unwrap().insert(
+            (e.tenant.clone(), e.offering.clone(), e.learner.clone()),
+            e.clone(),
+        );
+        Ok(())
+    }
+}
+
+type AccountKey = (TenantId, ConnectionId, domain::LearnerCode);
+type TransferKey = (
+    TenantId,
+    ConnectionId,
+    domain::OfferingId,
+    domain::LearnerCode,
+);
+
+/// Links, accounts and transfers, in memory.
+#[derive(Default)]
+pub struct MemLinks {
+    pub links:
+        Mutex<BTreeMap<(TenantId, domain::OfferingId, ConnectionId), domain::sis::CourseLink>>,
+    pub accounts: Mutex<BTreeMap<AccountKey, domain::sis::ExternalAccount>>,
+    pub transfers: Mutex<BTreeMap<TransferKey, domain::sis::Transfer>>,
+}
+
+#[async_trait]
+impl LinkStore for MemLinks {
+    async fn link(
+        &self,
+        t: &TenantId,
+        o: &domain::OfferingId,
+        c: &ConnectionId,
+    ) -> Result<Option<domain::sis::CourseLink>, StoreError> {
+        Ok(self
+            .links
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), o.clone(), c.clone()))
+            .cloned())
+    }
+    async fn links(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+    ) -> Result<Vec<domain::sis::CourseLink>, StoreError> {
+        Ok(self
+            .links
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|l| &l.tenant == t && &l.connection == c)
+            .cloned()
+            .collect())
+    }
+    async fn save_link(&self, l: &domain::sis::CourseLink) -> Result<(), StoreError> {
+        self.links.lock().unwrap().insert(
+            (l.tenant.clone(), l.offering.clone(), l.connection.clone()),
+            l.clone(),
+        );
+        Ok(())
+    }
+    async fn account(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        l: &domain::LearnerCode,
+    ) -> Result<Option<domain::sis::ExternalAccount>, StoreError> {
+        Ok(self
+            .accounts
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), c.clone(), l.clone()))
+            .cloned())
+    }
+    async fn accounts(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        learners: &[domain::LearnerCode],
+    ) -> Result<Vec<domain::sis::ExternalAccount>, StoreError> {
+        let all = self.accounts.lock().unwrap();
+        Ok(learners
+            .iter()
+            .filter_map(|l| all.get(&(t.clone(), c.clone(), l.clone())).cloned())
+            .collect())
+    }
+    async fn save_account(&self, a: &domain::sis::ExternalAccount) -> Result<Written, StoreError> {
+        let mut all = self.accounts.lock().unwrap();
+        let key = (a.tenant.clone(), a.connection.clone(), a.learner.clone());
+        if all.contains_key(&key) {
+            return Ok(Written::AlreadyDone);
+        }
+        all.insert(key, a.clone());
+        Ok(Written::Done)
+    }
+    async fn replace_account(&self, a: &domain::sis::ExternalAccount) -> Result<(), StoreError> {
+        self.accounts.lock().unwrap().insert(
+            (a.tenant.clone(), a.connection.clone(), a.learner.clone()),
+            a.clone(),
+        );
+        Ok(())
+    }
+    async fn transfer(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        o: &domain::OfferingId,
+        l: &domain::LearnerCode,
+    ) -> Result<Option<domain::sis::Transfer>, StoreError> {
+        Ok(self
+            .transfers
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), c.clone(), o.clone(), l.clone()))
+            .cloned())
+    }
+    async fn transfers(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        o: &domain::OfferingId,
+    ) -> Result<Vec<domain::sis::Transfer>, StoreError> {
+        Ok(self
+            .transfers
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|x| &x.tenant == t && &x.connection == c && &x.offering == o)
+            .cloned()
+            .collect())
+    }
+    async fn save_transfer(&self, x: &domain::sis::Transfer) -> Result<(), StoreError> {
+        self.transfers.lock().unwrap().insert(
+            (
+                x.tenant.clone(),
+                x.connection.clone(),
+                x.offering.clone(),
+                x.learner.clone(),
+            ),
+            x.clone(),
+        );
+        Ok(())
+    }
+}
+
+/// A mailer that keeps what it was asked to send.
+#[derive(Default)]
+pub struct MemMailer(pub Mutex<Vec<Email>>);
+
+#[async_trait]
+impl Mailer for MemMailer {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        self.0.lock().unwrap().push(email.clone());
+        Ok(())
+    }
+}

@@ -4,9 +4,12 @@
 //! these with adapters from `cloud` and `connectors`.
 
 pub mod auth;
+pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
 pub mod jobs;
+pub mod learners;
+pub mod push;
 
 #[cfg(test)]
 mod fakes;

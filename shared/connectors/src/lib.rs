@@ -3,5 +3,6 @@
 //! - [`moodle`]: Moodle LMS over its REST web services (`webservice/rest/server.php`).
 
 pub mod moodle;
+pub mod moodle_gateway;
 pub mod signature;
 pub mod sms;

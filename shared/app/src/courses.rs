@@ -1,0 +1,170 @@
+//! Linking an offering to a Moodle course, and keeping the course's dates and
+//! visibility in step with the offering.
+
+use crate::push::{PushError, moodle_connection};
+use chrono::{DateTime, Utc};
+use domain::learning::{CourseSchedule, LmsCategory, NewLmsCourse};
+use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
+use domain::sis::CourseLink;
+use domain::{ConnectionId, OfferingId, TenantId};
+
+/// How an offering finds its course.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkChoice {
+    /// The course whose ID number is the offering's id ("check again" is this, again).
+    FindByIdnumber,
+    /// A course a person picked by its Moodle id.
+    CourseId(i64),
+    /// A new course: short and full name, one of Moodle's categories; dates and
+    /// visibility come from the offering, the ID number is the offering's id.
+    Create {
+        shortname: String,
+        fullname: String,
+        category: i64,
+    },
+}
+
+/// The ports linking uses.
+pub struct Courses<'a> {
+    pub connections: &'a dyn ConnectionStore,
+    pub sis: &'a dyn SisStore,
+    pub links: &'a dyn LinkStore,
+    pub learning: &'a dyn LearningSystems,
+}
+
+impl Courses<'_> {
+    /// Moodle's categories, to pick one for a new course.
+    pub async fn categories(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<LmsCategory>, PushError> {
+        let (conn, _) = moodle_connection(self.connections, tenant, connection).await?;
+        let lms = self.learning.for_connection(&conn).await?;
+        Ok(lms.categories().await?)
+    }
+
+    /// Links an offering to a course and stores the link. Linking again with
+    /// the same course changes nothing.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering))]
+    pub async fn link(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+        choice: LinkChoice,
+        now: DateTime<Utc>,
+    ) -> Result<CourseLink, PushError> {
+        let (conn, _) = moodle_connection(self.connections, tenant, connection).await?;
+        let Some(off) = self.sis.offering(tenant, offering).await? else {
+            return Err(PushError::UnknownOffering {
+                tenant: tenant.clone(),
+                offering: offering.clone(),
+            });
+        };
+        let lms = self.learning.for_connection(&conn).await?;
+        let course = match choice {
+            LinkChoice::FindByIdnumber => lms
+                .course_by_idnumber(offering.as_str())
+                .await?
+                .ok_or_else(|| PushError::CourseNotFound {
+                    idnumber: offering.to_string(),
+                })?,
+            LinkChoice::CourseId(id) => lms
+                .course(id)
+                .await?
+                .ok_or(PushError::UnknownCourse { course: id })?,
+            LinkChoice::Create {
+                shortname,
+                fullname,
+                category,
+            } => {
+                // A course made on an attempt whose answer was lost is found, not made twice.
+                if let Some(found) = lms.course_by_idnumber(offering.as_str()).await? {
+                    found
+                } else {
+                    if !lms.categories().await?.iter().any(|c| c.id == category) {
+                        return Err(PushError::UnknownCategory { category });
+                    }
+                    lms.create_course(&NewLmsCourse {
+                        shortname,
+                        fullname,
+                        idnumber: offering.to_string(),
+                        category,
+                        start: off.start_date,
+                        end: off.end_date,
+                        visible: off.status.course_visible(),
+                    })
+                    .await
+                    .map_err(|f| match PushError::from(f) {
+                        PushError::Refused { reason, .. } => PushError::Refused {
+                            what: "course",
+                            reason,
+                        },
+                        other => other,
+                    })?
+                }
+            }
+        };
+        if let Some(existing) = self.links.link(tenant, offering, connection).await?
+            && existing.course_id == course.id
+        {
+            return Ok(existing);
+        }
+        let link = CourseLink {
+            tenant: tenant.clone(),
+            offering: offering.clone(),
+            connection: connection.clone(),
+            course_id: course.id,
+            course_idnumber: Some(course.idnumber).filter(|i| !i.is_empty()),
+            course_shortname: Some(course.shortname),
+            linked_at: now,
+        };
+        self.links.save_link(&link).await?;
+        Ok(link)
+    }
+
+    /// The offering's dates or status changed: every linked course (one per
+    /// Moodle connection) gets the offering's start and end dates and is
+    /// visible only while the offering is active. Returns the courses updated.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, offering = %offering))]
+    pub async fn sync_offering(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+    ) -> Result<usize, PushError> {
+        let Some(off) = self.sis.offering(tenant, offering).await? else {
+            return Err(PushError::UnknownOffering {
+                tenant: tenant.clone(),
+                offering: offering.clone(),
+            });
+        };
+        let mut updated = 0;
+        for conn in self.connections.connections(tenant).await? {
+            if conn.kind() != domain::ConnectionKind::Moodle {
+                continue;
+            }
+            let Some(link) = self.links.link(tenant, offering, &conn.id).await? else {
+                continue;
+            };
+            let lms = self.learning.for_connection(&conn).await?;
+            lms.update_course(&CourseSchedule {
+                course: link.course_id,
+                start: off.start_date,
+                end: off.end_date,
+                visible: off.status.course_visible(),
+            })
+            .await
+            .map_err(|f| match PushError::from(f) {
+                PushError::Refused { reason, .. } => PushError::Refused {
+                    what: "course update",
+                    reason,
+                },
+                other => other,
+            })?;
+            updated += 1;
+        }
+        tracing::info!(courses = updated, "offering synced");
+        Ok(updated)
+    }
+}

@@ -1,0 +1,162 @@
+//! Learner edits reaching Moodle, and removing an enrolment (read before you destroy).
+
+use crate::push::{PushError, moodle_connection};
+use chrono::{DateTime, Utc};
+use domain::learning::{CourseEnrolment, LearnerProgress, RecordFailure, UserLookup};
+use domain::matching;
+use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
+use domain::sis::{Transfer, TransferStatus};
+use domain::{ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
+
+/// The ports these use cases use.
+pub struct Learners<'a> {
+    pub connections: &'a dyn ConnectionStore,
+    pub sis: &'a dyn SisStore,
+    pub links: &'a dyn LinkStore,
+    pub learning: &'a dyn LearningSystems,
+}
+
+/// What a removal read and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removal {
+    /// Grades and completion, read before the learner lost access.
+    pub progress: LearnerProgress,
+    /// Suspended (kept enrolled) rather than unenrolled.
+    pub suspended: bool,
+}
+
+impl Learners<'_> {
+    /// Brings the learner's Moodle user in step in every Moodle connection where
+    /// they have an account (idnumber, username, names, email, archived ->
+    /// suspended). Learners without an account are not sent. Returns the users updated.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, learner = %code))]
+    pub async fn sync_learner(
+        &self,
+        tenant: &TenantId,
+        code: &LearnerCode,
+    ) -> Result<usize, PushError> {
+        let Some(learner) = self.sis.learner(tenant, code).await? else {
+            tracing::info!("learner no longer exists; nothing to sync");
+            return Ok(0);
+        };
+        let mut updated = 0;
+        for conn in self.connections.connections(tenant).await? {
+            if conn.kind() != ConnectionKind::Moodle {
+                continue;
+            }
+            let Some(account) = self.links.account(tenant, &conn.id, code).await? else {
+                continue;
+            };
+            let (_, settings) = moodle_connection(self.connections, tenant, &conn.id).await?;
+            let lms = self.learning.for_connection(&conn).await?;
+            let found = lms
+                .users_by(UserLookup::Id, &[account.external_id.to_string()])
+                .await?;
+            let Some(current) = found.into_iter().find(|u| u.id == account.external_id) else {
+                tracing::warn!(connection = %conn.id, "the learner's Moodle user no longer exists");
+                continue;
+            };
+            let changes =
+                matching::user_changes(&learner, &settings, &current, account.created_by_us);
+            if changes.is_empty() {
+                continue;
+            }
+            tracing::info!(connection = %conn.id, fields = ?changes.field_names(), "updating Moodle user");
+            match lms.update_users(std::slice::from_ref(&changes)).await.pop() {
+                Some(Ok(())) => updated += 1,
+                Some(Err(RecordFailure::Refused(reason))) => {
+                    return Err(PushError::Refused {
+                        what: "learner's changes",
+                        reason,
+                    });
+                }
+                Some(Err(RecordFailure::Failed(e))) => return Err(e.into()),
+                None => {}
+            }
+        }
+        Ok(updated)
+    }
+
+    /// Removes an enrolment from the linked course: reads the learner's grades
+    /// and completion first, then unenrols (or suspends, per the connection's
+    /// `unenrol_on_removal`), then records the transfer as removed. Doing it
+    /// again reads again and changes nothing more.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering, learner = %code))]
+    pub async fn remove_enrolment(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+        code: &LearnerCode,
+        now: DateTime<Utc>,
+    ) -> Result<Removal, PushError> {
+        let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
+        let Some(link) = self.links.link(tenant, offering, connection).await? else {
+            return Err(PushError::NotLinked {
+                offering: offering.clone(),
+                connection: connection.clone(),
+            });
+        };
+        let Some(account) = self.links.account(tenant, connection, code).await? else {
+            return Err(PushError::NoAccount {
+                learner: code.clone(),
+                connection: connection.clone(),
+            });
+        };
+        let lms = self.learning.for_connection(&conn).await?;
+        // Read before you destroy.
+        let progress = lms
+            .learner_progress(link.course_id, account.external_id)
+            .await?;
+        tracing::info!(
+            grades = progress.grades.len(),
+            completed = progress.course_completed,
+            "results read before removal"
+        );
+        let suspended = !settings.unenrol_on_removal;
+        let done = if suspended {
+            let start = self
+                .sis
+                .enrolment(tenant, offering, code)
+                .await?
+                .and_then(|e| e.start_date)
+                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+            lms.suspend_enrolment(&CourseEnrolment {
+                course: link.course_id,
+                user: account.external_id,
+                role: settings.role_id,
+                start,
+            })
+            .await
+        } else {
+            lms.unenrol(link.course_id, account.external_id).await
+        };
+        done.map_err(|f| match PushError::from(f) {
+            PushError::Refused { reason, .. } => PushError::Refused {
+                what: "removal",
+                reason,
+            },
+            other => other,
+        })?;
+        let before = self
+            .links
+            .transfer(tenant, connection, offering, code)
+            .await?;
+        self.links
+            .save_transfer(&Transfer {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+                offering: offering.clone(),
+                learner: code.clone(),
+                status: TransferStatus::Removed,
+                external_user: Some(account.external_id),
+                transferred_at: before.and_then(|t| t.transferred_at),
+                updated_at: now,
+            })
+            .await?;
+        Ok(Removal {
+            progress,
+            suspended,
+        })
+    }
+}

@@ -1,0 +1,907 @@
+//! Enrolment push: the transfer preview of an offering, pushing its ready
+//! enrolments to the linked Moodle course, and the nightly export of a connection.
+//!
+//! Batched: the look-ups, creates and enrolments of a push go to Moodle in
+//! chunks of the connection's batch size (100), one call per chunk per field.
+//! Idempotent: every effect is recorded (the learner's Moodle account, the
+//! enrolment's transfer) as it happens, and a push plans from what is recorded,
+//! so a duplicate message or a re-run creates no second user and no second
+//! enrolment, and writes no second log line.
+
+use crate::jobs::{JobError, Pipeline};
+use chrono::{DateTime, NaiveTime, Utc};
+use domain::connection::{ConnectionSettings, MoodleSettings, NewUserAuth};
+use domain::learning::{
+    CourseEnrolment, LearningError, LmsUser, NewLmsUser, NewUserPassword, RecordFailure, UserLookup,
+};
+use domain::matching::{self, MatchDecision, MatchedBy};
+use domain::messages::{self, CourseInvite};
+use domain::plan::{self, PlanEntry, Step};
+use domain::ports::{
+    ConnectionStore, Email, JobQueue, LearningSystem, LearningSystems, LinkStore, Mailer,
+    QueueError, Retryable, RunStore, SisStore, StoreError, Written,
+};
+use domain::sis::{
+    BlockReason, CourseLink, Enrolment, EnrolmentState, ExternalAccount, Learner, Offering,
+    Transfer, TransferStatus,
+};
+use domain::{
+    Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, Run, RunId, RunLogLine, RunStatus,
+    TenantId, Trigger, transfer,
+};
+use secrecy::SecretString;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Why a push (or another enrolment-push use case) failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Learning(#[from] LearningError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error("connection {connection} does not exist for tenant {tenant}")]
+    UnknownConnection {
+        tenant: TenantId,
+        connection: ConnectionId,
+    },
+    #[error("connection {connection} is not a Moodle connection")]
+    NotMoodle { connection: ConnectionId },
+    #[error("offering {offering} does not exist for tenant {tenant}")]
+    UnknownOffering {
+        tenant: TenantId,
+        offering: OfferingId,
+    },
+    #[error("offering {offering} is not linked to a course of connection {connection}")]
+    NotLinked {
+        offering: OfferingId,
+        connection: ConnectionId,
+    },
+    #[error(
+        "no Moodle course has ID number {idnumber}: create one, or set the course's ID number in Moodle and check again"
+    )]
+    CourseNotFound { idnumber: String },
+    #[error("Moodle course {course} does not exist")]
+    UnknownCourse { course: i64 },
+    #[error("Moodle category {category} does not exist; choose one of Moodle's categories")]
+    UnknownCategory { category: i64 },
+    #[error("learner {learner} has no Moodle account in connection {connection}")]
+    NoAccount {
+        learner: LearnerCode,
+        connection: ConnectionId,
+    },
+    /// Moodle refused one record; the reason (for the person who acts) is kept
+    /// apart from the message, which names no person.
+    #[error("Moodle refused the {what}")]
+    Refused {
+        what: &'static str,
+        reason: BlockReason,
+    },
+}
+
+impl Retryable for PushError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            PushError::Store(e) => e.is_retryable(),
+            PushError::Queue(e) => e.is_retryable(),
+            PushError::Learning(e) => e.is_retryable(),
+            PushError::Job(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+impl From<RecordFailure> for PushError {
+    fn from(f: RecordFailure) -> Self {
+        match f {
+            RecordFailure::Failed(e) => PushError::Learning(e),
+            RecordFailure::Refused(reason) => PushError::Refused {
+                what: "change",
+                reason,
+            },
+        }
+    }
+}
+
+/// The ports enrolment push uses.
+pub struct Push<'a> {
+    pub connections: &'a dyn ConnectionStore,
+    pub runs: &'a dyn RunStore,
+    pub queue: &'a dyn JobQueue,
+    pub sis: &'a dyn SisStore,
+    pub links: &'a dyn LinkStore,
+    pub learning: &'a dyn LearningSystems,
+    pub mailer: &'a dyn Mailer,
+}
+
+/// One row of the transfer preview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewRow {
+    pub learner: LearnerCode,
+    pub status: TransferStatus,
+}
+
+/// What one push did, in counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    pub created: usize,
+    pub linked: usize,
+    pub enrolled: usize,
+    pub already_enrolled: usize,
+    pub blocked: usize,
+    pub called: usize,
+    pub emails: usize,
+}
+
+/// The connection's Moodle settings, or why there are none.
+pub(crate) async fn moodle_connection(
+    connections: &dyn ConnectionStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+) -> Result<(Connection, MoodleSettings), PushError> {
+    let Some(conn) = connections.connection(tenant, connection).await? else {
+        return Err(PushError::UnknownConnection {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+        });
+    };
+    let ConnectionSettings::Moodle(settings) = &conn.settings else {
+        return Err(PushError::NotMoodle {
+            connection: connection.clone(),
+        });
+    };
+    let settings = settings.clone();
+    Ok((conn, settings))
+}
+
+fn line(level: LogLevel, message: String, now: DateTime<Utc>) -> RunLogLine {
+    RunLogLine {
+        at: now,
+        level,
+        message,
+    }
+}
+
+/// A password for a new user (only used when the connection generates them).
+fn new_password() -> SecretString {
+    messages::generated_password(rand::random())
+}
+
+/// Everything loaded for one offering's push or preview.
+struct Loaded {
+    offering: Offering,
+    link: Option<CourseLink>,
+    enrolments: Vec<Enrolment>,
+    learners: HashMap<LearnerCode, Learner>,
+    transfers: HashMap<LearnerCode, Transfer>,
+    accounts: HashMap<LearnerCode, ExternalAccount>,
+}
+
+impl Loaded {
+    fn entry<'a>(&'a self, e: &'a Enrolment) -> PlanEntry<'a> {
+        PlanEntry {
+            enrolment: e,
+            learner: self.learners.get(&e.learner),
+            transfer: self.transfers.get(&e.learner),
+            account: self.accounts.get(&e.learner),
+        }
+    }
+}
+
+/// Values to look up, per field, for the given learners.
+async fn look_up(
+    lms: &dyn LearningSystem,
+    settings: &MoodleSettings,
+    learners: &[&Learner],
+    accounts: &HashMap<LearnerCode, ExternalAccount>,
+) -> Result<Vec<LmsUser>, LearningError> {
+    let mut found = Vec::new();
+    let stored: Vec<String> = learners
+        .iter()
+        .filter_map(|l| accounts.get(&l.code))
+        .map(|a| a.external_id.to_string())
+        .collect();
+    if !stored.is_empty() {
+        found.extend(lms.users_by(UserLookup::Id, &stored).await?);
+    }
+    let unlinked: Vec<&Learner> = learners
+        .iter()
+        .copied()
+        .filter(|l| !accounts.contains_key(&l.code))
+        .collect();
+    if unlinked.is_empty() {
+        return Ok(found);
+    }
+    for field in matching::lookup_fields(settings) {
+        let values: Vec<String> = unlinked
+            .iter()
+            .filter_map(|l| matching::lookup_value(l, field, settings))
+            .collect();
+        if !values.is_empty() {
+            found.extend(lms.users_by(field, &values).await?);
+        }
+    }
+    if matching::needs_name_search(settings) {
+        for l in &unlinked {
+            found.extend(
+                lms.users_named(l.given_name.trim(), l.family_name.trim())
+                    .await?,
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Midnight UTC of the enrolment's start date: Moodle's `timestart`.
+fn time_start(e: &Enrolment) -> Option<DateTime<Utc>> {
+    e.start_date.map(|d| d.and_time(NaiveTime::MIN).and_utc())
+}
+
+/// A learner who goes to Moodle in this push, and how.
+struct Going<'a> {
+    enrolment: &'a Enrolment,
+    learner: &'a Learner,
+    user: i64,
+    created: bool,
+    password: Option<SecretString>,
+    username: Option<String>,
+}
+
+impl Push<'_> {
+    async fn load(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+    ) -> Result<Loaded, PushError> {
+        let Some(off) = self.sis.offering(tenant, offering).await? else {
+            return Err(PushError::UnknownOffering {
+                tenant: tenant.clone(),
+                offering: offering.clone(),
+            });
+        };
+        let link = self.links.link(tenant, offering, connection).await?;
+        let enrolments: Vec<Enrolment> = self
+            .sis
+            .enrolments(tenant, offering)
+            .await?
+            .into_iter()
+            .filter(transfer::is_pushable)
+            .collect();
+        let codes: Vec<LearnerCode> = enrolments.iter().map(|e| e.learner.clone()).collect();
+        let learners = self
+            .sis
+            .learners(tenant, &codes)
+            .await?
+            .into_iter()
+            .map(|l| (l.code.clone(), l))
+            .collect();
+        let transfers = self
+            .links
+            .transfers(tenant, connection, offering)
+            .await?
+            .into_iter()
+            .map(|t| (t.learner.clone(), t))
+            .collect();
+        let accounts = self
+            .links
+            .accounts(tenant, connection, &codes)
+            .await?
+            .into_iter()
+            .map(|a| (a.learner.clone(), a))
+            .collect();
+        Ok(Loaded {
+            offering: off,
+            link,
+            enrolments,
+            learners,
+            transfers,
+            accounts,
+        })
+    }
+
+    /// The transfer preview: every enrolment (but completed ones) as ready,
+    /// transferred, removed or blocked with every reason, Moodle's included.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering))]
+    pub async fn preview(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+    ) -> Result<Vec<PreviewRow>, PushError> {
+        let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
+        let loaded = self.load(tenant, connection, offering).await?;
+        let pending: Vec<&Learner> = loaded
+            .enrolments
+            .iter()
+            .filter(|e| transfer::needs_push(loaded.transfers.get(&e.learner)))
+            .filter_map(|e| loaded.learners.get(&e.learner))
+            .collect();
+        let found = if pending.is_empty() {
+            Vec::new()
+        } else {
+            let lms = self.learning.for_connection(&conn).await?;
+            look_up(lms.as_ref(), &settings, &pending, &loaded.accounts).await?
+        };
+        let linked = loaded.link.is_some();
+        Ok(loaded
+            .enrolments
+            .iter()
+            .map(|e| {
+                let step = plan::plan_entry(&settings, linked, loaded.entry(e), &found);
+                let status = match step {
+                    Step::AlreadyDone => {
+                        transfer::preview_status(loaded.transfers.get(&e.learner), Vec::new())
+                    }
+                    Step::Blocked(reasons) => TransferStatus::Blocked { reasons },
+                    Step::Enrol { .. } | Step::CreateAndEnrol => TransferStatus::Ready,
+                };
+                PreviewRow {
+                    learner: e.learner.clone(),
+                    status,
+                }
+            })
+            .collect())
+    }
+
+    /// Pushes an offering's ready enrolments to its linked course and, when
+    /// `call` is set (the nightly export), marks the not-called ones that are
+    /// in Moodle as in progress with the session date. Log lines go on `run`.
+    /// Whatever went through is recorded even when a transient failure stops
+    /// the rest, which is then returned so the job is tried again.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering, run = %run))]
+    pub async fn push_offering(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+        run: &RunId,
+        call: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PushReport, PushError> {
+        let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
+        let loaded = self.load(tenant, connection, offering).await?;
+        let mut log: Vec<RunLogLine> = Vec::new();
+        let mut report = PushReport::default();
+        let mut transient: Option<LearningError> = None;
+        let linked = loaded.link.is_some();
+
+        // Look up only those a push can send: pending and with nothing local to fix.
+        let pushable: Vec<&Learner> = loaded
+            .enrolments
+            .iter()
+            .filter(|e| transfer::needs_push(loaded.transfers.get(&e.learner)))
+            .filter(|e| {
+                transfer::local_blocks(loaded.learners.get(&e.learner), e, linked).is_empty()
+            })
+            .filter_map(|e| loaded.learners.get(&e.learner))
+            .collect();
+        let lms = if pushable.is_empty() {
+            None
+        } else {
+            Some(self.learning.for_connection(&conn).await?)
+        };
+        let found = match &lms {
+            Some(lms) => look_up(lms.as_ref(), &settings, &pushable, &loaded.accounts).await?,
+            None => Vec::new(),
+        };
+
+        let mut blocked: Vec<(&Enrolment, Vec<BlockReason>)> = Vec::new();
+        let mut creates: Vec<(&Enrolment, &Learner, NewLmsUser)> = Vec::new();
+        let mut existing: Vec<(&Enrolment, &Learner, i64, MatchedBy)> = Vec::new();
+        for e in &loaded.enrolments {
+            match plan::plan_entry(&settings, linked, loaded.entry(e), &found) {
+                Step::AlreadyDone => {}
+                Step::Blocked(reasons) => blocked.push((e, reasons)),
+                Step::Enrol { user_id, by } => {
+                    if let Some(l) = loaded.learners.get(&e.learner) {
+                        existing.push((e, l, user_id, by));
+                    }
+                }
+                Step::CreateAndEnrol => {
+                    if let Some(l) = loaded.learners.get(&e.learner) {
+                        let password = matching::new_user_password(&settings, new_password);
+                        creates.push((e, l, matching::new_user(l, &settings, password)));
+                    }
+                }
+            }
+        }
+
+        let mut going: Vec<Going<'_>> = Vec::new();
+        if let (Some(lms), Some(link)) = (&lms, &loaded.link) {
+            // Create the users nobody matched, one call per batch.
+            if !creates.is_empty() {
+                let users: Vec<NewLmsUser> = creates.iter().map(|(_, _, u)| u.clone()).collect();
+                let outcomes = lms.create_users(&users).await;
+                let mut refused: Vec<(&Enrolment, &Learner, &NewLmsUser, BlockReason)> = Vec::new();
+                for ((e, l, user), outcome) in creates.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(id) => {
+                            let id = self
+                                .store_account(tenant, connection, l, id, true, now)
+                                .await?;
+                            report.created += 1;
+                            log.push(line(LogLevel::Info, messages::registered(l), now));
+                            let password = match &user.password {
+                                NewUserPassword::Generated(p) => Some(p.clone()),
+                                _ => None,
+                            };
+                            going.push(Going {
+                                enrolment: e,
+                                learner: l,
+                                user: id,
+                                created: true,
+                                password,
+                                username: Some(user.username.clone()),
+                            });
+                        }
+                        Err(RecordFailure::Refused(reason)) => refused.push((e, l, user, reason)),
+                        Err(RecordFailure::Failed(err)) => {
+                            transient.get_or_insert(err);
+                        }
+                    }
+                }
+                // Moodle refused some: someone holds the username or email (a user
+                // created earlier in this push, or on an attempt whose answer was
+                // lost). Look both up and decide again: link, or block with why.
+                if !refused.is_empty() {
+                    let usernames: Vec<String> = refused
+                        .iter()
+                        .map(|(_, _, u, _)| u.username.clone())
+                        .collect();
+                    let emails: Vec<String> =
+                        refused.iter().map(|(_, _, u, _)| u.email.clone()).collect();
+                    let mut again = lms.users_by(UserLookup::Username, &usernames).await?;
+                    again.extend(lms.users_by(UserLookup::Email, &emails).await?);
+                    for (e, l, _, reason) in refused {
+                        match matching::decide(l, &settings, None, &again) {
+                            MatchDecision::Existing { user_id, by } => {
+                                existing.push((e, l, user_id, by));
+                            }
+                            MatchDecision::Blocked(why) => blocked.push((e, vec![why])),
+                            MatchDecision::Create => blocked.push((e, vec![reason])),
+                        }
+                    }
+                }
+            }
+
+            // Existing users: store the account, enrol unless already enrolled.
+            let mut already: Vec<(&Enrolment, &Learner, i64)> = Vec::new();
+            if !existing.is_empty() {
+                let enrolled: BTreeSet<i64> = lms
+                    .enrolled_users(link.course_id)
+                    .await?
+                    .into_iter()
+                    .collect();
+                for (e, l, user_id, by) in existing {
+                    let stored = loaded.accounts.contains_key(&l.code);
+                    let id = if stored {
+                        user_id
+                    } else {
+                        let id = self
+                            .store_account(
+                                tenant,
+                                connection,
+                                l,
+                                user_id,
+                                by == MatchedBy::EarlierAttempt,
+                                now,
+                            )
+                            .await?;
+                        report.linked += 1;
+                        log.push(line(LogLevel::Info, messages::linked(l, id), now));
+                        id
+                    };
+                    if enrolled.contains(&id) {
+                        already.push((e, l, id));
+                    } else {
+                        going.push(Going {
+                            enrolment: e,
+                            learner: l,
+                            user: id,
+                            created: false,
+                            password: None,
+                            username: None,
+                        });
+                    }
+                }
+            }
+            for (e, _, id) in already {
+                report.already_enrolled += 1;
+                self.save_transfer(
+                    tenant,
+                    connection,
+                    &loaded,
+                    e,
+                    TransferStatus::Transferred,
+                    Some(id),
+                    now,
+                )
+                .await?;
+            }
+
+            // Enrol, one call per batch, with the role and the enrolment's start.
+            if !going.is_empty() {
+                let wanted: Vec<CourseEnrolment> = going
+                    .iter()
+                    .map(|g| CourseEnrolment {
+                        course: link.course_id,
+                        user: g.user,
+                        role: settings.role_id,
+                        start: time_start(g.enrolment),
+                    })
+                    .collect();
+                let outcomes = lms.enrol(&wanted).await;
+                let invite = CourseInvite {
+                    site_url: lms.site_url(),
+                    course_name: &loaded.offering.name,
+                };
+                for (g, outcome) in going.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(()) => {
+                            report.enrolled += 1;
+                            log.push(line(LogLevel::Info, messages::enrolled(g.learner), now));
+                            self.save_transfer(
+                                tenant,
+                                connection,
+                                &loaded,
+                                g.enrolment,
+                                TransferStatus::Transferred,
+                                Some(g.user),
+                                now,
+                            )
+                            .await?;
+                            let email = if g.created {
+                                messages::registration_email(
+                                    g.learner,
+                                    g.username.as_deref().unwrap_or_default(),
+                                    g.password.as_ref().filter(|_| {
+                                        settings.new_user_auth == NewUserAuth::GeneratedPassword
+                                    }),
+                                    &invite,
+                                )
+                            } else {
+                                messages::enrolment_email(g.learner, &invite)
+                            };
+                            if let Some(email) = email {
+                                self.send(&email, g.learner, &mut log, &mut report, now)
+                                    .await;
+                            }
+                        }
+                        Err(RecordFailure::Refused(reason)) => {
+                            blocked.push((g.enrolment, vec![reason]))
+                        }
+                        Err(RecordFailure::Failed(err)) => {
+                            transient.get_or_insert(err);
+                        }
+                    }
+                }
+            }
+        }
+
+        for (e, reasons) in blocked {
+            report.blocked += 1;
+            let before = loaded.transfers.get(&e.learner).map(|t| &t.status);
+            let status = TransferStatus::Blocked { reasons };
+            if before != Some(&status) {
+                if let TransferStatus::Blocked { reasons } = &status {
+                    let (name, code) = match loaded.learners.get(&e.learner) {
+                        Some(l) => (l.display_name(), l.code.to_string()),
+                        None => (String::from("?"), e.learner.to_string()),
+                    };
+                    log.push(line(
+                        LogLevel::Warning,
+                        messages::blocked(&name, &code, reasons),
+                        now,
+                    ));
+                }
+                self.save_transfer(tenant, connection, &loaded, e, status, None, now)
+                    .await?;
+            }
+        }
+
+        if call {
+            report.called = self
+                .call_transferred(tenant, connection, &loaded, &mut log, now)
+                .await?;
+        }
+
+        if !log.is_empty() {
+            self.runs.append_log(tenant, connection, run, &log).await?;
+        }
+        tracing::info!(
+            created = report.created,
+            linked = report.linked,
+            enrolled = report.enrolled,
+            already_enrolled = report.already_enrolled,
+            blocked = report.blocked,
+            called = report.called,
+            "offering pushed"
+        );
+        match transient {
+            Some(err) => Err(PushError::Learning(err)),
+            None => Ok(report),
+        }
+    }
+
+    /// Stores the learner's account once; if another was stored meanwhile, that one wins.
+    async fn store_account(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        learner: &Learner,
+        id: i64,
+        created_by_us: bool,
+        now: DateTime<Utc>,
+    ) -> Result<i64, PushError> {
+        let account = ExternalAccount {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            learner: learner.code.clone(),
+            external_id: id,
+            created_by_us,
+            linked_at: now,
+        };
+        match self.links.save_account(&account).await? {
+            Written::Done => Ok(id),
+            Written::AlreadyDone => Ok(self
+                .links
+                .account(tenant, connection, &learner.code)
+                .await?
+                .map_or(id, |a| a.external_id)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn save_transfer(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        loaded: &Loaded,
+        e: &Enrolment,
+        status: TransferStatus,
+        user: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), PushError> {
+        let before = loaded.transfers.get(&e.learner);
+        let transferred = status == TransferStatus::Transferred;
+        let record = Transfer {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            offering: e.offering.clone(),
+            learner: e.learner.clone(),
+            status,
+            external_user: user.or_else(|| before.and_then(|t| t.external_user)),
+            transferred_at: if transferred {
+                Some(now)
+            } else {
+                before.and_then(|t| t.transferred_at)
+            },
+            updated_at: now,
+        };
+        self.links.save_transfer(&record).await?;
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        email: &Email,
+        learner: &Learner,
+        log: &mut Vec<RunLogLine>,
+        report: &mut PushReport,
+        now: DateTime<Utc>,
+    ) {
+        match self.mailer.send(email).await {
+            Ok(()) => report.emails += 1,
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "learner email not sent"
+                );
+                log.push(line(
+                    LogLevel::Warning,
+                    format!(
+                        "User {} ({}) - the \"{}\" email could not be sent",
+                        learner.display_name(),
+                        learner.code,
+                        email.subject
+                    ),
+                    now,
+                ));
+            }
+        }
+    }
+
+    /// Not-called enrolments that are in Moodle become in progress with the
+    /// session date (the offering's start, else today), each with its log line.
+    async fn call_transferred(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        loaded: &Loaded,
+        log: &mut Vec<RunLogLine>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, PushError> {
+        let transfers: BTreeMap<LearnerCode, TransferStatus> = self
+            .links
+            .transfers(tenant, connection, &loaded.offering.id)
+            .await?
+            .into_iter()
+            .map(|t| (t.learner, t.status))
+            .collect();
+        let mut called = 0;
+        for e in &loaded.enrolments {
+            if e.state != EnrolmentState::NotCalled
+                || transfers.get(&e.learner) != Some(&TransferStatus::Transferred)
+            {
+                continue;
+            }
+            let mut updated = e.clone();
+            updated.state = EnrolmentState::InProgress;
+            updated.session_date = Some(loaded.offering.start_date.unwrap_or(now.date_naive()));
+            updated.updated_at = now;
+            self.sis.save_enrolment(&updated).await?;
+            called += 1;
+            if let Some(l) = loaded.learners.get(&e.learner) {
+                log.push(line(LogLevel::Info, messages::called(l), now));
+            }
+        }
+        Ok(called)
+    }
+
+    /// A `push_offering` job: the run is recorded, the offering pushed, and the
+    /// run finished with the status its log earns. A finished run is left alone.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering, run = %run))]
+    pub async fn push_job(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+        run: &RunId,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<PushReport, PushError> {
+        moodle_connection(self.connections, tenant, connection).await?;
+        let record = Run::start(
+            tenant.clone(),
+            connection.clone(),
+            run.clone(),
+            trigger,
+            now,
+        );
+        self.runs.start_run(&record).await?;
+        if self
+            .runs
+            .run(tenant, connection, run)
+            .await?
+            .is_some_and(|r| r.status != RunStatus::Importing)
+        {
+            tracing::info!("run already finished; duplicate job ignored");
+            return Ok(PushReport::default());
+        }
+        let report = match self
+            .push_offering(tenant, connection, offering, run, false, now)
+            .await
+        {
+            Ok(report) => report,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                self.record_failure(tenant, connection, run, &e, now)
+                    .await?;
+                PushReport::default()
+            }
+        };
+        let log = self.runs.log(tenant, connection, run).await?;
+        self.runs
+            .finish_run(tenant, connection, run, RunStatus::from_log(&log), now)
+            .await?;
+        Ok(report)
+    }
+
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        error: &PushError,
+        now: DateTime<Utc>,
+    ) -> Result<(), PushError> {
+        let message = error_text(error);
+        tracing::error!(error = %message, "push failed");
+        self.runs
+            .append_log(
+                tenant,
+                connection,
+                run,
+                &[line(LogLevel::Error, message, now)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The export of a `sync_connection` job: every linked offering (or the one
+    /// named) is pushed and its not-called enrolments called, then the import
+    /// is queued (see [`Pipeline::export`]). A finished run is left alone.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn export(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        trigger: Trigger,
+        offering: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), PushError> {
+        let pipeline = Pipeline {
+            connections: self.connections,
+            runs: self.runs,
+            queue: self.queue,
+        };
+        let Some(conn) = self.connections.connection(tenant, connection).await? else {
+            // The pipeline records nothing and says why.
+            return Ok(pipeline
+                .export(tenant, connection, run, trigger, offering, now)
+                .await?);
+        };
+        let record = Run::start(
+            tenant.clone(),
+            connection.clone(),
+            run.clone(),
+            trigger,
+            now,
+        );
+        self.runs.start_run(&record).await?;
+        if self
+            .runs
+            .run(tenant, connection, run)
+            .await?
+            .is_some_and(|r| r.status != RunStatus::Importing)
+        {
+            tracing::info!("run already finished; duplicate job ignored");
+            return Ok(());
+        }
+        if matches!(conn.settings, ConnectionSettings::Moodle(_)) {
+            let links = self.links.links(tenant, connection).await?;
+            for link in links
+                .iter()
+                .filter(|l| offering.is_none_or(|o| l.offering.as_str() == o))
+            {
+                match self
+                    .push_offering(tenant, connection, &link.offering, run, true, now)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(e) => {
+                        self.record_failure(tenant, connection, run, &e, now)
+                            .await?
+                    }
+                }
+            }
+        }
+        pipeline
+            .export(tenant, connection, run, trigger, offering, now)
+            .await?;
+        Ok(())
+    }
+}
+
+/// An error and its sources, joined, for the run log (adapters' errors never
+/// carry secrets, names or emails).
+pub fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+#[path = "push_tests.rs"]
+mod tests;

@@ -1,0 +1,534 @@
+//! The [`LearningSystem`] port over the Moodle REST client: domain types in,
+//! Moodle's wire types out, and each record's Moodle error turned into the
+//! reason its enrolment is blocked (`RefusedByMoodle`, with Moodle's words).
+//!
+//! [`MoodleGateways`] builds one gateway per connection from the connection's
+//! base URL and settings (batch size, concurrency) and its secret (the token,
+//! from the [`SecretSource`]), and keeps it for the instance's life.
+
+use crate::moodle::types::{
+    Course, CourseField, CourseUpdate, Criterion, Enrolment, NameValue, NewCourse, NewUser,
+    Unenrolment, User, UserField, UserUpdate,
+};
+use crate::moodle::{
+    BatchOutcome, Feature, MoodleAuth, MoodleCategoryId, MoodleClient, MoodleConfig,
+    MoodleCourseId, MoodleError, MoodleRoleId, MoodleUserId, required_functions,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::connection::{ConnectionSettings, MoodleSettings};
+use domain::learning::{
+    CourseEnrolment, CourseSchedule, GradeRead, LearnerProgress, LearningError, LmsCategory,
+    LmsCourse, LmsUser, NewLmsCourse, NewLmsUser, NewUserPassword, RecordFailure, RecordOutcomes,
+    SiteReport, UserChanges, UserLookup,
+};
+use domain::ports::{LearningSystem, LearningSystems, SecretSource};
+use domain::sis::BlockReason;
+use domain::{Connection, ConnectionId, TenantId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One Moodle site behind one connection.
+#[derive(Debug, Clone)]
+pub struct MoodleGateway {
+    client: MoodleClient,
+    site_url: String,
+}
+
+impl MoodleGateway {
+    pub fn new(client: MoodleClient, site_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            site_url: site_url.into(),
+        }
+    }
+
+    /// A gateway for a connection's site, its settings and token.
+    pub fn for_settings(
+        base_url: &str,
+        settings: &MoodleSettings,
+        token: secrecy::SecretString,
+    ) -> Result<Self, MoodleError> {
+        let client = MoodleClient::new(
+            MoodleConfig::from_settings(base_url, settings),
+            MoodleAuth::Token(token),
+        )?;
+        Ok(Self::new(client, base_url.trim_end_matches('/')))
+    }
+
+    /// The client (for its call counts).
+    pub fn client(&self) -> &MoodleClient {
+        &self.client
+    }
+}
+
+/// A whole-call failure, classified: transient, or a refusal a person must act on.
+fn call_error(e: MoodleError) -> LearningError {
+    if e.is_retryable() {
+        LearningError::Unavailable(Box::new(e))
+    } else {
+        LearningError::Refused(Box::new(e))
+    }
+}
+
+/// The reason a person reads when Moodle refused one record. Usernames Moodle
+/// refuses point at the setting the VETtrak seed asks for.
+fn refusal_message(e: &MoodleError, username: Option<&str>) -> String {
+    let base = e.to_string();
+    let plain = |u: &str| {
+        u.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c))
+    };
+    match (e, username) {
+        (MoodleError::InvalidParameter { .. }, Some(u)) if !plain(u) => format!(
+            "{base} (the username {u} has characters Moodle accepts only with \"Allow extended characters in usernames\" enabled: Site administration > Security > Site security settings)"
+        ),
+        _ => base,
+    }
+}
+
+/// One record's failure: transient and site-wide errors fail the record's call
+/// (try again / a person fixes the connection); anything else refuses the record.
+fn record_failure(e: &Arc<MoodleError>, username: Option<&str>) -> RecordFailure {
+    if e.is_retryable() {
+        RecordFailure::Failed(LearningError::Unavailable(Box::new(Arc::clone(e))))
+    } else if e.is_site_wide() {
+        RecordFailure::Failed(LearningError::Refused(Box::new(Arc::clone(e))))
+    } else {
+        RecordFailure::Refused(BlockReason::RefusedByMoodle {
+            message: refusal_message(e, username),
+        })
+    }
+}
+
+fn outcomes<T, U>(
+    outcome: BatchOutcome<T>,
+    username: impl Fn(usize) -> Option<String>,
+    map: impl Fn(&T) -> U,
+) -> RecordOutcomes<U> {
+    outcome
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(t) => Ok(map(t)),
+            Err(e) => Err(record_failure(e, username(i).as_deref())),
+        })
+        .collect()
+}
+
+fn lms_user(u: User) -> LmsUser {
+    LmsUser {
+        id: u.id.get(),
+        username: u.username.unwrap_or_default(),
+        idnumber: u.idnumber.unwrap_or_default(),
+        email: u.email.unwrap_or_default(),
+        firstname: u.firstname.unwrap_or_default(),
+        middlename: String::new(),
+        lastname: u.lastname.unwrap_or_default(),
+        suspended: u.suspended.unwrap_or(false),
+    }
+}
+
+fn epoch(date: Option<NaiveDate>) -> Option<i64> {
+    date.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp())
+}
+
+fn date(epoch: i64) -> Option<NaiveDate> {
+    if epoch <= 0 {
+        return None;
+    }
+    DateTime::<Utc>::from_timestamp(epoch, 0).map(|t| t.date_naive())
+}
+
+fn lms_course(c: Course) -> LmsCourse {
+    LmsCourse {
+        id: c.id.get(),
+        shortname: c.shortname,
+        fullname: c.fullname,
+        idnumber: c.idnumber.unwrap_or_default(),
+        category: c.categoryid.get(),
+        start: date(c.startdate),
+        end: date(c.enddate),
+        visible: c.visible,
+    }
+}
+
+fn new_user(u: &NewLmsUser) -> NewUser {
+    let mut out =
+        NewUser::new(&u.username, &u.firstname, &u.lastname, &u.email).with_idnumber(&u.idnumber);
+    out.middlename = u.middlename.clone();
+    match &u.password {
+        NewUserPassword::MoodleCreates => out.with_moodle_password(),
+        NewUserPassword::Generated(p) => out.with_password(p.clone()),
+        NewUserPassword::Plugin(auth) => out.with_auth(auth),
+    }
+}
+
+fn user_update(c: &UserChanges) -> UserUpdate {
+    let mut u = UserUpdate::new(MoodleUserId(c.id));
+    u.username = c.username.clone();
+    u.idnumber = c.idnumber.clone();
+    u.firstname = c.firstname.clone();
+    u.middlename = c.middlename.clone();
+    u.lastname = c.lastname.clone();
+    u.email = c.email.clone();
+    u.suspended = c.suspended;
+    u
+}
+
+fn enrolment(e: &CourseEnrolment) -> Enrolment {
+    Enrolment::new(
+        MoodleUserId(e.user),
+        MoodleCourseId(e.course),
+        MoodleRoleId(e.role),
+    )
+    .between(e.start, None)
+}
+
+fn single<T>(mut outcomes: RecordOutcomes<T>) -> Result<T, RecordFailure> {
+    match outcomes.pop() {
+        Some(r) => r,
+        None => Err(RecordFailure::Failed(LearningError::Refused(
+            "Moodle answered no record".into(),
+        ))),
+    }
+}
+
+#[async_trait]
+impl LearningSystem for MoodleGateway {
+    fn site_url(&self) -> &str {
+        &self.site_url
+    }
+
+    async fn users_by(
+        &self,
+        field: UserLookup,
+        values: &[String],
+    ) -> Result<Vec<LmsUser>, LearningError> {
+        let field = match field {
+            UserLookup::Id => UserField::Id,
+            UserLookup::Idnumber => UserField::Idnumber,
+            UserLookup::Username => UserField::Username,
+            UserLookup::Email => UserField::Email,
+        };
+        let mut values = values.to_vec();
+        values.sort();
+        values.dedup();
+        let users = self
+            .client
+            .users_by_field(field, &values)
+            .await
+            .map_err(call_error)?;
+        Ok(users.into_iter().map(lms_user).collect())
+    }
+
+    async fn users_named(
+        &self,
+        firstname: &str,
+        lastname: &str,
+    ) -> Result<Vec<LmsUser>, LearningError> {
+        let answer = self
+            .client
+            .users(&[
+                Criterion::new("firstname", firstname),
+                Criterion::new("lastname", lastname),
+            ])
+            .await
+            .map_err(call_error)?;
+        Ok(answer.users.into_iter().map(lms_user).collect())
+    }
+
+    async fn create_users(&self, users: &[NewLmsUser]) -> RecordOutcomes<i64> {
+        let wire: Vec<NewUser> = users.iter().map(new_user).collect();
+        let outcome = self.client.create_users(&wire).await;
+        outcomes(
+            outcome,
+            |i| users.get(i).map(|u| u.username.clone()),
+            |created| created.id.get(),
+        )
+    }
+
+    async fn update_users(&self, changes: &[UserChanges]) -> RecordOutcomes<()> {
+        let wire: Vec<UserUpdate> = changes.iter().map(user_update).collect();
+        let outcome = self.client.update_users(&wire).await;
+        outcomes(
+            outcome,
+            |i| changes.get(i).and_then(|c| c.username.clone()),
+            |_| (),
+        )
+    }
+
+    async fn enrolled_users(&self, course: i64) -> Result<Vec<i64>, LearningError> {
+        let users = self
+            .client
+            .enrolled_users(
+                MoodleCourseId(course),
+                &[NameValue::new("userfields", "id")],
+            )
+            .await
+            .map_err(call_error)?;
+        Ok(users.into_iter().map(|u| u.id.get()).collect())
+    }
+
+    async fn enrol(&self, enrolments: &[CourseEnrolment]) -> RecordOutcomes<()> {
+        let wire: Vec<Enrolment> = enrolments.iter().map(enrolment).collect();
+        let outcome = self.client.enrol(&wire).await;
+        outcomes(outcome, |_| None, |_| ())
+    }
+
+    async fn unenrol(&self, course: i64, user: i64) -> Result<(), RecordFailure> {
+        let outcome = self
+            .client
+            .unenrol(&[Unenrolment::new(MoodleUserId(user), MoodleCourseId(course))])
+            .await;
+        single(outcomes(outcome, |_| None, |_| ()))
+    }
+
+    async fn suspend_enrolment(&self, e: &CourseEnrolment) -> Result<(), RecordFailure> {
+        let outcome = self.client.enrol(&[enrolment(e).suspended(true)]).await;
+        single(outcomes(outcome, |_| None, |_| ()))
+    }
+
+    async fn course_by_idnumber(&self, idnumber: &str) -> Result<Option<LmsCourse>, LearningError> {
+        let answer = self
+            .client
+            .courses_by_field(Some((CourseField::Idnumber, idnumber)))
+            .await
+            .map_err(call_error)?;
+        let Some(found) = answer.courses.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(Some(LmsCourse {
+            id: found.id.get(),
+            shortname: found.shortname,
+            fullname: found.fullname,
+            idnumber: found.idnumber.unwrap_or_default(),
+            category: found.categoryid.map_or(0, MoodleCategoryId::get),
+            start: date(found.startdate),
+            end: date(found.enddate),
+            visible: found.visible,
+        }))
+    }
+
+    async fn course(&self, id: i64) -> Result<Option<LmsCourse>, LearningError> {
+        let courses = self
+            .client
+            .courses(&[MoodleCourseId(id)])
+            .await
+            .map_err(call_error)?;
+        Ok(courses.into_iter().next().map(lms_course))
+    }
+
+    async fn create_course(&self, course: &NewLmsCourse) -> Result<LmsCourse, RecordFailure> {
+        let mut wire = NewCourse::new(
+            &course.fullname,
+            &course.shortname,
+            MoodleCategoryId(course.category),
+        );
+        wire.idnumber = Some(course.idnumber.clone());
+        wire.startdate = epoch(course.start);
+        wire.enddate = epoch(course.end);
+        wire.visible = Some(course.visible);
+        let outcome = self.client.create_courses(&[wire]).await;
+        let id = single(outcomes(outcome, |_| None, |c| c.id.get()))?;
+        Ok(LmsCourse {
+            id,
+            shortname: course.shortname.clone(),
+            fullname: course.fullname.clone(),
+            idnumber: course.idnumber.clone(),
+            category: course.category,
+            start: course.start,
+            end: course.end,
+            visible: course.visible,
+        })
+    }
+
+    async fn update_course(&self, schedule: &CourseSchedule) -> Result<(), RecordFailure> {
+        let mut wire = CourseUpdate::new(MoodleCourseId(schedule.course));
+        wire.startdate = epoch(schedule.start);
+        wire.enddate = epoch(schedule.end);
+        wire.visible = Some(schedule.visible);
+        let outcome = self.client.update_courses(&[wire]).await;
+        single(outcomes(outcome, |_| None, |_| ()))
+    }
+
+    async fn categories(&self) -> Result<Vec<LmsCategory>, LearningError> {
+        let categories = self
+            .client
+            .categories(Vec::new())
+            .await
+            .map_err(call_error)?;
+        Ok(categories
+            .into_iter()
+            .map(|c| LmsCategory {
+                id: c.id.get(),
+                name: c.name,
+                parent: c.parent,
+            })
+            .collect())
+    }
+
+    async fn learner_progress(
+        &self,
+        course: i64,
+        user: i64,
+    ) -> Result<LearnerProgress, LearningError> {
+        let course_id = MoodleCourseId(course);
+        let grades = self
+            .client
+            .course_grades(course_id, Some(MoodleUserId(user)))
+            .await
+            .map_err(call_error)?;
+        let grades = grades
+            .learners
+            .into_iter()
+            .filter(|l| l.user.get() == user)
+            .flat_map(|l| l.items)
+            .map(|item| GradeRead {
+                item: item.name.unwrap_or_else(|| {
+                    if item.course_total {
+                        "course total".into()
+                    } else {
+                        String::new()
+                    }
+                }),
+                grade: item.grade,
+            })
+            .collect();
+        let (course_completed, completed_at) = match self
+            .client
+            .course_completion(course_id, MoodleUserId(user))
+            .await
+        {
+            Ok(answer) => (
+                answer.completionstatus.completed,
+                answer.completionstatus.completed_at(),
+            ),
+            // A course without completion tracking, or a learner no longer enrolled.
+            Err(MoodleError::NotEnrolled { .. } | MoodleError::Other { .. }) => (false, None),
+            Err(e) => return Err(call_error(e)),
+        };
+        Ok(LearnerProgress {
+            grades,
+            course_completed,
+            completed_at,
+        })
+    }
+
+    async fn test(&self) -> Result<SiteReport, LearningError> {
+        let required = required_functions(&[Feature::EnrolmentPush]);
+        let report = self
+            .client
+            .test_connection(&required)
+            .await
+            .map_err(call_error)?;
+        Ok(SiteReport {
+            site_name: report.site_name,
+            release: report.release,
+            missing_functions: report.missing_functions,
+        })
+    }
+}
+
+/// What a cached gateway was built from: a changed URL or settings rebuilds it.
+#[derive(PartialEq)]
+struct Built {
+    base_url: String,
+    batch_size: usize,
+    max_concurrency: usize,
+}
+
+type GatewayCache = HashMap<(TenantId, ConnectionId), (Built, Arc<MoodleGateway>)>;
+
+/// Gateways per connection, built from the connection's settings and secret and
+/// cached for the instance's life (clients keep their connection pools warm).
+pub struct MoodleGateways {
+    secrets: Arc<dyn SecretSource>,
+    secret_prefix: String,
+    cache: Mutex<GatewayCache>,
+}
+
+impl MoodleGateways {
+    pub fn new(secrets: Arc<dyn SecretSource>, secret_prefix: impl Into<String>) -> Self {
+        Self {
+            secrets,
+            secret_prefix: secret_prefix.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The gateway for a connection (built if needed), with its concrete type.
+    pub async fn gateway(
+        &self,
+        connection: &Connection,
+    ) -> Result<Arc<MoodleGateway>, LearningError> {
+        let ConnectionSettings::Moodle(settings) = &connection.settings else {
+            return Err(LearningError::NotALearningSystem {
+                connection: connection.id.to_string(),
+            });
+        };
+        let key = (connection.tenant.clone(), connection.id.clone());
+        let built = Built {
+            base_url: connection.base_url.clone(),
+            batch_size: settings.batch_size,
+            max_concurrency: settings.max_concurrency,
+        };
+        if let Ok(cache) = self.cache.lock()
+            && let Some((was, gateway)) = cache.get(&key)
+            && *was == built
+        {
+            return Ok(Arc::clone(gateway));
+        }
+        let token = self
+            .secrets
+            .secret(&connection.secret_name(&self.secret_prefix))
+            .await
+            .map_err(LearningError::Secret)?;
+        let gateway = Arc::new(
+            MoodleGateway::for_settings(&connection.base_url, settings, token)
+                .map_err(|e| LearningError::Refused(Box::new(e)))?,
+        );
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, (built, Arc::clone(&gateway)));
+        }
+        Ok(gateway)
+    }
+}
+
+#[async_trait]
+impl LearningSystems for MoodleGateways {
+    async fn for_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<Arc<dyn LearningSystem>, LearningError> {
+        let gateway: Arc<dyn LearningSystem> = self.gateway(connection).await?;
+        Ok(gateway)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_through_epoch_seconds() {
+        let d = NaiveDate::from_ymd_opt(2026, 2, 9);
+        assert_eq!(date(epoch(d).unwrap_or_default()), d);
+        assert_eq!(date(0), None, "Moodle's 0 means no date");
+    }
+
+    #[test]
+    fn refused_usernames_name_the_setting() {
+        let e = MoodleError::InvalidParameter {
+            message: "Invalid parameter value detected".into(),
+            debuginfo: None,
+        };
+        assert!(
+            refusal_message(&e, Some("ana+x@example.com"))
+                .contains("Allow extended characters in usernames")
+        );
+        assert!(!refusal_message(&e, Some("ana@example.com")).contains("extended"));
+    }
+}
