@@ -1,7 +1,11 @@
-//! SQS batch of jobs -> the export stage of each run.
+//! SQS batch of jobs -> one enrolment-push use case each: the nightly export,
+//! pushing an offering, syncing a learner or an offering, removing an enrolment.
 
 use crate::Deps;
-use app::jobs::{JobError, Pipeline, expect_queue};
+use app::courses::Courses;
+use app::jobs::expect_queue;
+use app::learners::Learners;
+use app::push::{Push, PushError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::{Job, QueueRole};
 
@@ -13,12 +17,23 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     cloud::sqs::process_batch(event, CONCURRENCY, |job| handle_job(deps, job)).await
 }
 
-async fn handle_job(deps: &Deps, job: Job) -> Result<(), JobError> {
+async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
     expect_queue(&job, QueueRole::EnrolmentPush)?;
-    let pipeline = Pipeline {
+    let now = chrono::Utc::now();
+    let push = Push {
         connections: deps.connections.as_ref(),
         runs: deps.runs.as_ref(),
         queue: deps.queue.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
+        mailer: deps.mailer.as_ref(),
+    };
+    let learners = Learners {
+        connections: deps.connections.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
     };
     match job {
         Job::SyncConnection {
@@ -28,18 +43,53 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), JobError> {
             trigger,
             offering,
         } => {
-            pipeline
-                .export(
-                    &tenant,
-                    &connection,
-                    &run,
-                    trigger,
-                    offering.as_deref(),
-                    chrono::Utc::now(),
-                )
-                .await
+            push.export(
+                &tenant,
+                &connection,
+                &run,
+                trigger,
+                offering.as_deref(),
+                now,
+            )
+            .await
         }
-        // expect_queue refused every other kind.
-        _ => Ok(()),
+        Job::PushOffering {
+            tenant,
+            connection,
+            offering,
+            run,
+            trigger,
+        } => push
+            .push_job(&tenant, &connection, &offering, &run, trigger, now)
+            .await
+            .map(|_| ()),
+        Job::SyncLearner { tenant, learner } => {
+            learners.sync_learner(&tenant, &learner).await.map(|_| ())
+        }
+        Job::SyncOffering { tenant, offering } => Courses {
+            connections: deps.connections.as_ref(),
+            sis: deps.sis.as_ref(),
+            links: deps.links.as_ref(),
+            learning: deps.learning.as_ref(),
+        }
+        .sync_offering(&tenant, &offering)
+        .await
+        .map(|_| ()),
+        Job::RemoveEnrolment {
+            tenant,
+            connection,
+            offering,
+            learner,
+        } => learners
+            .remove_enrolment(&tenant, &connection, &offering, &learner, now)
+            .await
+            .map(|_| ()),
+        // expect_queue refused these before the match: they belong on other queues.
+        Job::FetchResults { .. } | Job::ProcessAttendance { .. } | Job::Deliver { .. } => {
+            Err(PushError::Job(app::jobs::JobError::WrongQueue {
+                job: job.name(),
+                queue: QueueRole::EnrolmentPush.name(),
+            }))
+        }
     }
 }
