@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use domain::ports::StoreError;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable, machine-readable code.
     pub error: &'static str,

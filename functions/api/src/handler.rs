@@ -22,21 +22,34 @@ pub fn app(deps: Deps) -> Router {
         .route("/connections", get(list_connections))
         .route("/connections/{connection}", get(get_connection))
         .route("/connections/{connection}/runs/{run}", get(get_run))
+        .merge(crate::openapi::routes())
         .route_layer(middleware::from_fn_with_state(deps.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(crate::openapi::serve))
         .nest("/v1", v1)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(deps)
 }
 
-async fn health() -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/health", tag = "connections", responses((status = 200, description = "The API is up")))]
+pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+        "this route does not take that method",
+    )
 }
 
 /// Resolves the API key to its tenant; refuses the request otherwise.
@@ -51,25 +64,33 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok());
     let key = app::auth::bearer_key(header).ok_or_else(ApiError::unauthorized)?;
     let hash = app::auth::hash_api_key(deps.pepper.expose_secret().as_bytes(), key);
-    let tenant = deps
-        .api_keys
-        .tenant_for(&hash)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let tenant = match deps.api_keys.key_state(&hash).await? {
+        domain::ports::KeyState::Active(tenant) => tenant,
+        domain::ports::KeyState::Revoked => {
+            return Err(ApiError::forbidden(
+                Some("authorization"),
+                "this API key was revoked; ask an admin for a new one",
+            ));
+        }
+        domain::ports::KeyState::Unknown => return Err(ApiError::unauthorized()),
+    };
     tracing::Span::current().record("tenant", tracing::field::display(&tenant));
     request.extensions_mut().insert(tenant);
     Ok(next.run(request).await)
 }
 
 /// A connection as the API shows it. Its secret is never part of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
+    #[schema(value_type = String)]
     pub id: ConnectionId,
+    #[schema(value_type = String)]
     pub kind: domain::ConnectionKind,
     pub name: String,
     pub base_url: String,
     pub enabled: bool,
     pub error_email: Option<String>,
+    #[schema(value_type = Object)]
     pub settings: domain::ConnectionSettings,
 }
 
@@ -87,7 +108,8 @@ impl From<Connection> for ConnectionView {
     }
 }
 
-async fn list_connections(
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", responses((status = 200, body = [ConnectionView]), (status = 401, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list_connections(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
 ) -> Result<Json<Vec<ConnectionView>>, ApiError> {
@@ -107,7 +129,8 @@ async fn load_connection(deps: &Deps, tenant: &TenantId, id: &str) -> Result<Con
         })
 }
 
-async fn get_connection(
+#[utoipa::path(get, path = "/v1/connections/{connection}", tag = "connections", params(("connection" = String, Path)), responses((status = 200, body = ConnectionView), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn get_connection(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
@@ -115,18 +138,23 @@ async fn get_connection(
     Ok(Json(load_connection(&deps, &tenant, &id).await?.into()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
+    #[schema(value_type = String)]
     pub id: RunId,
+    #[schema(value_type = String)]
     pub connection: ConnectionId,
     pub status: &'static str,
+    #[schema(value_type = String)]
     pub trigger: domain::Trigger,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(value_type = Vec<Object>)]
     pub log: Vec<RunLogLine>,
 }
 
-async fn get_run(
+#[utoipa::path(get, path = "/v1/connections/{connection}/runs/{run}", tag = "connections", params(("connection" = String, Path), ("run" = String, Path)), responses((status = 200, body = RunView), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn get_run(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path((connection, run)): Path<(String, String)>,

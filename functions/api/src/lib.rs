@@ -1,7 +1,15 @@
 //! api: the HTTP API for the SMS and its admins.
 
+pub mod connections;
+pub mod enrolments;
 pub mod error;
 pub mod handler;
+pub mod json;
+pub mod learners;
+pub mod links;
+pub mod offerings;
+pub mod openapi;
+pub mod probe;
 
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
 use secrecy::SecretString;
@@ -15,4 +23,19 @@ pub struct Deps {
     pub api_keys: Arc<dyn ApiKeyStore>,
     /// The key under which API keys are hashed.
     pub pepper: SecretString,
+    /// Learners, offerings (with assessables) and enrolments.
+    pub sis: Arc<dyn domain::ports::SisStore>,
+    /// Course links and transfers.
+    pub links: Arc<dyn domain::ports::LinkStore>,
+    /// Where sync and push jobs go.
+    pub queue: Arc<dyn domain::ports::JobQueue>,
+    /// Writes connection secrets (write-only).
+    pub secret_sink: Arc<dyn domain::ports::SecretSink>,
+    /// Reads them back only to mask them and to test a connection.
+    pub secret_source: Arc<dyn domain::ports::SecretSource>,
+    /// `SECRET_PREFIX`: connection secrets live under it.
+    pub secret_prefix: String,
+    /// Tests connections (the Moodle site probe).
+    pub probe: Arc<dyn app::connections::SiteProbe>,
+    pub now: fn() -> chrono::DateTime<chrono::Utc>,
 }

@@ -13,11 +13,20 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("API_KEY_PEPPER_SECRET is not set"))?;
     // Read once per instance; this also warms the TLS connection.
     let pepper = stores.secrets.get(&pepper_name).await?;
+    let secrets = Arc::new(stores.secrets);
     let deps = Deps {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
         api_keys: Arc::new(stores.api_keys),
         pepper,
+        sis: Arc::new(stores.sis),
+        links: Arc::new(stores.links),
+        queue: Arc::new(stores.queue),
+        secret_sink: secrets.clone(),
+        secret_source: secrets,
+        secret_prefix: config.secret_prefix.clone(),
+        probe: Arc::new(api::probe::MoodleProbe::default()),
+        now: chrono::Utc::now,
     };
     lambda_http::run(handler::app(deps))
         .await

@@ -41,11 +41,20 @@ async fn deps() -> Deps {
     ] {
         stores.connections.save_connection(&c).await.unwrap();
     }
+    let secrets = Arc::new(stores.secrets);
     Deps {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
         api_keys: Arc::new(stores.api_keys),
         pepper,
+        sis: Arc::new(stores.sis),
+        links: Arc::new(stores.links),
+        queue: Arc::new(stores.queue),
+        secret_sink: secrets.clone(),
+        secret_source: secrets,
+        secret_prefix: config.secret_prefix.clone(),
+        probe: Arc::new(api::probe::MoodleProbe::default()),
+        now: Utc::now,
     }
 }
 

@@ -4,6 +4,7 @@
 //! these with adapters from `cloud` and `connectors`.
 
 pub mod auth;
+pub mod connections;
 pub mod courses;
 pub mod deliveries;
 pub mod dispatch;

@@ -114,3 +114,20 @@ impl SecretSource for Secrets {
         })
     }
 }
+
+#[async_trait]
+impl domain::ports::SecretSink for Secrets {
+    async fn put_secret(
+        &self,
+        name: &str,
+        value: &secrecy::SecretString,
+    ) -> Result<(), SecretError> {
+        self.put(name, value).await.map_err(|e| match e {
+            SmError::NotFound { name } | SmError::NotText { name } => {
+                SecretError::NotFound { name }
+            }
+            e @ SmError::Unavailable { .. } => SecretError::Unavailable(Box::new(e)),
+            e @ SmError::Rejected { .. } => SecretError::Rejected(Box::new(e)),
+        })
+    }
+}

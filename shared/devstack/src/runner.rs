@@ -48,6 +48,8 @@ pub struct LocalSystem {
     nightly: nightly_sync::Deps,
     push: enrolment_push::Deps,
     fetch: results_fetch::Deps,
+    /// Locally without SES, notices go to a sender moto refuses: logged, not fatal.
+    retry: Result<retry_worker::Deps, retry_worker::DepsError>,
     sqs: aws_sdk_sqs::Client,
 }
 
@@ -57,6 +59,16 @@ impl LocalSystem {
             nightly: nightly_sync::Deps::from_aws(&config, &sdk),
             push: enrolment_push::Deps::from_aws(&config, &sdk),
             fetch: results_fetch::Deps::from_aws(&config, &sdk),
+            retry: retry_worker::Deps::from_aws(
+                &Config {
+                    mail_from: config
+                        .mail_from
+                        .clone()
+                        .or_else(|| Some("learnbridge@localhost".to_owned())),
+                    ..config.clone()
+                },
+                &sdk,
+            ),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             config,
             sdk,
@@ -81,11 +93,20 @@ impl LocalSystem {
             .get(name)
             .await
             .map_err(RunnerError::Pepper)?;
+        let secrets = Arc::new(stores.secrets);
         Ok(api::handler::app(api::Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             api_keys: Arc::new(stores.api_keys),
             pepper,
+            sis: Arc::new(stores.sis),
+            links: Arc::new(stores.links),
+            queue: Arc::new(stores.queue),
+            secret_sink: secrets.clone(),
+            secret_source: secrets,
+            secret_prefix: self.config.secret_prefix.clone(),
+            probe: Arc::new(api::probe::MoodleProbe::default()),
+            now: Utc::now,
         }))
     }
 
@@ -124,7 +145,14 @@ impl LocalSystem {
                 scheduled_time: Some(scheduled_at),
             },
         );
-        if let Err(error) = retry_worker::handler::handle(event).await {
+        let deps = match &self.retry {
+            Ok(deps) => deps,
+            Err(error) => {
+                tracing::error!(error = error as &dyn std::error::Error, "retry-worker is not set up");
+                return Ok(());
+            }
+        };
+        if let Err(error) = retry_worker::handler::handle(deps, event).await {
             tracing::error!(
                 error = &error as &dyn std::error::Error,
                 "daily retry failed"
@@ -195,7 +223,15 @@ impl LocalSystem {
             QueueRole::EnrolmentPush => enrolment_push::handler::handle(&self.push, event).await,
             QueueRole::ResultsFetch => results_fetch::handler::handle(&self.fetch, event).await,
             QueueRole::Deliveries => {
-                match retry_worker::handler::handle(retry_worker::handler::Invocation::Sqs(event))
+                let Ok(deps) = &self.retry else {
+                    // Not set up: every message goes back to the queue.
+                    let mut response = SqsBatchResponse::default();
+                    for record in &event.records {
+                        response.add_failure(record.message_id.clone().unwrap_or_default());
+                    }
+                    return response;
+                };
+                match retry_worker::handler::handle(deps, retry_worker::handler::Invocation::Sqs(event))
                     .await
                 {
                     Ok(retry_worker::handler::Response::Sqs(response)) => response,

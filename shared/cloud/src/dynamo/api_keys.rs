@@ -6,7 +6,7 @@ use super::table::{Condition, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::TenantId;
-use domain::ports::{ApiKeyStore, StoreError, Written};
+use domain::ports::{ApiKeyStore, KeyState, StoreError, Written};
 use serde::{Deserialize, Serialize};
 
 /// An API key as stored: `KEY#{hash}` / `KEY`. The record names its tenant: the
@@ -109,5 +109,13 @@ impl ApiKeyStore for DynamoApiKeyStore {
             revoked: false,
         };
         self.table.put(&record, Condition::NotExists).await
+    }
+
+    async fn key_state(&self, key_hash: &str) -> Result<KeyState, StoreError> {
+        Ok(match self.key(key_hash).await? {
+            Some(key) if key.revoked => KeyState::Revoked,
+            Some(key) => KeyState::Active(key.tenant),
+            None => KeyState::Unknown,
+        })
     }
 }

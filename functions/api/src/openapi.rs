@@ -1,0 +1,137 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the
+//! request and response types, served at `GET /openapi.json`; and the routes
+//! of the SMS and admin resources.
+
+use crate::Deps;
+use crate::{connections, enrolments, handler, learners, links, offerings};
+use axum::Json;
+use axum::Router;
+use axum::routing::{get, post, put};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "learnbridge API",
+        description = "The SMS's learners, offerings and enrolments, and the admin's connections, links and transfers. Every /v1 route needs a tenant API key: `Authorization: Bearer <key>`. Every error is JSON `{error, field, message}`.",
+    ),
+    paths(
+        handler::health,
+        handler::list_connections,
+        handler::get_connection,
+        handler::get_run,
+        connections::create_connection,
+        connections::patch_connection,
+        connections::disable_connection,
+        connections::enable_connection,
+        connections::get_secret,
+        connections::put_secret,
+        connections::test_connection,
+        learners::put_learner,
+        learners::patch_learner,
+        learners::get_learner,
+        offerings::put_offering,
+        offerings::patch_offering,
+        offerings::get_offering,
+        enrolments::put_enrolment,
+        enrolments::patch_enrolment,
+        enrolments::get_enrolment,
+        enrolments::list_enrolments,
+        enrolments::learner_enrolments,
+        links::list_links,
+        links::start_transfer,
+        links::list_transfers,
+    ),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "connections", description = "Configured links to Moodle, OCSAT, CourseKey and the SMS"),
+        (name = "learners", description = "People in the SMS, by their code"),
+        (name = "offerings", description = "Scheduled deliveries with their assessables"),
+        (name = "enrolments", description = "A learner in an offering"),
+        (name = "links", description = "Offerings linked to courses, and their transfer"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The `api_key` bearer scheme the /v1 operations name.
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A tenant API key (create the first with `learnbridge-local create-api-key`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The resource routes under `/v1` (the caller adds authentication).
+pub fn routes() -> Router<Deps> {
+    Router::new()
+        .route("/connections", post(connections::create_connection))
+        .route(
+            "/connections/{connection}",
+            axum::routing::patch(connections::patch_connection),
+        )
+        .route(
+            "/connections/{connection}/disable",
+            post(connections::disable_connection),
+        )
+        .route(
+            "/connections/{connection}/enable",
+            post(connections::enable_connection),
+        )
+        .route(
+            "/connections/{connection}/secret",
+            get(connections::get_secret).put(connections::put_secret),
+        )
+        .route(
+            "/connections/{connection}/test",
+            post(connections::test_connection),
+        )
+        .route(
+            "/learners/{code}",
+            put(learners::put_learner)
+                .patch(learners::patch_learner)
+                .get(learners::get_learner),
+        )
+        .route(
+            "/learners/{code}/enrolments",
+            get(enrolments::learner_enrolments),
+        )
+        .route(
+            "/offerings/{id}",
+            put(offerings::put_offering)
+                .patch(offerings::patch_offering)
+                .get(offerings::get_offering),
+        )
+        .route(
+            "/offerings/{id}/enrolments",
+            get(enrolments::list_enrolments),
+        )
+        .route(
+            "/offerings/{id}/enrolments/{code}",
+            put(enrolments::put_enrolment)
+                .patch(enrolments::patch_enrolment)
+                .get(enrolments::get_enrolment),
+        )
+        .route("/offerings/{id}/links", get(links::list_links))
+        .route(
+            "/offerings/{id}/transfers",
+            post(links::start_transfer).get(links::list_transfers),
+        )
+}

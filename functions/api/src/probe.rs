@@ -1,0 +1,63 @@
+//! The connection test's adapter: asks a Moodle site about itself with the
+//! connection's token, through the Moodle connector.
+
+use app::connections::{SiteProbe, SiteReport};
+use async_trait::async_trait;
+use connectors::moodle::{Feature, MoodleAuth, MoodleClient, MoodleConfig, RetryPolicy};
+use domain::connection::ConnectionSettings;
+use domain::ports::BoxError;
+use domain::{Connection, ConnectionKind};
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// Tests Moodle connections. One call, no retries, and a timeout well below
+/// the api's 29 s, so a person gets an answer while they wait.
+#[derive(Debug, Clone)]
+pub struct MoodleProbe {
+    pub timeout: Duration,
+}
+
+impl Default for MoodleProbe {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection {0} is not a Moodle connection")]
+struct NotMoodle(String);
+
+#[async_trait]
+impl SiteProbe for MoodleProbe {
+    fn supports(&self, kind: ConnectionKind) -> bool {
+        kind == ConnectionKind::Moodle
+    }
+
+    async fn probe(
+        &self,
+        connection: &Connection,
+        secret: SecretString,
+    ) -> Result<SiteReport, BoxError> {
+        let ConnectionSettings::Moodle(settings) = &connection.settings else {
+            return Err(Box::new(NotMoodle(connection.id.to_string())));
+        };
+        let config = MoodleConfig {
+            timeout: self.timeout,
+            retry: RetryPolicy::none(),
+            ..MoodleConfig::from_settings(connection.base_url.clone(), settings)
+        };
+        let client = MoodleClient::new(config, MoodleAuth::Token(secret))?;
+        let required = connectors::moodle::required_functions(&Feature::enabled_by(settings));
+        let report = client.test_connection(&required).await?;
+        Ok(SiteReport {
+            site_name: report.site_name,
+            site_url: report.site_url,
+            release: report.release,
+            version: report.version,
+            account: report.username,
+            missing_functions: report.missing_functions,
+        })
+    }
+}

@@ -1,0 +1,1028 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The SMS and admin resources through the Router, against moto: learners,
+//! offerings, enrolments, links and transfers, connections (secrets masked,
+//! the connection test against the Moodle simulator), the OpenAPI document,
+//! every error as JSON `{error, field, message}`, and tenant isolation.
+
+use api::{Deps, handler};
+use chrono::Utc;
+use cloud::testing::{self, connection};
+use domain::ConnectionKind::{CourseKey, Moodle};
+use domain::connection::{ConnectionSettings, MoodleSettings};
+use domain::ports::{ApiKeyStore, ConnectionStore};
+use domain::sis::CourseLink;
+use domain::{ConnectionId, Job, OfferingId, QueueRole, TenantId, Trigger};
+use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const ACME_KEY: &str = "lb_fixture_key_acme_0123456789abcdef0123456789abcdef";
+const BOLT_KEY: &str = "lb_test_key_bolt_0123456789abcdef0123456789abcdef";
+const REVOKED_KEY: &str = "lb_test_key_revoked_0123456789abcdef0123456789abc";
+
+struct Api {
+    deps: Deps,
+    config: cloud::Config,
+    sdk: aws_config::SdkConfig,
+}
+
+async fn api() -> Api {
+    let config = testing::fresh_stack().await;
+    let sdk = testing::sdk().await;
+    let stores = cloud::Stores::new(&config, &sdk);
+    let pepper = stores
+        .secrets
+        .get(config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    for (key, tenant) in [
+        (ACME_KEY, "acme"),
+        (BOLT_KEY, "bolt"),
+        (REVOKED_KEY, "acme"),
+    ] {
+        let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), key);
+        stores
+            .api_keys
+            .save_key(&hash, &TenantId::parse(tenant).unwrap(), "test", Utc::now())
+            .await
+            .unwrap();
+    }
+    let revoked = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), REVOKED_KEY);
+    assert!(stores.api_keys.revoke(&revoked).await.unwrap());
+    let auto = ConnectionSettings::Moodle(MoodleSettings {
+        auto_push: true,
+        ..MoodleSettings::default()
+    });
+    for c in [
+        domain::Connection {
+            settings: auto.clone(),
+            ..connection("acme", "moodle-main", Moodle, true)
+        },
+        connection("acme", "moodle-manual", Moodle, true),
+        connection("acme", "coursekey-main", CourseKey, true),
+        domain::Connection {
+            settings: auto,
+            ..connection("bolt", "moodle-main", Moodle, true)
+        },
+    ] {
+        stores.connections.save_connection(&c).await.unwrap();
+    }
+    let secrets = Arc::new(stores.secrets);
+    let deps = Deps {
+        connections: Arc::new(stores.connections),
+        runs: Arc::new(stores.runs),
+        api_keys: Arc::new(stores.api_keys),
+        pepper,
+        sis: Arc::new(stores.sis),
+        links: Arc::new(stores.links),
+        queue: Arc::new(stores.queue),
+        secret_sink: secrets.clone(),
+        secret_source: secrets,
+        secret_prefix: config.secret_prefix.clone(),
+        probe: Arc::new(api::probe::MoodleProbe::default()),
+        now: Utc::now,
+    };
+    Api { deps, config, sdk }
+}
+
+impl Api {
+    async fn send(&self, request: lambda_http::Request) -> (u16, Value) {
+        let (status, _, body) = self.send_full(request).await;
+        (status, body)
+    }
+
+    async fn send_full(&self, request: lambda_http::Request) -> (u16, http::HeaderMap, Value) {
+        let response = handler::app(self.deps.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "every answer is JSON; got {status}: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, headers, body)
+    }
+
+    async fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(request(key, method, path, body)).await
+    }
+
+    async fn event(&self, event: &str) -> (u16, Value) {
+        self.send(lambda_http::request::from_str(event).unwrap())
+            .await
+    }
+
+    async fn jobs(&self) -> Vec<Job> {
+        testing::drain_jobs(&self.sdk, &self.config, QueueRole::EnrolmentPush).await
+    }
+
+    async fn link(&self, tenant: &str, offering: &str, connection: &str) {
+        self.deps
+            .links
+            .save_link(&CourseLink {
+                tenant: TenantId::parse(tenant).unwrap(),
+                offering: OfferingId::parse(offering).unwrap(),
+                connection: ConnectionId::parse(connection).unwrap(),
+                course_id: 2,
+                course_idnumber: Some(offering.to_owned()),
+                course_shortname: None,
+                linked_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn request(key: &str, method: &str, path: &str, body: Option<Value>) -> lambda_http::Request {
+    let builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"));
+    match body {
+        Some(body) => builder
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::from(body.to_string()))
+            .unwrap(),
+        None => builder.body(lambda_http::Body::Empty).unwrap(),
+    }
+}
+
+fn assert_error(status: u16, body: &Value, want_status: u16, want_field: Option<&str>) {
+    assert_eq!(status, want_status, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert_eq!(
+        body["field"].as_str(),
+        want_field,
+        "the error names the field: {body}"
+    );
+}
+
+fn ana() -> Value {
+    json!({"username": "ana.ruiz", "given_name": "Ana", "family_name": "Ruiz",
+           "email": "ana.ruiz@example.com", "date_of_birth": "1990-04-01"})
+}
+
+fn occ() -> Value {
+    json!({"name": "Certificate III", "start_date": "2026-02-01", "end_date": "2026-06-30",
+           "status": "active", "auto_push": true,
+           "assessables": [{"id": "U1", "name": "Unit 1", "kind": "unit"},
+                           {"id": "T1", "name": "Task 1", "kind": "task", "expected_start_date": "2026-03-01"}]})
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_resource() {
+    let api = api().await;
+    let request = http::Request::get("/openapi.json")
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let (status, doc) = api.send(request).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/connections",
+        "/v1/connections/{id}/test",
+        "/v1/connections/{id}/secret",
+        "/v1/learners/{code}",
+        "/v1/offerings/{id}",
+        "/v1/offerings/{id}/enrolments/{code}",
+        "/v1/offerings/{id}/links",
+        "/v1/offerings/{id}/transfers",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert!(doc["paths"]["/v1/learners/{code}"]["patch"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    for schema in [
+        "ErrorBody",
+        "LearnerInput",
+        "OfferingView",
+        "ConnectionInput",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
+
+#[tokio::test]
+async fn learners_are_upserted_and_a_synced_change_queues_a_sync() {
+    let api = api().await;
+    let (status, body) = api
+        .event(include_str!("../../../events/api/put-learner.json"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["code"], "X1234567");
+    assert_eq!(body["family_name"], "Ruiz");
+    assert_eq!(body["archived"], false);
+
+    // The same again changes nothing and queues nothing.
+    let (status, again) = api
+        .event(include_str!("../../../events/api/put-learner.json"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["updated_at"], body["updated_at"]);
+    assert!(
+        api.jobs().await.is_empty(),
+        "a new learner has no accounts to sync"
+    );
+
+    // A field Moodle does not hold: saved, no sync.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/learners/X1234567",
+            Some(json!({"date_of_birth": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["date_of_birth"], Value::Null);
+    assert_eq!(
+        body["email"], "ana.ruiz@example.com",
+        "only the fields sent change"
+    );
+    assert!(api.jobs().await.is_empty());
+
+    // A synced field: one sync_learner job.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/learners/X1234567",
+            Some(json!({"archived": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["archived"], true);
+    assert_eq!(body["given_name"], "Ana");
+    let jobs = api.jobs().await;
+    assert_eq!(
+        jobs,
+        vec![Job::SyncLearner {
+            tenant: TenantId::parse("acme").unwrap(),
+            learner: "X1234567".parse().unwrap()
+        }]
+    );
+
+    let (status, body) = api
+        .call(ACME_KEY, "GET", "/v1/learners/X1234567", None)
+        .await;
+    assert_eq!((status, body["archived"].as_bool()), (200, Some(true)));
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/learners/nobody", None).await;
+    assert_error(status, &body, 404, Some("learner_code"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/learners/nobody",
+            Some(json!({"archived": true})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("learner_code"));
+}
+
+#[tokio::test]
+async fn bad_learner_input_names_the_field() {
+    let api = api().await;
+    let (status, body) = api
+        .event(include_str!(
+            "../../../events/api/put-learner-unknown-field.json"
+        ))
+        .await;
+    assert_error(status, &body, 400, Some("learners.emial"));
+    assert!(body["message"].as_str().unwrap().contains("unknown field"));
+
+    let mut wrong_type = ana();
+    wrong_type["archived"] = json!("yes");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(wrong_type))
+        .await;
+    assert_error(status, &body, 400, Some("learners.archived"));
+
+    let mut long = ana();
+    long["email"] = json!(format!("{}@example.com", "a".repeat(300)));
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(long))
+        .await;
+    assert_error(status, &body, 400, Some("learners.email"));
+    assert!(
+        !body.to_string().contains("aaaa@example.com"),
+        "no email in errors"
+    );
+
+    let mut future = ana();
+    future["date_of_birth"] = json!("2999-01-01");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(future))
+        .await;
+    assert_error(status, &body, 422, Some("learners.date_of_birth"));
+
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X%231", Some(ana()))
+        .await;
+    assert_error(status, &body, 400, Some("learner_code"));
+
+    let broken = http::Request::put("/v1/learners/X1")
+        .header("authorization", format!("Bearer {ACME_KEY}"))
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from("{\"given_name\": "))
+        .unwrap();
+    let (status, body) = api.send(broken).await;
+    assert_error(status, &body, 400, Some("body"));
+
+    let not_json = http::Request::put("/v1/learners/X1")
+        .header("authorization", format!("Bearer {ACME_KEY}"))
+        .header("content-type", "text/plain")
+        .body(lambda_http::Body::from("hello"))
+        .unwrap();
+    let (status, body) = api.send(not_json).await;
+    assert_error(status, &body, 415, Some("content-type"));
+
+    let (status, body) = api.call(ACME_KEY, "DELETE", "/v1/learners/X1", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_a_json_413() {
+    let api = api().await;
+    let mut big = ana();
+    big["given_name"] = json!("x".repeat(handler::MAX_BODY_BYTES + 10));
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(big))
+        .await;
+    assert_error(status, &body, 413, Some("body"));
+}
+
+#[tokio::test]
+async fn if_match_guards_against_lost_updates() {
+    let api = api().await;
+    let (status, headers, _) = api
+        .send_full(request(ACME_KEY, "PUT", "/v1/learners/X1", Some(ana())))
+        .await;
+    assert_eq!(status, 201);
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let mut first = request(
+        ACME_KEY,
+        "PATCH",
+        "/v1/learners/X1",
+        Some(json!({"given_name": "Anna"})),
+    );
+    first
+        .headers_mut()
+        .insert("if-match", etag.parse().unwrap());
+    assert_eq!(api.send(first).await.0, 200);
+    let mut stale = request(
+        ACME_KEY,
+        "PATCH",
+        "/v1/learners/X1",
+        Some(json!({"given_name": "Ann"})),
+    );
+    stale
+        .headers_mut()
+        .insert("if-match", etag.parse().unwrap());
+    let (status, body) = api.send(stale).await;
+    assert_error(status, &body, 409, Some("if-match"));
+}
+
+#[tokio::test]
+async fn offerings_keep_their_assessables_and_a_date_change_queues_a_course_sync() {
+    let api = api().await;
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["assessables"].as_array().unwrap().len(), 2);
+    assert_eq!(body["assessables"][1]["expected_start_date"], "2026-03-01");
+    assert!(api.jobs().await.is_empty());
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OCC-1",
+            Some(json!({"name": "Cert III"})),
+        )
+        .await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("Cert III")));
+    assert!(
+        api.jobs().await.is_empty(),
+        "the name is not a course date or visibility"
+    );
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OCC-1",
+            Some(json!({"status": "completed", "end_date": "2026-07-31"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["assessables"].as_array().unwrap().len(),
+        2,
+        "untouched"
+    );
+    assert_eq!(
+        api.jobs().await,
+        vec![Job::SyncOffering {
+            tenant: TenantId::parse("acme").unwrap(),
+            offering: OfferingId::parse("OCC-1").unwrap()
+        }]
+    );
+
+    let mut backwards = occ();
+    backwards["end_date"] = json!("2026-01-01");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-2", Some(backwards))
+        .await;
+    assert_error(status, &body, 422, Some("offerings.end_date"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OCC-1",
+            Some(json!({"start_date": "2026-08-01"})),
+        )
+        .await;
+    assert_error(status, &body, 422, Some("offerings.end_date"));
+
+    let mut twice = occ();
+    twice["assessables"][1]["id"] = json!("U1");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-2", Some(twice))
+        .await;
+    assert_error(status, &body, 422, Some("offerings.assessables[1].id"));
+
+    let mut bad_kind = occ();
+    bad_kind["assessables"][0]["kind"] = json!("exam");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-2", Some(bad_kind))
+        .await;
+    assert_error(status, &body, 400, Some("offerings.assessables[0].kind"));
+
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/offerings/OCC-2", None).await;
+    assert_error(status, &body, 404, Some("offering_id"));
+}
+
+#[tokio::test]
+async fn a_new_enrolment_of_an_auto_push_offering_is_pushed_to_each_linked_connection() {
+    let api = api().await;
+    api.call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ana()))
+        .await;
+    api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    // Linked through a connection that takes auto-push, one that does not, and
+    // (for another offering) not at all.
+    api.link("acme", "OCC-1", "moodle-main").await;
+    api.link("acme", "OCC-1", "moodle-manual").await;
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            Some(json!({"start_date": "2026-02-03"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["state"], "not_called");
+    let jobs = api.jobs().await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    match &jobs[0] {
+        Job::PushOffering {
+            tenant,
+            connection,
+            offering,
+            trigger,
+            ..
+        } => {
+            assert_eq!(tenant.as_str(), "acme");
+            assert_eq!(connection.as_str(), "moodle-main");
+            assert_eq!(offering.as_str(), "OCC-1");
+            assert_eq!(*trigger, Trigger::AutoPush);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Sent again (or changed): not new, nothing pushed.
+    let (status, _) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            Some(json!({"start_date": "2026-02-03"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            Some(json!({"state": "in_progress", "session_date": "2026-02-04"})),
+        )
+        .await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("in_progress")));
+    assert_eq!(body["start_date"], "2026-02-03");
+    assert!(api.jobs().await.is_empty());
+
+    // An offering without auto-push: stored, not pushed.
+    let mut manual = occ();
+    manual["auto_push"] = json!(false);
+    api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-2", Some(manual))
+        .await;
+    api.link("acme", "OCC-2", "moodle-main").await;
+    let (status, _) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-2/enrolments/X1",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert!(api.jobs().await.is_empty());
+
+    let (status, list) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-1/enrolments", None)
+        .await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+    let (status, list) = api
+        .call(ACME_KEY, "GET", "/v1/learners/X1/enrolments", None)
+        .await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-1/enrolments/nobody",
+            Some(json!({})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("learner_code"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-9/enrolments/X1",
+            Some(json!({})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("offering_id"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            Some(json!({"state": "called"})),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("enrolments.state"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            Some(json!({"start_date": "2027-01-01"})),
+        )
+        .await;
+    assert_error(status, &body, 422, Some("enrolments.start_date"));
+}
+
+#[tokio::test]
+async fn links_and_transfers_of_an_offering() {
+    let api = api().await;
+    api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    api.link("acme", "OCC-1", "moodle-main").await;
+    let (status, links) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-1/links", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(links.as_array().unwrap().len(), 1);
+    assert_eq!(links[0]["connection"], "moodle-main");
+    assert_eq!(links[0]["course_id"], 2);
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1/transfers",
+            Some(json!({"connection": "moodle-main"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["trigger"], "manual");
+    let jobs = api.jobs().await;
+    assert!(
+        matches!(&jobs[..], [Job::PushOffering { trigger: Trigger::Manual, run, .. }] if run.as_str() == body["run"]),
+        "{jobs:?}"
+    );
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1/transfers",
+            Some(json!({"connection": "coursekey-main"})),
+        )
+        .await;
+    assert_error(status, &body, 422, Some("transfers.connection"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1/transfers",
+            Some(json!({"connection": "nope"})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("transfers.connection"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1/transfers",
+            Some(json!({"connection": "moodle-main", "all": true})),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("transfers.all"));
+
+    let (status, list) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/offerings/OCC-1/transfers?connection=moodle-main",
+            None,
+        )
+        .await;
+    assert_eq!((status, list), (200, json!([])));
+    let (status, body) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-1/transfers", None)
+        .await;
+    assert_error(status, &body, 400, Some("connection"));
+}
+
+#[tokio::test]
+async fn connections_are_created_with_a_masked_secret_and_merged_settings() {
+    let api = api().await;
+    let (status, body) = api
+        .event(include_str!("../../../events/api/create-connection.json"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["id"], "moodle-2");
+    assert_eq!(body["kind"], "moodle");
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["secret"], "****abcd");
+    assert_eq!(body["settings"]["role_id"], 5);
+    assert_eq!(body["settings"]["auto_push"], true);
+    assert_eq!(
+        body["settings"]["new_user_auth"]["method"],
+        "generated_password"
+    );
+    assert_eq!(
+        body["settings"]["review_before_saving"], true,
+        "defaults fill the rest"
+    );
+    let stored = cloud::Secrets::new(aws_sdk_secretsmanager::Client::new(&api.sdk))
+        .get(&format!("{}/acme/moodle-2", api.config.secret_prefix))
+        .await
+        .unwrap();
+    assert_eq!(stored.expose_secret(), "fixture-token-0123456789abcd");
+
+    let (status, body) = api
+        .event(include_str!("../../../events/api/create-connection.json"))
+        .await;
+    assert_error(status, &body, 409, Some("connections.id"));
+
+    let (status, body) = api
+        .call(ACME_KEY, "PATCH", "/v1/connections/moodle-2", Some(json!({"settings": {"role_id": 9, "default_organisation": "ACME"}, "error_email": "ops@acme.example"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"]["role_id"], 9);
+    assert_eq!(body["settings"]["auto_push"], true, "merged, not replaced");
+    assert_eq!(body["settings"]["default_organisation"], "ACME");
+    assert_eq!(body["error_email"], "ops@acme.example");
+
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/moodle-2/disable", None)
+        .await;
+    assert_eq!((status, body["enabled"].as_bool()), (200, Some(false)));
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/moodle-2/enable", None)
+        .await;
+    assert_eq!((status, body["enabled"].as_bool()), (200, Some(true)));
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/connections/moodle-2/secret",
+            Some(json!({"secret": "rotated-token-0123456789wxyz"})),
+        )
+        .await;
+    assert_eq!((status, body["secret"].as_str()), (200, Some("****wxyz")));
+    let (status, body) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-2/secret", None)
+        .await;
+    assert_eq!((status, body["secret"].as_str()), (200, Some("****wxyz")));
+    let (_, body) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-2", None)
+        .await;
+    assert!(
+        !body.to_string().contains("rotated-token"),
+        "never returned"
+    );
+
+    // Errors, each naming its field.
+    let cases = [
+        (
+            json!({"settings": {"roleid": 9}}),
+            400,
+            "connections.settings.roleid",
+        ),
+        (
+            json!({"settings": {"role_id": 0}}),
+            422,
+            "connections.settings.role_id",
+        ),
+        (
+            json!({"settings": {"kind": "ocsat"}}),
+            422,
+            "connections.settings.kind",
+        ),
+        (
+            json!({"settings": {"new_user_auth": {"method": "plugin", "auth": " "}}}),
+            422,
+            "connections.settings.new_user_auth.auth",
+        ),
+        (json!({"base_url": "ftp://x"}), 400, "connections.base_url"),
+        (
+            json!({"error_email": "nobody"}),
+            400,
+            "connections.error_email",
+        ),
+        (json!({"secret": ""}), 400, "connections.secret"),
+        (json!({"token": "x"}), 400, "connections.token"),
+    ];
+    for (patch, want_status, want_field) in cases {
+        let (status, body) = api
+            .call(
+                ACME_KEY,
+                "PATCH",
+                "/v1/connections/moodle-2",
+                Some(patch.clone()),
+            )
+            .await;
+        assert_error(status, &body, want_status, Some(want_field));
+    }
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections", Some(json!({"id": "x", "kind": "blackboard", "name": "x", "base_url": "https://x.example"})))
+        .await;
+    assert_error(status, &body, 400, Some("connections.kind"));
+}
+
+#[tokio::test]
+async fn testing_a_moodle_connection_reports_the_site_and_missing_functions() {
+    use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+    let api = api().await;
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    sim.add_token(
+        "limited-token-0000000000001",
+        &["core_webservice_get_site_info", "core_user_get_users"],
+    );
+    let create = |id: &str, secret: Option<&str>| {
+        let mut body =
+            json!({"id": id, "kind": "moodle", "name": "Sim", "base_url": server.base_url});
+        if let Some(secret) = secret {
+            body["secret"] = json!(secret);
+        }
+        body
+    };
+    api.call(
+        ACME_KEY,
+        "POST",
+        "/v1/connections",
+        Some(create("full", Some(SAMPLE_TOKEN))),
+    )
+    .await;
+    api.call(
+        ACME_KEY,
+        "POST",
+        "/v1/connections",
+        Some(create("limited", Some("limited-token-0000000000001"))),
+    )
+    .await;
+    api.call(
+        ACME_KEY,
+        "POST",
+        "/v1/connections",
+        Some(create("no-secret", None)),
+    )
+    .await;
+    api.call(
+        ACME_KEY,
+        "POST",
+        "/v1/connections",
+        Some(create("bad-token", Some("not-a-token-0000000000000"))),
+    )
+    .await;
+
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/full/test", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["site"]["site_name"].is_string());
+    assert!(
+        body["site"]["release"].as_str().unwrap().contains('4'),
+        "{body}"
+    );
+    assert!(body["site"]["version"].is_string());
+
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/limited/test", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ok"], false);
+    let missing: Vec<&str> = body["site"]["missing_functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(missing.contains(&"core_user_create_users"), "{missing:?}");
+    assert!(!missing.contains(&"core_user_get_users"));
+
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/bad-token/test", None)
+        .await;
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(false)));
+    assert!(
+        body["problem"].as_str().unwrap().contains("token"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("not-a-token"),
+        "the secret is never echoed"
+    );
+
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/no-secret/test", None)
+        .await;
+    assert_error(status, &body, 422, Some("connections.secret"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/coursekey-main/test",
+            None,
+        )
+        .await;
+    assert_error(status, &body, 422, Some("connection_id"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_forbidden() {
+    let api = api().await;
+    let (status, body) = api.call(REVOKED_KEY, "GET", "/v1/connections", None).await;
+    assert_error(status, &body, 403, Some("authorization"));
+    let (status, body) = api.call("lb_nope", "GET", "/v1/learners/X1", None).await;
+    assert_error(status, &body, 401, Some("authorization"));
+}
+
+#[tokio::test]
+async fn one_tenant_never_reads_or_changes_another_tenants_data() {
+    let api = api().await;
+    api.call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ana()))
+        .await;
+    api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    api.call(
+        ACME_KEY,
+        "PUT",
+        "/v1/offerings/OCC-1/enrolments/X1",
+        Some(json!({})),
+    )
+    .await;
+    api.link("acme", "OCC-1", "moodle-main").await;
+    api.call(
+        ACME_KEY,
+        "PUT",
+        "/v1/connections/moodle-main/secret",
+        Some(json!({"secret": "acme-secret-0123456789"})),
+    )
+    .await;
+    api.jobs().await;
+
+    // Reads: bolt sees none of acme's records, even with the same ids.
+    for path in [
+        "/v1/learners/X1",
+        "/v1/learners/X1/enrolments",
+        "/v1/offerings/OCC-1",
+        "/v1/offerings/OCC-1/enrolments",
+        "/v1/offerings/OCC-1/enrolments/X1",
+        "/v1/offerings/OCC-1/links",
+        "/v1/offerings/OCC-1/transfers?connection=moodle-main",
+        "/v1/connections/moodle-manual",
+        "/v1/connections/moodle-manual/secret",
+    ] {
+        let (status, body) = api.call(BOLT_KEY, "GET", path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.to_string().contains("Ruiz"), "{path}");
+    }
+    // bolt's own moodle-main shares the id but not the secret.
+    let (status, body) = api
+        .call(BOLT_KEY, "GET", "/v1/connections/moodle-main/secret", None)
+        .await;
+    assert_eq!((status, body["secret"].clone()), (200, Value::Null));
+
+    // Changes: refused as not found, and acme's records stay as they were.
+    let writes = [
+        (
+            "PATCH",
+            "/v1/learners/X1",
+            json!({"family_name": "Changed"}),
+        ),
+        ("PATCH", "/v1/offerings/OCC-1", json!({"name": "Changed"})),
+        (
+            "PUT",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            json!({"state": "withdrawn"}),
+        ),
+        (
+            "PATCH",
+            "/v1/offerings/OCC-1/enrolments/X1",
+            json!({"state": "withdrawn"}),
+        ),
+        (
+            "POST",
+            "/v1/offerings/OCC-1/transfers",
+            json!({"connection": "moodle-main"}),
+        ),
+        (
+            "PATCH",
+            "/v1/connections/moodle-manual",
+            json!({"name": "Changed"}),
+        ),
+        (
+            "PUT",
+            "/v1/connections/moodle-manual/secret",
+            json!({"secret": "bolt-secret-0123456789"}),
+        ),
+    ];
+    for (method, path, body) in writes {
+        let (status, answer) = api.call(BOLT_KEY, method, path, Some(body)).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+    }
+    for (method, path) in [
+        ("POST", "/v1/connections/moodle-manual/disable"),
+        ("POST", "/v1/connections/moodle-manual/test"),
+    ] {
+        let (status, _) = api.call(BOLT_KEY, method, path, None).await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
+    // A PUT by bolt creates bolt's own learner; acme's is untouched.
+    let mut other = ana();
+    other["family_name"] = json!("Bolt");
+    let (status, _) = api
+        .call(BOLT_KEY, "PUT", "/v1/learners/X1", Some(other))
+        .await;
+    assert_eq!(status, 201);
+    let (_, acme) = api.call(ACME_KEY, "GET", "/v1/learners/X1", None).await;
+    assert_eq!(acme["family_name"], "Ruiz");
+    let (_, offering) = api.call(ACME_KEY, "GET", "/v1/offerings/OCC-1", None).await;
+    assert_eq!(offering["name"], "Certificate III");
+    let (_, enrolment) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-1/enrolments/X1", None)
+        .await;
+    assert_eq!(enrolment["state"], "not_called");
+    let (_, connection) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-manual", None)
+        .await;
+    assert_eq!(
+        (connection["name"].as_str(), connection["enabled"].as_bool()),
+        (Some("moodle-manual (acme)"), Some(true))
+    );
+    let (_, secret) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-main/secret", None)
+        .await;
+    assert_eq!(secret["secret"], "****6789");
+    assert!(api.jobs().await.is_empty(), "bolt queued nothing for acme");
+    let (_, list) = api.call(BOLT_KEY, "GET", "/v1/connections", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
