@@ -1,9 +1,12 @@
 //! SQS `deliver` jobs, and the daily schedule.
 
+use crate::Deps;
+use app::deliveries::{DeliveryError, Sender, daily_sweep};
 use app::jobs::{JobError, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use domain::delivery::DeliveryId;
 use domain::ports::Retryable;
-use domain::{Job, QueueRole};
+use domain::{IdError, Job, QueueRole};
 use serde::{Deserialize, Serialize};
 
 /// Jobs handled at once within one batch.
@@ -31,57 +34,89 @@ pub struct ScheduledInvocation {
 #[serde(untagged)]
 pub enum Response {
     Sqs(SqsBatchResponse),
-    Schedule { due: usize },
+    /// What the daily sweep found due and queued.
+    Schedule { due: usize, queued: usize },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     #[error("retry-worker handles the \"daily-retry\" schedule, not {0:?}")]
     UnknownSchedule(String),
+    /// Failing the invocation makes Lambda retry it (then its DLQ): the sweep is idempotent.
+    #[error("the daily sweep failed")]
+    Sweep(#[source] DeliveryError),
+    #[error("{failed} of {due} due deliveries could not be queued; the schedule's retry will queue them")]
+    Enqueue { failed: usize, due: usize },
 }
 
-/// A delivery job that this build cannot send yet. It is reported back to SQS
-/// (never acknowledged), so it waits on the queue and then in the DLQ, whose
-/// alarm makes it visible: nothing is lost.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "delivery {delivery} cannot be sent: deliveries to the SMS are not configured in this build"
-)]
-pub struct NotDeliverable {
-    pub delivery: String,
-}
-
+/// Why one deliver job was not done.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error(transparent)]
     Job(#[from] JobError),
+    #[error("the job's delivery id is not valid")]
+    Id(#[source] IdError),
     #[error(transparent)]
-    NotDeliverable(#[from] NotDeliverable),
+    Delivery(#[from] DeliveryError),
+    /// Not an error in the delivery: it is retried later today, so the job goes
+    /// back on the queue (SQS hands it out again after the visibility timeout).
+    #[error("delivery {id} is retried later today")]
+    LaterToday { id: DeliveryId },
 }
 
 impl Retryable for DeliverError {
     fn is_retryable(&self) -> bool {
         match self {
             DeliverError::Job(e) => e.is_retryable(),
-            DeliverError::NotDeliverable(_) => true,
+            DeliverError::Id(_) => false,
+            DeliverError::Delivery(e) => e.is_retryable(),
+            DeliverError::LaterToday { .. } => true,
         }
     }
 }
 
-pub async fn handle(event: Invocation) -> Result<Response, HandlerError> {
+pub async fn handle(deps: &Deps, event: Invocation) -> Result<Response, HandlerError> {
     match event {
         Invocation::Sqs(event) => Ok(Response::Sqs(
-            cloud::sqs::process_batch(event, CONCURRENCY, handle_job).await,
+            cloud::sqs::process_batch(event, CONCURRENCY, |job| handle_job(deps, job)).await,
         )),
-        Invocation::Schedule(s) if s.schedule == "daily-retry" => Ok(Response::Schedule { due: 0 }),
+        Invocation::Schedule(s) if s.schedule == "daily-retry" => {
+            let report = daily_sweep(deps.deliveries.as_ref(), deps.queue.as_ref(), (deps.now)())
+                .await
+                .map_err(HandlerError::Sweep)?;
+            if report.failed > 0 {
+                return Err(HandlerError::Enqueue {
+                    failed: report.failed,
+                    due: report.due,
+                });
+            }
+            Ok(Response::Schedule {
+                due: report.due,
+                queued: report.queued,
+            })
+        }
         Invocation::Schedule(s) => Err(HandlerError::UnknownSchedule(s.schedule)),
     }
 }
 
-async fn handle_job(job: Job) -> Result<(), DeliverError> {
+async fn handle_job(deps: &Deps, job: Job) -> Result<(), DeliverError> {
     expect_queue(&job, QueueRole::Deliveries)?;
-    match job {
-        Job::Deliver { delivery, .. } => Err(NotDeliverable { delivery }.into()),
-        _ => Ok(()),
+    let Job::Deliver { tenant, delivery } = job else {
+        return Ok(());
+    };
+    let id = DeliveryId::parse(delivery).map_err(DeliverError::Id)?;
+    let sender = Sender {
+        store: deps.deliveries.as_ref(),
+        connections: deps.connections.as_ref(),
+        secrets: deps.secrets.as_ref(),
+        sms: deps.sms.as_ref(),
+        mailer: deps.mailer.as_ref(),
+        secret_prefix: &deps.secret_prefix,
+    };
+    let now = (deps.now)();
+    let outcome = sender.deliver(&tenant, &id, now).await?;
+    if outcome.wait_on_queue(now) {
+        return Err(DeliverError::LaterToday { id });
     }
+    Ok(())
 }

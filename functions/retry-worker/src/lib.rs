@@ -1,4 +1,60 @@
 //! retry-worker: sends deliveries to the SMS (from its SQS queue) and, daily,
-//! re-sends what is due.
+//! queues every delivery that is due again.
 
 pub mod handler;
+
+use chrono::{DateTime, Utc};
+use domain::ports::{ConnectionStore, DeliveryStore, JobQueue, Mailer, SecretSource, SmsClient};
+use std::sync::Arc;
+
+/// What the handler needs, built once per Lambda instance.
+#[derive(Clone)]
+pub struct Deps {
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub sms: Arc<dyn SmsClient>,
+    pub mailer: Arc<dyn Mailer>,
+    /// The deliveries queue, which the daily sweep fills.
+    pub queue: Arc<dyn JobQueue>,
+    /// `${StackName}/connections`.
+    pub secret_prefix: String,
+    /// The clock, passed in so the 30-day window is testable.
+    pub now: fn() -> DateTime<Utc>,
+}
+
+/// Why the dependencies could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DepsError {
+    #[error("MAIL_FROM is not set: retry-worker tells connections' error addresses")]
+    NoMailFrom,
+    #[error("the SMS client could not be built")]
+    Sms(#[source] domain::ports::SmsSendError),
+}
+
+impl Deps {
+    /// The AWS adapters for the configured tables, queue, secrets and sender,
+    /// and the SMS client.
+    pub fn from_aws(
+        config: &cloud::config::Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, DepsError> {
+        let stores = cloud::Stores::new(config, sdk);
+        let from = config.mail_from.clone().ok_or(DepsError::NoMailFrom)?;
+        let sms = connectors::sms::HttpSmsClient::new(connectors::sms::SmsClientConfig::default())
+            .map_err(DepsError::Sms)?;
+        Ok(Self {
+            deliveries: Arc::new(stores.deliveries),
+            connections: Arc::new(stores.connections),
+            secrets: Arc::new(stores.secrets),
+            sms: Arc::new(sms),
+            mailer: Arc::new(cloud::SesMailer::new(
+                aws_sdk_sesv2::Client::new(sdk),
+                from,
+            )),
+            queue: Arc::new(stores.queue),
+            secret_prefix: config.secret_prefix.clone(),
+            now: Utc::now,
+        })
+    }
+}

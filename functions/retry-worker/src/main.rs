@@ -1,15 +1,24 @@
 use lambda_runtime::{LambdaEvent, service_fn};
-use retry_worker::handler;
+use retry_worker::{Deps, handler};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     lambda_runtime::tracing::init_default_subscriber();
-    let _config = cloud::config::Config::from_env()?;
+    let config = cloud::config::Config::from_env()?;
+    let sdk = cloud::sdk::load_sdk_config().await;
+    let deps = Deps::from_aws(&config, &sdk)?;
     lambda_runtime::run(service_fn(
-        |event: LambdaEvent<handler::Invocation>| async move {
-            handler::handle(event.payload)
-                .await
-                .map_err(lambda_runtime::Error::from)
+        |event: LambdaEvent<handler::Invocation>| {
+            let deps = &deps;
+            async move {
+                handler::handle(deps, event.payload).await.map_err(|e| {
+                    tracing::error!(
+                        error = &e as &dyn std::error::Error,
+                        "the daily sweep failed; the schedule will retry"
+                    );
+                    lambda_runtime::Error::from(e)
+                })
+            }
         },
     ))
     .await

@@ -1,42 +1,180 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The deliveries queue and the daily schedule from events/ through the handler.
+//! The deliveries queue and the daily schedule from events/ through the
+//! handler, over moto and the SMS simulator.
 
+use chrono::{DateTime, TimeZone, Utc};
+use cloud::testing;
+use domain::connection::{ConnectionSettings, SmsSettings};
+use domain::delivery::{DeliveryKey, DeliveryKind, DeliveryState};
+use domain::ports::{ConnectionStore, DeliveryStore};
+use domain::{AssessableId, Connection, ConnectionId, LearnerCode, OfferingId, QueueRole, TenantId};
 use retry_worker::handler::{self, Invocation, Response};
+use retry_worker::Deps;
+use secrecy::SecretString;
+use simulators::sms::SmsSim;
 
 const SQS: &str = include_str!("../../../events/retry-worker/sqs-batch.json");
 const SCHEDULED: &str = include_str!("../../../events/retry-worker/scheduled.json");
+const SECRET: &str = "whsec_fixture_sms_acme_0001";
 
-#[tokio::test]
-async fn deliveries_are_never_acknowledged_unsent() {
-    let event: Invocation = serde_json::from_str(SQS).unwrap();
-    assert!(matches!(event, Invocation::Sqs(_)));
-    let Response::Sqs(response) = handler::handle(event).await.unwrap() else {
+fn day1() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap()
+}
+
+fn day2() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap()
+}
+
+/// The delivery the fixture's first message names.
+fn fixture_key() -> DeliveryKey {
+    DeliveryKey {
+        tenant: TenantId::parse("acme").unwrap(),
+        learner: LearnerCode::parse("L001").unwrap(),
+        offering: OfferingId::parse("OFF-1").unwrap(),
+        assessable: Some(AssessableId::parse("U1").unwrap()),
+        kind: DeliveryKind::Result,
+    }
+}
+
+struct Stack {
+    config: cloud::Config,
+    sdk: aws_config::SdkConfig,
+    sim: SmsSim,
+    _server: simulators::server::RunningServer,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let config = testing::fresh_stack().await;
+        let sdk = testing::sdk().await;
+        let sim = SmsSim::new(SECRET);
+        sim.set_clock(Some(day1()));
+        let server = sim.start().await.unwrap();
+        let stores = cloud::Stores::new(&config, &sdk);
+        let connection = Connection {
+            tenant: TenantId::parse("acme").unwrap(),
+            id: ConnectionId::parse("sms").unwrap(),
+            name: "SMS".into(),
+            base_url: format!("{}/results", server.base_url),
+            enabled: true,
+            error_email: Some("ops@example.com".into()),
+            settings: ConnectionSettings::Sms(SmsSettings::default()),
+        };
+        stores.connections.save_connection(&connection).await.unwrap();
+        stores
+            .secrets
+            .put(
+                &connection.secret_name(&config.secret_prefix),
+                &SecretString::from(SECRET),
+            )
+            .await
+            .unwrap();
+        app::deliveries::create_delivery(
+            &stores.deliveries,
+            &stores.queue,
+            &fixture_key(),
+            &connection.id,
+            serde_json::json!({"grade": "Competent", "completed_on": "2026-11-20"}),
+            day1(),
+        )
+        .await
+        .unwrap();
+        Self {
+            config,
+            sdk,
+            sim,
+            _server: server,
+        }
+    }
+
+    fn deps(&self, now: fn() -> DateTime<Utc>) -> Deps {
+        Deps {
+            now,
+            ..Deps::from_aws(&self.config, &self.sdk).unwrap()
+        }
+    }
+
+    async fn state(&self) -> DeliveryState {
+        let stores = cloud::Stores::new(&self.config, &self.sdk);
+        let key = fixture_key();
+        stores
+            .deliveries
+            .delivery(&key.tenant, &key.delivery_id())
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+    }
+}
+
+fn failures(response: Response) -> Vec<String> {
+    let Response::Sqs(response) = response else {
         panic!("an SQS response")
     };
-    let failed: Vec<&str> = response
+    response
         .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    // The deliver job stays on the queue (then the DLQ, alarmed) until it is
-    // sent; the malformed one too; the job on the wrong queue is acknowledged.
-    assert_eq!(
-        failed,
-        [
-            "00000000-0000-4000-8000-000000000001",
-            "00000000-0000-4000-8000-000000000003"
-        ]
-    );
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
 }
 
 #[tokio::test]
-async fn the_daily_schedule_is_recognised() {
-    let event: Invocation = serde_json::from_str(SCHEDULED).unwrap();
-    assert!(matches!(event, Invocation::Schedule(_)));
+async fn the_fixture_names_the_delivery_of_its_key() {
+    assert!(SQS.contains(fixture_key().delivery_id().as_str()));
+}
+
+#[tokio::test]
+async fn a_batch_sends_its_delivery_once_and_hands_back_only_what_sqs_should_retry() {
+    let stack = Stack::new().await;
+    let deps = stack.deps(day1);
+    let event: Invocation = serde_json::from_str(SQS).unwrap();
+    // 1: sent and acknowledged; 2: wrong queue, acknowledged; 3: not a job,
+    // handed back (then the DLQ); 4: not a delivery id, acknowledged.
+    assert_eq!(
+        failures(handler::handle(&deps, event).await.unwrap()),
+        ["00000000-0000-4000-8000-000000000003"]
+    );
+    assert_eq!(stack.sim.accepted().len(), 1);
+    assert_eq!(stack.state().await, DeliveryState::Delivered);
+
+    // The same batch again (SQS delivers at least once): nothing is sent again.
+    let again: Invocation = serde_json::from_str(SQS).unwrap();
+    handler::handle(&deps, again).await.unwrap();
+    assert_eq!(stack.sim.received().len(), 1, "not even a second request");
+}
+
+#[tokio::test]
+async fn a_refusal_waits_for_the_next_daily_schedule() {
+    let stack = Stack::new().await;
+    stack.sim.refuse_until(Some(day2()));
+    let event: Invocation = serde_json::from_str(SQS).unwrap();
+    assert_eq!(
+        failures(handler::handle(&stack.deps(day1), event).await.unwrap()),
+        ["00000000-0000-4000-8000-000000000003"],
+        "a refusal is recorded and acknowledged: the daily run retries it"
+    );
+    assert_eq!(stack.state().await, DeliveryState::Pending);
+
+    let scheduled: Invocation = serde_json::from_str(SCHEDULED).unwrap();
     assert!(matches!(
-        handler::handle(event).await.unwrap(),
-        Response::Schedule { due: 0 }
+        handler::handle(&stack.deps(day1), scheduled).await.unwrap(),
+        Response::Schedule { due: 0, queued: 0 }
     ));
+    let scheduled: Invocation = serde_json::from_str(SCHEDULED).unwrap();
+    assert!(matches!(
+        handler::handle(&stack.deps(day2), scheduled).await.unwrap(),
+        Response::Schedule { due: 1, queued: 1 }
+    ));
+    let jobs = testing::drain_jobs(&stack.sdk, &stack.config, QueueRole::Deliveries).await;
+    assert_eq!(jobs.len(), 2, "the one queued at creation and the sweep's");
+
+    stack.sim.set_clock(Some(day2()));
+    let event: Invocation = serde_json::from_str(SQS).unwrap();
+    handler::handle(&stack.deps(day2), event).await.unwrap();
+    assert_eq!(stack.state().await, DeliveryState::Delivered);
+    assert_eq!(stack.sim.accepted().len(), 1);
+    assert_eq!(stack.sim.received().len(), 2);
+
     let other: Invocation = serde_json::from_str(r#"{"schedule":"nightly"}"#).unwrap();
-    assert!(handler::handle(other).await.is_err());
+    assert!(handler::handle(&stack.deps(day2), other).await.is_err());
 }

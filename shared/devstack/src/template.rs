@@ -329,7 +329,7 @@ mod tests {
             ("enrolment-push", &[ResultsFetch]),
             ("results-fetch", &[Deliveries]),
             ("coursekey-webhook", &[ResultsFetch]),
-            ("retry-worker", &[]),
+            ("retry-worker", &[Deliveries]),
             ("api", &[EnrolmentPush, ResultsFetch, Deliveries]),
         ];
         assert_eq!(envs.len(), sends_to.len(), "{:?}", envs.keys());
