@@ -9,6 +9,7 @@ pub mod learners;
 pub mod links;
 pub mod offerings;
 pub mod openapi;
+pub mod preview;
 pub mod probe;
 
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
@@ -37,5 +38,7 @@ pub struct Deps {
     pub secret_prefix: String,
     /// Tests connections (the Moodle site probe).
     pub probe: Arc<dyn app::connections::SiteProbe>,
+    /// Moodle gateways per connection, for the transfer preview's look-ups.
+    pub learning: Arc<dyn domain::ports::LearningSystems>,
     pub now: fn() -> chrono::DateTime<chrono::Utc>,
 }

@@ -22,6 +22,10 @@ async fn main() -> anyhow::Result<()> {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
+        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
+            secrets.clone(),
+            config.secret_prefix.clone(),
+        )),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),

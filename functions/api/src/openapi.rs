@@ -3,7 +3,7 @@
 //! of the SMS and admin resources.
 
 use crate::Deps;
-use crate::{connections, enrolments, handler, learners, links, offerings};
+use crate::{connections, enrolments, handler, learners, links, offerings, preview};
 use axum::Json;
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         links::list_links,
         links::start_transfer,
         links::list_transfers,
+        preview::transfer_preview,
     ),
     modifiers(&ApiKeyAuth),
     tags(
@@ -130,6 +131,10 @@ pub fn routes() -> Router<Deps> {
                 .get(enrolments::get_enrolment),
         )
         .route("/offerings/{id}/links", get(links::list_links))
+        .route(
+            "/offerings/{id}/transfer-preview",
+            get(preview::transfer_preview),
+        )
         .route(
             "/offerings/{id}/transfers",
             post(links::start_transfer).get(links::list_transfers),

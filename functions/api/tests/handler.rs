@@ -50,6 +50,10 @@ async fn deps() -> Deps {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
+        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
+            secrets.clone(),
+            config.secret_prefix.clone(),
+        )),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),

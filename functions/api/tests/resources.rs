@@ -78,6 +78,10 @@ async fn api() -> Api {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
+        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
+            secrets.clone(),
+            config.secret_prefix.clone(),
+        )),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
@@ -195,6 +199,7 @@ async fn the_openapi_document_describes_every_resource() {
         "/v1/offerings/{id}/enrolments/{code}",
         "/v1/offerings/{id}/links",
         "/v1/offerings/{id}/transfers",
+        "/v1/offerings/{id}/transfer-preview",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
@@ -1025,4 +1030,107 @@ async fn one_tenant_never_reads_or_changes_another_tenants_data() {
     assert!(api.jobs().await.is_empty(), "bolt queued nothing for acme");
     let (_, list) = api.call(BOLT_KEY, "GET", "/v1/connections", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_transfer_preview_shows_ready_and_blocked_enrolments_with_reasons() {
+    use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+    let api = api().await;
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    api.call(
+        ACME_KEY,
+        "POST",
+        "/v1/connections",
+        Some(json!({"id": "sim", "kind": "moodle", "name": "Sim", "base_url": server.base_url, "secret": SAMPLE_TOKEN})),
+    )
+    .await;
+    api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-1001", Some(occ()))
+        .await;
+    api.link("acme", "OCC-1001", "sim").await;
+    api.call(ACME_KEY, "PUT", "/v1/learners/NEW1", Some(ana()))
+        .await;
+    api.call(
+        ACME_KEY,
+        "PUT",
+        "/v1/learners/NOMAIL",
+        Some(json!({"given_name": "Bo", "family_name": ""})),
+    )
+    .await;
+    for code in ["NEW1", "NOMAIL"] {
+        let (status, _) = api
+            .call(
+                ACME_KEY,
+                "PUT",
+                &format!("/v1/offerings/OCC-1001/enrolments/{code}"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let calls_before = sim.call_count("core_user_create_users");
+
+    let (status, rows) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/offerings/OCC-1001/transfer-preview?connection=sim",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rows}");
+    let row = |code: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["learner"] == code)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("NEW1")["status"]["status"], "ready", "{rows}");
+    let blocked = row("NOMAIL");
+    assert_eq!(blocked["status"]["status"], "blocked");
+    let reasons: Vec<&str> = blocked["status"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"missing_email"), "{reasons:?}");
+    assert!(reasons.contains(&"missing_surname"), "{reasons:?}");
+    assert_eq!(blocked["messages"].as_array().unwrap().len(), reasons.len());
+    assert_eq!(
+        sim.call_count("core_user_create_users"),
+        calls_before,
+        "a preview changes nothing in Moodle"
+    );
+
+    let (status, body) = api
+        .call(
+            BOLT_KEY,
+            "GET",
+            "/v1/offerings/OCC-1001/transfer-preview?connection=sim",
+            None,
+        )
+        .await;
+    assert_error(status, &body, 404, Some("offering_id"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/offerings/OCC-1001/transfer-preview?connection=coursekey-main",
+            None,
+        )
+        .await;
+    assert_error(status, &body, 422, Some("connection"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/offerings/OCC-1001/transfer-preview",
+            None,
+        )
+        .await;
+    assert_error(status, &body, 400, Some("connection"));
+    server.shutdown().await;
 }

@@ -102,6 +102,10 @@ impl LocalSystem {
             sis: Arc::new(stores.sis),
             links: Arc::new(stores.links),
             queue: Arc::new(stores.queue),
+            learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                self.config.secret_prefix.clone(),
+            )),
             secret_sink: secrets.clone(),
             secret_source: secrets,
             secret_prefix: self.config.secret_prefix.clone(),
