@@ -23,6 +23,7 @@ pub fn app(deps: Deps) -> Router {
         .route("/connections/{connection}", get(get_connection))
         .route("/connections/{connection}/runs/{run}", get(get_run))
         .merge(crate::openapi::routes())
+        .merge(crate::deliveries::routes())
         .route_layer(middleware::from_fn_with_state(deps.clone(), authenticate));
     Router::new()
         .route("/health", get(health))

@@ -1,6 +1,7 @@
 //! api: the HTTP API for the SMS and its admins.
 
 pub mod connections;
+pub mod deliveries;
 pub mod enrolments;
 pub mod error;
 pub mod handler;
@@ -41,4 +42,6 @@ pub struct Deps {
     /// Moodle gateways per connection, for the transfer preview's look-ups.
     pub learning: Arc<dyn domain::ports::LearningSystems>,
     pub now: fn() -> chrono::DateTime<chrono::Utc>,
+    /// Deliveries to the SMS and their attempts.
+    pub deliveries: Arc<dyn domain::ports::DeliveryStore>,
 }

@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let deps = Deps {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
+        deliveries: Arc::new(stores.deliveries),
         api_keys: Arc::new(stores.api_keys),
         pepper,
         sis: Arc::new(stores.sis),

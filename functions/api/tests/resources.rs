@@ -73,6 +73,7 @@ async fn api() -> Api {
     let deps = Deps {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
+        deliveries: Arc::new(stores.deliveries),
         api_keys: Arc::new(stores.api_keys),
         pepper,
         sis: Arc::new(stores.sis),

@@ -97,6 +97,7 @@ impl LocalSystem {
         Ok(api::handler::app(api::Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
+            deliveries: Arc::new(stores.deliveries),
             api_keys: Arc::new(stores.api_keys),
             pepper,
             sis: Arc::new(stores.sis),
@@ -152,7 +153,10 @@ impl LocalSystem {
         let deps = match &self.retry {
             Ok(deps) => deps,
             Err(error) => {
-                tracing::error!(error = error as &dyn std::error::Error, "retry-worker is not set up");
+                tracing::error!(
+                    error = error as &dyn std::error::Error,
+                    "retry-worker is not set up"
+                );
                 return Ok(());
             }
         };
@@ -235,8 +239,11 @@ impl LocalSystem {
                     }
                     return response;
                 };
-                match retry_worker::handler::handle(deps, retry_worker::handler::Invocation::Sqs(event))
-                    .await
+                match retry_worker::handler::handle(
+                    deps,
+                    retry_worker::handler::Invocation::Sqs(event),
+                )
+                .await
                 {
                     Ok(retry_worker::handler::Response::Sqs(response)) => response,
                     // An SQS invocation always answers with a batch response.
