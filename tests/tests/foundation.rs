@@ -101,13 +101,13 @@ async fn coursekey_attendance_is_verified_stored_once_and_queued_over_http() {
             .body(body);
         if let Some(signature) = signature {
             request = request
-                .header(app::signature::TIMESTAMP_HEADER, ts.to_string())
-                .header(app::signature::SIGNATURE_HEADER, signature);
+                .header(connectors::signature::TIMESTAMP_HEADER, ts.to_string())
+                .header(connectors::signature::SIGNATURE_HEADER, signature);
         }
         request.send()
     };
     let ts = Utc::now().timestamp();
-    let good = app::signature::sign(CK_SECRET.as_bytes(), ts, body.as_bytes());
+    let good = connectors::signature::sign(CK_SECRET.as_bytes(), ts, body.as_bytes());
     let first = post(Some(good.clone()), ts).await.unwrap();
     assert_eq!(first.status().as_u16(), 202);
     assert_eq!(
@@ -119,7 +119,7 @@ async fn coursekey_attendance_is_verified_stored_once_and_queued_over_http() {
         retry.json::<serde_json::Value>().await.unwrap(),
         serde_json::json!({"accepted": 0, "duplicates": 2})
     );
-    let wrong_secret = app::signature::sign(b"not the secret", ts, body.as_bytes());
+    let wrong_secret = connectors::signature::sign(b"not the secret", ts, body.as_bytes());
     assert_eq!(
         post(Some(wrong_secret), ts)
             .await
