@@ -1,0 +1,165 @@
+//! Enrolment push end to end: the local runner over moto and the Moodle
+//! simulator. The SMS's records are seeded through the stores, the nightly
+//! schedule fires, the queues drain; Moodle and the run log are checked.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{Duration, NaiveDate, Utc};
+use cloud::testing::connection;
+use domain::ConnectionKind::Moodle;
+use domain::ports::{ConnectionStore, LinkStore, RunStore, SisStore};
+use domain::sis::*;
+use domain::{ConnectionId, LearnerCode, OfferingId, RunStatus, TenantId};
+use secrecy::SecretString;
+use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+
+#[tokio::test]
+async fn the_nightly_run_pushes_not_called_enrolments_once() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let (t, c, o) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-main").unwrap(),
+        OfferingId::parse("OCC-1001").unwrap(),
+    );
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = server.base_url.clone();
+    stores.connections.save_connection(&conn).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &conn.secret_name(&system.config.secret_prefix),
+            &SecretString::from(SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+    let now = Utc::now();
+    stores
+        .sis
+        .save_offering(&Offering {
+            tenant: t.clone(),
+            id: o.clone(),
+            name: "First aid".into(),
+            start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+            end_date: NaiveDate::from_ymd_opt(2027, 3, 31),
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    for (code, given, family, email) in [
+        ("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com")),
+        ("X7654321", "Luis", "Gómez", Some("luis.gomez@example.com")),
+        ("X0000000", "Sin", "Correo", None),
+    ] {
+        let code = LearnerCode::parse(code).unwrap();
+        stores
+            .sis
+            .save_learner(&Learner {
+                tenant: t.clone(),
+                code: code.clone(),
+                username: None,
+                given_name: given.into(),
+                middle_name: None,
+                family_name: family.into(),
+                email: email.map(str::to_owned),
+                date_of_birth: None,
+                archived: false,
+                email_opt_out: true,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        stores
+            .sis
+            .save_enrolment(&Enrolment {
+                tenant: t.clone(),
+                learner: code,
+                offering: o.clone(),
+                state: EnrolmentState::NotCalled,
+                start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+                session_date: None,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    stores
+        .links
+        .save_link(&CourseLink {
+            tenant: t.clone(),
+            offering: o.clone(),
+            connection: c.clone(),
+            course_id: 2,
+            course_idnumber: Some("OCC-1001".into()),
+            course_shortname: Some("OCC-1001".into()),
+            linked_at: now,
+        })
+        .await
+        .unwrap();
+
+    system.fire_nightly(now).await.unwrap();
+    let drained = system.drain().await.unwrap();
+    assert_eq!(drained.failed, 0);
+
+    let moodle = sim.snapshot();
+    for idnumber in ["X1234567", "X7654321"] {
+        let user = moodle
+            .users
+            .iter()
+            .find(|u| u.idnumber == idnumber)
+            .expect(idnumber);
+        let enrolled = moodle.user_enrolments.iter().any(|ue| ue.userid == user.id);
+        assert!(enrolled, "{idnumber} enrolled");
+    }
+    assert!(
+        !moodle.users.iter().any(|u| u.idnumber == "X0000000"),
+        "no email: not created"
+    );
+
+    let runs = stores.runs.runs_of(&t, &c, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0].status,
+        RunStatus::FinishedWithWarnings,
+        "one learner is blocked"
+    );
+    let log: Vec<String> = stores
+        .runs
+        .log(&t, &c, &runs[0].id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    for line in [
+        "User Ana Ruiz (X1234567) - registered in the system",
+        "User Ana Ruiz (X1234567) - enrolment in the Moodle course",
+        "User Ana Ruiz (X1234567) - called",
+        "User Luis Gómez (X7654321) - called",
+    ] {
+        assert!(log.contains(&line.to_owned()), "{line} in {log:?}");
+    }
+    assert!(log.iter().any(|l| {
+        l.starts_with("User Sin Correo (X0000000) - not transferred: the learner has no email")
+    }));
+    let ana = stores
+        .sis
+        .enrolment(&t, &o, &LearnerCode::parse("X1234567").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ana.state, EnrolmentState::InProgress);
+
+    // The next night: nothing new in Moodle.
+    system.fire_nightly(now + Duration::days(1)).await.unwrap();
+    system.drain().await.unwrap();
+    let again = sim.snapshot();
+    assert_eq!(again.users, moodle.users);
+    assert_eq!(again.user_enrolments, moodle.user_enrolments);
+}
