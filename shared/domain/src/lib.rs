@@ -13,6 +13,7 @@ pub mod matching;
 pub mod messages;
 pub mod plan;
 pub mod ports;
+pub mod results;
 pub mod run;
 pub mod sis;
 pub mod transfer;

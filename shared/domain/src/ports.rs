@@ -531,3 +531,92 @@ impl KeyState {
         tenant.map_or(KeyState::Unknown, KeyState::Active)
     }
 }
+
+/// The reads the results download needs from a learning system (Moodle), in
+/// domain terms, plus the unenrolment Smartosh's mode does after reading.
+#[async_trait]
+pub trait GradeSource: Send + Sync {
+    /// The course's activities with their type (one call per course).
+    async fn course_activities(
+        &self,
+        course: i64,
+    ) -> Result<Vec<crate::results::CourseActivity>, crate::learning::LearningError>;
+    /// Every learner's grades in the course, in one call (Moodle: userid 0).
+    async fn course_grades(
+        &self,
+        course: i64,
+    ) -> Result<Vec<crate::results::LearnerGrades>, crate::learning::LearningError>;
+    /// One activity's pass grade (Moodle: core_course_get_course_module).
+    async fn pass_grade(&self, cmid: i64) -> Result<Option<f64>, crate::learning::LearningError>;
+    /// One learner's activity completion states, by course module id.
+    async fn activities_completion(
+        &self,
+        course: i64,
+        user: i64,
+    ) -> Result<Vec<(i64, crate::results::ActivityCompletion)>, crate::learning::LearningError>;
+    /// One learner's course completion.
+    async fn course_completion(
+        &self,
+        course: i64,
+        user: i64,
+    ) -> Result<crate::results::CourseCompletionRead, crate::learning::LearningError>;
+    /// Unenrols a learner from the course (after everything was read).
+    async fn unenrol(&self, course: i64, user: i64) -> Result<(), crate::learning::LearningError>;
+}
+
+/// Builds the grade source of a connection.
+#[async_trait]
+pub trait GradeSources: Send + Sync {
+    async fn for_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<std::sync::Arc<dyn GradeSource>, crate::learning::LearningError>;
+}
+
+/// Mappings, results under review, and each connection's fetch watermark.
+#[async_trait]
+pub trait ResultStore: Send + Sync {
+    /// Stores (replaces) an assessable's mapping.
+    async fn save_mapping(&self, mapping: &crate::results::Mapping) -> Result<(), StoreError>;
+    /// An offering's mappings to a connection.
+    async fn mappings(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::results::Mapping>, StoreError>;
+    async fn save_result(&self, result: &crate::results::StoredResult) -> Result<(), StoreError>;
+    async fn result(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        learner: &crate::LearnerCode,
+        assessable: &crate::AssessableId,
+    ) -> Result<Option<crate::results::StoredResult>, StoreError>;
+    /// Every result of an offering.
+    async fn results(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+    ) -> Result<Vec<crate::results::StoredResult>, StoreError>;
+    /// A connection's results in one review state.
+    async fn results_by_state(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        state: crate::results::ReviewState,
+        limit: usize,
+    ) -> Result<Vec<crate::results::StoredResult>, StoreError>;
+    /// When the connection's last complete download started (none: never).
+    async fn watermark(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn save_watermark(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,1238 @@
+//! Results from a learning system: which activities an assessable is mapped to,
+//! the seed's Started / Passed / Failed rules over their grades, the result's
+//! dates, course completion, and the review a person does before a result is
+//! saved to the SMS.
+//!
+//! Pure: the grades and completion states come in as plain values (read by the
+//! `results` use case through [`crate::ports::GradeSource`]), `now` is passed in.
+//!
+//! The edges, decided here once:
+//! - **no grade**: the activity has neither passed nor failed yet.
+//! - **hidden grade**: not released to the learner, so treated as no grade.
+//! - **scale grades**: a scale grade is the scale item's number (1 = first item);
+//!   it is compared with the pass grade like any number. A scale without a pass
+//!   grade decides by the completion state (complete-pass / complete-fail) alone.
+//! - **overridden grades**: the overridden grade is the grade (it is what the
+//!   gradebook shows); the graded date is the override's date.
+//! - **complete-fail completion state (3)**: the activity failed, whatever grade
+//!   the report shows; complete-pass (2) with no grade counts as passed.
+//! - an activity with no pass grade (0 or none) and a grade passes on any grade,
+//!   unless its completion state says complete-fail.
+
+use crate::ids::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
+use crate::sis::{Assessable, EnrolmentState};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The Moodle activity types a unit or task can be mapped to (the seed's list).
+pub const MAPPABLE_MODULES: [&str; 8] = [
+    "assign",
+    "attendance",
+    "checklist",
+    "h5pactivity",
+    "lesson",
+    "lti",
+    "quiz",
+    "scorm",
+];
+
+/// Whether an activity of this type (Moodle's `modname`) can be mapped.
+pub fn is_mappable(modname: &str) -> bool {
+    MAPPABLE_MODULES.contains(&modname)
+}
+
+/// Why a mapping was refused. Each names what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error(
+        "activity {cmid} is a {modname}, which cannot be mapped; only assign, attendance, checklist, h5pactivity, lesson, lti, quiz and scorm activities can"
+    )]
+    UnmappableType { cmid: i64, modname: String },
+    #[error("activity {cmid} is not in the linked course")]
+    UnknownActivity { cmid: i64 },
+    #[error("assessable {assessable} is not part of the offering")]
+    UnknownAssessable { assessable: AssessableId },
+    #[error("an assessable must be mapped to at least one activity")]
+    NoActivities,
+    #[error("activity {cmid} is listed twice")]
+    Duplicate { cmid: i64 },
+}
+
+/// One activity (course module) of a linked course, as the mapping screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourseActivity {
+    /// The course module id.
+    pub cmid: i64,
+    pub modname: String,
+    pub name: String,
+    pub mappable: bool,
+}
+
+impl CourseActivity {
+    pub fn new(cmid: i64, modname: impl Into<String>, name: impl Into<String>) -> Self {
+        let modname = modname.into();
+        Self {
+            cmid,
+            mappable: is_mappable(&modname),
+            modname,
+            name: name.into(),
+        }
+    }
+}
+
+/// A mapped activity: its course module id and type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappedActivity {
+    pub cmid: i64,
+    pub modname: String,
+}
+
+/// An assessable of an offering mapped to one or more activities of the linked course.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub tenant: TenantId,
+    pub offering: OfferingId,
+    pub connection: ConnectionId,
+    pub assessable: AssessableId,
+    pub activities: Vec<MappedActivity>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Checks a requested mapping against the course's activities: every cmid must
+/// be in the course, once, and of a mappable type.
+pub fn check_mapping(
+    course: &[CourseActivity],
+    cmids: &[i64],
+) -> Result<Vec<MappedActivity>, MappingError> {
+    if cmids.is_empty() {
+        return Err(MappingError::NoActivities);
+    }
+    let mut out: Vec<MappedActivity> = Vec::with_capacity(cmids.len());
+    for &cmid in cmids {
+        if out.iter().any(|a| a.cmid == cmid) {
+            return Err(MappingError::Duplicate { cmid });
+        }
+        let activity = course
+            .iter()
+            .find(|a| a.cmid == cmid)
+            .ok_or(MappingError::UnknownActivity { cmid })?;
+        if !is_mappable(&activity.modname) {
+            return Err(MappingError::UnmappableType {
+                cmid,
+                modname: activity.modname.clone(),
+            });
+        }
+        out.push(MappedActivity {
+            cmid,
+            modname: activity.modname.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Moodle's activity completion state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionState {
+    Incomplete,
+    Complete,
+    CompletePass,
+    CompleteFail,
+}
+
+impl CompletionState {
+    /// Moodle's number (0..=3); anything else is not known.
+    pub fn from_moodle(value: i64) -> Option<Self> {
+        match value {
+            0 => Some(Self::Incomplete),
+            1 => Some(Self::Complete),
+            2 => Some(Self::CompletePass),
+            3 => Some(Self::CompleteFail),
+            _ => None,
+        }
+    }
+}
+
+/// One learner's activity completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityCompletion {
+    pub state: CompletionState,
+    /// Set whenever the state is not incomplete (complete-fail included).
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// What the learning system says about one learner in one mapped activity.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ActivityOutcome {
+    pub cmid: i64,
+    pub grade: Option<f64>,
+    /// The activity's pass grade (`gradepass`); 0 or none: no pass grade.
+    pub pass_grade: Option<f64>,
+    /// Hidden from the learner: not released, treated as no grade.
+    pub hidden: bool,
+    /// A scale grade (the scale item's number).
+    pub scale: bool,
+    /// Overridden in the gradebook: the grade is still the grade.
+    pub overridden: bool,
+    pub graded_at: Option<DateTime<Utc>>,
+    pub completion: Option<ActivityCompletion>,
+}
+
+/// How one activity stands for one learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityStanding {
+    Pending,
+    Passed,
+    Failed,
+}
+
+impl ActivityOutcome {
+    /// The grade that counts: none when hidden.
+    pub fn visible_grade(&self) -> Option<f64> {
+        if self.hidden { None } else { self.grade }
+    }
+
+    pub fn standing(&self) -> ActivityStanding {
+        let state = self.completion.map(|c| c.state);
+        if state == Some(CompletionState::CompleteFail) {
+            return ActivityStanding::Failed;
+        }
+        let pass = self.pass_grade.filter(|p| *p > 0.0);
+        match (self.visible_grade(), pass) {
+            (Some(grade), Some(pass)) if grade >= pass => ActivityStanding::Passed,
+            (Some(_), Some(_)) => ActivityStanding::Failed,
+            // A scale without a pass grade decides by completion alone.
+            (Some(_), None) if self.scale => match state {
+                Some(CompletionState::CompletePass) => ActivityStanding::Passed,
+                _ => ActivityStanding::Pending,
+            },
+            (Some(_), None) => ActivityStanding::Passed,
+            (None, _) if state == Some(CompletionState::CompletePass) => ActivityStanding::Passed,
+            (None, _) => ActivityStanding::Pending,
+        }
+    }
+}
+
+/// One learner's grade in one activity, as the grade report gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ItemGrade {
+    pub cmid: i64,
+    pub grade: Option<f64>,
+    pub hidden: bool,
+    pub scale: bool,
+    pub overridden: bool,
+    pub graded_at: Option<DateTime<Utc>>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// One learner's grades in a course (all activities, and the course total).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LearnerGrades {
+    /// The learning system's user id.
+    pub user: i64,
+    pub items: Vec<ItemGrade>,
+    pub course_total: Option<f64>,
+}
+
+impl LearnerGrades {
+    /// The latest grading or submission of any item: what says "changed".
+    pub fn last_change(&self) -> Option<DateTime<Utc>> {
+        self.items
+            .iter()
+            .flat_map(|i| [i.graded_at, i.submitted_at])
+            .flatten()
+            .max()
+    }
+
+    /// Whether anything changed at or after `since` (none: the first run, all changed).
+    pub fn changed_since(&self, since: Option<DateTime<Utc>>) -> bool {
+        match since {
+            None => true,
+            Some(since) => self.last_change().is_some_and(|at| at >= since),
+        }
+    }
+
+    /// The outcome of one mapped activity (pass grade and completion joined in).
+    pub fn outcome(
+        &self,
+        cmid: i64,
+        pass_grade: Option<f64>,
+        completion: Option<ActivityCompletion>,
+    ) -> ActivityOutcome {
+        let item = self.items.iter().find(|i| i.cmid == cmid);
+        ActivityOutcome {
+            cmid,
+            grade: item.and_then(|i| i.grade),
+            pass_grade,
+            hidden: item.is_some_and(|i| i.hidden),
+            scale: item.is_some_and(|i| i.scale),
+            overridden: item.is_some_and(|i| i.overridden),
+            graded_at: item.and_then(|i| i.graded_at),
+            completion,
+        }
+    }
+}
+
+/// A learner's course completion as read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CourseCompletionRead {
+    pub completed: bool,
+    pub criteria: Vec<CriterionStatus>,
+}
+
+/// The seed's three buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultType {
+    Started,
+    Passed,
+    Failed,
+}
+
+impl ResultType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultType::Started => "started",
+            ResultType::Passed => "passed",
+            ResultType::Failed => "failed",
+        }
+    }
+}
+
+/// Where the assessable already is in the SMS for this learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorResult {
+    #[default]
+    None,
+    Started,
+    /// Passed or failed (saved): no further result.
+    Completed,
+}
+
+/// The settings the rules read (from the connection's Moodle settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultRules {
+    pub record_failed_results: bool,
+    pub use_enrolment_start_date: bool,
+}
+
+/// A result the rules propose, before review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposedResult {
+    pub result: ResultType,
+    pub start_date: Option<NaiveDate>,
+    pub finish_date: Option<NaiveDate>,
+    /// The mapped activities' grades (the mean of the visible ones), for the SMS.
+    pub grade: Option<f64>,
+}
+
+/// Why the rules propose nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoResult {
+    AlreadyCompleted,
+    AlreadyStarted,
+    NothingYet,
+}
+
+/// The seed's rules for one learner and one mapped assessable.
+///
+/// `outcomes` holds one entry per mapped activity (an activity the learning
+/// system said nothing about is a default, pending one).
+pub fn decide(
+    rules: ResultRules,
+    assessable: &Assessable,
+    enrolment_start: Option<NaiveDate>,
+    prior: PriorResult,
+    outcomes: &[ActivityOutcome],
+) -> Result<ProposedResult, NoResult> {
+    if prior == PriorResult::Completed {
+        return Err(NoResult::AlreadyCompleted);
+    }
+    let standings: Vec<ActivityStanding> = outcomes.iter().map(|o| o.standing()).collect();
+    let passed = standings
+        .iter()
+        .filter(|s| **s == ActivityStanding::Passed)
+        .count();
+    let failed = standings.contains(&ActivityStanding::Failed);
+    let result = if failed {
+        if rules.record_failed_results {
+            ResultType::Failed
+        } else {
+            ResultType::Started
+        }
+    } else if !outcomes.is_empty() && passed == outcomes.len() {
+        ResultType::Passed
+    } else if passed > 0 {
+        ResultType::Started
+    } else {
+        return Err(NoResult::NothingYet);
+    };
+    if result == ResultType::Started && prior == PriorResult::Started {
+        return Err(NoResult::AlreadyStarted);
+    }
+    let finish_date = match result {
+        ResultType::Started => None,
+        ResultType::Passed | ResultType::Failed => outcomes
+            .iter()
+            .filter_map(|o| o.graded_at)
+            .max()
+            .map(|d| d.date_naive()),
+    };
+    let grades: Vec<f64> = outcomes.iter().filter_map(|o| o.visible_grade()).collect();
+    let grade = if grades.is_empty() {
+        None
+    } else {
+        Some(grades.iter().sum::<f64>() / grades.len() as f64)
+    };
+    Ok(ProposedResult {
+        result,
+        start_date: start_date(rules, assessable, enrolment_start, outcomes),
+        finish_date,
+        grade,
+    })
+}
+
+/// The result's start date: the training plan's expected start date wins; else,
+/// when more than one activity is mapped, the earliest completion date among
+/// them (the enrolment's start is then ignored); else the enrolment's start
+/// date when the connection prefers it; else none (Moodle has no activity start).
+pub fn start_date(
+    rules: ResultRules,
+    assessable: &Assessable,
+    enrolment_start: Option<NaiveDate>,
+    outcomes: &[ActivityOutcome],
+) -> Option<NaiveDate> {
+    if let Some(expected) = assessable.expected_start_date {
+        return Some(expected);
+    }
+    if outcomes.len() > 1 {
+        return outcomes
+            .iter()
+            .filter_map(|o| o.completion.and_then(|c| c.completed_at))
+            .min()
+            .map(|d| d.date_naive());
+    }
+    if rules.use_enrolment_start_date {
+        enrolment_start
+    } else {
+        None
+    }
+}
+
+/// One criterion of a learner's course completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriterionStatus {
+    pub complete: bool,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The course completion's date, when it applies: only for an active
+/// enrolment of a learner whose course is completed; the date is when the
+/// latest criterion was met.
+pub fn course_completion(
+    enrolment: EnrolmentState,
+    completed: bool,
+    criteria: &[CriterionStatus],
+) -> Option<DateTime<Utc>> {
+    if !enrolment.is_active() || !completed {
+        return None;
+    }
+    criteria
+        .iter()
+        .filter(|c| c.complete)
+        .filter_map(|c| c.completed_at)
+        .max()
+}
+
+/// A result's place in the review queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Can be processed.
+    Ready,
+    /// Cannot be processed until a person fixes it (the reason says what).
+    Error,
+    /// Already saved to the SMS (a delivery exists).
+    Done,
+}
+
+impl ReviewState {
+    pub const ALL: [ReviewState; 3] = [ReviewState::Ready, ReviewState::Error, ReviewState::Done];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewState::Ready => "ready",
+            ReviewState::Error => "error",
+            ReviewState::Done => "done",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+/// A result waiting for review (or already saved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResult {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub offering: OfferingId,
+    pub learner: LearnerCode,
+    pub assessable: AssessableId,
+    pub result: ResultType,
+    pub start_date: Option<NaiveDate>,
+    pub finish_date: Option<NaiveDate>,
+    pub grade: Option<f64>,
+    pub state: ReviewState,
+    /// Why it is in error, for the person who must fix it.
+    pub error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a result needs before it can be saved; `None` when nothing is missing.
+pub fn problem(
+    result: ResultType,
+    start: Option<NaiveDate>,
+    finish: Option<NaiveDate>,
+) -> Option<String> {
+    if start.is_none() {
+        return Some(
+            "the result has no start date: set one, or turn on \"use the enrolment's start date\""
+                .into(),
+        );
+    }
+    match (result, start, finish) {
+        (ResultType::Passed | ResultType::Failed, _, None) => {
+            Some("a passed or failed result needs a finish date".into())
+        }
+        (_, Some(s), Some(f)) if f < s => {
+            Some(format!("the finish date {f} is before the start date {s}"))
+        }
+        _ => None,
+    }
+}
+
+impl StoredResult {
+    /// A new result from the rules: ready, or error with the reason.
+    pub fn new(key: ResultKey, proposed: ProposedResult, now: DateTime<Utc>) -> Self {
+        let error = problem(proposed.result, proposed.start_date, proposed.finish_date);
+        Self {
+            tenant: key.tenant,
+            connection: key.connection,
+            offering: key.offering,
+            learner: key.learner,
+            assessable: key.assessable,
+            result: proposed.result,
+            start_date: proposed.start_date,
+            finish_date: proposed.finish_date,
+            grade: proposed.grade,
+            state: if error.is_some() {
+                ReviewState::Error
+            } else {
+                ReviewState::Ready
+            },
+            error,
+            updated_at: now,
+        }
+    }
+
+    /// A person's change to the type and dates; the state is checked again.
+    pub fn adjust(&mut self, change: &Adjustment, now: DateTime<Utc>) -> Result<(), ReviewError> {
+        if self.state == ReviewState::Done {
+            return Err(ReviewError::AlreadySaved);
+        }
+        if let Some(result) = change.result {
+            self.result = result;
+        }
+        if let Some(start) = change.start_date {
+            self.start_date = Some(start);
+        }
+        if let Some(finish) = change.finish_date {
+            self.finish_date = Some(finish);
+        }
+        if self.result == ResultType::Started {
+            self.finish_date = None;
+        }
+        self.error = problem(self.result, self.start_date, self.finish_date);
+        self.state = if self.error.is_some() {
+            ReviewState::Error
+        } else {
+            ReviewState::Ready
+        };
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Processing: a ready result becomes done (its delivery is created by the caller).
+    pub fn approve(&mut self, now: DateTime<Utc>) -> Result<(), ReviewError> {
+        match self.state {
+            ReviewState::Ready => {
+                self.state = ReviewState::Done;
+                self.updated_at = now;
+                Ok(())
+            }
+            ReviewState::Done => Err(ReviewError::AlreadySaved),
+            ReviewState::Error => Err(ReviewError::NotReady {
+                reason: self.error.clone().unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// What goes to the SMS.
+    pub fn payload(&self) -> serde_json::Value {
+        serde_json::json!({
+            "learner": self.learner,
+            "offering": self.offering,
+            "assessable": self.assessable,
+            "result": self.result.as_str(),
+            "start_date": self.start_date,
+            "finish_date": self.finish_date,
+            "grade": self.grade,
+        })
+    }
+}
+
+/// Who and what a result is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultKey {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub offering: OfferingId,
+    pub learner: LearnerCode,
+    pub assessable: AssessableId,
+}
+
+/// What a person may change on a result before it is saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    pub result: Option<ResultType>,
+    pub start_date: Option<NaiveDate>,
+    pub finish_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("the result was already saved to the SMS")]
+    AlreadySaved,
+    #[error("the result is not ready: {reason}")]
+    NotReady { reason: String },
+}
+
+/// A course completion (Coachview's final grade; Smartosh's attendance and
+/// evaluation) as it goes to the SMS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletionRecord {
+    pub learner: LearnerCode,
+    pub offering: OfferingId,
+    pub completed_at: DateTime<Utc>,
+    /// The course total grade.
+    pub grade: Option<f64>,
+    /// Smartosh: the attendance date (the completion's date).
+    pub attendance_date: Option<NaiveDate>,
+    /// Smartosh, when the training must be evaluated.
+    pub evaluation_date: Option<NaiveDate>,
+    pub evaluation_grade: Option<f64>,
+}
+
+impl CompletionRecord {
+    /// The record for a completion; `smartosh` adds the attendance date, and the
+    /// evaluation when `must_be_evaluated`.
+    pub fn new(
+        learner: LearnerCode,
+        offering: OfferingId,
+        completed_at: DateTime<Utc>,
+        grade: Option<f64>,
+        smartosh: bool,
+        must_be_evaluated: bool,
+    ) -> Self {
+        let date = completed_at.date_naive();
+        let evaluated = smartosh && must_be_evaluated;
+        Self {
+            learner,
+            offering,
+            completed_at,
+            grade,
+            attendance_date: smartosh.then_some(date),
+            evaluation_date: evaluated.then_some(date),
+            evaluation_grade: if evaluated { grade } else { None },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sis::AssessableKind;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap()
+    }
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, day).unwrap()
+    }
+    fn assessable(expected: Option<NaiveDate>) -> Assessable {
+        Assessable {
+            id: AssessableId::parse("BSBWHS211").unwrap(),
+            name: "Unit".into(),
+            kind: AssessableKind::Unit,
+            expected_start_date: expected,
+        }
+    }
+    fn graded(cmid: i64, grade: f64, pass: f64, day: u32) -> ActivityOutcome {
+        ActivityOutcome {
+            cmid,
+            grade: Some(grade),
+            pass_grade: Some(pass),
+            graded_at: Some(at(day)),
+            ..ActivityOutcome::default()
+        }
+    }
+    fn completed(mut o: ActivityOutcome, state: CompletionState, day: u32) -> ActivityOutcome {
+        o.completion = Some(ActivityCompletion {
+            state,
+            completed_at: Some(at(day)),
+        });
+        o
+    }
+    const RECORD: ResultRules = ResultRules {
+        record_failed_results: true,
+        use_enrolment_start_date: true,
+    };
+    const NO_FAIL: ResultRules = ResultRules {
+        record_failed_results: false,
+        use_enrolment_start_date: true,
+    };
+
+    #[test]
+    fn only_the_seeds_activity_types_can_be_mapped() {
+        for m in MAPPABLE_MODULES {
+            assert!(is_mappable(m), "{m}");
+        }
+        for m in ["forum", "page", "url", "resource", "label", "feedback", ""] {
+            assert!(!is_mappable(m), "{m}");
+        }
+        let course = vec![
+            CourseActivity::new(1, "quiz", "Quiz"),
+            CourseActivity::new(2, "forum", "News"),
+            CourseActivity::new(3, "assign", "Essay"),
+        ];
+        assert!(course[0].mappable && !course[1].mappable);
+        assert_eq!(check_mapping(&course, &[1, 3]).unwrap().len(), 2);
+        let err = check_mapping(&course, &[1, 2]).unwrap_err();
+        assert_eq!(
+            err,
+            MappingError::UnmappableType {
+                cmid: 2,
+                modname: "forum".into()
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("is a forum, which cannot be mapped")
+        );
+        assert_eq!(
+            check_mapping(&course, &[9]),
+            Err(MappingError::UnknownActivity { cmid: 9 })
+        );
+        assert_eq!(check_mapping(&course, &[]), Err(MappingError::NoActivities));
+        assert_eq!(
+            check_mapping(&course, &[1, 1]),
+            Err(MappingError::Duplicate { cmid: 1 })
+        );
+    }
+
+    type Case = (
+        &'static str,
+        ResultRules,
+        PriorResult,
+        Vec<ActivityOutcome>,
+        Result<ResultType, NoResult>,
+    );
+
+    /// The seed's buckets, one row per rule and edge.
+    #[test]
+    fn result_rules_table() {
+        let hidden = ActivityOutcome {
+            hidden: true,
+            ..graded(2, 90.0, 50.0, 5)
+        };
+        let overridden_pass = ActivityOutcome {
+            overridden: true,
+            ..graded(2, 60.0, 50.0, 6)
+        };
+        let scale_pass = ActivityOutcome {
+            scale: true,
+            ..graded(2, 3.0, 2.0, 5)
+        };
+        let scale_fail = ActivityOutcome {
+            scale: true,
+            ..graded(2, 1.0, 2.0, 5)
+        };
+        let scale_no_pass = ActivityOutcome {
+            scale: true,
+            pass_grade: None,
+            ..graded(2, 3.0, 0.0, 5)
+        };
+        let no_grade = ActivityOutcome {
+            cmid: 2,
+            ..ActivityOutcome::default()
+        };
+        let complete_fail_with_pass_grade =
+            completed(graded(2, 80.0, 50.0, 5), CompletionState::CompleteFail, 5);
+        let complete_fail_no_grade = completed(no_grade, CompletionState::CompleteFail, 5);
+        let complete_pass_no_grade = completed(no_grade, CompletionState::CompletePass, 5);
+        let no_pass_grade = ActivityOutcome {
+            pass_grade: None,
+            ..graded(2, 10.0, 0.0, 5)
+        };
+        use NoResult::*;
+        use PriorResult as P;
+        use ResultType::*;
+        let cases: Vec<Case> = vec![
+            (
+                "all pass",
+                RECORD,
+                P::None,
+                vec![graded(1, 80.0, 50.0, 3), graded(2, 50.0, 50.0, 4)],
+                Ok(Passed),
+            ),
+            (
+                "grade equal to pass grade passes",
+                RECORD,
+                P::None,
+                vec![graded(1, 50.0, 50.0, 3)],
+                Ok(Passed),
+            ),
+            (
+                "any below fails",
+                RECORD,
+                P::None,
+                vec![graded(1, 80.0, 50.0, 3), graded(2, 40.0, 50.0, 4)],
+                Ok(Failed),
+            ),
+            (
+                "failed is started when failures are not recorded",
+                NO_FAIL,
+                P::None,
+                vec![graded(1, 40.0, 50.0, 3)],
+                Ok(Started),
+            ),
+            (
+                "some but not all pass",
+                RECORD,
+                P::None,
+                vec![graded(1, 80.0, 50.0, 3), no_grade],
+                Ok(Started),
+            ),
+            (
+                "no grade at all: nothing",
+                RECORD,
+                P::None,
+                vec![no_grade],
+                Err(NothingYet),
+            ),
+            (
+                "no activities: nothing",
+                RECORD,
+                P::None,
+                vec![],
+                Err(NothingYet),
+            ),
+            (
+                "already completed: nothing",
+                RECORD,
+                P::Completed,
+                vec![graded(1, 80.0, 50.0, 3)],
+                Err(AlreadyCompleted),
+            ),
+            (
+                "already started: no new started",
+                RECORD,
+                P::Started,
+                vec![graded(1, 80.0, 50.0, 3), no_grade],
+                Err(AlreadyStarted),
+            ),
+            (
+                "already started: passed still comes",
+                RECORD,
+                P::Started,
+                vec![graded(1, 80.0, 50.0, 3)],
+                Ok(Passed),
+            ),
+            (
+                "already started, failure not recorded: nothing",
+                NO_FAIL,
+                P::Started,
+                vec![graded(1, 40.0, 50.0, 3)],
+                Err(AlreadyStarted),
+            ),
+            (
+                "hidden grade is no grade",
+                RECORD,
+                P::None,
+                vec![graded(1, 80.0, 50.0, 3), hidden],
+                Ok(Started),
+            ),
+            (
+                "hidden grade alone: nothing",
+                RECORD,
+                P::None,
+                vec![hidden],
+                Err(NothingYet),
+            ),
+            (
+                "overridden grade counts",
+                RECORD,
+                P::None,
+                vec![overridden_pass],
+                Ok(Passed),
+            ),
+            (
+                "scale grade at or above pass",
+                RECORD,
+                P::None,
+                vec![scale_pass],
+                Ok(Passed),
+            ),
+            (
+                "scale grade below pass",
+                RECORD,
+                P::None,
+                vec![scale_fail],
+                Ok(Failed),
+            ),
+            (
+                "scale without pass grade waits for completion",
+                RECORD,
+                P::None,
+                vec![scale_no_pass],
+                Err(NothingYet),
+            ),
+            (
+                "scale without pass grade, complete-pass",
+                RECORD,
+                P::None,
+                vec![completed(scale_no_pass, CompletionState::CompletePass, 5)],
+                Ok(Passed),
+            ),
+            (
+                "complete-fail (3) fails whatever the grade",
+                RECORD,
+                P::None,
+                vec![complete_fail_with_pass_grade],
+                Ok(Failed),
+            ),
+            (
+                "complete-fail (3) without a grade fails",
+                RECORD,
+                P::None,
+                vec![graded(1, 80.0, 50.0, 3), complete_fail_no_grade],
+                Ok(Failed),
+            ),
+            (
+                "complete-pass without a grade passes",
+                RECORD,
+                P::None,
+                vec![complete_pass_no_grade],
+                Ok(Passed),
+            ),
+            (
+                "no pass grade: any grade passes",
+                RECORD,
+                P::None,
+                vec![no_pass_grade],
+                Ok(Passed),
+            ),
+        ];
+        for (name, rules, prior, outcomes, want) in cases {
+            let got =
+                decide(rules, &assessable(None), Some(date(1)), prior, &outcomes).map(|r| r.result);
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_learner_changed_when_an_item_was_graded_or_submitted_since_the_watermark() {
+        let g = LearnerGrades {
+            user: 7,
+            items: vec![
+                ItemGrade {
+                    cmid: 1,
+                    grade: Some(80.0),
+                    graded_at: Some(at(3)),
+                    ..ItemGrade::default()
+                },
+                ItemGrade {
+                    cmid: 2,
+                    submitted_at: Some(at(6)),
+                    ..ItemGrade::default()
+                },
+            ],
+            course_total: None,
+        };
+        assert!(g.changed_since(None), "first run: everyone");
+        assert!(g.changed_since(Some(at(6))));
+        assert!(!g.changed_since(Some(at(7))));
+        assert!(!LearnerGrades::default().changed_since(Some(at(1))));
+        let o = g.outcome(1, Some(50.0), None);
+        assert_eq!(
+            (o.grade, o.pass_grade, o.graded_at),
+            (Some(80.0), Some(50.0), Some(at(3)))
+        );
+        assert_eq!(
+            g.outcome(9, None, None).grade,
+            None,
+            "an unknown activity is pending"
+        );
+    }
+
+    #[test]
+    fn finish_date_is_the_latest_graded_date() {
+        let r = decide(
+            RECORD,
+            &assessable(None),
+            Some(date(1)),
+            PriorResult::None,
+            &[graded(1, 80.0, 50.0, 9), graded(2, 70.0, 50.0, 4)],
+        )
+        .unwrap();
+        assert_eq!(r.finish_date, Some(date(9)));
+        assert_eq!(r.grade, Some(75.0));
+        let started = decide(
+            RECORD,
+            &assessable(None),
+            Some(date(1)),
+            PriorResult::None,
+            &[graded(1, 80.0, 50.0, 9), ActivityOutcome::default()],
+        )
+        .unwrap();
+        assert_eq!(started.finish_date, None, "a started result has no finish");
+    }
+
+    #[test]
+    fn start_date_table() {
+        let off = ResultRules {
+            record_failed_results: true,
+            use_enrolment_start_date: false,
+        };
+        let one = vec![completed(
+            graded(1, 80.0, 50.0, 9),
+            CompletionState::Complete,
+            8,
+        )];
+        let two = vec![
+            completed(graded(1, 80.0, 50.0, 9), CompletionState::Complete, 7),
+            completed(graded(2, 80.0, 50.0, 9), CompletionState::CompletePass, 5),
+        ];
+        let two_uncompleted = vec![graded(1, 80.0, 50.0, 9), graded(2, 80.0, 50.0, 9)];
+        let cases = vec![
+            (
+                "one mapped, preference on: enrolment start",
+                RECORD,
+                None,
+                one.clone(),
+                Some(date(1)),
+            ),
+            (
+                "one mapped, preference off: none",
+                off,
+                None,
+                one.clone(),
+                None,
+            ),
+            (
+                "expected start date wins",
+                RECORD,
+                Some(date(2)),
+                one.clone(),
+                Some(date(2)),
+            ),
+            (
+                "expected start date wins with many mapped",
+                RECORD,
+                Some(date(2)),
+                two.clone(),
+                Some(date(2)),
+            ),
+            (
+                "many mapped: earliest completion",
+                RECORD,
+                None,
+                two.clone(),
+                Some(date(5)),
+            ),
+            (
+                "many mapped, preference off: earliest completion",
+                off,
+                None,
+                two,
+                Some(date(5)),
+            ),
+            (
+                "many mapped, none completed: enrolment start ignored",
+                RECORD,
+                None,
+                two_uncompleted,
+                None,
+            ),
+        ];
+        for (name, rules, expected, outcomes, want) in cases {
+            assert_eq!(
+                start_date(rules, &assessable(expected), Some(date(1)), &outcomes),
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn course_completion_only_for_active_enrolments_dated_by_the_latest_criterion() {
+        let criteria = [
+            CriterionStatus {
+                complete: true,
+                completed_at: Some(at(3)),
+            },
+            CriterionStatus {
+                complete: true,
+                completed_at: Some(at(7)),
+            },
+            CriterionStatus {
+                complete: false,
+                completed_at: Some(at(9)),
+            },
+        ];
+        assert_eq!(
+            course_completion(EnrolmentState::InProgress, true, &criteria),
+            Some(at(7))
+        );
+        assert_eq!(
+            course_completion(EnrolmentState::NotCalled, true, &criteria),
+            Some(at(7))
+        );
+        assert_eq!(
+            course_completion(EnrolmentState::Completed, true, &criteria),
+            None
+        );
+        assert_eq!(
+            course_completion(EnrolmentState::Withdrawn, true, &criteria),
+            None
+        );
+        assert_eq!(
+            course_completion(EnrolmentState::InProgress, false, &criteria),
+            None
+        );
+        assert_eq!(
+            course_completion(EnrolmentState::InProgress, true, &[]),
+            None
+        );
+    }
+
+    fn key() -> ResultKey {
+        ResultKey {
+            tenant: TenantId::parse("acme").unwrap(),
+            connection: ConnectionId::parse("moodle").unwrap(),
+            offering: OfferingId::parse("OFF-1").unwrap(),
+            learner: LearnerCode::parse("L1").unwrap(),
+            assessable: AssessableId::parse("U1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn review_states_ready_error_done_and_adjustments() {
+        let ready = StoredResult::new(
+            key(),
+            ProposedResult {
+                result: ResultType::Passed,
+                start_date: Some(date(1)),
+                finish_date: Some(date(3)),
+                grade: Some(80.0),
+            },
+            at(4),
+        );
+        assert_eq!(ready.state, ReviewState::Ready);
+        let mut no_start = StoredResult::new(
+            key(),
+            ProposedResult {
+                result: ResultType::Passed,
+                start_date: None,
+                finish_date: Some(date(3)),
+                grade: None,
+            },
+            at(4),
+        );
+        assert_eq!(no_start.state, ReviewState::Error);
+        assert!(no_start.error.as_deref().unwrap().contains("no start date"));
+        assert!(matches!(
+            no_start.approve(at(5)),
+            Err(ReviewError::NotReady { .. })
+        ));
+        // A person sets the start date: ready again.
+        no_start
+            .adjust(
+                &Adjustment {
+                    start_date: Some(date(2)),
+                    ..Adjustment::default()
+                },
+                at(5),
+            )
+            .unwrap();
+        assert_eq!(no_start.state, ReviewState::Ready);
+        // A finish before the start is an error.
+        no_start
+            .adjust(
+                &Adjustment {
+                    finish_date: Some(date(1)),
+                    ..Adjustment::default()
+                },
+                at(5),
+            )
+            .unwrap();
+        assert_eq!(no_start.state, ReviewState::Error);
+        // Changing the type to started drops the finish date.
+        no_start
+            .adjust(
+                &Adjustment {
+                    result: Some(ResultType::Started),
+                    ..Adjustment::default()
+                },
+                at(5),
+            )
+            .unwrap();
+        assert_eq!(
+            (no_start.state, no_start.finish_date),
+            (ReviewState::Ready, None)
+        );
+        no_start.approve(at(6)).unwrap();
+        assert_eq!(no_start.state, ReviewState::Done);
+        assert_eq!(no_start.approve(at(6)), Err(ReviewError::AlreadySaved));
+        assert_eq!(
+            no_start.adjust(&Adjustment::default(), at(6)),
+            Err(ReviewError::AlreadySaved)
+        );
+        assert_eq!(ReviewState::parse("ready"), Some(ReviewState::Ready));
+        assert_eq!(ReviewState::parse("x"), None);
+        assert_eq!(ready.payload()["result"], "passed");
+    }
+
+    #[test]
+    fn completion_record_smartosh_adds_attendance_and_evaluation() {
+        let l = LearnerCode::parse("L1").unwrap();
+        let o = OfferingId::parse("S1").unwrap();
+        let plain = CompletionRecord::new(l.clone(), o.clone(), at(7), Some(8.0), false, true);
+        assert_eq!((plain.attendance_date, plain.evaluation_date), (None, None));
+        let sm = CompletionRecord::new(l.clone(), o.clone(), at(7), Some(8.0), true, false);
+        assert_eq!(
+            (sm.attendance_date, sm.evaluation_date),
+            (Some(date(7)), None)
+        );
+        let ev = CompletionRecord::new(l, o, at(7), Some(8.0), true, true);
+        assert_eq!(
+            (ev.evaluation_date, ev.evaluation_grade),
+            (Some(date(7)), Some(8.0))
+        );
+    }
+}
