@@ -202,6 +202,11 @@ pub struct CourseKeySettings {
     pub send_new_program_courses: bool,
     /// Minutes between roster updates; at least 1.
     pub update_every_minutes: u32,
+    /// Subject of the email about incompatible data received from CourseKey
+    /// (sent to the connection's `error_email`).
+    pub error_email_subject: String,
+    /// Its body; `{count}` and `{errors}` (record ids and reasons, no names) are filled in.
+    pub error_email_body: String,
 }
 
 impl Default for CourseKeySettings {
@@ -214,6 +219,9 @@ impl Default for CourseKeySettings {
             follow_adjustments_days: 7,
             send_new_program_courses: false,
             update_every_minutes: 15,
+            error_email_subject: "Incompatible data received from CourseKey".into(),
+            error_email_body:
+                "{count} CourseKey attendance record(s) could not be imported:\n{errors}".into(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Pure: no I/O, no AWS, no HTTP, no clock. Time is passed in as `now`.
 //! Ports (the traits adapters implement) live in [`ports`], in domain terms.
 
+pub mod attendance;
 pub mod connection;
 pub mod delivery;
 pub mod ids;

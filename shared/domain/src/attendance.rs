@@ -1,0 +1,680 @@
+//! CourseKey attendance and the CourseKey side of an offering: the seed's rules
+//! as plain functions of their inputs (time is passed in).
+//!
+//! - [`convert`]: a check-in / check-out against a class becomes Present, Late or
+//!   Absent, with the minutes attended (for attendance-log offerings).
+//! - [`decide_adjustment`]: an absence edited in CourseKey updates ours only
+//!   within `follow_adjustments_days` of the class.
+//! - [`sync_status`]: Disabled / Scheduled / Failed(reason) / Synchronized.
+//!
+//! # Thresholds, exactly
+//! With `absent_after_start_minutes = N` a student who checks in at
+//! `start + N min` (to the second) is **Late**; one second later is **Absent**.
+//! With `absent_before_end_minutes = M` a student who checks out at
+//! `end - M min` is **Late**; one second earlier is **Absent**. Checking in at
+//! exactly the class start, or out at exactly its end, is on time (**Present**
+//! if both sides are on time). The worse of the two sides wins. A threshold of
+//! 0 makes any lateness an absence. A check-in without a check-out is judged on
+//! its check-in alone (CourseKey closes open check-ins at the class end).
+
+use crate::connection::CourseKeySettings;
+use crate::ids::{LearnerCode, OfferingId, TenantId};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+/// P / L / A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    Present,
+    Late,
+    Absent,
+}
+
+impl Mark {
+    /// The letter the SMS shows.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Mark::Present => "P",
+            Mark::Late => "L",
+            Mark::Absent => "A",
+        }
+    }
+}
+
+/// How an offering counts hours: attendance-log offerings get minutes attended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HoursType {
+    /// P / L / A per class.
+    #[default]
+    Marks,
+    /// P / L / A and the minutes attended per class.
+    AttendanceLog,
+}
+
+/// One scheduled class of an offering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassSession {
+    /// Our id for the class, sent to CourseKey and named in its records.
+    pub code: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Why a record cannot be converted: each goes to the connection's error email.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum AttendanceError {
+    #[error("the class ends before it starts")]
+    ClassEndsBeforeStart,
+    #[error("the check-out is before the check-in")]
+    CheckOutBeforeCheckIn,
+    #[error("the check-in is after the class end")]
+    CheckInAfterClass,
+    #[error("the check-out is before the class start")]
+    CheckOutBeforeClass,
+    #[error("a check-out without a check-in")]
+    CheckOutWithoutCheckIn,
+    #[error("the student is not enrolled in the offering")]
+    UnknownStudent,
+    #[error("the class is not one of the offering's classes")]
+    UnknownClass,
+    #[error("the offering is not synchronized with CourseKey")]
+    UnknownOffering,
+}
+
+/// What [`convert`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversion {
+    pub mark: Mark,
+    /// Whole minutes the student was in the class (check-in to check-out,
+    /// clipped to the class).
+    pub minutes_attended: i64,
+}
+
+fn side(delay: TimeDelta, threshold_minutes: u32) -> Mark {
+    if delay <= TimeDelta::zero() {
+        Mark::Present
+    } else if delay <= TimeDelta::minutes(i64::from(threshold_minutes)) {
+        Mark::Late
+    } else {
+        Mark::Absent
+    }
+}
+
+/// Converts one check-in / check-out to P / L / A (see the module's thresholds).
+pub fn convert(
+    class: &ClassSession,
+    check_in: Option<DateTime<Utc>>,
+    check_out: Option<DateTime<Utc>>,
+    settings: &CourseKeySettings,
+) -> Result<Conversion, AttendanceError> {
+    if class.end <= class.start {
+        return Err(AttendanceError::ClassEndsBeforeStart);
+    }
+    let Some(check_in) = check_in else {
+        return match check_out {
+            Some(_) => Err(AttendanceError::CheckOutWithoutCheckIn),
+            None => Ok(Conversion {
+                mark: Mark::Absent,
+                minutes_attended: 0,
+            }),
+        };
+    };
+    if check_in > class.end {
+        return Err(AttendanceError::CheckInAfterClass);
+    }
+    if let Some(out) = check_out {
+        if out < check_in {
+            return Err(AttendanceError::CheckOutBeforeCheckIn);
+        }
+        if out < class.start {
+            return Err(AttendanceError::CheckOutBeforeClass);
+        }
+    }
+    let arrive = side(check_in - class.start, settings.absent_after_start_minutes);
+    let leave = check_out.map_or(Mark::Present, |out| {
+        side(class.end - out, settings.absent_before_end_minutes)
+    });
+    let from = check_in.max(class.start);
+    let to = check_out.unwrap_or(class.end).min(class.end);
+    Ok(Conversion {
+        mark: arrive.max(leave),
+        minutes_attended: (to - from).num_minutes().max(0),
+    })
+}
+
+/// What to do with an edit made in CourseKey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjustment {
+    /// Ours becomes this mark.
+    Apply(Mark),
+    /// Ignored (and logged): edited more than `follow_adjustments_days` after the class.
+    TooLate { days_after_class: i64 },
+    /// Ignored: only absences are edited in CourseKey.
+    NotAnAbsence,
+    /// Same mark as ours: nothing to change.
+    Unchanged,
+}
+
+/// An absence edited in CourseKey updates ours when the edit is made no later
+/// than `follow_adjustments_days` whole days after the class start (an edit at
+/// exactly `start + days` still applies; one second later does not).
+pub fn decide_adjustment(
+    current: Mark,
+    edited: Mark,
+    class: &ClassSession,
+    edited_at: DateTime<Utc>,
+    settings: &CourseKeySettings,
+) -> Adjustment {
+    if current != Mark::Absent {
+        return Adjustment::NotAnAbsence;
+    }
+    if edited == current {
+        return Adjustment::Unchanged;
+    }
+    let limit = class.start + TimeDelta::days(i64::from(settings.follow_adjustments_days));
+    if edited_at > limit {
+        return Adjustment::TooLate {
+            days_after_class: (edited_at - class.start).num_days(),
+        };
+    }
+    Adjustment::Apply(edited)
+}
+
+/// The CourseKey side of an offering: kept beside the SMS's offering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CourseKeyOffering {
+    pub tenant: TenantId,
+    pub offering: OfferingId,
+    /// "Send to CourseKey".
+    #[serde(default)]
+    pub send_to_coursekey: bool,
+    #[serde(default)]
+    pub hours_type: HoursType,
+    /// Instructor ids (emails never logged).
+    #[serde(default)]
+    pub instructors: Vec<String>,
+    #[serde(default)]
+    pub classes: Vec<ClassSession>,
+    /// Set the first time the roster push succeeded.
+    #[serde(default)]
+    pub synchronized_at: Option<DateTime<Utc>>,
+    /// The last push's failure, for a person to read.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl CourseKeyOffering {
+    pub fn class(&self, code: &str) -> Option<&ClassSession> {
+        self.classes.iter().find(|c| c.code == code)
+    }
+
+    /// Changes "Send to CourseKey": once synchronized it cannot be unmarked.
+    pub fn set_send(&mut self, send: bool) -> Result<(), SendFlagError> {
+        if !send && self.synchronized_at.is_some() {
+            return Err(SendFlagError::AlreadySynchronized);
+        }
+        self.send_to_coursekey = send;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendFlagError {
+    #[error("send to CourseKey cannot be unmarked once the offering was synchronized")]
+    AlreadySynchronized,
+}
+
+/// The "Synchronization with CourseKey" status of an offering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SyncStatus {
+    /// Not marked, or more than `weeks_after_end_to_disable` weeks after the end.
+    Disabled,
+    /// Marked, but `weeks_before_start_to_enable` weeks before the start has not come.
+    Scheduled,
+    /// Inside the window but cannot be (or was not) pushed: the reason.
+    Failed { reason: String },
+    /// Pushed.
+    Synchronized,
+}
+
+/// Whether today is inside the sync window: from `start - weeks_before` to
+/// `end + weeks_after` inclusive. An offering without dates is never inside.
+pub fn in_window(
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    today: NaiveDate,
+    settings: &CourseKeySettings,
+) -> WindowPosition {
+    let (Some(start), Some(end)) = (start, end) else {
+        return WindowPosition::NoDates;
+    };
+    let opens = start - TimeDelta::weeks(i64::from(settings.weeks_before_start_to_enable));
+    let closes = end + TimeDelta::weeks(i64::from(settings.weeks_after_end_to_disable));
+    if today < opens {
+        WindowPosition::Before
+    } else if today > closes {
+        WindowPosition::After
+    } else {
+        WindowPosition::Inside
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowPosition {
+    Before,
+    Inside,
+    After,
+    NoDates,
+}
+
+/// The offering's status from the flag, the window, its instructors and classes,
+/// and the last push.
+pub fn sync_status(
+    ck: &CourseKeyOffering,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    today: NaiveDate,
+    settings: &CourseKeySettings,
+) -> SyncStatus {
+    if !ck.send_to_coursekey {
+        return SyncStatus::Disabled;
+    }
+    match in_window(start, end, today, settings) {
+        WindowPosition::Before => return SyncStatus::Scheduled,
+        WindowPosition::After => return SyncStatus::Disabled,
+        WindowPosition::NoDates => {
+            return SyncStatus::Failed {
+                reason: "the offering has no start or end date".into(),
+            };
+        }
+        WindowPosition::Inside => {}
+    }
+    if ck.instructors.is_empty() {
+        return SyncStatus::Failed {
+            reason: "the offering needs at least one instructor".into(),
+        };
+    }
+    if ck.classes.is_empty() {
+        return SyncStatus::Failed {
+            reason: "the offering needs at least one scheduled class".into(),
+        };
+    }
+    if let Some(reason) = &ck.last_error {
+        return SyncStatus::Failed {
+            reason: reason.clone(),
+        };
+    }
+    if ck.synchronized_at.is_some() {
+        SyncStatus::Synchronized
+    } else {
+        SyncStatus::Scheduled
+    }
+}
+
+/// One converted attendance, stored per offering, class and learner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attendance {
+    pub tenant: TenantId,
+    pub offering: OfferingId,
+    pub class_code: String,
+    pub learner: LearnerCode,
+    pub mark: Mark,
+    /// Only for attendance-log offerings.
+    #[serde(default)]
+    pub minutes_attended: Option<i64>,
+    /// The CourseKey record this came from (the latest applied).
+    pub record_id: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, h, m, s).unwrap()
+    }
+
+    /// 09:00 to 12:00, thresholds 15 min each (GEGI's defaults).
+    fn class() -> ClassSession {
+        ClassSession {
+            code: "C1".into(),
+            start: t(9, 0, 0),
+            end: t(12, 0, 0),
+        }
+    }
+
+    fn settings() -> CourseKeySettings {
+        CourseKeySettings::default()
+    }
+
+    #[test]
+    fn every_check_in_minute_around_the_start_and_its_threshold() {
+        // (check-in, expected) with the check-out on time.
+        let table = [
+            (t(8, 0, 0), Mark::Present),
+            (t(8, 59, 0), Mark::Present),
+            (t(8, 59, 59), Mark::Present),
+            (t(9, 0, 0), Mark::Present),
+            (t(9, 0, 1), Mark::Late),
+            (t(9, 1, 0), Mark::Late),
+            (t(9, 2, 0), Mark::Late),
+            (t(9, 3, 0), Mark::Late),
+            (t(9, 4, 0), Mark::Late),
+            (t(9, 5, 0), Mark::Late),
+            (t(9, 6, 0), Mark::Late),
+            (t(9, 7, 0), Mark::Late),
+            (t(9, 8, 0), Mark::Late),
+            (t(9, 9, 0), Mark::Late),
+            (t(9, 10, 0), Mark::Late),
+            (t(9, 11, 0), Mark::Late),
+            (t(9, 12, 0), Mark::Late),
+            (t(9, 13, 0), Mark::Late),
+            (t(9, 14, 0), Mark::Late),
+            (t(9, 14, 59), Mark::Late),
+            (t(9, 15, 0), Mark::Late),
+            (t(9, 15, 1), Mark::Absent),
+            (t(9, 16, 0), Mark::Absent),
+            (t(11, 59, 0), Mark::Absent),
+            (t(12, 0, 0), Mark::Absent),
+        ];
+        for (check_in, expected) in table {
+            let got = convert(&class(), Some(check_in), Some(t(12, 0, 0)), &settings()).unwrap();
+            assert_eq!(got.mark, expected, "check-in at {check_in}");
+        }
+    }
+
+    #[test]
+    fn every_check_out_minute_around_the_end_and_its_threshold() {
+        let table = [
+            (t(13, 0, 0), Mark::Present),
+            (t(12, 0, 1), Mark::Present),
+            (t(12, 0, 0), Mark::Present),
+            (t(11, 59, 59), Mark::Late),
+            (t(11, 59, 0), Mark::Late),
+            (t(11, 58, 0), Mark::Late),
+            (t(11, 57, 0), Mark::Late),
+            (t(11, 56, 0), Mark::Late),
+            (t(11, 55, 0), Mark::Late),
+            (t(11, 54, 0), Mark::Late),
+            (t(11, 53, 0), Mark::Late),
+            (t(11, 52, 0), Mark::Late),
+            (t(11, 51, 0), Mark::Late),
+            (t(11, 50, 0), Mark::Late),
+            (t(11, 49, 0), Mark::Late),
+            (t(11, 48, 0), Mark::Late),
+            (t(11, 47, 0), Mark::Late),
+            (t(11, 46, 0), Mark::Late),
+            (t(11, 45, 1), Mark::Late),
+            (t(11, 45, 0), Mark::Late),
+            (t(11, 44, 59), Mark::Absent),
+            (t(11, 44, 0), Mark::Absent),
+            (t(9, 0, 0), Mark::Absent),
+        ];
+        for (check_out, expected) in table {
+            let got = convert(&class(), Some(t(8, 55, 0)), Some(check_out), &settings()).unwrap();
+            assert_eq!(got.mark, expected, "check-out at {check_out}");
+        }
+    }
+
+    #[test]
+    fn the_worse_side_wins_and_no_check_in_is_absent() {
+        let s = settings();
+        let late_both = convert(&class(), Some(t(9, 5, 0)), Some(t(11, 55, 0)), &s).unwrap();
+        assert_eq!(late_both.mark, Mark::Late);
+        let late_then_absent = convert(&class(), Some(t(9, 5, 0)), Some(t(11, 0, 0)), &s).unwrap();
+        assert_eq!(late_then_absent.mark, Mark::Absent);
+        let none = convert(&class(), None, None, &s).unwrap();
+        assert_eq!(
+            none,
+            Conversion {
+                mark: Mark::Absent,
+                minutes_attended: 0
+            }
+        );
+        let open = convert(&class(), Some(t(9, 10, 0)), None, &s).unwrap();
+        assert_eq!(open.mark, Mark::Late);
+        assert_eq!(open.minutes_attended, 170);
+    }
+
+    #[test]
+    fn a_zero_threshold_makes_any_lateness_an_absence() {
+        let s = CourseKeySettings {
+            absent_after_start_minutes: 0,
+            absent_before_end_minutes: 0,
+            ..settings()
+        };
+        let table = [
+            (t(9, 0, 0), t(12, 0, 0), Mark::Present),
+            (t(9, 0, 1), t(12, 0, 0), Mark::Absent),
+            (t(9, 0, 0), t(11, 59, 59), Mark::Absent),
+        ];
+        for (i, o, expected) in table {
+            assert_eq!(
+                convert(&class(), Some(i), Some(o), &s).unwrap().mark,
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn minutes_attended_are_clipped_to_the_class() {
+        let s = settings();
+        let table = [
+            (t(8, 0, 0), t(13, 0, 0), 180),
+            (t(9, 10, 0), t(11, 50, 0), 160),
+            (t(9, 10, 30), t(11, 50, 0), 159),
+            (t(11, 0, 0), t(12, 30, 0), 60),
+        ];
+        for (i, o, minutes) in table {
+            let got = convert(&class(), Some(i), Some(o), &s).unwrap();
+            assert_eq!(got.minutes_attended, minutes, "{i} to {o}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_times_are_validation_errors() {
+        let s = settings();
+        let table = [
+            (
+                class(),
+                Some(t(10, 0, 0)),
+                Some(t(9, 30, 0)),
+                AttendanceError::CheckOutBeforeCheckIn,
+            ),
+            (
+                class(),
+                Some(t(12, 0, 1)),
+                Some(t(12, 30, 0)),
+                AttendanceError::CheckInAfterClass,
+            ),
+            (
+                class(),
+                Some(t(7, 0, 0)),
+                Some(t(8, 59, 59)),
+                AttendanceError::CheckOutBeforeClass,
+            ),
+            (
+                class(),
+                None,
+                Some(t(12, 0, 0)),
+                AttendanceError::CheckOutWithoutCheckIn,
+            ),
+            (
+                ClassSession {
+                    code: "C2".into(),
+                    start: t(12, 0, 0),
+                    end: t(12, 0, 0),
+                },
+                Some(t(12, 0, 0)),
+                None,
+                AttendanceError::ClassEndsBeforeStart,
+            ),
+        ];
+        for (class, i, o, expected) in table {
+            assert_eq!(
+                convert(&class, i, o, &s),
+                Err(expected.clone()),
+                "{expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn absences_edited_in_coursekey_apply_within_the_follow_up_days_only() {
+        let s = settings(); // 7 days
+        let start = class().start;
+        let table = [
+            (
+                Mark::Absent,
+                Mark::Present,
+                start + TimeDelta::days(1),
+                Adjustment::Apply(Mark::Present),
+            ),
+            (
+                Mark::Absent,
+                Mark::Late,
+                start + TimeDelta::days(7),
+                Adjustment::Apply(Mark::Late),
+            ),
+            (
+                Mark::Absent,
+                Mark::Present,
+                start + TimeDelta::days(7) + TimeDelta::seconds(1),
+                Adjustment::TooLate {
+                    days_after_class: 7,
+                },
+            ),
+            (
+                Mark::Absent,
+                Mark::Present,
+                start + TimeDelta::days(30),
+                Adjustment::TooLate {
+                    days_after_class: 30,
+                },
+            ),
+            (
+                Mark::Late,
+                Mark::Present,
+                start + TimeDelta::days(1),
+                Adjustment::NotAnAbsence,
+            ),
+            (
+                Mark::Absent,
+                Mark::Absent,
+                start + TimeDelta::days(1),
+                Adjustment::Unchanged,
+            ),
+        ];
+        for (current, edited, at, expected) in table {
+            assert_eq!(
+                decide_adjustment(current, edited, &class(), at, &s),
+                expected,
+                "{at}"
+            );
+        }
+    }
+
+    fn ck(send: bool) -> CourseKeyOffering {
+        CourseKeyOffering {
+            tenant: TenantId::parse("acme").unwrap(),
+            offering: OfferingId::parse("OFF1").unwrap(),
+            send_to_coursekey: send,
+            hours_type: HoursType::Marks,
+            instructors: vec!["INS1".into()],
+            classes: vec![class()],
+            synchronized_at: None,
+            last_error: None,
+        }
+    }
+
+    fn d(m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_sync_window_opens_three_weeks_before_and_closes_two_weeks_after() {
+        let s = settings();
+        let (start, end) = (Some(d(3, 22)), Some(d(4, 30)));
+        let table = [
+            (d(2, 28), WindowPosition::Before),
+            (d(3, 1), WindowPosition::Inside),
+            (d(4, 14), WindowPosition::Inside),
+            (d(5, 14), WindowPosition::Inside),
+            (d(5, 15), WindowPosition::After),
+        ];
+        for (today, expected) in table {
+            assert_eq!(in_window(start, end, today, &s), expected, "{today}");
+        }
+        assert_eq!(in_window(None, end, d(4, 1), &s), WindowPosition::NoDates);
+    }
+
+    #[test]
+    fn sync_status_from_flag_window_instructors_classes_and_last_push() {
+        let s = settings();
+        let (start, end) = (Some(d(3, 22)), Some(d(4, 30)));
+        let inside = d(3, 10);
+        assert_eq!(
+            sync_status(&ck(false), start, end, inside, &s),
+            SyncStatus::Disabled
+        );
+        assert_eq!(
+            sync_status(&ck(true), start, end, d(2, 1), &s),
+            SyncStatus::Scheduled
+        );
+        assert_eq!(
+            sync_status(&ck(true), start, end, d(6, 1), &s),
+            SyncStatus::Disabled
+        );
+        let mut no_instructor = ck(true);
+        no_instructor.instructors.clear();
+        assert!(matches!(
+            sync_status(&no_instructor, start, end, inside, &s),
+            SyncStatus::Failed { reason } if reason.contains("instructor")
+        ));
+        let mut no_class = ck(true);
+        no_class.classes.clear();
+        assert!(matches!(
+            sync_status(&no_class, start, end, inside, &s),
+            SyncStatus::Failed { reason } if reason.contains("class")
+        ));
+        assert!(matches!(
+            sync_status(&ck(true), None, end, inside, &s),
+            SyncStatus::Failed { .. }
+        ));
+        let mut synced = ck(true);
+        synced.synchronized_at = Some(t(9, 0, 0));
+        assert_eq!(
+            sync_status(&synced, start, end, inside, &s),
+            SyncStatus::Synchronized
+        );
+        synced.last_error = Some("CourseKey refused the course".into());
+        assert_eq!(
+            sync_status(&synced, start, end, inside, &s),
+            SyncStatus::Failed {
+                reason: "CourseKey refused the course".into()
+            }
+        );
+    }
+
+    #[test]
+    fn send_to_coursekey_cannot_be_unmarked_once_synchronized() {
+        let mut never = ck(true);
+        assert_eq!(never.set_send(false), Ok(()));
+        assert!(!never.send_to_coursekey);
+        let mut synced = ck(true);
+        synced.synchronized_at = Some(t(9, 0, 0));
+        assert_eq!(
+            synced.set_send(false),
+            Err(SendFlagError::AlreadySynchronized)
+        );
+        assert!(synced.send_to_coursekey);
+        assert_eq!(synced.set_send(true), Ok(()));
+    }
+}
