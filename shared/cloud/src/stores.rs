@@ -26,6 +26,7 @@ pub struct Stores {
     pub deliveries: crate::dynamo::deliveries::DynamoDeliveryStore,
     pub sis: crate::dynamo::DynamoSisStore,
     pub links: crate::dynamo::DynamoLinkStore,
+    pub results: crate::dynamo::DynamoResultStore,
 }
 
 impl Stores {
@@ -39,6 +40,7 @@ impl Stores {
             api_keys: DynamoApiKeyStore::new(data.clone()),
             sis: crate::dynamo::DynamoSisStore::new(data.clone()),
             links: crate::dynamo::DynamoLinkStore::new(data.clone()),
+            results: crate::dynamo::DynamoResultStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),

@@ -1,0 +1,183 @@
+//! Mappings, results under review and the fetch watermark over DynamoDB on
+//! moto: `ResultStore` with the key layout of docs/architecture.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::NaiveDate;
+use cloud::dynamo::{DynamoResultStore, Table};
+use common::{at, conn_id, tenant};
+use domain::ports::ResultStore;
+use domain::results::{
+    Adjustment, MappedActivity, Mapping, ProposedResult, ResultKey, ResultType, ReviewState,
+    StoredResult,
+};
+use domain::{AssessableId, LearnerCode, OfferingId};
+
+async fn store() -> DynamoResultStore {
+    let (sdk, config) = common::stack().await;
+    DynamoResultStore::new(Table::new(common::dynamo(&sdk), config.tables.data))
+}
+
+fn off(o: &str) -> OfferingId {
+    OfferingId::parse(o).unwrap()
+}
+
+fn key(t: &str, c: &str, o: &str, l: &str, a: &str) -> ResultKey {
+    ResultKey {
+        tenant: tenant(t),
+        connection: conn_id(c),
+        offering: off(o),
+        learner: LearnerCode::parse(l).unwrap(),
+        assessable: AssessableId::parse(a).unwrap(),
+    }
+}
+
+fn passed(start: Option<NaiveDate>) -> ProposedResult {
+    ProposedResult {
+        result: ResultType::Passed,
+        start_date: start,
+        finish_date: NaiveDate::from_ymd_opt(2026, 3, 9),
+        grade: Some(80.0),
+    }
+}
+
+#[tokio::test]
+async fn mappings_are_per_offering_and_connection() {
+    let store = store().await;
+    let mapping = |c: &str, a: &str, cmids: &[i64]| Mapping {
+        tenant: tenant("acme"),
+        offering: off("OFF-1"),
+        connection: conn_id(c),
+        assessable: AssessableId::parse(a).unwrap(),
+        activities: cmids
+            .iter()
+            .map(|c| MappedActivity {
+                cmid: *c,
+                modname: "quiz".into(),
+            })
+            .collect(),
+        updated_at: at(0),
+    };
+    store
+        .save_mapping(&mapping("moodle", "U1", &[1, 2]))
+        .await
+        .unwrap();
+    store
+        .save_mapping(&mapping("moodle", "U2", &[3]))
+        .await
+        .unwrap();
+    store
+        .save_mapping(&mapping("moodle-2", "U1", &[9]))
+        .await
+        .unwrap();
+    // Replacing a mapping keeps one per assessable.
+    store
+        .save_mapping(&mapping("moodle", "U2", &[4, 5]))
+        .await
+        .unwrap();
+    let got = store
+        .mappings(&tenant("acme"), &off("OFF-1"), &conn_id("moodle"))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], mapping("moodle", "U1", &[1, 2]));
+    assert_eq!(got[1].activities.len(), 2);
+    assert!(
+        store
+            .mappings(&tenant("other"), &off("OFF-1"), &conn_id("moodle"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "another tenant sees nothing"
+    );
+}
+
+#[tokio::test]
+async fn results_move_between_review_queues() {
+    let store = store().await;
+    let (t, c) = (tenant("acme"), conn_id("moodle"));
+    let ready = StoredResult::new(
+        key("acme", "moodle", "OFF-1", "L1", "U1"),
+        passed(NaiveDate::from_ymd_opt(2026, 3, 1)),
+        at(0),
+    );
+    let mut error = StoredResult::new(
+        key("acme", "moodle", "OFF-1", "L2", "U1"),
+        passed(None),
+        at(0),
+    );
+    assert_eq!(error.state, ReviewState::Error);
+    store.save_result(&ready).await.unwrap();
+    store.save_result(&error).await.unwrap();
+    let queue = |s| store.results_by_state(&t, &c, s, 100);
+    assert_eq!(
+        queue(ReviewState::Ready).await.unwrap(),
+        vec![ready.clone()]
+    );
+    assert_eq!(
+        queue(ReviewState::Error).await.unwrap(),
+        vec![error.clone()]
+    );
+
+    // A person fixes the error, then it is processed: it leaves the error
+    // queue, passes through ready and lands in done.
+    error
+        .adjust(
+            &Adjustment {
+                start_date: NaiveDate::from_ymd_opt(2026, 3, 2),
+                ..Adjustment::default()
+            },
+            at(5),
+        )
+        .unwrap();
+    store.save_result(&error).await.unwrap();
+    assert!(queue(ReviewState::Error).await.unwrap().is_empty());
+    assert_eq!(queue(ReviewState::Ready).await.unwrap().len(), 2);
+    error.approve(at(6)).unwrap();
+    store.save_result(&error).await.unwrap();
+    assert_eq!(queue(ReviewState::Done).await.unwrap(), vec![error.clone()]);
+    assert_eq!(
+        queue(ReviewState::Ready).await.unwrap(),
+        vec![ready.clone()]
+    );
+
+    let one = store
+        .result(&t, &off("OFF-1"), &error.learner, &error.assessable)
+        .await
+        .unwrap();
+    assert_eq!(one, Some(error));
+    assert_eq!(store.results(&t, &off("OFF-1")).await.unwrap().len(), 2);
+    assert!(store.results(&t, &off("OFF-2")).await.unwrap().is_empty());
+    assert_eq!(queue(ReviewState::Ready).await.unwrap().len(), 1);
+    assert!(
+        store
+            .results_by_state(&tenant("other"), &c, ReviewState::Ready, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_watermark_is_per_connection() {
+    let store = store().await;
+    let t = tenant("acme");
+    assert_eq!(store.watermark(&t, &conn_id("moodle")).await.unwrap(), None);
+    store
+        .save_watermark(&t, &conn_id("moodle"), at(100))
+        .await
+        .unwrap();
+    store
+        .save_watermark(&t, &conn_id("moodle"), at(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.watermark(&t, &conn_id("moodle")).await.unwrap(),
+        Some(at(200))
+    );
+    assert_eq!(
+        store.watermark(&t, &conn_id("moodle-2")).await.unwrap(),
+        None
+    );
+}
