@@ -3,6 +3,7 @@
 //! Nothing here knows AWS or HTTP types; functions and the local runner call
 //! these with adapters from `cloud` and `connectors`.
 
+pub mod attendance;
 pub mod auth;
 pub mod connections;
 pub mod courses;

@@ -82,6 +82,8 @@ pub enum AttendanceError {
     UnknownClass,
     #[error("the offering is not synchronized with CourseKey")]
     UnknownOffering,
+    #[error("the record is not a valid CourseKey attendance record")]
+    Malformed,
 }
 
 /// What [`convert`] decided.
@@ -329,6 +331,24 @@ pub struct Attendance {
     /// The CourseKey record this came from (the latest applied).
     pub record_id: String,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// One line of the system journal: every attendance change, and every edit ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub tenant: TenantId,
+    pub offering: OfferingId,
+    pub at: DateTime<Utc>,
+    pub record_id: String,
+    pub class_code: String,
+    pub learner: LearnerCode,
+    /// The mark before (none: first record for this class and learner).
+    pub from: Option<Mark>,
+    pub to: Mark,
+    #[serde(default)]
+    pub minutes_attended: Option<i64>,
+    /// What happened, for a person (no names).
+    pub note: String,
 }
 
 #[cfg(test)]

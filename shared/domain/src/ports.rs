@@ -620,3 +620,55 @@ pub trait ResultStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }
+
+/// Raw CourseKey records read back from the inbox, for processing.
+#[async_trait]
+pub trait AttendanceRecords: Send + Sync {
+    /// The record's JSON exactly as CourseKey sent it, if stored.
+    async fn raw_record(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        record_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+}
+
+/// The CourseKey side of offerings, converted attendance and its journal.
+#[async_trait]
+pub trait AttendanceStore: Send + Sync {
+    async fn coursekey_offering(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+    ) -> Result<Option<crate::attendance::CourseKeyOffering>, StoreError>;
+    async fn save_coursekey_offering(
+        &self,
+        offering: &crate::attendance::CourseKeyOffering,
+    ) -> Result<(), StoreError>;
+    async fn attendance(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        class_code: &str,
+        learner: &crate::LearnerCode,
+    ) -> Result<Option<crate::attendance::Attendance>, StoreError>;
+    /// An offering's attendance, by class then learner.
+    async fn attendances(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+    ) -> Result<Vec<crate::attendance::Attendance>, StoreError>;
+    /// Stores the attendance and its journal entry. When the stored attendance
+    /// already came from `attendance.record_id`: [`Written::AlreadyDone`], nothing written.
+    async fn save_attendance(
+        &self,
+        attendance: &crate::attendance::Attendance,
+        entry: &crate::attendance::JournalEntry,
+    ) -> Result<Written, StoreError>;
+    /// An offering's journal, oldest first.
+    async fn journal(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+    ) -> Result<Vec<crate::attendance::JournalEntry>, StoreError>;
+}

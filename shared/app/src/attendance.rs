@@ -1,0 +1,843 @@
+//! Process CourseKey attendance: raw records stored by `coursekey-webhook` become
+//! P / L / A (and minutes, for attendance-log offerings), stored once, journaled,
+//! and sent to the SMS as deliveries. Records that fail validation are emailed to
+//! the connection's error address (ids and reasons only, no names).
+
+use crate::deliveries::{DeliveryError, create_delivery};
+use chrono::{DateTime, Utc};
+use domain::attendance::{
+    Adjustment, Attendance, AttendanceError, JournalEntry, Mark, convert, decide_adjustment,
+};
+use domain::connection::{ConnectionSettings, CourseKeySettings};
+use domain::delivery::{DeliveryKey, DeliveryKind};
+use domain::ports::{
+    AttendanceRecords, AttendanceStore, ConnectionStore, DeliveryStore, Email, JobQueue, MailError,
+    Mailer, Retryable, SisStore, StoreError, Written,
+};
+use domain::{AssessableId, ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
+use serde::Deserialize;
+
+/// One CourseKey attendance record, as the contract (docs/connectors/coursekey.md) defines it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawRecord {
+    pub id: String,
+    pub course_id: String,
+    pub class_id: String,
+    pub student_id: String,
+    #[serde(default)]
+    pub check_in: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub check_out: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub adjusted_status: Option<Mark>,
+    #[serde(default)]
+    pub adjusted_at: Option<DateTime<Utc>>,
+}
+
+/// The ports processing needs.
+pub struct AttendancePorts<'a> {
+    pub connections: &'a dyn ConnectionStore,
+    pub records: &'a dyn AttendanceRecords,
+    pub store: &'a dyn AttendanceStore,
+    pub sis: &'a dyn SisStore,
+    pub deliveries: &'a dyn DeliveryStore,
+    pub queue: &'a dyn JobQueue,
+    pub mailer: &'a dyn Mailer,
+}
+
+/// What one `process_attendance` job did, in counts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AttendanceReport {
+    /// New or changed attendance stored (each journaled, each a delivery).
+    pub stored: usize,
+    /// Already processed (a replayed job) or the same mark again.
+    pub unchanged: usize,
+    /// Edits in CourseKey that were ignored (too late, or not of an absence).
+    pub ignored_adjustments: usize,
+    /// Records refused by validation (emailed).
+    pub invalid: usize,
+    /// Ids not found in the inbox.
+    pub missing: usize,
+    /// Attendance stored but no delivery: the tenant has no SMS connection.
+    pub undelivered: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("connection {connection} does not exist or is not a CourseKey connection")]
+    NotCourseKey { connection: ConnectionId },
+    #[error("a store failed")]
+    Store(#[from] StoreError),
+    #[error("a delivery could not be created")]
+    Delivery(#[from] DeliveryError),
+    #[error("the validation email could not be sent")]
+    Mail(#[from] MailError),
+}
+
+impl Retryable for ProcessError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            ProcessError::NotCourseKey { .. } => false,
+            ProcessError::Store(e) => e.is_retryable(),
+            ProcessError::Delivery(e) => e.is_retryable(),
+            ProcessError::Mail(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Fills the error email template: `{count}` and `{errors}`.
+pub fn validation_email(
+    settings: &CourseKeySettings,
+    to: &str,
+    errors: &[(String, AttendanceError)],
+) -> Email {
+    let lines = errors
+        .iter()
+        .map(|(id, e)| format!("- record {id}: {e}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let fill = |s: &str| {
+        s.replace("{count}", &errors.len().to_string())
+            .replace("{errors}", &lines)
+    };
+    Email {
+        to: to.to_owned(),
+        subject: fill(&settings.error_email_subject),
+        body: fill(&settings.error_email_body),
+    }
+}
+
+/// The payload the SMS receives for one attendance.
+pub fn delivery_payload(a: &Attendance, class_start: DateTime<Utc>) -> serde_json::Value {
+    let mut payload = serde_json::json!({
+        "class_id": a.class_code,
+        "date": class_start.date_naive().to_string(),
+        "status": a.mark.letter(),
+    });
+    if let (Some(minutes), Some(map)) = (a.minutes_attended, payload.as_object_mut()) {
+        map.insert("minutes_attended".into(), minutes.into());
+    }
+    payload
+}
+
+enum Step {
+    Stored,
+    Unchanged,
+    Invalid(AttendanceError),
+}
+
+/// Processes the given inbox records of one CourseKey connection.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, records = record_ids.len()))]
+pub async fn process_attendance(
+    p: &AttendancePorts<'_>,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    record_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<AttendanceReport, ProcessError> {
+    let conn = p.connections.connection(tenant, connection).await?;
+    let Some((conn, settings)) = conn.and_then(|c| match &c.settings {
+        ConnectionSettings::CourseKey(s) => {
+            let s = s.clone();
+            Some((c, s))
+        }
+        _ => None,
+    }) else {
+        return Err(ProcessError::NotCourseKey {
+            connection: connection.clone(),
+        });
+    };
+    let sms = p
+        .connections
+        .connections(tenant)
+        .await?
+        .into_iter()
+        .find(|c| c.kind() == ConnectionKind::Sms && c.enabled)
+        .map(|c| c.id);
+
+    let mut report = AttendanceReport::default();
+    let mut invalid = Vec::new();
+    for id in record_ids {
+        let Some(raw) = p.records.raw_record(tenant, connection, id).await? else {
+            tracing::warn!(record = %id, "record not in the inbox; skipped");
+            report.missing += 1;
+            continue;
+        };
+        let record: RawRecord = match serde_json::from_str(&raw) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(record = %id, line = e.line(), column = e.column(), "not a CourseKey record");
+                invalid.push((id.clone(), AttendanceError::Malformed));
+                continue;
+            }
+        };
+        match one(
+            p,
+            tenant,
+            &settings,
+            sms.as_ref(),
+            &record,
+            now,
+            &mut report,
+        )
+        .await?
+        {
+            Step::Stored => report.stored += 1,
+            Step::Unchanged => report.unchanged += 1,
+            Step::Invalid(e) => invalid.push((id.clone(), e)),
+        }
+    }
+    report.invalid = invalid.len();
+    if !invalid.is_empty() {
+        tracing::warn!(
+            invalid = invalid.len(),
+            "CourseKey records refused by validation"
+        );
+        match conn.error_email.as_deref() {
+            Some(to) => {
+                p.mailer
+                    .send(&validation_email(&settings, to, &invalid))
+                    .await?
+            }
+            None => tracing::warn!("no error email on the connection; nobody was told"),
+        }
+    }
+    tracing::info!(
+        stored = report.stored,
+        unchanged = report.unchanged,
+        ignored_adjustments = report.ignored_adjustments,
+        invalid = report.invalid,
+        missing = report.missing,
+        undelivered = report.undelivered,
+        "attendance processed"
+    );
+    Ok(report)
+}
+
+async fn one(
+    p: &AttendancePorts<'_>,
+    tenant: &TenantId,
+    settings: &CourseKeySettings,
+    sms: Option<&ConnectionId>,
+    record: &RawRecord,
+    now: DateTime<Utc>,
+    report: &mut AttendanceReport,
+) -> Result<Step, ProcessError> {
+    let Ok(offering) = OfferingId::parse(record.course_id.clone()) else {
+        return Ok(Step::Invalid(AttendanceError::UnknownOffering));
+    };
+    let Ok(learner) = LearnerCode::parse(record.student_id.clone()) else {
+        return Ok(Step::Invalid(AttendanceError::UnknownStudent));
+    };
+    let Some(ck) = p.store.coursekey_offering(tenant, &offering).await? else {
+        return Ok(Step::Invalid(AttendanceError::UnknownOffering));
+    };
+    let Some(class) = ck.class(&record.class_id).cloned() else {
+        return Ok(Step::Invalid(AttendanceError::UnknownClass));
+    };
+    if p.sis
+        .enrolment(tenant, &offering, &learner)
+        .await?
+        .is_none()
+    {
+        return Ok(Step::Invalid(AttendanceError::UnknownStudent));
+    }
+    let conversion = match convert(&class, record.check_in, record.check_out, settings) {
+        Ok(c) => c,
+        Err(e) => return Ok(Step::Invalid(e)),
+    };
+    let existing = p
+        .store
+        .attendance(tenant, &offering, &class.code, &learner)
+        .await?;
+    let mut mark = conversion.mark;
+    let mut note = "converted from CourseKey check-in/out".to_owned();
+    if let Some(edited) = record.adjusted_status {
+        let current = existing.as_ref().map_or(conversion.mark, |e| e.mark);
+        let at = record.adjusted_at.unwrap_or(now);
+        match decide_adjustment(current, edited, &class, at, settings) {
+            Adjustment::Apply(m) => {
+                mark = m;
+                note = format!("absence adjusted in CourseKey to {}", m.letter());
+            }
+            Adjustment::TooLate { days_after_class } => {
+                tracing::info!(record = %record.id, days_after_class, "an edit made after the follow-up window was ignored");
+                report.ignored_adjustments += 1;
+                mark = current;
+            }
+            Adjustment::NotAnAbsence | Adjustment::Unchanged => {
+                report.ignored_adjustments += 1;
+                mark = current;
+            }
+        }
+    }
+    let minutes = (ck.hours_type == domain::attendance::HoursType::AttendanceLog)
+        .then_some(conversion.minutes_attended);
+    let attendance = Attendance {
+        tenant: tenant.clone(),
+        offering: offering.clone(),
+        class_code: class.code.clone(),
+        learner: learner.clone(),
+        mark,
+        minutes_attended: minutes,
+        record_id: record.id.clone(),
+        recorded_at: now,
+    };
+    let same = existing
+        .as_ref()
+        .is_some_and(|e| e.mark == mark && e.minutes_attended == minutes);
+    let step = if same {
+        Step::Unchanged
+    } else {
+        let entry = JournalEntry {
+            tenant: tenant.clone(),
+            offering: offering.clone(),
+            at: now,
+            record_id: record.id.clone(),
+            class_code: class.code.clone(),
+            learner: learner.clone(),
+            from: existing.as_ref().map(|e| e.mark),
+            to: mark,
+            minutes_attended: minutes,
+            note,
+        };
+        match p.store.save_attendance(&attendance, &entry).await? {
+            Written::Done => {
+                tracing::info!(record = %record.id, class = %class.code, mark = mark.letter(), "attendance stored");
+                Step::Stored
+            }
+            Written::AlreadyDone => Step::Unchanged,
+        }
+    };
+    // Always (re)create the delivery: idempotent, and it repairs a crash
+    // between storing the attendance and creating its delivery.
+    let stored = if same {
+        existing.unwrap_or(attendance)
+    } else {
+        attendance
+    };
+    match sms {
+        Some(sms) => {
+            let key = DeliveryKey {
+                tenant: tenant.clone(),
+                learner,
+                offering,
+                assessable: AssessableId::parse(class.code.clone()).ok(),
+                kind: DeliveryKind::Attendance,
+            };
+            create_delivery(
+                p.deliveries,
+                p.queue,
+                &key,
+                sms,
+                delivery_payload(&stored, class.start),
+                now,
+            )
+            .await?;
+        }
+        None => {
+            if matches!(step, Step::Stored) {
+                tracing::warn!(
+                    "the tenant has no SMS connection; attendance stored, not delivered"
+                );
+                report.undelivered += 1;
+            }
+        }
+    }
+    Ok(step)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::fakes::{MemConnections, MemMailer, MemQueue, MemSis};
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+    use domain::attendance::{ClassSession, CourseKeyOffering, HoursType};
+    use domain::delivery::{Attempt, Delivery, DeliveryId, DeliveryState};
+    use domain::sis::{Enrolment, EnrolmentState};
+    use domain::{Connection, Job};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct MemRecords(Mutex<BTreeMap<String, String>>);
+    #[async_trait]
+    impl AttendanceRecords for MemRecords {
+        async fn raw_record(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+            id: &str,
+        ) -> Result<Option<String>, StoreError> {
+            Ok(self.0.lock().unwrap().get(id).cloned())
+        }
+    }
+
+    type AttKey = (String, String, String);
+    #[derive(Default)]
+    struct MemAttendance {
+        offerings: Mutex<BTreeMap<String, CourseKeyOffering>>,
+        attendance: Mutex<BTreeMap<AttKey, Attendance>>,
+        journal: Mutex<Vec<JournalEntry>>,
+    }
+    #[async_trait]
+    impl AttendanceStore for MemAttendance {
+        async fn coursekey_offering(
+            &self,
+            _: &TenantId,
+            o: &OfferingId,
+        ) -> Result<Option<CourseKeyOffering>, StoreError> {
+            Ok(self.offerings.lock().unwrap().get(o.as_str()).cloned())
+        }
+        async fn save_coursekey_offering(&self, o: &CourseKeyOffering) -> Result<(), StoreError> {
+            self.offerings
+                .lock()
+                .unwrap()
+                .insert(o.offering.as_str().into(), o.clone());
+            Ok(())
+        }
+        async fn attendance(
+            &self,
+            _: &TenantId,
+            o: &OfferingId,
+            c: &str,
+            l: &LearnerCode,
+        ) -> Result<Option<Attendance>, StoreError> {
+            Ok(self
+                .attendance
+                .lock()
+                .unwrap()
+                .get(&(o.as_str().into(), c.into(), l.as_str().into()))
+                .cloned())
+        }
+        async fn attendances(
+            &self,
+            _: &TenantId,
+            _: &OfferingId,
+        ) -> Result<Vec<Attendance>, StoreError> {
+            Ok(self.attendance.lock().unwrap().values().cloned().collect())
+        }
+        async fn save_attendance(
+            &self,
+            a: &Attendance,
+            e: &JournalEntry,
+        ) -> Result<Written, StoreError> {
+            let key = (
+                a.offering.as_str().into(),
+                a.class_code.clone(),
+                a.learner.as_str().into(),
+            );
+            let mut all = self.attendance.lock().unwrap();
+            if all.get(&key).is_some_and(|x| x.record_id == a.record_id) {
+                return Ok(Written::AlreadyDone);
+            }
+            all.insert(key, a.clone());
+            self.journal.lock().unwrap().push(e.clone());
+            Ok(Written::Done)
+        }
+        async fn journal(
+            &self,
+            _: &TenantId,
+            _: &OfferingId,
+        ) -> Result<Vec<JournalEntry>, StoreError> {
+            Ok(self.journal.lock().unwrap().clone())
+        }
+    }
+
+    #[derive(Default)]
+    struct MemDeliveries(Mutex<BTreeMap<String, Delivery>>);
+    #[async_trait]
+    impl DeliveryStore for MemDeliveries {
+        async fn create(&self, d: &Delivery) -> Result<Written, StoreError> {
+            let mut all = self.0.lock().unwrap();
+            if all.contains_key(d.id.as_str()) {
+                return Ok(Written::AlreadyDone);
+            }
+            all.insert(d.id.to_string(), d.clone());
+            Ok(Written::Done)
+        }
+        async fn delivery(
+            &self,
+            _: &TenantId,
+            id: &DeliveryId,
+        ) -> Result<Option<Delivery>, StoreError> {
+            Ok(self.0.lock().unwrap().get(id.as_str()).cloned())
+        }
+        async fn due(&self, _: DateTime<Utc>, _: usize) -> Result<Vec<Delivery>, StoreError> {
+            Ok(vec![])
+        }
+        async fn by_state(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+            _: DeliveryState,
+            _: usize,
+        ) -> Result<Vec<Delivery>, StoreError> {
+            Ok(vec![])
+        }
+        async fn attempts(&self, _: &TenantId, _: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+            Ok(vec![])
+        }
+        async fn update(&self, d: &Delivery, _: Option<&Attempt>) -> Result<(), StoreError> {
+            let mut stored = d.clone();
+            stored.version += 1;
+            self.0.lock().unwrap().insert(d.id.to_string(), stored);
+            Ok(())
+        }
+    }
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap()
+    }
+
+    struct World {
+        connections: MemConnections,
+        records: MemRecords,
+        store: MemAttendance,
+        sis: MemSis,
+        deliveries: MemDeliveries,
+        queue: MemQueue,
+        mailer: MemMailer,
+    }
+
+    impl World {
+        fn ports(&self) -> AttendancePorts<'_> {
+            AttendancePorts {
+                connections: &self.connections,
+                records: &self.records,
+                store: &self.store,
+                sis: &self.sis,
+                deliveries: &self.deliveries,
+                queue: &self.queue,
+                mailer: &self.mailer,
+            }
+        }
+        fn record(&self, id: &str, json: serde_json::Value) {
+            let mut json = json;
+            json["id"] = id.into();
+            self.records
+                .0
+                .lock()
+                .unwrap()
+                .insert(id.into(), json.to_string());
+        }
+        async fn run(&self, ids: &[&str], now: DateTime<Utc>) -> AttendanceReport {
+            let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+            process_attendance(&self.ports(), &tenant(), &ck_conn(), &ids, now)
+                .await
+                .unwrap()
+        }
+        fn mark(&self, learner: &str) -> Option<Mark> {
+            self.store
+                .attendance
+                .lock()
+                .unwrap()
+                .values()
+                .find(|a| a.learner.as_str() == learner)
+                .map(|a| a.mark)
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+    fn ck_conn() -> ConnectionId {
+        ConnectionId::parse("ck").unwrap()
+    }
+
+    async fn world(hours_type: HoursType) -> World {
+        let w = World {
+            connections: MemConnections::default(),
+            records: MemRecords::default(),
+            store: MemAttendance::default(),
+            sis: MemSis::default(),
+            deliveries: MemDeliveries::default(),
+            queue: MemQueue::default(),
+            mailer: MemMailer::default(),
+        };
+        let conn = |id: &str, settings| Connection {
+            tenant: tenant(),
+            id: ConnectionId::parse(id).unwrap(),
+            name: id.into(),
+            base_url: "http://127.0.0.1:1".into(),
+            enabled: true,
+            error_email: Some("errors@school.test".into()),
+            settings,
+        };
+        w.connections.0.lock().unwrap().extend([
+            conn(
+                "ck",
+                ConnectionSettings::CourseKey(CourseKeySettings::default()),
+            ),
+            conn("sms", ConnectionSettings::Sms(Default::default())),
+        ]);
+        w.store
+            .save_coursekey_offering(&CourseKeyOffering {
+                tenant: tenant(),
+                offering: OfferingId::parse("OFF1").unwrap(),
+                send_to_coursekey: true,
+                hours_type,
+                instructors: vec!["INS1".into()],
+                classes: vec![ClassSession {
+                    code: "C1".into(),
+                    start: t(9, 0),
+                    end: t(12, 0),
+                }],
+                synchronized_at: Some(t(8, 0)),
+                last_error: None,
+            })
+            .await
+            .unwrap();
+        for l in ["L1", "L2", "L3", "L4"] {
+            w.sis
+                .save_enrolment(&Enrolment {
+                    tenant: tenant(),
+                    learner: LearnerCode::parse(l).unwrap(),
+                    offering: OfferingId::parse("OFF1").unwrap(),
+                    state: EnrolmentState::InProgress,
+                    start_date: None,
+                    session_date: None,
+                    updated_at: t(8, 0),
+                })
+                .await
+                .unwrap();
+        }
+        w
+    }
+
+    fn rec(student: &str, check_in: Option<&str>, check_out: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "course_id": "OFF1", "class_id": "C1", "student_id": student,
+            "check_in": check_in, "check_out": check_out,
+        })
+    }
+
+    #[tokio::test]
+    async fn records_become_present_late_absent_with_a_delivery_and_a_journal_line_each() {
+        let w = world(HoursType::Marks).await;
+        w.record(
+            "r1",
+            rec(
+                "L1",
+                Some("2026-03-02T08:58:00Z"),
+                Some("2026-03-02T12:00:00Z"),
+            ),
+        );
+        w.record(
+            "r2",
+            rec(
+                "L2",
+                Some("2026-03-02T09:15:00Z"),
+                Some("2026-03-02T12:00:00Z"),
+            ),
+        );
+        w.record(
+            "r3",
+            rec(
+                "L3",
+                Some("2026-03-02T09:16:00Z"),
+                Some("2026-03-02T12:00:00Z"),
+            ),
+        );
+        w.record("r4", rec("L4", None, None));
+        let report = w.run(&["r1", "r2", "r3", "r4"], t(13, 0)).await;
+        assert_eq!(report.stored, 4);
+        assert_eq!(w.mark("L1"), Some(Mark::Present));
+        assert_eq!(w.mark("L2"), Some(Mark::Late));
+        assert_eq!(w.mark("L3"), Some(Mark::Absent));
+        assert_eq!(w.mark("L4"), Some(Mark::Absent));
+        assert_eq!(w.store.journal.lock().unwrap().len(), 4);
+        let deliveries = w.deliveries.0.lock().unwrap();
+        assert_eq!(deliveries.len(), 4);
+        let statuses: Vec<_> = deliveries
+            .values()
+            .map(|d| {
+                assert_eq!(d.kind, DeliveryKind::Attendance);
+                assert_eq!(d.connection.as_str(), "sms");
+                d.payload["status"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| *s == "A").count(), 2);
+        let deliver_jobs = w
+            .queue
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|j| matches!(j, Job::Deliver { .. }))
+            .count();
+        assert_eq!(deliver_jobs, 4);
+        assert!(w.mailer.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_replayed_job_changes_nothing() {
+        let w = world(HoursType::Marks).await;
+        w.record("r1", rec("L1", Some("2026-03-02T09:05:00Z"), None));
+        assert_eq!(w.run(&["r1"], t(13, 0)).await.stored, 1);
+        let again = w.run(&["r1"], t(13, 5)).await;
+        assert_eq!((again.stored, again.unchanged), (0, 1));
+        assert_eq!(w.store.journal.lock().unwrap().len(), 1);
+        assert_eq!(w.deliveries.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn attendance_log_offerings_get_minutes_attended() {
+        let w = world(HoursType::AttendanceLog).await;
+        w.record(
+            "r1",
+            rec(
+                "L1",
+                Some("2026-03-02T09:10:00Z"),
+                Some("2026-03-02T11:50:00Z"),
+            ),
+        );
+        w.run(&["r1"], t(13, 0)).await;
+        let a = w
+            .store
+            .attendance
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .cloned()
+            .unwrap();
+        assert_eq!((a.mark, a.minutes_attended), (Mark::Late, Some(160)));
+        let d = w
+            .deliveries
+            .0
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .cloned()
+            .unwrap();
+        assert_eq!(d.payload["minutes_attended"], 160);
+    }
+
+    #[tokio::test]
+    async fn an_absence_edited_within_the_follow_up_days_updates_ours_and_a_later_edit_is_ignored()
+    {
+        let w = world(HoursType::Marks).await;
+        w.record("r1", rec("L1", None, None));
+        w.run(&["r1"], t(13, 0)).await;
+        assert_eq!(w.mark("L1"), Some(Mark::Absent));
+
+        let mut edit = rec("L1", None, None);
+        edit["adjusted_status"] = "present".into();
+        edit["adjusted_at"] = "2026-03-09T09:00:00Z".into(); // exactly 7 days after the start
+        w.record("r2", edit);
+        let report = w.run(&["r2"], t(13, 0) + chrono::TimeDelta::days(7)).await;
+        assert_eq!(report.stored, 1);
+        assert_eq!(w.mark("L1"), Some(Mark::Present));
+        let journal = w.store.journal.lock().unwrap().clone();
+        assert_eq!(journal[1].from, Some(Mark::Absent));
+        assert_eq!(journal[1].to, Mark::Present);
+
+        w.record("r3", rec("L2", None, None));
+        w.run(&["r3"], t(13, 0)).await;
+        let mut late_edit = rec("L2", None, None);
+        late_edit["adjusted_status"] = "present".into();
+        late_edit["adjusted_at"] = "2026-03-09T09:00:01Z".into();
+        w.record("r4", late_edit);
+        let report = w.run(&["r4"], t(13, 0) + chrono::TimeDelta::days(8)).await;
+        assert_eq!((report.stored, report.ignored_adjustments), (0, 1));
+        assert_eq!(w.mark("L2"), Some(Mark::Absent));
+    }
+
+    #[tokio::test]
+    async fn validation_errors_are_emailed_with_the_configured_subject_and_no_names() {
+        let w = world(HoursType::Marks).await;
+        w.record("bad-student", rec("L9", Some("2026-03-02T09:00:00Z"), None));
+        let mut unknown_class = rec("L1", Some("2026-03-02T09:00:00Z"), None);
+        unknown_class["class_id"] = "C9".into();
+        w.record("bad-class", unknown_class);
+        w.record(
+            "bad-times",
+            rec(
+                "L1",
+                Some("2026-03-02T10:00:00Z"),
+                Some("2026-03-02T09:30:00Z"),
+            ),
+        );
+        w.records
+            .0
+            .lock()
+            .unwrap()
+            .insert("bad-json".into(), "{\"id\":\"bad-json\"}".into());
+        w.record("ok", rec("L2", Some("2026-03-02T09:00:00Z"), None));
+        let report = w
+            .run(
+                &[
+                    "bad-student",
+                    "bad-class",
+                    "bad-times",
+                    "bad-json",
+                    "ok",
+                    "gone",
+                ],
+                t(13, 0),
+            )
+            .await;
+        assert_eq!((report.stored, report.invalid, report.missing), (1, 4, 1));
+        let mails = w.mailer.0.lock().unwrap().clone();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].to, "errors@school.test");
+        assert_eq!(
+            mails[0].subject,
+            "Incompatible data received from CourseKey"
+        );
+        assert!(
+            mails[0]
+                .body
+                .starts_with("4 CourseKey attendance record(s)")
+        );
+        for expected in [
+            "record bad-student: the student is not enrolled in the offering",
+            "record bad-class: the class is not one of the offering's classes",
+            "record bad-times: the check-out is before the check-in",
+            "record bad-json: the record is not a valid CourseKey attendance record",
+        ] {
+            assert!(mails[0].body.contains(expected), "{expected}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_custom_subject_and_body_are_used() {
+        let w = world(HoursType::Marks).await;
+        {
+            let mut all = w.connections.0.lock().unwrap();
+            let ck = all.iter_mut().find(|c| c.id.as_str() == "ck").unwrap();
+            ck.settings = ConnectionSettings::CourseKey(CourseKeySettings {
+                error_email_subject: "CK: {count} refused".into(),
+                error_email_body: "See:\n{errors}".into(),
+                ..CourseKeySettings::default()
+            });
+        }
+        w.record("x", rec("L9", None, None));
+        w.run(&["x"], t(13, 0)).await;
+        let mails = w.mailer.0.lock().unwrap().clone();
+        assert_eq!(mails[0].subject, "CK: 1 refused");
+        assert_eq!(
+            mails[0].body,
+            "See:\n- record x: the student is not enrolled in the offering"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_is_not_coursekey_is_a_permanent_error() {
+        let w = world(HoursType::Marks).await;
+        let err = process_attendance(
+            &w.ports(),
+            &tenant(),
+            &ConnectionId::parse("sms").unwrap(),
+            &[],
+            t(13, 0),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.is_retryable());
+    }
+}
