@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod jobs;
 pub mod learners;
 pub mod push;
+pub mod results;
 
 #[cfg(test)]
 mod fakes;

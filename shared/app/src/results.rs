@@ -1,0 +1,820 @@
+//! Results fetch: Moodle grades and completions into reviewed results, then
+//! deliveries to the SMS; and the mapping and review a person does.
+//!
+//! Per linked course, one download reads:
+//! - every learner's grades in ONE call (`course_grades`: Moodle's
+//!   `gradereport_user_get_grade_items` with `userid=0`);
+//! - each mapped activity's pass grade once per run (cached across offerings);
+//! - activity and course completion per learner, with at most the connection's
+//!   `max_concurrency` learners in flight, and only for learners whose grades
+//!   were graded or submitted since the connection's watermark (the start of
+//!   the last complete download, less [`WATERMARK_OVERLAP`]).
+//!
+//! So a re-run costs one grades call per course plus a few calls per changed
+//! learner, not per enrolled learner (docs/architecture.md, "Results fetch").
+//! A failure reading one learner is a warning on the run for that learner; the
+//! others go on. A download that was stopped, or in which a learner failed,
+//! leaves the watermark where it was, so the next run reads them again.
+
+use crate::deliveries::{DeliveryError, create_delivery};
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::connection::{ConnectionKind, ConnectionSettings, MoodleSettings};
+use domain::delivery::{DeliveryKey, DeliveryKind};
+use domain::learning::LearningError;
+use domain::ports::{
+    ConnectionStore, DeliveryStore, GradeSource, JobQueue, LinkStore, ResultStore, Retryable,
+    RunStore, SisStore, StoreError,
+};
+use domain::results::{
+    self, Adjustment, CompletionRecord, CourseActivity, CriterionStatus, LearnerGrades,
+    MappedActivity, Mapping, MappingError, NoResult, PriorResult, ResultKey, ResultRules,
+    ResultType, ReviewError, ReviewState, StoredResult,
+};
+use domain::sis::{CourseLink, EnrolmentState, Offering};
+use domain::{
+    AssessableId, Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine,
+    TenantId,
+};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Learners graded this long before the watermark are read again: Moodle's
+/// clock and ours may differ, and re-reading a learner changes nothing.
+pub const WATERMARK_OVERLAP: TimeDelta = TimeDelta::minutes(10);
+
+/// The most results "process all" saves at once.
+pub const PROCESS_ALL_LIMIT: usize = 1_000;
+
+/// Why a results use case failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Learning(#[from] LearningError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error("connection {connection} is not a Moodle connection")]
+    NotMoodle { connection: ConnectionId },
+    #[error("connection {connection} does not exist")]
+    UnknownConnection { connection: ConnectionId },
+    #[error("offering {offering} is not linked through connection {connection}")]
+    NotLinked {
+        offering: OfferingId,
+        connection: ConnectionId,
+    },
+    #[error("offering {offering} does not exist")]
+    UnknownOffering { offering: OfferingId },
+    #[error("no result for learner {learner} and assessable {assessable} in offering {offering}")]
+    UnknownResult {
+        offering: OfferingId,
+        learner: LearnerCode,
+        assessable: AssessableId,
+    },
+    #[error("the tenant has no enabled SMS connection to save results to")]
+    NoSms,
+}
+
+impl Retryable for ResultsError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            ResultsError::Store(e) => e.is_retryable(),
+            ResultsError::Learning(e) => e.is_retryable(),
+            ResultsError::Delivery(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+fn moodle_settings(connection: &Connection) -> Result<&MoodleSettings, ResultsError> {
+    match &connection.settings {
+        ConnectionSettings::Moodle(s) => Ok(s),
+        _ => Err(ResultsError::NotMoodle {
+            connection: connection.id.clone(),
+        }),
+    }
+}
+
+/// What a download did; written on the run as one line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchCounts {
+    pub offerings: usize,
+    /// Learners in the grade reports who are enrolled in the SMS.
+    pub learners: usize,
+    /// Of those, the ones read further (grades changed since the watermark).
+    pub changed: usize,
+    pub ready: usize,
+    pub errors: usize,
+    /// Results saved without review (the connection approves automatically).
+    pub saved: usize,
+    pub completions: usize,
+    pub unenrolled: usize,
+    /// Learners (or offerings) that could not be read: warnings on the run.
+    pub failures: usize,
+    pub stopped: bool,
+}
+
+/// The ports the results use cases need.
+pub struct Results<'a> {
+    pub connections: &'a dyn ConnectionStore,
+    pub sis: &'a dyn SisStore,
+    pub links: &'a dyn LinkStore,
+    pub results: &'a dyn ResultStore,
+    pub deliveries: &'a dyn DeliveryStore,
+    pub queue: &'a dyn JobQueue,
+    pub runs: &'a dyn RunStore,
+}
+
+/// One learner's reads, before any rule is applied.
+struct LearnerReads {
+    learner: LearnerCode,
+    user: i64,
+    completion: BTreeMap<i64, results::ActivityCompletion>,
+    course: Option<results::CourseCompletionRead>,
+}
+
+/// What one download needs to know about the connection.
+struct FetchCtx<'c> {
+    connection: &'c Connection,
+    settings: &'c MoodleSettings,
+    sms: Option<ConnectionId>,
+    since: Option<DateTime<Utc>>,
+    run: &'c RunId,
+    now: DateTime<Utc>,
+}
+
+impl Results<'_> {
+    async fn sms_connection(&self, tenant: &TenantId) -> Result<Option<ConnectionId>, StoreError> {
+        Ok(self
+            .connections
+            .connections(tenant)
+            .await?
+            .into_iter()
+            .find(|c| c.kind() == ConnectionKind::Sms && c.enabled)
+            .map(|c| c.id))
+    }
+
+    async fn log(&self, ctx: &FetchCtx<'_>, level: LogLevel, message: String) {
+        let line = RunLogLine {
+            at: ctx.now,
+            level,
+            message,
+        };
+        let c = ctx.connection;
+        if let Err(e) = self
+            .runs
+            .append_log(&c.tenant, &c.id, ctx.run, &[line])
+            .await
+        {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "a run log line could not be written"
+            );
+        }
+    }
+
+    /// Downloads results for one offering, or for every offering linked
+    /// through the connection. `stop` is checked before each offering and
+    /// learner: once set, the download ends where it is (counts say so).
+    #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id, run = %run))]
+    pub async fn fetch(
+        &self,
+        connection: &Connection,
+        source: &dyn GradeSource,
+        offering: Option<&OfferingId>,
+        run: &RunId,
+        stop: &AtomicBool,
+        now: DateTime<Utc>,
+    ) -> Result<FetchCounts, ResultsError> {
+        let settings = moodle_settings(connection)?;
+        let tenant = &connection.tenant;
+        let links: Vec<CourseLink> = match offering {
+            Some(o) => vec![
+                self.links
+                    .link(tenant, o, &connection.id)
+                    .await?
+                    .ok_or_else(|| ResultsError::NotLinked {
+                        offering: o.clone(),
+                        connection: connection.id.clone(),
+                    })?,
+            ],
+            None => self.links.links(tenant, &connection.id).await?,
+        };
+        let since = self
+            .results
+            .watermark(tenant, &connection.id)
+            .await?
+            .map(|w| w - WATERMARK_OVERLAP);
+        let ctx = FetchCtx {
+            connection,
+            settings,
+            sms: self.sms_connection(tenant).await?,
+            since,
+            run,
+            now,
+        };
+        let mut counts = FetchCounts::default();
+        let mut pass_grades: HashMap<i64, Option<f64>> = HashMap::new();
+        for link in &links {
+            if stop.load(Ordering::Relaxed) {
+                counts.stopped = true;
+                break;
+            }
+            counts.offerings += 1;
+            if let Err(e) = self
+                .fetch_offering(&ctx, source, link, &mut pass_grades, stop, &mut counts)
+                .await
+            {
+                // One offering failing is a warning; a store outage ends the run.
+                if let ResultsError::Store(e) = e {
+                    return Err(ResultsError::Store(e));
+                }
+                counts.failures += 1;
+                tracing::warn!(offering = %link.offering, error = &e as &dyn std::error::Error, "offering results could not be read");
+                self.log(
+                    &ctx,
+                    LogLevel::Warning,
+                    format!(
+                        "Results of offering {} could not be read: {}",
+                        link.offering,
+                        error_chain(&e)
+                    ),
+                )
+                .await;
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            counts.stopped = true;
+        }
+        // Only a complete download of every linked offering moves the watermark.
+        if offering.is_none() && !counts.stopped && counts.failures == 0 {
+            self.results
+                .save_watermark(tenant, &connection.id, now)
+                .await?;
+        }
+        self.log(
+            &ctx,
+            LogLevel::Info,
+            format!(
+                "Results: {} offerings, {} learners, {} read (changed), {} ready, {} in error, {} saved, {} completions, {} unenrolled, {} failures{}.",
+                counts.offerings,
+                counts.learners,
+                counts.changed,
+                counts.ready,
+                counts.errors,
+                counts.saved,
+                counts.completions,
+                counts.unenrolled,
+                counts.failures,
+                if counts.stopped { "; stopped" } else { "" }
+            ),
+        )
+        .await;
+        Ok(counts)
+    }
+
+    async fn fetch_offering(
+        &self,
+        ctx: &FetchCtx<'_>,
+        source: &dyn GradeSource,
+        link: &CourseLink,
+        pass_grades: &mut HashMap<i64, Option<f64>>,
+        stop: &AtomicBool,
+        counts: &mut FetchCounts,
+    ) -> Result<(), ResultsError> {
+        let tenant = &link.tenant;
+        let Some(offering) = self.sis.offering(tenant, &link.offering).await? else {
+            return Err(ResultsError::UnknownOffering {
+                offering: link.offering.clone(),
+            });
+        };
+        let mappings = self
+            .results
+            .mappings(tenant, &link.offering, &ctx.connection.id)
+            .await?;
+        let completions = ctx.settings.course_completions || ctx.settings.unenrol_after_completion;
+        if mappings.is_empty() && !completions {
+            return Ok(());
+        }
+        let enrolments: HashMap<LearnerCode, domain::sis::Enrolment> = self
+            .sis
+            .enrolments(tenant, &link.offering)
+            .await?
+            .into_iter()
+            .map(|e| (e.learner.clone(), e))
+            .collect();
+        let codes: Vec<LearnerCode> = enrolments.keys().cloned().collect();
+        let by_user: HashMap<i64, LearnerCode> = self
+            .links
+            .accounts(tenant, &ctx.connection.id, &codes)
+            .await?
+            .into_iter()
+            .map(|a| (a.external_id, a.learner))
+            .collect();
+
+        // One call: every learner's grades.
+        let grades = source.course_grades(link.course_id).await?;
+        for m in &mappings {
+            for a in &m.activities {
+                if let std::collections::hash_map::Entry::Vacant(slot) = pass_grades.entry(a.cmid) {
+                    slot.insert(source.pass_grade(a.cmid).await?);
+                }
+            }
+        }
+
+        let prior = self.results.results(tenant, &link.offering).await?;
+        let prior: HashMap<(LearnerCode, AssessableId), StoredResult> = prior
+            .into_iter()
+            .map(|r| ((r.learner.clone(), r.assessable.clone()), r))
+            .collect();
+
+        let mut changed: Vec<(&LearnerGrades, LearnerCode)> = Vec::new();
+        for g in &grades {
+            let Some(code) = by_user.get(&g.user) else {
+                continue;
+            };
+            if !enrolments.contains_key(code) {
+                continue;
+            }
+            counts.learners += 1;
+            if g.changed_since(ctx.since) {
+                changed.push((g, code.clone()));
+            }
+        }
+        counts.changed += changed.len();
+
+        // Completion reads, a few learners at a time.
+        let course = link.course_id;
+        let want_activities = !mappings.is_empty();
+        let reads = futures::stream::iter(changed.iter().map(|(g, code)| {
+            let user = g.user;
+            let code = code.clone();
+            let active = enrolments.get(&code).is_some_and(|e| e.state.is_active());
+            async move {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                Some(
+                    read_learner(
+                        source,
+                        course,
+                        user,
+                        code,
+                        want_activities,
+                        completions && active,
+                    )
+                    .await,
+                )
+            }
+        }))
+        .buffer_unordered(ctx.settings.max_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+
+        let grades_by_user: HashMap<i64, &LearnerGrades> =
+            grades.iter().map(|g| (g.user, g)).collect();
+        for read in reads {
+            let Some(read) = read else {
+                counts.stopped = true;
+                continue;
+            };
+            let read = match read {
+                Ok(r) => r,
+                Err((code, e)) => {
+                    counts.failures += 1;
+                    tracing::warn!(learner = %code, error = &e as &dyn std::error::Error, "learner results could not be read");
+                    self.log(
+                        ctx,
+                        LogLevel::Warning,
+                        format!(
+                            "Learner {code} of offering {}: results could not be read ({}); read again next run.",
+                            link.offering,
+                            error_chain(&e)
+                        ),
+                    )
+                    .await;
+                    continue;
+                }
+            };
+            let Some(g) = grades_by_user.get(&read.user) else {
+                continue;
+            };
+            let Some(enrolment) = enrolments.get(&read.learner) else {
+                continue;
+            };
+            if let Err(e) = self
+                .apply_learner(
+                    ctx,
+                    &offering,
+                    link,
+                    &mappings,
+                    pass_grades,
+                    &prior,
+                    enrolment,
+                    g,
+                    &read,
+                    source,
+                    counts,
+                )
+                .await
+            {
+                if let ResultsError::Store(e) = e {
+                    return Err(ResultsError::Store(e));
+                }
+                counts.failures += 1;
+                self.log(
+                    ctx,
+                    LogLevel::Warning,
+                    format!(
+                        "Learner {} of offering {}: {}",
+                        read.learner,
+                        link.offering,
+                        error_chain(&e)
+                    ),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_learner(
+        &self,
+        ctx: &FetchCtx<'_>,
+        offering: &Offering,
+        link: &CourseLink,
+        mappings: &[Mapping],
+        pass_grades: &HashMap<i64, Option<f64>>,
+        prior: &HashMap<(LearnerCode, AssessableId), StoredResult>,
+        enrolment: &domain::sis::Enrolment,
+        grades: &LearnerGrades,
+        read: &LearnerReads,
+        source: &dyn GradeSource,
+        counts: &mut FetchCounts,
+    ) -> Result<(), ResultsError> {
+        let rules = ResultRules {
+            record_failed_results: ctx.settings.record_failed_results,
+            use_enrolment_start_date: ctx.settings.use_enrolment_start_date,
+        };
+        for mapping in mappings {
+            let Some(assessable) = offering
+                .assessables
+                .iter()
+                .find(|a| a.id == mapping.assessable)
+            else {
+                continue;
+            };
+            let key = (read.learner.clone(), assessable.id.clone());
+            let stored = prior.get(&key);
+            let prior_result = match stored {
+                Some(r) if r.state == ReviewState::Done => match r.result {
+                    ResultType::Started => PriorResult::Started,
+                    ResultType::Passed | ResultType::Failed => PriorResult::Completed,
+                },
+                _ => PriorResult::None,
+            };
+            let outcomes: Vec<results::ActivityOutcome> = mapping
+                .activities
+                .iter()
+                .map(|a| {
+                    grades.outcome(
+                        a.cmid,
+                        pass_grades.get(&a.cmid).copied().flatten(),
+                        read.completion.get(&a.cmid).copied(),
+                    )
+                })
+                .collect();
+            let proposed = match results::decide(
+                rules,
+                assessable,
+                enrolment.start_date,
+                prior_result,
+                &outcomes,
+            ) {
+                Ok(p) => p,
+                Err(
+                    NoResult::AlreadyCompleted | NoResult::AlreadyStarted | NoResult::NothingYet,
+                ) => {
+                    continue;
+                }
+            };
+            // The same proposal again (a re-run) changes nothing; a changed one
+            // replaces an unprocessed result.
+            if let Some(s) = stored
+                && s.state != ReviewState::Done
+                && s.result == proposed.result
+                && s.grade == proposed.grade
+                && s.finish_date == proposed.finish_date
+            {
+                continue;
+            }
+            let mut result = StoredResult::new(
+                ResultKey {
+                    tenant: link.tenant.clone(),
+                    connection: ctx.connection.id.clone(),
+                    offering: link.offering.clone(),
+                    learner: read.learner.clone(),
+                    assessable: assessable.id.clone(),
+                },
+                proposed,
+                ctx.now,
+            );
+            match result.state {
+                ReviewState::Error => counts.errors += 1,
+                _ => counts.ready += 1,
+            }
+            if !ctx.settings.review_before_saving
+                && result.state == ReviewState::Ready
+                && let Some(sms) = &ctx.sms
+            {
+                self.save_to_sms(&mut result, sms, ctx.now).await?;
+                counts.saved += 1;
+            }
+            self.results.save_result(&result).await?;
+        }
+
+        if let Some(course) = &read.course {
+            let criteria: &[CriterionStatus] = &course.criteria;
+            if let Some(at) =
+                results::course_completion(enrolment.state, course.completed, criteria)
+            {
+                let record = CompletionRecord::new(
+                    read.learner.clone(),
+                    link.offering.clone(),
+                    at,
+                    grades.course_total,
+                    ctx.settings.unenrol_after_completion,
+                    offering.must_be_evaluated,
+                );
+                if let Some(sms) = &ctx.sms {
+                    let key = DeliveryKey {
+                        tenant: link.tenant.clone(),
+                        learner: read.learner.clone(),
+                        offering: link.offering.clone(),
+                        assessable: None,
+                        kind: DeliveryKind::Completion,
+                    };
+                    let payload = serde_json::to_value(&record).unwrap_or_default();
+                    create_delivery(self.deliveries, self.queue, &key, sms, payload, ctx.now)
+                        .await?;
+                }
+                let mut completed = enrolment.clone();
+                completed.state = EnrolmentState::Completed;
+                completed.updated_at = ctx.now;
+                self.sis.save_enrolment(&completed).await?;
+                counts.completions += 1;
+                // Smartosh: unenrol only after everything was read and recorded.
+                if ctx.settings.unenrol_after_completion {
+                    source.unenrol(link.course_id, read.user).await?;
+                    counts.unenrolled += 1;
+                    self.log(
+                        ctx,
+                        LogLevel::Info,
+                        format!(
+                            "Learner {} completed offering {}: attendance and grade recorded, unenrolled from course {}.",
+                            read.learner, link.offering, link.course_id
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn save_to_sms(
+        &self,
+        result: &mut StoredResult,
+        sms: &ConnectionId,
+        now: DateTime<Utc>,
+    ) -> Result<(), ResultsError> {
+        result.approve(now)?;
+        let key = DeliveryKey {
+            tenant: result.tenant.clone(),
+            learner: result.learner.clone(),
+            offering: result.offering.clone(),
+            assessable: Some(result.assessable.clone()),
+            kind: DeliveryKind::Result,
+        };
+        create_delivery(
+            self.deliveries,
+            self.queue,
+            &key,
+            sms,
+            result.payload(),
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A connection's results in one review state.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        state: ReviewState,
+        limit: usize,
+    ) -> Result<Vec<StoredResult>, ResultsError> {
+        Ok(self
+            .results
+            .results_by_state(tenant, connection, state, limit)
+            .await?)
+    }
+
+    async fn stored(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+        assessable: &AssessableId,
+    ) -> Result<StoredResult, ResultsError> {
+        self.results
+            .result(tenant, offering, learner, assessable)
+            .await?
+            .ok_or_else(|| ResultsError::UnknownResult {
+                offering: offering.clone(),
+                learner: learner.clone(),
+                assessable: assessable.clone(),
+            })
+    }
+
+    /// A person's change to a result's type and dates.
+    pub async fn adjust(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+        assessable: &AssessableId,
+        change: &Adjustment,
+        now: DateTime<Utc>,
+    ) -> Result<StoredResult, ResultsError> {
+        let mut result = self.stored(tenant, offering, learner, assessable).await?;
+        result.adjust(change, now)?;
+        self.results.save_result(&result).await?;
+        Ok(result)
+    }
+
+    /// Processes one ready result: it becomes a delivery to the SMS, and done.
+    pub async fn process(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+        assessable: &AssessableId,
+        now: DateTime<Utc>,
+    ) -> Result<StoredResult, ResultsError> {
+        let sms = self
+            .sms_connection(tenant)
+            .await?
+            .ok_or(ResultsError::NoSms)?;
+        let mut result = self.stored(tenant, offering, learner, assessable).await?;
+        self.save_to_sms(&mut result, &sms, now).await?;
+        self.results.save_result(&result).await?;
+        Ok(result)
+    }
+
+    /// Processes every ready result of a connection (up to [`PROCESS_ALL_LIMIT`]).
+    pub async fn process_all(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        now: DateTime<Utc>,
+    ) -> Result<usize, ResultsError> {
+        let sms = self
+            .sms_connection(tenant)
+            .await?
+            .ok_or(ResultsError::NoSms)?;
+        let ready = self
+            .results
+            .results_by_state(tenant, connection, ReviewState::Ready, PROCESS_ALL_LIMIT)
+            .await?;
+        let mut done = 0;
+        for mut result in ready {
+            self.save_to_sms(&mut result, &sms, now).await?;
+            self.results.save_result(&result).await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// A linked course's activities, with their type and whether they can be mapped.
+    pub async fn activities(
+        &self,
+        source: &dyn GradeSource,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<CourseActivity>, ResultsError> {
+        let link = self.require_link(tenant, offering, connection).await?;
+        Ok(source.course_activities(link.course_id).await?)
+    }
+
+    async fn require_link(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        connection: &ConnectionId,
+    ) -> Result<CourseLink, ResultsError> {
+        self.links
+            .link(tenant, offering, connection)
+            .await?
+            .ok_or_else(|| ResultsError::NotLinked {
+                offering: offering.clone(),
+                connection: connection.clone(),
+            })
+    }
+
+    /// Maps an assessable to activities of the linked course; a type that
+    /// cannot be mapped is refused by name.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn map(
+        &self,
+        source: &dyn GradeSource,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        connection: &ConnectionId,
+        assessable: &AssessableId,
+        cmids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<Mapping, ResultsError> {
+        let link = self.require_link(tenant, offering, connection).await?;
+        let stored = self.sis.offering(tenant, offering).await?.ok_or_else(|| {
+            ResultsError::UnknownOffering {
+                offering: offering.clone(),
+            }
+        })?;
+        if !stored.assessables.iter().any(|a| &a.id == assessable) {
+            return Err(MappingError::UnknownAssessable {
+                assessable: assessable.clone(),
+            }
+            .into());
+        }
+        let course = source.course_activities(link.course_id).await?;
+        let activities: Vec<MappedActivity> = results::check_mapping(&course, cmids)?;
+        let mapping = Mapping {
+            tenant: tenant.clone(),
+            offering: offering.clone(),
+            connection: connection.clone(),
+            assessable: assessable.clone(),
+            activities,
+            updated_at: now,
+        };
+        self.results.save_mapping(&mapping).await?;
+        Ok(mapping)
+    }
+}
+
+async fn read_learner(
+    source: &dyn GradeSource,
+    course: i64,
+    user: i64,
+    learner: LearnerCode,
+    activities: bool,
+    completion: bool,
+) -> Result<LearnerReads, (LearnerCode, LearningError)> {
+    let completion_states = if activities {
+        match source.activities_completion(course, user).await {
+            Ok(states) => states.into_iter().collect(),
+            Err(e) => return Err((learner, e)),
+        }
+    } else {
+        BTreeMap::new()
+    };
+    let course_read = if completion {
+        match source.course_completion(course, user).await {
+            Ok(c) => Some(c),
+            Err(e) => return Err((learner, e)),
+        }
+    } else {
+        None
+    };
+    Ok(LearnerReads {
+        learner,
+        user,
+        completion: completion_states,
+        course: course_read,
+    })
+}
+
+/// An error and its sources, for a run's log line (ids and reasons, no secrets).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "results_tests.rs"]
+mod tests;

@@ -1,0 +1,700 @@
+//! The results use cases over in-memory ports and a scripted grade source.
+
+use super::*;
+use crate::fakes::*;
+use async_trait::async_trait;
+use chrono::{NaiveDate, TimeZone};
+use domain::connection::SmsSettings;
+use domain::delivery::{Attempt, Delivery, DeliveryId, DeliveryState};
+use domain::ports::Written;
+use domain::results::{ActivityCompletion, CompletionState, CourseCompletionRead, ItemGrade};
+use domain::sis::{Assessable, AssessableKind, Enrolment, ExternalAccount, OfferingStatus};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
+#[derive(Default)]
+struct MemResults {
+    mappings: Mutex<Vec<Mapping>>,
+    results: Mutex<BTreeMap<(OfferingId, LearnerCode, AssessableId), StoredResult>>,
+    watermark: Mutex<Option<DateTime<Utc>>>,
+}
+
+#[async_trait]
+impl ResultStore for MemResults {
+    async fn save_mapping(&self, m: &Mapping) -> Result<(), StoreError> {
+        let mut all = self.mappings.lock().unwrap();
+        all.retain(|x| !(x.offering == m.offering && x.assessable == m.assessable));
+        all.push(m.clone());
+        Ok(())
+    }
+    async fn mappings(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+        c: &ConnectionId,
+    ) -> Result<Vec<Mapping>, StoreError> {
+        Ok(self
+            .mappings
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| &m.offering == o && &m.connection == c)
+            .cloned()
+            .collect())
+    }
+    async fn save_result(&self, r: &StoredResult) -> Result<(), StoreError> {
+        self.results.lock().unwrap().insert(
+            (r.offering.clone(), r.learner.clone(), r.assessable.clone()),
+            r.clone(),
+        );
+        Ok(())
+    }
+    async fn result(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+        l: &LearnerCode,
+        a: &AssessableId,
+    ) -> Result<Option<StoredResult>, StoreError> {
+        Ok(self
+            .results
+            .lock()
+            .unwrap()
+            .get(&(o.clone(), l.clone(), a.clone()))
+            .cloned())
+    }
+    async fn results(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        Ok(self
+            .results
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| &r.offering == o)
+            .cloned()
+            .collect())
+    }
+    async fn results_by_state(
+        &self,
+        _t: &TenantId,
+        c: &ConnectionId,
+        s: ReviewState,
+        limit: usize,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        Ok(self
+            .results
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| &r.connection == c && r.state == s)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+    async fn watermark(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(*self.watermark.lock().unwrap())
+    }
+    async fn save_watermark(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        *self.watermark.lock().unwrap() = Some(at);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct MemDeliveries(Mutex<BTreeMap<DeliveryId, Delivery>>);
+
+#[async_trait]
+impl DeliveryStore for MemDeliveries {
+    async fn create(&self, d: &Delivery) -> Result<Written, StoreError> {
+        let mut all = self.0.lock().unwrap();
+        if all.contains_key(&d.id) {
+            return Ok(Written::AlreadyDone);
+        }
+        all.insert(d.id.clone(), d.clone());
+        Ok(Written::Done)
+    }
+    async fn delivery(
+        &self,
+        _t: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.0.lock().unwrap().get(id).cloned())
+    }
+    async fn due(&self, _now: DateTime<Utc>, _limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn by_state(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+        _s: DeliveryState,
+        _limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn attempts(&self, _t: &TenantId, _id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn update(&self, d: &Delivery, _a: Option<&Attempt>) -> Result<(), StoreError> {
+        self.0.lock().unwrap().insert(d.id.clone(), d.clone());
+        Ok(())
+    }
+}
+
+/// A scripted Moodle course: grades per user, completions, and call counts.
+#[derive(Default)]
+struct Course {
+    grades: Mutex<Vec<LearnerGrades>>,
+    completion: Mutex<BTreeMap<i64, Vec<(i64, ActivityCompletion)>>>,
+    course_completion: Mutex<BTreeMap<i64, CourseCompletionRead>>,
+    failing_user: Mutex<Option<i64>>,
+    grade_calls: AtomicUsize,
+    pass_calls: AtomicUsize,
+    completion_calls: AtomicUsize,
+    course_completion_calls: AtomicUsize,
+    unenrolled: Mutex<Vec<i64>>,
+}
+
+#[async_trait]
+impl GradeSource for Course {
+    async fn course_activities(&self, _course: i64) -> Result<Vec<CourseActivity>, LearningError> {
+        Ok(vec![
+            CourseActivity::new(1, "quiz", "Quiz"),
+            CourseActivity::new(2, "assign", "Essay"),
+            CourseActivity::new(3, "forum", "News"),
+        ])
+    }
+    async fn course_grades(&self, _course: i64) -> Result<Vec<LearnerGrades>, LearningError> {
+        self.grade_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(self.grades.lock().unwrap().clone())
+    }
+    async fn pass_grade(&self, _cmid: i64) -> Result<Option<f64>, LearningError> {
+        self.pass_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(50.0))
+    }
+    async fn activities_completion(
+        &self,
+        _course: i64,
+        user: i64,
+    ) -> Result<Vec<(i64, ActivityCompletion)>, LearningError> {
+        self.completion_calls.fetch_add(1, Ordering::Relaxed);
+        if *self.failing_user.lock().unwrap() == Some(user) {
+            return Err(LearningError::Unavailable("timed out".into()));
+        }
+        Ok(self
+            .completion
+            .lock()
+            .unwrap()
+            .get(&user)
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn course_completion(
+        &self,
+        _course: i64,
+        user: i64,
+    ) -> Result<CourseCompletionRead, LearningError> {
+        self.course_completion_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .course_completion
+            .lock()
+            .unwrap()
+            .get(&user)
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn unenrol(&self, _course: i64, user: i64) -> Result<(), LearningError> {
+        self.unenrolled.lock().unwrap().push(user);
+        Ok(())
+    }
+}
+
+fn t() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+fn c() -> ConnectionId {
+    ConnectionId::parse("moodle").unwrap()
+}
+fn o() -> OfferingId {
+    OfferingId::parse("OFF-1").unwrap()
+}
+fn u1() -> AssessableId {
+    AssessableId::parse("U1").unwrap()
+}
+fn code(i: i64) -> LearnerCode {
+    LearnerCode::parse(format!("L{i}")).unwrap()
+}
+fn at(day: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap()
+}
+fn run() -> RunId {
+    RunId::parse("run-1").unwrap()
+}
+
+struct World {
+    connections: MemConnections,
+    sis: MemSis,
+    links: MemLinks,
+    results: MemResults,
+    deliveries: MemDeliveries,
+    queue: MemQueue,
+    runs: MemRuns,
+    course: Course,
+    connection: Connection,
+}
+
+impl World {
+    fn results(&self) -> Results<'_> {
+        Results {
+            connections: &self.connections,
+            sis: &self.sis,
+            links: &self.links,
+            results: &self.results,
+            deliveries: &self.deliveries,
+            queue: &self.queue,
+            runs: &self.runs,
+        }
+    }
+    async fn fetch(&self, now: DateTime<Utc>) -> FetchCounts {
+        let stop = AtomicBool::new(false);
+        self.results()
+            .fetch(&self.connection, &self.course, None, &run(), &stop, now)
+            .await
+            .unwrap()
+    }
+    fn result(&self, l: i64) -> Option<StoredResult> {
+        self.results
+            .results
+            .lock()
+            .unwrap()
+            .get(&(o(), code(l), u1()))
+            .cloned()
+    }
+    fn grade(&self, user: i64, cmid: i64, grade: f64, day: u32) {
+        let mut all = self.course.grades.lock().unwrap();
+        let g = all.iter_mut().find(|g| g.user == user).unwrap();
+        g.items.retain(|i| i.cmid != cmid);
+        g.items.push(ItemGrade {
+            cmid,
+            grade: Some(grade),
+            graded_at: Some(at(day)),
+            ..ItemGrade::default()
+        });
+        // Moodle marks the activity complete when it is graded.
+        let mut completion = self.course.completion.lock().unwrap();
+        let states = completion.entry(user).or_default();
+        states.retain(|(c, _)| *c != cmid);
+        states.push((
+            cmid,
+            ActivityCompletion {
+                state: CompletionState::Complete,
+                completed_at: Some(at(day)),
+            },
+        ));
+    }
+}
+
+/// `n` learners (Moodle users 101..), enrolled, linked; U1 mapped to quiz 1 and assign 2.
+async fn world(n: i64, settings: MoodleSettings, with_sms: bool) -> World {
+    let connection = Connection {
+        tenant: t(),
+        id: c(),
+        name: "Moodle".into(),
+        base_url: "http://127.0.0.1:1".into(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(settings),
+    };
+    let connections = MemConnections::default();
+    connections.0.lock().unwrap().push(connection.clone());
+    if with_sms {
+        connections.0.lock().unwrap().push(Connection {
+            id: ConnectionId::parse("sms").unwrap(),
+            settings: ConnectionSettings::Sms(SmsSettings::default()),
+            ..connection.clone()
+        });
+    }
+    let w = World {
+        connections,
+        sis: MemSis::default(),
+        links: MemLinks::default(),
+        results: MemResults::default(),
+        deliveries: MemDeliveries::default(),
+        queue: MemQueue::default(),
+        runs: MemRuns::default(),
+        course: Course::default(),
+        connection,
+    };
+    w.sis
+        .save_offering(&Offering {
+            tenant: t(),
+            id: o(),
+            name: "Offering".into(),
+            start_date: None,
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: true,
+            assessables: vec![Assessable {
+                id: u1(),
+                name: "Unit".into(),
+                kind: AssessableKind::Unit,
+                expected_start_date: None,
+            }],
+            updated_at: at(1),
+        })
+        .await
+        .unwrap();
+    w.links
+        .save_link(&CourseLink {
+            tenant: t(),
+            offering: o(),
+            connection: c(),
+            course_id: 77,
+            course_idnumber: None,
+            course_shortname: None,
+            linked_at: at(1),
+        })
+        .await
+        .unwrap();
+    for i in 0..n {
+        w.sis
+            .save_enrolment(&Enrolment {
+                tenant: t(),
+                learner: code(i),
+                offering: o(),
+                state: EnrolmentState::InProgress,
+                start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+                session_date: None,
+                updated_at: at(1),
+            })
+            .await
+            .unwrap();
+        w.links
+            .save_account(&ExternalAccount {
+                tenant: t(),
+                connection: c(),
+                learner: code(i),
+                external_id: 101 + i,
+                created_by_us: true,
+                linked_at: at(1),
+            })
+            .await
+            .unwrap();
+        w.course.grades.lock().unwrap().push(LearnerGrades {
+            user: 101 + i,
+            items: Vec::new(),
+            course_total: None,
+        });
+    }
+    w.results()
+        .map(&w.course, &t(), &o(), &c(), &u1(), &[1, 2], at(1))
+        .await
+        .unwrap();
+    w
+}
+
+fn settings(review: bool) -> MoodleSettings {
+    MoodleSettings {
+        review_before_saving: review,
+        use_enrolment_start_date: true,
+        course_completions: false,
+        ..MoodleSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn first_run_applies_the_rules_and_a_re_run_reads_only_changed_learners() {
+    let w = world(4, settings(true), true).await;
+    w.grade(101, 1, 80.0, 3);
+    w.grade(101, 2, 60.0, 4); // L0: passed
+    w.grade(102, 1, 80.0, 3);
+    w.grade(102, 2, 40.0, 4); // L1: failed
+    w.grade(103, 1, 80.0, 3); // L2: started
+    let counts = w.fetch(at(10)).await;
+    assert_eq!((counts.learners, counts.changed, counts.ready), (4, 4, 3));
+    assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
+    assert_eq!(
+        w.result(0).unwrap().finish_date,
+        NaiveDate::from_ymd_opt(2026, 3, 4)
+    );
+    assert_eq!(w.result(1).unwrap().result, ResultType::Failed);
+    assert_eq!(w.result(2).unwrap().result, ResultType::Started);
+    assert!(w.result(3).is_none(), "no grade: no result");
+    assert_eq!(
+        w.result(0).unwrap().state,
+        ReviewState::Ready,
+        "waits for review"
+    );
+    assert!(w.deliveries.0.lock().unwrap().is_empty());
+    assert_eq!(w.course.grade_calls.load(Ordering::Relaxed), 1);
+    assert_eq!(w.course.pass_calls.load(Ordering::Relaxed), 2);
+    assert_eq!(w.course.completion_calls.load(Ordering::Relaxed), 4);
+
+    // Re-run: one learner graded since; only they are read further.
+    w.grade(104, 1, 90.0, 12);
+    let counts = w.fetch(at(13)).await;
+    assert_eq!((counts.learners, counts.changed), (4, 1));
+    assert_eq!(w.course.grade_calls.load(Ordering::Relaxed), 2);
+    assert_eq!(
+        w.course.pass_calls.load(Ordering::Relaxed),
+        4,
+        "cached per run"
+    );
+    assert_eq!(w.course.completion_calls.load(Ordering::Relaxed), 5);
+    assert_eq!(w.result(3).unwrap().result, ResultType::Started);
+    let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
+    assert!(log.iter().any(|l| {
+        l.message
+            .starts_with("Results: 1 offerings, 4 learners, 1 read")
+    }));
+
+    // Process all: ready results become deliveries, done.
+    let done = w.results().process_all(&t(), &c(), at(14)).await.unwrap();
+    assert_eq!(done, 4);
+    assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
+    assert_eq!(w.result(0).unwrap().state, ReviewState::Done);
+
+    // A later attempt's grade never replaces a saved result; no second Started.
+    w.grade(101, 2, 95.0, 15);
+    w.grade(103, 1, 85.0, 15);
+    w.fetch(at(16)).await;
+    assert_eq!(w.result(0).unwrap().grade, Some(70.0));
+    assert_eq!(w.result(2).unwrap().state, ReviewState::Done);
+    assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn without_review_results_are_saved_to_the_sms_at_once() {
+    let w = world(2, settings(false), true).await;
+    w.grade(101, 1, 80.0, 3);
+    w.grade(101, 2, 60.0, 4);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(counts.saved, 1);
+    assert_eq!(w.result(0).unwrap().state, ReviewState::Done);
+    let deliveries = w.deliveries.0.lock().unwrap();
+    let d = deliveries.values().next().unwrap();
+    assert_eq!(
+        (d.kind, d.connection.as_str()),
+        (DeliveryKind::Result, "sms")
+    );
+    assert_eq!(d.payload["result"], "passed");
+    assert_eq!(w.queue.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_start_date_is_an_error_a_person_can_fix() {
+    let w = world(
+        1,
+        MoodleSettings {
+            use_enrolment_start_date: false,
+            ..settings(true)
+        },
+        true,
+    )
+    .await;
+    w.grade(101, 1, 80.0, 3);
+    w.grade(101, 2, 60.0, 4);
+    // Two activities mapped, none completed: no start date.
+    w.course.completion.lock().unwrap().clear();
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(counts.errors, 1);
+    let r = w.result(0).unwrap();
+    assert_eq!(r.state, ReviewState::Error);
+    assert!(matches!(
+        w.results()
+            .process(&t(), &o(), &code(0), &u1(), at(11))
+            .await,
+        Err(ResultsError::Review(ReviewError::NotReady { .. }))
+    ));
+    let fixed = w
+        .results()
+        .adjust(
+            &t(),
+            &o(),
+            &code(0),
+            &u1(),
+            &Adjustment {
+                start_date: NaiveDate::from_ymd_opt(2026, 3, 1),
+                ..Adjustment::default()
+            },
+            at(11),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fixed.state, ReviewState::Ready);
+    let done = w
+        .results()
+        .process(&t(), &o(), &code(0), &u1(), at(12))
+        .await
+        .unwrap();
+    assert_eq!(done.state, ReviewState::Done);
+    assert_eq!(w.deliveries.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn one_learner_failing_is_a_warning_and_holds_the_watermark() {
+    let w = world(3, settings(true), true).await;
+    for u in [101, 102, 103] {
+        w.grade(u, 1, 80.0, 3);
+        w.grade(u, 2, 80.0, 3);
+    }
+    *w.course.failing_user.lock().unwrap() = Some(102);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!((counts.failures, counts.ready), (1, 2));
+    assert!(w.result(1).is_none());
+    let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
+    let warning = log.iter().find(|l| l.level == LogLevel::Warning).unwrap();
+    assert!(
+        warning.message.starts_with("Learner L1 of offering OFF-1"),
+        "{}",
+        warning.message
+    );
+    assert_eq!(
+        *w.results.watermark.lock().unwrap(),
+        None,
+        "read again next run"
+    );
+    *w.course.failing_user.lock().unwrap() = None;
+    let counts = w.fetch(at(11)).await;
+    assert_eq!((counts.failures, counts.changed, counts.ready), (0, 3, 1));
+    assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(11)));
+}
+
+#[tokio::test]
+async fn a_stopped_download_stops_and_keeps_the_watermark() {
+    let w = world(3, settings(true), true).await;
+    let stop = AtomicBool::new(true);
+    let counts = w
+        .results()
+        .fetch(&w.connection, &w.course, None, &run(), &stop, at(10))
+        .await
+        .unwrap();
+    assert!(counts.stopped);
+    assert_eq!(w.course.grade_calls.load(Ordering::Relaxed), 0);
+    assert_eq!(*w.results.watermark.lock().unwrap(), None);
+}
+
+#[tokio::test]
+async fn smartosh_completion_records_attendance_and_evaluation_then_unenrols() {
+    let s = MoodleSettings {
+        course_completions: true,
+        unenrol_after_completion: true,
+        ..settings(true)
+    };
+    let w = world(2, s, true).await;
+    w.grade(101, 1, 80.0, 3);
+    w.course.grades.lock().unwrap()[0].course_total = Some(8.5);
+    w.grade(102, 1, 30.0, 3);
+    w.course.course_completion.lock().unwrap().insert(
+        101,
+        CourseCompletionRead {
+            completed: true,
+            criteria: vec![
+                CriterionStatus {
+                    complete: true,
+                    completed_at: Some(at(4)),
+                },
+                CriterionStatus {
+                    complete: true,
+                    completed_at: Some(at(6)),
+                },
+            ],
+        },
+    );
+    w.course.completion.lock().unwrap().insert(
+        101,
+        vec![(
+            2,
+            ActivityCompletion {
+                state: CompletionState::CompletePass,
+                completed_at: Some(at(5)),
+            },
+        )],
+    );
+    let counts = w.fetch(at(10)).await;
+    assert_eq!((counts.completions, counts.unenrolled), (1, 1));
+    assert_eq!(*w.course.unenrolled.lock().unwrap(), vec![101]);
+    let e = w
+        .sis
+        .enrolment(&t(), &o(), &code(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.state, EnrolmentState::Completed);
+    let completion = w
+        .deliveries
+        .0
+        .lock()
+        .unwrap()
+        .values()
+        .find(|d| d.kind == DeliveryKind::Completion)
+        .cloned()
+        .unwrap();
+    assert_eq!(completion.payload["attendance_date"], "2026-03-06");
+    assert_eq!(completion.payload["evaluation_grade"], 8.5);
+    // The result was read before the unenrolment: passed (quiz graded, assign complete-pass).
+    assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
+    assert_eq!(
+        w.result(0).unwrap().start_date,
+        NaiveDate::from_ymd_opt(2026, 3, 5)
+    );
+    // A completed enrolment is not completed again.
+    w.grade(101, 1, 90.0, 11);
+    let counts = w.fetch(at(12)).await;
+    assert_eq!(counts.completions, 0);
+}
+
+#[tokio::test]
+async fn mapping_refuses_types_that_cannot_be_mapped_by_name() {
+    let w = world(1, settings(true), false).await;
+    let err = w
+        .results()
+        .map(&w.course, &t(), &o(), &c(), &u1(), &[1, 3], at(2))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is a forum, which cannot be mapped"),
+        "{err}"
+    );
+    let activities = w
+        .results()
+        .activities(&w.course, &t(), &o(), &c())
+        .await
+        .unwrap();
+    assert_eq!(activities.iter().filter(|a| a.mappable).count(), 2);
+    let err = w
+        .results()
+        .map(
+            &w.course,
+            &t(),
+            &o(),
+            &c(),
+            &AssessableId::parse("NOPE").unwrap(),
+            &[1],
+            at(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ResultsError::Mapping(MappingError::UnknownAssessable { .. })
+    ));
+    assert!(matches!(
+        w.results().process_all(&t(), &c(), at(3)).await,
+        Err(ResultsError::NoSms)
+    ));
+}
