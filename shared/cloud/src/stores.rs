@@ -27,6 +27,7 @@ pub struct Stores {
     pub sis: crate::dynamo::DynamoSisStore,
     pub links: crate::dynamo::DynamoLinkStore,
     pub results: crate::dynamo::DynamoResultStore,
+    pub attendance: crate::dynamo::DynamoAttendanceStore,
 }
 
 impl Stores {
@@ -41,6 +42,7 @@ impl Stores {
             sis: crate::dynamo::DynamoSisStore::new(data.clone()),
             links: crate::dynamo::DynamoLinkStore::new(data.clone()),
             results: crate::dynamo::DynamoResultStore::new(data.clone()),
+            attendance: crate::dynamo::DynamoAttendanceStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),
@@ -101,6 +103,30 @@ impl AttendanceInbox for DynamoAttendanceInbox {
             received_at: now,
         };
         self.table.put(&record, Condition::NotExists).await
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StoredRawRecord {
+    body: String,
+}
+
+#[async_trait]
+impl domain::ports::AttendanceRecords for DynamoAttendanceInbox {
+    async fn raw_record(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        record_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let stored: Option<StoredRawRecord> = self
+            .table
+            .get(
+                &Self::partition(tenant, connection),
+                &format!("REC#{record_id}"),
+            )
+            .await?;
+        Ok(stored.map(|r| r.body))
     }
 }
 

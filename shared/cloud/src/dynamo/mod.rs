@@ -3,6 +3,7 @@
 //! layout of docs/architecture.md (see [`keys`]).
 
 mod api_keys;
+mod attendance;
 mod connections;
 pub mod deliveries;
 pub mod keys;
@@ -14,6 +15,7 @@ mod sis;
 mod table;
 
 pub use api_keys::{ApiKey, DynamoApiKeyStore};
+pub use attendance::DynamoAttendanceStore;
 pub use connections::DynamoConnectionStore;
 pub use links::DynamoLinkStore;
 pub use record::RecordError;

@@ -1,0 +1,150 @@
+//! CourseKey attendance over DynamoDB on moto: the CourseKey offering,
+//! attendance stored once per record, the journal, and raw records read back
+//! from the inbox.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::TimeDelta;
+use cloud::DynamoAttendanceInbox;
+use cloud::dynamo::{DynamoAttendanceStore, Table};
+use common::{at, conn_id, tenant};
+use domain::attendance::{
+    Attendance, ClassSession, CourseKeyOffering, HoursType, JournalEntry, Mark,
+};
+use domain::ports::{AttendanceInbox, AttendanceRecords, AttendanceStore, Written};
+use domain::{LearnerCode, OfferingId};
+
+async fn tables() -> (DynamoAttendanceStore, DynamoAttendanceInbox) {
+    let (sdk, config) = common::stack().await;
+    let table = Table::new(common::dynamo(&sdk), config.tables.data);
+    (
+        DynamoAttendanceStore::new(table.clone()),
+        DynamoAttendanceInbox::new(table),
+    )
+}
+
+fn off() -> OfferingId {
+    OfferingId::parse("OFF-1").unwrap()
+}
+
+fn attendance(learner: &str, mark: Mark, record: &str) -> (Attendance, JournalEntry) {
+    let a = Attendance {
+        tenant: tenant("acme"),
+        offering: off(),
+        class_code: "C1".into(),
+        learner: LearnerCode::parse(learner).unwrap(),
+        mark,
+        minutes_attended: Some(170),
+        record_id: record.into(),
+        recorded_at: at(0),
+    };
+    let e = JournalEntry {
+        tenant: a.tenant.clone(),
+        offering: off(),
+        at: at(0),
+        record_id: record.into(),
+        class_code: "C1".into(),
+        learner: a.learner.clone(),
+        from: None,
+        to: mark,
+        minutes_attended: Some(170),
+        note: "converted".into(),
+    };
+    (a, e)
+}
+
+#[tokio::test]
+async fn coursekey_offering_attendance_and_journal_round_trip() {
+    let (store, _) = tables().await;
+    let ck = CourseKeyOffering {
+        tenant: tenant("acme"),
+        offering: off(),
+        send_to_coursekey: true,
+        hours_type: HoursType::AttendanceLog,
+        instructors: vec!["INS-1".into()],
+        classes: vec![ClassSession {
+            code: "C1".into(),
+            start: at(0),
+            end: at(0) + TimeDelta::hours(3),
+        }],
+        synchronized_at: None,
+        last_error: None,
+    };
+    store.save_coursekey_offering(&ck).await.unwrap();
+    assert_eq!(
+        store
+            .coursekey_offering(&tenant("acme"), &off())
+            .await
+            .unwrap(),
+        Some(ck)
+    );
+    assert_eq!(
+        store
+            .coursekey_offering(&tenant("other"), &off())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let (a, e) = attendance("L1", Mark::Absent, "r1");
+    assert_eq!(store.save_attendance(&a, &e).await.unwrap(), Written::Done);
+    assert_eq!(
+        store.save_attendance(&a, &e).await.unwrap(),
+        Written::AlreadyDone
+    );
+    let (mut b, mut e2) = attendance("L1", Mark::Present, "r2");
+    e2.at = at(60);
+    e2.from = Some(Mark::Absent);
+    b.recorded_at = at(60);
+    assert_eq!(store.save_attendance(&b, &e2).await.unwrap(), Written::Done);
+    let (c, e3) = attendance("L2", Mark::Late, "r3");
+    store.save_attendance(&c, &e3).await.unwrap();
+
+    let got = store
+        .attendance(
+            &tenant("acme"),
+            &off(),
+            "C1",
+            &LearnerCode::parse("L1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.mark, got.record_id.as_str()), (Mark::Present, "r2"));
+    let all = store.attendances(&tenant("acme"), &off()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let journal = store.journal(&tenant("acme"), &off()).await.unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .map(|j| j.record_id.as_str())
+            .collect::<Vec<_>>(),
+        ["r1", "r3", "r2"]
+    );
+}
+
+#[tokio::test]
+async fn raw_records_are_read_back_from_the_inbox() {
+    let (_, inbox) = tables().await;
+    let body = r#"{"id":"r1","course_id":"OFF-1"}"#;
+    inbox
+        .store_record(&tenant("acme"), &conn_id("ck"), "r1", body, at(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox
+            .raw_record(&tenant("acme"), &conn_id("ck"), "r1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(body)
+    );
+    assert_eq!(
+        inbox
+            .raw_record(&tenant("acme"), &conn_id("ck"), "nope")
+            .await
+            .unwrap(),
+        None
+    );
+}
