@@ -4,5 +4,6 @@
 
 pub mod moodle;
 pub mod moodle_gateway;
+pub mod moodle_results;
 pub mod signature;
 pub mod sms;

@@ -1,0 +1,194 @@
+//! The results download's reads ([`GradeSource`]) over a Moodle site: the
+//! grade report for every learner in one call, a module's pass grade,
+//! activity and course completion, and the unenrolment Smartosh's mode does.
+
+use crate::moodle::types::{
+    ActivityCompletion as WireCompletion, CompletionState as WireState, GradeItem, moodle_time,
+};
+use crate::moodle::{CourseModuleId, MoodleCourseId, MoodleError, MoodleUserId};
+use crate::moodle_gateway::{MoodleGateway, MoodleGateways};
+use async_trait::async_trait;
+use domain::Connection;
+use domain::learning::LearningError;
+use domain::ports::{GradeSource, GradeSources};
+use domain::results::{
+    ActivityCompletion, CompletionState, CourseActivity, CourseCompletionRead, CriterionStatus,
+    ItemGrade, LearnerGrades,
+};
+use std::sync::Arc;
+
+fn call_error(e: MoodleError) -> LearningError {
+    if e.is_retryable() {
+        LearningError::Unavailable(Box::new(e))
+    } else {
+        LearningError::Refused(Box::new(e))
+    }
+}
+
+/// An activity's grade item as the domain reads it; none for the course
+/// total, categories and items without a course module.
+fn item_grade(item: &GradeItem) -> Option<ItemGrade> {
+    if item.is_course_total() {
+        return None;
+    }
+    Some(ItemGrade {
+        cmid: item.cmid?.0,
+        grade: item.graderaw,
+        hidden: item.gradeishidden.unwrap_or(false) || item.gradehiddenbydate.unwrap_or(false),
+        scale: item.scaleid.is_some_and(|s| s > 0),
+        overridden: item.gradeisoverridden.unwrap_or(false),
+        graded_at: moodle_time(item.gradedategraded),
+        submitted_at: moodle_time(item.gradedatesubmitted),
+    })
+}
+
+fn completion(c: &WireCompletion) -> Option<(i64, ActivityCompletion)> {
+    let state = match c.state {
+        WireState::Incomplete => CompletionState::Incomplete,
+        WireState::Complete => CompletionState::Complete,
+        WireState::CompletePass => CompletionState::CompletePass,
+        WireState::CompleteFail => CompletionState::CompleteFail,
+        WireState::Unknown(_) => return None,
+    };
+    Some((
+        c.cmid.0,
+        ActivityCompletion {
+            state,
+            completed_at: c.completed_at(),
+        },
+    ))
+}
+
+#[async_trait]
+impl GradeSource for MoodleGateway {
+    async fn course_activities(&self, course: i64) -> Result<Vec<CourseActivity>, LearningError> {
+        let sections = self
+            .client()
+            .course_contents(MoodleCourseId(course))
+            .await
+            .map_err(call_error)?;
+        Ok(sections
+            .iter()
+            .flat_map(|s| &s.modules)
+            .map(|m| CourseActivity::new(m.id.0, m.modname.clone(), m.name.clone()))
+            .collect())
+    }
+
+    async fn course_grades(&self, course: i64) -> Result<Vec<LearnerGrades>, LearningError> {
+        let answer = self
+            .client()
+            .grade_items(MoodleCourseId(course), None)
+            .await
+            .map_err(call_error)?;
+        Ok(answer
+            .usergrades
+            .iter()
+            .map(|u| LearnerGrades {
+                user: u.userid.0,
+                items: u.gradeitems.iter().filter_map(item_grade).collect(),
+                course_total: u
+                    .gradeitems
+                    .iter()
+                    .find(|i| i.is_course_total())
+                    .and_then(|i| i.graderaw),
+            })
+            .collect())
+    }
+
+    async fn pass_grade(&self, cmid: i64) -> Result<Option<f64>, LearningError> {
+        let answer = self
+            .client()
+            .course_module(CourseModuleId(cmid))
+            .await
+            .map_err(call_error)?;
+        Ok(answer.cm.pass_grade())
+    }
+
+    async fn activities_completion(
+        &self,
+        course: i64,
+        user: i64,
+    ) -> Result<Vec<(i64, ActivityCompletion)>, LearningError> {
+        let answer = self
+            .client()
+            .activities_completion(MoodleCourseId(course), MoodleUserId(user))
+            .await
+            .map_err(call_error)?;
+        Ok(answer.statuses.iter().filter_map(completion).collect())
+    }
+
+    async fn course_completion(
+        &self,
+        course: i64,
+        user: i64,
+    ) -> Result<CourseCompletionRead, LearningError> {
+        let answer = self
+            .client()
+            .course_completion(MoodleCourseId(course), MoodleUserId(user))
+            .await
+            .map_err(call_error)?;
+        let status = answer.completionstatus;
+        Ok(CourseCompletionRead {
+            completed: status.completed,
+            criteria: status
+                .completions
+                .iter()
+                .map(|c| CriterionStatus {
+                    complete: c.complete,
+                    completed_at: moodle_time(c.timecompleted),
+                })
+                .collect(),
+        })
+    }
+
+    async fn unenrol(&self, course: i64, user: i64) -> Result<(), LearningError> {
+        domain::ports::LearningSystem::unenrol(self, course, user)
+            .await
+            .map_err(|e| match e {
+                domain::learning::RecordFailure::Failed(e) => e,
+                domain::learning::RecordFailure::Refused(reason) => {
+                    LearningError::Refused(reason.message().into())
+                }
+            })
+    }
+}
+
+#[async_trait]
+impl GradeSources for MoodleGateways {
+    async fn for_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<Arc<dyn GradeSource>, LearningError> {
+        let gateway: Arc<dyn GradeSource> = self.gateway(connection).await?;
+        Ok(gateway)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(json: serde_json::Value) -> GradeItem {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn grade_items_become_item_grades() {
+        let quiz = item(serde_json::json!({
+            "id": 5, "itemtype": "mod", "itemmodule": "quiz", "cmid": 12,
+            "graderaw": 7.5, "gradedategraded": 1_772_000_000, "gradeishidden": true,
+            "gradeisoverridden": true, "scaleid": 3
+        }));
+        let g = item_grade(&quiz).unwrap();
+        assert_eq!((g.cmid, g.grade), (12, Some(7.5)));
+        assert!(g.hidden && g.overridden && g.scale);
+        assert!(g.graded_at.is_some() && g.submitted_at.is_none());
+        let total = item(serde_json::json!({"id": 1, "itemtype": "course", "graderaw": 80.0}));
+        assert!(item_grade(&total).is_none());
+        let manual = item(serde_json::json!({"id": 2, "itemtype": "manual"}));
+        assert!(
+            item_grade(&manual).is_none(),
+            "no course module: not mappable"
+        );
+    }
+}
