@@ -22,8 +22,8 @@ use domain::connection::{ConnectionKind, ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKey, DeliveryKind};
 use domain::learning::LearningError;
 use domain::ports::{
-    ConnectionStore, DeliveryStore, GradeSource, JobQueue, LinkStore, ResultStore, Retryable,
-    RunStore, SisStore, StoreError,
+    ConnectionStore, DeliveryStore, GradeSource, GradeSources, JobQueue, LinkStore, ResultStore,
+    Retryable, RunStore, SisStore, StoreError,
 };
 use domain::results::{
     self, Adjustment, CompletionRecord, CourseActivity, CriterionStatus, LearnerGrades,
@@ -42,6 +42,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Learners graded this long before the watermark are read again: Moodle's
 /// clock and ours may differ, and re-reading a learner changes nothing.
 pub const WATERMARK_OVERLAP: TimeDelta = TimeDelta::minutes(10);
+
+static DEFAULT_SETTINGS: std::sync::LazyLock<MoodleSettings> =
+    std::sync::LazyLock::new(MoodleSettings::default);
 
 /// The most results "process all" saves at once.
 pub const PROCESS_ALL_LIMIT: usize = 1_000;
@@ -612,6 +615,91 @@ impl Results<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    /// The import stage's download for a `fetch_results` job: reads the run
+    /// (a finished run is left alone), the connection (only Moodle connections
+    /// with linked offerings have results to read) and its grade source, then
+    /// [`Results::fetch`]. A whole-download failure a person must fix is an
+    /// error line on the run (which then finishes with error); a transient one
+    /// is returned, so SQS tries the job again.
+    #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn fetch_for_run(
+        &self,
+        sources: &dyn GradeSources,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        offering: Option<&str>,
+        stop: &AtomicBool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FetchCounts>, ResultsError> {
+        let Some(stored) = self.runs.run(tenant, connection, run).await? else {
+            return Ok(None);
+        };
+        if stored.status != domain::RunStatus::Importing {
+            return Ok(None);
+        }
+        let Some(conn) = self.connections.connection(tenant, connection).await? else {
+            return Ok(None);
+        };
+        if conn.kind() != ConnectionKind::Moodle {
+            return Ok(None);
+        }
+        let offering = match offering.map(OfferingId::parse).transpose() {
+            Ok(o) => o,
+            Err(e) => {
+                let ctx = self.ctx_for_log(&conn, run, now);
+                self.log(
+                    &ctx,
+                    LogLevel::Error,
+                    format!("Results were not read: {e}."),
+                )
+                .await;
+                return Ok(None);
+            }
+        };
+        if offering.is_none() && self.links.links(tenant, connection).await?.is_empty() {
+            return Ok(None);
+        }
+        let outcome = match sources.for_connection(&conn).await {
+            Ok(source) => {
+                self.fetch(&conn, source.as_ref(), offering.as_ref(), run, stop, now)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(counts) => Ok(Some(counts)),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(e) => {
+                let ctx = self.ctx_for_log(&conn, run, now);
+                self.log(
+                    &ctx,
+                    LogLevel::Error,
+                    format!("Results could not be read: {}.", error_chain(&e)),
+                )
+                .await;
+                Ok(None)
+            }
+        }
+    }
+
+    fn ctx_for_log<'c>(
+        &self,
+        connection: &'c Connection,
+        run: &'c RunId,
+        now: DateTime<Utc>,
+    ) -> FetchCtx<'c> {
+        FetchCtx {
+            connection,
+            settings: &DEFAULT_SETTINGS,
+            sms: None,
+            since: None,
+            run,
+            now,
+        }
     }
 
     /// A connection's results in one review state.
