@@ -1,7 +1,7 @@
 //! SQS batch of jobs -> the import stage of each run.
 
 use crate::Deps;
-use app::jobs::{JobError, Pipeline, expect_queue};
+use app::jobs::{Pipeline, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::{Job, QueueRole};
 
@@ -13,7 +13,7 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     cloud::sqs::process_batch(event, CONCURRENCY, |job| handle_job(deps, job)).await
 }
 
-async fn handle_job(deps: &Deps, job: Job) -> Result<(), JobError> {
+async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::FetchJobError> {
     expect_queue(&job, QueueRole::ResultsFetch)?;
     let pipeline = Pipeline {
         connections: deps.connections.as_ref(),
@@ -29,16 +29,26 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), JobError> {
         } => pipeline
             .import(&tenant, &connection, &run, chrono::Utc::now())
             .await
-            .map(|_| ()),
+            .map(|_| ())
+            .map_err(Into::into),
         Job::ProcessAttendance {
             tenant,
             connection,
             record_ids,
         } => {
-            // Attendance conversion (P/L/A) arrives with the CourseKey issue; the
-            // records are stored by the webhook and stay there until then.
-            tracing::info!(%tenant, %connection, records = record_ids.len(), "attendance records received");
-            Ok(())
+            let ports = deps
+                .attendance
+                .ports(deps.connections.as_ref(), deps.queue.as_ref());
+            app::attendance::process_attendance(
+                &ports,
+                &tenant,
+                &connection,
+                &record_ids,
+                chrono::Utc::now(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(Into::into)
         }
         // expect_queue refused every other kind.
         _ => Ok(()),

@@ -1,5 +1,6 @@
 //! results-fetch: consumes its SQS queue (see docs/architecture.md).
 
+pub mod attendance;
 pub mod handler;
 
 use domain::ports::{ConnectionStore, JobQueue, RunStore};
@@ -11,6 +12,8 @@ pub struct Deps {
     pub connections: Arc<dyn ConnectionStore>,
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// CourseKey attendance processing's adapters.
+    pub attendance: attendance::AttendanceDeps,
 }
 
 impl Deps {
@@ -21,6 +24,7 @@ impl Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             queue: Arc::new(stores.queue),
+            attendance: attendance::AttendanceDeps::from_aws(config, sdk),
         }
     }
 }
