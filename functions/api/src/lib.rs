@@ -7,6 +7,7 @@ pub mod error;
 pub mod handler;
 pub mod json;
 pub mod learners;
+pub mod linking;
 pub mod links;
 pub mod offerings;
 pub mod openapi;

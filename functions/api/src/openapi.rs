@@ -3,7 +3,7 @@
 //! of the SMS and admin resources.
 
 use crate::Deps;
-use crate::{connections, enrolments, handler, learners, links, offerings, preview};
+use crate::{connections, enrolments, handler, learners, linking, links, offerings, preview};
 use axum::Json;
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -40,6 +40,8 @@ use utoipa::{Modify, OpenApi};
         enrolments::list_enrolments,
         enrolments::learner_enrolments,
         links::list_links,
+        linking::link_offering,
+        linking::list_categories,
         links::start_transfer,
         links::list_transfers,
         preview::transfer_preview,
@@ -130,7 +132,14 @@ pub fn routes() -> Router<Deps> {
                 .patch(enrolments::patch_enrolment)
                 .get(enrolments::get_enrolment),
         )
-        .route("/offerings/{id}/links", get(links::list_links))
+        .route(
+            "/offerings/{id}/links",
+            get(links::list_links).post(linking::link_offering),
+        )
+        .route(
+            "/connections/{id}/categories",
+            get(linking::list_categories),
+        )
         .route(
             "/offerings/{id}/transfer-preview",
             get(preview::transfer_preview),

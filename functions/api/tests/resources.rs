@@ -1135,3 +1135,132 @@ async fn the_transfer_preview_shows_ready_and_blocked_enrolments_with_reasons() 
     assert_error(status, &body, 400, Some("connection"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_offering_is_linked_by_idnumber_by_course_id_or_to_a_new_course() {
+    use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+    let api = api().await;
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let conn = json!({"id": "sim", "kind": "moodle", "name": "Sim", "base_url": server.base_url, "secret": SAMPLE_TOKEN});
+    let (status, _) = api
+        .call(ACME_KEY, "POST", "/v1/connections", Some(conn))
+        .await;
+    assert_eq!(status, 201);
+    // OCC-1001 is the ID number of the sample site's course 2.
+    for id in ["OCC-1001", "NEW-2001", "PICKED"] {
+        let (status, body) = api
+            .call(ACME_KEY, "PUT", &format!("/v1/offerings/{id}"), Some(occ()))
+            .await;
+        assert!(status == 200 || status == 201, "{body}");
+    }
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1001/links",
+            Some(json!({"connection": "sim"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["course_id"], 2);
+    assert_eq!(body["course_idnumber"], "OCC-1001");
+
+    // No course has this offering's id yet: the error says what to do.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/NEW-2001/links",
+            Some(json!({"connection": "sim"})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("links.course_id"));
+    assert!(
+        body["message"].as_str().unwrap().contains("check again"),
+        "{body}"
+    );
+
+    let (status, categories) = api
+        .call(ACME_KEY, "GET", "/v1/connections/sim/categories", None)
+        .await;
+    assert_eq!(status, 200, "{categories}");
+    let category = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Acceptance Category")
+        .unwrap()["id"]
+        .clone();
+    let create = json!({"connection": "sim", "create": {"shortname": "NEW-2001", "fullname": "New offering", "category": category}});
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/NEW-2001/links",
+            Some(create),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let created = body["course_id"].as_i64().unwrap();
+    let course = sim
+        .snapshot()
+        .courses
+        .into_iter()
+        .find(|c| c.id == created)
+        .unwrap();
+    assert_eq!(
+        course.idnumber, "NEW-2001",
+        "the new course carries the offering's id"
+    );
+    assert_eq!(course.visible, 1, "an active offering's course is visible");
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/PICKED/links",
+            Some(json!({"connection": "sim", "course_id": 2})),
+        )
+        .await;
+    assert_eq!((status, body["course_id"].as_i64()), (200, Some(2)));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/PICKED/links",
+            Some(json!({"connection": "sim", "course_id": 999})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("links.course_id"));
+    let both = json!({"connection": "sim", "course_id": 2, "create": {"shortname": "x", "fullname": "x", "category": 1}});
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/offerings/PICKED/links", Some(both))
+        .await;
+    assert_error(status, &body, 422, Some("links.create"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/PICKED/links",
+            Some(json!({"connection": "sim", "courseid": 2})),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("links.courseid"));
+
+    // Another tenant cannot link acme's offering or see acme's connection.
+    let (status, _) = api
+        .call(
+            BOLT_KEY,
+            "POST",
+            "/v1/offerings/OCC-1001/links",
+            Some(json!({"connection": "sim"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = api
+        .call(BOLT_KEY, "GET", "/v1/connections/sim/categories", None)
+        .await;
+    assert_eq!(status, 404);
+}
