@@ -4,6 +4,7 @@
 //! - [`moodle`]: Moodle 4.3 REST web services and `login/token.php`.
 //! - [`server`]: serve any simulator's router on a free loopback port.
 
+pub mod coursekey;
 pub mod moodle;
 pub mod server;
 pub mod sms;

@@ -38,6 +38,16 @@ struct Args {
     /// The secret the SMS simulator verifies delivery signatures with.
     #[arg(long, env = "SIM_SMS_SECRET", default_value = "whsec_sms_simulator")]
     sms_secret: String,
+    /// Port of the CourseKey simulator's roster API (0 = a free port).
+    #[arg(long, env = "SIM_COURSEKEY_PORT", default_value_t = 0)]
+    coursekey_port: u16,
+    /// The bearer key the CourseKey simulator expects on roster calls.
+    #[arg(
+        long,
+        env = "SIM_COURSEKEY_API_KEY",
+        default_value = "ck_simulator_key"
+    )]
+    coursekey_api_key: String,
     /// PHP max_input_vars.
     #[arg(long, default_value_t = 5000)]
     max_input_vars: usize,
@@ -76,9 +86,18 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("binding the SMS simulator")?;
     println!("sms {}", sms_server.base_url);
+    let coursekey = simulators::coursekey::CourseKeySim::new(
+        args.coursekey_api_key.clone(),
+        args.sms_secret.clone(),
+    );
+    let coursekey_server = simulators::server::serve_on(coursekey.router(), args.coursekey_port)
+        .await
+        .context("binding the CourseKey simulator")?;
+    println!("coursekey {}", coursekey_server.base_url);
     tokio::select! {
         r = server.wait() => r.context("Moodle simulator stopped")?,
         r = sms_server.wait() => r.context("SMS simulator stopped")?,
+        r = coursekey_server.wait() => r.context("CourseKey simulator stopped")?,
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
     }
     Ok(())

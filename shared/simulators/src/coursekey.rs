@@ -1,0 +1,240 @@
+//! A CourseKey simulator, per the contract in docs/connectors/coursekey.md:
+//!
+//! - the roster API learnbridge pushes to (`PUT /api/v1/courses/{id}`,
+//!   `/instructors/{id}`, `/students/{code}`, `/courses/{id}/students/{code}`,
+//!   `/courses/{id}/classes/{code}`), bearer-authenticated, every call recorded
+//!   and the latest body per resource kept;
+//! - the sending end of the attendance webhook: [`CourseKeySim::post_attendance`]
+//!   signs a batch of records (`x-learnbridge-timestamp`, `x-learnbridge-signature:
+//!   v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`) and POSTs it to a URL.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use simulators::coursekey::CourseKeySim;
+//! let sim = CourseKeySim::new("ck_api_key", "whsec_ck");
+//! let server = sim.start().await?;
+//! // point the connection's base_url at server.base_url, push the roster ...
+//! let records = vec![serde_json::json!({"id": "att-1"})];
+//! let (status, _body) = sim
+//!     .post_attendance("http://127.0.0.1:3000/webhooks/coursekey/acme/ck", &records, chrono::Utc::now())
+//!     .await?;
+//! assert_eq!(status, 202);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use chrono::{DateTime, Utc};
+use hmac::{KeyInit, Mac};
+
+use crate::server::{self, RunningServer};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// One roster call as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RosterCall {
+    pub method: String,
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<RosterCall>,
+    /// Latest body per resource path.
+    resources: BTreeMap<String, serde_json::Value>,
+    /// Answer every roster call with this status (None: 200).
+    fail_with: Option<u16>,
+}
+
+/// The simulator's state, shared by its router and the test.
+#[derive(Clone)]
+pub struct CourseKeySim {
+    api_key: String,
+    webhook_secret: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Why the simulator could not post attendance.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("the records could not be encoded")]
+    Encode(#[source] serde_json::Error),
+    #[error("the webhook could not be reached")]
+    Http(#[source] reqwest::Error),
+}
+
+impl CourseKeySim {
+    pub fn new(api_key: impl Into<String>, webhook_secret: impl Into<String>) -> Self {
+        Self {
+            api_key: api_key.into(),
+            webhook_secret: webhook_secret.into(),
+            inner: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every roster call so far, in order.
+    pub fn calls(&self) -> Vec<RosterCall> {
+        self.lock().calls.clone()
+    }
+
+    /// The latest body PUT at `path` (e.g. `/api/v1/courses/OFF-1`).
+    pub fn resource(&self, path: &str) -> Option<serde_json::Value> {
+        self.lock().resources.get(path).cloned()
+    }
+
+    /// Answer every roster call with `status` from now on (None: 200 again).
+    pub fn fail_with(&self, status: Option<u16>) {
+        self.lock().fail_with = status;
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/api/v1/courses/{id}", put(roster))
+            .route("/api/v1/instructors/{id}", put(roster))
+            .route("/api/v1/students/{id}", put(roster))
+            .route("/api/v1/courses/{id}/students/{code}", put(roster))
+            .route("/api/v1/courses/{id}/classes/{code}", put(roster))
+            .with_state(self.clone())
+    }
+
+    pub async fn start(&self) -> std::io::Result<RunningServer> {
+        server::serve(self.router()).await
+    }
+
+    /// The signature header value for `body` signed at `timestamp`.
+    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
+        let mut mac = match HmacSha256::new_from_slice(self.webhook_secret.as_bytes()) {
+            Ok(mac) => mac,
+            Err(_) => <HmacSha256 as KeyInit>::new(&Default::default()),
+        };
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Signs `{"records": [...]}` at `now` and POSTs it to `url`; the status and body of the answer.
+    pub async fn post_attendance(
+        &self,
+        url: &str,
+        records: &[serde_json::Value],
+        now: DateTime<Utc>,
+    ) -> Result<(u16, String), PostError> {
+        let body = serde_json::to_vec(&serde_json::json!({ "records": records }))
+            .map_err(PostError::Encode)?;
+        self.post_raw(url, body, now.timestamp()).await
+    }
+
+    /// POSTs `body` exactly as given, signed at `timestamp` (replays, tampering).
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        timestamp: i64,
+    ) -> Result<(u16, String), PostError> {
+        let signature = self.sign(timestamp, &body);
+        let answer = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-learnbridge-timestamp", timestamp.to_string())
+            .header("x-learnbridge-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(PostError::Http)?;
+        let status = answer.status().as_u16();
+        let text = answer.text().await.map_err(PostError::Http)?;
+        Ok((status, text))
+    }
+}
+
+async fn roster(
+    State(sim): State<CourseKeySim>,
+    Path(_ids): Path<BTreeMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let expected = format!("Bearer {}", sim.api_key);
+    if headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v != expected)
+    {
+        return (StatusCode::UNAUTHORIZED, "invalid api key").into_response();
+    }
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response();
+    };
+    let mut inner = sim.lock();
+    let path = uri.path().to_owned();
+    inner.calls.push(RosterCall {
+        method: method.to_string(),
+        path: path.clone(),
+        body: body.clone(),
+    });
+    if let Some(status) = inner.fail_with {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, "refused by the simulator").into_response();
+    }
+    inner.resources.insert(path, body);
+    (StatusCode::OK, axum::Json(serde_json::json!({"ok": true}))).into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn roster_calls_are_recorded_and_need_the_api_key() {
+        let sim = CourseKeySim::new("key", "secret");
+        let server = sim.start().await.unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("{}/api/v1/courses/OFF-1", server.base_url);
+        let denied = client
+            .put(&url)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status().as_u16(), 401);
+        let ok = client
+            .put(&url)
+            .bearer_auth("key")
+            .json(&serde_json::json!({"title": "Welding"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        assert_eq!(sim.calls().len(), 1);
+        assert_eq!(
+            sim.resource("/api/v1/courses/OFF-1").unwrap()["title"],
+            "Welding"
+        );
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
+        let sim = CourseKeySim::new("key", "secret");
+        let a = sim.sign(1_700_000_000, b"{}");
+        assert!(a.starts_with("v1="));
+        assert_eq!(a.len(), 3 + 64);
+        assert_ne!(a, sim.sign(1_700_000_001, b"{}"));
+    }
+}
