@@ -1,44 +1,22 @@
 //! The main job on one machine: provision the stack from the SAM template on
-//! moto, start the simulators, seed two tenants, receive signed attendance,
-//! fire the nightly sync, run every queued job through the functions, and
-//! print each run's report as the API shows it.
+//! moto, start the Moodle simulator, and do what a provider's SMS and admin do,
+//! through the API: create and test a Moodle connection, send learners, an
+//! offering and enrolments, link the offering to its course, preview the
+//! transfer; then CourseKey posts signed attendance, the nightly schedule fires,
+//! every queued job runs through the same handler code Lambda runs, and each
+//! run is printed as the API shows it, with what Moodle now holds.
 
 use crate::runner::LocalSystem;
 use crate::stack;
 use anyhow::{Context, bail};
 use chrono::Utc;
-use domain::ConnectionKind::{CourseKey, Moodle};
-use domain::connection::*;
+use domain::TenantId;
 use domain::ports::{ApiKeyStore, ConnectionStore};
-use domain::{Connection, ConnectionId, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
 
 /// The demo's CourseKey signing secret (a local test value).
 const COURSEKEY_SECRET: &str = "whsec_demo_coursekey_signing_secret";
-
-fn connection(
-    tenant: &str,
-    id: &str,
-    name: &str,
-    base_url: &str,
-    enabled: bool,
-    kind: domain::ConnectionKind,
-) -> anyhow::Result<Connection> {
-    let settings = match kind {
-        Moodle => ConnectionSettings::Moodle(MoodleSettings::default()),
-        CourseKey => ConnectionSettings::CourseKey(CourseKeySettings::default()),
-        _ => bail!("the demo seeds only Moodle and CourseKey connections"),
-    };
-    Ok(Connection {
-        tenant: TenantId::parse(tenant)?,
-        id: ConnectionId::parse(id)?,
-        name: name.to_owned(),
-        base_url: base_url.to_owned(),
-        enabled,
-        error_email: Some("integration-admin@example.com".to_owned()),
-        settings,
-    })
-}
 
 async fn serve(router: axum::Router) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -51,7 +29,50 @@ async fn serve(router: axum::Router) -> anyhow::Result<String> {
     Ok(url)
 }
 
+/// The SMS's side of the conversation: JSON over HTTP with the tenant's key.
+struct Sms {
+    http: reqwest::Client,
+    api: String,
+    key: String,
+}
+
+impl Sms {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// A call that must succeed: anything else stops the demo with the API's error.
+    async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, body) = self.call(method.clone(), path, body).await?;
+        if !(200..300).contains(&status) {
+            bail!("{method} {path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
 pub async fn run(stack_name: &str) -> anyhow::Result<()> {
+    use reqwest::Method;
     let sdk = cloud::load_sdk_config().await;
     println!(
         "== learnbridge demo: stack {stack_name} on {}",
@@ -63,7 +84,6 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         "   created from infra/template.yaml: tables {}, {}, {}; queues with DLQs; secrets",
         config.tables.data, config.tables.runs, config.tables.deliveries
     );
-
     let moodle = simulators::moodle::MoodleSim::sample_site();
     let moodle_server = moodle
         .start()
@@ -74,82 +94,157 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
     let system = LocalSystem::new(config.clone(), sdk.clone());
     let stores = system.stores();
 
-    // Two tenants: acme with Moodle and CourseKey, bolt with a disabled Moodle.
-    let acme_moodle = connection(
-        "acme",
-        "moodle-main",
-        "Acme Moodle",
-        &moodle_server.base_url,
-        true,
-        Moodle,
-    )?;
-    let acme_ck = connection(
-        "acme",
-        "coursekey-main",
-        "Acme CourseKey",
-        "http://127.0.0.1:9",
-        true,
-        CourseKey,
-    )?;
-    let bolt_moodle = connection(
-        "bolt",
-        "moodle",
-        "Bolt Moodle (disabled)",
-        &moodle_server.base_url,
-        false,
-        Moodle,
-    )?;
-    for c in [&acme_moodle, &acme_ck, &bolt_moodle] {
-        stores.connections.save_connection(c).await?;
-    }
-    stores
-        .secrets
-        .put(
-            &acme_moodle.secret_name(&config.secret_prefix),
-            &SecretString::from(simulators::moodle::SAMPLE_TOKEN),
-        )
-        .await?;
-    stores
-        .secrets
-        .put(
-            &acme_ck.secret_name(&config.secret_prefix),
-            &SecretString::from(COURSEKEY_SECRET),
-        )
-        .await?;
-
+    // The admin bootstrap: one API key for tenant acme (only its hash is stored).
     let pepper_name = config
         .api_key_pepper_secret
         .as_deref()
         .context("no pepper secret")?;
     let pepper = stores.secrets.get(pepper_name).await?;
-    let api_key = crate::new_api_key();
-    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &api_key);
+    let key = crate::new_api_key();
+    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key);
     stores
         .api_keys
         .save_key(&hash, &TenantId::parse("acme")?, "demo", Utc::now())
         .await?;
+    // Another tenant with a disabled connection: the nightly run skips it.
+    let bolt = domain::Connection {
+        tenant: TenantId::parse("bolt")?,
+        id: domain::ConnectionId::parse("moodle")?,
+        name: "Bolt Moodle (disabled)".to_owned(),
+        base_url: moodle_server.base_url.clone(),
+        enabled: false,
+        error_email: None,
+        settings: domain::ConnectionSettings::Moodle(domain::connection::MoodleSettings::default()),
+    };
+    stores.connections.save_connection(&bolt).await?;
+
+    let api = serve(system.api_router().await?).await?;
+    let webhook = serve(system.webhook_router()).await?;
     println!(
-        "   seeded tenants acme (Moodle, CourseKey) and bolt (Moodle, disabled); API key for acme {}",
-        domain::mask::mask_secret(&api_key)
+        "   api at {api}, coursekey-webhook at {webhook}; API key for acme {}",
+        domain::mask::mask_secret(&key)
+    );
+    let sms = Sms {
+        http: reqwest::Client::new(),
+        api,
+        key,
+    };
+
+    // Connections, with write-only secrets shown masked.
+    let created = sms
+        .ok(
+            Method::POST,
+            "/v1/connections",
+            Some(json!({"id": "moodle-main", "kind": "moodle", "name": "Acme Moodle",
+                        "base_url": moodle_server.base_url, "error_email": "integration-admin@example.com",
+                        "secret": simulators::moodle::SAMPLE_TOKEN})),
+        )
+        .await?;
+    println!(
+        "-- connection moodle-main created; its token shows as {}",
+        created["secret"].as_str().unwrap_or("?")
+    );
+    sms.ok(
+        Method::POST,
+        "/v1/connections",
+        Some(
+            json!({"id": "coursekey-main", "kind": "course_key", "name": "Acme CourseKey",
+                    "base_url": "http://127.0.0.1:9", "secret": COURSEKEY_SECRET}),
+        ),
+    )
+    .await?;
+    let test = sms
+        .ok(Method::POST, "/v1/connections/moodle-main/test", None)
+        .await?;
+    println!(
+        "-- test connection: ok {}; {} (Moodle {}), acting as {}; missing functions: {}",
+        test["ok"],
+        test["site"]["site_name"].as_str().unwrap_or("?"),
+        test["site"]["release"].as_str().unwrap_or("?"),
+        test["site"]["account"].as_str().unwrap_or("?"),
+        test["site"]["missing_functions"]
     );
 
-    let api_url = serve(system.api_router().await?).await?;
-    let webhook_url = serve(system.webhook_router()).await?;
-    println!("   api at {api_url}, coursekey-webhook at {webhook_url}");
-    let http = reqwest::Client::new();
+    // The SMS sends its records, by its own ids.
+    for (code, given, family, email) in [
+        ("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com")),
+        ("X7654321", "Luis", "Gómez", Some("luis.gomez@example.com")),
+        ("X0000000", "Sin", "Correo", None),
+    ] {
+        sms.ok(
+            Method::PUT,
+            &format!("/v1/learners/{code}"),
+            Some(json!({"given_name": given, "family_name": family, "email": email})),
+        )
+        .await?;
+    }
+    sms.ok(
+        Method::PUT,
+        "/v1/offerings/OCC-1001",
+        Some(json!({"name": "Certificate III in Acceptance", "start_date": "2027-02-01", "end_date": "2027-06-30",
+                    "status": "active",
+                    "assessables": [{"id": "U1", "name": "Unit 1", "kind": "unit"}]})),
+    )
+    .await?;
+    for code in ["X1234567", "X7654321", "X0000000"] {
+        sms.ok(
+            Method::PUT,
+            &format!("/v1/offerings/OCC-1001/enrolments/{code}"),
+            Some(json!({"start_date": "2027-02-01"})),
+        )
+        .await?;
+    }
+    println!("-- the SMS sent 3 learners, offering OCC-1001 and 3 not-called enrolments");
+    let link = sms
+        .ok(
+            Method::POST,
+            "/v1/offerings/OCC-1001/links",
+            Some(json!({"connection": "moodle-main"})),
+        )
+        .await?;
+    println!(
+        "-- OCC-1001 linked to Moodle course {} (found by its ID number {})",
+        link["course_id"],
+        link["course_idnumber"].as_str().unwrap_or("?")
+    );
+    let preview = sms
+        .ok(
+            Method::GET,
+            "/v1/offerings/OCC-1001/transfer-preview?connection=moodle-main",
+            None,
+        )
+        .await?;
+    for row in preview.as_array().into_iter().flatten() {
+        let messages: Vec<&str> = row["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "   preview {}: {}{}",
+            row["learner"].as_str().unwrap_or("?"),
+            row["status"]["status"].as_str().unwrap_or("?"),
+            if messages.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", messages.join("; "))
+            }
+        );
+    }
 
     // CourseKey posts attendance: verified, stored, queued; twice, as webhooks are.
-    let body = serde_json::json!({"records": [
-        {"id": "ck-demo-1", "student_id": "S1001", "class_id": "C1", "check_in": "2026-11-22T22:58:00Z", "check_out": "2026-11-23T01:02:00Z"},
-        {"id": "ck-demo-2", "student_id": "S1002", "class_id": "C1", "check_in": null, "check_out": null}
+    let body = json!({"records": [
+        {"id": "ck-demo-1", "student_id": "X1234567", "class_id": "C1", "check_in": "2026-11-22T22:58:00Z", "check_out": "2026-11-23T01:02:00Z"},
+        {"id": "ck-demo-2", "student_id": "X7654321", "class_id": "C1", "check_in": null, "check_out": null}
     ]})
     .to_string();
+    let ck_url = format!("{webhook}/webhooks/coursekey/acme/coursekey-main");
     for attempt in 1..=2 {
         let ts = Utc::now().timestamp();
-        let response = http
-            .post(format!(
-                "{webhook_url}/webhooks/coursekey/acme/coursekey-main"
-            ))
+        let response = sms
+            .http
+            .post(&ck_url)
             .header("content-type", "application/json")
             .header(connectors::signature::TIMESTAMP_HEADER, ts.to_string())
             .header(
@@ -165,20 +260,14 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
             response.text().await?
         );
     }
-    let unsigned = http
-        .post(format!(
-            "{webhook_url}/webhooks/coursekey/acme/coursekey-main"
-        ))
-        .body(body)
-        .send()
-        .await?;
+    let unsigned = sms.http.post(&ck_url).body(body).send().await?;
     println!(
         "-- an unsigned request: HTTP {} {}",
         unsigned.status().as_u16(),
         unsigned.text().await?
     );
 
-    // The nightly schedule.
+    // The nightly schedule: export (push) then import, for every enabled connection.
     let fired = system.fire_nightly(Utc::now()).await?;
     println!(
         "-- nightly sync fired: {} runs queued ({} already finished)",
@@ -191,16 +280,17 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
     );
 
     // Each run, as the API shows it to the tenant.
-    let mut failures = 0;
+    let mut errors = 0;
     let acme = TenantId::parse("acme")?;
     for c in stores.connections.connections(&acme).await? {
         for run in stores.runs.runs_of(&acme, &c.id, 5).await? {
-            let response = http
-                .get(format!("{api_url}/v1/connections/{}/runs/{}", c.id, run.id))
-                .bearer_auth(&api_key)
-                .send()
+            let view = sms
+                .ok(
+                    Method::GET,
+                    &format!("/v1/connections/{}/runs/{}", c.id, run.id),
+                    None,
+                )
                 .await?;
-            let view: serde_json::Value = response.json().await?;
             let status = view["status"].as_str().unwrap_or("?");
             println!("== run {} of {} ({}): {status}", run.id, c.id, c.name);
             for line in view["log"].as_array().into_iter().flatten() {
@@ -210,25 +300,47 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
                     line["message"].as_str().unwrap_or("")
                 );
             }
-            if status != "Finished successfully" {
-                failures += 1;
+            if status == "Finished with error" || status == "Importing" {
+                errors += 1;
             }
         }
     }
-    let other_tenant = http
-        .get(format!("{api_url}/v1/connections/moodle"))
-        .bearer_auth(&api_key)
-        .send()
+    let transfers = sms
+        .ok(
+            Method::GET,
+            "/v1/offerings/OCC-1001/transfers?connection=moodle-main",
+            None,
+        )
         .await?;
-    println!(
-        "-- acme asking for bolt's connection: HTTP {}",
-        other_tenant.status().as_u16()
-    );
-    println!("-- Moodle calls made: {}", moodle.calls().len());
-    moodle_server.shutdown().await;
-    if failures > 0 {
-        bail!("{failures} runs did not finish successfully");
+    for row in transfers.as_array().into_iter().flatten() {
+        println!(
+            "   transfer {}: {} (Moodle user {})",
+            row["learner"].as_str().unwrap_or("?"),
+            row["status"]["status"].as_str().unwrap_or("?"),
+            row["external_user"]
+        );
     }
-    println!("== demo finished: every run finished successfully");
+    let snapshot = moodle.snapshot();
+    let created: Vec<&str> = snapshot
+        .users
+        .iter()
+        .filter(|u| u.idnumber.starts_with('X'))
+        .map(|u| u.username.as_str())
+        .collect();
+    println!(
+        "-- Moodle now has users {created:?}; {} Moodle calls in all",
+        moodle.calls().len()
+    );
+    let (status, _) = sms
+        .call(Method::GET, "/v1/connections/moodle", None)
+        .await?;
+    println!("-- acme asking for bolt's connection: HTTP {status}");
+    moodle_server.shutdown().await;
+    if errors > 0 {
+        bail!("{errors} runs finished with an error or did not finish");
+    }
+    println!(
+        "== demo finished: every run finished (warnings are incidents a person can fix, shown above)"
+    );
     Ok(())
 }
