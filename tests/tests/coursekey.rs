@@ -1,0 +1,210 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! CourseKey attendance end to end: the CourseKey simulator posts signed
+//! attendance to the coursekey-webhook router served by the local system (moto
+//! stack from the SAM template); draining the queues runs results-fetch's
+//! ProcessAttendance and the retry worker, so P/L/A is stored, journaled and
+//! delivered to the SMS simulator; a replayed post changes nothing.
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use domain::attendance::{ClassSession, CourseKeyOffering, HoursType, Mark};
+use domain::connection::{ConnectionSettings, CourseKeySettings, SmsSettings};
+use domain::ports::{AttendanceStore, ConnectionStore, SisStore};
+use domain::sis::{Enrolment, EnrolmentState};
+use domain::{Connection, ConnectionId, LearnerCode, OfferingId, TenantId};
+use secrecy::SecretString;
+use simulators::coursekey::CourseKeySim;
+use simulators::sms::SmsSim;
+
+const CK_SECRET: &str = "whsec_e2e_coursekey_attendance";
+const SMS_SECRET: &str = "whsec_e2e_coursekey_sms";
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+fn off() -> OfferingId {
+    OfferingId::parse("OFF-CK-1").unwrap()
+}
+
+fn record(
+    id: &str,
+    student: &str,
+    check_in: Option<&str>,
+    check_out: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "course_id": "OFF-CK-1", "class_id": "C1", "student_id": student,
+        "check_in": check_in, "check_out": check_out,
+    })
+}
+
+#[tokio::test]
+async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_changes_nothing() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sms_sim = SmsSim::new(SMS_SECRET);
+    let sms_server = sms_sim.start().await.unwrap();
+
+    let ck = Connection {
+        tenant: tenant(),
+        id: ConnectionId::parse("coursekey-main").unwrap(),
+        name: "CourseKey".into(),
+        base_url: "http://127.0.0.1:9/coursekey".into(),
+        enabled: true,
+        error_email: Some("ops@example.com".into()),
+        settings: ConnectionSettings::CourseKey(CourseKeySettings::default()),
+    };
+    let sms = Connection {
+        id: ConnectionId::parse("sms-main").unwrap(),
+        name: "SMS".into(),
+        base_url: format!("{}/results", sms_server.base_url),
+        error_email: None,
+        settings: ConnectionSettings::Sms(SmsSettings::default()),
+        ..ck.clone()
+    };
+    for (conn, secret) in [(&ck, CK_SECRET), (&sms, SMS_SECRET)] {
+        stores.connections.save_connection(conn).await.unwrap();
+        stores
+            .secrets
+            .put(
+                &conn.secret_name(&system.config.secret_prefix),
+                &SecretString::from(secret),
+            )
+            .await
+            .unwrap();
+    }
+    let class_start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    stores
+        .attendance
+        .save_coursekey_offering(&CourseKeyOffering {
+            tenant: tenant(),
+            offering: off(),
+            send_to_coursekey: true,
+            hours_type: HoursType::AttendanceLog,
+            instructors: vec!["INS-1".into()],
+            classes: vec![ClassSession {
+                code: "C1".into(),
+                start: class_start,
+                end: class_start + TimeDelta::hours(3),
+            }],
+            synchronized_at: Some(class_start - TimeDelta::days(21)),
+            last_error: None,
+        })
+        .await
+        .unwrap();
+    for l in ["L1", "L2", "L3"] {
+        stores
+            .sis
+            .save_enrolment(&Enrolment {
+                tenant: tenant(),
+                learner: LearnerCode::parse(l).unwrap(),
+                offering: off(),
+                state: EnrolmentState::InProgress,
+                start_date: None,
+                session_date: None,
+                updated_at: class_start,
+            })
+            .await
+            .unwrap();
+    }
+
+    let url = format!(
+        "{}/webhooks/coursekey/acme/coursekey-main",
+        tests::serve(system.webhook_router()).await
+    );
+    let sim = CourseKeySim::new("unused", CK_SECRET);
+    let records = vec![
+        record(
+            "att-1",
+            "L1",
+            Some("2026-03-02T08:55:00Z"),
+            Some("2026-03-02T12:00:00Z"),
+        ),
+        record(
+            "att-2",
+            "L2",
+            Some("2026-03-02T09:15:00Z"),
+            Some("2026-03-02T12:00:00Z"),
+        ),
+        record(
+            "att-3",
+            "L3",
+            Some("2026-03-02T09:15:01Z"),
+            Some("2026-03-02T12:00:00Z"),
+        ),
+        record("att-4", "L9", Some("2026-03-02T09:00:00Z"), None),
+    ];
+    let body = serde_json::to_vec(&serde_json::json!({ "records": records })).unwrap();
+    let signed_at = Utc::now().timestamp();
+    let (status, answer) = sim.post_raw(&url, body.clone(), signed_at).await.unwrap();
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap(),
+        serde_json::json!({"accepted": 4, "duplicates": 0})
+    );
+
+    let report = system.drain().await.unwrap();
+    assert_eq!(report.failed, 0);
+
+    let marks: Vec<(String, Mark, Option<i64>)> = stores
+        .attendance
+        .attendances(&tenant(), &off())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.learner.to_string(), a.mark, a.minutes_attended))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("L1".to_owned(), Mark::Present, Some(180)),
+            ("L2".to_owned(), Mark::Late, Some(165)),
+            ("L3".to_owned(), Mark::Absent, Some(164)),
+        ]
+    );
+    assert_eq!(
+        stores
+            .attendance
+            .journal(&tenant(), &off())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let delivered: Vec<serde_json::Value> = sms_sim
+        .accepted()
+        .iter()
+        .map(|a| serde_json::from_str(&a.body).unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    let mut statuses: Vec<String> = delivered.iter().map(|d| d.to_string()).collect();
+    statuses.sort();
+    for letter in ["\"P\"", "\"L\"", "\"A\""] {
+        assert!(
+            statuses.iter().any(|s| s.contains(letter)),
+            "{letter} in {statuses:?}"
+        );
+    }
+
+    // The same signed post again (a replay within the tolerance): nothing new.
+    let (status, answer) = sim.post_raw(&url, body.clone(), signed_at).await.unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap(),
+        serde_json::json!({"accepted": 0, "duplicates": 4})
+    );
+    // Captured and replayed later than the tolerance: refused.
+    let (status, _) = sim.post_raw(&url, body, signed_at - 3_600).await.unwrap();
+    assert_eq!(status, 401);
+    system.drain().await.unwrap();
+    assert_eq!(
+        stores
+            .attendance
+            .journal(&tenant(), &off())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(sms_sim.accepted().len(), 3);
+}
