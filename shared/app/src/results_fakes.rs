@@ -1,0 +1,153 @@
+//! In-memory results and deliveries stores, for the results use case's tests
+//! and its benchmark.
+#![allow(clippy::unwrap_used)]
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::delivery::{Attempt, Delivery, DeliveryId, DeliveryState};
+use domain::ports::{DeliveryStore, ResultStore, StoreError, Written};
+use domain::results::{Mapping, ReviewState, StoredResult};
+use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct MemResults {
+    pub mappings: Mutex<Vec<Mapping>>,
+    pub results: Mutex<BTreeMap<(OfferingId, LearnerCode, AssessableId), StoredResult>>,
+    pub watermark: Mutex<Option<DateTime<Utc>>>,
+}
+
+#[async_trait]
+impl ResultStore for MemResults {
+    async fn save_mapping(&self, m: &Mapping) -> Result<(), StoreError> {
+        let mut all = self.mappings.lock().unwrap();
+        all.retain(|x| !(x.offering == m.offering && x.assessable == m.assessable));
+        all.push(m.clone());
+        Ok(())
+    }
+    async fn mappings(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+        c: &ConnectionId,
+    ) -> Result<Vec<Mapping>, StoreError> {
+        Ok(self
+            .mappings
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| &m.offering == o && &m.connection == c)
+            .cloned()
+            .collect())
+    }
+    async fn save_result(&self, r: &StoredResult) -> Result<(), StoreError> {
+        self.results.lock().unwrap().insert(
+            (r.offering.clone(), r.learner.clone(), r.assessable.clone()),
+            r.clone(),
+        );
+        Ok(())
+    }
+    async fn result(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+        l: &LearnerCode,
+        a: &AssessableId,
+    ) -> Result<Option<StoredResult>, StoreError> {
+        Ok(self
+            .results
+            .lock()
+            .unwrap()
+            .get(&(o.clone(), l.clone(), a.clone()))
+            .cloned())
+    }
+    async fn results(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        Ok(self
+            .results
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| &r.offering == o)
+            .cloned()
+            .collect())
+    }
+    async fn results_by_state(
+        &self,
+        _t: &TenantId,
+        c: &ConnectionId,
+        s: ReviewState,
+        limit: usize,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        Ok(self
+            .results
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| &r.connection == c && r.state == s)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+    async fn watermark(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(*self.watermark.lock().unwrap())
+    }
+    async fn save_watermark(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        *self.watermark.lock().unwrap() = Some(at);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemDeliveries(pub Mutex<BTreeMap<DeliveryId, Delivery>>);
+
+#[async_trait]
+impl DeliveryStore for MemDeliveries {
+    async fn create(&self, d: &Delivery) -> Result<Written, StoreError> {
+        let mut all = self.0.lock().unwrap();
+        if all.contains_key(&d.id) {
+            return Ok(Written::AlreadyDone);
+        }
+        all.insert(d.id.clone(), d.clone());
+        Ok(Written::Done)
+    }
+    async fn delivery(
+        &self,
+        _t: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.0.lock().unwrap().get(id).cloned())
+    }
+    async fn due(&self, _now: DateTime<Utc>, _limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn by_state(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+        _s: DeliveryState,
+        _limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn attempts(&self, _t: &TenantId, _id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn update(&self, d: &Delivery, _a: Option<&Attempt>) -> Result<(), StoreError> {
+        self.0.lock().unwrap().insert(d.id.clone(), d.clone());
+        Ok(())
+    }
+}
