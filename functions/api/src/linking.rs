@@ -202,3 +202,110 @@ pub async fn list_categories(
             .collect(),
     ))
 }
+
+/// Which connection's course to remove an enrolment from.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalRequest {
+    pub connection: String,
+}
+
+impl Resource for RemovalRequest {
+    const NAME: &'static str = "removal";
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemovalQueued {
+    pub offering: String,
+    pub learner: String,
+    pub connection: String,
+}
+
+/// Remove a transferred enrolment from the connection's Moodle course. The
+/// learner's grades and completion are read first; then they are unenrolled (or
+/// suspended, per the connection's `unenrol_on_removal`). Editing an enrolment
+/// in the SMS never changes Moodle by itself: this is the explicit action.
+#[utoipa::path(
+    post,
+    path = "/v1/offerings/{id}/enrolments/{code}/removal",
+    tag = "links",
+    params(
+        ("id" = String, Path, description = "The offering's id"),
+        ("code" = String, Path, description = "The learner's code"),
+    ),
+    request_body = RemovalRequest,
+    responses(
+        (status = 202, description = "Queued", body = RemovalQueued),
+        (status = 404, description = "No such offering, enrolment or connection", body = ErrorBody),
+        (status = 409, description = "The enrolment was never transferred to that connection, or was removed already", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove_enrolment(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((offering, code)): Path<(String, String)>,
+    JsonBody(request): JsonBody<RemovalRequest>,
+) -> Result<(StatusCode, Json<RemovalQueued>), ApiError> {
+    let offering = offerings::parse_id(offering)?;
+    let learner = domain::LearnerCode::parse(code)?;
+    let connection = ConnectionId::parse(request.connection)
+        .map_err(|e| ApiError::bad_request("removal.connection", e.to_string()))?;
+    if deps
+        .connections
+        .connection(&tenant, &connection)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "removal.connection",
+            format!("connection {connection} does not exist"),
+        ));
+    }
+    if deps
+        .sis
+        .enrolment(&tenant, &offering, &learner)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "learner_code",
+            format!("learner {learner} is not enrolled in offering {offering}"),
+        ));
+    }
+    let transfer = deps
+        .links
+        .transfer(&tenant, &connection, &offering, &learner)
+        .await?;
+    if !matches!(
+        transfer.map(|t| t.status),
+        Some(domain::sis::TransferStatus::Transferred)
+    ) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_transferred",
+            Some("removal.connection"),
+            format!(
+                "the enrolment is not in connection {connection}'s course (never transferred, or removed already)"
+            ),
+        ));
+    }
+    crate::json::enqueue(
+        &deps,
+        &[domain::Job::RemoveEnrolment {
+            tenant,
+            connection: connection.clone(),
+            offering: offering.clone(),
+            learner: learner.clone(),
+        }],
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RemovalQueued {
+            offering: offering.to_string(),
+            learner: learner.to_string(),
+            connection: connection.to_string(),
+        }),
+    ))
+}

@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         links::list_links,
         linking::link_offering,
         linking::list_categories,
+        linking::remove_enrolment,
         links::start_transfer,
         links::list_transfers,
         preview::transfer_preview,
@@ -135,6 +136,10 @@ pub fn routes() -> Router<Deps> {
         .route(
             "/offerings/{id}/links",
             get(links::list_links).post(linking::link_offering),
+        )
+        .route(
+            "/offerings/{id}/enrolments/{code}/removal",
+            post(linking::remove_enrolment),
         )
         .route(
             "/connections/{id}/categories",

@@ -1264,3 +1264,80 @@ async fn an_offering_is_linked_by_idnumber_by_course_id_or_to_a_new_course() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_transferred_enrolment_is_removed_only_by_the_explicit_action() {
+    use domain::sis::{Transfer, TransferStatus};
+    let api = api().await;
+    assert!(matches!(
+        api.call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ana()))
+            .await
+            .0,
+        200 | 201
+    ));
+    assert!(matches!(
+        api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-9", Some(occ()))
+            .await
+            .0,
+        200 | 201
+    ));
+    let enrolment = Some(json!({"start_date": "2026-02-01"}));
+    assert!(matches!(
+        api.call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OCC-9/enrolments/X1",
+            enrolment
+        )
+        .await
+        .0,
+        200 | 201
+    ));
+    testing::drain_jobs(&api.sdk, &api.config, QueueRole::EnrolmentPush).await;
+    let removal = || Some(json!({"connection": "moodle-manual"}));
+    let path = "/v1/offerings/OCC-9/enrolments/X1/removal";
+
+    let (status, body) = api.call(ACME_KEY, "POST", path, removal()).await;
+    assert_error(status, &body, 409, Some("removal.connection"));
+
+    let tenant = TenantId::parse("acme").unwrap();
+    api.deps
+        .links
+        .save_transfer(&Transfer {
+            tenant: tenant.clone(),
+            connection: ConnectionId::parse("moodle-manual").unwrap(),
+            offering: OfferingId::parse("OCC-9").unwrap(),
+            learner: domain::LearnerCode::parse("X1").unwrap(),
+            status: TransferStatus::Transferred,
+            external_user: Some(7),
+            transferred_at: Some(Utc::now()),
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    // Withdrawing in the SMS changes nothing in Moodle by itself (VETtrak: enrolment edits do not reach Moodle).
+    let (status, _) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OCC-9/enrolments/X1",
+            Some(json!({"state": "withdrawn"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        testing::drain_jobs(&api.sdk, &api.config, QueueRole::EnrolmentPush)
+            .await
+            .is_empty()
+    );
+
+    let (status, body) = api.call(ACME_KEY, "POST", path, removal()).await;
+    assert_eq!(status, 202, "{body}");
+    let jobs = testing::drain_jobs(&api.sdk, &api.config, QueueRole::EnrolmentPush).await;
+    assert!(
+        matches!(jobs.as_slice(), [Job::RemoveEnrolment { connection, learner, .. }] if connection.as_str() == "moodle-manual" && learner.as_str() == "X1"),
+        "{jobs:?}"
+    );
+    let (status, _) = api.call(BOLT_KEY, "POST", path, removal()).await;
+    assert_eq!(status, 404, "another tenant cannot remove acme's enrolment");
+}
