@@ -2,6 +2,7 @@
 //!
 //! - [`moodle`]: Moodle LMS over its REST web services (`webservice/rest/server.php`).
 
+pub mod coursekey;
 pub mod moodle;
 pub mod moodle_gateway;
 pub mod moodle_results;

@@ -672,3 +672,54 @@ pub trait AttendanceStore: Send + Sync {
         offering: &crate::OfferingId,
     ) -> Result<Vec<crate::attendance::JournalEntry>, StoreError>;
 }
+
+/// Why a CourseKey roster call failed. Holds no key and no personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum RosterError {
+    /// Timeouts, connection failures, HTTP 429 / 5xx: try again later.
+    #[error("CourseKey is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// CourseKey refused the call (other 4xx): a person must act.
+    #[error("CourseKey refused {what}: HTTP {status}")]
+    Refused { what: &'static str, status: u16 },
+    /// The request could not be prepared (bad base URL, client).
+    #[error("the CourseKey request could not be prepared")]
+    Client(#[source] BoxError),
+}
+
+impl Retryable for RosterError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, RosterError::Unavailable(_))
+    }
+}
+
+/// CourseKey's roster, reached through one connection (docs/connectors/coursekey.md).
+/// Every call is an upsert: calling it twice changes nothing the second time.
+/// There is no call to remove an instructor: instructors are never removed.
+#[async_trait]
+pub trait CourseKeyRoster: Send + Sync {
+    async fn upsert_course(
+        &self,
+        offering: &crate::OfferingId,
+        title: &str,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+    ) -> Result<(), RosterError>;
+    async fn add_instructor(
+        &self,
+        instructor: &str,
+        offering: &crate::OfferingId,
+    ) -> Result<(), RosterError>;
+    async fn upsert_student(&self, learner: &crate::sis::Learner) -> Result<(), RosterError>;
+    async fn set_enrolment(
+        &self,
+        offering: &crate::OfferingId,
+        learner: &crate::LearnerCode,
+        dropped: bool,
+    ) -> Result<(), RosterError>;
+    async fn upsert_class(
+        &self,
+        offering: &crate::OfferingId,
+        class: &crate::attendance::ClassSession,
+    ) -> Result<(), RosterError>;
+}
