@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod learners;
 pub mod push;
 pub mod results;
+pub mod roster;
 
 #[cfg(test)]
 mod fakes;
