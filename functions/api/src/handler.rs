@@ -18,12 +18,19 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The API as an axum Router: served by `lambda_http::run` in Lambda and by
 /// `axum::serve` in the local runner; tests call it with `oneshot`.
 pub fn app(deps: Deps) -> Router {
+    app_with(deps, Router::new())
+}
+
+/// [`app`] with more `/v1` routes (the results and mapping routes,
+/// [`crate::results::routes`]), behind the same API key check.
+pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
     let v1 = Router::new()
         .route("/connections", get(list_connections))
         .route("/connections/{connection}", get(get_connection))
         .route("/connections/{connection}/runs/{run}", get(get_run))
         .merge(crate::openapi::routes())
         .merge(crate::deliveries::routes())
+        .merge(more_v1)
         .route_layer(middleware::from_fn_with_state(deps.clone(), authenticate));
     Router::new()
         .route("/health", get(health))

@@ -9,10 +9,12 @@ pub mod json;
 pub mod learners;
 pub mod linking;
 pub mod links;
+pub mod mappings;
 pub mod offerings;
 pub mod openapi;
 pub mod preview;
 pub mod probe;
+pub mod results;
 
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
 use secrecy::SecretString;

@@ -33,7 +33,14 @@ async fn main() -> anyhow::Result<()> {
         probe: Arc::new(api::probe::MoodleProbe::default()),
         now: chrono::Utc::now,
     };
-    lambda_http::run(handler::app(deps))
+    let results = api::results::ResultsDeps {
+        results: Arc::new(stores.results),
+        grades: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
+            deps.secret_source.clone(),
+            config.secret_prefix.clone(),
+        )),
+    };
+    lambda_http::run(handler::app_with(deps, api::results::routes(results)))
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }

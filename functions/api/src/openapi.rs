@@ -46,6 +46,13 @@ use utoipa::{Modify, OpenApi};
         links::start_transfer,
         links::list_transfers,
         preview::transfer_preview,
+        crate::mappings::list_activities,
+        crate::mappings::list_mappings,
+        crate::mappings::map_assessable,
+        crate::results::list_results,
+        crate::results::adjust_result,
+        crate::results::process_result,
+        crate::results::process_all,
     ),
     modifiers(&ApiKeyAuth),
     tags(
@@ -54,6 +61,7 @@ use utoipa::{Modify, OpenApi};
         (name = "offerings", description = "Scheduled deliveries with their assessables"),
         (name = "enrolments", description = "A learner in an offering"),
         (name = "links", description = "Offerings linked to courses, and their transfer"),
+        (name = "results", description = "Activities mapped to assessables, and results under review"),
     )
 )]
 pub struct ApiDoc;

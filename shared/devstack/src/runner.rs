@@ -94,7 +94,14 @@ impl LocalSystem {
             .await
             .map_err(RunnerError::Pepper)?;
         let secrets = Arc::new(stores.secrets);
-        Ok(api::handler::app(api::Deps {
+        let results = api::results::ResultsDeps {
+            results: Arc::new(stores.results),
+            grades: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                self.config.secret_prefix.clone(),
+            )),
+        };
+        let deps = api::Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             deliveries: Arc::new(stores.deliveries),
@@ -112,7 +119,8 @@ impl LocalSystem {
             secret_prefix: self.config.secret_prefix.clone(),
             probe: Arc::new(api::probe::MoodleProbe::default()),
             now: Utc::now,
-        }))
+        };
+        Ok(api::handler::app_with(deps, api::results::routes(results)))
     }
 
     /// The coursekey-webhook function's Router.

@@ -1,0 +1,166 @@
+//! Mapping an offering's assessables to activities of its linked course: list
+//! the course's activities (type, and whether it can be mapped), map one
+//! assessable to one or more of them, list the mappings.
+
+use crate::Deps;
+use crate::error::ApiError;
+use crate::results::{ResultsDeps, api_error, use_case};
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::{Extension, Json, Router};
+use domain::results::{CourseActivity, Mapping};
+use domain::{AssessableId, ConnectionId, OfferingId, TenantId};
+use serde::{Deserialize, Serialize};
+
+pub fn routes() -> Router<Deps> {
+    Router::new()
+        .route(
+            "/offerings/{id}/links/{connection}/activities",
+            get(list_activities),
+        )
+        .route("/offerings/{id}/mappings/{connection}", get(list_mappings))
+        .route(
+            "/offerings/{id}/mappings/{connection}/{assessable}",
+            put(map_assessable),
+        )
+}
+
+/// An activity of the linked course.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ActivityView {
+    pub cmid: i64,
+    /// Moodle's module type (`quiz`, `assign`, `forum`, ...).
+    pub modname: String,
+    pub name: String,
+    /// Only assign, attendance, checklist, h5pactivity, lesson, lti, quiz and scorm can be mapped.
+    pub mappable: bool,
+}
+
+impl From<CourseActivity> for ActivityView {
+    fn from(a: CourseActivity) -> Self {
+        Self {
+            cmid: a.cmid,
+            modname: a.modname,
+            name: a.name,
+            mappable: a.mappable,
+        }
+    }
+}
+
+async fn connection(
+    deps: &Deps,
+    tenant: &TenantId,
+    raw: String,
+) -> Result<domain::Connection, ApiError> {
+    let id = ConnectionId::parse(raw)?;
+    deps.connections
+        .connection(tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("connection", format!("connection {id} does not exist")))
+}
+
+#[utoipa::path(get, path = "/v1/offerings/{id}/links/{connection}/activities", tag = "results", responses((status = 200, body = [ActivityView]), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list_activities(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, conn)): Path<(String, String)>,
+) -> Result<Json<Vec<ActivityView>>, ApiError> {
+    let offering = OfferingId::parse(id)?;
+    let connection = connection(&deps, &tenant, conn).await?;
+    let source = results
+        .grades
+        .for_connection(&connection)
+        .await
+        .map_err(|e| api_error(e.into()))?;
+    let activities = use_case(&deps, &results)
+        .activities(source.as_ref(), &tenant, &offering, &connection.id)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(
+        activities.into_iter().map(ActivityView::from).collect(),
+    ))
+}
+
+/// The activities (course module ids) an assessable is mapped to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapBody {
+    pub activities: Vec<i64>,
+}
+
+/// A mapping as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MappingView {
+    pub assessable: String,
+    pub activities: Vec<MappedView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MappedView {
+    pub cmid: i64,
+    pub modname: String,
+}
+
+impl From<Mapping> for MappingView {
+    fn from(m: Mapping) -> Self {
+        Self {
+            assessable: m.assessable.to_string(),
+            activities: m
+                .activities
+                .into_iter()
+                .map(|a| MappedView {
+                    cmid: a.cmid,
+                    modname: a.modname,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[utoipa::path(put, path = "/v1/offerings/{id}/mappings/{connection}/{assessable}", tag = "results", request_body = MapBody, responses((status = 200, body = MappingView), (status = 404, body = crate::error::ErrorBody), (status = 422, description = "An activity cannot be mapped; the message names its type", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn map_assessable(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, conn, assessable)): Path<(String, String, String)>,
+    Json(body): Json<MapBody>,
+) -> Result<Json<MappingView>, ApiError> {
+    let offering = OfferingId::parse(id)?;
+    let assessable = AssessableId::parse(assessable)?;
+    let connection = connection(&deps, &tenant, conn).await?;
+    let source = results
+        .grades
+        .for_connection(&connection)
+        .await
+        .map_err(|e| api_error(e.into()))?;
+    let mapping = use_case(&deps, &results)
+        .map(
+            source.as_ref(),
+            &tenant,
+            &offering,
+            &connection.id,
+            &assessable,
+            &body.activities,
+            (deps.now)(),
+        )
+        .await
+        .map_err(api_error)?;
+    Ok(Json(mapping.into()))
+}
+
+#[utoipa::path(get, path = "/v1/offerings/{id}/mappings/{connection}", tag = "results", responses((status = 200, body = [MappingView])), security(("api_key" = [])))]
+pub async fn list_mappings(
+    State(_deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, conn)): Path<(String, String)>,
+) -> Result<Json<Vec<MappingView>>, ApiError> {
+    let offering = OfferingId::parse(id)?;
+    let connection = ConnectionId::parse(conn)?;
+    let mappings = results
+        .results
+        .mappings(&tenant, &offering, &connection)
+        .await?;
+    Ok(Json(mappings.into_iter().map(MappingView::from).collect()))
+}

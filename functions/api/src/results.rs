@@ -1,0 +1,268 @@
+//! Results under review: list a connection's by state, adjust one's type and
+//! dates, process one or all (each becomes a delivery to the SMS). Tenant-scoped
+//! like every `/v1` route.
+//!
+//! The results and mapping routes need the result store and the Moodle grade
+//! sources ([`ResultsDeps`]); [`crate::handler::app_with`] merges them under
+//! `/v1`, behind the same API key check.
+
+use crate::Deps;
+use crate::error::ApiError;
+use app::results::{Results, ResultsError};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Extension, Json, Router};
+use domain::ports::{GradeSources, ResultStore, Retryable};
+use domain::results::{Adjustment, ReviewState, StoredResult};
+use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Most results one list returns (and the default).
+pub const MAX_LIMIT: usize = 500;
+
+/// What the results and mapping routes need beyond [`Deps`].
+#[derive(Clone)]
+pub struct ResultsDeps {
+    pub results: Arc<dyn ResultStore>,
+    /// Moodle grade sources per connection (settings + secret).
+    pub grades: Arc<dyn GradeSources>,
+}
+
+/// The results and mapping routes, merged under `/v1`.
+pub fn routes(results: ResultsDeps) -> Router<Deps> {
+    Router::new()
+        .route("/connections/{connection}/results", get(list_results))
+        .route(
+            "/connections/{connection}/results/process",
+            post(process_all),
+        )
+        .route(
+            "/offerings/{id}/results/{learner}/{assessable}",
+            patch(adjust_result),
+        )
+        .route(
+            "/offerings/{id}/results/{learner}/{assessable}/process",
+            post(process_result),
+        )
+        .merge(crate::mappings::routes())
+        .layer(Extension(results))
+}
+
+pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<'a> {
+    Results {
+        connections: deps.connections.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        results: results.results.as_ref(),
+        deliveries: deps.deliveries.as_ref(),
+        queue: deps.queue.as_ref(),
+        runs: deps.runs.as_ref(),
+    }
+}
+
+/// The API's answer to a results use case's error.
+pub(crate) fn api_error(error: ResultsError) -> ApiError {
+    match error {
+        ResultsError::Store(e) => e.into(),
+        ResultsError::Mapping(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unmappable",
+            Some("activities"),
+            e.to_string(),
+        ),
+        ResultsError::Review(e) => {
+            ApiError::new(StatusCode::CONFLICT, "not_processable", None, e.to_string())
+        }
+        e @ (ResultsError::UnknownResult { .. }
+        | ResultsError::UnknownOffering { .. }
+        | ResultsError::UnknownConnection { .. }
+        | ResultsError::NotLinked { .. }) => ApiError::not_found("id", e.to_string()),
+        e @ (ResultsError::NotMoodle { .. } | ResultsError::NoSms) => {
+            ApiError::new(StatusCode::CONFLICT, "not_possible", None, e.to_string())
+        }
+        e => {
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                "results use case failed"
+            );
+            if e.is_retryable() {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    None,
+                    "the learning system or the service is busy; try again shortly",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "learning_system_refused",
+                    None,
+                    "the learning system refused the request; test the connection",
+                )
+            }
+        }
+    }
+}
+
+/// A result as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResultView {
+    pub connection: String,
+    pub offering: String,
+    pub learner: String,
+    pub assessable: String,
+    /// `started`, `passed` or `failed`.
+    #[schema(value_type = String)]
+    pub result: domain::results::ResultType,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub start_date: Option<chrono::NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub finish_date: Option<chrono::NaiveDate>,
+    pub grade: Option<f64>,
+    /// `ready`, `error` or `done`.
+    #[schema(value_type = String)]
+    pub state: ReviewState,
+    /// Why it cannot be processed yet.
+    pub error: Option<String>,
+}
+
+impl From<StoredResult> for ResultView {
+    fn from(r: StoredResult) -> Self {
+        Self {
+            connection: r.connection.to_string(),
+            offering: r.offering.to_string(),
+            learner: r.learner.to_string(),
+            assessable: r.assessable.to_string(),
+            result: r.result,
+            start_date: r.start_date,
+            finish_date: r.finish_date,
+            grade: r.grade,
+            state: r.state,
+            error: r.error,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// `ready` (default), `error` or `done`.
+    pub state: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/v1/connections/{connection}/results", tag = "results", params(("connection" = String, Path), ListQuery), responses((status = 200, body = [ResultView]), (status = 400, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list_results(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(connection): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<ResultView>>, ApiError> {
+    let connection = ConnectionId::parse(connection)?;
+    let state = match query.state.as_deref() {
+        None => ReviewState::Ready,
+        Some(s) => ReviewState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "state",
+                format!("{s} is not a review state: use ready, error or done"),
+            )
+        })?,
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let found = use_case(&deps, &results)
+        .list(&tenant, &connection, state, limit)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(found.into_iter().map(ResultView::from).collect()))
+}
+
+fn result_ids(
+    id: String,
+    learner: String,
+    assessable: String,
+) -> Result<(OfferingId, LearnerCode, AssessableId), ApiError> {
+    Ok((
+        OfferingId::parse(id)?,
+        LearnerCode::parse(learner)?,
+        AssessableId::parse(assessable)?,
+    ))
+}
+
+/// The type and dates a person may change; fields left out stay as they are.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustBody {
+    /// `started`, `passed` or `failed`.
+    #[schema(value_type = Option<String>)]
+    pub result: Option<domain::results::ResultType>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub start_date: Option<chrono::NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub finish_date: Option<chrono::NaiveDate>,
+}
+
+#[utoipa::path(patch, path = "/v1/offerings/{id}/results/{learner}/{assessable}", tag = "results", request_body = AdjustBody, responses((status = 200, body = ResultView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn adjust_result(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, learner, assessable)): Path<(String, String, String)>,
+    Json(body): Json<AdjustBody>,
+) -> Result<Json<ResultView>, ApiError> {
+    let (offering, learner, assessable) = result_ids(id, learner, assessable)?;
+    let change = Adjustment {
+        result: body.result,
+        start_date: body.start_date,
+        finish_date: body.finish_date,
+    };
+    let result = use_case(&deps, &results)
+        .adjust(
+            &tenant,
+            &offering,
+            &learner,
+            &assessable,
+            &change,
+            (deps.now)(),
+        )
+        .await
+        .map_err(api_error)?;
+    Ok(Json(result.into()))
+}
+
+#[utoipa::path(post, path = "/v1/offerings/{id}/results/{learner}/{assessable}/process", tag = "results", responses((status = 200, body = ResultView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn process_result(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, learner, assessable)): Path<(String, String, String)>,
+) -> Result<Json<ResultView>, ApiError> {
+    let (offering, learner, assessable) = result_ids(id, learner, assessable)?;
+    let result = use_case(&deps, &results)
+        .process(&tenant, &offering, &learner, &assessable, (deps.now)())
+        .await
+        .map_err(api_error)?;
+    Ok(Json(result.into()))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProcessedAll {
+    /// Ready results saved (each now a delivery to the SMS).
+    pub processed: usize,
+}
+
+#[utoipa::path(post, path = "/v1/connections/{connection}/results/process", tag = "results", responses((status = 200, body = ProcessedAll), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn process_all(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(connection): Path<String>,
+) -> Result<Json<ProcessedAll>, ApiError> {
+    let connection = ConnectionId::parse(connection)?;
+    let processed = use_case(&deps, &results)
+        .process_all(&tenant, &connection, (deps.now)())
+        .await
+        .map_err(api_error)?;
+    Ok(Json(ProcessedAll { processed }))
+}
