@@ -74,6 +74,8 @@ pub enum FetchJobError {
     Job(#[from] app::jobs::JobError),
     #[error("CourseKey attendance could not be processed")]
     Attendance(#[from] app::attendance::ProcessError),
+    #[error(transparent)]
+    Results(#[from] app::results::ResultsError),
 }
 
 impl domain::ports::Retryable for FetchJobError {
@@ -81,6 +83,7 @@ impl domain::ports::Retryable for FetchJobError {
         match self {
             FetchJobError::Job(e) => e.is_retryable(),
             FetchJobError::Attendance(e) => e.is_retryable(),
+            FetchJobError::Results(e) => e.is_retryable(),
         }
     }
 }

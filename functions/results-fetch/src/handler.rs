@@ -25,12 +25,15 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::Fetc
             tenant,
             connection,
             run,
-            ..
-        } => pipeline
-            .import(&tenant, &connection, &run, chrono::Utc::now())
-            .await
-            .map(|_| ())
-            .map_err(Into::into),
+            offering,
+        } => {
+            crate::results::fetch(deps, &tenant, &connection, &run, offering.as_deref()).await?;
+            pipeline
+                .import(&tenant, &connection, &run, chrono::Utc::now())
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
+        }
         Job::ProcessAttendance {
             tenant,
             connection,

@@ -2,6 +2,7 @@
 
 pub mod attendance;
 pub mod handler;
+pub mod results;
 
 use domain::ports::{ConnectionStore, JobQueue, RunStore};
 use std::sync::Arc;
@@ -14,6 +15,8 @@ pub struct Deps {
     pub queue: Arc<dyn JobQueue>,
     /// CourseKey attendance processing's adapters.
     pub attendance: attendance::AttendanceDeps,
+    /// The results download's adapters.
+    pub results: results::ResultsDeps,
 }
 
 impl Deps {
@@ -25,6 +28,7 @@ impl Deps {
             runs: Arc::new(stores.runs),
             queue: Arc::new(stores.queue),
             attendance: attendance::AttendanceDeps::from_aws(config, sdk),
+            results: results::ResultsDeps::from_aws(config, sdk),
         }
     }
 }

@@ -1,0 +1,70 @@
+//! The results download's adapters, built once with the rest of [`crate::Deps`],
+//! and the call the handler makes for a `fetch_results` job before the import
+//! finishes the run.
+
+use app::results::{FetchCounts, Results, ResultsError};
+use connectors::moodle_gateway::MoodleGateways;
+use domain::ports::{DeliveryStore, GradeSources, LinkStore, ResultStore, SisStore};
+use domain::{ConnectionId, RunId, TenantId};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Adapters for the results download.
+#[derive(Clone)]
+pub struct ResultsDeps {
+    pub sis: Arc<dyn SisStore>,
+    pub links: Arc<dyn LinkStore>,
+    pub results: Arc<dyn ResultStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// Moodle grade sources per connection (settings + secret), kept for the instance.
+    pub grades: Arc<dyn GradeSources>,
+}
+
+impl ResultsDeps {
+    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores = cloud::Stores::new(config, sdk);
+        Self {
+            grades: Arc::new(MoodleGateways::new(
+                Arc::new(stores.secrets),
+                config.secret_prefix.clone(),
+            )),
+            sis: Arc::new(stores.sis),
+            links: Arc::new(stores.links),
+            results: Arc::new(stores.results),
+            deliveries: Arc::new(stores.deliveries),
+        }
+    }
+}
+
+/// Downloads the run's results (counts and log lines go on the run).
+pub async fn fetch(
+    deps: &crate::Deps,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &RunId,
+    offering: Option<&str>,
+) -> Result<Option<FetchCounts>, ResultsError> {
+    let r = &deps.results;
+    let results = Results {
+        connections: deps.connections.as_ref(),
+        sis: r.sis.as_ref(),
+        links: r.links.as_ref(),
+        results: r.results.as_ref(),
+        deliveries: r.deliveries.as_ref(),
+        queue: deps.queue.as_ref(),
+        runs: deps.runs.as_ref(),
+    };
+    // A queued job is not stopped from outside yet; the flag is the use case's.
+    let stop = AtomicBool::new(false);
+    results
+        .fetch_for_run(
+            r.grades.as_ref(),
+            tenant,
+            connection,
+            run,
+            offering,
+            &stop,
+            chrono::Utc::now(),
+        )
+        .await
+}
