@@ -1,6 +1,7 @@
 //! api: the HTTP API for the SMS and its admins.
 
 pub mod connections;
+pub mod coursekey;
 pub mod deliveries;
 pub mod enrolments;
 pub mod error;

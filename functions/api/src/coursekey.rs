@@ -1,0 +1,230 @@
+//! CourseKey per offering: its CourseKey side (send flag, hours type,
+//! instructors, classes), its synchronization status, and its attendance.
+//!
+//! - `GET /v1/offerings/{offering}/coursekey`: the settings and the status
+//!   (`disabled`, `scheduled`, `failed` with `reason`, `synchronized`).
+//! - `PUT /v1/offerings/{offering}/coursekey`: sets them; unmarking send-to-CourseKey
+//!   on an offering already synchronized is refused (409).
+//! - `GET /v1/offerings/{offering}/attendance`: P / L / A per class and learner.
+//!
+//! The routes carry their own adapters ([`CourseKeyApi`], as an extension) and
+//! read the tenant the API key middleware puts in the request.
+
+use crate::error::ApiError;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use domain::attendance::{Attendance, ClassSession, CourseKeyOffering, HoursType, SyncStatus};
+use domain::connection::{ConnectionSettings, CourseKeySettings};
+use domain::ports::{AttendanceStore, ConnectionStore, SisStore};
+use domain::{OfferingId, TenantId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Most classes accepted for one offering.
+const CLASSES_MAX: usize = 1000;
+/// Most instructors accepted for one offering.
+const INSTRUCTORS_MAX: usize = 100;
+
+/// The adapters the CourseKey routes need.
+#[derive(Clone)]
+pub struct CourseKeyApi {
+    pub connections: Arc<dyn ConnectionStore>,
+    pub sis: Arc<dyn SisStore>,
+    pub attendance: Arc<dyn AttendanceStore>,
+    pub now: fn() -> DateTime<Utc>,
+}
+
+/// The routes, to merge under `/v1` behind the API key check.
+pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> {
+    Router::new()
+        .route(
+            "/offerings/{offering}/coursekey",
+            get(get_coursekey).put(put_coursekey),
+        )
+        .route("/offerings/{offering}/attendance", get(list_attendance))
+        .layer(Extension(api))
+}
+
+/// What a person sets on an offering.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseKeyInput {
+    pub send_to_coursekey: bool,
+    #[serde(default)]
+    pub hours_type: HoursType,
+    #[serde(default)]
+    pub instructors: Vec<String>,
+    #[serde(default)]
+    pub classes: Vec<ClassSession>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CourseKeyView {
+    pub offering: String,
+    pub send_to_coursekey: bool,
+    pub hours_type: HoursType,
+    pub instructors: Vec<String>,
+    pub classes: Vec<ClassSession>,
+    pub synchronized_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub status: SyncStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttendanceList {
+    pub offering: String,
+    pub attendance: Vec<Attendance>,
+}
+
+/// The tenant's CourseKey settings (its first CourseKey connection), or the defaults.
+async fn settings(api: &CourseKeyApi, tenant: &TenantId) -> Result<CourseKeySettings, ApiError> {
+    let connections = api.connections.connections(tenant).await?;
+    Ok(connections
+        .into_iter()
+        .find_map(|c| match c.settings {
+            ConnectionSettings::CourseKey(s) => Some(s),
+            _ => None,
+        })
+        .unwrap_or_default())
+}
+
+async fn view(
+    api: &CourseKeyApi,
+    tenant: &TenantId,
+    offering: &OfferingId,
+) -> Result<CourseKeyView, ApiError> {
+    let settings = settings(api, tenant).await?;
+    let today = (api.now)().date_naive();
+    let Some((ck, status)) = app::roster::status(
+        api.attendance.as_ref(),
+        api.sis.as_ref(),
+        &settings,
+        tenant,
+        offering,
+        today,
+    )
+    .await?
+    else {
+        return Ok(CourseKeyView {
+            offering: offering.to_string(),
+            send_to_coursekey: false,
+            hours_type: HoursType::default(),
+            instructors: vec![],
+            classes: vec![],
+            synchronized_at: None,
+            status: SyncStatus::Disabled,
+        });
+    };
+    Ok(CourseKeyView {
+        offering: offering.to_string(),
+        send_to_coursekey: ck.send_to_coursekey,
+        hours_type: ck.hours_type,
+        instructors: ck.instructors,
+        classes: ck.classes,
+        synchronized_at: ck.synchronized_at,
+        status,
+    })
+}
+
+async fn get_coursekey(
+    Extension(api): Extension<CourseKeyApi>,
+    Extension(tenant): Extension<TenantId>,
+    Path(offering): Path<String>,
+) -> Result<Json<CourseKeyView>, ApiError> {
+    let offering = OfferingId::parse(offering)?;
+    Ok(Json(view(&api, &tenant, &offering).await?))
+}
+
+async fn put_coursekey(
+    Extension(api): Extension<CourseKeyApi>,
+    Extension(tenant): Extension<TenantId>,
+    Path(offering): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<CourseKeyView>, ApiError> {
+    let offering = OfferingId::parse(offering)?;
+    let input: CourseKeyInput = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "body",
+            format!(
+                "the body is not a CourseKey offering (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if input.classes.len() > CLASSES_MAX {
+        return Err(ApiError::bad_request(
+            "classes",
+            format!("at most {CLASSES_MAX} classes"),
+        ));
+    }
+    if input.instructors.len() > INSTRUCTORS_MAX {
+        return Err(ApiError::bad_request(
+            "instructors",
+            format!("at most {INSTRUCTORS_MAX} instructors"),
+        ));
+    }
+    if let Some(i) = input.instructors.iter().position(|s| s.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            &format!("instructors[{i}]"),
+            "an instructor id cannot be empty",
+        ));
+    }
+    for (i, class) in input.classes.iter().enumerate() {
+        if class.code.trim().is_empty() || class.end <= class.start {
+            return Err(ApiError::bad_request(
+                &format!("classes[{i}]"),
+                "a class needs a code and must end after it starts",
+            ));
+        }
+    }
+    if api.sis.offering(&tenant, &offering).await?.is_none() {
+        return Err(ApiError::not_found(
+            "offering",
+            format!("offering {offering} does not exist"),
+        ));
+    }
+    let mut ck = api
+        .attendance
+        .coursekey_offering(&tenant, &offering)
+        .await?
+        .unwrap_or(CourseKeyOffering {
+            tenant: tenant.clone(),
+            offering: offering.clone(),
+            send_to_coursekey: false,
+            hours_type: HoursType::default(),
+            instructors: vec![],
+            classes: vec![],
+            synchronized_at: None,
+            last_error: None,
+        });
+    ck.set_send(input.send_to_coursekey).map_err(|e| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            Some("send_to_coursekey"),
+            e.to_string(),
+        )
+    })?;
+    ck.hours_type = input.hours_type;
+    ck.instructors = input.instructors;
+    ck.classes = input.classes;
+    api.attendance.save_coursekey_offering(&ck).await?;
+    Ok(Json(view(&api, &tenant, &offering).await?))
+}
+
+async fn list_attendance(
+    Extension(api): Extension<CourseKeyApi>,
+    Extension(tenant): Extension<TenantId>,
+    Path(offering): Path<String>,
+) -> Result<Json<AttendanceList>, ApiError> {
+    let offering = OfferingId::parse(offering)?;
+    let attendance = api.attendance.attendances(&tenant, &offering).await?;
+    Ok(Json(AttendanceList {
+        offering: offering.to_string(),
+        attendance,
+    }))
+}

@@ -1,0 +1,172 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The CourseKey routes over DynamoDB on moto: an offering's CourseKey
+//! settings and status, the send flag that cannot be unmarked once
+//! synchronized, and the offering's attendance.
+
+use api::coursekey::{CourseKeyApi, routes};
+use axum::Extension;
+use axum::body::Body;
+use axum::http::Request;
+use chrono::{DateTime, TimeZone, Utc};
+use domain::attendance::{Attendance, JournalEntry, Mark};
+use domain::ports::SisStore;
+use domain::sis::{Offering, OfferingStatus};
+use domain::{LearnerCode, OfferingId, TenantId};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap()
+}
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+async fn api() -> CourseKeyApi {
+    let config = cloud::testing::fresh_stack().await;
+    let sdk = cloud::testing::sdk().await;
+    let stores = cloud::Stores::new(&config, &sdk);
+    stores
+        .sis
+        .save_offering(&Offering {
+            tenant: tenant(),
+            id: OfferingId::parse("OFF-1").unwrap(),
+            name: "Welding 1".into(),
+            start_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()),
+            end_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 30).unwrap()),
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
+            updated_at: now(),
+        })
+        .await
+        .unwrap();
+    CourseKeyApi {
+        connections: Arc::new(stores.connections),
+        sis: Arc::new(stores.sis),
+        attendance: Arc::new(stores.attendance),
+        now,
+    }
+}
+
+async fn call(
+    api: &CourseKeyApi,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let router = axum::Router::new()
+        .nest("/v1", routes::<()>(api.clone()))
+        .layer(Extension(tenant()));
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn an_offering_shows_its_coursekey_status_and_cannot_be_unmarked_once_synchronized() {
+    let api = api().await;
+    let (status, body) = call(&api, "GET", "/v1/offerings/OFF-1/coursekey", None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("disabled")));
+
+    let input = serde_json::json!({"send_to_coursekey": true, "hours_type": "attendance_log"});
+    let (status, body) = call(&api, "PUT", "/v1/offerings/OFF-1/coursekey", Some(input)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "failed");
+    assert!(body["reason"].as_str().unwrap().contains("instructor"));
+
+    let input = serde_json::json!({
+        "send_to_coursekey": true,
+        "instructors": ["INS-1"],
+        "classes": [{"code": "C1", "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T12:00:00Z"}],
+    });
+    let (status, body) = call(&api, "PUT", "/v1/offerings/OFF-1/coursekey", Some(input)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("scheduled")));
+
+    // Once synchronized (a roster push stored it), unmarking is refused.
+    let off = OfferingId::parse("OFF-1").unwrap();
+    let mut ck = api
+        .attendance
+        .coursekey_offering(&tenant(), &off)
+        .await
+        .unwrap()
+        .unwrap();
+    ck.synchronized_at = Some(now());
+    api.attendance.save_coursekey_offering(&ck).await.unwrap();
+    let (_, body) = call(&api, "GET", "/v1/offerings/OFF-1/coursekey", None).await;
+    assert_eq!(body["status"], "synchronized");
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-1/coursekey",
+        Some(serde_json::json!({"send_to_coursekey": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (409, Some("send_to_coursekey"))
+    );
+
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-1/coursekey",
+        Some(serde_json::json!({"send_to_coursekey": true, "classes": [{"code": "C1", "start": "2026-03-02T12:00:00Z", "end": "2026-03-02T09:00:00Z"}]})),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("classes[0]")));
+    let (status, _) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/NOPE/coursekey",
+        Some(serde_json::json!({"send_to_coursekey": true})),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_offerings_attendance_is_listed() {
+    let api = api().await;
+    let off = OfferingId::parse("OFF-1").unwrap();
+    let a = Attendance {
+        tenant: tenant(),
+        offering: off.clone(),
+        class_code: "C1".into(),
+        learner: LearnerCode::parse("L1").unwrap(),
+        mark: Mark::Late,
+        minutes_attended: Some(165),
+        record_id: "att-1".into(),
+        recorded_at: now(),
+    };
+    let entry = JournalEntry {
+        tenant: tenant(),
+        offering: off,
+        at: now(),
+        record_id: "att-1".into(),
+        class_code: "C1".into(),
+        learner: a.learner.clone(),
+        from: None,
+        to: Mark::Late,
+        minutes_attended: Some(165),
+        note: "converted".into(),
+    };
+    api.attendance.save_attendance(&a, &entry).await.unwrap();
+    let (status, body) = call(&api, "GET", "/v1/offerings/OFF-1/attendance", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["attendance"][0]["mark"], "late");
+    assert_eq!(body["attendance"][0]["minutes_attended"], 165);
+}
