@@ -8,10 +8,10 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use domain::attendance::{ClassSession, CourseKeyOffering, HoursType, Mark};
 use domain::connection::{ConnectionSettings, CourseKeySettings, SmsSettings};
-use domain::ports::{AttendanceStore, ConnectionStore, SisStore};
+use domain::ports::{ApiKeyStore, AttendanceStore, ConnectionStore, SisStore};
 use domain::sis::{Enrolment, EnrolmentState};
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, TenantId};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use simulators::coursekey::CourseKeySim;
 use simulators::sms::SmsSim;
 
@@ -207,4 +207,53 @@ async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_c
         3
     );
     assert_eq!(sms_sim.accepted().len(), 3);
+
+    // The API shows the offering's attendance and its CourseKey status.
+    let pepper = stores
+        .secrets
+        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    let key = devstack::new_api_key();
+    stores
+        .api_keys
+        .save_key(
+            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
+            &tenant(),
+            "e2e",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let api = tests::serve(system.api_router().await.unwrap()).await;
+    let http = reqwest::Client::new();
+    let list: serde_json::Value = http
+        .get(format!("{api}/v1/offerings/OFF-CK-1/attendance"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let marks: Vec<&str> = list["attendance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["mark"].as_str().unwrap())
+        .collect();
+    assert_eq!(marks, ["present", "late", "absent"]);
+    let status = http
+        .get(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status().as_u16(), 200);
+    let unauthenticated = http
+        .get(format!("{api}/v1/offerings/OFF-CK-1/attendance"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status().as_u16(), 401);
 }

@@ -40,9 +40,18 @@ async fn main() -> anyhow::Result<()> {
             config.secret_prefix.clone(),
         )),
     };
-    lambda_http::run(handler::app_with(deps, api::results::routes(results)))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
+    let coursekey = api::coursekey::CourseKeyApi {
+        connections: deps.connections.clone(),
+        sis: deps.sis.clone(),
+        attendance: Arc::new(stores.attendance),
+        now: chrono::Utc::now,
+    };
+    lambda_http::run(handler::app_with(
+        deps,
+        api::results::routes(results).merge(api::coursekey::routes(coursekey)),
+    ))
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
 }
 
 fn lambda_runtime_tracing() {

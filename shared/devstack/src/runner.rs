@@ -120,7 +120,16 @@ impl LocalSystem {
             probe: Arc::new(api::probe::MoodleProbe::default()),
             now: Utc::now,
         };
-        Ok(api::handler::app_with(deps, api::results::routes(results)))
+        let coursekey = api::coursekey::CourseKeyApi {
+            connections: deps.connections.clone(),
+            sis: deps.sis.clone(),
+            attendance: Arc::new(stores.attendance),
+            now: Utc::now,
+        };
+        Ok(api::handler::app_with(
+            deps,
+            api::results::routes(results).merge(api::coursekey::routes(coursekey)),
+        ))
     }
 
     /// The coursekey-webhook function's Router.
