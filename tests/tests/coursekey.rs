@@ -3,7 +3,8 @@
 //! attendance to the coursekey-webhook router served by the local system (moto
 //! stack from the SAM template); draining the queues runs results-fetch's
 //! ProcessAttendance and the retry worker, so P/L/A is stored, journaled and
-//! delivered to the SMS simulator; a replayed post changes nothing.
+//! delivered to the SMS simulator; a replayed post changes nothing; an absence
+//! edited in CourseKey within the follow-up days reaches the SMS as a new delivery.
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use domain::attendance::{ClassSession, CourseKeyOffering, HoursType, Mark};
@@ -208,6 +209,34 @@ async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_c
     );
     assert_eq!(sms_sim.accepted().len(), 3);
 
+    // An absence edited in CourseKey a day after the class: ours becomes Present
+    // and the SMS gets the change as a delivery of its own.
+    let mut edit = record(
+        "att-5",
+        "L3",
+        Some("2026-03-02T09:15:01Z"),
+        Some("2026-03-02T12:00:00Z"),
+    );
+    edit["adjusted_status"] = "present".into();
+    edit["adjusted_at"] = "2026-03-03T10:00:00Z".into();
+    let (status, _) = sim
+        .post_attendance(&url, &[edit], Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+    assert_eq!(
+        stores
+            .attendance
+            .journal(&tenant(), &off())
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(sms_sim.accepted().len(), 4);
+    assert!(sms_sim.accepted()[3].body.contains("\"P\""));
+
     // The API shows the offering's attendance and its CourseKey status.
     let pepper = stores
         .secrets
@@ -242,7 +271,7 @@ async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_c
         .iter()
         .map(|a| a["mark"].as_str().unwrap())
         .collect();
-    assert_eq!(marks, ["present", "late", "absent"]);
+    assert_eq!(marks, ["present", "late", "present"]);
     let status = http
         .get(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
         .bearer_auth(&key)

@@ -120,6 +120,21 @@ pub fn delivery_payload(a: &Attendance, class_start: DateTime<Utc>) -> serde_jso
     payload
 }
 
+/// The delivery's assessable for one applied attendance: the class code and a
+/// stable hash of the record that set it. A replayed record names the same
+/// delivery (sent once); a later change (an adjusted absence) is a new delivery,
+/// so the SMS hears of it even when the first one was already delivered.
+pub fn delivery_assessable(class_code: &str, record_id: &str) -> Option<AssessableId> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in record_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    AssessableId::parse(format!("{class_code}.{hash:016x}"))
+        .or_else(|_| AssessableId::parse(class_code.to_owned()))
+        .ok()
+}
+
 enum Step {
     Stored,
     Unchanged,
@@ -322,7 +337,7 @@ async fn one(
                 tenant: tenant.clone(),
                 learner,
                 offering,
-                assessable: AssessableId::parse(class.code.clone()).ok(),
+                assessable: delivery_assessable(&class.code, &stored.record_id),
                 kind: DeliveryKind::Attendance,
             };
             create_delivery(
@@ -735,6 +750,16 @@ mod tests {
         let journal = w.store.journal.lock().unwrap().clone();
         assert_eq!(journal[1].from, Some(Mark::Absent));
         assert_eq!(journal[1].to, Mark::Present);
+        let mut sent: Vec<String> = w
+            .deliveries
+            .0
+            .lock()
+            .unwrap()
+            .values()
+            .map(|d| d.payload["status"].as_str().unwrap().to_owned())
+            .collect();
+        sent.sort();
+        assert_eq!(sent, ["A", "P"], "the adjustment is a delivery of its own");
 
         w.record("r3", rec("L2", None, None));
         w.run(&["r3"], t(13, 0)).await;
