@@ -286,3 +286,154 @@ async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_c
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn marking_an_offering_through_the_api_pushes_its_roster_to_the_coursekey_simulator() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = CourseKeySim::new(CK_SECRET, CK_SECRET);
+    let server = sim.start().await.unwrap();
+    let ck = Connection {
+        tenant: tenant(),
+        id: ConnectionId::parse("coursekey-main").unwrap(),
+        name: "CourseKey".into(),
+        base_url: server.base_url.clone(),
+        enabled: true,
+        error_email: Some("ops@example.com".into()),
+        settings: ConnectionSettings::CourseKey(CourseKeySettings::default()),
+    };
+    stores.connections.save_connection(&ck).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &ck.secret_name(&system.config.secret_prefix),
+            &SecretString::from(CK_SECRET),
+        )
+        .await
+        .unwrap();
+    let today = Utc::now().date_naive();
+    stores
+        .sis
+        .save_offering(&domain::sis::Offering {
+            tenant: tenant(),
+            id: off(),
+            name: "Welding 1".into(),
+            start_date: Some(today + TimeDelta::days(7)),
+            end_date: Some(today + TimeDelta::days(60)),
+            status: domain::sis::OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    for (code, state) in [
+        ("L1", EnrolmentState::InProgress),
+        ("L2", EnrolmentState::Withdrawn),
+    ] {
+        stores
+            .sis
+            .save_learner(&domain::sis::Learner {
+                tenant: tenant(),
+                code: LearnerCode::parse(code).unwrap(),
+                username: None,
+                given_name: "Given".into(),
+                middle_name: None,
+                family_name: "Family".into(),
+                email: Some(format!("{code}@example.com")),
+                date_of_birth: None,
+                archived: false,
+                email_opt_out: false,
+                updated_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        stores
+            .sis
+            .save_enrolment(&Enrolment {
+                tenant: tenant(),
+                learner: LearnerCode::parse(code).unwrap(),
+                offering: off(),
+                state,
+                start_date: None,
+                session_date: None,
+                updated_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let pepper = stores
+        .secrets
+        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    let key = devstack::new_api_key();
+    stores
+        .api_keys
+        .save_key(
+            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
+            &tenant(),
+            "e2e",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let api = tests::serve(system.api_router().await.unwrap()).await;
+    let http = reqwest::Client::new();
+    let class_start = (today + TimeDelta::days(7))
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc();
+    let put = http
+        .put(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({
+            "send_to_coursekey": true,
+            "instructors": ["INS-1"],
+            "classes": [{"code": "C1", "start": class_start, "end": class_start + TimeDelta::hours(3)}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1").unwrap()["title"],
+        "Welding 1"
+    );
+    assert!(sim.resource("/api/v1/instructors/INS-1").is_some());
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1/students/L1")
+            .unwrap()["is_dropped"],
+        false
+    );
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1/students/L2")
+            .unwrap()["is_dropped"],
+        true
+    );
+    assert!(
+        sim.resource("/api/v1/courses/OFF-CK-1/classes/C1")
+            .is_some()
+    );
+    let status: serde_json::Value = http
+        .get(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "synchronized");
+    let unmark = http
+        .put(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"send_to_coursekey": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unmark.status().as_u16(), 409);
+}

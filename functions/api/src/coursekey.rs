@@ -3,8 +3,9 @@
 //!
 //! - `GET /v1/offerings/{offering}/coursekey`: the settings and the status
 //!   (`disabled`, `scheduled`, `failed` with `reason`, `synchronized`).
-//! - `PUT /v1/offerings/{offering}/coursekey`: sets them; unmarking send-to-CourseKey
-//!   on an offering already synchronized is refused (409).
+//! - `PUT /v1/offerings/{offering}/coursekey`: sets them and, when marked, queues a
+//!   `push_coursekey_roster` job; unmarking send-to-CourseKey on an offering already
+//!   synchronized is refused (409).
 //! - `GET /v1/offerings/{offering}/attendance`: P / L / A per class and learner.
 //!
 //! The routes carry their own adapters ([`CourseKeyApi`], as an extension) and
@@ -18,8 +19,8 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use domain::attendance::{Attendance, ClassSession, CourseKeyOffering, HoursType, SyncStatus};
 use domain::connection::{ConnectionSettings, CourseKeySettings};
-use domain::ports::{AttendanceStore, ConnectionStore, SisStore};
-use domain::{OfferingId, TenantId};
+use domain::ports::{AttendanceStore, ConnectionStore, JobQueue, SisStore};
+use domain::{ConnectionId, Job, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct CourseKeyApi {
     pub connections: Arc<dyn ConnectionStore>,
     pub sis: Arc<dyn SisStore>,
     pub attendance: Arc<dyn AttendanceStore>,
+    /// Where a roster push is queued after a change (enrolment-push queue).
+    pub queue: Arc<dyn JobQueue>,
     pub now: fn() -> DateTime<Utc>,
 }
 
@@ -79,15 +82,23 @@ pub struct AttendanceList {
     pub attendance: Vec<Attendance>,
 }
 
-/// The tenant's CourseKey settings (its first CourseKey connection), or the defaults.
-async fn settings(api: &CourseKeyApi, tenant: &TenantId) -> Result<CourseKeySettings, ApiError> {
+/// The tenant's CourseKey connection (its first) and settings.
+async fn coursekey_connection(
+    api: &CourseKeyApi,
+    tenant: &TenantId,
+) -> Result<Option<(ConnectionId, CourseKeySettings)>, ApiError> {
     let connections = api.connections.connections(tenant).await?;
-    Ok(connections
-        .into_iter()
-        .find_map(|c| match c.settings {
-            ConnectionSettings::CourseKey(s) => Some(s),
-            _ => None,
-        })
+    Ok(connections.into_iter().find_map(|c| match c.settings {
+        ConnectionSettings::CourseKey(s) => Some((c.id, s)),
+        _ => None,
+    }))
+}
+
+/// The tenant's CourseKey settings, or the defaults.
+async fn settings(api: &CourseKeyApi, tenant: &TenantId) -> Result<CourseKeySettings, ApiError> {
+    Ok(coursekey_connection(api, tenant)
+        .await?
+        .map(|(_, s)| s)
         .unwrap_or_default())
 }
 
@@ -213,7 +224,37 @@ async fn put_coursekey(
     ck.instructors = input.instructors;
     ck.classes = input.classes;
     api.attendance.save_coursekey_offering(&ck).await?;
+    if ck.send_to_coursekey
+        && let Some((connection, _)) = coursekey_connection(&api, &tenant).await?
+    {
+        let job = Job::PushCourseKeyRoster {
+            tenant: tenant.clone(),
+            connection,
+            offering: offering.clone(),
+        };
+        let failures = api
+            .queue
+            .enqueue(std::slice::from_ref(&job))
+            .await
+            .map_err(queue_error)?;
+        if let Some(failure) = failures.into_iter().next() {
+            return Err(queue_error(failure.error));
+        }
+    }
     Ok(Json(view(&api, &tenant, &offering).await?))
+}
+
+fn queue_error(e: domain::ports::QueueError) -> ApiError {
+    tracing::error!(
+        error = &e as &dyn std::error::Error,
+        "a roster push could not be queued"
+    );
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        None,
+        "saved, but the roster push could not be queued; save again shortly",
+    )
 }
 
 async fn list_attendance(

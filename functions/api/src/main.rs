@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         connections: deps.connections.clone(),
         sis: deps.sis.clone(),
         attendance: Arc::new(stores.attendance),
+        queue: deps.queue.clone(),
         now: chrono::Utc::now,
     };
     lambda_http::run(handler::app_with(

@@ -48,6 +48,7 @@ async fn api() -> CourseKeyApi {
         connections: Arc::new(stores.connections),
         sis: Arc::new(stores.sis),
         attendance: Arc::new(stores.attendance),
+        queue: Arc::new(stores.queue),
         now,
     }
 }

@@ -84,6 +84,22 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
             .remove_enrolment(&tenant, &connection, &offering, &learner, now)
             .await
             .map(|_| ()),
+        Job::PushCourseKeyRoster {
+            tenant,
+            connection,
+            offering,
+        } => {
+            crate::coursekey::push_roster(
+                &deps.coursekey,
+                deps.connections.as_ref(),
+                deps.sis.as_ref(),
+                &tenant,
+                &connection,
+                &offering,
+                now,
+            )
+            .await
+        }
         // expect_queue refused these before the match: they belong on other queues.
         Job::FetchResults { .. } | Job::ProcessAttendance { .. } | Job::Deliver { .. } => {
             Err(PushError::Job(app::jobs::JobError::WrongQueue {

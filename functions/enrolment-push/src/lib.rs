@@ -1,5 +1,6 @@
 //! enrolment-push: consumes its SQS queue (see docs/architecture.md).
 
+pub mod coursekey;
 pub mod handler;
 
 use async_trait::async_trait;
@@ -21,6 +22,8 @@ pub struct Deps {
     /// Moodle gateways, one per connection (settings + secret), kept for the instance.
     pub learning: Arc<dyn LearningSystems>,
     pub mailer: Arc<dyn Mailer>,
+    /// CourseKey roster pushes' adapters.
+    pub coursekey: coursekey::CourseKeyDeps,
 }
 
 /// Used when `MAIL_FROM` is not set: learner emails are refused, and each
@@ -59,6 +62,7 @@ impl Deps {
             sis: Arc::new(stores.sis),
             links: Arc::new(stores.links),
             mailer,
+            coursekey: coursekey::CourseKeyDeps::from_aws(config, sdk),
         }
     }
 }

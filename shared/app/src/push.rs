@@ -43,6 +43,8 @@ pub enum PushError {
     Learning(#[from] LearningError),
     #[error(transparent)]
     Job(#[from] JobError),
+    #[error(transparent)]
+    CourseKey(#[from] crate::roster::RosterPushError),
     #[error("connection {connection} does not exist for tenant {tenant}")]
     UnknownConnection {
         tenant: TenantId,
@@ -89,6 +91,7 @@ impl Retryable for PushError {
             PushError::Queue(e) => e.is_retryable(),
             PushError::Learning(e) => e.is_retryable(),
             PushError::Job(e) => e.is_retryable(),
+            PushError::CourseKey(e) => e.is_retryable(),
             _ => false,
         }
     }

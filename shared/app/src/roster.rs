@@ -30,6 +30,11 @@ pub enum RosterPushError {
     /// CourseKey was unavailable: recorded as Failed, and worth another try.
     #[error("CourseKey is unavailable")]
     Unavailable(#[source] RosterError),
+    #[error("the connection's secret could not be read")]
+    Secret(#[from] domain::ports::SecretError),
+    /// The roster client could not be built from the connection (its URL).
+    #[error("the CourseKey client could not be built")]
+    Client(#[source] RosterError),
 }
 
 impl Retryable for RosterPushError {
@@ -38,6 +43,8 @@ impl Retryable for RosterPushError {
             RosterPushError::UnknownOffering { .. } => false,
             RosterPushError::Store(e) => e.is_retryable(),
             RosterPushError::Unavailable(_) => true,
+            RosterPushError::Secret(e) => e.is_retryable(),
+            RosterPushError::Client(_) => false,
         }
     }
 }

@@ -124,6 +124,7 @@ impl LocalSystem {
             connections: deps.connections.clone(),
             sis: deps.sis.clone(),
             attendance: Arc::new(stores.attendance),
+            queue: deps.queue.clone(),
             now: Utc::now,
         };
         Ok(api::handler::app_with(

@@ -104,6 +104,13 @@ pub enum Job {
     },
     /// Send one delivery to the SMS now.
     Deliver { tenant: TenantId, delivery: String },
+    /// Push one offering's roster to CourseKey (course, instructors, students, classes).
+    #[serde(rename = "push_coursekey_roster")]
+    PushCourseKeyRoster {
+        tenant: TenantId,
+        connection: ConnectionId,
+        offering: OfferingId,
+    },
 }
 
 impl Job {
@@ -116,7 +123,8 @@ impl Job {
             | Job::RemoveEnrolment { tenant, .. }
             | Job::FetchResults { tenant, .. }
             | Job::ProcessAttendance { tenant, .. }
-            | Job::Deliver { tenant, .. } => tenant,
+            | Job::Deliver { tenant, .. }
+            | Job::PushCourseKeyRoster { tenant, .. } => tenant,
         }
     }
 
@@ -131,6 +139,7 @@ impl Job {
             Job::FetchResults { .. } => "fetch_results",
             Job::ProcessAttendance { .. } => "process_attendance",
             Job::Deliver { .. } => "deliver",
+            Job::PushCourseKeyRoster { .. } => "push_coursekey_roster",
         }
     }
 
@@ -141,7 +150,8 @@ impl Job {
             | Job::PushOffering { .. }
             | Job::SyncLearner { .. }
             | Job::SyncOffering { .. }
-            | Job::RemoveEnrolment { .. } => QueueRole::EnrolmentPush,
+            | Job::RemoveEnrolment { .. }
+            | Job::PushCourseKeyRoster { .. } => QueueRole::EnrolmentPush,
             Job::FetchResults { .. } | Job::ProcessAttendance { .. } => QueueRole::ResultsFetch,
             Job::Deliver { .. } => QueueRole::Deliveries,
         }
@@ -190,6 +200,11 @@ impl Job {
                 format!("attendance#{tenant}#{connection}#{}", record_ids.join(","))
             }
             Job::Deliver { tenant, delivery } => format!("deliver#{tenant}#{delivery}"),
+            Job::PushCourseKeyRoster {
+                tenant,
+                connection,
+                offering,
+            } => format!("ckroster#{tenant}#{connection}#{offering}"),
         }
     }
 }
@@ -242,5 +257,18 @@ mod tests {
         };
         assert_eq!(deliver.queue(), QueueRole::Deliveries);
         assert_eq!(deliver.tenant().as_str(), "acme");
+    }
+
+    #[test]
+    fn a_coursekey_roster_push_travels_on_the_enrolment_push_queue_under_its_wire_name() {
+        let job = Job::PushCourseKeyRoster {
+            tenant: TenantId::parse("acme").unwrap(),
+            connection: ConnectionId::parse("ck").unwrap(),
+            offering: OfferingId::parse("OFF-1").unwrap(),
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["type"], job.name());
+        assert_eq!(job.queue(), QueueRole::EnrolmentPush);
+        assert_eq!(serde_json::from_value::<Job>(json).unwrap(), job);
     }
 }

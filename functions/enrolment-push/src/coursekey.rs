@@ -1,0 +1,68 @@
+//! `push_coursekey_roster`: one offering's roster to CourseKey, through the
+//! roster client built from the connection's base URL and secret.
+
+use app::push::PushError;
+use app::roster::{RosterPorts, RosterPushError, push_offering};
+use chrono::{DateTime, Utc};
+use connectors::coursekey::CourseKeyClient;
+use domain::connection::ConnectionSettings;
+use domain::ports::{AttendanceStore, ConnectionStore, SecretSource, SisStore};
+use domain::{ConnectionId, OfferingId, TenantId};
+use std::sync::Arc;
+
+/// The adapters a roster push needs besides [`crate::Deps`]'s.
+#[derive(Clone)]
+pub struct CourseKeyDeps {
+    pub attendance: Arc<dyn AttendanceStore>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub secret_prefix: String,
+}
+
+impl CourseKeyDeps {
+    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores = cloud::Stores::new(config, sdk);
+        Self {
+            attendance: Arc::new(stores.attendance),
+            secrets: Arc::new(stores.secrets),
+            secret_prefix: config.secret_prefix.clone(),
+        }
+    }
+}
+
+/// Pushes one offering; the outcome is stored as the offering's CourseKey status.
+pub async fn push_roster(
+    ck: &CourseKeyDeps,
+    connections: &dyn ConnectionStore,
+    sis: &dyn SisStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    offering: &OfferingId,
+    now: DateTime<Utc>,
+) -> Result<(), PushError> {
+    let unknown = || PushError::UnknownConnection {
+        tenant: tenant.clone(),
+        connection: connection.clone(),
+    };
+    let conn = connections
+        .connection(tenant, connection)
+        .await?
+        .ok_or_else(unknown)?;
+    let ConnectionSettings::CourseKey(settings) = &conn.settings else {
+        return Err(unknown());
+    };
+    let key = ck
+        .secrets
+        .secret(&conn.secret_name(&ck.secret_prefix))
+        .await
+        .map_err(RosterPushError::from)?;
+    let client =
+        CourseKeyClient::new(&conn.base_url, key, None).map_err(RosterPushError::Client)?;
+    let ports = RosterPorts {
+        store: ck.attendance.as_ref(),
+        sis,
+        roster: &client,
+    };
+    let status = push_offering(&ports, settings, tenant, offering, now).await?;
+    tracing::info!(%tenant, %offering, status = ?status, "CourseKey roster push");
+    Ok(())
+}
