@@ -43,9 +43,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// clock and ours may differ, and re-reading a learner changes nothing.
 pub const WATERMARK_OVERLAP: TimeDelta = TimeDelta::minutes(10);
 
-static DEFAULT_SETTINGS: std::sync::LazyLock<MoodleSettings> =
-    std::sync::LazyLock::new(MoodleSettings::default);
-
 /// The most results "process all" saves at once.
 pub const PROCESS_ALL_LIMIT: usize = 1_000;
 
@@ -163,15 +160,26 @@ impl Results<'_> {
     }
 
     async fn log(&self, ctx: &FetchCtx<'_>, level: LogLevel, message: String) {
+        self.log_on(ctx.connection, ctx.run, ctx.now, level, message)
+            .await;
+    }
+
+    async fn log_on(
+        &self,
+        connection: &Connection,
+        run: &RunId,
+        now: DateTime<Utc>,
+        level: LogLevel,
+        message: String,
+    ) {
         let line = RunLogLine {
-            at: ctx.now,
+            at: now,
             level,
             message,
         };
-        let c = ctx.connection;
         if let Err(e) = self
             .runs
-            .append_log(&c.tenant, &c.id, ctx.run, &[line])
+            .append_log(&connection.tenant, &connection.id, run, &[line])
             .await
         {
             tracing::warn!(
@@ -650,9 +658,10 @@ impl Results<'_> {
         let offering = match offering.map(OfferingId::parse).transpose() {
             Ok(o) => o,
             Err(e) => {
-                let ctx = self.ctx_for_log(&conn, run, now);
-                self.log(
-                    &ctx,
+                self.log_on(
+                    &conn,
+                    run,
+                    now,
                     LogLevel::Error,
                     format!("Results were not read: {e}."),
                 )
@@ -674,31 +683,16 @@ impl Results<'_> {
             Ok(counts) => Ok(Some(counts)),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
-                let ctx = self.ctx_for_log(&conn, run, now);
-                self.log(
-                    &ctx,
+                self.log_on(
+                    &conn,
+                    run,
+                    now,
                     LogLevel::Error,
                     format!("Results could not be read: {}.", error_chain(&e)),
                 )
                 .await;
                 Ok(None)
             }
-        }
-    }
-
-    fn ctx_for_log<'c>(
-        &self,
-        connection: &'c Connection,
-        run: &'c RunId,
-        now: DateTime<Utc>,
-    ) -> FetchCtx<'c> {
-        FetchCtx {
-            connection,
-            settings: &DEFAULT_SETTINGS,
-            sms: None,
-            since: None,
-            run,
-            now,
         }
     }
 

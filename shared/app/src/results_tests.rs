@@ -559,3 +559,38 @@ async fn mapping_refuses_types_that_cannot_be_mapped_by_name() {
         Err(ResultsError::NoSms)
     ));
 }
+
+#[tokio::test]
+async fn one_offering_can_be_downloaded_alone_without_moving_the_watermark() {
+    let w = world(2, settings(true), true).await;
+    w.grade(101, 1, 80.0, 3);
+    w.grade(101, 2, 60.0, 4);
+    let stop = AtomicBool::new(false);
+    let counts = w
+        .results()
+        .fetch(&w.connection, &w.course, Some(&o()), &run(), &stop, at(10))
+        .await
+        .unwrap();
+    assert_eq!((counts.offerings, counts.ready), (1, 1));
+    assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
+    assert_eq!(
+        *w.results.watermark.lock().unwrap(),
+        None,
+        "only a download of every linked offering moves the watermark"
+    );
+    let other = OfferingId::parse("OFF-2").unwrap();
+    let err = w
+        .results()
+        .fetch(
+            &w.connection,
+            &w.course,
+            Some(&other),
+            &run(),
+            &stop,
+            at(10),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ResultsError::NotLinked { .. }), "{err}");
+    assert!(!err.is_retryable());
+}
