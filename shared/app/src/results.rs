@@ -349,11 +349,24 @@ impl Results<'_> {
             let Some(code) = by_user.get(&g.user) else {
                 continue;
             };
-            if !enrolments.contains_key(code) {
+            let Some(enrolment) = enrolments.get(code) else {
                 continue;
-            }
+            };
             counts.learners += 1;
-            if g.changed_since(ctx.since) {
+            // A learner who passed every mapped assessable but whose course
+            // completion Moodle's cron has not marked yet is read again until
+            // it is: their grades will not change to tell us.
+            let awaiting_completion = completions
+                && !mappings.is_empty()
+                && enrolment.state.is_active()
+                && mappings.iter().all(|m| {
+                    prior
+                        .get(&(code.clone(), m.assessable.clone()))
+                        .is_some_and(|r| {
+                            r.state == ReviewState::Done && r.result == ResultType::Passed
+                        })
+                });
+            if g.changed_since(ctx.since) || awaiting_completion {
                 changed.push((g, code.clone()));
             }
         }

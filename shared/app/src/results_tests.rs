@@ -594,3 +594,48 @@ async fn one_offering_can_be_downloaded_alone_without_moving_the_watermark() {
     assert!(matches!(err, ResultsError::NotLinked { .. }), "{err}");
     assert!(!err.is_retryable());
 }
+
+#[tokio::test]
+async fn a_passed_learner_is_read_again_until_moodle_marks_the_course_complete() {
+    let s = MoodleSettings {
+        course_completions: true,
+        review_before_saving: false,
+        ..settings(true)
+    };
+    let w = world(2, s, true).await;
+    w.grade(101, 1, 80.0, 3);
+    w.grade(101, 2, 60.0, 4);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(
+        (counts.saved, counts.completions),
+        (1, 0),
+        "Moodle's cron has not run"
+    );
+    assert_eq!(w.result(0).unwrap().state, ReviewState::Done);
+
+    // Nothing graded since: only the passed learner is read again, and the
+    // completion Moodle's cron marked in between is recorded.
+    w.course.course_completion.lock().unwrap().insert(
+        101,
+        CourseCompletionRead {
+            completed: true,
+            criteria: vec![CriterionStatus {
+                complete: true,
+                completed_at: Some(at(11)),
+            }],
+        },
+    );
+    let counts = w.fetch(at(12)).await;
+    assert_eq!((counts.changed, counts.completions), (1, 1));
+    let e = w
+        .sis
+        .enrolment(&t(), &o(), &code(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.state, EnrolmentState::Completed);
+
+    // Completed: nobody is read again.
+    let counts = w.fetch(at(13)).await;
+    assert_eq!(counts.changed, 0);
+}
