@@ -683,6 +683,38 @@ mod tests {
         );
     }
 
+    mod invariants {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Arriving later or leaving earlier never gives a better mark, and the
+            /// minutes attended never exceed the class.
+            #[test]
+            fn later_in_or_earlier_out_is_never_better(
+                a in -3_600i64..14_400, b in -3_600i64..14_400,
+                out in 0i64..14_400, threshold in 0u32..60,
+            ) {
+                let s = CourseKeySettings {
+                    absent_after_start_minutes: threshold,
+                    absent_before_end_minutes: threshold,
+                    ..CourseKeySettings::default()
+                };
+                let (early, late) = (a.min(b), a.max(b));
+                let at = |secs: i64| class().start + TimeDelta::seconds(secs);
+                let out = at(out.max(late));
+                if let (Ok(x), Ok(y)) = (
+                    convert(&class(), Some(at(early)), Some(out), &s),
+                    convert(&class(), Some(at(late)), Some(out), &s),
+                ) {
+                    prop_assert!(x.mark <= y.mark);
+                    prop_assert!(x.minutes_attended >= y.minutes_attended);
+                    prop_assert!(x.minutes_attended <= 180);
+                }
+            }
+        }
+    }
+
     #[test]
     fn send_to_coursekey_cannot_be_unmarked_once_synchronized() {
         let mut never = ck(true);
