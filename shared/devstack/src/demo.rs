@@ -15,8 +15,10 @@ use domain::ports::{ApiKeyStore, ConnectionStore};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-/// The demo's CourseKey signing secret (a local test value).
+/// The demo's CourseKey secret: its API key and webhook signing secret (a local test value).
 const COURSEKEY_SECRET: &str = "whsec_demo_coursekey_signing_secret";
+/// The secret the SMS checks learnbridge's signature with (a local test value).
+const SMS_SECRET: &str = "whsec_demo_sms_webhook_secret_0001";
 
 async fn serve(router: axum::Router) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -89,7 +91,20 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         .start()
         .await
         .context("starting the Moodle simulator")?;
-    println!("   Moodle simulator at {}", moodle_server.base_url);
+    let sms_sim = simulators::sms::SmsSim::new(SMS_SECRET);
+    let sms_server = sms_sim
+        .start()
+        .await
+        .context("starting the SMS simulator")?;
+    let coursekey = simulators::coursekey::CourseKeySim::new(COURSEKEY_SECRET, COURSEKEY_SECRET);
+    let coursekey_server = coursekey
+        .start()
+        .await
+        .context("starting the CourseKey simulator")?;
+    println!(
+        "   simulators: Moodle {}, SMS {}, CourseKey {}",
+        moodle_server.base_url, sms_server.base_url, coursekey_server.base_url
+    );
 
     let system = LocalSystem::new(config.clone(), sdk.clone());
     let stores = system.stores();
@@ -149,8 +164,16 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         "/v1/connections",
         Some(
             json!({"id": "coursekey-main", "kind": "course_key", "name": "Acme CourseKey",
-                    "base_url": "http://127.0.0.1:9", "secret": COURSEKEY_SECRET}),
+                    "base_url": coursekey_server.base_url, "secret": COURSEKEY_SECRET}),
         ),
+    )
+    .await?;
+    sms.ok(
+        Method::POST,
+        "/v1/connections",
+        Some(json!({"id": "sms", "kind": "sms", "name": "Acme SMS (results back)",
+                    "base_url": format!("{}/learnbridge", sms_server.base_url), "secret": SMS_SECRET,
+                    "settings": {"format": "json_webhook"}})),
     )
     .await?;
     let test = sms
@@ -178,19 +201,24 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         )
         .await?;
     }
+    let today = Utc::now().date_naive();
+    let start = today - chrono::Duration::days(7);
+    let end = today + chrono::Duration::days(60);
     sms.ok(
         Method::PUT,
         "/v1/offerings/OCC-1001",
-        Some(json!({"name": "Certificate III in Acceptance", "start_date": "2027-02-01", "end_date": "2027-06-30",
+        Some(
+            json!({"name": "Certificate III in Acceptance", "start_date": start, "end_date": end,
                     "status": "active",
-                    "assessables": [{"id": "U1", "name": "Unit 1", "kind": "unit"}]})),
+                    "assessables": [{"id": "U1", "name": "Unit 1", "kind": "unit"}]}),
+        ),
     )
     .await?;
     for code in ["X1234567", "X7654321", "X0000000"] {
         sms.ok(
             Method::PUT,
             &format!("/v1/offerings/OCC-1001/enrolments/{code}"),
-            Some(json!({"start_date": "2027-02-01"})),
+            Some(json!({"start_date": start})),
         )
         .await?;
     }
@@ -233,39 +261,21 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         );
     }
 
-    // CourseKey posts attendance: verified, stored, queued; twice, as webhooks are.
-    let body = json!({"records": [
-        {"id": "ck-demo-1", "student_id": "X1234567", "class_id": "C1", "check_in": "2026-11-22T22:58:00Z", "check_out": "2026-11-23T01:02:00Z"},
-        {"id": "ck-demo-2", "student_id": "X7654321", "class_id": "C1", "check_in": null, "check_out": null}
-    ]})
-    .to_string();
-    let ck_url = format!("{webhook}/webhooks/coursekey/acme/coursekey-main");
-    for attempt in 1..=2 {
-        let ts = Utc::now().timestamp();
-        let response = sms
-            .http
-            .post(&ck_url)
-            .header("content-type", "application/json")
-            .header(connectors::signature::TIMESTAMP_HEADER, ts.to_string())
-            .header(
-                connectors::signature::SIGNATURE_HEADER,
-                connectors::signature::sign(COURSEKEY_SECRET.as_bytes(), ts, body.as_bytes()),
-            )
-            .body(body.clone())
-            .send()
-            .await?;
-        println!(
-            "-- CourseKey attendance, delivery {attempt}: HTTP {} {}",
-            response.status().as_u16(),
-            response.text().await?
-        );
-    }
-    let unsigned = sms.http.post(&ck_url).body(body).send().await?;
-    println!(
-        "-- an unsigned request: HTTP {} {}",
-        unsigned.status().as_u16(),
-        unsigned.text().await?
-    );
+    // CourseKey: the offering is sent with its instructor and yesterday's class.
+    let class_start = (today - chrono::Duration::days(1))
+        .and_hms_opt(9, 0, 0)
+        .context("a class time")?
+        .and_utc();
+    let class_end = class_start + chrono::Duration::hours(3);
+    let marked = sms
+        .ok(
+            Method::PUT,
+            "/v1/offerings/OCC-1001/coursekey",
+            Some(json!({"send_to_coursekey": true, "instructors": ["INS-1"],
+                        "classes": [{"code": "C1", "start": class_start, "end": class_end}]})),
+        )
+        .await?;
+    println!("-- OCC-1001 marked for CourseKey: {}", marked["status"]);
 
     // The nightly schedule: export (push) then import, for every enabled connection.
     let fired = system.fire_nightly(Utc::now()).await?;
@@ -278,6 +288,132 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         "-- queues drained: {} jobs handled, {} reported for retry",
         drained.handled, drained.failed
     );
+    let ck_status = sms
+        .ok(Method::GET, "/v1/offerings/OCC-1001/coursekey", None)
+        .await?;
+    println!(
+        "-- CourseKey roster: status {}; the simulator holds course {} and class C1: {}",
+        ck_status["status"],
+        coursekey
+            .resource("/api/v1/courses/OCC-1001")
+            .map(|c| c["title"].clone())
+            .unwrap_or(Value::Null),
+        coursekey
+            .resource("/api/v1/courses/OCC-1001/classes/C1")
+            .is_some()
+    );
+
+    // CourseKey posts attendance: verified, stored, queued; twice, as webhooks are.
+    let records = json!({"records": [
+        {"id": "ck-demo-1", "course_id": "OCC-1001", "class_id": "C1", "student_id": "X1234567",
+         "check_in": class_start - chrono::Duration::minutes(2), "check_out": class_end + chrono::Duration::minutes(2),
+         "adjusted_status": null, "adjusted_at": null},
+        {"id": "ck-demo-2", "course_id": "OCC-1001", "class_id": "C1", "student_id": "X7654321",
+         "check_in": class_start + chrono::Duration::minutes(10), "check_out": class_end,
+         "adjusted_status": null, "adjusted_at": null}
+    ]})
+    .to_string();
+    let ck_url = format!("{webhook}/webhooks/coursekey/acme/coursekey-main");
+    for attempt in 1..=2 {
+        let ts = Utc::now().timestamp();
+        let response = sms
+            .http
+            .post(&ck_url)
+            .header("content-type", "application/json")
+            .header(connectors::signature::TIMESTAMP_HEADER, ts.to_string())
+            .header(
+                connectors::signature::SIGNATURE_HEADER,
+                connectors::signature::sign(COURSEKEY_SECRET.as_bytes(), ts, records.as_bytes()),
+            )
+            .body(records.clone())
+            .send()
+            .await?;
+        println!(
+            "-- CourseKey attendance, delivery {attempt}: HTTP {} {}",
+            response.status().as_u16(),
+            response.text().await?
+        );
+    }
+    let unsigned = sms.http.post(&ck_url).body(records).send().await?;
+    println!(
+        "-- an unsigned request: HTTP {} {}",
+        unsigned.status().as_u16(),
+        unsigned.text().await?
+    );
+    system.drain().await?;
+    let attendance = sms
+        .ok(Method::GET, "/v1/offerings/OCC-1001/attendance", None)
+        .await?;
+    println!("-- attendance as the API shows it: {attendance}");
+
+    // Results: unit U1 is mapped to the quiz and the assignment; learners work in Moodle.
+    sms.ok(
+        Method::PUT,
+        "/v1/offerings/OCC-1001/mappings/moodle-main/U1",
+        Some(json!({"activities": [1, 2]})),
+    )
+    .await?;
+    let transfers = sms
+        .ok(
+            Method::GET,
+            "/v1/offerings/OCC-1001/transfers?connection=moodle-main",
+            None,
+        )
+        .await?;
+    let moodle_id = |code: &str| {
+        transfers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["learner"] == code)
+            .and_then(|t| t["external_user"].as_i64())
+    };
+    // Graded after the first night read the course: the next run reads only what changed.
+    let at = Utc::now().timestamp() + 1;
+    if let (Some(ana), Some(luis)) = (moodle_id("X1234567"), moodle_id("X7654321")) {
+        moodle.set_grade(ana, 1, Some(9.0), at);
+        moodle.set_activity_completion(ana, 1, 2, at);
+        moodle.set_grade(ana, 2, Some(85.0), at + 60);
+        moodle.set_activity_completion(ana, 2, 2, at + 60);
+        moodle.set_grade(luis, 1, Some(4.0), at);
+        moodle.set_activity_completion(luis, 1, 3, at);
+        moodle.run_completion_cron();
+        println!(
+            "-- in Moodle: Ana passes the quiz and the assignment (course complete); Luis fails the quiz"
+        );
+    }
+    let fired = system
+        .fire_nightly(Utc::now() + chrono::Duration::days(1))
+        .await?;
+    let drained = system.drain().await?;
+    println!(
+        "-- the next night: {} runs, {} jobs handled",
+        fired.queued, drained.handled
+    );
+    let ready = sms
+        .ok(
+            Method::GET,
+            "/v1/connections/moodle-main/results?state=ready",
+            None,
+        )
+        .await?;
+    for r in ready.as_array().into_iter().flatten() {
+        println!("   result for review: {r}");
+    }
+    let processed = sms
+        .ok(
+            Method::POST,
+            "/v1/connections/moodle-main/results/process",
+            None,
+        )
+        .await?;
+    println!("-- a person processes all: {processed}");
+    system.drain().await?;
+    let accepted = sms_sim.accepted();
+    println!("-- the SMS accepted {} signed deliveries:", accepted.len());
+    for a in &accepted {
+        println!("   {}", a.body);
+    }
 
     // Each run, as the API shows it to the tenant.
     let mut errors = 0;
@@ -336,6 +472,8 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         .await?;
     println!("-- acme asking for bolt's connection: HTTP {status}");
     moodle_server.shutdown().await;
+    sms_server.shutdown().await;
+    coursekey_server.shutdown().await;
     if errors > 0 {
         bail!("{errors} runs finished with an error or did not finish");
     }
