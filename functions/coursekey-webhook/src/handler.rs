@@ -1,13 +1,13 @@
 //! `POST /webhooks/coursekey/{tenant}/{connection}`.
 
 use crate::Deps;
-use connectors::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use connectors::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use domain::ports::{Retryable, Written};
 use domain::{ConnectionId, ConnectionKind, Job, TenantId};
 use secrecy::ExposeSecret;

@@ -35,7 +35,10 @@ pub struct ScheduledInvocation {
 pub enum Response {
     Sqs(SqsBatchResponse),
     /// What the daily sweep found due and queued.
-    Schedule { due: usize, queued: usize },
+    Schedule {
+        due: usize,
+        queued: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +48,9 @@ pub enum HandlerError {
     /// Failing the invocation makes Lambda retry it (then its DLQ): the sweep is idempotent.
     #[error("the daily sweep failed")]
     Sweep(#[source] DeliveryError),
-    #[error("{failed} of {due} due deliveries could not be queued; the schedule's retry will queue them")]
+    #[error(
+        "{failed} of {due} due deliveries could not be queued; the schedule's retry will queue them"
+    )]
     Enqueue { failed: usize, due: usize },
 }
 

@@ -7,20 +7,18 @@ async fn main() -> anyhow::Result<()> {
     let config = cloud::config::Config::from_env()?;
     let sdk = cloud::sdk::load_sdk_config().await;
     let deps = Deps::from_aws(&config, &sdk)?;
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<handler::Invocation>| {
-            let deps = &deps;
-            async move {
-                handler::handle(deps, event.payload).await.map_err(|e| {
-                    tracing::error!(
-                        error = &e as &dyn std::error::Error,
-                        "the daily sweep failed; the schedule will retry"
-                    );
-                    lambda_runtime::Error::from(e)
-                })
-            }
-        },
-    ))
+    lambda_runtime::run(service_fn(|event: LambdaEvent<handler::Invocation>| {
+        let deps = &deps;
+        async move {
+            handler::handle(deps, event.payload).await.map_err(|e| {
+                tracing::error!(
+                    error = &e as &dyn std::error::Error,
+                    "the daily sweep failed; the schedule will retry"
+                );
+                lambda_runtime::Error::from(e)
+            })
+        }
+    }))
     .await
     .map_err(|e| anyhow::anyhow!(e))
 }

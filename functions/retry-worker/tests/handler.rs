@@ -7,9 +7,11 @@ use cloud::testing;
 use domain::connection::{ConnectionSettings, SmsSettings};
 use domain::delivery::{DeliveryKey, DeliveryKind, DeliveryState};
 use domain::ports::{ConnectionStore, DeliveryStore};
-use domain::{AssessableId, Connection, ConnectionId, LearnerCode, OfferingId, QueueRole, TenantId};
-use retry_worker::handler::{self, Invocation, Response};
+use domain::{
+    AssessableId, Connection, ConnectionId, LearnerCode, OfferingId, QueueRole, TenantId,
+};
 use retry_worker::Deps;
+use retry_worker::handler::{self, Invocation, Response};
 use secrecy::SecretString;
 use simulators::sms::SmsSim;
 
@@ -60,7 +62,11 @@ impl Stack {
             error_email: Some("ops@example.com".into()),
             settings: ConnectionSettings::Sms(SmsSettings::default()),
         };
-        stores.connections.save_connection(&connection).await.unwrap();
+        stores
+            .connections
+            .save_connection(&connection)
+            .await
+            .unwrap();
         stores
             .secrets
             .put(
