@@ -89,6 +89,10 @@ pub struct MapBody {
     pub activities: Vec<i64>,
 }
 
+impl crate::json::Resource for MapBody {
+    const NAME: &'static str = "mappings";
+}
+
 /// A mapping as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MappingView {
@@ -124,7 +128,7 @@ pub async fn map_assessable(
     Extension(results): Extension<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, conn, assessable)): Path<(String, String, String)>,
-    Json(body): Json<MapBody>,
+    crate::json::JsonBody(body): crate::json::JsonBody<MapBody>,
 ) -> Result<Json<MappingView>, ApiError> {
     let offering = OfferingId::parse(id)?;
     let assessable = AssessableId::parse(assessable)?;

@@ -203,13 +203,17 @@ pub struct AdjustBody {
     pub finish_date: Option<chrono::NaiveDate>,
 }
 
+impl crate::json::Resource for AdjustBody {
+    const NAME: &'static str = "results";
+}
+
 #[utoipa::path(patch, path = "/v1/offerings/{id}/results/{learner}/{assessable}", tag = "results", request_body = AdjustBody, responses((status = 200, body = ResultView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn adjust_result(
     State(deps): State<Deps>,
     Extension(results): Extension<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, learner, assessable)): Path<(String, String, String)>,
-    Json(body): Json<AdjustBody>,
+    crate::json::JsonBody(body): crate::json::JsonBody<AdjustBody>,
 ) -> Result<Json<ResultView>, ApiError> {
     let (offering, learner, assessable) = result_ids(id, learner, assessable)?;
     let change = Adjustment {

@@ -233,6 +233,20 @@ async fn map_activities_then_review_adjust_and_process_results() {
             .contains("is a forum, which cannot be mapped"),
         "{body}"
     );
+    // A malformed body gets the same JSON error shape, naming the field.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OFF-1/mappings/moodle/U1",
+            Some(json!({"activitys": [1]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("mappings.activitys")),
+        "{body}"
+    );
 
     let (status, body) = api
         .call(

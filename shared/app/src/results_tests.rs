@@ -150,6 +150,7 @@ impl World {
         g.items.push(ItemGrade {
             cmid,
             grade: Some(grade),
+            max_grade: Some(100.0),
             graded_at: Some(at(day)),
             ..ItemGrade::default()
         });

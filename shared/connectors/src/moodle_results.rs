@@ -34,6 +34,7 @@ fn item_grade(item: &GradeItem) -> Option<ItemGrade> {
     Some(ItemGrade {
         cmid: item.cmid?.0,
         grade: item.graderaw,
+        max_grade: item.grademax,
         hidden: item.gradeishidden.unwrap_or(false) || item.gradehiddenbydate.unwrap_or(false),
         scale: item.scaleid.is_some_and(|s| s > 0),
         overridden: item.gradeisoverridden.unwrap_or(false),

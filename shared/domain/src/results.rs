@@ -166,6 +166,9 @@ pub struct ActivityCompletion {
 pub struct ActivityOutcome {
     pub cmid: i64,
     pub grade: Option<f64>,
+    /// The activity's maximum grade (`grademax`), to compare grades out of different maxima.
+    #[serde(default)]
+    pub max_grade: Option<f64>,
     /// The activity's pass grade (`gradepass`); 0 or none: no pass grade.
     pub pass_grade: Option<f64>,
     /// Hidden from the learner: not released, treated as no grade.
@@ -218,6 +221,9 @@ impl ActivityOutcome {
 pub struct ItemGrade {
     pub cmid: i64,
     pub grade: Option<f64>,
+    /// The item's maximum grade (`grademax`).
+    #[serde(default)]
+    pub max_grade: Option<f64>,
     pub hidden: bool,
     pub scale: bool,
     pub overridden: bool,
@@ -263,6 +269,7 @@ impl LearnerGrades {
         ActivityOutcome {
             cmid,
             grade: item.and_then(|i| i.grade),
+            max_grade: item.and_then(|i| i.max_grade),
             pass_grade,
             hidden: item.is_some_and(|i| i.hidden),
             scale: item.is_some_and(|i| i.scale),
@@ -327,6 +334,27 @@ pub struct ProposedResult {
     pub grade: Option<f64>,
 }
 
+/// The result's grade for the SMS: each mapped activity's visible grade as a
+/// percentage of its maximum, averaged, so a quiz out of 10 and an assignment out
+/// of 100 weigh the same. Scale grades and grades without a maximum have no
+/// percentage and are left out; with none left there is no grade, rather than a
+/// number that mixes scales.
+pub fn percent_grade(outcomes: &[ActivityOutcome]) -> Option<f64> {
+    let percents: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| !o.scale)
+        .filter_map(|o| match (o.visible_grade(), o.max_grade) {
+            (Some(grade), Some(max)) if max > 0.0 => Some(grade / max * 100.0),
+            _ => None,
+        })
+        .collect();
+    if percents.is_empty() {
+        return None;
+    }
+    let mean = percents.iter().sum::<f64>() / percents.len() as f64;
+    Some((mean * 100.0).round() / 100.0)
+}
+
 /// Why the rules propose nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoResult {
@@ -379,12 +407,7 @@ pub fn decide(
             .max()
             .map(|d| d.date_naive()),
     };
-    let grades: Vec<f64> = outcomes.iter().filter_map(|o| o.visible_grade()).collect();
-    let grade = if grades.is_empty() {
-        None
-    } else {
-        Some(grades.iter().sum::<f64>() / grades.len() as f64)
-    };
+    let grade = percent_grade(outcomes);
     Ok(ProposedResult {
         result,
         start_date: start_date(rules, assessable, enrolment_start, outcomes),
@@ -686,6 +709,7 @@ mod tests {
         ActivityOutcome {
             cmid,
             grade: Some(grade),
+            max_grade: Some(100.0),
             pass_grade: Some(pass),
             graded_at: Some(at(day)),
             ..ActivityOutcome::default()
@@ -953,6 +977,58 @@ mod tests {
                 decide(rules, &assessable(None), Some(date(1)), prior, &outcomes).map(|r| r.result);
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn the_result_grade_is_the_mean_percentage_of_each_activity_s_maximum() {
+        let quiz = ActivityOutcome {
+            cmid: 1,
+            grade: Some(9.0),
+            max_grade: Some(10.0),
+            ..ActivityOutcome::default()
+        };
+        let assign = ActivityOutcome {
+            cmid: 2,
+            grade: Some(85.0),
+            max_grade: Some(100.0),
+            ..ActivityOutcome::default()
+        };
+        assert_eq!(
+            percent_grade(&[quiz, assign]),
+            Some(87.5),
+            "90% and 85%, not (9 + 85) / 2"
+        );
+        let hidden = ActivityOutcome {
+            hidden: true,
+            ..assign
+        };
+        assert_eq!(
+            percent_grade(&[quiz, hidden]),
+            Some(90.0),
+            "a hidden grade does not count"
+        );
+        let scale = ActivityOutcome {
+            cmid: 3,
+            grade: Some(2.0),
+            max_grade: Some(4.0),
+            scale: true,
+            ..ActivityOutcome::default()
+        };
+        assert_eq!(percent_grade(&[scale]), None, "a scale has no percentage");
+        let no_max = ActivityOutcome {
+            cmid: 4,
+            grade: Some(7.0),
+            ..ActivityOutcome::default()
+        };
+        assert_eq!(percent_grade(&[no_max]), None);
+        assert_eq!(percent_grade(&[]), None);
+        let third = ActivityOutcome {
+            cmid: 5,
+            grade: Some(1.0),
+            max_grade: Some(3.0),
+            ..ActivityOutcome::default()
+        };
+        assert_eq!(percent_grade(&[third]), Some(33.33));
     }
 
     #[test]
