@@ -52,33 +52,43 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> 
 }
 
 /// What a person sets on an offering.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CourseKeyInput {
     pub send_to_coursekey: bool,
+    /// `hours` (default) or `attendance_log`.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub hours_type: HoursType,
     #[serde(default)]
     pub instructors: Vec<String>,
+    /// `{"code", "start", "end"}` for each scheduled class.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub classes: Vec<ClassSession>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CourseKeyView {
     pub offering: String,
     pub send_to_coursekey: bool,
+    #[schema(value_type = String)]
     pub hours_type: HoursType,
     pub instructors: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
     pub classes: Vec<ClassSession>,
     pub synchronized_at: Option<DateTime<Utc>>,
+    /// `{"status": "disabled" | "scheduled" | "synchronized"}` or `{"status": "failed", "reason": ...}`.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub status: SyncStatus,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttendanceList {
     pub offering: String,
+    /// Each learner's mark per class: `present`, `late` or `absent`, with minutes for attendance-log offerings.
+    #[schema(value_type = Vec<Object>)]
     pub attendance: Vec<Attendance>,
 }
 
@@ -140,7 +150,12 @@ async fn view(
     })
 }
 
-async fn get_coursekey(
+/// An offering's CourseKey settings and sync status (Disabled, Scheduled, Failed with the reason, Synchronized).
+#[utoipa::path(get, path = "/v1/offerings/{offering}/coursekey", tag = "coursekey",
+    params(("offering" = String, Path, description = "The offering's id")),
+    responses((status = 200, body = CourseKeyView), (status = 404, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_coursekey(
     Extension(api): Extension<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
@@ -149,7 +164,15 @@ async fn get_coursekey(
     Ok(Json(view(&api, &tenant, &offering).await?))
 }
 
-async fn put_coursekey(
+/// Mark (or unmark) an offering for CourseKey with its instructors and classes; a marked
+/// offering's roster is queued for push. Unmarking once synchronized is refused.
+#[utoipa::path(put, path = "/v1/offerings/{offering}/coursekey", tag = "coursekey",
+    params(("offering" = String, Path, description = "The offering's id")),
+    request_body = CourseKeyInput,
+    responses((status = 200, body = CourseKeyView), (status = 400, body = crate::error::ErrorBody),
+               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn put_coursekey(
     Extension(api): Extension<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
@@ -257,7 +280,12 @@ fn queue_error(e: domain::ports::QueueError) -> ApiError {
     )
 }
 
-async fn list_attendance(
+/// An offering's attendance, as converted from CourseKey's records.
+#[utoipa::path(get, path = "/v1/offerings/{offering}/attendance", tag = "coursekey",
+    params(("offering" = String, Path, description = "The offering's id")),
+    responses((status = 200, body = AttendanceList), (status = 404, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_attendance(
     Extension(api): Extension<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,

@@ -30,15 +30,19 @@ pub fn routes() -> Router<Deps> {
 }
 
 /// A delivery as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: String,
     pub connection: String,
+    /// `result`, `completion`, `attendance` or `lln_assessment`.
+    #[schema(value_type = String)]
     pub kind: DeliveryKind,
     pub learner: String,
     pub offering: String,
     pub assessable: Option<String>,
     pub idempotency_key: String,
+    /// `pending`, `delivered`, `failed`, `expired`, `paused`, `cancelled` or `superseded`.
+    #[schema(value_type = String)]
     pub state: DeliveryState,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
@@ -49,6 +53,7 @@ pub struct DeliveryView {
     /// Why it is not delivered yet (or not at all), in words a person can act on.
     pub last_error: Option<String>,
     /// The result, completion, attendance or assessment it carries.
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 
@@ -75,16 +80,19 @@ impl From<Delivery> for DeliveryView {
 }
 
 /// One delivery with every attempt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: DeliveryView,
+    /// Every attempt: when, the SMS's answer, and what followed.
+    #[schema(value_type = Vec<Object>)]
     pub attempt_log: Vec<Attempt>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryList {
     pub connection: String,
+    #[schema(value_type = String)]
     pub state: DeliveryState,
     pub deliveries: Vec<DeliveryView>,
 }
@@ -167,7 +175,14 @@ fn parse_list_query(
     Ok((connection, state, limit))
 }
 
-async fn list_deliveries(
+/// A connection's deliveries in one state.
+#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries",
+    params(("connection" = String, Query, description = "The SMS connection"),
+           ("state" = Option<String>, Query, description = "pending (default), delivered, failed, expired, paused, cancelled, superseded"),
+           ("limit" = Option<usize>, Query, description = "At most this many")),
+    responses((status = 200, body = DeliveryList), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_deliveries(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Query(query): Query<HashMap<String, String>>,
@@ -188,7 +203,12 @@ fn delivery_id(raw: String) -> Result<DeliveryId, ApiError> {
     DeliveryId::parse(raw).map_err(ApiError::from)
 }
 
-async fn get_delivery(
+/// One delivery with every attempt.
+#[utoipa::path(get, path = "/v1/deliveries/{delivery}", tag = "deliveries",
+    params(("delivery" = String, Path, description = "The delivery's id")),
+    responses((status = 200, body = DeliveryDetail), (status = 404, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_delivery(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
@@ -206,7 +226,12 @@ async fn get_delivery(
     }))
 }
 
-async fn resend_delivery(
+/// Send a delivery again now (a failed, expired or paused one goes back to pending).
+#[utoipa::path(post, path = "/v1/deliveries/{delivery}/resend", tag = "deliveries",
+    params(("delivery" = String, Path, description = "The delivery's id")),
+    responses((status = 202, body = DeliveryView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn resend_delivery(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
@@ -223,7 +248,12 @@ async fn resend_delivery(
     Ok((StatusCode::ACCEPTED, Json(delivery.into())))
 }
 
-async fn cancel_delivery(
+/// Cancel a delivery that was not delivered yet.
+#[utoipa::path(post, path = "/v1/deliveries/{delivery}/cancel", tag = "deliveries",
+    params(("delivery" = String, Path, description = "The delivery's id")),
+    responses((status = 200, body = DeliveryView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn cancel_delivery(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,

@@ -43,6 +43,13 @@ use utoipa::{Modify, OpenApi};
         linking::link_offering,
         linking::list_categories,
         linking::remove_enrolment,
+        crate::deliveries::list_deliveries,
+        crate::deliveries::get_delivery,
+        crate::deliveries::resend_delivery,
+        crate::deliveries::cancel_delivery,
+        crate::coursekey::get_coursekey,
+        crate::coursekey::put_coursekey,
+        crate::coursekey::list_attendance,
         links::start_transfer,
         links::list_transfers,
         preview::transfer_preview,
@@ -62,6 +69,8 @@ use utoipa::{Modify, OpenApi};
         (name = "enrolments", description = "A learner in an offering"),
         (name = "links", description = "Offerings linked to courses, and their transfer"),
         (name = "results", description = "Activities mapped to assessables, and results under review"),
+        (name = "deliveries", description = "Messages to the SMS: every attempt, resend, cancel"),
+        (name = "coursekey", description = "Offerings sent to CourseKey, and their attendance"),
     )
 )]
 pub struct ApiDoc;

@@ -201,10 +201,19 @@ async fn the_openapi_document_describes_every_resource() {
         "/v1/offerings/{id}/links",
         "/v1/offerings/{id}/transfers",
         "/v1/offerings/{id}/transfer-preview",
+        "/v1/offerings/{id}/enrolments/{code}/removal",
+        "/v1/connections/{id}/categories",
+        "/v1/deliveries",
+        "/v1/deliveries/{delivery}",
+        "/v1/deliveries/{delivery}/resend",
+        "/v1/deliveries/{delivery}/cancel",
+        "/v1/offerings/{offering}/coursekey",
+        "/v1/offerings/{offering}/attendance",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["paths"]["/v1/learners/{code}"]["patch"].is_object());
+    assert!(doc["paths"]["/v1/offerings/{id}/links"]["post"].is_object());
     assert_eq!(
         doc["components"]["securitySchemes"]["api_key"]["scheme"],
         "bearer"
@@ -214,6 +223,9 @@ async fn the_openapi_document_describes_every_resource() {
         "LearnerInput",
         "OfferingView",
         "ConnectionInput",
+        "LinkRequest",
+        "DeliveryView",
+        "CourseKeyInput",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
