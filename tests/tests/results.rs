@@ -243,3 +243,106 @@ async fn grades_in_moodle_become_approved_results_and_deliveries() {
         "{log:?}"
     );
 }
+
+/// A person stops a download through the API's mark on the run: results-fetch
+/// stops before reading anyone, says so on the run, and keeps the watermark so
+/// the next download reads everything.
+#[tokio::test]
+async fn a_stopped_download_reads_nobody_and_says_so_on_the_run() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let (t, c, o) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-main").unwrap(),
+        OfferingId::parse("OCC-1001").unwrap(),
+    );
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = server.base_url.clone();
+    stores.connections.save_connection(&conn).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &conn.secret_name(&system.config.secret_prefix),
+            &SecretString::from(SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+    let now = Utc::now();
+    stores
+        .sis
+        .save_offering(&Offering {
+            tenant: t.clone(),
+            id: o.clone(),
+            name: "Accounting".into(),
+            start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    stores
+        .links
+        .save_link(&CourseLink {
+            tenant: t.clone(),
+            offering: o.clone(),
+            connection: c.clone(),
+            course_id: 2,
+            course_idnumber: Some("OCC-1001".into()),
+            course_shortname: None,
+            linked_at: now,
+        })
+        .await
+        .unwrap();
+    let run = domain::RunId::new_v7();
+    stores
+        .runs
+        .start_run(&domain::Run::start(
+            t.clone(),
+            c.clone(),
+            run.clone(),
+            domain::Trigger::Manual,
+            now,
+        ))
+        .await
+        .unwrap();
+    assert!(stores.runs.request_stop(&t, &c, &run).await.unwrap());
+    let job = domain::Job::FetchResults {
+        tenant: t.clone(),
+        connection: c.clone(),
+        run: run.clone(),
+        offering: None,
+    };
+    assert!(
+        domain::ports::JobQueue::enqueue(&stores.queue, &[job])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    sim.clear_calls();
+    system.drain().await.unwrap();
+
+    let log: Vec<String> = stores
+        .runs
+        .log(&t, &c, &run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("Results:") && l.ends_with("; stopped.")),
+        "{log:?}"
+    );
+    assert_eq!(
+        sim.call_count("gradereport_user_get_grade_items"),
+        0,
+        "nobody was read"
+    );
+}

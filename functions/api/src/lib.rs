@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod preview;
 pub mod probe;
 pub mod results;
+pub mod runs;
 
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
 use secrecy::SecretString;

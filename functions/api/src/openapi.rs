@@ -43,6 +43,8 @@ use utoipa::{Modify, OpenApi};
         linking::link_offering,
         linking::list_categories,
         linking::remove_enrolment,
+        crate::runs::start_run,
+        crate::runs::stop_run,
         crate::deliveries::list_deliveries,
         crate::deliveries::get_delivery,
         crate::deliveries::resend_delivery,
@@ -69,6 +71,7 @@ use utoipa::{Modify, OpenApi};
         (name = "enrolments", description = "A learner in an offering"),
         (name = "links", description = "Offerings linked to courses, and their transfer"),
         (name = "results", description = "Activities mapped to assessables, and results under review"),
+        (name = "runs", description = "Runs started by hand, and stopping a download"),
         (name = "deliveries", description = "Messages to the SMS: every attempt, resend, cancel"),
         (name = "coursekey", description = "Offerings sent to CourseKey, and their attendance"),
     )
@@ -153,6 +156,11 @@ pub fn routes() -> Router<Deps> {
         .route(
             "/offerings/{id}/links",
             get(links::list_links).post(linking::link_offering),
+        )
+        .route("/connections/{id}/runs", post(crate::runs::start_run))
+        .route(
+            "/connections/{id}/runs/{run}/stop",
+            post(crate::runs::stop_run),
         )
         .route(
             "/offerings/{id}/enrolments/{code}/removal",

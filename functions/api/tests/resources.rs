@@ -1353,3 +1353,107 @@ async fn a_transferred_enrolment_is_removed_only_by_the_explicit_action() {
     let (status, _) = api.call(BOLT_KEY, "POST", path, removal()).await;
     assert_eq!(status, 404, "another tenant cannot remove acme's enrolment");
 }
+
+#[tokio::test]
+async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
+    use domain::ports::RunStore;
+    let api = api().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    let conn = ConnectionId::parse("moodle-manual").unwrap();
+    assert!(matches!(
+        api.call(ACME_KEY, "PUT", "/v1/offerings/OCC-7", Some(occ()))
+            .await
+            .0,
+        200 | 201
+    ));
+    testing::drain_jobs(&api.sdk, &api.config, QueueRole::EnrolmentPush).await;
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/moodle-manual/runs",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["stage"], "full");
+    let run = domain::RunId::parse(body["run"].as_str().unwrap()).unwrap();
+    let stored = api
+        .deps
+        .runs
+        .run(&tenant, &conn, &run)
+        .await
+        .unwrap()
+        .expect("the run is recorded at once");
+    assert_eq!(
+        (stored.trigger, stored.status),
+        (Trigger::Manual, domain::RunStatus::Importing)
+    );
+    let jobs = testing::drain_jobs(&api.sdk, &api.config, QueueRole::EnrolmentPush).await;
+    assert!(
+        matches!(jobs.as_slice(), [Job::SyncConnection { run: r, trigger: Trigger::Manual, offering: None, .. }] if r == &run),
+        "{jobs:?}"
+    );
+
+    let import = json!({"stage": "import", "offering": "OCC-7"});
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/moodle-manual/runs",
+            Some(import),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let jobs = testing::drain_jobs(&api.sdk, &api.config, QueueRole::ResultsFetch).await;
+    assert!(
+        matches!(jobs.as_slice(), [Job::FetchResults { offering: Some(o), .. }] if o == "OCC-7"),
+        "{jobs:?}"
+    );
+
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/moodle-manual/runs",
+            Some(json!({"offering": "NOPE"})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("runs.offering"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/moodle-manual/runs",
+            Some(json!({"stage": "export-ish"})),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("runs.stage"));
+
+    let stop = format!("/v1/connections/moodle-manual/runs/{run}/stop");
+    let (status, body) = api.call(ACME_KEY, "POST", &stop, None).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        api.deps
+            .runs
+            .stop_requested(&tenant, &conn, &run)
+            .await
+            .unwrap()
+    );
+    let (status, _) = api.call(BOLT_KEY, "POST", &stop, None).await;
+    assert_eq!(status, 404, "another tenant cannot stop acme's run");
+    api.deps
+        .runs
+        .finish_run(
+            &tenant,
+            &conn,
+            &run,
+            domain::RunStatus::FinishedSuccessfully,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = api.call(ACME_KEY, "POST", &stop, None).await;
+    assert_error(status, &body, 409, Some("run_id"));
+}

@@ -7,7 +7,10 @@ use connectors::moodle_gateway::MoodleGateways;
 use domain::ports::{DeliveryStore, GradeSources, LinkStore, ResultStore, SisStore};
 use domain::{ConnectionId, RunId, TenantId};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How often a download checks whether a person asked it to stop.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Adapters for the results download.
 #[derive(Clone)]
@@ -54,9 +57,24 @@ pub async fn fetch(
         queue: deps.queue.as_ref(),
         runs: deps.runs.as_ref(),
     };
-    // A queued job is not stopped from outside yet; the flag is the use case's.
-    let stop = AtomicBool::new(false);
-    results
+    // A person stops a download through the API (`POST .../runs/{run}/stop`),
+    // which marks the run; a watcher turns that mark into the use case's flag.
+    let stop = Arc::new(AtomicBool::new(
+        deps.runs.stop_requested(tenant, connection, run).await?,
+    ));
+    let watcher = {
+        let (runs, stop) = (deps.runs.clone(), stop.clone());
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(STOP_POLL).await;
+                if let Ok(true) = runs.stop_requested(&tenant, &connection, &run).await {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let outcome = results
         .fetch_for_run(
             r.grades.as_ref(),
             tenant,
@@ -66,5 +84,7 @@ pub async fn fetch(
             &stop,
             chrono::Utc::now(),
         )
-        .await
+        .await;
+    watcher.abort();
+    outcome
 }

@@ -58,6 +58,7 @@ type RunKey = (TenantId, ConnectionId, RunId);
 
 #[derive(Default)]
 pub struct MemRuns {
+    pub stops: Mutex<std::collections::BTreeSet<RunKey>>,
     pub runs: Mutex<BTreeMap<RunKey, Run>>,
     pub logs: Mutex<BTreeMap<RunKey, Vec<RunLogLine>>>,
 }
@@ -133,6 +134,31 @@ impl RunStore for MemRuns {
             run.finished_at = Some(at);
         }
         Ok(())
+    }
+    async fn request_stop(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+    ) -> Result<bool, StoreError> {
+        let key = (t.clone(), c.clone(), r.clone());
+        if !self.runs.lock().unwrap().contains_key(&key) {
+            return Ok(false);
+        }
+        self.stops.lock().unwrap().insert(key);
+        Ok(true)
+    }
+    async fn stop_requested(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .stops
+            .lock()
+            .unwrap()
+            .contains(&(t.clone(), c.clone(), r.clone())))
     }
 }
 

@@ -114,6 +114,21 @@ pub trait RunStore: Send + Sync {
         status: RunStatus,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// A person asks a running download to stop (what was read so far is kept).
+    /// False when there is no such run.
+    async fn request_stop(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<bool, StoreError>;
+    /// Whether a person asked the run to stop.
+    async fn stop_requested(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A job that could not be enqueued, by its index in the batch.

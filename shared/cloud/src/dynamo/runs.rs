@@ -38,6 +38,9 @@ struct RunRecord {
     expires_at: i64,
     #[serde(default)]
     log_seq: u64,
+    /// A person asked the run's download to stop.
+    #[serde(default)]
+    stop_requested: bool,
 }
 
 impl TryFrom<RunRecord> for Run {
@@ -85,6 +88,12 @@ impl From<LogLineRecord> for RunLogLine {
             message: r.message,
         }
     }
+}
+
+/// The field `request_stop` sets.
+#[derive(Serialize)]
+struct StopRequest {
+    stop_requested: bool,
 }
 
 /// The fields `finish_run` sets.
@@ -192,6 +201,7 @@ impl RunStore for DynamoRunStore {
             finished_at: run.finished_at,
             expires_at: self.expires_at(run.started_at),
             log_seq: 0,
+            stop_requested: false,
         };
         self.table.put(&record, Condition::NotExists).await
     }
@@ -311,5 +321,35 @@ impl RunStore for DynamoRunStore {
                 run: run.to_string(),
             }))
         }
+    }
+
+    async fn request_stop(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<bool, StoreError> {
+        self.table
+            .update(
+                &keys::connection(tenant, connection),
+                &keys::run_sk(run),
+                &StopRequest {
+                    stop_requested: true,
+                },
+            )
+            .await
+    }
+
+    async fn stop_requested(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<bool, StoreError> {
+        let record: Option<RunRecord> = self
+            .table
+            .get(&keys::connection(tenant, connection), &keys::run_sk(run))
+            .await?;
+        Ok(record.is_some_and(|r| r.stop_requested))
     }
 }

@@ -1,0 +1,190 @@
+//! Runs started by a person — a whole sync (export then import) or only the
+//! results download, for a connection or one offering — and stopping a download.
+//! Disabled connections can still be run by hand (Smartosh's "Perform connection").
+
+use crate::Deps;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::{JsonBody, Resource, enqueue};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use domain::{
+    ConnectionId, ConnectionKind, Job, OfferingId, Run, RunId, RunStatus, TenantId, Trigger,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Export (learners, courses, enrolments out), then import (results back).
+    #[default]
+    Full,
+    /// Only download results ("Transfer results from Moodle").
+    Import,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    #[serde(default)]
+    pub stage: Stage,
+    /// Only this offering; every linked offering when left out.
+    #[serde(default)]
+    pub offering: Option<String>,
+}
+
+impl Resource for RunRequest {
+    const NAME: &'static str = "runs";
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunStarted {
+    pub run: String,
+    pub connection: String,
+    pub stage: Stage,
+    pub offering: Option<String>,
+    /// Read the run, with its log, here.
+    pub href: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StopRequested {
+    pub run: String,
+    pub stop_requested: bool,
+}
+
+/// Start a run now.
+#[utoipa::path(
+    post,
+    path = "/v1/connections/{id}/runs",
+    tag = "runs",
+    params(("id" = String, Path, description = "The connection's id")),
+    request_body = RunRequest,
+    responses(
+        (status = 202, description = "Queued", body = RunStarted),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such connection or offering", body = ErrorBody),
+        (status = 422, description = "The connection is not one that syncs (the SMS)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn start_run(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<RunRequest>,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let id = ConnectionId::parse(id)?;
+    let connection = deps
+        .connections
+        .connection(&tenant, &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("connection_id", format!("connection {id} does not exist"))
+        })?;
+    if connection.kind() == ConnectionKind::Sms {
+        return Err(ApiError::unprocessable(
+            "connection_id",
+            format!("connection {id} is the SMS: deliveries go to it, it is not synced"),
+        ));
+    }
+    let offering = match request.offering {
+        Some(raw) => {
+            let offering = OfferingId::parse(raw)
+                .map_err(|e| ApiError::bad_request("runs.offering", e.to_string()))?;
+            if deps.sis.offering(&tenant, &offering).await?.is_none() {
+                return Err(ApiError::not_found(
+                    "runs.offering",
+                    format!("offering {offering} does not exist"),
+                ));
+            }
+            Some(offering)
+        }
+        None => None,
+    };
+    let run = RunId::new_v7();
+    // The run exists before its job does, so the history shows it at once and an
+    // import-only job finds it.
+    deps.runs
+        .start_run(&Run::start(
+            tenant.clone(),
+            id.clone(),
+            run.clone(),
+            Trigger::Manual,
+            (deps.now)(),
+        ))
+        .await?;
+    let job = match request.stage {
+        Stage::Full => Job::SyncConnection {
+            tenant: tenant.clone(),
+            connection: id.clone(),
+            run: run.clone(),
+            trigger: Trigger::Manual,
+            offering: offering.as_ref().map(ToString::to_string),
+        },
+        Stage::Import => Job::FetchResults {
+            tenant: tenant.clone(),
+            connection: id.clone(),
+            run: run.clone(),
+            offering: offering.as_ref().map(ToString::to_string),
+        },
+    };
+    enqueue(&deps, &[job]).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RunStarted {
+            href: format!("/v1/connections/{id}/runs/{run}"),
+            run: run.to_string(),
+            connection: id.to_string(),
+            stage: request.stage,
+            offering: offering.map(|o| o.to_string()),
+        }),
+    ))
+}
+
+/// Stop a run's results download; what was read so far is kept, and the next
+/// download reads the rest.
+#[utoipa::path(
+    post,
+    path = "/v1/connections/{id}/runs/{run}/stop",
+    tag = "runs",
+    params(("id" = String, Path, description = "The connection's id"), ("run" = String, Path, description = "The run's id")),
+    responses(
+        (status = 202, description = "The download stops at its next check (within seconds)", body = StopRequested),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run has finished", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn stop_run(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<StopRequested>), ApiError> {
+    let id = ConnectionId::parse(id)?;
+    let run = RunId::parse(run)?;
+    let Some(stored) = deps.runs.run(&tenant, &id, &run).await? else {
+        return Err(ApiError::not_found(
+            "run_id",
+            format!("run {run} does not exist"),
+        ));
+    };
+    if stored.status != RunStatus::Importing {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "finished",
+            Some("run_id"),
+            format!("run {run} has finished ({})", stored.status.label()),
+        ));
+    }
+    deps.runs.request_stop(&tenant, &id, &run).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StopRequested {
+            run: run.to_string(),
+            stop_requested: true,
+        }),
+    ))
+}
