@@ -1356,7 +1356,6 @@ async fn a_transferred_enrolment_is_removed_only_by_the_explicit_action() {
 
 #[tokio::test]
 async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
-    use domain::ports::RunStore;
     let api = api().await;
     let tenant = TenantId::parse("acme").unwrap();
     let conn = ConnectionId::parse("moodle-manual").unwrap();
