@@ -44,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         linking::list_categories,
         linking::remove_enrolment,
         crate::runs::start_run,
+        crate::runs::history,
         crate::runs::stop_run,
         crate::deliveries::list_deliveries,
         crate::deliveries::get_delivery,
@@ -157,7 +158,10 @@ pub fn routes() -> Router<Deps> {
             "/offerings/{id}/links",
             get(links::list_links).post(linking::link_offering),
         )
-        .route("/connections/{id}/runs", post(crate::runs::start_run))
+        .route(
+            "/connections/{id}/runs",
+            post(crate::runs::start_run).get(crate::runs::history),
+        )
         .route(
             "/connections/{id}/runs/{run}/stop",
             post(crate::runs::stop_run),

@@ -188,3 +188,89 @@ pub async fn stop_run(
         }),
     ))
 }
+
+/// A run in a connection's history (its log is at `href`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSummary {
+    pub id: String,
+    /// Importing, Finished successfully, Finished with warnings, Finished with error.
+    pub status: &'static str,
+    #[schema(value_type = String)]
+    pub trigger: Trigger,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub href: String,
+}
+
+/// Filters of a connection's history.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Runs that started at or after this time (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Runs that started at or before this time (RFC 3339).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+/// Most runs one history page returns.
+pub const HISTORY_MAX: usize = 500;
+
+/// A connection's history: its runs, newest first, by date range.
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}/runs",
+    tag = "runs",
+    params(("id" = String, Path, description = "The connection's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "Newest first", body = [RunSummary]),
+        (status = 400, description = "Invalid filter", body = ErrorBody),
+        (status = 404, description = "No such connection", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn history(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::bad_request("runs.query", e.body_text()))?;
+    let id = ConnectionId::parse(id)?;
+    if deps.connections.connection(&tenant, &id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "connection_id",
+            format!("connection {id} does not exist"),
+        ));
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from > to
+    {
+        return Err(ApiError::unprocessable("runs.from", "from is after to"));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if limit == 0 || limit > HISTORY_MAX {
+        return Err(ApiError::bad_request(
+            "runs.limit",
+            format!("limit must be 1 to {HISTORY_MAX}"),
+        ));
+    }
+    let runs = deps
+        .runs
+        .history(&tenant, &id, query.from, query.to, limit)
+        .await?;
+    Ok(Json(
+        runs.into_iter()
+            .map(|r| RunSummary {
+                href: format!("/v1/connections/{id}/runs/{}", r.id),
+                id: r.id.to_string(),
+                status: r.status.label(),
+                trigger: r.trigger,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+            })
+            .collect(),
+    ))
+}

@@ -1455,4 +1455,56 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
         .unwrap();
     let (status, body) = api.call(ACME_KEY, "POST", &stop, None).await;
     assert_error(status, &body, 409, Some("run_id"));
+
+    // The connection's history, newest first, by date range.
+    let (status, history) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-manual/runs", None)
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let history = history.as_array().unwrap().clone();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[1]["id"],
+        run.to_string(),
+        "the older run comes last"
+    );
+    assert_eq!(history[1]["status"], "Finished successfully");
+    assert_eq!(history[0]["status"], "Importing");
+    let future = (Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            &format!("/v1/connections/moodle-manual/runs?from={future}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, body.as_array().map(Vec::len)), (200, Some(0)));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/connections/moodle-manual/runs?limit=0",
+            None,
+        )
+        .await;
+    assert_error(status, &body, 400, Some("runs.limit"));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/connections/moodle-manual/runs?from=yesterday",
+            None,
+        )
+        .await;
+    assert_error(status, &body, 400, Some("runs.query"));
+    let (status, _) = api
+        .call(BOLT_KEY, "GET", "/v1/connections/moodle-manual/runs", None)
+        .await;
+    assert_eq!(
+        status, 404,
+        "another tenant sees no history of acme's connection"
+    );
 }

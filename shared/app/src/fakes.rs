@@ -148,6 +148,29 @@ impl RunStore for MemRuns {
         self.stops.lock().unwrap().insert(key);
         Ok(true)
     }
+    async fn history(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError> {
+        let mut runs: Vec<Run> = self
+            .runs
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| &r.tenant == t && &r.connection == c)
+            .filter(|r| {
+                from.is_none_or(|f| r.started_at >= f) && to.is_none_or(|e| r.started_at <= e)
+            })
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.truncate(limit);
+        Ok(runs)
+    }
     async fn stop_requested(
         &self,
         t: &TenantId,

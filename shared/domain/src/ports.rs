@@ -122,6 +122,16 @@ pub trait RunStore: Send + Sync {
         connection: &ConnectionId,
         run: &RunId,
     ) -> Result<bool, StoreError>;
+    /// A connection's runs that started in `[from, to]` (either end open), newest
+    /// first, at most `limit`: its history.
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError>;
     /// Whether a person asked the run to stop.
     async fn stop_requested(
         &self,

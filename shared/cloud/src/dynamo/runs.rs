@@ -340,6 +340,41 @@ impl RunStore for DynamoRunStore {
             .await
     }
 
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError> {
+        if from.is_none() && to.is_none() {
+            return self.runs_of(tenant, connection, limit).await;
+        }
+        // A connection keeps its runs for the retention period only (a few hundred
+        // at most), so the range is applied to its partition read newest first.
+        let records: Vec<RunRecord> = self
+            .table
+            .query(
+                &keys::connection(tenant, connection),
+                Some(keys::RUN_SK_PREFIX),
+                QueryOptions::default().newest_first(),
+            )
+            .await?;
+        let mut runs = Vec::new();
+        for record in records {
+            let run = to_run(record)?;
+            if from.is_some_and(|f| run.started_at < f) || to.is_some_and(|t| run.started_at > t) {
+                continue;
+            }
+            runs.push(run);
+            if runs.len() == limit {
+                break;
+            }
+        }
+        Ok(runs)
+    }
+
     async fn stop_requested(
         &self,
         tenant: &TenantId,
