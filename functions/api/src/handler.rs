@@ -127,7 +127,11 @@ pub async fn list_connections(
     ))
 }
 
-async fn load_connection(deps: &Deps, tenant: &TenantId, id: &str) -> Result<Connection, ApiError> {
+pub(crate) async fn load_connection(
+    deps: &Deps,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Connection, ApiError> {
     let id = ConnectionId::parse(id)?;
     deps.connections
         .connection(tenant, &id)

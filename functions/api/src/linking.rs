@@ -249,19 +249,14 @@ pub async fn remove_enrolment(
 ) -> Result<(StatusCode, Json<RemovalQueued>), ApiError> {
     let offering = offerings::parse_id(offering)?;
     let learner = domain::LearnerCode::parse(code)?;
-    let connection = ConnectionId::parse(request.connection)
-        .map_err(|e| ApiError::bad_request("removal.connection", e.to_string()))?;
-    if deps
-        .connections
-        .connection(&tenant, &connection)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(
-            "removal.connection",
-            format!("connection {connection} does not exist"),
-        ));
-    }
+    let connection = crate::links::connection(
+        &deps,
+        &tenant,
+        "removal.connection",
+        Some(request.connection),
+    )
+    .await?
+    .id;
     if deps
         .sis
         .enrolment(&tenant, &offering, &learner)

@@ -100,7 +100,7 @@ pub struct ConnectionQuery {
     pub connection: Option<String>,
 }
 
-async fn connection(
+pub(crate) async fn connection(
     deps: &Deps,
     tenant: &TenantId,
     field: &str,

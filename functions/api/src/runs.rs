@@ -76,14 +76,8 @@ pub async fn start_run(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    let id = ConnectionId::parse(id)?;
-    let connection = deps
-        .connections
-        .connection(&tenant, &id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("connection_id", format!("connection {id} does not exist"))
-        })?;
+    let connection = crate::handler::load_connection(&deps, &tenant, &id).await?;
+    let id = connection.id.clone();
     if connection.kind() == ConnectionKind::Sms {
         return Err(ApiError::unprocessable(
             "connection_id",
@@ -238,13 +232,9 @@ pub async fn history(
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::bad_request("runs.query", e.body_text()))?;
-    let id = ConnectionId::parse(id)?;
-    if deps.connections.connection(&tenant, &id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "connection_id",
-            format!("connection {id} does not exist"),
-        ));
-    }
+    let id = crate::handler::load_connection(&deps, &tenant, &id)
+        .await?
+        .id;
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
     {

@@ -46,18 +46,13 @@ impl Retryable for JobError {
     }
 }
 
-/// The job's type name, for errors and logs.
-pub fn job_name(job: &Job) -> &'static str {
-    job.name()
-}
-
 /// Refuses a job that arrived on a queue it does not belong on.
 pub fn expect_queue(job: &Job, queue: QueueRole) -> Result<(), JobError> {
     if job.queue() == queue {
         Ok(())
     } else {
         Err(JobError::WrongQueue {
-            job: job_name(job),
+            job: job.name(),
             queue: queue.name(),
         })
     }
