@@ -20,17 +20,6 @@ const COURSEKEY_SECRET: &str = "whsec_demo_coursekey_signing_secret";
 /// The secret the SMS checks learnbridge's signature with (a local test value).
 const SMS_SECRET: &str = "whsec_demo_sms_webhook_secret_0001";
 
-async fn serve(router: axum::Router) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::error!(%error, "local server stopped");
-        }
-    });
-    Ok(url)
-}
-
 /// The SMS's side of the conversation: JSON over HTTP with the tenant's key.
 struct Sms {
     http: reqwest::Client,
@@ -133,8 +122,10 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
     };
     stores.connections.save_connection(&bolt).await?;
 
-    let api = serve(system.api_router().await?).await?;
-    let webhook = serve(system.webhook_router()).await?;
+    // The HTTP functions, served as the local runner serves them (stopped when the demo ends).
+    let api_server = simulators::server::serve(system.api_router().await?).await?;
+    let webhook_server = simulators::server::serve(system.webhook_router()).await?;
+    let (api, webhook) = (api_server.base_url.clone(), webhook_server.base_url.clone());
     println!(
         "   api at {api}, coursekey-webhook at {webhook}; API key for acme {}",
         domain::mask::mask_secret(&key)
