@@ -29,6 +29,17 @@ impl ConnectionKind {
     pub fn is_synced_nightly(self) -> bool {
         !matches!(self, ConnectionKind::Sms)
     }
+
+    /// The named secrets a connection of this kind has besides its main one
+    /// (Moodle token, LLN client secret, CourseKey API key, SMS signing key).
+    /// Each is write-only and only ever shown masked.
+    pub fn secret_fields(self) -> &'static [&'static str] {
+        match self {
+            ConnectionKind::Ocsat | ConnectionKind::LlnRobot => &["api_key"],
+            ConnectionKind::CourseKey => &["initial_password"],
+            ConnectionKind::Moodle | ConnectionKind::Sms => &[],
+        }
+    }
 }
 
 /// One configured link to one external system.
@@ -55,6 +66,13 @@ impl Connection {
     /// The Secrets Manager name holding this connection's secret.
     pub fn secret_name(&self, prefix: &str) -> String {
         format!("{prefix}/{}/{}", self.tenant, self.id)
+    }
+
+    /// The Secrets Manager name of one of the connection's further secrets
+    /// (e.g. an LLN connection's `api_key`, CourseKey's `initial_password`),
+    /// beside its main one. Which fields a kind has: [`ConnectionKind::secret_fields`].
+    pub fn field_secret_name(&self, prefix: &str, field: &str) -> String {
+        format!("{}/{field}", self.secret_name(prefix))
     }
 }
 
