@@ -14,6 +14,7 @@ use domain::ports::SecretError;
 use domain::{Connection, ConnectionId, ConnectionKind, TenantId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 const NAME_MAX: usize = 200;
@@ -43,6 +44,11 @@ pub struct ConnectionInput {
     /// The token or client secret. Write-only: never returned, only shown masked.
     #[schema(value_type = Option<String>, write_only)]
     pub secret: Option<SecretString>,
+    /// The kind's further secrets by name (LLN: `api_key`; CourseKey:
+    /// `initial_password`). Write-only: only ever shown masked.
+    #[serde(default)]
+    #[schema(value_type = Object, write_only)]
+    pub secrets: BTreeMap<String, SecretString>,
 }
 
 fn yes() -> bool {
@@ -68,6 +74,10 @@ pub struct ConnectionPatch {
     pub settings: Option<serde_json::Map<String, serde_json::Value>>,
     #[schema(value_type = Option<String>, write_only)]
     pub secret: Option<SecretString>,
+    /// Further secrets to set or rotate, by name (see [`ConnectionInput::secrets`]).
+    #[serde(default)]
+    #[schema(value_type = Object, write_only)]
+    pub secrets: BTreeMap<String, SecretString>,
 }
 
 impl Resource for ConnectionPatch {
@@ -93,11 +103,15 @@ pub struct ConnectionOut {
     /// `****abcd` (the last four characters of a long secret), `****` for a
     /// short one, `null` when none is set.
     pub secret: Option<String>,
+    /// Each further secret of the kind, masked the same way (`null`: not set).
+    pub secrets: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretView {
     pub secret: Option<String>,
+    /// The kind's further secrets, masked (`null`: not set).
+    pub secrets: BTreeMap<String, Option<String>>,
 }
 
 /// The result of a connection test (`ok` false when the site could not be
@@ -213,34 +227,99 @@ fn settings_of(
 }
 
 fn check_secret(secret: &SecretString) -> Result<(), ApiError> {
+    check_secret_value("connections.secret", secret)
+}
+
+fn check_secret_value(field: &str, secret: &SecretString) -> Result<(), ApiError> {
     let value = secret.expose_secret();
     if value.trim().is_empty() || value.len() > SECRET_MAX {
         return Err(ApiError::bad_request(
-            "connections.secret",
+            field,
             format!("the secret must be 1 to {SECRET_MAX} characters"),
         ));
     }
     Ok(())
 }
 
-async fn masked_secret(deps: &Deps, connection: &Connection) -> Result<Option<String>, ApiError> {
-    match deps
-        .secret_source
-        .secret(&connection.secret_name(&deps.secret_prefix))
-        .await
-    {
+/// Further secrets must be ones the kind has, each 1 to SECRET_MAX characters.
+fn check_named_secrets(
+    kind: ConnectionKind,
+    secrets: &BTreeMap<String, SecretString>,
+) -> Result<(), ApiError> {
+    let allowed = kind.secret_fields();
+    for (name, value) in secrets {
+        let field = format!("connections.secrets.{name}");
+        if !allowed.contains(&name.as_str()) {
+            let known = if allowed.is_empty() {
+                "none".to_owned()
+            } else {
+                allowed.join(", ")
+            };
+            return Err(ApiError::bad_request(
+                &field,
+                format!(
+                    "a {kind:?} connection has no secret named {name:?} (its further secrets: {known})"
+                ),
+            ));
+        }
+        check_secret_value(&field, value)?;
+    }
+    Ok(())
+}
+
+async fn put_named_secrets(
+    deps: &Deps,
+    connection: &Connection,
+    secrets: &BTreeMap<String, SecretString>,
+) -> Result<(), ApiError> {
+    for (name, value) in secrets {
+        deps.secret_sink
+            .put_secret(
+                &connection.field_secret_name(&deps.secret_prefix, name),
+                value,
+            )
+            .await?;
+        tracing::info!(connection = %connection.id, secret = %name, "connection secret stored");
+    }
+    Ok(())
+}
+
+async fn masked(deps: &Deps, name: &str) -> Result<Option<String>, ApiError> {
+    match deps.secret_source.secret(name).await {
         Ok(secret) => Ok(Some(domain::mask::mask_secret(secret.expose_secret()))),
         Err(SecretError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
+async fn masked_secret(deps: &Deps, connection: &Connection) -> Result<Option<String>, ApiError> {
+    masked(deps, &connection.secret_name(&deps.secret_prefix)).await
+}
+
 async fn out(deps: &Deps, connection: Connection) -> Result<ConnectionOut, ApiError> {
     let secret = masked_secret(deps, &connection).await?;
+    let secrets = masked_named_secrets(deps, &connection).await?;
     Ok(ConnectionOut {
         connection: ConnectionView::from(connection),
         secret,
+        secrets,
     })
+}
+
+async fn masked_named_secrets(
+    deps: &Deps,
+    connection: &Connection,
+) -> Result<BTreeMap<String, Option<String>>, ApiError> {
+    let mut secrets = BTreeMap::new();
+    for name in connection.kind().secret_fields() {
+        let value = masked(
+            deps,
+            &connection.field_secret_name(&deps.secret_prefix, name),
+        )
+        .await?;
+        secrets.insert((*name).to_owned(), value);
+    }
+    Ok(secrets)
 }
 
 async fn load(deps: &Deps, tenant: &TenantId, id: String) -> Result<Connection, ApiError> {
@@ -287,6 +366,7 @@ pub async fn create_connection(
     if let Some(secret) = &input.secret {
         check_secret(secret)?;
     }
+    check_named_secrets(connection.kind(), &input.secrets)?;
     if deps
         .connections
         .connection(&tenant, &connection.id)
@@ -306,6 +386,7 @@ pub async fn create_connection(
             .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
             .await?;
     }
+    put_named_secrets(&deps, &connection, &input.secrets).await?;
     deps.connections.save_connection(&connection).await?;
     tracing::info!(connection = %connection.id, kind = ?connection.kind(), "connection created");
     Ok((StatusCode::CREATED, Json(out(&deps, connection).await?)))
@@ -363,12 +444,14 @@ pub async fn patch_connection(
         connection.settings = settings_of(connection.kind(), merged)?;
     }
     validate(&connection)?;
+    check_named_secrets(connection.kind(), &patch.secrets)?;
     if let Some(secret) = &patch.secret {
         check_secret(secret)?;
         deps.secret_sink
             .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
             .await?;
     }
+    put_named_secrets(&deps, &connection, &patch.secrets).await?;
     deps.connections.save_connection(&connection).await?;
     tracing::info!(connection = %connection.id, "connection updated");
     Ok(Json(out(&deps, connection).await?))
@@ -429,7 +512,7 @@ pub async fn enable_connection(
     set_enabled(&deps, &tenant, id, true).await
 }
 
-/// The connection's secret, masked.
+/// The connection's secrets, masked.
 #[utoipa::path(
     get,
     path = "/v1/connections/{id}/secret",
@@ -449,6 +532,7 @@ pub async fn get_secret(
     let connection = load(&deps, &tenant, id).await?;
     Ok(Json(SecretView {
         secret: masked_secret(&deps, &connection).await?,
+        secrets: masked_named_secrets(&deps, &connection).await?,
     }))
 }
 
@@ -480,6 +564,7 @@ pub async fn put_secret(
     tracing::info!(connection = %connection.id, "connection secret stored");
     Ok(Json(SecretView {
         secret: Some(domain::mask::mask_secret(input.secret.expose_secret())),
+        secrets: masked_named_secrets(&deps, &connection).await?,
     }))
 }
 

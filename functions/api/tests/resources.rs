@@ -695,6 +695,74 @@ async fn links_and_transfers_of_an_offering() {
 }
 
 #[tokio::test]
+async fn a_connections_further_secrets_are_write_only_masked_and_named_by_kind() {
+    let api = api().await;
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/connections/coursekey-main",
+            Some(json!({"secrets": {"initial_password": "Welcome-2026-pass"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["secrets"]["initial_password"], "****pass");
+    assert!(!body.to_string().contains("Welcome-2026"), "never returned");
+    let stored = cloud::Secrets::new(aws_sdk_secretsmanager::Client::new(&api.sdk))
+        .get(&format!(
+            "{}/acme/coursekey-main/initial_password",
+            api.config.secret_prefix
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored.expose_secret(), "Welcome-2026-pass");
+    let (_, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/connections/coursekey-main/secret",
+            None,
+        )
+        .await;
+    assert_eq!(body["secrets"]["initial_password"], "****pass", "{body}");
+    assert!(!body.to_string().contains("Welcome-2026"), "{body}");
+
+    // A Moodle connection has no further secrets: unknown names are refused by name,
+    // and nothing is stored.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/connections/moodle-main",
+            Some(json!({"secrets": {"api_key": "k-0123456789"}, "name": "renamed"})),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("connections.secrets.api_key"));
+    let (_, body) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-main", None)
+        .await;
+    assert_ne!(body["name"], "renamed", "a refused patch changes nothing");
+    let (_, body) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-main/secret", None)
+        .await;
+    assert_eq!(body["secrets"], json!({}));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/connections/coursekey-main",
+            Some(json!({"secrets": {"initial_password": "  "}})),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        Some("connections.secrets.initial_password"),
+    );
+}
+
+#[tokio::test]
 async fn connections_are_created_with_a_masked_secret_and_merged_settings() {
     let api = api().await;
     let (status, body) = api
