@@ -206,6 +206,30 @@ pub struct LlnSettings {
     pub api_logging: bool,
 }
 
+impl LlnSettings {
+    /// The settings a new connection of an LLN kind starts with: the product's
+    /// token endpoint prefilled (editable). `None` for kinds that are not LLN.
+    /// The API URL is the connection's `base_url`:
+    /// [`crate::lln::LlnProduct::default_api_url`].
+    pub fn defaults_for(kind: ConnectionKind) -> Option<Self> {
+        let product = crate::lln::LlnProduct::from_kind(kind)?;
+        Some(Self {
+            auth_url: product.default_auth_url().to_owned(),
+            ..Self::default()
+        })
+    }
+
+    /// The token endpoint to use: the configured one, else the product's default.
+    pub fn auth_url_for(&self, kind: ConnectionKind) -> Option<String> {
+        let configured = self.auth_url.trim();
+        if configured.is_empty() {
+            crate::lln::LlnProduct::from_kind(kind).map(|p| p.default_auth_url().to_owned())
+        } else {
+            Some(configured.to_owned())
+        }
+    }
+}
+
 /// CourseKey connection settings, with GEGI's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -314,6 +338,43 @@ mod tests {
         let err = serde_json::from_str::<ConnectionSettings>(r#"{"kind":"moodle","roleid":9}"#)
             .unwrap_err();
         assert!(err.to_string().contains("unknown field `roleid`"), "{err}");
+    }
+
+    #[test]
+    fn lln_settings_are_prefilled_per_product_and_stay_editable() {
+        let cases = [
+            (ConnectionKind::Ocsat, Some(crate::lln::LlnProduct::Ocsat)),
+            (
+                ConnectionKind::LlnRobot,
+                Some(crate::lln::LlnProduct::LlnRobot),
+            ),
+            (ConnectionKind::Moodle, None),
+            (ConnectionKind::Sms, None),
+        ];
+        for (kind, product) in cases {
+            let defaults = LlnSettings::defaults_for(kind);
+            assert_eq!(
+                defaults.as_ref().map(|s| s.auth_url.as_str()),
+                product.map(|p| p.default_auth_url()),
+                "{kind:?}"
+            );
+            assert_eq!(
+                LlnSettings::default().auth_url_for(kind).as_deref(),
+                product.map(|p| p.default_auth_url()),
+                "an empty auth URL falls back to the product's"
+            );
+        }
+        let edited = LlnSettings {
+            auth_url: " https://idp.example/token ".into(),
+            ..LlnSettings::default()
+        };
+        assert_eq!(
+            edited.auth_url_for(ConnectionKind::Ocsat).as_deref(),
+            Some("https://idp.example/token")
+        );
+        let err = serde_json::from_str::<ConnectionSettings>(r#"{"kind":"ocsat","authurl":"x"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `authurl`"), "{err}");
     }
 
     #[test]

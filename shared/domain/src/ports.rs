@@ -748,3 +748,85 @@ pub trait CourseKeyRoster: Send + Sync {
         class: &crate::attendance::ClassSession,
     ) -> Result<(), RosterError>;
 }
+
+/// An LLN assessment tool (OCSAT, LLN Robot) reached through one connection
+/// (docs/connectors/ocsat.md). Implementations get and cache the OAuth2 token,
+/// send the API key, and write every call to the connection's [`LlnCallLog`]
+/// (obfuscated) when its settings ask for API logging.
+#[async_trait]
+pub trait LlnApi: Send + Sync {
+    /// Obtains a token and makes one cheap authenticated call.
+    async fn test_connection(&self) -> Result<(), crate::lln::LlnError>;
+    /// Creates a candidate. A username or email the tool already has is
+    /// [`crate::lln::LlnError::Duplicate`] (use [`LlnApi::find_candidate`] to
+    /// recognise our own earlier create after a lost answer).
+    async fn create_candidate(
+        &self,
+        fields: &crate::lln::CandidateFields,
+    ) -> Result<crate::lln::RemoteCandidate, crate::lln::LlnError>;
+    /// A candidate by its id; `None` when the tool has no such candidate.
+    async fn candidate(
+        &self,
+        id: &crate::lln::CandidateId,
+    ) -> Result<Option<crate::lln::RemoteCandidate>, crate::lln::LlnError>;
+    /// The candidate with this username (or, failing that, this email), if any.
+    async fn find_candidate(
+        &self,
+        username: &str,
+        email: &str,
+    ) -> Result<Option<crate::lln::RemoteCandidate>, crate::lln::LlnError>;
+    /// Replaces the candidate's shared fields; pushing the same fields twice changes nothing.
+    async fn update_candidate(
+        &self,
+        id: &crate::lln::CandidateId,
+        fields: &crate::lln::CandidateFields,
+    ) -> Result<crate::lln::RemoteCandidate, crate::lln::LlnError>;
+    /// One page of the assessments modified strictly after `modified_after`,
+    /// oldest modification first; `cursor` is the previous page's `next_cursor`.
+    async fn assessments_page(
+        &self,
+        modified_after: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<crate::lln::AssessmentPage, crate::lln::LlnError>;
+    /// Every assessment modified after `modified_after`, all pages read.
+    async fn assessments_after(
+        &self,
+        modified_after: DateTime<Utc>,
+    ) -> Result<Vec<crate::lln::Assessment>, crate::lln::LlnError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .assessments_page(modified_after, cursor.as_deref())
+                .await?;
+            all.extend(page.assessments);
+            match page.next_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+}
+
+/// The LLN tool behind a connection, built from its settings and secrets (and
+/// kept per connection within an instance, so its token is reused).
+#[async_trait]
+pub trait LlnApis: Send + Sync {
+    async fn for_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<std::sync::Arc<dyn LlnApi>, crate::lln::LlnError>;
+}
+
+/// Where an LLN connector writes each API call while the connection's
+/// `api_logging` is on. Calls arrive already obfuscated ([`crate::lln::obfuscate`]).
+/// A failure to log never fails the call itself: the connector reports it and goes on.
+#[async_trait]
+pub trait LlnCallLog: Send + Sync {
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        call: &crate::lln::ApiCall,
+    ) -> Result<(), StoreError>;
+}
