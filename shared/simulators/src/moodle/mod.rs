@@ -19,13 +19,15 @@ mod functions;
 pub mod params;
 mod xml;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use chrono::{DateTime, Utc};
@@ -100,10 +102,37 @@ struct Inner {
     calls: Vec<Call>,
 }
 
+/// Requests being answered at once, and the most seen at once: what a site's
+/// web server would show under load (a client's concurrency bound, measured
+/// from the site's side).
+#[derive(Debug, Default)]
+struct InFlight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+/// Counts one request from its arrival to its answer (or its cancellation).
+struct InFlightGuard<'a>(&'a InFlight);
+
+impl InFlight {
+    fn enter(&self) -> InFlightGuard<'_> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The simulator. Cheap to clone: clones share the same site.
 #[derive(Clone)]
 pub struct MoodleSim {
     inner: Arc<Mutex<Inner>>,
+    in_flight: Arc<InFlight>,
 }
 
 impl std::fmt::Debug for MoodleSim {
@@ -123,6 +152,7 @@ impl MoodleSim {
                 hang: Duration::from_secs(120),
                 calls: Vec::new(),
             })),
+            in_flight: Arc::new(InFlight::default()),
         }
     }
 
@@ -146,6 +176,10 @@ impl MoodleSim {
             .route("/webservice/rest/server.php", any(rest))
             .route("/login/token.php", post(token_php).get(token_php))
             .with_state(self.clone())
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                count_in_flight,
+            ))
     }
 
     /// Serves the simulator on a free port of 127.0.0.1.
@@ -181,6 +215,24 @@ impl MoodleSim {
 
     pub fn clear_calls(&self) {
         self.lock().calls.clear();
+    }
+
+    /// HTTP requests being answered right now (latency included).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.now.load(Ordering::SeqCst)
+    }
+
+    /// The most HTTP requests answered at once since the start (or the last
+    /// [`MoodleSim::reset_max_in_flight`]).
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.max.load(Ordering::SeqCst)
+    }
+
+    /// Starts a new measurement of [`MoodleSim::max_in_flight`] from the requests in flight now.
+    pub fn reset_max_in_flight(&self) {
+        self.in_flight
+            .max
+            .store(self.in_flight.now.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     /// A token (of the admin user) for a new service with these functions.
@@ -555,6 +607,12 @@ async fn rest(
     }
 }
 
+/// Every request, counted while it is answered.
+async fn count_in_flight(State(sim): State<MoodleSim>, request: Request, next: Next) -> Response {
+    let _counted = sim.in_flight.enter();
+    next.run(request).await
+}
+
 fn token_error(errorcode: &str, message: &str) -> String {
     json!({
         "error": message,
@@ -617,4 +675,83 @@ async fn token_php(
         }
     };
     after(&sw, hang, "application/json", body).await
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_gauge_counts_requests_in_flight_and_keeps_the_most() {
+        let gauge = InFlight::default();
+        let a = gauge.enter();
+        let b = gauge.enter();
+        assert_eq!(gauge.now.load(Ordering::SeqCst), 2);
+        drop(a);
+        let c = gauge.enter();
+        drop((b, c));
+        assert_eq!(gauge.now.load(Ordering::SeqCst), 0);
+        assert_eq!(gauge.max.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_site_counts_its_concurrent_http_requests() {
+        let sim = MoodleSim::sample_site();
+        let server = sim.start().await.unwrap();
+        let http = reqwest::Client::new();
+        let url = format!("{}/webservice/rest/server.php", server.base_url);
+        let call = |function: &'static str| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.post(url)
+                    .form(&[
+                        ("wstoken", SAMPLE_TOKEN),
+                        ("wsfunction", function),
+                        ("moodlewsrestformat", "json"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(call("core_webservice_get_site_info").await, StatusCode::OK);
+        assert_eq!((sim.in_flight(), sim.max_in_flight()), (0, 1));
+
+        // Three requests held by latency are all in flight at once.
+        sim.set_switches(Switches {
+            latency: Duration::from_secs(3),
+            ..Switches::default()
+        });
+        let calls = tokio::spawn(futures_join(vec![
+            call("core_webservice_get_site_info"),
+            call("core_webservice_get_site_info"),
+            call("core_webservice_get_site_info"),
+        ]));
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while sim.in_flight() < 3 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("three requests in flight");
+        assert!(calls.await.unwrap().iter().all(|s| *s == StatusCode::OK));
+        assert_eq!((sim.in_flight(), sim.max_in_flight()), (0, 3));
+        sim.reset_max_in_flight();
+        assert_eq!(sim.max_in_flight(), 0);
+    }
+
+    /// Awaits every future (the crate has no `futures` dependency).
+    async fn futures_join<F: std::future::Future + Send + 'static>(all: Vec<F>) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = all.into_iter().map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
 }
