@@ -61,6 +61,8 @@ pub struct MemRuns {
     pub stops: Mutex<std::collections::BTreeSet<RunKey>>,
     pub runs: Mutex<BTreeMap<RunKey, Run>>,
     pub logs: Mutex<BTreeMap<RunKey, Vec<RunLogLine>>>,
+    /// Each connection's lease: its holder and until when.
+    pub leases: Mutex<BTreeMap<(TenantId, ConnectionId), (RunId, DateTime<Utc>)>>,
 }
 
 #[async_trait]
@@ -183,6 +185,83 @@ impl RunStore for MemRuns {
             .unwrap()
             .contains(&(t.clone(), c.clone(), r.clone())))
     }
+    async fn acquire_lease(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<domain::LeaseOutcome, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        let key = (t.clone(), c.clone());
+        let taken_from = match leases.get(&key) {
+            Some((holder, held_until)) if holder != r && *held_until >= now => {
+                return Ok(domain::LeaseOutcome::Busy {
+                    holder: holder.clone(),
+                    until: *held_until,
+                });
+            }
+            Some((holder, _)) if holder != r => Some(holder.clone()),
+            _ => None,
+        };
+        leases.insert(key, (r.clone(), until));
+        Ok(domain::LeaseOutcome::Acquired { until, taken_from })
+    }
+    async fn release_lease(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+    ) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        let key = (t.clone(), c.clone());
+        if leases.get(&key).is_some_and(|(holder, _)| holder == r) {
+            leases.remove(&key);
+        }
+        Ok(())
+    }
+    async fn add_counts(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        if let Some(run) = self
+            .runs
+            .lock()
+            .unwrap()
+            .get_mut(&(t.clone(), c.clone(), r.clone()))
+        {
+            for (name, n) in counts {
+                *run.counts.entry((*name).to_owned()).or_default() += n;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tenant settings in memory (the defaults until saved).
+#[derive(Default)]
+pub struct MemTenants(pub Mutex<BTreeMap<TenantId, domain::tenant::TenantSettings>>);
+
+#[async_trait]
+impl TenantSettingsStore for MemTenants {
+    async fn tenant_settings(
+        &self,
+        t: &TenantId,
+    ) -> Result<domain::tenant::TenantSettings, StoreError> {
+        Ok(self.0.lock().unwrap().get(t).cloned().unwrap_or_default())
+    }
+    async fn save_tenant_settings(
+        &self,
+        t: &TenantId,
+        settings: &domain::tenant::TenantSettings,
+    ) -> Result<(), StoreError> {
+        self.0.lock().unwrap().insert(t.clone(), settings.clone());
+        Ok(())
+    }
 }
 
 /// A queue that records what it was sent and can refuse chosen indexes.
@@ -190,6 +269,8 @@ impl RunStore for MemRuns {
 pub struct MemQueue {
     pub sent: Mutex<Vec<Job>>,
     pub refuse_next: Mutex<Vec<usize>>,
+    /// Jobs sent with a delay, and the delay in seconds.
+    pub delayed: Mutex<Vec<(Job, u32)>>,
 }
 
 #[async_trait]
@@ -208,6 +289,13 @@ impl JobQueue for MemQueue {
             }
         }
         Ok(failures)
+    }
+    async fn enqueue_delayed(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError> {
+        self.delayed
+            .lock()
+            .unwrap()
+            .push((job.clone(), delay_seconds.min(MAX_DELAY_SECONDS)));
+        Ok(())
     }
 }
 

@@ -241,6 +241,41 @@ impl JobQueue for SqsJobQueue {
         failures.sort_by_key(|failure| failure.index);
         Ok(failures)
     }
+
+    async fn enqueue_delayed(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError> {
+        let role = job.queue();
+        let Some(url) = self.queues.url(role) else {
+            return Err(QueueError::Rejected {
+                reason: format!(
+                    "this function may not send to the {} queue ({} is not set)",
+                    role.name(),
+                    Queues::variable(role)
+                ),
+            });
+        };
+        let body = serde_json::to_string(job).map_err(|e| QueueError::Encode(Box::new(e)))?;
+        let delay = i32::try_from(delay_seconds.min(domain::ports::MAX_DELAY_SECONDS))
+            .unwrap_or(i32::MAX);
+        match self
+            .client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .delay_seconds(delay)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_transient(&err) => Err(QueueError::Unavailable(Box::new(err))),
+            Err(err) => Err(QueueError::Rejected {
+                reason: match (service_code(&err), err.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_owned(),
+                    _ => "the request was refused".to_owned(),
+                },
+            }),
+        }
+    }
 }
 
 /// Runs every message of an SQS batch through `handler`, at most `concurrency`

@@ -28,6 +28,7 @@ pub struct Stores {
     pub links: crate::dynamo::DynamoLinkStore,
     pub results: crate::dynamo::DynamoResultStore,
     pub attendance: crate::dynamo::DynamoAttendanceStore,
+    pub tenants: crate::dynamo::DynamoTenantSettingsStore,
 }
 
 impl Stores {
@@ -43,6 +44,7 @@ impl Stores {
             links: crate::dynamo::DynamoLinkStore::new(data.clone()),
             results: crate::dynamo::DynamoResultStore::new(data.clone()),
             attendance: crate::dynamo::DynamoAttendanceStore::new(data.clone()),
+            tenants: crate::dynamo::DynamoTenantSettingsStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),

@@ -18,9 +18,10 @@ pub mod ports;
 pub mod results;
 pub mod run;
 pub mod sis;
+pub mod tenant;
 pub mod transfer;
 
 pub use connection::{Connection, ConnectionKind, ConnectionSettings};
 pub use ids::{AssessableId, ConnectionId, IdError, LearnerCode, OfferingId, RunId, TenantId};
 pub use job::{Job, QueueRole, Trigger};
-pub use run::{LogLevel, Run, RunLogLine, RunStatus};
+pub use run::{LeaseOutcome, LogLevel, Run, RunLogLine, RunStatus};

@@ -4,7 +4,7 @@
 use crate::connection::Connection;
 use crate::ids::{ConnectionId, RunId, TenantId};
 use crate::job::Job;
-use crate::run::{Run, RunLogLine, RunStatus};
+use crate::run::{LeaseOutcome, Run, RunLogLine, RunStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -139,6 +139,48 @@ pub trait RunStore: Send + Sync {
         connection: &ConnectionId,
         run: &RunId,
     ) -> Result<bool, StoreError>;
+    /// Takes (or renews) the connection's lease for `run` until `until`: granted
+    /// when no run holds it, when `run` already does, or when the holder's lease
+    /// ran out before `now` (then `taken_from` names that run). Atomic: two runs
+    /// asking at once never both get it.
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError>;
+    /// Gives the lease back, if `run` still holds it (else nothing changes).
+    async fn release_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<(), StoreError>;
+    /// Adds to the run's counts, atomically per name (stages add concurrently).
+    async fn add_counts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError>;
+}
+
+/// A tenant's own settings (run history retention, the run-error email).
+#[async_trait]
+pub trait TenantSettingsStore: Send + Sync {
+    /// The tenant's settings; the defaults when it never set any.
+    async fn tenant_settings(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<crate::tenant::TenantSettings, StoreError>;
+    async fn save_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &crate::tenant::TenantSettings,
+    ) -> Result<(), StoreError>;
 }
 
 /// A job that could not be enqueued, by its index in the batch.
@@ -154,7 +196,13 @@ pub trait JobQueue: Send + Sync {
     /// Enqueues every job; returns those that failed, by index, so the caller
     /// can report exactly which ones (the rest were sent).
     async fn enqueue(&self, jobs: &[Job]) -> Result<Vec<EnqueueFailure>, QueueError>;
+    /// Enqueues one job that becomes visible only after `delay_seconds` (at most
+    /// [`MAX_DELAY_SECONDS`]; longer delays are cut to it).
+    async fn enqueue_delayed(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError>;
 }
+
+/// The longest a queued job can wait before it is delivered (SQS's limit).
+pub const MAX_DELAY_SECONDS: u32 = 900;
 
 /// Tenant API keys, stored only as hashes.
 #[async_trait]

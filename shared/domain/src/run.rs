@@ -2,8 +2,9 @@
 
 use crate::ids::{ConnectionId, RunId, TenantId};
 use crate::job::Trigger;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Smartosh's statuses: Importing while it runs, then one of three endings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +68,14 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     #[serde(default)]
     pub finished_at: Option<DateTime<Utc>>,
+    /// What the run did, counted by name (e.g. `users_created`, `enrolled`,
+    /// `results_ready`, `failures`): see [`counts`] for the names.
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    /// Days its history is kept (the tenant's setting when the run started);
+    /// `None`: the deployment's default.
+    #[serde(default)]
+    pub keep_days: Option<u32>,
 }
 
 impl Run {
@@ -85,8 +94,69 @@ impl Run {
             status: RunStatus::Importing,
             started_at: now,
             finished_at: None,
+            counts: BTreeMap::new(),
+            keep_days: None,
         }
     }
+
+    /// The run's history is kept this many days instead of the default.
+    pub fn keeping(mut self, days: Option<u32>) -> Self {
+        self.keep_days = days;
+        self
+    }
+
+    /// How long it ran (so far, while it runs).
+    pub fn duration(&self, now: DateTime<Utc>) -> TimeDelta {
+        self.finished_at.unwrap_or(now) - self.started_at
+    }
+}
+
+/// The names runs count under ([`Run::counts`]), so every stage uses the same.
+pub mod counts {
+    /// Offerings the export pushed.
+    pub const OFFERINGS_PUSHED: &str = "offerings_pushed";
+    /// Users created in the learning system.
+    pub const USERS_CREATED: &str = "users_created";
+    /// Existing users matched to learners.
+    pub const USERS_MATCHED: &str = "users_matched";
+    /// Enrolments made in the learning system.
+    pub const ENROLLED: &str = "enrolled";
+    /// Enrolments called (marked in progress) in the SMS.
+    pub const CALLED: &str = "called";
+    /// Enrolments blocked, each with its reason on the log.
+    pub const BLOCKED: &str = "blocked";
+    /// Learners whose results were read.
+    pub const LEARNERS_READ: &str = "learners_read";
+    /// Results ready for review, in error, saved.
+    pub const RESULTS_READY: &str = "results_ready";
+    pub const RESULTS_IN_ERROR: &str = "results_in_error";
+    pub const RESULTS_SAVED: &str = "results_saved";
+    /// Course completions read.
+    pub const COMPLETIONS: &str = "completions";
+    /// Learners unenrolled after completion.
+    pub const UNENROLLED: &str = "unenrolled";
+    /// Records that failed (one learner or one offering each).
+    pub const FAILURES: &str = "failures";
+    /// Moodle participants unknown to the SMS (exclusive-tenant alerts).
+    pub const UNKNOWN_PARTICIPANTS: &str = "unknown_participants";
+}
+
+/// How long a run holds its connection's lease before another run may take it
+/// over: longer than any one stage can take (a function's timeout is at most
+/// 5 minutes; the wait between export and import is normally seconds).
+pub const LEASE_SECONDS: i64 = 15 * 60;
+
+/// What asking for a connection's lease gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// This run holds the lease until `until`. `taken_from` is the run that held
+    /// it before, when its lease had run out (it may have died).
+    Acquired {
+        until: DateTime<Utc>,
+        taken_from: Option<RunId>,
+    },
+    /// Another run holds it until `until`.
+    Busy { holder: RunId, until: DateTime<Utc> },
 }
 
 #[cfg(test)]
@@ -119,6 +189,29 @@ mod tests {
                 line(LogLevel::Info)
             ]),
             RunStatus::FinishedWithError
+        );
+    }
+
+    #[test]
+    fn a_run_lasts_until_it_finishes_or_until_now() {
+        let start = DateTime::<Utc>::UNIX_EPOCH;
+        let mut run = Run::start(
+            TenantId::parse("acme").unwrap(),
+            ConnectionId::parse("moodle").unwrap(),
+            RunId::parse("r").unwrap(),
+            Trigger::Manual,
+            start,
+        )
+        .keeping(Some(30));
+        assert_eq!(run.keep_days, Some(30));
+        assert_eq!(
+            run.duration(start + TimeDelta::seconds(90)),
+            TimeDelta::seconds(90)
+        );
+        run.finished_at = Some(start + TimeDelta::seconds(42));
+        assert_eq!(
+            run.duration(start + TimeDelta::seconds(90)),
+            TimeDelta::seconds(42)
         );
     }
 

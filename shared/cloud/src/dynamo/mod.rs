@@ -13,6 +13,7 @@ mod results;
 mod runs;
 mod sis;
 mod table;
+mod tenants;
 
 pub use api_keys::{ApiKey, DynamoApiKeyStore};
 pub use attendance::DynamoAttendanceStore;
@@ -22,5 +23,6 @@ pub use record::RecordError;
 pub use results::DynamoResultStore;
 pub use runs::{DynamoRunStore, RunStoreError};
 pub use sis::DynamoSisStore;
+pub use tenants::DynamoTenantSettingsStore;
 pub use table::BATCH_GET_MAX;
 pub use table::{BATCH_WRITE_MAX, Condition, Item, QueryOptions, SkRange, Table, TableError};

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain::ports::{RunStore, StoreError, Written};
 use domain::{ConnectionId, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Why the run store refused a write.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +42,24 @@ struct RunRecord {
     /// A person asked the run's download to stop.
     #[serde(default)]
     stop_requested: bool,
+    /// What the run did, by name; stages add to it atomically.
+    #[serde(default)]
+    counts: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keep_days: Option<u32>,
 }
+
+/// A connection's lease: `T#{t}#CONN#{c}` / `LEASE`. `expires_at` is also the
+/// table's TTL attribute, so a lease nobody released is cleaned up too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LeaseRecord {
+    pk: String,
+    sk: String,
+    holder: String,
+    expires_at: i64,
+}
+
+const LEASE_SK: &str = "LEASE";
 
 impl TryFrom<RunRecord> for Run {
     type Error = RecordError;
@@ -61,6 +79,8 @@ impl TryFrom<RunRecord> for Run {
             status: r.status,
             started_at: r.started_at,
             finished_at: r.finished_at,
+            counts: r.counts,
+            keep_days: r.keep_days,
         })
     }
 }
@@ -127,8 +147,9 @@ impl DynamoRunStore {
         }
     }
 
-    fn expires_at(&self, started_at: DateTime<Utc>) -> i64 {
-        let keep = TimeDelta::try_days(i64::from(self.history_days)).unwrap_or(TimeDelta::MAX);
+    fn expires_at(&self, started_at: DateTime<Utc>, keep_days: Option<u32>) -> i64 {
+        let days = keep_days.unwrap_or(self.history_days);
+        let keep = TimeDelta::try_days(i64::from(days)).unwrap_or(TimeDelta::MAX);
         started_at
             .checked_add_signed(keep)
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -199,9 +220,11 @@ impl RunStore for DynamoRunStore {
             status: run.status,
             started_at: run.started_at,
             finished_at: run.finished_at,
-            expires_at: self.expires_at(run.started_at),
+            expires_at: self.expires_at(run.started_at, run.keep_days),
             log_seq: 0,
             stop_requested: false,
+            counts: run.counts.clone(),
+            keep_days: run.keep_days,
         };
         self.table.put(&record, Condition::NotExists).await
     }
@@ -386,5 +409,87 @@ impl RunStore for DynamoRunStore {
             .get(&keys::connection(tenant, connection), &keys::run_sk(run))
             .await?;
         Ok(record.is_some_and(|r| r.stop_requested))
+    }
+
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<domain::LeaseOutcome, StoreError> {
+        let record = LeaseRecord {
+            pk: keys::connection(tenant, connection),
+            sk: LEASE_SK.to_owned(),
+            holder: run.to_string(),
+            expires_at: until.timestamp(),
+        };
+        let at = |secs: i64| DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or(until);
+        match self
+            .table
+            .claim::<_, LeaseRecord>(&record, run.as_str(), now.timestamp())
+            .await?
+        {
+            Ok(old) => Ok(domain::LeaseOutcome::Acquired {
+                until,
+                taken_from: old
+                    .filter(|old| old.holder != record.holder)
+                    .map(|old| parse_id::<RunId>(old.holder))
+                    .transpose()
+                    .map_err(|e| corrupt("lease", e))?,
+            }),
+            Err(Some(current)) => Ok(domain::LeaseOutcome::Busy {
+                until: at(current.expires_at),
+                holder: parse_id::<RunId>(current.holder).map_err(|e| corrupt("lease", e))?,
+            }),
+            // Released between the refusal and the read: the caller asks again.
+            Err(None) => Err(StoreError::Conflict {
+                what: format!("the lease of connection {connection}"),
+            }),
+        }
+    }
+
+    async fn release_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+    ) -> Result<(), StoreError> {
+        self.table
+            .delete_if(
+                &keys::connection(tenant, connection),
+                LEASE_SK,
+                "holder",
+                run.as_str(),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn add_counts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        let counts: Vec<(&str, u64)> = counts.iter().copied().filter(|(_, n)| *n > 0).collect();
+        if self
+            .table
+            .add_to_map(
+                &keys::connection(tenant, connection),
+                &keys::run_sk(run),
+                "counts",
+                &counts,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(rejected(RunStoreError::NoSuchRun {
+                run: run.to_string(),
+            }))
+        }
     }
 }

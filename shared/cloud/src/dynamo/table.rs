@@ -582,6 +582,128 @@ impl Table {
         }
     }
 
+    /// A lease: writes `record` (with string `pk`/`sk`, a string `holder` and a
+    /// number `expires_at`) only when no item has its key, the stored holder is
+    /// this `holder`, or the stored `expires_at` is before `now`. Returns the item
+    /// it replaced (`Ok(Ok(old))`), or the item that holds it (`Ok(Err(current))`).
+    pub async fn claim<T: Serialize, O: DeserializeOwned>(
+        &self,
+        record: &T,
+        holder: &str,
+        now: i64,
+    ) -> Result<Result<Option<O>, Option<O>>, StoreError> {
+        let item = encode(record)?;
+        let pk = key_of(&item, "pk")?;
+        let sk = key_of(&item, "sk")?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #holder = :holder OR #expires < :now",
+            )
+            .expression_attribute_names("#holder", "holder")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Ok(output
+                .attributes
+                .filter(|item| !item.is_empty())
+                .map(|item| self.decode(item, &pk, &sk))
+                .transpose()?)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Err(self.get(&pk, &sk).await?))
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    /// Deletes one item only when its string `attribute` is `value`.
+    pub async fn delete_if(
+        &self,
+        pk: &str,
+        sk: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("#a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", s(value))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    /// Atomically adds each number to its key in the map attribute `map` of an
+    /// existing item (missing keys count as 0; the map must exist). Returns
+    /// false, changing nothing, when there is no such item.
+    pub async fn add_to_map(
+        &self,
+        pk: &str,
+        sk: &str,
+        map: &str,
+        adds: &[(&str, u64)],
+    ) -> Result<bool, StoreError> {
+        if adds.is_empty() {
+            return Ok(true);
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#map", map);
+        let mut parts = Vec::with_capacity(adds.len());
+        for (i, (key, by)) in adds.iter().enumerate() {
+            parts.push(format!("#map.#k{i} :v{i}"));
+            request = request
+                .expression_attribute_names(format!("#k{i}"), *key)
+                .expression_attribute_values(format!(":v{i}"), n(*by));
+        }
+        let result = request
+            .update_expression(format!("ADD {}", parts.join(", ")))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
     /// Deletes one item; deleting an item that is not there is fine.
     pub async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
         self.client
