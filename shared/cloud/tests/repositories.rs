@@ -403,3 +403,207 @@ async fn api_keys_are_found_by_hash_until_revoked() {
         StoreError::Corrupt { .. }
     ));
 }
+
+#[tokio::test]
+async fn one_run_holds_a_connections_lease_until_it_lapses_or_is_released() {
+    use domain::LeaseOutcome;
+    let (_, runs) = tables().await;
+    let store = DynamoRunStore::new(runs, 30);
+    let (t, c) = (tenant("tenant-a"), conn_id("moodle"));
+    let (first, second) = (
+        RunId::parse("run-1").unwrap(),
+        RunId::parse("run-2").unwrap(),
+    );
+
+    assert_eq!(
+        store
+            .acquire_lease(&t, &c, &first, at(0), at(900))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired {
+            until: at(900),
+            taken_from: None
+        }
+    );
+    // The holder renews; another run is refused while the lease lasts.
+    assert_eq!(
+        store
+            .acquire_lease(&t, &c, &first, at(60), at(960))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired {
+            until: at(960),
+            taken_from: None
+        }
+    );
+    assert_eq!(
+        store
+            .acquire_lease(&t, &c, &second, at(120), at(1020))
+            .await
+            .unwrap(),
+        LeaseOutcome::Busy {
+            holder: first.clone(),
+            until: at(960)
+        }
+    );
+    // Another connection, or the same connection id of another tenant, is free.
+    for (tenant_id, connection) in [("tenant-a", "moodle-2"), ("tenant-b", "moodle")] {
+        assert!(matches!(
+            store
+                .acquire_lease(
+                    &tenant(tenant_id),
+                    &conn_id(connection),
+                    &second,
+                    at(120),
+                    at(1020)
+                )
+                .await
+                .unwrap(),
+            LeaseOutcome::Acquired {
+                taken_from: None,
+                ..
+            }
+        ));
+    }
+    // Once it lapses (the holder died), the next run takes it over and is told from whom.
+    assert_eq!(
+        store
+            .acquire_lease(&t, &c, &second, at(961), at(1861))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired {
+            until: at(1861),
+            taken_from: Some(first.clone())
+        }
+    );
+    // The old holder can neither renew nor release it now.
+    assert!(matches!(
+        store.acquire_lease(&t, &c, &first, at(970), at(1870)).await.unwrap(),
+        LeaseOutcome::Busy { holder, .. } if holder == second
+    ));
+    store.release_lease(&t, &c, &first).await.unwrap();
+    assert!(matches!(
+        store
+            .acquire_lease(&t, &c, &first, at(971), at(1871))
+            .await
+            .unwrap(),
+        LeaseOutcome::Busy { .. }
+    ));
+    // Released by its holder, it is free at once.
+    store.release_lease(&t, &c, &second).await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease(&t, &c, &first, at(972), at(1872))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired {
+            until: at(1872),
+            taken_from: None
+        }
+    );
+}
+
+#[tokio::test]
+async fn racing_runs_never_both_get_the_lease() {
+    let (_, runs) = tables().await;
+    let store = DynamoRunStore::new(runs, 30);
+    let (t, c) = (tenant("tenant-a"), conn_id("moodle"));
+    let attempts = (0..8).map(|i| {
+        let (store, t, c) = (store.clone(), t.clone(), c.clone());
+        async move {
+            let run = RunId::parse(format!("run-{i}")).unwrap();
+            store.acquire_lease(&t, &c, &run, at(0), at(900)).await
+        }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let granted = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(domain::LeaseOutcome::Acquired { .. })))
+        .count();
+    assert_eq!(granted, 1, "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn counts_add_up_atomically_and_retention_follows_the_run() {
+    let (_, runs) = tables().await;
+    let store = DynamoRunStore::new(runs.clone(), 30);
+    let (t, c) = (tenant("tenant-a"), conn_id("moodle"));
+    let run = Run::start(
+        t.clone(),
+        c.clone(),
+        RunId::new_v7(),
+        Trigger::Nightly,
+        at(0),
+    )
+    .keeping(Some(7));
+    store.start_run(&run).await.unwrap();
+    let adds = (0..6).map(|_| {
+        let (store, t, c, id) = (store.clone(), t.clone(), c.clone(), run.id.clone());
+        async move {
+            store
+                .add_counts(
+                    &t,
+                    &c,
+                    &id,
+                    &[("enrolled", 2), ("users_created", 1), ("blocked", 0)],
+                )
+                .await
+        }
+    });
+    for result in futures::future::join_all(adds).await {
+        result.unwrap();
+    }
+    let stored = store.run(&t, &c, &run.id).await.unwrap().unwrap();
+    assert_eq!(stored.counts.get("enrolled"), Some(&12));
+    assert_eq!(stored.counts.get("users_created"), Some(&6));
+    assert_eq!(stored.counts.get("blocked"), None, "zeros are not written");
+    assert_eq!(stored.keep_days, Some(7));
+
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        expires_at: i64,
+    }
+    let raw: Expiry = runs
+        .get("T#tenant-a#CONN#moodle", &format!("RUN#{}", run.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        raw.expires_at,
+        at(0).timestamp() + 7 * 86_400,
+        "the tenant's 7 days, not the default 30"
+    );
+
+    let ghost = RunId::parse("ghost").unwrap();
+    assert!(
+        store
+            .add_counts(&t, &c, &ghost, &[("enrolled", 1)])
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn tenant_settings_default_until_saved_and_stay_within_their_tenant() {
+    use cloud::dynamo::DynamoTenantSettingsStore;
+    use domain::ports::TenantSettingsStore;
+    use domain::tenant::TenantSettings;
+    let (data, _) = tables().await;
+    let store = DynamoTenantSettingsStore::new(data);
+    let a = tenant("tenant-a");
+    assert_eq!(
+        store.tenant_settings(&a).await.unwrap(),
+        TenantSettings::default()
+    );
+    let mut settings = TenantSettings {
+        run_history_days: Some(90),
+        ..TenantSettings::default()
+    };
+    settings.run_error_email.subject = "[{status}] {connection}".into();
+    store.save_tenant_settings(&a, &settings).await.unwrap();
+    assert_eq!(store.tenant_settings(&a).await.unwrap(), settings);
+    assert_eq!(
+        store.tenant_settings(&tenant("tenant-b")).await.unwrap(),
+        TenantSettings::default()
+    );
+}
