@@ -120,9 +120,7 @@ fn unknown_placeholder(text: &str) -> Option<&str> {
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return None;
-        };
+        let close = after.find('}')?;
         let name = &after[..close];
         if !PLACEHOLDERS.contains(&name) {
             return Some(name);
@@ -220,7 +218,10 @@ mod tests {
     #[test]
     fn an_erroneous_run_emails_counts_and_the_run_never_the_log() {
         let log = [
-            line(LogLevel::Info, "User Ada Lovelace (A1) - registered in the system"),
+            line(
+                LogLevel::Info,
+                "User Ada Lovelace (A1) - registered in the system",
+            ),
             line(LogLevel::Error, "User Grace Hopper (G1) - enrolment failed"),
             line(LogLevel::Warning, "Learner ada@example.com has no idnumber"),
             line(LogLevel::Error, "Offering OCC-9 could not be pushed"),
@@ -239,7 +240,11 @@ mod tests {
         );
         assert!(email.body.contains("run-7"), "{}", email.body);
         assert!(email.body.contains("2 error(s) and 1 warning(s)"));
-        assert!(email.body.contains("GET /v1/connections/moodle-main/runs/run-7"));
+        assert!(
+            email
+                .body
+                .contains("GET /v1/connections/moodle-main/runs/run-7")
+        );
         assert!(email.body.contains("Finished with error"));
         for personal in ["Ada", "Grace", "A1", "ada@example.com", "OCC-9"] {
             assert!(!email.body.contains(personal), "{personal} leaked");
@@ -280,7 +285,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(email.subject, "[Finished with error] moodle-main");
-        assert_eq!(email.body, "See https://console.acme.example/runs/run-7 (1)");
+        assert_eq!(
+            email.body,
+            "See https://console.acme.example/runs/run-7 (1)"
+        );
     }
 
     #[test]
