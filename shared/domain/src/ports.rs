@@ -878,3 +878,167 @@ pub trait LlnCallLog: Send + Sync {
         call: &crate::lln::ApiCall,
     ) -> Result<(), StoreError>;
 }
+
+/// A learner's invitation in one LLN connection: the candidate learnbridge
+/// pushed, and the staff member assigned when it was created (the connection's
+/// `default_staff`, LLN-08).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LlnInvitation {
+    pub candidate: crate::lln::LlnCandidate,
+    pub staff: Option<String>,
+}
+
+/// Where a download of LLN assessments is: held open until a person saves or
+/// cancels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlnDownloadState {
+    Open,
+    Saved,
+    Cancelled,
+}
+
+/// One download of assessments from an LLN tool, with each item's status
+/// (Ok / Error with the reason / Done), held until saved or cancelled.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LlnDownload {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    /// UUIDv7 (time-ordered).
+    pub id: String,
+    /// Only this learner's candidate (None: every candidate of the connection).
+    pub learner: Option<crate::LearnerCode>,
+    /// The modified date asked for (the stored one, or a person's override).
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Whether `modified_after` was a person's override of the stored date.
+    pub overridden: bool,
+    pub items: Vec<crate::lln::DownloadedAssessment>,
+    pub state: LlnDownloadState,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// What happened, in the LLN history (audit trail, LLN-44).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlnAction {
+    CandidateCreated,
+    CandidateUpdated,
+    CandidatePushFailed,
+    CandidateExcluded,
+    AssessmentsDownloaded,
+    AssessmentSaved,
+    DownloadSaved,
+    DownloadCancelled,
+    AssessmentEdited,
+    ApiLoggingSwitched,
+}
+
+/// One LLN transaction in the history. `detail` holds ids and counts, never
+/// secrets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LlnHistoryEntry {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub at: DateTime<Utc>,
+    pub action: LlnAction,
+    pub learner: Option<crate::LearnerCode>,
+    pub detail: String,
+}
+
+/// What learnbridge keeps per LLN connection: invitations (candidates) by
+/// learner and by the tool's candidate id, the stored modified date, downloads
+/// held until saved or cancelled, saved assessments (once per assessment id),
+/// the API call log (expiring) and the history. Every read and write is scoped
+/// by tenant.
+#[async_trait]
+pub trait LlnStore: Send + Sync {
+    async fn invitation(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        learner: &crate::LearnerCode,
+    ) -> Result<Option<LlnInvitation>, StoreError>;
+    async fn invitation_by_candidate(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        candidate: &crate::lln::CandidateId,
+    ) -> Result<Option<LlnInvitation>, StoreError>;
+    /// Every invitation of the connection, by learner code.
+    async fn invitations(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<LlnInvitation>, StoreError>;
+    /// Stores (replaces) the invitation of its learner.
+    async fn save_invitation(&self, invitation: &LlnInvitation) -> Result<(), StoreError>;
+    /// The stored modified date: downloads ask for assessments modified after it.
+    async fn modified_since(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn save_modified_since(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Stores a new (open) download with its items.
+    async fn create_download(&self, download: &LlnDownload) -> Result<(), StoreError>;
+    async fn download(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        id: &str,
+    ) -> Result<Option<LlnDownload>, StoreError>;
+    /// Closes an open download as saved or cancelled. Already closed:
+    /// [`Written::AlreadyDone`], nothing changed.
+    async fn close_download(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        id: &str,
+        state: LlnDownloadState,
+        at: DateTime<Utc>,
+    ) -> Result<Written, StoreError>;
+    /// Saves an assessment once per assessment id: a second save is
+    /// [`Written::AlreadyDone`] and changes nothing.
+    async fn save_assessment(
+        &self,
+        assessment: &crate::lln::SavedAssessment,
+    ) -> Result<Written, StoreError>;
+    /// Replaces a saved assessment (a person's edit of status, staff, comment).
+    async fn update_assessment(
+        &self,
+        assessment: &crate::lln::SavedAssessment,
+    ) -> Result<(), StoreError>;
+    async fn assessment(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        id: &crate::lln::AssessmentId,
+    ) -> Result<Option<crate::lln::SavedAssessment>, StoreError>;
+    /// Every saved assessment of the connection.
+    async fn assessments(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::lln::SavedAssessment>, StoreError>;
+    /// The connection's API call log (what has not expired), oldest first.
+    async fn api_calls(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::lln::ApiCall>, StoreError>;
+    async fn record_history(&self, entry: &LlnHistoryEntry) -> Result<(), StoreError>;
+    /// History entries from `from` to `to` (both included), oldest first.
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<LlnHistoryEntry>, StoreError>;
+}
