@@ -48,6 +48,23 @@ struct Args {
         default_value = "ck_simulator_key"
     )]
     coursekey_api_key: String,
+    /// Port of the OCSAT / LLN Robot simulator (0 = a free port). The API URL is
+    /// `{url}/api/v1`, the token endpoint `{url}/oauth2/token`.
+    #[arg(long, env = "SIM_OCSAT_PORT", default_value_t = 0)]
+    ocsat_port: u16,
+    /// The OAuth2 client id the OCSAT simulator accepts.
+    #[arg(long, env = "SIM_OCSAT_CLIENT_ID", default_value = "ocsat-sim-client")]
+    ocsat_client_id: String,
+    /// The OAuth2 client secret the OCSAT simulator accepts.
+    #[arg(
+        long,
+        env = "SIM_OCSAT_CLIENT_SECRET",
+        default_value = "ocsat_sim_client_secret"
+    )]
+    ocsat_client_secret: String,
+    /// The API key the OCSAT simulator expects in `x-api-key`.
+    #[arg(long, env = "SIM_OCSAT_API_KEY", default_value = "ocsat_sim_api_key")]
+    ocsat_api_key: String,
     /// PHP max_input_vars.
     #[arg(long, default_value_t = 5000)]
     max_input_vars: usize,
@@ -94,10 +111,20 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("binding the CourseKey simulator")?;
     println!("coursekey {}", coursekey_server.base_url);
+    let ocsat = simulators::ocsat::OcsatSim::new(
+        args.ocsat_client_id.clone(),
+        args.ocsat_client_secret.clone(),
+        args.ocsat_api_key.clone(),
+    );
+    let ocsat_server = simulators::server::serve_on(ocsat.router(), args.ocsat_port)
+        .await
+        .context("binding the OCSAT simulator")?;
+    println!("ocsat {}", ocsat_server.base_url);
     tokio::select! {
         r = server.wait() => r.context("Moodle simulator stopped")?,
         r = sms_server.wait() => r.context("SMS simulator stopped")?,
         r = coursekey_server.wait() => r.context("CourseKey simulator stopped")?,
+        r = ocsat_server.wait() => r.context("OCSAT simulator stopped")?,
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
     }
     Ok(())
