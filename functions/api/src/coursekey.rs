@@ -234,6 +234,7 @@ pub async fn put_coursekey(
             classes: vec![],
             synchronized_at: None,
             last_error: None,
+            pushed_fingerprint: None,
         });
     ck.set_send(input.send_to_coursekey).map_err(|e| {
         ApiError::new(

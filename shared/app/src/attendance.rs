@@ -1,12 +1,14 @@
 //! Process CourseKey attendance: raw records stored by `coursekey-webhook` become
 //! P / L / A (and minutes, for attendance-log offerings), stored once, journaled,
-//! and sent to the SMS as deliveries. Records that fail validation are emailed to
-//! the connection's error address (ids and reasons only, no names).
+//! and sent to the SMS as deliveries. Records that fail validation are kept with
+//! their reason beside the raw record (listed by the API) and emailed to the
+//! connection's error address (ids and reasons only, no names).
 
 use crate::deliveries::{DeliveryError, create_delivery};
 use chrono::{DateTime, Utc};
 use domain::attendance::{
-    Adjustment, Attendance, AttendanceError, JournalEntry, Mark, convert, decide_adjustment,
+    Adjustment, Attendance, AttendanceError, JournalEntry, Mark, RejectedRecord, convert,
+    decide_adjustment,
 };
 use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::delivery::{DeliveryKey, DeliveryKind};
@@ -54,7 +56,7 @@ pub struct AttendanceReport {
     pub unchanged: usize,
     /// Edits in CourseKey that were ignored (too late, or not of an absence).
     pub ignored_adjustments: usize,
-    /// Records refused by validation (emailed).
+    /// Records refused by validation (kept with the reason, and emailed).
     pub invalid: usize,
     /// Ids not found in the inbox.
     pub missing: usize,
@@ -171,7 +173,18 @@ pub async fn process_attendance(
         .map(|c| c.id);
 
     let mut report = AttendanceReport::default();
-    let mut invalid = Vec::new();
+    let mut invalid: Vec<RejectedRecord> = Vec::new();
+    let rejected = |id: &str, error: AttendanceError, record: Option<&RawRecord>| RejectedRecord {
+        tenant: tenant.clone(),
+        connection: connection.clone(),
+        record_id: id.to_owned(),
+        message: error.to_string(),
+        error,
+        course_id: record.map(|r| r.course_id.clone()),
+        class_id: record.map(|r| r.class_id.clone()),
+        student_id: record.map(|r| r.student_id.clone()),
+        rejected_at: now,
+    };
     for id in record_ids {
         let Some(raw) = p.records.raw_record(tenant, connection, id).await? else {
             tracing::warn!(record = %id, "record not in the inbox; skipped");
@@ -182,7 +195,7 @@ pub async fn process_attendance(
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(record = %id, line = e.line(), column = e.column(), "not a CourseKey record");
-                invalid.push((id.clone(), AttendanceError::Malformed));
+                invalid.push(rejected(id, AttendanceError::Malformed, None));
                 continue;
             }
         };
@@ -199,7 +212,7 @@ pub async fn process_attendance(
         {
             Step::Stored => report.stored += 1,
             Step::Unchanged => report.unchanged += 1,
-            Step::Invalid(e) => invalid.push((id.clone(), e)),
+            Step::Invalid(e) => invalid.push(rejected(id, e, Some(&record))),
         }
     }
     report.invalid = invalid.len();
@@ -208,10 +221,18 @@ pub async fn process_attendance(
             invalid = invalid.len(),
             "CourseKey records refused by validation"
         );
+        // Kept first, so nothing refused is lost even if the email fails.
+        for r in &invalid {
+            p.store.save_rejected_record(r).await?;
+        }
+        let reasons: Vec<(String, AttendanceError)> = invalid
+            .iter()
+            .map(|r| (r.record_id.clone(), r.error.clone()))
+            .collect();
         match conn.error_email.as_deref() {
             Some(to) => {
                 p.mailer
-                    .send(&validation_email(&settings, to, &invalid))
+                    .send(&validation_email(&settings, to, &reasons))
                     .await?
             }
             None => tracing::warn!("no error email on the connection; nobody was told"),
@@ -396,9 +417,52 @@ mod tests {
         offerings: Mutex<BTreeMap<String, CourseKeyOffering>>,
         attendance: Mutex<BTreeMap<AttKey, Attendance>>,
         journal: Mutex<Vec<JournalEntry>>,
+        rejected: Mutex<BTreeMap<String, RejectedRecord>>,
     }
     #[async_trait]
     impl AttendanceStore for MemAttendance {
+        async fn marked_coursekey_offerings(
+            &self,
+            _: &TenantId,
+        ) -> Result<Vec<CourseKeyOffering>, StoreError> {
+            Ok(self
+                .offerings
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|o| o.send_to_coursekey)
+                .cloned()
+                .collect())
+        }
+        async fn roster_tick(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            Ok(None)
+        }
+        async fn save_roster_tick(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+            _: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn save_rejected_record(&self, r: &RejectedRecord) -> Result<(), StoreError> {
+            self.rejected
+                .lock()
+                .unwrap()
+                .insert(r.record_id.clone(), r.clone());
+            Ok(())
+        }
+        async fn rejected_records(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+        ) -> Result<Vec<RejectedRecord>, StoreError> {
+            Ok(self.rejected.lock().unwrap().values().cloned().collect())
+        }
         async fn coursekey_offering(
             &self,
             _: &TenantId,
@@ -602,6 +666,7 @@ mod tests {
                 }],
                 synchronized_at: Some(t(8, 0)),
                 last_error: None,
+                pushed_fingerprint: None,
             })
             .await
             .unwrap();
@@ -827,6 +892,33 @@ mod tests {
         ] {
             assert!(mails[0].body.contains(expected), "{expected}");
         }
+        // Each is kept with its reason and the ids it named, for a person to see.
+        let kept = w
+            .store
+            .rejected_records(&tenant(), &ConnectionId::parse("ck").unwrap())
+            .await
+            .unwrap();
+        let reasons: Vec<(&str, &AttendanceError, Option<&str>)> = kept
+            .iter()
+            .map(|r| (r.record_id.as_str(), &r.error, r.student_id.as_deref()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("bad-class", &AttendanceError::UnknownClass, Some("L1")),
+                ("bad-json", &AttendanceError::Malformed, None),
+                ("bad-student", &AttendanceError::UnknownStudent, Some("L9")),
+                (
+                    "bad-times",
+                    &AttendanceError::CheckOutBeforeCheckIn,
+                    Some("L1")
+                ),
+            ]
+        );
+        assert_eq!(
+            kept[0].message,
+            "the class is not one of the offering's classes"
+        );
     }
 
     #[tokio::test]

@@ -3,16 +3,28 @@
 //! (withdrawn ones flagged dropped) and its classes (schedule changes are the
 //! same upsert with new times). Only offerings marked send-to-CourseKey, inside
 //! the sync window, with an instructor and a class, are pushed; the outcome is
-//! the offering's [`SyncStatus`], stored with it.
+//! the offering's [`SyncStatus`], stored with it. A roster whose fingerprint is
+//! the last successful push's makes no CourseKey call at all.
+//!
+//! [`dispatch_roster_updates`] is the roster tick: every minute the schedule
+//! asks each enabled CourseKey connection whether `update_every_minutes` have
+//! passed since its last tick, and queues one push per marked offering inside
+//! its window (so a Scheduled offering is pushed once its window opens, and
+//! enrolment changes reach CourseKey without anyone saving the offering).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::attendance::{CourseKeyOffering, SyncStatus, WindowPosition, in_window, sync_status};
-use domain::connection::CourseKeySettings;
+use domain::attendance::{
+    CourseKeyOffering, Roster, SyncStatus, WindowPosition, in_window, roster_fingerprint,
+    roster_push_due, roster_tick_due, sync_status,
+};
+use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::ports::{
-    AttendanceStore, CourseKeyRoster, Retryable, RosterError, SisStore, StoreError,
+    AttendanceStore, ConnectionStore, CourseKeyRoster, JobQueue, QueueError, Retryable,
+    RosterError, SisStore, StoreError,
 };
 use domain::sis::{Enrolment, EnrolmentState, Learner};
-use domain::{OfferingId, TenantId};
+use domain::{ConnectionId, Job, OfferingId, TenantId};
+use std::collections::HashSet;
 
 /// The ports a roster push needs.
 pub struct RosterPorts<'a> {
@@ -111,11 +123,28 @@ pub async fn push_offering(
     let enrolments = p.sis.enrolments(tenant, offering).await?;
     let codes: Vec<_> = enrolments.iter().map(|e| e.learner.clone()).collect();
     let learners = p.sis.learners(tenant, &codes).await?;
-    match push(p, &ck, &sms.name, start, end, &enrolments, &learners).await {
+    let students = students(&enrolments, &learners);
+    let fingerprint = roster_fingerprint(&Roster {
+        title: &sms.name,
+        start,
+        end,
+        instructors: &ck.instructors,
+        students: &students,
+        classes: &ck.classes,
+    });
+    if ck.synchronized_at.is_some()
+        && ck.last_error.is_none()
+        && ck.pushed_fingerprint.as_deref() == Some(fingerprint.as_str())
+    {
+        tracing::debug!("roster unchanged since the last push; no CourseKey call");
+        return Ok(SyncStatus::Synchronized);
+    }
+    match push(p, &ck, &sms.name, start, end, &students).await {
         Ok(calls) => {
             tracing::info!(calls, "roster pushed to CourseKey");
             ck.synchronized_at.get_or_insert(now);
             ck.last_error = None;
+            ck.pushed_fingerprint = Some(fingerprint);
             p.store.save_coursekey_offering(&ck).await?;
             Ok(SyncStatus::Synchronized)
         }
@@ -148,6 +177,19 @@ async fn record(
     Ok(status)
 }
 
+/// Each enrolled learner the SMS knows, with whether they are dropped (withdrawn).
+fn students<'a>(enrolments: &[Enrolment], learners: &'a [Learner]) -> Vec<(&'a Learner, bool)> {
+    enrolments
+        .iter()
+        .filter_map(|e| {
+            learners
+                .iter()
+                .find(|l| l.code == e.learner)
+                .map(|l| (l, e.state == EnrolmentState::Withdrawn))
+        })
+        .collect()
+}
+
 /// The calls, in order; the number made.
 async fn push(
     p: &RosterPorts<'_>,
@@ -155,8 +197,7 @@ async fn push(
     title: &str,
     start: NaiveDate,
     end: NaiveDate,
-    enrolments: &[Enrolment],
-    learners: &[Learner],
+    students: &[(&Learner, bool)],
 ) -> Result<usize, RosterError> {
     let mut calls = 0;
     p.roster
@@ -167,24 +208,138 @@ async fn push(
         p.roster.add_instructor(instructor, &ck.offering).await?;
         calls += 1;
     }
-    for learner in learners {
+    for (learner, _) in students {
         p.roster.upsert_student(learner).await?;
         calls += 1;
     }
-    for e in enrolments {
-        if learners.iter().any(|l| l.code == e.learner) {
-            let dropped = e.state == EnrolmentState::Withdrawn;
-            p.roster
-                .set_enrolment(&ck.offering, &e.learner, dropped)
-                .await?;
-            calls += 1;
-        }
+    for (learner, dropped) in students {
+        p.roster
+            .set_enrolment(&ck.offering, &learner.code, *dropped)
+            .await?;
+        calls += 1;
     }
     for class in &ck.classes {
         p.roster.upsert_class(&ck.offering, class).await?;
         calls += 1;
     }
     Ok(calls)
+}
+
+/// What one roster tick did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RosterTickReport {
+    /// CourseKey connections whose tick was due (and is now recorded).
+    pub ticked: usize,
+    /// CourseKey connections not due: ticked less than `update_every_minutes`
+    /// ago, or this very tick retried.
+    pub not_due: usize,
+    /// `push_coursekey_roster` jobs queued.
+    pub queued: Vec<Job>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RosterTickError {
+    #[error("a store failed")]
+    Store(#[from] StoreError),
+    /// Some pushes could not be queued: the tick is not recorded, so the
+    /// Scheduler's retry queues them again (a push queued twice is cheap: the
+    /// second finds the roster's fingerprint unchanged).
+    #[error("{failed} roster push(es) could not be queued")]
+    Queue {
+        failed: usize,
+        #[source]
+        source: QueueError,
+    },
+}
+
+impl Retryable for RosterTickError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            RosterTickError::Store(e) => e.is_retryable(),
+            RosterTickError::Queue { source, .. } => source.is_retryable(),
+        }
+    }
+}
+
+/// The roster tick for `scheduled_at`: for each enabled CourseKey connection
+/// whose last tick is at least `update_every_minutes` ago, one
+/// `push_coursekey_roster` job per marked offering inside its sync window
+/// (deduplicated by [`Job::dedup_key`]), then the tick's time is stored. A
+/// retried tick (same `scheduled_at`) finds it stored and queues nothing.
+#[tracing::instrument(skip_all, fields(scheduled_at = %scheduled_at))]
+pub async fn dispatch_roster_updates(
+    connections: &dyn ConnectionStore,
+    store: &dyn AttendanceStore,
+    sis: &dyn SisStore,
+    queue: &dyn JobQueue,
+    scheduled_at: DateTime<Utc>,
+) -> Result<RosterTickReport, RosterTickError> {
+    let mut report = RosterTickReport::default();
+    let today = scheduled_at.date_naive();
+    for conn in connections.enabled_connections().await? {
+        let ConnectionSettings::CourseKey(settings) = &conn.settings else {
+            continue;
+        };
+        let last = store.roster_tick(&conn.tenant, &conn.id).await?;
+        if !roster_tick_due(last, scheduled_at, settings.update_every_minutes) {
+            report.not_due += 1;
+            continue;
+        }
+        let jobs = due_pushes(store, sis, settings, &conn.tenant, &conn.id, today).await?;
+        if !jobs.is_empty() {
+            let failures = queue
+                .enqueue(&jobs)
+                .await
+                .map_err(|source| RosterTickError::Queue {
+                    failed: jobs.len(),
+                    source,
+                })?;
+            let failed = failures.len();
+            if let Some(first) = failures.into_iter().next() {
+                return Err(RosterTickError::Queue {
+                    failed,
+                    source: first.error,
+                });
+            }
+        }
+        store
+            .save_roster_tick(&conn.tenant, &conn.id, scheduled_at)
+            .await?;
+        tracing::info!(tenant = %conn.tenant, connection = %conn.id, queued = jobs.len(), "CourseKey roster tick");
+        report.ticked += 1;
+        report.queued.extend(jobs);
+    }
+    Ok(report)
+}
+
+/// One push per marked offering of the tenant that is inside its window today.
+async fn due_pushes(
+    store: &dyn AttendanceStore,
+    sis: &dyn SisStore,
+    settings: &CourseKeySettings,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    today: NaiveDate,
+) -> Result<Vec<Job>, StoreError> {
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
+    for ck in store.marked_coursekey_offerings(tenant).await? {
+        let Some(sms) = sis.offering(tenant, &ck.offering).await? else {
+            continue;
+        };
+        if !roster_push_due(&ck, sms.start_date, sms.end_date, today, settings) {
+            continue;
+        }
+        let job = Job::PushCourseKeyRoster {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            offering: ck.offering.clone(),
+        };
+        if seen.insert(job.dedup_key()) {
+            jobs.push(job);
+        }
+    }
+    Ok(jobs)
 }
 
 #[cfg(test)]
@@ -203,10 +358,56 @@ mod tests {
     use simulators::coursekey::CourseKeySim;
     use std::sync::Mutex;
 
+    /// The offering's CourseKey side, the connection's last tick.
     #[derive(Default)]
-    struct MemCk(Mutex<Option<CourseKeyOffering>>);
+    struct MemCk(
+        Mutex<Option<CourseKeyOffering>>,
+        Mutex<Option<DateTime<Utc>>>,
+    );
     #[async_trait]
     impl AttendanceStore for MemCk {
+        async fn marked_coursekey_offerings(
+            &self,
+            tenant: &TenantId,
+        ) -> Result<Vec<CourseKeyOffering>, StoreError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|o| o.send_to_coursekey && &o.tenant == tenant)
+                .cloned()
+                .collect())
+        }
+        async fn roster_tick(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            Ok(*self.1.lock().unwrap())
+        }
+        async fn save_roster_tick(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+            at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            *self.1.lock().unwrap() = Some(at);
+            Ok(())
+        }
+        async fn save_rejected_record(
+            &self,
+            _: &domain::attendance::RejectedRecord,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn rejected_records(
+            &self,
+            _: &TenantId,
+            _: &ConnectionId,
+        ) -> Result<Vec<domain::attendance::RejectedRecord>, StoreError> {
+            Ok(vec![])
+        }
         async fn coursekey_offering(
             &self,
             _: &TenantId,
@@ -276,6 +477,7 @@ mod tests {
                 }],
                 synchronized_at: None,
                 last_error: None,
+                pushed_fingerprint: None,
             })
             .await
             .unwrap();
@@ -469,5 +671,186 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok, SyncStatus::Synchronized);
+    }
+
+    fn enrol(sis: &MemSis, code: &str, state: EnrolmentState) -> impl Future<Output = ()> {
+        let enrolment = Enrolment {
+            tenant: tenant(),
+            learner: LearnerCode::parse(code).unwrap(),
+            offering: off(),
+            state,
+            start_date: None,
+            session_date: None,
+            updated_at: t(1, 1),
+        };
+        let learner = Learner {
+            tenant: tenant(),
+            code: LearnerCode::parse(code).unwrap(),
+            username: None,
+            given_name: "Given".into(),
+            middle_name: None,
+            family_name: "Family".into(),
+            email: Some(format!("{code}@example.com")),
+            date_of_birth: None,
+            archived: false,
+            email_opt_out: false,
+            updated_at: t(1, 1),
+        };
+        async move {
+            sis.save_learner(&learner).await.unwrap();
+            sis.save_enrolment(&enrolment).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_roster_makes_no_coursekey_call_and_enrolment_changes_are_pushed() {
+        let sim = CourseKeySim::new("ck_key", "whsec");
+        let server = sim.start().await.unwrap();
+        let (store, sis, client) = setup(&sim, &server.base_url).await;
+        let p = RosterPorts {
+            store: &store,
+            sis: &sis,
+            roster: &client,
+        };
+        let settings = CourseKeySettings::default();
+        let (tenant, off) = (tenant(), off());
+        let push = |at| push_offering(&p, &settings, &tenant, &off, at);
+        assert_eq!(push(t(2, 20)).await.unwrap(), SyncStatus::Synchronized);
+        let first = sim.calls().len();
+        assert!(first > 0);
+        let fingerprint = store.0.lock().unwrap().clone().unwrap().pushed_fingerprint;
+        assert!(fingerprint.is_some());
+
+        // The same roster again: Synchronized, and CourseKey hears nothing.
+        assert_eq!(push(t(2, 21)).await.unwrap(), SyncStatus::Synchronized);
+        assert_eq!(sim.calls().len(), first);
+
+        // A new learner and L1 withdrawn: pushed, L1 dropped, L3 added.
+        enrol(&sis, "L3", EnrolmentState::InProgress).await;
+        enrol(&sis, "L1", EnrolmentState::Withdrawn).await;
+        assert_eq!(push(t(2, 22)).await.unwrap(), SyncStatus::Synchronized);
+        assert!(sim.calls().len() > first);
+        assert_eq!(
+            sim.resource("/api/v1/courses/OFF-1/students/L3").unwrap()["is_dropped"],
+            false
+        );
+        assert_eq!(
+            sim.resource("/api/v1/courses/OFF-1/students/L1").unwrap()["is_dropped"],
+            true
+        );
+        let second = sim.calls().len();
+        assert_eq!(push(t(2, 23)).await.unwrap(), SyncStatus::Synchronized);
+        assert_eq!(sim.calls().len(), second);
+
+        // A failed push is tried again even though the roster did not change.
+        sim.fail_with(Some(503));
+        {
+            let mut guard = store.0.lock().unwrap();
+            guard.as_mut().unwrap().classes[0].end += TimeDelta::minutes(30);
+        }
+        assert!(push(t(2, 24)).await.is_err());
+        sim.fail_with(None);
+        {
+            let mut guard = store.0.lock().unwrap();
+            guard.as_mut().unwrap().classes[0].end -= TimeDelta::minutes(30);
+        }
+        let before_retry = sim.calls().len();
+        assert_eq!(push(t(2, 25)).await.unwrap(), SyncStatus::Synchronized);
+        assert!(
+            sim.calls().len() > before_retry,
+            "retried after the failure"
+        );
+    }
+
+    fn ck_connection(every: u32, enabled: bool) -> domain::Connection {
+        domain::Connection {
+            tenant: tenant(),
+            id: ConnectionId::parse("ck").unwrap(),
+            name: "CourseKey".into(),
+            base_url: "http://127.0.0.1:9".into(),
+            enabled,
+            error_email: None,
+            settings: ConnectionSettings::CourseKey(CourseKeySettings {
+                update_every_minutes: every,
+                ..CourseKeySettings::default()
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_roster_tick_queues_marked_offerings_in_their_window_every_update_every_minutes_once()
+     {
+        let sim = CourseKeySim::new("ck_key", "whsec");
+        let (store, sis, _) = setup(&sim, "http://127.0.0.1:9").await;
+        let connections = crate::fakes::MemConnections::default();
+        connections
+            .save_connection(&ck_connection(15, true))
+            .await
+            .unwrap();
+        let queue = crate::fakes::MemQueue::default();
+        let tick = |at| dispatch_roster_updates(&connections, &store, &sis, &queue, at);
+        let job = Job::PushCourseKeyRoster {
+            tenant: tenant(),
+            connection: ConnectionId::parse("ck").unwrap(),
+            offering: off(),
+        };
+
+        // Scheduled (its window opens on 9 February): the tick runs, nothing queued.
+        let before = tick(t(2, 8)).await.unwrap();
+        assert_eq!((before.ticked, before.queued.len()), (1, 0));
+        assert_eq!(*store.1.lock().unwrap(), Some(t(2, 8)));
+
+        // The window has opened: queued once.
+        let opened = tick(t(2, 9)).await.unwrap();
+        assert_eq!(opened.queued, vec![job.clone()]);
+        // The Scheduler retries the same tick: nothing more.
+        let retried = tick(t(2, 9)).await.unwrap();
+        assert_eq!(
+            (retried.ticked, retried.not_due, retried.queued.len()),
+            (0, 1, 0)
+        );
+        // Less than update_every_minutes later: not due.
+        let soon = tick(t(2, 9) + TimeDelta::minutes(14)).await.unwrap();
+        assert_eq!((soon.not_due, soon.queued.len()), (1, 0));
+        let due = tick(t(2, 9) + TimeDelta::minutes(15)).await.unwrap();
+        assert_eq!(due.queued, vec![job.clone()]);
+        assert_eq!(queue.sent.lock().unwrap().len(), 2);
+
+        // After the window closes, or unmarked, or the connection disabled: nothing.
+        let closed = tick(t(5, 15)).await.unwrap();
+        assert_eq!((closed.ticked, closed.queued.len()), (1, 0));
+        store.0.lock().unwrap().as_mut().unwrap().send_to_coursekey = false;
+        assert!(tick(t(3, 1)).await.unwrap().queued.is_empty());
+        store.0.lock().unwrap().as_mut().unwrap().send_to_coursekey = true;
+        connections
+            .save_connection(&ck_connection(15, false))
+            .await
+            .unwrap();
+        let disabled = tick(t(3, 2)).await.unwrap();
+        assert_eq!((disabled.ticked, disabled.queued.len()), (0, 0));
+        assert_eq!(queue.sent.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_tick_whose_pushes_cannot_be_queued_is_not_recorded_and_its_retry_queues_them() {
+        let sim = CourseKeySim::new("ck_key", "whsec");
+        let (store, sis, _) = setup(&sim, "http://127.0.0.1:9").await;
+        let connections = crate::fakes::MemConnections::default();
+        connections
+            .save_connection(&ck_connection(1, true))
+            .await
+            .unwrap();
+        let queue = crate::fakes::MemQueue::default();
+        queue.refuse_next.lock().unwrap().push(0);
+        let err = dispatch_roster_updates(&connections, &store, &sis, &queue, t(3, 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RosterTickError::Queue { failed: 1, .. }));
+        assert_eq!(*store.1.lock().unwrap(), None);
+        let retried = dispatch_roster_updates(&connections, &store, &sis, &queue, t(3, 1))
+            .await
+            .unwrap();
+        assert_eq!(retried.queued.len(), 1);
+        assert_eq!(*store.1.lock().unwrap(), Some(t(3, 1)));
     }
 }

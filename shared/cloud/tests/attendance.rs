@@ -10,7 +10,8 @@ use cloud::DynamoAttendanceInbox;
 use cloud::dynamo::{DynamoAttendanceStore, Table};
 use common::{at, conn_id, tenant};
 use domain::attendance::{
-    Attendance, ClassSession, CourseKeyOffering, HoursType, JournalEntry, Mark,
+    Attendance, AttendanceError, ClassSession, CourseKeyOffering, HoursType, JournalEntry, Mark,
+    RejectedRecord,
 };
 use domain::ports::{AttendanceInbox, AttendanceRecords, AttendanceStore, Written};
 use domain::{LearnerCode, OfferingId};
@@ -70,6 +71,7 @@ async fn coursekey_offering_attendance_and_journal_round_trip() {
         }],
         synchronized_at: None,
         last_error: None,
+        pushed_fingerprint: None,
     };
     store.save_coursekey_offering(&ck).await.unwrap();
     assert_eq!(
@@ -146,5 +148,109 @@ async fn raw_records_are_read_back_from_the_inbox() {
             .await
             .unwrap(),
         None
+    );
+}
+
+#[tokio::test]
+async fn marked_offerings_are_listed_per_tenant_and_unmarking_drops_one() {
+    let (store, _) = tables().await;
+    let ck = |t: &str, o: &str, send: bool| CourseKeyOffering {
+        tenant: tenant(t),
+        offering: OfferingId::parse(o).unwrap(),
+        send_to_coursekey: send,
+        hours_type: HoursType::Marks,
+        instructors: vec![],
+        classes: vec![],
+        synchronized_at: None,
+        last_error: None,
+        pushed_fingerprint: Some("fp".into()),
+    };
+    for o in [
+        ck("acme", "OFF-1", true),
+        ck("acme", "OFF-2", true),
+        ck("acme", "OFF-3", false),
+        ck("bolt", "OFF-1", true),
+    ] {
+        store.save_coursekey_offering(&o).await.unwrap();
+    }
+    let ids = |list: Vec<CourseKeyOffering>| {
+        let mut ids: Vec<String> = list.into_iter().map(|o| o.offering.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let marked = store
+        .marked_coursekey_offerings(&tenant("acme"))
+        .await
+        .unwrap();
+    assert_eq!(marked[0].pushed_fingerprint.as_deref(), Some("fp"));
+    assert_eq!(ids(marked), ["OFF-1", "OFF-2"]);
+    store
+        .save_coursekey_offering(&ck("acme", "OFF-2", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store
+            .marked_coursekey_offerings(&tenant("acme"))
+            .await
+            .unwrap()),
+        ["OFF-1"]
+    );
+    assert_eq!(
+        ids(store
+            .marked_coursekey_offerings(&tenant("bolt"))
+            .await
+            .unwrap()),
+        ["OFF-1"]
+    );
+}
+
+#[tokio::test]
+async fn the_roster_tick_is_kept_per_connection() {
+    let (store, _) = tables().await;
+    let (acme, ck) = (tenant("acme"), conn_id("ck"));
+    assert_eq!(store.roster_tick(&acme, &ck).await.unwrap(), None);
+    store.save_roster_tick(&acme, &ck, at(60)).await.unwrap();
+    store.save_roster_tick(&acme, &ck, at(120)).await.unwrap();
+    assert_eq!(store.roster_tick(&acme, &ck).await.unwrap(), Some(at(120)));
+    assert_eq!(
+        store.roster_tick(&acme, &conn_id("other")).await.unwrap(),
+        None
+    );
+    assert_eq!(store.roster_tick(&tenant("bolt"), &ck).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn refused_records_are_kept_beside_the_raw_record_once_each() {
+    let (store, inbox) = tables().await;
+    let (acme, ck) = (tenant("acme"), conn_id("ck"));
+    inbox
+        .store_record(&acme, &ck, "r9", r#"{"id":"r9"}"#, at(0))
+        .await
+        .unwrap();
+    let rejected = RejectedRecord {
+        tenant: acme.clone(),
+        connection: ck.clone(),
+        record_id: "r9".into(),
+        error: AttendanceError::UnknownStudent,
+        message: AttendanceError::UnknownStudent.to_string(),
+        course_id: Some("OFF-1".into()),
+        class_id: Some("C1".into()),
+        student_id: Some("L9".into()),
+        rejected_at: at(5),
+    };
+    store.save_rejected_record(&rejected).await.unwrap();
+    store.save_rejected_record(&rejected).await.unwrap();
+    assert_eq!(
+        store.rejected_records(&acme, &ck).await.unwrap(),
+        vec![rejected]
+    );
+    // The raw record is still there, beside it.
+    assert!(inbox.raw_record(&acme, &ck, "r9").await.unwrap().is_some());
+    assert!(
+        store
+            .rejected_records(&tenant("bolt"), &ck)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

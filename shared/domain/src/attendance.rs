@@ -206,6 +206,10 @@ pub struct CourseKeyOffering {
     /// The last push's failure, for a person to read.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// [`roster_fingerprint`] of what the last successful push sent: a push
+    /// of the same roster makes no CourseKey call.
+    #[serde(default)]
+    pub pushed_fingerprint: Option<String>,
 }
 
 impl CourseKeyOffering {
@@ -315,6 +319,113 @@ pub fn sync_status(
     } else {
         SyncStatus::Scheduled
     }
+}
+
+/// The roster one push sends: everything CourseKey is told about an offering.
+#[derive(Debug, Clone, Copy)]
+pub struct Roster<'a> {
+    pub title: &'a str,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub instructors: &'a [String],
+    /// Each enrolled learner and whether they are dropped (withdrawn).
+    pub students: &'a [(&'a crate::sis::Learner, bool)],
+    pub classes: &'a [ClassSession],
+}
+
+/// A fingerprint of a roster: the same for the same title, dates, instructors,
+/// students (their names, email and dropped flag) and classes whatever their
+/// order; different when any of them changes. Not a secret and not personal
+/// data (a hash), so it can be stored beside the offering.
+pub fn roster_fingerprint(roster: &Roster<'_>) -> String {
+    let mut instructors: Vec<&str> = roster.instructors.iter().map(String::as_str).collect();
+    instructors.sort_unstable();
+    instructors.dedup();
+    let mut students: Vec<_> = roster
+        .students
+        .iter()
+        .map(|(l, dropped)| {
+            (
+                l.code.as_str(),
+                l.given_name.as_str(),
+                l.family_name.as_str(),
+                l.email.as_deref(),
+                *dropped,
+            )
+        })
+        .collect();
+    students.sort_unstable();
+    let mut classes: Vec<_> = roster
+        .classes
+        .iter()
+        .map(|c| (c.code.as_str(), c.start, c.end))
+        .collect();
+    classes.sort_unstable();
+    let canonical = serde_json::json!([
+        roster.title,
+        roster.start,
+        roster.end,
+        instructors,
+        students,
+        classes
+    ])
+    .to_string();
+    // Two 64-bit FNV-1a hashes with different offsets: 128 bits, enough that two
+    // different rosters of one offering never share a fingerprint in practice.
+    let fnv = |offset: u64| {
+        canonical.bytes().fold(offset, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x6c62_272e_07bb_0142)
+    )
+}
+
+/// Whether a connection's roster tick is due at `now`: never ticked, or at
+/// least `every_minutes` since the last tick (a retried tick for the same time,
+/// or an older one, is not).
+pub fn roster_tick_due(
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    every_minutes: u32,
+) -> bool {
+    last.is_none_or(|last| now - last >= TimeDelta::minutes(i64::from(every_minutes.max(1))))
+}
+
+/// Whether a tick pushes this marked offering: inside its sync window today
+/// (a Scheduled offering whose window has opened is inside too).
+pub fn roster_push_due(
+    ck: &CourseKeyOffering,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    today: NaiveDate,
+    settings: &CourseKeySettings,
+) -> bool {
+    ck.send_to_coursekey && in_window(start, end, today, settings) == WindowPosition::Inside
+}
+
+/// A CourseKey record refused by validation, kept beside the raw record so a
+/// person can see what was not imported and why (ids only, no names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRecord {
+    pub tenant: TenantId,
+    pub connection: crate::ids::ConnectionId,
+    pub record_id: String,
+    /// Why, as a code (`{"reason": "unknown_student"}`, ...).
+    pub error: AttendanceError,
+    /// Why, for a person.
+    pub message: String,
+    /// The ids the record named, when it could be read.
+    #[serde(default)]
+    pub course_id: Option<String>,
+    #[serde(default)]
+    pub class_id: Option<String>,
+    #[serde(default)]
+    pub student_id: Option<String>,
+    pub rejected_at: DateTime<Utc>,
 }
 
 /// One converted attendance, stored per offering, class and learner.
@@ -611,6 +722,7 @@ mod tests {
             classes: vec![class()],
             synchronized_at: None,
             last_error: None,
+            pushed_fingerprint: None,
         }
     }
 
@@ -681,6 +793,143 @@ mod tests {
                 reason: "CourseKey refused the course".into()
             }
         );
+    }
+
+    #[test]
+    fn a_roster_tick_is_due_every_update_every_minutes_and_a_retried_tick_is_not() {
+        let last = t(9, 0, 0);
+        let table = [
+            (None, t(9, 0, 0), 15, true),
+            (Some(last), last, 15, false),
+            (Some(last), t(9, 14, 59), 15, false),
+            (Some(last), t(9, 15, 0), 15, true),
+            (Some(last), t(9, 1, 0), 1, true),
+            (Some(last), t(9, 0, 59), 1, false),
+            (Some(last), t(8, 59, 0), 1, false),
+            // 0 is refused by the API; stored anyway, it counts as every minute.
+            (Some(last), t(9, 0, 30), 0, false),
+            (Some(last), t(9, 1, 0), 0, true),
+        ];
+        for (last, now, every, due) in table {
+            assert_eq!(
+                roster_tick_due(last, now, every),
+                due,
+                "{last:?} {now} {every}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tick_pushes_marked_offerings_inside_their_window_only() {
+        let s = settings();
+        let (start, end) = (Some(d(3, 22)), Some(d(4, 30)));
+        let table = [
+            (true, d(2, 28), true, false),
+            (true, d(3, 1), true, true),
+            (true, d(5, 14), true, true),
+            (true, d(5, 15), true, false),
+            (false, d(3, 10), true, false),
+            (true, d(3, 10), false, false),
+        ];
+        for (send, today, dated, expected) in table {
+            let (a, b) = if dated { (start, end) } else { (None, None) };
+            assert_eq!(
+                roster_push_due(&ck(send), a, b, today, &s),
+                expected,
+                "{send} {today} {dated}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_roster_fingerprint_changes_with_every_pushed_field_and_not_with_order() {
+        let learner = |code: &str, email: &str| crate::sis::Learner {
+            tenant: TenantId::parse("acme").unwrap(),
+            code: LearnerCode::parse(code).unwrap(),
+            username: None,
+            given_name: "Ana".into(),
+            middle_name: None,
+            family_name: "Ruiz".into(),
+            email: Some(email.into()),
+            date_of_birth: None,
+            archived: false,
+            email_opt_out: false,
+            updated_at: t(9, 0, 0),
+        };
+        let (l1, l2) = (learner("L1", "a@x"), learner("L2", "b@x"));
+        let instructors = vec!["I1".to_owned(), "I2".to_owned()];
+        let classes = vec![class()];
+        let students = [(&l1, false), (&l2, true)];
+        let base = Roster {
+            title: "Welding",
+            start: d(3, 2),
+            end: d(4, 30),
+            instructors: &instructors,
+            students: &students,
+            classes: &classes,
+        };
+        let fp = roster_fingerprint(&base);
+        assert_eq!(fp.len(), 32);
+        assert_eq!(fp, roster_fingerprint(&base));
+        let swapped = [(&l2, true), (&l1, false)];
+        let reordered = vec!["I2".to_owned(), "I1".to_owned()];
+        assert_eq!(
+            fp,
+            roster_fingerprint(&Roster {
+                students: &swapped,
+                instructors: &reordered,
+                ..base
+            })
+        );
+        let l1_moved = learner("L1", "new@x");
+        let undropped = [(&l1, false), (&l2, false)];
+        let new_email = [(&l1_moved, false), (&l2, true)];
+        let one_student = [(&l1, false)];
+        let fewer = vec!["I1".to_owned()];
+        let mut moved = class();
+        moved.start += TimeDelta::hours(1);
+        let moved = vec![moved];
+        let changed = [
+            Roster {
+                title: "Welding 2",
+                ..base
+            },
+            Roster {
+                start: d(3, 3),
+                ..base
+            },
+            Roster {
+                end: d(5, 1),
+                ..base
+            },
+            Roster {
+                instructors: &fewer,
+                ..base
+            },
+            Roster {
+                students: &undropped,
+                ..base
+            },
+            Roster {
+                students: &new_email,
+                ..base
+            },
+            Roster {
+                students: &one_student,
+                ..base
+            },
+            Roster {
+                classes: &moved,
+                ..base
+            },
+            Roster {
+                classes: &[],
+                ..base
+            },
+        ];
+        for (i, roster) in changed.iter().enumerate() {
+            assert_ne!(roster_fingerprint(roster), fp, "change {i}");
+        }
     }
 
     mod invariants {

@@ -744,6 +744,35 @@ pub trait AttendanceStore: Send + Sync {
         tenant: &TenantId,
         offering: &crate::OfferingId,
     ) -> Result<Vec<crate::attendance::JournalEntry>, StoreError>;
+    /// The tenant's offerings marked send-to-CourseKey (for the roster tick).
+    async fn marked_coursekey_offerings(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::attendance::CourseKeyOffering>, StoreError>;
+    /// When the connection's roster tick last ran (its scheduled time).
+    async fn roster_tick(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn save_roster_tick(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Keeps a record refused by validation beside the raw record; the same
+    /// record id again replaces it (a replay changes nothing).
+    async fn save_rejected_record(
+        &self,
+        rejected: &crate::attendance::RejectedRecord,
+    ) -> Result<(), StoreError>;
+    /// A connection's refused records, by record id.
+    async fn rejected_records(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::attendance::RejectedRecord>, StoreError>;
 }
 
 /// Why a CourseKey roster call failed. Holds no key and no personal data.
