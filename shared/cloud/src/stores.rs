@@ -28,6 +28,8 @@ pub struct Stores {
     pub links: crate::dynamo::DynamoLinkStore,
     pub results: crate::dynamo::DynamoResultStore,
     pub attendance: crate::dynamo::DynamoAttendanceStore,
+    /// LLN invitations, downloads, saved assessments, API call log, history.
+    pub lln: crate::dynamo::DynamoLlnStore,
     pub tenants: crate::dynamo::DynamoTenantSettingsStore,
 }
 
@@ -44,6 +46,7 @@ impl Stores {
             links: crate::dynamo::DynamoLinkStore::new(data.clone()),
             results: crate::dynamo::DynamoResultStore::new(data.clone()),
             attendance: crate::dynamo::DynamoAttendanceStore::new(data.clone()),
+            lln: crate::dynamo::DynamoLlnStore::new(data.clone()),
             tenants: crate::dynamo::DynamoTenantSettingsStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
