@@ -316,7 +316,11 @@ impl LlnStore for DynamoLlnStore {
             .await?;
         if items.len() != header.items {
             return Err(StoreError::Corrupt {
-                what: format!("LLN download {id}: {} of {} items", items.len(), header.items),
+                what: format!(
+                    "LLN download {id}: {} of {} items",
+                    items.len(),
+                    header.items
+                ),
                 source: Box::new(super::record::RecordError::KeyMismatch),
             });
         }
