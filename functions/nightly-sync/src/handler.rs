@@ -1,4 +1,5 @@
-//! Scheduler event -> `app::dispatch::dispatch_nightly`.
+//! Scheduler event -> `app::dispatch::dispatch_nightly` ("nightly") or
+//! `app::roster::dispatch_roster_updates` ("coursekey_roster", every minute).
 
 use crate::Deps;
 use chrono::{DateTime, Utc};
@@ -24,10 +25,12 @@ pub struct Response {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    #[error("nightly-sync handles the \"nightly\" schedule, not {0:?}")]
+    #[error("nightly-sync handles the \"nightly\" and \"coursekey_roster\" schedules, not {0:?}")]
     UnknownSchedule(String),
     #[error(transparent)]
     Dispatch(#[from] app::dispatch::DispatchError),
+    #[error(transparent)]
+    RosterTick(#[from] app::roster::RosterTickError),
 }
 
 /// Starts tonight's runs. An error makes the Scheduler retry the invocation,
@@ -37,14 +40,32 @@ pub async fn handle(
     event: ScheduledInvocation,
     now: DateTime<Utc>,
 ) -> Result<Response, HandlerError> {
-    if event.schedule != "nightly" {
-        return Err(HandlerError::UnknownSchedule(event.schedule));
-    }
     let scheduled_at = event.scheduled_time.unwrap_or(now);
+    match event.schedule.as_str() {
+        "nightly" => {}
+        // The CourseKey roster tick: `queued` pushes; `already_finished` counts the
+        // connections not due (ticked less than update_every_minutes ago, or retried).
+        "coursekey_roster" => {
+            let report = app::roster::dispatch_roster_updates(
+                deps.connections.as_ref(),
+                deps.attendance.as_ref(),
+                deps.sis.as_ref(),
+                deps.queue.as_ref(),
+                scheduled_at,
+            )
+            .await?;
+            return Ok(Response {
+                queued: report.queued.len(),
+                already_finished: report.not_due,
+            });
+        }
+        _ => return Err(HandlerError::UnknownSchedule(event.schedule)),
+    }
     let report = app::dispatch::dispatch_nightly(
         deps.connections.as_ref(),
         deps.runs.as_ref(),
         deps.queue.as_ref(),
+        deps.tenants.as_ref(),
         scheduled_at,
         now,
     )

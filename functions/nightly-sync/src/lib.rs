@@ -1,8 +1,11 @@
-//! nightly-sync: the nightly schedule starts one run per enabled connection.
+//! nightly-sync: the nightly schedule starts one run per enabled connection;
+//! the CourseKey roster tick (every minute) queues the roster pushes that are due.
 
 pub mod handler;
 
-use domain::ports::{ConnectionStore, JobQueue, RunStore};
+use domain::ports::{
+    AttendanceStore, ConnectionStore, JobQueue, RunStore, SisStore, TenantSettingsStore,
+};
 use std::sync::Arc;
 
 /// What the handler needs, built once per Lambda instance.
@@ -11,6 +14,12 @@ pub struct Deps {
     pub connections: Arc<dyn ConnectionStore>,
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The CourseKey roster tick: marked offerings and each connection's last tick.
+    pub attendance: Arc<dyn AttendanceStore>,
+    /// The offerings' dates, for the tick's sync window.
+    pub sis: Arc<dyn SisStore>,
+    /// Each tenant's run history retention.
+    pub tenants: Arc<dyn TenantSettingsStore>,
 }
 
 impl Deps {
@@ -21,6 +30,9 @@ impl Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             queue: Arc::new(stores.queue),
+            attendance: Arc::new(stores.attendance),
+            sis: Arc::new(stores.sis),
+            tenants: Arc::new(stores.tenants),
         }
     }
 }

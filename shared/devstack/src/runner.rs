@@ -105,6 +105,7 @@ impl LocalSystem {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             deliveries: Arc::new(stores.deliveries),
+            tenants: Arc::new(stores.tenants),
             api_keys: Arc::new(stores.api_keys),
             pepper,
             sis: Arc::new(stores.sis),
@@ -153,6 +154,21 @@ impl LocalSystem {
     ) -> Result<nightly_sync::handler::Response, RunnerError> {
         let event = nightly_sync::handler::ScheduledInvocation {
             schedule: "nightly".to_owned(),
+            scheduled_time: Some(scheduled_at),
+        };
+        nightly_sync::handler::handle(&self.nightly, event, Utc::now())
+            .await
+            .map_err(RunnerError::Nightly)
+    }
+
+    /// Fires the CourseKey roster tick (every minute in AWS) as EventBridge
+    /// Scheduler would for `scheduled_at`: the pushes due are queued; `drain` runs them.
+    pub async fn fire_roster_tick(
+        &self,
+        scheduled_at: DateTime<Utc>,
+    ) -> Result<nightly_sync::handler::Response, RunnerError> {
+        let event = nightly_sync::handler::ScheduledInvocation {
+            schedule: "coursekey_roster".to_owned(),
             scheduled_time: Some(scheduled_at),
         };
         nightly_sync::handler::handle(&self.nightly, event, Utc::now())
