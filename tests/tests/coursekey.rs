@@ -438,3 +438,210 @@ async fn marking_an_offering_through_the_api_pushes_its_roster_to_the_coursekey_
         .unwrap();
     assert_eq!(unmark.status().as_u16(), 409);
 }
+
+/// An API key for the tenant, stored as the API stores them.
+async fn api_key(system: &devstack::runner::LocalSystem, stores: &cloud::Stores) -> String {
+    let pepper = stores
+        .secrets
+        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    let key = devstack::new_api_key();
+    stores
+        .api_keys
+        .save_key(
+            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
+            &tenant(),
+            "e2e",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    key
+}
+
+#[tokio::test]
+async fn the_roster_tick_pushes_a_scheduled_offering_once_its_window_opens_and_enrolment_changes_without_an_api_save()
+ {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = CourseKeySim::new(CK_SECRET, CK_SECRET);
+    let server = sim.start().await.unwrap();
+    let ck = Connection {
+        tenant: tenant(),
+        id: ConnectionId::parse("coursekey-main").unwrap(),
+        name: "CourseKey".into(),
+        base_url: server.base_url.clone(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::CourseKey(CourseKeySettings {
+            update_every_minutes: 1,
+            ..CourseKeySettings::default()
+        }),
+    };
+    stores.connections.save_connection(&ck).await.unwrap();
+    let prefix = &system.config.secret_prefix;
+    for (name, value) in [
+        (ck.secret_name(prefix), CK_SECRET),
+        (
+            ck.field_secret_name(prefix, "initial_password"),
+            "Welcome-2026!",
+        ),
+    ] {
+        stores
+            .secrets
+            .put(&name, &SecretString::from(value))
+            .await
+            .unwrap();
+    }
+    let today = Utc::now().date_naive();
+    let offering = |start_in_days: i64| domain::sis::Offering {
+        tenant: tenant(),
+        id: off(),
+        name: "Welding 1".into(),
+        start_date: Some(today + TimeDelta::days(start_in_days)),
+        end_date: Some(today + TimeDelta::days(start_in_days + 60)),
+        status: domain::sis::OfferingStatus::Active,
+        auto_push: false,
+        must_be_evaluated: false,
+        assessables: vec![],
+        updated_at: Utc::now(),
+    };
+    // Starts in 30 days: its window opens in 9 (three weeks before), so it is Scheduled.
+    stores.sis.save_offering(&offering(30)).await.unwrap();
+    let enrol = |code: &str, state| {
+        let learner = domain::sis::Learner {
+            tenant: tenant(),
+            code: LearnerCode::parse(code).unwrap(),
+            username: None,
+            given_name: "Given".into(),
+            middle_name: None,
+            family_name: "Family".into(),
+            email: Some(format!("{code}@example.com")),
+            date_of_birth: None,
+            archived: false,
+            email_opt_out: false,
+            updated_at: Utc::now(),
+        };
+        let enrolment = Enrolment {
+            tenant: tenant(),
+            learner: LearnerCode::parse(code).unwrap(),
+            offering: off(),
+            state,
+            start_date: None,
+            session_date: None,
+            updated_at: Utc::now(),
+        };
+        let sis = &stores.sis;
+        async move {
+            sis.save_learner(&learner).await.unwrap();
+            sis.save_enrolment(&enrolment).await.unwrap();
+        }
+    };
+    enrol("L1", EnrolmentState::InProgress).await;
+
+    let key = api_key(&system, &stores).await;
+    let api = tests::serve(system.api_router().await.unwrap()).await;
+    let http = reqwest::Client::new();
+    let class_start = (today + TimeDelta::days(30))
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc();
+    let marked: serde_json::Value = http
+        .put(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({
+            "send_to_coursekey": true,
+            "instructors": ["INS-1"],
+            "classes": [{"code": "C1", "start": class_start, "end": class_start + TimeDelta::hours(3)}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(marked["status"], "scheduled");
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+    assert!(sim.calls().is_empty(), "nothing is sent while Scheduled");
+
+    // A tick before the window opens: nothing queued, nothing sent.
+    let t0 = Utc::now();
+    let before = system.fire_roster_tick(t0).await.unwrap();
+    assert_eq!(before.queued, 0);
+    system.drain().await.unwrap();
+    assert!(sim.calls().is_empty());
+
+    // The SMS brings the start forward to 14 days from now: the window is open.
+    // (The tick's clock is real time here; the same opening by time alone is
+    // app::roster's tick test.) The next tick pushes it, with no API save.
+    stores.sis.save_offering(&offering(14)).await.unwrap();
+    let opened = system
+        .fire_roster_tick(t0 + TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(opened.queued, 1);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1").unwrap()["title"],
+        "Welding 1"
+    );
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1/students/L1")
+            .unwrap()["is_dropped"],
+        false
+    );
+    // The user CourseKey created got the connection's initial password (CK-08).
+    assert_eq!(sim.initial_password("L1").as_deref(), Some("Welcome-2026!"));
+
+    // A new learner enrolled and L1 withdrawn in the SMS: the next due tick sends both.
+    enrol("L3", EnrolmentState::InProgress).await;
+    enrol("L1", EnrolmentState::Withdrawn).await;
+    let changed = system
+        .fire_roster_tick(t0 + TimeDelta::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(changed.queued, 1);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1/students/L1")
+            .unwrap()["is_dropped"],
+        true
+    );
+    assert_eq!(
+        sim.resource("/api/v1/courses/OFF-CK-1/students/L3")
+            .unwrap()["is_dropped"],
+        false
+    );
+
+    // Nothing changed: the tick queues the push, which makes no CourseKey call.
+    let calls = sim.calls().len();
+    let quiet = system
+        .fire_roster_tick(t0 + TimeDelta::minutes(3))
+        .await
+        .unwrap();
+    assert_eq!(quiet.queued, 1);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+    assert_eq!(
+        sim.calls().len(),
+        calls,
+        "an unchanged roster costs no call"
+    );
+    // The Scheduler retrying that tick queues nothing.
+    let retried = system
+        .fire_roster_tick(t0 + TimeDelta::minutes(3))
+        .await
+        .unwrap();
+    assert_eq!((retried.queued, retried.already_finished), (0, 1));
+
+    let status: serde_json::Value = http
+        .get(format!("{api}/v1/offerings/OFF-CK-1/coursekey"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "synchronized");
+}

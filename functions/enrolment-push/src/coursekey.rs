@@ -6,9 +6,12 @@ use app::roster::{RosterPorts, RosterPushError, push_offering};
 use chrono::{DateTime, Utc};
 use connectors::coursekey::CourseKeyClient;
 use domain::connection::ConnectionSettings;
-use domain::ports::{AttendanceStore, ConnectionStore, SecretSource, SisStore};
+use domain::ports::{AttendanceStore, ConnectionStore, SecretError, SecretSource, SisStore};
 use domain::{ConnectionId, OfferingId, TenantId};
 use std::sync::Arc;
+
+/// The connection's named secret sent as new CourseKey users' password.
+pub const INITIAL_PASSWORD: &str = "initial_password";
 
 /// The adapters a roster push needs besides [`crate::Deps`]'s.
 #[derive(Clone)]
@@ -55,8 +58,19 @@ pub async fn push_roster(
         .secret(&conn.secret_name(&ck.secret_prefix))
         .await
         .map_err(RosterPushError::from)?;
-    let client =
-        CourseKeyClient::new(&conn.base_url, key, None).map_err(RosterPushError::Client)?;
+    // The initial password for users CourseKey creates: a write-only named
+    // secret of the connection (CK-08); a connection without one sends none.
+    let initial_password = match ck
+        .secrets
+        .secret(&conn.field_secret_name(&ck.secret_prefix, INITIAL_PASSWORD))
+        .await
+    {
+        Ok(password) => Some(password),
+        Err(SecretError::NotFound { .. }) => None,
+        Err(e) => return Err(RosterPushError::from(e).into()),
+    };
+    let client = CourseKeyClient::new(&conn.base_url, key, initial_password)
+        .map_err(RosterPushError::Client)?;
     let ports = RosterPorts {
         store: ck.attendance.as_ref(),
         sis,

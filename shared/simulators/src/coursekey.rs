@@ -3,7 +3,9 @@
 //! - the roster API learnbridge pushes to (`PUT /api/v1/courses/{id}`,
 //!   `/instructors/{id}`, `/students/{code}`, `/courses/{id}/students/{code}`,
 //!   `/courses/{id}/classes/{code}`), bearer-authenticated, every call recorded
-//!   and the latest body per resource kept;
+//!   and the latest body per resource kept; a student's `initial_password` is
+//!   used only when the user is created ([`CourseKeySim::initial_password`]),
+//!   never kept in a call or a resource;
 //! - the sending end of the attendance webhook: [`CourseKeySim::post_attendance`]
 //!   signs a batch of records (`x-learnbridge-timestamp`, `x-learnbridge-signature:
 //!   v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`) and POSTs it to a URL.
@@ -52,6 +54,8 @@ struct Inner {
     resources: BTreeMap<String, serde_json::Value>,
     /// Answer every roster call with this status (None: 200).
     fail_with: Option<u16>,
+    /// The password each student user was created with (first PUT only).
+    created_with_password: BTreeMap<String, Option<String>>,
 }
 
 /// The simulator's state, shared by its router and the test.
@@ -94,6 +98,16 @@ impl CourseKeySim {
     /// The latest body PUT at `path` (e.g. `/api/v1/courses/OFF-1`).
     pub fn resource(&self, path: &str) -> Option<serde_json::Value> {
         self.lock().resources.get(path).cloned()
+    }
+
+    /// The initial password the CourseKey user `code` was created with (None:
+    /// created without one, or not created).
+    pub fn initial_password(&self, code: &str) -> Option<String> {
+        self.lock()
+            .created_with_password
+            .get(code)
+            .cloned()
+            .flatten()
     }
 
     /// Answer every roster call with `status` from now on (None: 200 again).
@@ -178,11 +192,16 @@ async fn roster(
     {
         return (StatusCode::UNAUTHORIZED, "invalid api key").into_response();
     }
-    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response();
     };
     let mut inner = sim.lock();
     let path = uri.path().to_owned();
+    // A password is write-only: CourseKey uses it to create the user, never shows it.
+    let password = body
+        .as_object_mut()
+        .and_then(|b| b.remove("initial_password"))
+        .and_then(|p| p.as_str().map(str::to_owned));
     inner.calls.push(RosterCall {
         method: method.to_string(),
         path: path.clone(),
@@ -191,6 +210,12 @@ async fn roster(
     if let Some(status) = inner.fail_with {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "refused by the simulator").into_response();
+    }
+    if let Some(code) = path.strip_prefix("/api/v1/students/") {
+        inner
+            .created_with_password
+            .entry(code.to_owned())
+            .or_insert(password);
     }
     inner.resources.insert(path, body);
     (StatusCode::OK, axum::Json(serde_json::json!({"ok": true}))).into_response()
@@ -227,6 +252,30 @@ mod tests {
             sim.resource("/api/v1/courses/OFF-1").unwrap()["title"],
             "Welding"
         );
+    }
+
+    #[tokio::test]
+    async fn a_students_initial_password_is_kept_from_its_creation_and_never_shown() {
+        let sim = CourseKeySim::new("key", "secret");
+        let server = sim.start().await.unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("{}/api/v1/students/L1", server.base_url);
+        for password in ["first", "second"] {
+            let ok = client
+                .put(&url)
+                .bearer_auth("key")
+                .json(&serde_json::json!({"first_name": "A", "initial_password": password}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(ok.status().as_u16(), 200);
+        }
+        assert_eq!(sim.initial_password("L1").as_deref(), Some("first"));
+        assert_eq!(
+            sim.resource("/api/v1/students/L1").unwrap(),
+            serde_json::json!({"first_name": "A"})
+        );
+        assert_eq!(sim.initial_password("L2"), None);
     }
 
     #[test]
