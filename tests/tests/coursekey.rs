@@ -480,20 +480,14 @@ async fn the_roster_tick_pushes_a_scheduled_offering_once_its_window_opens_and_e
         }),
     };
     stores.connections.save_connection(&ck).await.unwrap();
-    let prefix = &system.config.secret_prefix;
-    for (name, value) in [
-        (ck.secret_name(prefix), CK_SECRET),
-        (
-            ck.field_secret_name(prefix, "initial_password"),
-            "Welcome-2026!",
-        ),
-    ] {
-        stores
-            .secrets
-            .put(&name, &SecretString::from(value))
-            .await
-            .unwrap();
-    }
+    stores
+        .secrets
+        .put(
+            &ck.secret_name(&system.config.secret_prefix),
+            &SecretString::from(CK_SECRET),
+        )
+        .await
+        .unwrap();
     let today = Utc::now().date_naive();
     let offering = |start_in_days: i64| domain::sis::Offering {
         tenant: tenant(),
@@ -543,6 +537,29 @@ async fn the_roster_tick_pushes_a_scheduled_offering_once_its_window_opens_and_e
     let key = api_key(&system, &stores).await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
+    let patch = |body: serde_json::Value| {
+        http.patch(format!("{api}/v1/connections/coursekey-main"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    // The initial password for users CourseKey creates: write-only, shown masked (CK-08).
+    let answer = patch(serde_json::json!({"secrets": {"initial_password": "Welcome-2026!"}}))
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(!text.contains("Welcome-2026"), "{text}");
+    // More often than every minute is refused by name (CK-09); nothing changes.
+    let answer = patch(serde_json::json!({"settings": {"update_every_minutes": 0}}))
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 422);
+    let refused: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        refused["field"],
+        "connections.settings.update_every_minutes"
+    );
     let class_start = (today + TimeDelta::days(30))
         .and_hms_opt(9, 0, 0)
         .unwrap()
