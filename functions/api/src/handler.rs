@@ -161,6 +161,11 @@ pub struct RunView {
     pub trigger: domain::Trigger,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seconds it ran (so far, while Importing).
+    pub duration_seconds: i64,
+    /// What it did, by name (e.g. `users_created`, `enrolled`, `results_ready`, `failures`).
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// Its operations (info) and incidents (warnings, errors), in order.
     #[schema(value_type = Vec<Object>)]
     pub log: Vec<RunLogLine>,
 }
@@ -180,6 +185,8 @@ pub async fn get_run(
         .ok_or_else(|| ApiError::not_found("run_id", format!("run {run_id} does not exist")))?;
     let log = deps.runs.log(&tenant, &connection.id, &run_id).await?;
     Ok(Json(RunView {
+        duration_seconds: run.duration((deps.now)()).num_seconds(),
+        counts: run.counts.clone(),
         id: run.id,
         connection: run.connection,
         status: run.status.label(),

@@ -49,4 +49,6 @@ pub struct Deps {
     pub now: fn() -> chrono::DateTime<chrono::Utc>,
     /// Deliveries to the SMS and their attempts.
     pub deliveries: Arc<dyn domain::ports::DeliveryStore>,
+    /// Each tenant's own settings (run history retention, run-error email).
+    pub tenants: Arc<dyn domain::ports::TenantSettingsStore>,
 }

@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
         deliveries: Arc::new(stores.deliveries),
+        tenants: Arc::new(stores.tenants),
         api_keys: Arc::new(stores.api_keys),
         pepper,
         sis: Arc::new(stores.sis),

@@ -99,16 +99,24 @@ pub async fn start_run(
         None => None,
     };
     let run = RunId::new_v7();
+    let keep = deps
+        .tenants
+        .tenant_settings(&tenant)
+        .await?
+        .run_history_days;
     // The run exists before its job does, so the history shows it at once and an
     // import-only job finds it.
     deps.runs
-        .start_run(&Run::start(
-            tenant.clone(),
-            id.clone(),
-            run.clone(),
-            Trigger::Manual,
-            (deps.now)(),
-        ))
+        .start_run(
+            &Run::start(
+                tenant.clone(),
+                id.clone(),
+                run.clone(),
+                Trigger::Manual,
+                (deps.now)(),
+            )
+            .keeping(keep),
+        )
         .await?;
     let job = match request.stage {
         Stage::Full => Job::SyncConnection {
@@ -193,6 +201,10 @@ pub struct RunSummary {
     pub trigger: Trigger,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seconds it ran (so far, while Importing).
+    pub duration_seconds: i64,
+    /// What it did, by name (e.g. `users_created`, `enrolled`, `results_ready`, `failures`).
+    pub counts: std::collections::BTreeMap<String, u64>,
     pub href: String,
 }
 
@@ -251,10 +263,13 @@ pub async fn history(
         .runs
         .history(&tenant, &id, query.from, query.to, limit)
         .await?;
+    let now = (deps.now)();
     Ok(Json(
         runs.into_iter()
             .map(|r| RunSummary {
                 href: format!("/v1/connections/{id}/runs/{}", r.id),
+                duration_seconds: r.duration(now).num_seconds(),
+                counts: r.counts.clone(),
                 id: r.id.to_string(),
                 status: r.status.label(),
                 trigger: r.trigger,

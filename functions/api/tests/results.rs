@@ -107,6 +107,7 @@ async fn api() -> Api {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
         deliveries: Arc::new(stores.deliveries),
+        tenants: Arc::new(stores.tenants),
         api_keys: Arc::new(stores.api_keys),
         pepper,
         sis: Arc::new(stores.sis),

@@ -28,6 +28,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
         links: deps.links.as_ref(),
         learning: deps.learning.as_ref(),
         mailer: deps.mailer.as_ref(),
+        tenants: deps.tenants.as_ref(),
     };
     let learners = Learners {
         connections: deps.connections.as_ref(),

@@ -3,11 +3,10 @@
 pub mod coursekey;
 pub mod handler;
 
-use async_trait::async_trait;
 use connectors::moodle_gateway::MoodleGateways;
 use domain::ports::{
-    ConnectionStore, Email, JobQueue, LearningSystems, LinkStore, MailError, Mailer, RunStore,
-    SisStore,
+    ConnectionStore, JobQueue, LearningSystems, LinkStore, Mailer, RunStore, SisStore,
+    TenantSettingsStore,
 };
 use std::sync::Arc;
 
@@ -22,21 +21,10 @@ pub struct Deps {
     /// Moodle gateways, one per connection (settings + secret), kept for the instance.
     pub learning: Arc<dyn LearningSystems>,
     pub mailer: Arc<dyn Mailer>,
+    /// The tenants' history retention and run-error email.
+    pub tenants: Arc<dyn TenantSettingsStore>,
     /// CourseKey roster pushes' adapters.
     pub coursekey: coursekey::CourseKeyDeps,
-}
-
-/// Used when `MAIL_FROM` is not set: learner emails are refused, and each
-/// refusal is a warning on the run, so nobody thinks they were sent.
-struct NoMailer;
-
-#[async_trait]
-impl Mailer for NoMailer {
-    async fn send(&self, _email: &Email) -> Result<(), MailError> {
-        Err(MailError::Rejected {
-            reason: format!("{} is not set", cloud::config::MAIL_FROM),
-        })
-    }
 }
 
 impl Deps {
@@ -44,13 +32,9 @@ impl Deps {
     /// gateways over the connections' secrets.
     pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
         let stores = cloud::Stores::new(config, sdk);
-        let mailer: Arc<dyn Mailer> = match &config.mail_from {
-            Some(from) => Arc::new(cloud::SesMailer::new(
-                aws_sdk_sesv2::Client::new(sdk),
-                from.clone(),
-            )),
-            None => Arc::new(NoMailer),
-        };
+        // Without MAIL_FROM learner emails are refused, and each refusal is a
+        // warning on the run, so nobody thinks they were sent.
+        let mailer = cloud::mail::mailer(config, sdk);
         Self {
             learning: Arc::new(MoodleGateways::new(
                 Arc::new(stores.secrets),
@@ -62,6 +46,7 @@ impl Deps {
             sis: Arc::new(stores.sis),
             links: Arc::new(stores.links),
             mailer,
+            tenants: Arc::new(stores.tenants),
             coursekey: coursekey::CourseKeyDeps::from_aws(config, sdk),
         }
     }

@@ -1,7 +1,7 @@
 //! SQS batch of jobs -> the import stage of each run.
 
 use crate::Deps;
-use app::jobs::{Pipeline, expect_queue};
+use app::jobs::{Begin, Pipeline, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::{Job, QueueRole};
 
@@ -19,17 +19,28 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::Fetc
         connections: deps.connections.as_ref(),
         runs: deps.runs.as_ref(),
         queue: deps.queue.as_ref(),
+        mailer: deps.mailer.as_ref(),
+        tenants: deps.tenants.as_ref(),
     };
-    match job {
+    match &job {
         Job::FetchResults {
             tenant,
             connection,
             run,
             offering,
         } => {
-            crate::results::fetch(deps, &tenant, &connection, &run, offering.as_deref()).await?;
+            // Renews the connection's lease (or finds the run finished, or
+            // another run at work: then the job comes back later).
+            if pipeline
+                .begin(&job, tenant, connection, run, None, chrono::Utc::now())
+                .await?
+                != Begin::Go
+            {
+                return Ok(());
+            }
+            crate::results::fetch(deps, tenant, connection, run, offering.as_deref()).await?;
             pipeline
-                .import(&tenant, &connection, &run, chrono::Utc::now())
+                .import(tenant, connection, run, chrono::Utc::now())
                 .await
                 .map(|_| ())
                 .map_err(Into::into)

@@ -4,7 +4,7 @@ pub mod attendance;
 pub mod handler;
 pub mod results;
 
-use domain::ports::{ConnectionStore, JobQueue, RunStore};
+use domain::ports::{ConnectionStore, JobQueue, Mailer, RunStore, TenantSettingsStore};
 use std::sync::Arc;
 
 /// What the handler needs, built once per Lambda instance.
@@ -13,6 +13,10 @@ pub struct Deps {
     pub connections: Arc<dyn ConnectionStore>,
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// Sends the run-error email.
+    pub mailer: Arc<dyn Mailer>,
+    /// The tenants' run-error email template.
+    pub tenants: Arc<dyn TenantSettingsStore>,
     /// CourseKey attendance processing's adapters.
     pub attendance: attendance::AttendanceDeps,
     /// The results download's adapters.
@@ -27,6 +31,8 @@ impl Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             queue: Arc::new(stores.queue),
+            mailer: cloud::mail::mailer(config, sdk),
+            tenants: Arc::new(stores.tenants),
             attendance: attendance::AttendanceDeps::from_aws(config, sdk),
             results: results::ResultsDeps::from_aws(config, sdk),
         }

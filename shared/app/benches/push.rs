@@ -135,6 +135,7 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
         links: &links,
         learning: &learning,
         mailer: &mailer,
+        tenants: &MemTenants::default(),
     };
     sim.clear_calls();
     let started = Instant::now();

@@ -1,7 +1,9 @@
 //! The nightly schedule: one run per enabled connection, queued for export.
 
 use chrono::{DateTime, Utc};
-use domain::ports::{ConnectionStore, JobQueue, QueueError, RunStore, StoreError, Written};
+use domain::ports::{
+    ConnectionStore, JobQueue, QueueError, RunStore, StoreError, TenantSettingsStore, Written,
+};
 use domain::{
     Connection, ConnectionId, Job, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
 };
@@ -46,13 +48,15 @@ impl domain::ports::Retryable for DispatchError {
 }
 
 /// Starts one run per enabled connection for the schedule time `scheduled_at`
-/// and queues its export. Idempotent per schedule time: run ids derive from it,
-/// so a retried invocation re-queues only runs that have not finished.
+/// (kept as long as its tenant keeps history) and queues its export.
+/// Idempotent per schedule time: run ids derive from it, so a retried
+/// invocation re-queues only runs that have not finished.
 #[tracing::instrument(skip_all, fields(scheduled_at = %scheduled_at))]
 pub async fn dispatch_nightly(
     connections: &dyn ConnectionStore,
     runs: &dyn RunStore,
     queue: &dyn JobQueue,
+    tenants: &dyn TenantSettingsStore,
     scheduled_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<NightlyReport, DispatchError> {
@@ -64,6 +68,18 @@ pub async fn dispatch_nightly(
         .filter(|c| c.enabled && c.kind().is_synced_nightly())
         .collect();
     let scheduled_ms = u64::try_from(scheduled_at.timestamp_millis()).unwrap_or(0);
+    let mut keep_days: std::collections::HashMap<TenantId, Option<u32>> =
+        std::collections::HashMap::new();
+    for connection in &enabled {
+        if !keep_days.contains_key(&connection.tenant) {
+            let settings = tenants
+                .tenant_settings(&connection.tenant)
+                .await
+                .map_err(DispatchError::Start)?;
+            keep_days.insert(connection.tenant.clone(), settings.run_history_days);
+        }
+    }
+    let keep_days = &keep_days;
 
     let started: Vec<Option<Run>> = stream::iter(enabled.iter().map(|connection| async move {
         let id = RunId::for_schedule(scheduled_ms, &connection.tenant, &connection.id);
@@ -73,7 +89,8 @@ pub async fn dispatch_nightly(
             id,
             Trigger::Nightly,
             now,
-        );
+        )
+        .keeping(keep_days.get(&connection.tenant).copied().flatten());
         match runs.start_run(&run).await? {
             Written::Done => Ok(Some(run)),
             Written::AlreadyDone => {
@@ -205,9 +222,16 @@ mod tests {
     #[tokio::test]
     async fn one_run_per_enabled_synced_connection() {
         let (connections, runs, queue) = stores();
-        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
-            .await
-            .unwrap();
+        let report = dispatch_nightly(
+            &connections,
+            &runs,
+            &queue,
+            &MemTenants::default(),
+            at(2),
+            at(2),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             report.queued.len(),
             2,
@@ -237,18 +261,32 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_invocation_starts_no_new_runs() {
         let (connections, runs, queue) = stores();
-        dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
-            .await
-            .unwrap();
+        dispatch_nightly(
+            &connections,
+            &runs,
+            &queue,
+            &MemTenants::default(),
+            at(2),
+            at(2),
+        )
+        .await
+        .unwrap();
         let first: Vec<_> = runs.runs.lock().unwrap().keys().cloned().collect();
         // Finish one of them; the retry must leave it alone and re-queue the other.
         let (t, c, r) = first[0].clone();
         runs.finish_run(&t, &c, &r, RunStatus::FinishedSuccessfully, at(3))
             .await
             .unwrap();
-        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(4))
-            .await
-            .unwrap();
+        let report = dispatch_nightly(
+            &connections,
+            &runs,
+            &queue,
+            &MemTenants::default(),
+            at(2),
+            at(4),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             runs.runs.lock().unwrap().len(),
             2,
@@ -261,6 +299,7 @@ mod tests {
             &connections,
             &runs,
             &queue,
+            &MemTenants::default(),
             at(2) + chrono::Duration::days(1),
             at(4),
         )
@@ -273,9 +312,16 @@ mod tests {
     async fn a_queueing_failure_is_logged_on_the_run_and_returned() {
         let (connections, runs, queue) = stores();
         *queue.refuse_next.lock().unwrap() = vec![1];
-        let err = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
-            .await
-            .unwrap_err();
+        let err = dispatch_nightly(
+            &connections,
+            &runs,
+            &queue,
+            &MemTenants::default(),
+            at(2),
+            at(2),
+        )
+        .await
+        .unwrap_err();
         let DispatchError::Enqueue {
             failed,
             total,
@@ -295,9 +341,16 @@ mod tests {
             line.message
         );
         // The schedule's retry queues only what is left.
-        let report = dispatch_nightly(&connections, &runs, &queue, at(2), at(2))
-            .await
-            .unwrap();
+        let report = dispatch_nightly(
+            &connections,
+            &runs,
+            &queue,
+            &MemTenants::default(),
+            at(2),
+            at(2),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             report.queued.len(),
             2,

@@ -2,10 +2,15 @@
 //!
 //! Each stage is safe to run twice for the same job: SQS delivers at least once.
 
-use chrono::{DateTime, Utc};
-use domain::ports::{ConnectionStore, JobQueue, QueueError, Retryable, RunStore, StoreError};
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::ports::{
+    ConnectionStore, JobQueue, MAX_DELAY_SECONDS, Mailer, QueueError, Retryable, RunStore,
+    StoreError, TenantSettingsStore,
+};
+use domain::run::LEASE_SECONDS;
 use domain::{
-    ConnectionId, Job, LogLevel, QueueRole, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
+    ConnectionId, Job, LeaseOutcome, LogLevel, QueueRole, Run, RunId, RunLogLine, RunStatus,
+    TenantId, Trigger,
 };
 
 /// Why a job failed. Transient failures go back to SQS; permanent ones are
@@ -74,9 +79,208 @@ pub struct Pipeline<'a> {
     pub connections: &'a dyn ConnectionStore,
     pub runs: &'a dyn RunStore,
     pub queue: &'a dyn JobQueue,
+    /// Sends the run-error email.
+    pub mailer: &'a dyn Mailer,
+    /// The tenant's history retention and run-error email template.
+    pub tenants: &'a dyn TenantSettingsStore,
 }
 
+/// Whether a stage may go on with its run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// The run holds its connection's lease: do the work.
+    Go,
+    /// The run already finished (a duplicate job, or another run took over):
+    /// nothing to do.
+    Finished(RunStatus),
+    /// Another run works on the connection: the job was queued again to come
+    /// back when that run's lease ends.
+    Waiting { holder: RunId },
+}
+
+/// How a waiting run's line on the log begins (written once per holder).
+const WAITING_LOG_PREFIX: &str = "Waiting for run ";
+
 impl Pipeline<'_> {
+    /// Starts (or resumes) a stage of `run` on its connection: records the run
+    /// (with the tenant's history retention) when `trigger` is given, then takes
+    /// or renews the connection's lease, so one run at a time works on a
+    /// connection. When the lease lapsed under a run that never finished (its
+    /// function died), that run is marked failed, and this one does its work:
+    /// every stage is idempotent, so nothing is done twice. When another run
+    /// holds the lease, `job` is queued again for when it ends.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn begin(
+        &self,
+        job: &Job,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        trigger: Option<Trigger>,
+        now: DateTime<Utc>,
+    ) -> Result<Begin, JobError> {
+        if let Some(trigger) = trigger {
+            let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
+            let record = Run::start(
+                tenant.clone(),
+                connection.clone(),
+                run.clone(),
+                trigger,
+                now,
+            )
+            .keeping(keep);
+            self.runs.start_run(&record).await?;
+        }
+        let Some(stored) = self.runs.run(tenant, connection, run).await? else {
+            return Err(JobError::UnknownRun {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+                run: run.clone(),
+            });
+        };
+        if stored.status != RunStatus::Importing {
+            tracing::info!("run already finished; duplicate job ignored");
+            return Ok(Begin::Finished(stored.status));
+        }
+        let until = now + TimeDelta::seconds(LEASE_SECONDS);
+        match self
+            .runs
+            .acquire_lease(tenant, connection, run, now, until)
+            .await?
+        {
+            LeaseOutcome::Acquired { taken_from, .. } => {
+                if let Some(dead) = taken_from {
+                    self.abandoned(tenant, connection, &dead, run, now).await?;
+                }
+                Ok(Begin::Go)
+            }
+            LeaseOutcome::Busy { holder, until } => {
+                let wait = (until - now)
+                    .num_seconds()
+                    .clamp(30, i64::from(MAX_DELAY_SECONDS));
+                self.queue
+                    .enqueue_delayed(job, u32::try_from(wait).unwrap_or(MAX_DELAY_SECONDS))
+                    .await?;
+                let log = self.runs.log(tenant, connection, run).await?;
+                let prefix = format!("{WAITING_LOG_PREFIX}{holder}");
+                if !log.iter().any(|l| l.message.starts_with(&prefix)) {
+                    let line = RunLogLine {
+                        at: now,
+                        level: LogLevel::Info,
+                        message: format!(
+                            "{prefix}, which is working on this connection; this run goes on when it ends."
+                        ),
+                    };
+                    self.runs
+                        .append_log(tenant, connection, run, &[line])
+                        .await?;
+                }
+                tracing::info!(%holder, wait, "connection busy; job queued again");
+                Ok(Begin::Waiting { holder })
+            }
+        }
+    }
+
+    /// A run whose lease lapsed before it finished: its function died. It is
+    /// finished with an error saying so (and its error email sent); `by` does
+    /// its work.
+    async fn abandoned(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        dead: &RunId,
+        by: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
+        let Some(stored) = self.runs.run(tenant, connection, dead).await? else {
+            return Ok(());
+        };
+        if stored.status != RunStatus::Importing {
+            return Ok(());
+        }
+        tracing::warn!(dead = %dead, "a run stopped before it finished; taking over");
+        let line = RunLogLine {
+            at: now,
+            level: LogLevel::Error,
+            message: format!(
+                "This run stopped before it finished (its function ended without a word); run {by} took over its work."
+            ),
+        };
+        self.runs
+            .append_log(tenant, connection, dead, &[line])
+            .await?;
+        self.finish_with_log(tenant, connection, dead, now).await?;
+        Ok(())
+    }
+
+    /// Finishes a run with the status its log earns, gives its connection's
+    /// lease back, and, when it finished with error, emails the connection's
+    /// error address (no personal details: counts and where to read the run).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn finish(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<RunStatus, JobError> {
+        let status = self.finish_with_log(tenant, connection, run, now).await?;
+        self.runs.release_lease(tenant, connection, run).await?;
+        Ok(status)
+    }
+
+    async fn finish_with_log(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<RunStatus, JobError> {
+        let log = self.runs.log(tenant, connection, run).await?;
+        let status = RunStatus::from_log(&log);
+        self.runs
+            .finish_run(tenant, connection, run, status, now)
+            .await?;
+        tracing::info!(status = status.label(), "run finished");
+        if status == RunStatus::FinishedWithError {
+            self.email_errors(tenant, connection, run, &log).await?;
+        }
+        Ok(status)
+    }
+
+    async fn email_errors(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        log: &[RunLogLine],
+    ) -> Result<(), JobError> {
+        let (Some(conn), Some(stored)) = (
+            self.connections.connection(tenant, connection).await?,
+            self.runs.run(tenant, connection, run).await?,
+        ) else {
+            return Ok(());
+        };
+        let template = self.tenants.tenant_settings(tenant).await?.run_error_email;
+        let Some(email) = domain::tenant::run_error_email(&template, &conn, &stored, log) else {
+            return Ok(());
+        };
+        // The run is finished either way: a mail failure is written on its log
+        // (and traced), not retried, so a redelivered job cannot email twice.
+        if let Err(error) = self.mailer.send(&email).await {
+            tracing::warn!(error = %error, "the run-error email could not be sent");
+            let line = RunLogLine {
+                at: stored.finished_at.unwrap_or(stored.started_at),
+                level: LogLevel::Warning,
+                message: format!("The error email could not be sent: {error}."),
+            };
+            self.runs
+                .append_log(tenant, connection, run, &[line])
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Export stage of a `sync_connection` job: makes sure the run is recorded,
     /// then queues the import. A job whose run already finished changes nothing.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
@@ -182,13 +386,7 @@ impl Pipeline<'_> {
         self.runs
             .append_log(tenant, connection, run, &[line])
             .await?;
-        let log = self.runs.log(tenant, connection, run).await?;
-        let status = RunStatus::from_log(&log);
-        self.runs
-            .finish_run(tenant, connection, run, status, now)
-            .await?;
-        tracing::info!(status = status.label(), "run finished");
-        Ok(status)
+        self.finish(tenant, connection, run, now).await
     }
 }
 
@@ -199,6 +397,7 @@ mod tests {
     use chrono::TimeZone;
     use domain::Connection;
     use domain::connection::{ConnectionSettings, MoodleSettings};
+    use domain::ports::Mailer;
 
     fn ids() -> (TenantId, ConnectionId, RunId) {
         (
@@ -234,6 +433,8 @@ mod tests {
             connections: &connections,
             runs: &runs,
             queue: &queue,
+            mailer: &MemMailer::default(),
+            tenants: &MemTenants::default(),
         };
         let (t, c, r) = ids();
         pipeline
@@ -275,6 +476,8 @@ mod tests {
             connections: &connections,
             runs: &runs,
             queue: &queue,
+            mailer: &MemMailer::default(),
+            tenants: &MemTenants::default(),
         };
         let (t, _, r) = ids();
         let ghost = ConnectionId::parse("ghost").unwrap();
@@ -308,6 +511,282 @@ mod tests {
         assert!(expect_queue(&job, QueueRole::Deliveries).is_ok());
     }
 
+    fn sync(run: &str) -> Job {
+        let (t, c, _) = ids();
+        Job::SyncConnection {
+            tenant: t,
+            connection: c,
+            run: RunId::parse(run).unwrap(),
+            trigger: Trigger::Nightly,
+            offering: None,
+        }
+    }
+
+    fn minutes(m: i64) -> DateTime<Utc> {
+        now() + TimeDelta::minutes(m)
+    }
+
+    #[tokio::test]
+    async fn one_run_at_a_time_the_other_waits_and_goes_on_when_it_ends() {
+        let (connections, runs, queue) = stores();
+        let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+            mailer: &mailer,
+            tenants: &tenants,
+        };
+        let (t, c, _) = ids();
+        let (a, b) = (
+            RunId::parse("run-a").unwrap(),
+            RunId::parse("run-b").unwrap(),
+        );
+        let go = pipeline
+            .begin(&sync("run-a"), &t, &c, &a, Some(Trigger::Nightly), now())
+            .await
+            .unwrap();
+        assert_eq!(go, Begin::Go);
+        // A manual run while the nightly one works: it waits, queued again for
+        // when the lease ends (capped at SQS's 15 minutes), with one log line.
+        for at in [minutes(1), minutes(2)] {
+            let waiting = pipeline
+                .begin(&sync("run-b"), &t, &c, &b, Some(Trigger::Manual), at)
+                .await
+                .unwrap();
+            assert_eq!(waiting, Begin::Waiting { holder: a.clone() });
+        }
+        let delayed = queue.delayed.lock().unwrap().clone();
+        assert_eq!(delayed.len(), 2);
+        assert_eq!(delayed[0], (sync("run-b"), 840));
+        let log = runs.log(&t, &c, &b).await.unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].message.starts_with("Waiting for run run-a"));
+        assert_eq!(
+            runs.run(&t, &c, &b).await.unwrap().unwrap().status,
+            RunStatus::Importing
+        );
+        // The first run renews its lease at its next stage, then finishes.
+        assert_eq!(
+            pipeline
+                .begin(&sync("run-a"), &t, &c, &a, None, minutes(3))
+                .await
+                .unwrap(),
+            Begin::Go
+        );
+        pipeline.finish(&t, &c, &a, minutes(4)).await.unwrap();
+        assert_eq!(
+            pipeline
+                .begin(
+                    &sync("run-b"),
+                    &t,
+                    &c,
+                    &b,
+                    Some(Trigger::Manual),
+                    minutes(5)
+                )
+                .await
+                .unwrap(),
+            Begin::Go,
+            "released: the waiting run goes on"
+        );
+        // A finished run's duplicate job does nothing.
+        assert_eq!(
+            pipeline
+                .begin(
+                    &sync("run-a"),
+                    &t,
+                    &c,
+                    &a,
+                    Some(Trigger::Nightly),
+                    minutes(6)
+                )
+                .await
+                .unwrap(),
+            Begin::Finished(RunStatus::FinishedSuccessfully)
+        );
+        assert!(mailer.0.lock().unwrap().is_empty(), "no errors, no email");
+    }
+
+    #[tokio::test]
+    async fn a_run_that_died_is_marked_failed_and_emailed_and_the_next_takes_over() {
+        let (connections, runs, queue) = stores();
+        connections.0.lock().unwrap()[0].error_email = Some("ops@acme.example".into());
+        let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+            mailer: &mailer,
+            tenants: &tenants,
+        };
+        let (t, c, _) = ids();
+        let (dead, next) = (
+            RunId::parse("run-dead").unwrap(),
+            RunId::parse("run-next").unwrap(),
+        );
+        pipeline
+            .begin(
+                &sync("run-dead"),
+                &t,
+                &c,
+                &dead,
+                Some(Trigger::Nightly),
+                now(),
+            )
+            .await
+            .unwrap();
+        // Its function dies: no finish, no release. Within the lease, others wait.
+        assert!(matches!(
+            pipeline
+                .begin(
+                    &sync("run-next"),
+                    &t,
+                    &c,
+                    &next,
+                    Some(Trigger::Manual),
+                    minutes(10)
+                )
+                .await
+                .unwrap(),
+            Begin::Waiting { .. }
+        ));
+        // Once the lease has lapsed, the next run takes over.
+        assert_eq!(
+            pipeline
+                .begin(
+                    &sync("run-next"),
+                    &t,
+                    &c,
+                    &next,
+                    Some(Trigger::Manual),
+                    minutes(16)
+                )
+                .await
+                .unwrap(),
+            Begin::Go
+        );
+        let stored = runs.run(&t, &c, &dead).await.unwrap().unwrap();
+        assert_eq!(stored.status, RunStatus::FinishedWithError);
+        let log = runs.log(&t, &c, &dead).await.unwrap();
+        assert!(
+            log.iter().any(|l| l.level == LogLevel::Error
+                && l.message.contains("stopped before it finished")
+                && l.message.contains("run-next")),
+            "{log:?}"
+        );
+        let sent = mailer.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "ops@acme.example");
+        assert!(
+            sent[0]
+                .body
+                .contains("/v1/connections/moodle/runs/run-dead")
+        );
+        // The dead run's late job (if SQS brings it back) changes nothing.
+        assert_eq!(
+            pipeline
+                .begin(&sync("run-dead"), &t, &c, &dead, None, minutes(17))
+                .await
+                .unwrap(),
+            Begin::Finished(RunStatus::FinishedWithError)
+        );
+        assert_eq!(mailer.0.lock().unwrap().len(), 1, "emailed once");
+    }
+
+    #[tokio::test]
+    async fn errors_are_emailed_once_with_the_tenants_template_and_no_personal_details() {
+        let (connections, runs, queue) = stores();
+        connections.0.lock().unwrap()[0].error_email = Some("ops@acme.example".into());
+        let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
+        let (t, c, r) = ids();
+        let mut settings = domain::tenant::TenantSettings {
+            run_history_days: Some(90),
+            ..Default::default()
+        };
+        settings.run_error_email.subject = "[{status}] {connection} {errors}".into();
+        tenants.0.lock().unwrap().insert(t.clone(), settings);
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+            mailer: &mailer,
+            tenants: &tenants,
+        };
+        pipeline
+            .begin(&sync("run-1"), &t, &c, &r, Some(Trigger::Nightly), now())
+            .await
+            .unwrap();
+        assert_eq!(
+            runs.run(&t, &c, &r).await.unwrap().unwrap().keep_days,
+            Some(90),
+            "kept as long as the tenant says"
+        );
+        let incident = RunLogLine {
+            at: now(),
+            level: LogLevel::Error,
+            message: "User Ada Lovelace (A1) - enrolment refused".into(),
+        };
+        runs.append_log(&t, &c, &r, &[incident]).await.unwrap();
+        assert_eq!(
+            pipeline.import(&t, &c, &r, minutes(1)).await.unwrap(),
+            RunStatus::FinishedWithError
+        );
+        pipeline.import(&t, &c, &r, minutes(2)).await.unwrap();
+        let sent = mailer.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "a redelivered import emails no second time");
+        assert_eq!(sent[0].subject, "[Finished with error] moodle 1");
+        assert!(!sent[0].body.contains("Ada") && !sent[0].body.contains("A1"));
+        assert!(
+            runs.leases.lock().unwrap().is_empty(),
+            "the lease is given back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mail_failure_is_a_warning_on_the_run_not_a_retry() {
+        struct Down;
+        #[async_trait::async_trait]
+        impl Mailer for Down {
+            async fn send(&self, _: &domain::ports::Email) -> Result<(), domain::ports::MailError> {
+                Err(domain::ports::MailError::Rejected {
+                    reason: "MAIL_FROM is not set".into(),
+                })
+            }
+        }
+        let (connections, runs, queue) = stores();
+        connections.0.lock().unwrap()[0].error_email = Some("ops@acme.example".into());
+        let tenants = MemTenants::default();
+        let pipeline = Pipeline {
+            connections: &connections,
+            runs: &runs,
+            queue: &queue,
+            mailer: &Down,
+            tenants: &tenants,
+        };
+        let (t, c, r) = ids();
+        pipeline
+            .begin(&sync("run-1"), &t, &c, &r, Some(Trigger::Nightly), now())
+            .await
+            .unwrap();
+        let incident = RunLogLine {
+            at: now(),
+            level: LogLevel::Error,
+            message: "x".into(),
+        };
+        runs.append_log(&t, &c, &r, &[incident]).await.unwrap();
+        assert_eq!(
+            pipeline.import(&t, &c, &r, minutes(1)).await.unwrap(),
+            RunStatus::FinishedWithError
+        );
+        let log = runs.log(&t, &c, &r).await.unwrap();
+        assert!(
+            log.iter().any(|l| l.level == LogLevel::Warning
+                && l.message == "The error email could not be sent: the mail service refused the message: MAIL_FROM is not set."),
+            "{log:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_failed_import_enqueue_is_transient() {
         let (connections, runs, queue) = stores();
@@ -316,6 +795,8 @@ mod tests {
             connections: &connections,
             runs: &runs,
             queue: &queue,
+            mailer: &MemMailer::default(),
+            tenants: &MemTenants::default(),
         };
         let (t, c, r) = ids();
         let err = pipeline

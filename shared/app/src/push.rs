@@ -8,7 +8,7 @@
 //! so a duplicate message or a re-run creates no second user and no second
 //! enrolment, and writes no second log line.
 
-use crate::jobs::{JobError, Pipeline};
+use crate::jobs::{Begin, JobError, Pipeline};
 use chrono::{DateTime, NaiveTime, Utc};
 use domain::connection::{ConnectionSettings, MoodleSettings, NewUserAuth};
 use domain::learning::{
@@ -19,15 +19,15 @@ use domain::messages::{self, CourseInvite};
 use domain::plan::{self, PlanEntry, Step};
 use domain::ports::{
     ConnectionStore, Email, JobQueue, LearningSystem, LearningSystems, LinkStore, Mailer,
-    QueueError, Retryable, RunStore, SisStore, StoreError, Written,
+    QueueError, Retryable, RunStore, SisStore, StoreError, TenantSettingsStore, Written,
 };
 use domain::sis::{
     BlockReason, CourseLink, Enrolment, EnrolmentState, ExternalAccount, Learner, Offering,
     Transfer, TransferStatus,
 };
 use domain::{
-    Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, Run, RunId, RunLogLine, RunStatus,
-    TenantId, Trigger, transfer,
+    Connection, ConnectionId, Job, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine, TenantId,
+    Trigger, run::counts, transfer,
 };
 use secrecy::SecretString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -118,6 +118,7 @@ pub struct Push<'a> {
     pub links: &'a dyn LinkStore,
     pub learning: &'a dyn LearningSystems,
     pub mailer: &'a dyn Mailer,
+    pub tenants: &'a dyn TenantSettingsStore,
 }
 
 /// One row of the transfer preview.
@@ -611,10 +612,39 @@ impl Push<'_> {
                 .call_transferred(tenant, connection, &loaded, &mut log, now)
                 .await?;
         }
+        let mut unknown = 0;
+        if call
+            && settings.exclusive_tenant_alerts
+            && let Some(link) = &loaded.link
+        {
+            let lms = match lms {
+                Some(lms) => lms,
+                None => self.learning.for_connection(&conn).await?,
+            };
+            unknown = self
+                .unknown_participants(tenant, lms.as_ref(), link, &loaded, &mut log, now)
+                .await?;
+        }
 
         if !log.is_empty() {
             self.runs.append_log(tenant, connection, run, &log).await?;
         }
+        self.runs
+            .add_counts(
+                tenant,
+                connection,
+                run,
+                &[
+                    (counts::OFFERINGS_PUSHED, 1),
+                    (counts::USERS_CREATED, count(report.created)),
+                    (counts::USERS_MATCHED, count(report.linked)),
+                    (counts::ENROLLED, count(report.enrolled)),
+                    (counts::BLOCKED, count(report.blocked)),
+                    (counts::CALLED, count(report.called)),
+                    (counts::UNKNOWN_PARTICIPANTS, count(unknown)),
+                ],
+            )
+            .await?;
         tracing::info!(
             created = report.created,
             linked = report.linked,
@@ -628,6 +658,55 @@ impl Push<'_> {
             Some(err) => Err(PushError::Learning(err)),
             None => Ok(report),
         }
+    }
+
+    /// Exclusive-tenant alerts: everyone enrolled in the course should be known
+    /// to the SMS (the Moodle site is this tenant's alone). A participant that
+    /// is neither one of the offering's accounts nor, by idnumber or username, a
+    /// learner of the SMS is a warning on the run. Returns how many there were.
+    async fn unknown_participants(
+        &self,
+        tenant: &TenantId,
+        lms: &dyn LearningSystem,
+        link: &CourseLink,
+        loaded: &Loaded,
+        log: &mut Vec<RunLogLine>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, PushError> {
+        let ours: BTreeSet<i64> = loaded.accounts.values().map(|a| a.external_id).collect();
+        let others: Vec<String> = lms
+            .enrolled_users(link.course_id)
+            .await?
+            .into_iter()
+            .filter(|id| !ours.contains(id))
+            .map(|id| id.to_string())
+            .collect();
+        if others.is_empty() {
+            return Ok(0);
+        }
+        let mut users = lms.users_by(UserLookup::Id, &others).await?;
+        users.sort_by_key(|u| u.id);
+        let mut unknown = 0;
+        for user in users {
+            let mut known = false;
+            for candidate in [&user.idnumber, &user.username] {
+                if let Ok(code) = LearnerCode::parse(candidate.trim())
+                    && self.sis.learner(tenant, &code).await?.is_some()
+                {
+                    known = true;
+                    break;
+                }
+            }
+            if !known {
+                unknown += 1;
+                log.push(line(
+                    LogLevel::Warning,
+                    messages::unknown_participant(&user.username, user.id, link.course_id),
+                    now,
+                ));
+            }
+        }
+        Ok(unknown)
     }
 
     /// Stores the learner's account once; if another was stored meanwhile, that one wins.
@@ -768,21 +847,19 @@ impl Push<'_> {
         now: DateTime<Utc>,
     ) -> Result<PushReport, PushError> {
         moodle_connection(self.connections, tenant, connection).await?;
-        let record = Run::start(
-            tenant.clone(),
-            connection.clone(),
-            run.clone(),
+        let pipeline = self.pipeline();
+        let job = Job::PushOffering {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            offering: offering.clone(),
+            run: run.clone(),
             trigger,
-            now,
-        );
-        self.runs.start_run(&record).await?;
-        if self
-            .runs
-            .run(tenant, connection, run)
+        };
+        if pipeline
+            .begin(&job, tenant, connection, run, Some(trigger), now)
             .await?
-            .is_some_and(|r| r.status != RunStatus::Importing)
+            != Begin::Go
         {
-            tracing::info!("run already finished; duplicate job ignored");
             return Ok(PushReport::default());
         }
         let report = match self
@@ -794,14 +871,24 @@ impl Push<'_> {
             Err(e) => {
                 self.record_failure(tenant, connection, run, &e, now)
                     .await?;
+                self.runs
+                    .add_counts(tenant, connection, run, &[(counts::FAILURES, 1)])
+                    .await?;
                 PushReport::default()
             }
         };
-        let log = self.runs.log(tenant, connection, run).await?;
-        self.runs
-            .finish_run(tenant, connection, run, RunStatus::from_log(&log), now)
-            .await?;
+        pipeline.finish(tenant, connection, run, now).await?;
         Ok(report)
+    }
+
+    fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            connections: self.connections,
+            runs: self.runs,
+            queue: self.queue,
+            mailer: self.mailer,
+            tenants: self.tenants,
+        }
     }
 
     async fn record_failure(
@@ -838,32 +925,25 @@ impl Push<'_> {
         offering: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), PushError> {
-        let pipeline = Pipeline {
-            connections: self.connections,
-            runs: self.runs,
-            queue: self.queue,
-        };
+        let pipeline = self.pipeline();
         let Some(conn) = self.connections.connection(tenant, connection).await? else {
             // The pipeline records nothing and says why.
             return Ok(pipeline
                 .export(tenant, connection, run, trigger, offering, now)
                 .await?);
         };
-        let record = Run::start(
-            tenant.clone(),
-            connection.clone(),
-            run.clone(),
+        let job = Job::SyncConnection {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            run: run.clone(),
             trigger,
-            now,
-        );
-        self.runs.start_run(&record).await?;
-        if self
-            .runs
-            .run(tenant, connection, run)
+            offering: offering.map(str::to_owned),
+        };
+        if pipeline
+            .begin(&job, tenant, connection, run, Some(trigger), now)
             .await?
-            .is_some_and(|r| r.status != RunStatus::Importing)
+            != Begin::Go
         {
-            tracing::info!("run already finished; duplicate job ignored");
             return Ok(());
         }
         if matches!(conn.settings, ConnectionSettings::Moodle(_)) {
@@ -880,7 +960,10 @@ impl Push<'_> {
                     Err(e) if e.is_retryable() => return Err(e),
                     Err(e) => {
                         self.record_failure(tenant, connection, run, &e, now)
-                            .await?
+                            .await?;
+                        self.runs
+                            .add_counts(tenant, connection, run, &[(counts::FAILURES, 1)])
+                            .await?;
                     }
                 }
             }
@@ -890,6 +973,11 @@ impl Push<'_> {
             .await?;
         Ok(())
     }
+}
+
+/// A count for [`RunStore::add_counts`].
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// An error and its sources, joined, for the run log (adapters' errors never

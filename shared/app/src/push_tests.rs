@@ -53,6 +53,7 @@ struct Env {
     sis: MemSis,
     links: MemLinks,
     mailer: MemMailer,
+    tenants: MemTenants,
     learning: MoodleGateways,
 }
 
@@ -82,6 +83,7 @@ impl Env {
             sis: MemSis::default(),
             links: MemLinks::default(),
             mailer: MemMailer::default(),
+            tenants: MemTenants::default(),
             learning: MoodleGateways::new(Arc::new(Token), "lb/connections"),
         };
         env.sis
@@ -111,6 +113,7 @@ impl Env {
             links: &self.links,
             learning: &self.learning,
             mailer: &self.mailer,
+            tenants: &self.tenants,
         }
     }
 

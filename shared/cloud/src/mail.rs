@@ -69,3 +69,25 @@ impl Mailer for SesMailer {
         }
     }
 }
+
+/// Used when `MAIL_FROM` is not set: every email is refused with that reason,
+/// so each shows as a warning where it was due and nobody thinks it was sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        Err(MailError::Rejected {
+            reason: format!("{} is not set", crate::config::MAIL_FROM),
+        })
+    }
+}
+
+/// The function's mailer: SES from `MAIL_FROM`, or [`NoMailer`] without one.
+pub fn mailer(config: &crate::Config, sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn Mailer> {
+    match &config.mail_from {
+        Some(from) => std::sync::Arc::new(SesMailer::new(Client::new(sdk), from.clone())),
+        None => std::sync::Arc::new(NoMailer),
+    }
+}

@@ -254,8 +254,8 @@ impl JobQueue for SqsJobQueue {
             });
         };
         let body = serde_json::to_string(job).map_err(|e| QueueError::Encode(Box::new(e)))?;
-        let delay = i32::try_from(delay_seconds.min(domain::ports::MAX_DELAY_SECONDS))
-            .unwrap_or(i32::MAX);
+        let delay =
+            i32::try_from(delay_seconds.min(domain::ports::MAX_DELAY_SECONDS)).unwrap_or(i32::MAX);
         match self
             .client
             .send_message()

@@ -34,6 +34,14 @@ pub fn linked(learner: &Learner, moodle_user_id: i64) -> String {
     format!("{} - linked to Moodle user {moodle_user_id}", who(learner))
 }
 
+/// "Moodle user jdoe (id 42) is enrolled in course 7 but unknown to the SMS"
+/// (an exclusive-tenant alert: a warning on the run).
+pub fn unknown_participant(username: &str, moodle_user_id: i64, course_id: i64) -> String {
+    format!(
+        "Moodle user {username} (id {moodle_user_id}) is enrolled in course {course_id} but unknown to the SMS"
+    )
+}
+
 /// "User Ana Ruiz (X1234567) - not transferred: <reasons>" (a warning).
 pub fn blocked(learner_name: &str, code: &str, reasons: &[BlockReason]) -> String {
     let reasons: Vec<String> = reasons.iter().map(BlockReason::message).collect();

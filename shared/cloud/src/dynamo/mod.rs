@@ -25,6 +25,6 @@ pub use record::RecordError;
 pub use results::DynamoResultStore;
 pub use runs::{DynamoRunStore, RunStoreError};
 pub use sis::DynamoSisStore;
-pub use tenants::DynamoTenantSettingsStore;
 pub use table::BATCH_GET_MAX;
 pub use table::{BATCH_WRITE_MAX, Condition, Item, QueryOptions, SkRange, Table, TableError};
+pub use tenants::DynamoTenantSettingsStore;
