@@ -7,6 +7,9 @@
 //!   `push_coursekey_roster` job; unmarking send-to-CourseKey on an offering already
 //!   synchronized is refused (409).
 //! - `GET /v1/offerings/{offering}/attendance`: P / L / A per class and learner.
+//! - `GET /v1/connections/{connection}/coursekey/errors`: the CourseKey records
+//!   refused by validation, each with its reason, so a person sees what was not
+//!   imported (the same reasons the error email lists).
 //!
 //! The routes carry their own adapters ([`CourseKeyApi`], as an extension) and
 //! read the tenant the API key middleware puts in the request.
@@ -17,10 +20,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use domain::attendance::{Attendance, ClassSession, CourseKeyOffering, HoursType, SyncStatus};
+use domain::attendance::{
+    Attendance, ClassSession, CourseKeyOffering, HoursType, RejectedRecord, SyncStatus,
+};
 use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::ports::{AttendanceStore, ConnectionStore, JobQueue, SisStore};
-use domain::{ConnectionId, Job, OfferingId, TenantId};
+use domain::{ConnectionId, ConnectionKind, Job, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -48,6 +53,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> 
             get(get_coursekey).put(put_coursekey),
         )
         .route("/offerings/{offering}/attendance", get(list_attendance))
+        .route(
+            "/connections/{connection}/coursekey/errors",
+            get(list_rejected_records),
+        )
         .layer(Extension(api))
 }
 
@@ -90,6 +99,15 @@ pub struct AttendanceList {
     /// Each learner's mark per class: `present`, `late` or `absent`, with minutes for attendance-log offerings.
     #[schema(value_type = Vec<Object>)]
     pub attendance: Vec<Attendance>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RejectedList {
+    pub connection: String,
+    /// Each refused record: `record_id`, `error` (`{"reason": "unknown_student"}`, ...),
+    /// `message`, the `course_id` / `class_id` / `student_id` it named, `rejected_at`.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<RejectedRecord>,
 }
 
 /// The tenant's CourseKey connection (its first) and settings.
@@ -296,5 +314,38 @@ pub async fn list_attendance(
     Ok(Json(AttendanceList {
         offering: offering.to_string(),
         attendance,
+    }))
+}
+
+/// The CourseKey records a connection refused (unknown learner or class,
+/// inconsistent times, malformed), each with its reason.
+#[utoipa::path(get, path = "/v1/connections/{connection}/coursekey/errors", tag = "coursekey",
+    params(("connection" = String, Path, description = "The CourseKey connection's id")),
+    responses((status = 200, body = RejectedList), (status = 404, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_rejected_records(
+    Extension(api): Extension<CourseKeyApi>,
+    Extension(tenant): Extension<TenantId>,
+    Path(connection): Path<String>,
+) -> Result<Json<RejectedList>, ApiError> {
+    let connection = ConnectionId::parse(connection)?;
+    let known = api
+        .connections
+        .connection(&tenant, &connection)
+        .await?
+        .is_some_and(|c| c.kind() == ConnectionKind::CourseKey);
+    if !known {
+        return Err(ApiError::not_found(
+            "connection",
+            format!("CourseKey connection {connection} does not exist"),
+        ));
+    }
+    let records = api
+        .attendance
+        .rejected_records(&tenant, &connection)
+        .await?;
+    Ok(Json(RejectedList {
+        connection: connection.to_string(),
+        records,
     }))
 }

@@ -53,6 +53,7 @@ use utoipa::{Modify, OpenApi};
         crate::coursekey::get_coursekey,
         crate::coursekey::put_coursekey,
         crate::coursekey::list_attendance,
+        crate::coursekey::list_rejected_records,
         links::start_transfer,
         links::list_transfers,
         preview::transfer_preview,

@@ -171,3 +171,70 @@ async fn an_offerings_attendance_is_listed() {
     assert_eq!(body["attendance"][0]["mark"], "late");
     assert_eq!(body["attendance"][0]["minutes_attended"], 165);
 }
+
+#[tokio::test]
+async fn refused_coursekey_records_are_listed_with_their_reason_for_the_tenants_connection_only() {
+    use domain::attendance::{AttendanceError, RejectedRecord};
+    use domain::{ConnectionId, ConnectionKind};
+    let api = api().await;
+    for (t, id, kind) in [
+        ("acme", "ck", ConnectionKind::CourseKey),
+        ("acme", "moodle", ConnectionKind::Moodle),
+        ("bolt", "ck", ConnectionKind::CourseKey),
+    ] {
+        api.connections
+            .save_connection(&cloud::testing::connection(t, id, kind, true))
+            .await
+            .unwrap();
+    }
+    let rejected = |t: &str, id: &str, error: AttendanceError| RejectedRecord {
+        tenant: TenantId::parse(t).unwrap(),
+        connection: ConnectionId::parse("ck").unwrap(),
+        record_id: id.into(),
+        message: error.to_string(),
+        error,
+        course_id: Some("OFF-1".into()),
+        class_id: Some("C9".into()),
+        student_id: Some("L1".into()),
+        rejected_at: now(),
+    };
+    for r in [
+        rejected("acme", "att-7", AttendanceError::UnknownClass),
+        rejected("acme", "att-8", AttendanceError::CheckOutBeforeCheckIn),
+        rejected("bolt", "att-9", AttendanceError::UnknownStudent),
+    ] {
+        api.attendance.save_rejected_record(&r).await.unwrap();
+    }
+    let (status, body) = call(&api, "GET", "/v1/connections/ck/coursekey/errors", None).await;
+    assert_eq!(status, 200, "{body}");
+    let records = body["records"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["record_id"].as_str().unwrap(),
+                r["error"]["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("att-7", "unknown_class"),
+            ("att-8", "check_out_before_check_in")
+        ]
+    );
+    assert_eq!(
+        records[0]["message"],
+        "the class is not one of the offering's classes"
+    );
+    assert_eq!(records[0]["class_id"], "C9");
+
+    for path in [
+        "/v1/connections/moodle/coursekey/errors",
+        "/v1/connections/nope/coursekey/errors",
+    ] {
+        let (status, body) = call(&api, "GET", path, None).await;
+        assert_eq!((status, body["field"].as_str()), (404, Some("connection")));
+    }
+}

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod dispatch;
 pub mod jobs;
 pub mod learners;
+pub mod lln;
 pub mod push;
 pub mod results;
 pub mod roster;
