@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use domain::ports::{GradeSources, ResultStore, Retryable};
-use domain::results::{Adjustment, ReviewState, StoredResult};
+use domain::results::{Adjustment, ReviewState, StoredCompletion, StoredResult};
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -46,6 +46,18 @@ pub fn routes(results: ResultsDeps) -> Router<Deps> {
             "/offerings/{id}/results/{learner}/{assessable}/process",
             post(process_result),
         )
+        .route(
+            "/connections/{connection}/completions",
+            get(list_completions),
+        )
+        .route(
+            "/offerings/{id}/completions/{learner}",
+            patch(adjust_completion),
+        )
+        .route(
+            "/offerings/{id}/completions/{learner}/process",
+            post(process_completion),
+        )
         .merge(crate::mappings::routes())
         .layer(Extension(results))
 }
@@ -76,6 +88,7 @@ pub(crate) fn api_error(error: ResultsError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "not_processable", None, e.to_string())
         }
         e @ (ResultsError::UnknownResult { .. }
+        | ResultsError::UnknownCompletion { .. }
         | ResultsError::UnknownOffering { .. }
         | ResultsError::UnknownConnection { .. }
         | ResultsError::NotLinked { .. }) => ApiError::not_found("id", e.to_string()),
@@ -254,6 +267,8 @@ pub async fn process_result(
 pub struct ProcessedAll {
     /// Ready results saved (each now a delivery to the SMS).
     pub processed: usize,
+    /// Ready course completions saved (each a delivery; the enrolment completed).
+    pub completions: usize,
 }
 
 #[utoipa::path(post, path = "/v1/connections/{connection}/results/process", tag = "results", responses((status = 200, body = ProcessedAll), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -264,9 +279,120 @@ pub async fn process_all(
     Path(connection): Path<String>,
 ) -> Result<Json<ProcessedAll>, ApiError> {
     let connection = ConnectionId::parse(connection)?;
-    let processed = use_case(&deps, &results)
+    let done = use_case(&deps, &results)
         .process_all(&tenant, &connection, (deps.now)())
         .await
         .map_err(api_error)?;
-    Ok(Json(ProcessedAll { processed }))
+    Ok(Json(ProcessedAll {
+        processed: done.results,
+        completions: done.completions,
+    }))
+}
+
+/// A course completion under review, as the API shows it (the seed's
+/// "Course completions" tab).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CompletionView {
+    pub connection: String,
+    pub offering: String,
+    pub learner: String,
+    /// When the latest completion criterion was met (a person may change the date).
+    #[schema(value_type = String, format = DateTime)]
+    pub completed_at: chrono::DateTime<chrono::Utc>,
+    /// The course total grade.
+    pub grade: Option<f64>,
+    /// Smartosh mode: attendance (and evaluation) recorded, then the learner is
+    /// unenrolled from the Moodle course by the next download after processing.
+    pub unenrol_after_completion: bool,
+    /// `ready`, `error` or `done`.
+    #[schema(value_type = String)]
+    pub state: ReviewState,
+    pub error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub unenrolled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<StoredCompletion> for CompletionView {
+    fn from(c: StoredCompletion) -> Self {
+        Self {
+            connection: c.connection.to_string(),
+            offering: c.offering.to_string(),
+            learner: c.learner.to_string(),
+            completed_at: c.completed_at,
+            grade: c.grade,
+            unenrol_after_completion: c.smartosh,
+            state: c.state,
+            error: c.error,
+            unenrolled_at: c.unenrolled_at,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/connections/{connection}/completions", tag = "results", params(("connection" = String, Path), ListQuery), responses((status = 200, body = [CompletionView]), (status = 400, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list_completions(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(connection): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<CompletionView>>, ApiError> {
+    let connection = ConnectionId::parse(connection)?;
+    let state = match query.state.as_deref() {
+        None => ReviewState::Ready,
+        Some(s) => ReviewState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "state",
+                format!("{s} is not a review state: use ready, error or done"),
+            )
+        })?,
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let found = use_case(&deps, &results)
+        .list_completions(&tenant, &connection, state, limit)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(found.into_iter().map(CompletionView::from).collect()))
+}
+
+/// The completion's date as a person corrects it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustCompletionBody {
+    #[schema(value_type = String, format = Date)]
+    pub date: chrono::NaiveDate,
+}
+
+impl crate::json::Resource for AdjustCompletionBody {
+    const NAME: &'static str = "completions";
+}
+
+#[utoipa::path(patch, path = "/v1/offerings/{id}/completions/{learner}", tag = "results", request_body = AdjustCompletionBody, responses((status = 200, body = CompletionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn adjust_completion(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, learner)): Path<(String, String)>,
+    crate::json::JsonBody(body): crate::json::JsonBody<AdjustCompletionBody>,
+) -> Result<Json<CompletionView>, ApiError> {
+    let (offering, learner) = (OfferingId::parse(id)?, LearnerCode::parse(learner)?);
+    let completion = use_case(&deps, &results)
+        .adjust_completion(&tenant, &offering, &learner, body.date, (deps.now)())
+        .await
+        .map_err(api_error)?;
+    Ok(Json(completion.into()))
+}
+
+#[utoipa::path(post, path = "/v1/offerings/{id}/completions/{learner}/process", tag = "results", responses((status = 200, body = CompletionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn process_completion(
+    State(deps): State<Deps>,
+    Extension(results): Extension<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, learner)): Path<(String, String)>,
+) -> Result<Json<CompletionView>, ApiError> {
+    let (offering, learner) = (OfferingId::parse(id)?, LearnerCode::parse(learner)?);
+    let completion = use_case(&deps, &results)
+        .process_completion(&tenant, &offering, &learner, (deps.now)())
+        .await
+        .map_err(api_error)?;
+    Ok(Json(completion.into()))
 }

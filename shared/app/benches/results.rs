@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Results download for a 500-learner course against the Moodle simulator:
-//! Moodle calls per function on the first run, and on a re-run after 5
-//! learners were graded again. Prints figures; not a timed test.
+//! Moodle calls per function on the first run, on a re-run after 5 learners
+//! were graded again, and on a third run after 5 other learners only opened
+//! the course (an activity completed without a grade). Prints figures; not a
+//! timed test.
 //!
 //! `cargo bench -p app --bench results`
 
@@ -252,6 +254,32 @@ async fn main() {
         "re-run / first run: {rerun_calls} / {first_calls} Moodle calls ({:.1}%)",
         100.0 * rerun_calls as f64 / first_calls as f64
     );
+
+    // Another day later, 5 other learners opened the course and completed an
+    // activity without a grade: no grade changed, their course access did.
+    let third_at = later + TimeDelta::days(1);
+    for id in ids.iter().skip(100).take(CHANGED) {
+        sim.access_course(*id, 2, third_at.timestamp() - 60);
+    }
+    sim.clear_calls();
+    let started = Instant::now();
+    let third = uc
+        .fetch(&connection, gateway.as_ref(), None, &run, &stop, third_at)
+        .await
+        .unwrap();
+    let third_calls = print(
+        &format!(
+            "third run: {CHANGED} learners accessed the course (and yesterday's {CHANGED} within the completion lag)"
+        ),
+        &third,
+        &sim,
+        started.elapsed(),
+    );
+    println!(
+        "third run / first run: {third_calls} / {first_calls} Moodle calls ({:.1}%)",
+        100.0 * third_calls as f64 / first_calls as f64
+    );
     assert_eq!(first.learners, LEARNERS);
     assert_eq!(rerun.changed, CHANGED);
+    assert_eq!(third.changed, 2 * CHANGED);
 }

@@ -23,20 +23,20 @@ use domain::delivery::{DeliveryKey, DeliveryKind};
 use domain::learning::LearningError;
 use domain::ports::{
     ConnectionStore, DeliveryStore, GradeSource, GradeSources, JobQueue, LinkStore, ResultStore,
-    Retryable, RunStore, SisStore, StoreError,
+    Retryable, RunStore, SisStore, StoreError, Written,
 };
 use domain::results::{
-    self, Adjustment, CompletionRecord, CourseActivity, CriterionStatus, LearnerGrades,
-    MappedActivity, Mapping, MappingError, NoResult, PriorResult, ResultKey, ResultRules,
-    ResultType, ReviewError, ReviewState, StoredResult,
+    self, Adjustment, CourseActivity, IdentifiedBy, KnownLearner, LearnerGrades, MappedActivity,
+    Mapping, MappingError, NoResult, Participant, PriorResult, ReadInputs, ResultKey, ResultRules,
+    ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
 };
-use domain::sis::{CourseLink, EnrolmentState, Offering};
+use domain::sis::{CourseLink, EnrolmentState, ExternalAccount, Offering};
 use domain::{
     AssessableId, Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine,
     TenantId,
 };
 use futures::StreamExt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Learners graded this long before the watermark are read again: Moodle's
@@ -76,6 +76,11 @@ pub enum ResultsError {
         learner: LearnerCode,
         assessable: AssessableId,
     },
+    #[error("no course completion for learner {learner} in offering {offering}")]
+    UnknownCompletion {
+        offering: OfferingId,
+        learner: LearnerCode,
+    },
     #[error("the tenant has no enabled SMS connection to save results to")]
     NoSms,
 }
@@ -112,11 +117,21 @@ pub struct FetchCounts {
     pub errors: usize,
     /// Results saved without review (the connection approves automatically).
     pub saved: usize,
+    /// Course completions found (ready for review, or saved without review).
     pub completions: usize,
     pub unenrolled: usize,
     /// Learners (or offerings) that could not be read: warnings on the run.
     pub failures: usize,
+    /// Learners (or offerings) kept in the retry set for the next run.
+    pub retries: usize,
     pub stopped: bool,
+}
+
+/// What "process all" saved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Processed {
+    pub results: usize,
+    pub completions: usize,
 }
 
 /// The ports the results use cases need.
@@ -144,6 +159,8 @@ struct FetchCtx<'c> {
     settings: &'c MoodleSettings,
     sms: Option<ConnectionId>,
     since: Option<DateTime<Utc>>,
+    /// Learners (and offerings) whose reads failed in the last download.
+    retries: &'c BTreeSet<RetryEntry>,
     run: &'c RunId,
     now: DateTime<Utc>,
 }
@@ -221,15 +238,23 @@ impl Results<'_> {
             .watermark(tenant, &connection.id)
             .await?
             .map(|w| w - WATERMARK_OVERLAP);
+        let retries: BTreeSet<RetryEntry> = self
+            .results
+            .retries(tenant, &connection.id)
+            .await?
+            .into_iter()
+            .collect();
         let ctx = FetchCtx {
             connection,
             settings,
             sms: self.sms_connection(tenant).await?,
             since,
+            retries: &retries,
             run,
             now,
         };
         let mut counts = FetchCounts::default();
+        let mut failed: BTreeSet<RetryEntry> = BTreeSet::new();
         let mut pass_grades: HashMap<i64, Option<f64>> = HashMap::new();
         for link in &links {
             if stop.load(Ordering::Relaxed) {
@@ -238,7 +263,15 @@ impl Results<'_> {
             }
             counts.offerings += 1;
             if let Err(e) = self
-                .fetch_offering(&ctx, source, link, &mut pass_grades, stop, &mut counts)
+                .fetch_offering(
+                    &ctx,
+                    source,
+                    link,
+                    &mut pass_grades,
+                    stop,
+                    &mut counts,
+                    &mut failed,
+                )
                 .await
             {
                 // One offering failing is a warning; a store outage ends the run.
@@ -246,12 +279,16 @@ impl Results<'_> {
                     return Err(ResultsError::Store(e));
                 }
                 counts.failures += 1;
+                failed.insert(RetryEntry {
+                    offering: link.offering.clone(),
+                    learner: None,
+                });
                 tracing::warn!(offering = %link.offering, error = &e as &dyn std::error::Error, "offering results could not be read");
                 self.log(
                     &ctx,
                     LogLevel::Warning,
                     format!(
-                        "Results of offering {} could not be read: {}",
+                        "Results of offering {} could not be read: {}; read again next run.",
                         link.offering,
                         error_chain(&e)
                     ),
@@ -262,10 +299,13 @@ impl Results<'_> {
         if stop.load(Ordering::Relaxed) {
             counts.stopped = true;
         }
-        // Only a complete download of every linked offering moves the watermark.
-        if offering.is_none() && !counts.stopped && counts.failures == 0 {
+        // A complete download of every linked offering moves the watermark;
+        // what failed is kept in the retry set instead of holding it back.
+        if offering.is_none() && !counts.stopped {
+            let failed: Vec<RetryEntry> = failed.into_iter().collect();
+            counts.retries = failed.len();
             self.results
-                .save_watermark(tenant, &connection.id, now)
+                .save_progress(tenant, &connection.id, now, &failed)
                 .await?;
         }
         self.log(
@@ -289,6 +329,96 @@ impl Results<'_> {
         Ok(counts)
     }
 
+    /// Who is who in the course (SM-33): stored accounts first, then
+    /// participants identified by idnumber or username, whose accounts are
+    /// stored so the next run knows them.
+    async fn identify(
+        &self,
+        ctx: &FetchCtx<'_>,
+        link: &CourseLink,
+        participants: &[Participant],
+        codes: &[LearnerCode],
+    ) -> Result<HashMap<i64, LearnerCode>, ResultsError> {
+        let tenant = &link.tenant;
+        let accounts = self
+            .links
+            .accounts(tenant, &ctx.connection.id, codes)
+            .await?;
+        let stored: HashMap<LearnerCode, i64> = accounts
+            .into_iter()
+            .map(|a| (a.learner, a.external_id))
+            .collect();
+        let unknown: Vec<LearnerCode> = codes
+            .iter()
+            .filter(|c| !stored.contains_key(*c))
+            .cloned()
+            .collect();
+        let usernames: HashMap<LearnerCode, Option<String>> = if unknown.is_empty() {
+            HashMap::new()
+        } else {
+            self.sis
+                .learners(tenant, &unknown)
+                .await?
+                .into_iter()
+                .map(|l| (l.code, l.username))
+                .collect()
+        };
+        let known: Vec<KnownLearner> = codes
+            .iter()
+            .map(|c| KnownLearner {
+                code: c.clone(),
+                username: usernames.get(c).cloned().flatten(),
+                stored: stored.get(c).copied(),
+            })
+            .collect();
+        let identified = results::identify(participants, &known);
+        for code in &identified.ambiguous {
+            self.log(
+                ctx,
+                LogLevel::Warning,
+                format!(
+                    "Learner {code} of offering {}: more than one participant of course {} could be them (by idnumber or username); link the learner's Moodle user by hand.",
+                    link.offering, link.course_id
+                ),
+            )
+            .await;
+        }
+        let mut by_user = HashMap::with_capacity(identified.by_user.len());
+        for (user, (code, how)) in identified.by_user {
+            if how != IdentifiedBy::Stored {
+                let account = ExternalAccount {
+                    tenant: tenant.clone(),
+                    connection: ctx.connection.id.clone(),
+                    learner: code.clone(),
+                    external_id: user,
+                    created_by_us: false,
+                    linked_at: ctx.now,
+                };
+                if self.links.save_account(&account).await? == Written::AlreadyDone {
+                    // Another account was stored meanwhile: that one stands.
+                    continue;
+                }
+                self.log(
+                    ctx,
+                    LogLevel::Info,
+                    format!(
+                        "Learner {code} of offering {} identified as participant {user} of course {} by {}; account stored.",
+                        link.offering,
+                        link.course_id,
+                        match how {
+                            IdentifiedBy::Idnumber => "idnumber",
+                            _ => "username",
+                        }
+                    ),
+                )
+                .await;
+            }
+            by_user.insert(user, code);
+        }
+        Ok(by_user)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_offering(
         &self,
         ctx: &FetchCtx<'_>,
@@ -297,6 +427,7 @@ impl Results<'_> {
         pass_grades: &mut HashMap<i64, Option<f64>>,
         stop: &AtomicBool,
         counts: &mut FetchCounts,
+        failed: &mut BTreeSet<RetryEntry>,
     ) -> Result<(), ResultsError> {
         let tenant = &link.tenant;
         let Some(offering) = self.sis.offering(tenant, &link.offering).await? else {
@@ -320,12 +451,13 @@ impl Results<'_> {
             .map(|e| (e.learner.clone(), e))
             .collect();
         let codes: Vec<LearnerCode> = enrolments.keys().cloned().collect();
-        let by_user: HashMap<i64, LearnerCode> = self
-            .links
-            .accounts(tenant, &ctx.connection.id, &codes)
-            .await?
-            .into_iter()
-            .map(|a| (a.external_id, a.learner))
+
+        // One call: the participants, with idnumber, username and last access.
+        let participants = source.participants(link.course_id).await?;
+        let by_user = self.identify(ctx, link, &participants, &codes).await?;
+        let last_access: HashMap<i64, Option<DateTime<Utc>>> = participants
+            .iter()
+            .map(|p| (p.user, p.last_access))
             .collect();
 
         // One call: every learner's grades.
@@ -343,8 +475,24 @@ impl Results<'_> {
             .into_iter()
             .map(|r| ((r.learner.clone(), r.assessable.clone()), r))
             .collect();
+        let prior_completions: HashMap<LearnerCode, StoredCompletion> = self
+            .results
+            .completions(tenant, &link.offering)
+            .await?
+            .into_iter()
+            .map(|c| (c.learner.clone(), c))
+            .collect();
+        // The whole offering failed last time: everyone is read.
+        let since = if ctx.retries.contains(&RetryEntry {
+            offering: link.offering.clone(),
+            learner: None,
+        }) {
+            None
+        } else {
+            ctx.since
+        };
 
-        let mut changed: Vec<(&LearnerGrades, LearnerCode)> = Vec::new();
+        let mut changed: Vec<(&LearnerGrades, LearnerCode, bool)> = Vec::new();
         for g in &grades {
             let Some(code) = by_user.get(&g.user) else {
                 continue;
@@ -353,12 +501,10 @@ impl Results<'_> {
                 continue;
             };
             counts.learners += 1;
-            // A learner who passed every mapped assessable but whose course
-            // completion Moodle's cron has not marked yet is read again until
-            // it is: their grades will not change to tell us.
-            let awaiting_completion = completions
-                && !mappings.is_empty()
-                && enrolment.state.is_active()
+            let stored_completion = prior_completions.get(code);
+            let completion_read =
+                completions && enrolment.state.is_active() && stored_completion.is_none();
+            let passed_all = !mappings.is_empty()
                 && mappings.iter().all(|m| {
                     prior
                         .get(&(code.clone(), m.assessable.clone()))
@@ -366,8 +512,21 @@ impl Results<'_> {
                             r.state == ReviewState::Done && r.result == ResultType::Passed
                         })
                 });
-            if g.changed_since(ctx.since) || awaiting_completion {
-                changed.push((g, code.clone()));
+            let inputs = ReadInputs {
+                since,
+                now: ctx.now,
+                retry: ctx.retries.contains(&RetryEntry {
+                    offering: link.offering.clone(),
+                    learner: Some(code.clone()),
+                }),
+                last_change: g.last_change(),
+                last_access: last_access.get(&g.user).copied().flatten(),
+                completion_read,
+                passed_all,
+                unenrol_pending: stored_completion.is_some_and(|c| c.unenrol_pending()),
+            };
+            if results::read_reason(&inputs).is_some() {
+                changed.push((g, code.clone(), completion_read));
             }
         }
         counts.changed += changed.len();
@@ -375,24 +534,17 @@ impl Results<'_> {
         // Completion reads, a few learners at a time.
         let course = link.course_id;
         let want_activities = !mappings.is_empty();
-        let reads = futures::stream::iter(changed.iter().map(|(g, code)| {
+        let reads = futures::stream::iter(changed.iter().map(|(g, code, completion_read)| {
             let user = g.user;
             let code = code.clone();
-            let active = enrolments.get(&code).is_some_and(|e| e.state.is_active());
+            let completion_read = *completion_read;
             async move {
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
                 Some(
-                    read_learner(
-                        source,
-                        course,
-                        user,
-                        code,
-                        want_activities,
-                        completions && active,
-                    )
-                    .await,
+                    read_learner(source, course, user, code, want_activities, completion_read)
+                        .await,
                 )
             }
         }))
@@ -411,6 +563,10 @@ impl Results<'_> {
                 Ok(r) => r,
                 Err((code, e)) => {
                     counts.failures += 1;
+                    failed.insert(RetryEntry {
+                        offering: link.offering.clone(),
+                        learner: Some(code.clone()),
+                    });
                     tracing::warn!(learner = %code, error = &e as &dyn std::error::Error, "learner results could not be read");
                     self.log(
                         ctx,
@@ -439,6 +595,7 @@ impl Results<'_> {
                     &mappings,
                     pass_grades,
                     &prior,
+                    prior_completions.get(&read.learner),
                     enrolment,
                     g,
                     &read,
@@ -451,11 +608,15 @@ impl Results<'_> {
                     return Err(ResultsError::Store(e));
                 }
                 counts.failures += 1;
+                failed.insert(RetryEntry {
+                    offering: link.offering.clone(),
+                    learner: Some(read.learner.clone()),
+                });
                 self.log(
                     ctx,
                     LogLevel::Warning,
                     format!(
-                        "Learner {} of offering {}: {}",
+                        "Learner {} of offering {}: {}; read again next run.",
                         read.learner,
                         link.offering,
                         error_chain(&e)
@@ -476,6 +637,7 @@ impl Results<'_> {
         mappings: &[Mapping],
         pass_grades: &HashMap<i64, Option<f64>>,
         prior: &HashMap<(LearnerCode, AssessableId), StoredResult>,
+        prior_completion: Option<&StoredCompletion>,
         enrolment: &domain::sis::Enrolment,
         grades: &LearnerGrades,
         read: &LearnerReads,
@@ -563,51 +725,97 @@ impl Results<'_> {
             self.results.save_result(&result).await?;
         }
 
-        if let Some(course) = &read.course {
-            let criteria: &[CriterionStatus] = &course.criteria;
-            if let Some(at) =
-                results::course_completion(enrolment.state, course.completed, criteria)
-            {
-                let record = CompletionRecord::new(
-                    read.learner.clone(),
-                    link.offering.clone(),
+        // Everything of this learner was read and recorded above: only now may
+        // an approved completion's unenrolment happen (Smartosh).
+        let mut completion = match prior_completion {
+            Some(c) => c.clone(),
+            None => {
+                let Some(course) = &read.course else {
+                    return Ok(());
+                };
+                let Some(at) =
+                    results::course_completion(enrolment.state, course.completed, &course.criteria)
+                else {
+                    return Ok(());
+                };
+                let mut completion = StoredCompletion::new(
+                    (
+                        link.tenant.clone(),
+                        ctx.connection.id.clone(),
+                        link.offering.clone(),
+                        read.learner.clone(),
+                    ),
+                    read.user,
                     at,
                     grades.course_total,
                     ctx.settings.unenrol_after_completion,
                     offering.must_be_evaluated,
+                    ctx.now,
                 );
-                if let Some(sms) = &ctx.sms {
-                    let key = DeliveryKey {
-                        tenant: link.tenant.clone(),
-                        learner: read.learner.clone(),
-                        offering: link.offering.clone(),
-                        assessable: None,
-                        kind: DeliveryKind::Completion,
-                    };
-                    let payload = serde_json::to_value(&record).unwrap_or_default();
-                    create_delivery(self.deliveries, self.queue, &key, sms, payload, ctx.now)
-                        .await?;
-                }
-                let mut completed = enrolment.clone();
-                completed.state = EnrolmentState::Completed;
-                completed.updated_at = ctx.now;
-                self.sis.save_enrolment(&completed).await?;
                 counts.completions += 1;
-                // Smartosh: unenrol only after everything was read and recorded.
-                if ctx.settings.unenrol_after_completion {
-                    source.unenrol(link.course_id, read.user).await?;
-                    counts.unenrolled += 1;
-                    self.log(
-                        ctx,
-                        LogLevel::Info,
-                        format!(
-                            "Learner {} completed offering {}: attendance and grade recorded, unenrolled from course {}.",
-                            read.learner, link.offering, link.course_id
-                        ),
-                    )
-                    .await;
+                if !ctx.settings.review_before_saving
+                    && let Some(sms) = &ctx.sms
+                {
+                    self.approve_completion(&mut completion, sms, ctx.now)
+                        .await?;
+                    counts.saved += 1;
                 }
+                // Kept before any unenrolment, so an approved completion is
+                // never lost if the unenrolment fails.
+                self.results.save_completion(&completion).await?;
+                completion
             }
+        };
+        if completion.unenrol_pending() {
+            source.unenrol(link.course_id, completion.user).await?;
+            completion.unenrolled_at = Some(ctx.now);
+            completion.updated_at = ctx.now;
+            self.results.save_completion(&completion).await?;
+            counts.unenrolled += 1;
+            self.log(
+                ctx,
+                LogLevel::Info,
+                format!(
+                    "Learner {} completed offering {}: attendance and grade recorded, unenrolled from course {}.",
+                    read.learner, link.offering, link.course_id
+                ),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// A ready completion becomes done: its delivery to the SMS is created and
+    /// the enrolment is completed.
+    async fn approve_completion(
+        &self,
+        completion: &mut StoredCompletion,
+        sms: &ConnectionId,
+        now: DateTime<Utc>,
+    ) -> Result<(), ResultsError> {
+        completion.approve(now)?;
+        let key = DeliveryKey {
+            tenant: completion.tenant.clone(),
+            learner: completion.learner.clone(),
+            offering: completion.offering.clone(),
+            assessable: None,
+            kind: DeliveryKind::Completion,
+        };
+        let payload = serde_json::to_value(completion.record()).unwrap_or_default();
+        create_delivery(self.deliveries, self.queue, &key, sms, payload, now).await?;
+        if let Some(mut enrolment) = self
+            .sis
+            .enrolment(
+                &completion.tenant,
+                &completion.offering,
+                &completion.learner,
+            )
+            .await?
+            && enrolment.state.is_active()
+        {
+            enrolment.state = EnrolmentState::Completed;
+            enrolment.updated_at = now;
+            self.sis.save_enrolment(&enrolment).await?;
         }
         Ok(())
     }
@@ -775,13 +983,14 @@ impl Results<'_> {
         Ok(result)
     }
 
-    /// Processes every ready result of a connection (up to [`PROCESS_ALL_LIMIT`]).
+    /// Processes every ready result and every ready course completion of a
+    /// connection (up to [`PROCESS_ALL_LIMIT`] of each).
     pub async fn process_all(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         now: DateTime<Utc>,
-    ) -> Result<usize, ResultsError> {
+    ) -> Result<Processed, ResultsError> {
         let sms = self
             .sms_connection(tenant)
             .await?
@@ -790,13 +999,86 @@ impl Results<'_> {
             .results
             .results_by_state(tenant, connection, ReviewState::Ready, PROCESS_ALL_LIMIT)
             .await?;
-        let mut done = 0;
+        let mut done = Processed::default();
         for mut result in ready {
             self.save_to_sms(&mut result, &sms, now).await?;
             self.results.save_result(&result).await?;
-            done += 1;
+            done.results += 1;
+        }
+        let ready = self
+            .results
+            .completions_by_state(tenant, connection, ReviewState::Ready, PROCESS_ALL_LIMIT)
+            .await?;
+        for mut completion in ready {
+            self.approve_completion(&mut completion, &sms, now).await?;
+            self.results.save_completion(&completion).await?;
+            done.completions += 1;
         }
         Ok(done)
+    }
+
+    /// A connection's course completions in one review state.
+    pub async fn list_completions(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        state: ReviewState,
+        limit: usize,
+    ) -> Result<Vec<StoredCompletion>, ResultsError> {
+        Ok(self
+            .results
+            .completions_by_state(tenant, connection, state, limit)
+            .await?)
+    }
+
+    async fn stored_completion(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+    ) -> Result<StoredCompletion, ResultsError> {
+        self.results
+            .completion(tenant, offering, learner)
+            .await?
+            .ok_or_else(|| ResultsError::UnknownCompletion {
+                offering: offering.clone(),
+                learner: learner.clone(),
+            })
+    }
+
+    /// A person's change of a completion's date before it is processed.
+    pub async fn adjust_completion(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+        date: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<StoredCompletion, ResultsError> {
+        let mut completion = self.stored_completion(tenant, offering, learner).await?;
+        completion.adjust(date, now)?;
+        self.results.save_completion(&completion).await?;
+        Ok(completion)
+    }
+
+    /// Processes one ready completion: a delivery to the SMS, the enrolment
+    /// completed, done. In the Smartosh mode the learner is unenrolled from
+    /// the Moodle course by the next download, after their results are read.
+    pub async fn process_completion(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+        now: DateTime<Utc>,
+    ) -> Result<StoredCompletion, ResultsError> {
+        let sms = self
+            .sms_connection(tenant)
+            .await?
+            .ok_or(ResultsError::NoSms)?;
+        let mut completion = self.stored_completion(tenant, offering, learner).await?;
+        self.approve_completion(&mut completion, &sms, now).await?;
+        self.results.save_completion(&completion).await?;
+        Ok(completion)
     }
 
     /// A linked course's activities, with their type and whether they can be mapped.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::delivery::{Attempt, Delivery, DeliveryId, DeliveryState};
 use domain::ports::{DeliveryStore, ResultStore, StoreError, Written};
-use domain::results::{Mapping, ReviewState, StoredResult};
+use domain::results::{Mapping, RetryEntry, ReviewState, StoredCompletion, StoredResult};
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,6 +16,8 @@ pub struct MemResults {
     pub mappings: Mutex<Vec<Mapping>>,
     pub results: Mutex<BTreeMap<(OfferingId, LearnerCode, AssessableId), StoredResult>>,
     pub watermark: Mutex<Option<DateTime<Utc>>>,
+    pub retries: Mutex<Vec<RetryEntry>>,
+    pub completions: Mutex<BTreeMap<(OfferingId, LearnerCode), StoredCompletion>>,
 }
 
 #[async_trait]
@@ -107,7 +109,77 @@ impl ResultStore for MemResults {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         *self.watermark.lock().unwrap() = Some(at);
+        self.retries.lock().unwrap().clear();
         Ok(())
+    }
+    async fn retries(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+    ) -> Result<Vec<RetryEntry>, StoreError> {
+        Ok(self.retries.lock().unwrap().clone())
+    }
+    async fn save_progress(
+        &self,
+        _t: &TenantId,
+        _c: &ConnectionId,
+        at: DateTime<Utc>,
+        retries: &[RetryEntry],
+    ) -> Result<(), StoreError> {
+        *self.watermark.lock().unwrap() = Some(at);
+        *self.retries.lock().unwrap() = retries.to_vec();
+        Ok(())
+    }
+    async fn save_completion(&self, c: &StoredCompletion) -> Result<(), StoreError> {
+        self.completions
+            .lock()
+            .unwrap()
+            .insert((c.offering.clone(), c.learner.clone()), c.clone());
+        Ok(())
+    }
+    async fn completion(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+        l: &LearnerCode,
+    ) -> Result<Option<StoredCompletion>, StoreError> {
+        Ok(self
+            .completions
+            .lock()
+            .unwrap()
+            .get(&(o.clone(), l.clone()))
+            .cloned())
+    }
+    async fn completions(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+    ) -> Result<Vec<StoredCompletion>, StoreError> {
+        Ok(self
+            .completions
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| &c.offering == o)
+            .cloned()
+            .collect())
+    }
+    async fn completions_by_state(
+        &self,
+        _t: &TenantId,
+        c: &ConnectionId,
+        s: ReviewState,
+        limit: usize,
+    ) -> Result<Vec<StoredCompletion>, StoreError> {
+        Ok(self
+            .completions
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|x| &x.connection == c && x.state == s)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 

@@ -5,8 +5,10 @@ use crate::fakes::*;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone};
 use domain::connection::SmsSettings;
-use domain::results::{ActivityCompletion, CompletionState, CourseCompletionRead, ItemGrade};
-use domain::sis::{Assessable, AssessableKind, Enrolment, ExternalAccount, OfferingStatus};
+use domain::results::{
+    ActivityCompletion, CompletionState, CourseCompletionRead, CriterionStatus, ItemGrade,
+};
+use domain::sis::{Assessable, AssessableKind, Enrolment, Learner, OfferingStatus};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
@@ -20,7 +22,12 @@ struct Course {
     grades: Mutex<Vec<LearnerGrades>>,
     completion: Mutex<BTreeMap<i64, Vec<(i64, ActivityCompletion)>>>,
     course_completion: Mutex<BTreeMap<i64, CourseCompletionRead>>,
+    participants: Mutex<Vec<Participant>>,
     failing_user: Mutex<Option<i64>>,
+    failing_grades: AtomicBool,
+    failing_unenrol: AtomicBool,
+    /// Reads and unenrolments in the order they happened.
+    events: Mutex<Vec<String>>,
     grade_calls: AtomicUsize,
     pass_calls: AtomicUsize,
     completion_calls: AtomicUsize,
@@ -39,6 +46,9 @@ impl GradeSource for Course {
     }
     async fn course_grades(&self, _course: i64) -> Result<Vec<LearnerGrades>, LearningError> {
         self.grade_calls.fetch_add(1, Ordering::Relaxed);
+        if self.failing_grades.load(Ordering::Relaxed) {
+            return Err(LearningError::Unavailable("timed out".into()));
+        }
         Ok(self.grades.lock().unwrap().clone())
     }
     async fn pass_grade(&self, _cmid: i64) -> Result<Option<f64>, LearningError> {
@@ -51,6 +61,7 @@ impl GradeSource for Course {
         user: i64,
     ) -> Result<Vec<(i64, ActivityCompletion)>, LearningError> {
         self.completion_calls.fetch_add(1, Ordering::Relaxed);
+        self.events.lock().unwrap().push(format!("read {user}"));
         if *self.failing_user.lock().unwrap() == Some(user) {
             return Err(LearningError::Unavailable("timed out".into()));
         }
@@ -77,8 +88,15 @@ impl GradeSource for Course {
             .unwrap_or_default())
     }
     async fn unenrol(&self, _course: i64, user: i64) -> Result<(), LearningError> {
+        if self.failing_unenrol.load(Ordering::Relaxed) {
+            return Err(LearningError::Unavailable("timed out".into()));
+        }
+        self.events.lock().unwrap().push(format!("unenrol {user}"));
         self.unenrolled.lock().unwrap().push(user);
         Ok(())
+    }
+    async fn participants(&self, _course: i64) -> Result<Vec<Participant>, LearningError> {
+        Ok(self.participants.lock().unwrap().clone())
     }
 }
 
@@ -260,6 +278,12 @@ async fn world(n: i64, settings: MoodleSettings, with_sms: bool) -> World {
             items: Vec::new(),
             course_total: None,
         });
+        w.course.participants.lock().unwrap().push(Participant {
+            user: 101 + i,
+            username: format!("user{i}"),
+            idnumber: format!("L{i}"),
+            last_access: None,
+        });
     }
     w.results()
         .map(&w.course, &t(), &o(), &c(), &u1(), &[1, 2], at(1))
@@ -325,7 +349,7 @@ async fn first_run_applies_the_rules_and_a_re_run_reads_only_changed_learners() 
 
     // Process all: ready results become deliveries, done.
     let done = w.results().process_all(&t(), &c(), at(14)).await.unwrap();
-    assert_eq!(done, 4);
+    assert_eq!(done.results, 4);
     assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
     assert_eq!(w.result(0).unwrap().state, ReviewState::Done);
 
@@ -407,7 +431,7 @@ async fn a_missing_start_date_is_an_error_a_person_can_fix() {
 }
 
 #[tokio::test]
-async fn one_learner_failing_is_a_warning_and_holds_the_watermark() {
+async fn a_failing_learner_is_retried_alone_while_the_watermark_moves_on() {
     let w = world(3, settings(true), true).await;
     for u in [101, 102, 103] {
         w.grade(u, 1, 80.0, 3);
@@ -415,7 +439,7 @@ async fn one_learner_failing_is_a_warning_and_holds_the_watermark() {
     }
     *w.course.failing_user.lock().unwrap() = Some(102);
     let counts = w.fetch(at(10)).await;
-    assert_eq!((counts.failures, counts.ready), (1, 2));
+    assert_eq!((counts.failures, counts.ready, counts.retries), (1, 2, 1));
     assert!(w.result(1).is_none());
     let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
     let warning = log.iter().find(|l| l.level == LogLevel::Warning).unwrap();
@@ -424,15 +448,48 @@ async fn one_learner_failing_is_a_warning_and_holds_the_watermark() {
         "{}",
         warning.message
     );
-    assert_eq!(
-        *w.results.watermark.lock().unwrap(),
-        None,
-        "read again next run"
-    );
-    *w.course.failing_user.lock().unwrap() = None;
+    assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(10)));
+    let retry = RetryEntry {
+        offering: o(),
+        learner: Some(code(1)),
+    };
+    assert_eq!(*w.results.retries.lock().unwrap(), vec![retry.clone()]);
+
+    // Still failing: only that learner is read again, not everyone.
     let counts = w.fetch(at(11)).await;
-    assert_eq!((counts.failures, counts.changed, counts.ready), (0, 3, 1));
+    assert_eq!((counts.changed, counts.failures), (1, 1));
     assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(11)));
+    assert_eq!(*w.results.retries.lock().unwrap(), vec![retry]);
+
+    // Moodle answers again: the learner's result comes, the retry set empties.
+    *w.course.failing_user.lock().unwrap() = None;
+    let counts = w.fetch(at(12)).await;
+    assert_eq!((counts.failures, counts.changed, counts.ready), (0, 1, 1));
+    assert_eq!(w.result(1).unwrap().result, ResultType::Passed);
+    assert!(w.results.retries.lock().unwrap().is_empty());
+    let counts = w.fetch(at(13)).await;
+    assert_eq!(counts.changed, 0, "nothing left to read");
+}
+
+#[tokio::test]
+async fn an_offering_that_could_not_be_read_is_read_whole_next_run() {
+    let w = world(3, settings(true), true).await;
+    w.fetch(at(10)).await;
+    for u in [101, 102, 103] {
+        w.grade(u, 1, 80.0, 3); // graded before the watermark
+    }
+    w.course.failing_grades.store(true, Ordering::Relaxed);
+    let counts = w.fetch(at(11)).await;
+    assert_eq!((counts.failures, counts.retries), (1, 1));
+    assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(11)));
+    w.course.failing_grades.store(false, Ordering::Relaxed);
+    let counts = w.fetch(at(12)).await;
+    assert_eq!(
+        (counts.changed, counts.ready),
+        (3, 3),
+        "everyone of the offering, whatever the watermark"
+    );
+    assert!(w.results.retries.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -449,33 +506,53 @@ async fn a_stopped_download_stops_and_keeps_the_watermark() {
     assert_eq!(*w.results.watermark.lock().unwrap(), None);
 }
 
+fn complete_course(w: &World, user: i64, days: &[u32]) {
+    w.course.course_completion.lock().unwrap().insert(
+        user,
+        CourseCompletionRead {
+            completed: true,
+            criteria: days
+                .iter()
+                .map(|d| CriterionStatus {
+                    complete: true,
+                    completed_at: Some(at(*d)),
+                })
+                .collect(),
+        },
+    );
+}
+
+fn completion_delivery(w: &World) -> Option<domain::delivery::Delivery> {
+    w.deliveries
+        .0
+        .lock()
+        .unwrap()
+        .values()
+        .find(|d| d.kind == DeliveryKind::Completion)
+        .cloned()
+}
+
+async fn enrolment_state(w: &World, l: i64) -> EnrolmentState {
+    w.sis
+        .enrolment(&t(), &o(), &code(l))
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+}
+
 #[tokio::test]
-async fn smartosh_completion_records_attendance_and_evaluation_then_unenrols() {
+async fn smartosh_without_review_records_attendance_and_evaluation_then_unenrols() {
     let s = MoodleSettings {
         course_completions: true,
         unenrol_after_completion: true,
-        ..settings(true)
+        ..settings(false)
     };
     let w = world(2, s, true).await;
     w.grade(101, 1, 80.0, 3);
     w.course.grades.lock().unwrap()[0].course_total = Some(8.5);
     w.grade(102, 1, 30.0, 3);
-    w.course.course_completion.lock().unwrap().insert(
-        101,
-        CourseCompletionRead {
-            completed: true,
-            criteria: vec![
-                CriterionStatus {
-                    complete: true,
-                    completed_at: Some(at(4)),
-                },
-                CriterionStatus {
-                    complete: true,
-                    completed_at: Some(at(6)),
-                },
-            ],
-        },
-    );
+    complete_course(&w, 101, &[4, 6]);
     w.course.completion.lock().unwrap().insert(
         101,
         vec![(
@@ -489,34 +566,274 @@ async fn smartosh_completion_records_attendance_and_evaluation_then_unenrols() {
     let counts = w.fetch(at(10)).await;
     assert_eq!((counts.completions, counts.unenrolled), (1, 1));
     assert_eq!(*w.course.unenrolled.lock().unwrap(), vec![101]);
-    let e = w
-        .sis
-        .enrolment(&t(), &o(), &code(0))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(e.state, EnrolmentState::Completed);
-    let completion = w
-        .deliveries
-        .0
-        .lock()
-        .unwrap()
-        .values()
-        .find(|d| d.kind == DeliveryKind::Completion)
-        .cloned()
-        .unwrap();
+    assert_eq!(enrolment_state(&w, 0).await, EnrolmentState::Completed);
+    let completion = completion_delivery(&w).unwrap();
     assert_eq!(completion.payload["attendance_date"], "2026-03-06");
     assert_eq!(completion.payload["evaluation_grade"], 8.5);
-    // The result was read before the unenrolment: passed (quiz graded, assign complete-pass).
+    // The result was read and saved before the unenrolment.
     assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
     assert_eq!(
         w.result(0).unwrap().start_date,
         NaiveDate::from_ymd_opt(2026, 3, 5)
     );
-    // A completed enrolment is not completed again.
+    let events = w.course.events.lock().unwrap().clone();
+    let read = events.iter().position(|e| e == "read 101").unwrap();
+    let unenrol = events.iter().position(|e| e == "unenrol 101").unwrap();
+    assert!(read < unenrol, "{events:?}");
+    // A completed enrolment is not completed (or unenrolled) again.
     w.grade(101, 1, 90.0, 11);
     let counts = w.fetch(at(12)).await;
-    assert_eq!(counts.completions, 0);
+    assert_eq!((counts.completions, counts.unenrolled), (0, 0));
+}
+
+#[tokio::test]
+async fn with_review_a_completion_waits_and_the_learner_keeps_moodle_until_it_is_processed() {
+    let s = MoodleSettings {
+        course_completions: true,
+        unenrol_after_completion: true,
+        ..settings(true)
+    };
+    let w = world(2, s, true).await;
+    w.grade(101, 1, 80.0, 3);
+    w.course.grades.lock().unwrap()[0].course_total = Some(8.5);
+    complete_course(&w, 101, &[4, 6]);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!((counts.completions, counts.unenrolled), (1, 0));
+    assert!(completion_delivery(&w).is_none(), "waits for review");
+    assert!(w.course.unenrolled.lock().unwrap().is_empty());
+    assert_eq!(enrolment_state(&w, 0).await, EnrolmentState::InProgress);
+    let listed = w
+        .results()
+        .list_completions(&t(), &c(), ReviewState::Ready, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].learner.as_str(), listed[0].completed_at),
+        ("L0", at(6))
+    );
+
+    // A re-run finds the same completion and changes nothing.
+    let counts = w.fetch(at(11)).await;
+    assert_eq!((counts.completions, counts.unenrolled), (0, 0));
+
+    // A person moves the date, then processes all.
+    let adjusted = w
+        .results()
+        .adjust_completion(
+            &t(),
+            &o(),
+            &code(0),
+            NaiveDate::from_ymd_opt(2026, 3, 7).unwrap(),
+            at(12),
+        )
+        .await
+        .unwrap();
+    assert_eq!(adjusted.state, ReviewState::Ready);
+    let done = w.results().process_all(&t(), &c(), at(12)).await.unwrap();
+    assert_eq!(done.completions, 1);
+    let delivery = completion_delivery(&w).unwrap();
+    assert_eq!(delivery.payload["attendance_date"], "2026-03-07");
+    assert_eq!(delivery.payload["evaluation_grade"], 8.5);
+    assert_eq!(enrolment_state(&w, 0).await, EnrolmentState::Completed);
+    assert!(
+        w.course.unenrolled.lock().unwrap().is_empty(),
+        "the API does not call Moodle"
+    );
+    assert!(matches!(
+        w.results()
+            .adjust_completion(
+                &t(),
+                &o(),
+                &code(0),
+                NaiveDate::from_ymd_opt(2026, 3, 8).unwrap(),
+                at(12)
+            )
+            .await,
+        Err(ResultsError::Review(ReviewError::AlreadySaved))
+    ));
+
+    // The next download reads the learner (nothing changed in Moodle), then unenrols.
+    w.course.events.lock().unwrap().clear();
+    let counts = w.fetch(at(13)).await;
+    assert_eq!((counts.changed, counts.unenrolled), (1, 1));
+    assert_eq!(
+        *w.course.events.lock().unwrap(),
+        vec!["read 101".to_owned(), "unenrol 101".to_owned()]
+    );
+    let stored = w
+        .results
+        .completion(&t(), &o(), &code(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.unenrolled_at, Some(at(13)));
+    let counts = w.fetch(at(14)).await;
+    assert_eq!((counts.changed, counts.unenrolled), (0, 0));
+}
+
+#[tokio::test]
+async fn a_failed_unenrolment_keeps_the_approved_completion_and_is_tried_next_run() {
+    let s = MoodleSettings {
+        course_completions: true,
+        unenrol_after_completion: true,
+        ..settings(false)
+    };
+    let w = world(1, s, true).await;
+    w.grade(101, 1, 80.0, 3);
+    complete_course(&w, 101, &[6]);
+    w.course.failing_unenrol.store(true, Ordering::Relaxed);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(
+        (counts.completions, counts.unenrolled, counts.failures),
+        (1, 0, 1)
+    );
+    assert!(completion_delivery(&w).is_some(), "the completion is kept");
+    let stored = w
+        .results
+        .completion(&t(), &o(), &code(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.state, stored.unenrolled_at),
+        (ReviewState::Done, None)
+    );
+    w.course.failing_unenrol.store(false, Ordering::Relaxed);
+    let counts = w.fetch(at(11)).await;
+    assert_eq!((counts.unenrolled, counts.failures), (1, 0));
+    assert_eq!(
+        w.deliveries.0.lock().unwrap().len(),
+        2,
+        "one result, one completion"
+    );
+}
+
+#[tokio::test]
+async fn a_learner_enrolled_by_hand_is_identified_by_idnumber_or_username() {
+    let w = world(1, settings(true), true).await;
+    // L8: enrolled in Moodle by hand, idnumber = learner code; L9: by username.
+    for (l, user, username, idnumber) in [(8, 208, "someone", "L8"), (9, 209, "hand.made", "")] {
+        w.sis
+            .save_enrolment(&Enrolment {
+                tenant: t(),
+                learner: code(l),
+                offering: o(),
+                state: EnrolmentState::InProgress,
+                start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+                session_date: None,
+                updated_at: at(1),
+            })
+            .await
+            .unwrap();
+        w.sis
+            .save_learner(&Learner {
+                tenant: t(),
+                code: code(l),
+                username: Some(if l == 9 {
+                    "Hand.Made".into()
+                } else {
+                    "other".into()
+                }),
+                given_name: "A".into(),
+                middle_name: None,
+                family_name: "B".into(),
+                email: None,
+                date_of_birth: None,
+                archived: false,
+                email_opt_out: false,
+                updated_at: at(1),
+            })
+            .await
+            .unwrap();
+        w.course.participants.lock().unwrap().push(Participant {
+            user,
+            username: username.into(),
+            idnumber: idnumber.into(),
+            last_access: None,
+        });
+        w.course.grades.lock().unwrap().push(LearnerGrades {
+            user,
+            items: Vec::new(),
+            course_total: None,
+        });
+        w.grade(user, 1, 80.0, 3);
+        w.grade(user, 2, 80.0, 3);
+    }
+    let counts = w.fetch(at(10)).await;
+    assert_eq!((counts.learners, counts.ready), (3, 2));
+    assert_eq!(w.result(8).unwrap().result, ResultType::Passed);
+    assert_eq!(w.result(9).unwrap().result, ResultType::Passed);
+    let accounts = w
+        .links
+        .accounts(&t(), &c(), &[code(8), code(9)])
+        .await
+        .unwrap();
+    let mut ids: Vec<(String, i64, bool)> = accounts
+        .iter()
+        .map(|a| (a.learner.to_string(), a.external_id, a.created_by_us))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![("L8".into(), 208, false), ("L9".into(), 209, false)]
+    );
+    let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
+    assert!(
+        log.iter().any(|l| l
+            .message
+            .contains("L9 of offering OFF-1 identified as participant 209")
+            && l.message.contains("by username")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_completion_without_a_grade_change_is_seen_from_the_course_access() {
+    let s = MoodleSettings {
+        course_completions: true,
+        ..settings(false)
+    };
+    let w = world(3, s, true).await;
+    w.grade(101, 1, 80.0, 3); // started, graded long ago
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(counts.changed, 3);
+    // L0 opens the course and completes the assignment (marked done, no
+    // grade); Moodle's cron marks the course complete. No grade changed.
+    w.course.completion.lock().unwrap().insert(
+        101,
+        vec![
+            (
+                1,
+                ActivityCompletion {
+                    state: CompletionState::Complete,
+                    completed_at: Some(at(3)),
+                },
+            ),
+            (
+                2,
+                ActivityCompletion {
+                    state: CompletionState::CompletePass,
+                    completed_at: Some(at(11)),
+                },
+            ),
+        ],
+    );
+    w.course.participants.lock().unwrap()[0].last_access = Some(at(11));
+    complete_course(&w, 101, &[11]);
+    let before = w.course.completion_calls.load(Ordering::Relaxed);
+    let counts = w.fetch(at(12)).await;
+    assert_eq!(
+        (counts.changed, counts.completions),
+        (1, 1),
+        "only the learner who accessed the course"
+    );
+    assert_eq!(
+        w.course.completion_calls.load(Ordering::Relaxed),
+        before + 1
+    );
+    assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
+    assert_eq!(enrolment_state(&w, 0).await, EnrolmentState::Completed);
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use cloud::dynamo::{DynamoResultStore, Table};
 use common::{at, conn_id, tenant};
 use domain::ports::ResultStore;
 use domain::results::{
-    Adjustment, MappedActivity, Mapping, ProposedResult, ResultKey, ResultType, ReviewState,
-    StoredResult,
+    Adjustment, MappedActivity, Mapping, ProposedResult, ResultKey, ResultType, RetryEntry,
+    ReviewState, StoredCompletion, StoredResult,
 };
 use domain::{AssessableId, LearnerCode, OfferingId};
 
@@ -179,5 +179,91 @@ async fn the_watermark_is_per_connection() {
     assert_eq!(
         store.watermark(&t, &conn_id("moodle-2")).await.unwrap(),
         None
+    );
+}
+
+#[tokio::test]
+async fn the_retry_set_moves_with_the_watermark_in_one_write() {
+    let store = store().await;
+    let (t, c) = (tenant("acme"), conn_id("moodle"));
+    assert!(store.retries(&t, &c).await.unwrap().is_empty());
+    let retries = vec![
+        RetryEntry {
+            offering: off("OFF-1"),
+            learner: Some(LearnerCode::parse("L1").unwrap()),
+        },
+        RetryEntry {
+            offering: off("OFF-2"),
+            learner: None,
+        },
+    ];
+    store
+        .save_progress(&t, &c, at(100), &retries)
+        .await
+        .unwrap();
+    assert_eq!(store.watermark(&t, &c).await.unwrap(), Some(at(100)));
+    assert_eq!(store.retries(&t, &c).await.unwrap(), retries);
+    assert!(
+        store
+            .retries(&tenant("other"), &c)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another tenant sees nothing"
+    );
+    store.save_progress(&t, &c, at(200), &[]).await.unwrap();
+    assert_eq!(store.watermark(&t, &c).await.unwrap(), Some(at(200)));
+    assert!(store.retries(&t, &c).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn completions_move_between_review_queues() {
+    let store = store().await;
+    let (t, c) = (tenant("acme"), conn_id("moodle"));
+    let completion = |l: &str| {
+        StoredCompletion::new(
+            (
+                t.clone(),
+                c.clone(),
+                off("OFF-1"),
+                LearnerCode::parse(l).unwrap(),
+            ),
+            7,
+            at(50),
+            Some(8.5),
+            true,
+            false,
+            at(60),
+        )
+    };
+    let mut one = completion("L1");
+    store.save_completion(&one).await.unwrap();
+    store.save_completion(&completion("L2")).await.unwrap();
+    let queue = |s| store.completions_by_state(&t, &c, s, 100);
+    assert_eq!(queue(ReviewState::Ready).await.unwrap().len(), 2);
+    one.approve(at(70)).unwrap();
+    store.save_completion(&one).await.unwrap();
+    assert_eq!(queue(ReviewState::Ready).await.unwrap().len(), 1);
+    assert_eq!(queue(ReviewState::Done).await.unwrap(), vec![one.clone()]);
+    one.unenrolled_at = Some(at(80));
+    store.save_completion(&one).await.unwrap();
+    assert_eq!(
+        store
+            .completion(&t, &off("OFF-1"), &one.learner)
+            .await
+            .unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(store.completions(&t, &off("OFF-1")).await.unwrap().len(), 2);
+    assert!(
+        store.results(&t, &off("OFF-1")).await.unwrap().is_empty(),
+        "completions are not results"
+    );
+    assert!(
+        store
+            .completions_by_state(&tenant("other"), &c, ReviewState::Ready, 100)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

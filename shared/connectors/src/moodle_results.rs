@@ -5,6 +5,7 @@
 use crate::moodle::types::{
     ActivityCompletion as WireCompletion, CompletionState as WireState, GradeItem, moodle_time,
 };
+use crate::moodle::types::{EnrolledUser, NameValue};
 use crate::moodle::{CourseModuleId, MoodleCourseId, MoodleError, MoodleUserId};
 use crate::moodle_gateway::{MoodleGateway, MoodleGateways};
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use domain::learning::LearningError;
 use domain::ports::{GradeSource, GradeSources};
 use domain::results::{
     ActivityCompletion, CompletionState, CourseActivity, CourseCompletionRead, CriterionStatus,
-    ItemGrade, LearnerGrades,
+    ItemGrade, LearnerGrades, Participant,
 };
 use std::sync::Arc;
 
@@ -41,6 +42,18 @@ fn item_grade(item: &GradeItem) -> Option<ItemGrade> {
         graded_at: moodle_time(item.gradedategraded),
         submitted_at: moodle_time(item.gradedatesubmitted),
     })
+}
+
+/// The fields the import identifies participants by, and their last course access.
+const PARTICIPANT_FIELDS: &str = "id,username,idnumber,lastcourseaccess";
+
+fn participant(u: &EnrolledUser) -> Participant {
+    Participant {
+        user: u.id.get(),
+        username: u.username.clone().unwrap_or_default(),
+        idnumber: u.idnumber.clone().unwrap_or_default(),
+        last_access: moodle_time(u.lastcourseaccess),
+    }
 }
 
 fn completion(c: &WireCompletion) -> Option<(i64, ActivityCompletion)> {
@@ -152,6 +165,18 @@ impl GradeSource for MoodleGateway {
                 }
             })
     }
+
+    async fn participants(&self, course: i64) -> Result<Vec<Participant>, LearningError> {
+        let users = self
+            .client()
+            .enrolled_users(
+                MoodleCourseId(course),
+                &[NameValue::new("userfields", PARTICIPANT_FIELDS)],
+            )
+            .await
+            .map_err(call_error)?;
+        Ok(users.iter().map(participant).collect())
+    }
 }
 
 #[async_trait]
@@ -191,5 +216,23 @@ mod tests {
             item_grade(&manual).is_none(),
             "no course module: not mappable"
         );
+    }
+
+    #[test]
+    fn enrolled_users_become_participants() {
+        let u: EnrolledUser = serde_json::from_value(serde_json::json!({
+            "id": 4, "fullname": "Sam Student", "username": "occ.student1",
+            "idnumber": "S4", "lastcourseaccess": 1_772_000_000
+        }))
+        .unwrap();
+        let p = participant(&u);
+        assert_eq!(
+            (p.user, p.username.as_str(), p.idnumber.as_str()),
+            (4, "occ.student1", "S4")
+        );
+        assert!(p.last_access.is_some());
+        let never: EnrolledUser =
+            serde_json::from_value(serde_json::json!({"id": 5, "lastcourseaccess": 0})).unwrap();
+        assert_eq!(participant(&never).last_access, None, "0: never accessed");
     }
 }

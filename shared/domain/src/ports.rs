@@ -635,6 +635,12 @@ pub trait GradeSource: Send + Sync {
     ) -> Result<crate::results::CourseCompletionRead, crate::learning::LearningError>;
     /// Unenrols a learner from the course (after everything was read).
     async fn unenrol(&self, course: i64, user: i64) -> Result<(), crate::learning::LearningError>;
+    /// The course's participants with username, idnumber and last course
+    /// access, in one call (Moodle: core_enrol_get_enrolled_users).
+    async fn participants(
+        &self,
+        course: i64,
+    ) -> Result<Vec<crate::results::Participant>, crate::learning::LearningError>;
 }
 
 /// Builds the grade source of a connection.
@@ -692,6 +698,46 @@ pub trait ResultStore: Send + Sync {
         connection: &ConnectionId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// The learners (or offerings) whose reads failed in the connection's last
+    /// complete download: read again next run whatever changed.
+    async fn retries(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::results::RetryEntry>, StoreError>;
+    /// Moves the watermark and replaces the retry set, in one write.
+    async fn save_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        at: DateTime<Utc>,
+        retries: &[crate::results::RetryEntry],
+    ) -> Result<(), StoreError>;
+    /// Stores a course completion under review (or done).
+    async fn save_completion(
+        &self,
+        completion: &crate::results::StoredCompletion,
+    ) -> Result<(), StoreError>;
+    async fn completion(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        learner: &crate::LearnerCode,
+    ) -> Result<Option<crate::results::StoredCompletion>, StoreError>;
+    /// Every completion of an offering.
+    async fn completions(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+    ) -> Result<Vec<crate::results::StoredCompletion>, StoreError>;
+    /// A connection's completions in one review state.
+    async fn completions_by_state(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        state: crate::results::ReviewState,
+        limit: usize,
+    ) -> Result<Vec<crate::results::StoredCompletion>, StoreError>;
 }
 
 /// Raw CourseKey records read back from the inbox, for processing.

@@ -685,6 +685,315 @@ impl CompletionRecord {
     }
 }
 
+/// A participant of a Moodle course, as the import identifies it (Moodle:
+/// `core_enrol_get_enrolled_users` with the `userfields` option, one call per course).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Participant {
+    /// The learning system's user id.
+    pub user: i64,
+    pub username: String,
+    pub idnumber: String,
+    /// When the user last accessed the course (Moodle's `lastcourseaccess`; none: never).
+    pub last_access: Option<DateTime<Utc>>,
+}
+
+/// A learner of the offering as the import knows them: code, SMS username, and
+/// the Moodle account stored at export (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownLearner {
+    pub code: LearnerCode,
+    pub username: Option<String>,
+    pub stored: Option<i64>,
+}
+
+/// How a participant was identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentifiedBy {
+    /// The Moodle account stored when the learner was exported.
+    Stored,
+    /// The participant's idnumber is the learner code.
+    Idnumber,
+    /// The participant's username is the learner's SMS username.
+    Username,
+}
+
+/// Who is who among a course's participants (SM-33).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identified {
+    /// Moodle user id -> learner, with how.
+    pub by_user: std::collections::HashMap<i64, (LearnerCode, IdentifiedBy)>,
+    /// Learners with no stored account whom more than one participant could be
+    /// (or who share a participant with another learner): not guessed, left out.
+    pub ambiguous: Vec<LearnerCode>,
+}
+
+fn norm(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// Identifies the offering's learners among the course's participants: the
+/// account stored at export wins; a learner without one is the single
+/// participant (not already someone's) whose idnumber is the learner code, else
+/// the single one whose username is the learner's username (Moodle lowercases
+/// usernames). Two candidates, or two learners for one participant, identify
+/// nobody: a person must link them.
+pub fn identify(participants: &[Participant], learners: &[KnownLearner]) -> Identified {
+    let mut out = Identified::default();
+    for l in learners {
+        if let Some(user) = l.stored {
+            out.by_user
+                .insert(user, (l.code.clone(), IdentifiedBy::Stored));
+        }
+    }
+    let mut claims: std::collections::HashMap<i64, Vec<(LearnerCode, IdentifiedBy)>> =
+        std::collections::HashMap::new();
+    for l in learners.iter().filter(|l| l.stored.is_none()) {
+        let free = |p: &&Participant| !out.by_user.contains_key(&p.user);
+        let by_idnumber: Vec<&Participant> = participants
+            .iter()
+            .filter(free)
+            .filter(|p| !p.idnumber.trim().is_empty() && p.idnumber.trim() == l.code.as_str())
+            .collect();
+        let by_username: Vec<&Participant> = match &l.username {
+            Some(u) if !u.trim().is_empty() => participants
+                .iter()
+                .filter(free)
+                .filter(|p| norm(&p.username) == norm(u))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let (found, how) = if by_idnumber.is_empty() {
+            (by_username, IdentifiedBy::Username)
+        } else {
+            (by_idnumber, IdentifiedBy::Idnumber)
+        };
+        match found.as_slice() {
+            [] => {}
+            [one] => claims
+                .entry(one.user)
+                .or_default()
+                .push((l.code.clone(), how)),
+            _ => out.ambiguous.push(l.code.clone()),
+        }
+    }
+    for (user, mut who) in claims {
+        if who.len() == 1
+            && let Some(one) = who.pop()
+        {
+            out.by_user.insert(user, one);
+        } else {
+            out.ambiguous.extend(who.into_iter().map(|(code, _)| code));
+        }
+    }
+    out.ambiguous.sort();
+    out
+}
+
+/// A completion counts as just happened for this long after the learner's
+/// last access or grade: Moodle's completion cron marks the course complete
+/// some time after the last criterion is met (minutes on a healthy site, hours
+/// when cron runs rarely).
+pub const COMPLETION_LAG: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// A learner who passed every mapped assessable is awaited for Moodle's course
+/// completion for at most this long after their last grade: a course whose
+/// completion is never configured must not be read for ever.
+pub const COMPLETION_WAIT: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// Why a learner is read further in a download (completion reads), beyond the
+/// one grade report every learner is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadReason {
+    /// The connection's first complete download: everyone.
+    FirstRun,
+    /// Their reads failed in an earlier download.
+    Retry,
+    /// A grade item was graded or submitted since the watermark.
+    Graded,
+    /// They accessed the course since the watermark (an activity completed
+    /// without a grade: viewed, marked done, submitted), or, when their course
+    /// completion is read, within [`COMPLETION_LAG`] before it.
+    Accessed,
+    /// They passed every mapped assessable and their course completion is not
+    /// marked yet (within [`COMPLETION_WAIT`]).
+    AwaitingCompletion,
+    /// Their completion was approved and they are still enrolled in Moodle
+    /// (Smartosh): read, then unenrolled.
+    Unenrol,
+}
+
+/// What decides whether a learner is read further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadInputs {
+    /// The watermark less its overlap; none: the first run.
+    pub since: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+    /// In the connection's retry set.
+    pub retry: bool,
+    /// The latest grading or submission of any of their items.
+    pub last_change: Option<DateTime<Utc>>,
+    /// Their last access to the course.
+    pub last_access: Option<DateTime<Utc>>,
+    /// Their course completion is read (completions on, enrolment active, no
+    /// completion stored yet).
+    pub completion_read: bool,
+    /// They passed every mapped assessable (saved).
+    pub passed_all: bool,
+    /// An approved completion is waiting for the unenrolment.
+    pub unenrol_pending: bool,
+}
+
+/// Whether (and why) a learner is read further: in proportion to the learners
+/// that changed, never to all enrolled after the first run.
+pub fn read_reason(i: &ReadInputs) -> Option<ReadReason> {
+    if i.unenrol_pending {
+        return Some(ReadReason::Unenrol);
+    }
+    if i.retry {
+        return Some(ReadReason::Retry);
+    }
+    let Some(since) = i.since else {
+        return Some(ReadReason::FirstRun);
+    };
+    if i.last_change.is_some_and(|at| at >= since) {
+        return Some(ReadReason::Graded);
+    }
+    if i.last_access.is_some_and(|at| at >= since) {
+        return Some(ReadReason::Accessed);
+    }
+    if i.completion_read
+        && [i.last_access, i.last_change]
+            .into_iter()
+            .flatten()
+            .any(|at| at >= since - COMPLETION_LAG)
+    {
+        return Some(ReadReason::Accessed);
+    }
+    if i.completion_read
+        && i.passed_all
+        && i.last_change
+            .is_some_and(|at| at >= i.now - COMPLETION_WAIT)
+    {
+        return Some(ReadReason::AwaitingCompletion);
+    }
+    None
+}
+
+/// A learner (or, with no learner, a whole offering) whose reads failed in a
+/// download: read again next run whatever changed, while the watermark moves on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RetryEntry {
+    pub offering: OfferingId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learner: Option<LearnerCode>,
+}
+
+/// A course completion read from Moodle, in the review queue like a result
+/// (the seed's "Course completions" tab): ready until a person (or, without
+/// review, the download) processes it; then it is a delivery and the enrolment
+/// is completed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCompletion {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub offering: OfferingId,
+    pub learner: LearnerCode,
+    /// The Moodle user, for the unenrolment that follows (Smartosh).
+    pub user: i64,
+    /// When the latest completion criterion was met (a person may change the date).
+    pub completed_at: DateTime<Utc>,
+    /// The course total grade.
+    pub grade: Option<f64>,
+    /// Smartosh mode: attendance (and evaluation) recorded, then unenrolled.
+    pub smartosh: bool,
+    pub must_be_evaluated: bool,
+    pub state: ReviewState,
+    pub error: Option<String>,
+    /// When the learner was unenrolled from the Moodle course (Smartosh), after approval.
+    pub unenrolled_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoredCompletion {
+    /// A completion as read: ready for review.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key: (TenantId, ConnectionId, OfferingId, LearnerCode),
+        user: i64,
+        completed_at: DateTime<Utc>,
+        grade: Option<f64>,
+        smartosh: bool,
+        must_be_evaluated: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (tenant, connection, offering, learner) = key;
+        Self {
+            tenant,
+            connection,
+            offering,
+            learner,
+            user,
+            completed_at,
+            grade,
+            smartosh,
+            must_be_evaluated,
+            state: ReviewState::Ready,
+            error: None,
+            unenrolled_at: None,
+            updated_at: now,
+        }
+    }
+
+    /// A person's change of the status date (the time of day is kept).
+    pub fn adjust(&mut self, date: NaiveDate, now: DateTime<Utc>) -> Result<(), ReviewError> {
+        if self.state == ReviewState::Done {
+            return Err(ReviewError::AlreadySaved);
+        }
+        self.completed_at = date.and_time(self.completed_at.time()).and_utc();
+        self.error = (date > now.date_naive())
+            .then(|| format!("the completion date {date} is in the future"));
+        self.state = if self.error.is_some() {
+            ReviewState::Error
+        } else {
+            ReviewState::Ready
+        };
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Processing: a ready completion becomes done (its delivery is created by the caller).
+    pub fn approve(&mut self, now: DateTime<Utc>) -> Result<(), ReviewError> {
+        match self.state {
+            ReviewState::Ready => {
+                self.state = ReviewState::Done;
+                self.updated_at = now;
+                Ok(())
+            }
+            ReviewState::Done => Err(ReviewError::AlreadySaved),
+            ReviewState::Error => Err(ReviewError::NotReady {
+                reason: self.error.clone().unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Approved, still enrolled in Moodle, and the mode unenrols.
+    pub fn unenrol_pending(&self) -> bool {
+        self.smartosh && self.state == ReviewState::Done && self.unenrolled_at.is_none()
+    }
+
+    /// What goes to the SMS.
+    pub fn record(&self) -> CompletionRecord {
+        CompletionRecord::new(
+            self.learner.clone(),
+            self.offering.clone(),
+            self.completed_at,
+            self.grade,
+            self.smartosh,
+            self.must_be_evaluated,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1310,5 +1619,279 @@ mod tests {
             (ev.evaluation_date, ev.evaluation_grade),
             (Some(date(7)), Some(8.0))
         );
+    }
+}
+
+#[cfg(test)]
+mod fetch_tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone};
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap()
+    }
+    fn code(c: &str) -> LearnerCode {
+        LearnerCode::parse(c).unwrap()
+    }
+    fn p(user: i64, username: &str, idnumber: &str) -> Participant {
+        Participant {
+            user,
+            username: username.into(),
+            idnumber: idnumber.into(),
+            last_access: None,
+        }
+    }
+    fn l(c: &str, username: Option<&str>, stored: Option<i64>) -> KnownLearner {
+        KnownLearner {
+            code: code(c),
+            username: username.map(Into::into),
+            stored,
+        }
+    }
+
+    #[test]
+    fn participants_are_identified_by_stored_account_then_idnumber_then_username() {
+        let participants = vec![
+            p(1, "ana", "L1"),
+            p(2, "bea.moodle", "L2"),
+            p(3, "Carla", ""),
+            p(4, "dup", "L4"),
+            p(5, "dup2", "L4"),
+            p(6, "eve", "L6"),
+            p(7, "x", "L7"),
+            p(8, "shared", ""),
+        ];
+        type Want = Vec<(i64, &'static str, IdentifiedBy)>;
+        let cases: Vec<(&str, Vec<KnownLearner>, Want, Vec<&str>)> = vec![
+            (
+                "stored account wins over an idnumber elsewhere",
+                vec![l("L1", None, Some(9))],
+                vec![(9, "L1", IdentifiedBy::Stored)],
+                vec![],
+            ),
+            (
+                "idnumber is the learner code",
+                vec![l("L2", Some("other"), None)],
+                vec![(2, "L2", IdentifiedBy::Idnumber)],
+                vec![],
+            ),
+            (
+                "username, case and spaces ignored",
+                vec![l("L3", Some(" carla "), None)],
+                vec![(3, "L3", IdentifiedBy::Username)],
+                vec![],
+            ),
+            (
+                "no match: nobody",
+                vec![l("L9", Some("nobody"), None)],
+                vec![],
+                vec![],
+            ),
+            (
+                "two participants with the idnumber: not guessed",
+                vec![l("L4", None, None)],
+                vec![],
+                vec!["L4"],
+            ),
+            (
+                "a participant already someone's stored account is not taken",
+                vec![l("A", None, Some(6)), l("L6", None, None)],
+                vec![(6, "A", IdentifiedBy::Stored)],
+                vec![],
+            ),
+            (
+                "two learners for one participant: neither",
+                vec![l("M1", Some("shared"), None), l("M2", Some("SHARED"), None)],
+                vec![],
+                vec!["M1", "M2"],
+            ),
+            (
+                "idnumber before username",
+                vec![l("L7", Some("ana"), None)],
+                vec![(7, "L7", IdentifiedBy::Idnumber)],
+                vec![],
+            ),
+        ];
+        for (name, learners, want, ambiguous) in cases {
+            let got = identify(&participants, &learners);
+            let mut pairs: Vec<(i64, &str, IdentifiedBy)> = got
+                .by_user
+                .iter()
+                .map(|(u, (c, how))| (*u, c.as_str(), *how))
+                .collect();
+            pairs.sort_by_key(|x| x.0);
+            assert_eq!(pairs, want, "{name}");
+            let amb: Vec<&str> = got.ambiguous.iter().map(|c| c.as_str()).collect();
+            assert_eq!(amb, ambiguous, "{name}");
+        }
+    }
+
+    #[test]
+    fn read_reason_table() {
+        let since = Some(at(10));
+        let base = ReadInputs {
+            since,
+            now: at(11),
+            ..ReadInputs::default()
+        };
+        let hour = TimeDelta::hours(1);
+        let cases: Vec<(&str, ReadInputs, Option<ReadReason>)> = vec![
+            ("nothing changed", base, None),
+            (
+                "first run",
+                ReadInputs {
+                    since: None,
+                    ..base
+                },
+                Some(ReadReason::FirstRun),
+            ),
+            (
+                "in the retry set, nothing changed",
+                ReadInputs {
+                    retry: true,
+                    ..base
+                },
+                Some(ReadReason::Retry),
+            ),
+            (
+                "graded since",
+                ReadInputs {
+                    last_change: Some(at(10) + hour),
+                    ..base
+                },
+                Some(ReadReason::Graded),
+            ),
+            (
+                "graded exactly at the watermark",
+                ReadInputs {
+                    last_change: since,
+                    ..base
+                },
+                Some(ReadReason::Graded),
+            ),
+            (
+                "graded before",
+                ReadInputs {
+                    last_change: Some(at(9)),
+                    ..base
+                },
+                None,
+            ),
+            (
+                "accessed the course since (completed an activity without a grade)",
+                ReadInputs {
+                    last_access: Some(at(10) + hour),
+                    ..base
+                },
+                Some(ReadReason::Accessed),
+            ),
+            (
+                "accessed before, completion not read",
+                ReadInputs {
+                    last_access: Some(at(10) - hour),
+                    ..base
+                },
+                None,
+            ),
+            (
+                "accessed just before, completion read: the cron may have marked it since",
+                ReadInputs {
+                    last_access: Some(at(10) - hour),
+                    completion_read: true,
+                    ..base
+                },
+                Some(ReadReason::Accessed),
+            ),
+            (
+                "accessed long before, completion read",
+                ReadInputs {
+                    last_access: Some(at(10) - COMPLETION_LAG - hour),
+                    completion_read: true,
+                    ..base
+                },
+                None,
+            ),
+            (
+                "passed everything, awaiting the cron",
+                ReadInputs {
+                    last_change: Some(at(3)),
+                    completion_read: true,
+                    passed_all: true,
+                    ..base
+                },
+                Some(ReadReason::AwaitingCompletion),
+            ),
+            (
+                "passed everything long ago: no longer awaited",
+                ReadInputs {
+                    last_change: Some(at(11) - COMPLETION_WAIT - hour),
+                    completion_read: true,
+                    passed_all: true,
+                    ..base
+                },
+                None,
+            ),
+            (
+                "passed everything but completion not read (completed, or off)",
+                ReadInputs {
+                    last_change: Some(at(3)),
+                    passed_all: true,
+                    ..base
+                },
+                None,
+            ),
+            (
+                "approved completion waiting for the unenrolment",
+                ReadInputs {
+                    unenrol_pending: true,
+                    since: None,
+                    ..base
+                },
+                Some(ReadReason::Unenrol),
+            ),
+        ];
+        for (name, inputs, want) in cases {
+            assert_eq!(read_reason(&inputs), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_completion_is_reviewed_adjusted_approved_then_unenrolled() {
+        let mut c = StoredCompletion::new(
+            (
+                TenantId::parse("acme").unwrap(),
+                ConnectionId::parse("moodle").unwrap(),
+                OfferingId::parse("S1").unwrap(),
+                code("L1"),
+            ),
+            7,
+            at(6),
+            Some(8.0),
+            true,
+            true,
+            at(8),
+        );
+        assert_eq!(c.state, ReviewState::Ready);
+        assert!(!c.unenrol_pending(), "not before approval");
+        c.adjust(NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(), at(8))
+            .unwrap();
+        assert_eq!(c.state, ReviewState::Error, "a future date");
+        c.adjust(NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(), at(8))
+            .unwrap();
+        assert_eq!((c.state, c.completed_at), (ReviewState::Ready, at(5)));
+        let record = c.record();
+        assert_eq!(
+            (record.attendance_date, record.evaluation_grade),
+            (NaiveDate::from_ymd_opt(2026, 3, 5), Some(8.0))
+        );
+        c.approve(at(9)).unwrap();
+        assert!(c.unenrol_pending());
+        assert_eq!(c.approve(at(9)), Err(ReviewError::AlreadySaved));
+        assert_eq!(
+            c.adjust(NaiveDate::from_ymd_opt(2026, 3, 4).unwrap(), at(9)),
+            Err(ReviewError::AlreadySaved)
+        );
+        c.unenrolled_at = Some(at(10));
+        assert!(!c.unenrol_pending());
     }
 }

@@ -5,7 +5,8 @@
 //! |---|---|---|---|
 //! | mapping | `T#{t}#OFF#{o}` | `MAP#{c}#{a}` | — |
 //! | result | `T#{t}#OFF#{o}` | `RESULT#{code}#{a}` | `T#{t}#CONN#{c}#REVIEW#{state}` / `{o}#{code}#{a}` |
-//! | watermark | `T#{t}#CONN#{c}` | `RESULTS#WATERMARK` | — |
+//! | watermark and retry set | `T#{t}#CONN#{c}` | `RESULTS#WATERMARK` | — |
+//! | completion | `T#{t}#OFF#{o}` | `COMPLETION#{code}` | `T#{t}#CONN#{c}#COMPLETIONS#{state}` / `{o}#{code}` |
 //!
 //! A result moves between review queues by being written again: its gsi1 key
 //! follows its state, so "every ready result of a connection" is one query.
@@ -17,13 +18,29 @@ use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ports::{ResultStore, StoreError};
-use domain::results::{MappedActivity, Mapping, ResultType, ReviewState, StoredResult};
+use domain::results::{
+    MappedActivity, Mapping, ResultType, RetryEntry, ReviewState, StoredCompletion, StoredResult,
+};
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 
 const MAP_SK_PREFIX: &str = "MAP#";
 const RESULT_SK_PREFIX: &str = "RESULT#";
 const WATERMARK_SK: &str = "RESULTS#WATERMARK";
+const COMPLETION_SK_PREFIX: &str = "COMPLETION#";
+
+fn completion_sk(learner: &LearnerCode) -> String {
+    format!("{COMPLETION_SK_PREFIX}{learner}")
+}
+
+/// `T#{t}#CONN#{c}#COMPLETIONS#{state}`: a connection's completions in one review state, in gsi1.
+fn completions_pk(tenant: &TenantId, connection: &ConnectionId, state: ReviewState) -> String {
+    format!(
+        "{}#COMPLETIONS#{}",
+        keys::connection(tenant, connection),
+        state.as_str()
+    )
+}
 
 fn mapping_prefix(connection: &ConnectionId) -> String {
     format!("{MAP_SK_PREFIX}{connection}#")
@@ -184,6 +201,93 @@ struct WatermarkRecord {
     pk: String,
     sk: String,
     at: DateTime<Utc>,
+    /// The learners (or offerings) to read again next run.
+    #[serde(default)]
+    retries: Vec<RetryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CompletionRecord {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    tenant: String,
+    connection: String,
+    offering: String,
+    learner: String,
+    user: i64,
+    completed_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grade: Option<f64>,
+    smartosh: bool,
+    must_be_evaluated: bool,
+    state: ReviewState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unenrolled_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&StoredCompletion> for CompletionRecord {
+    fn from(c: &StoredCompletion) -> Self {
+        Self {
+            pk: offering_pk(&c.tenant, &c.offering),
+            sk: completion_sk(&c.learner),
+            gsi1pk: completions_pk(&c.tenant, &c.connection, c.state),
+            gsi1sk: format!("{}#{}", c.offering, c.learner),
+            tenant: c.tenant.to_string(),
+            connection: c.connection.to_string(),
+            offering: c.offering.to_string(),
+            learner: c.learner.to_string(),
+            user: c.user,
+            completed_at: c.completed_at,
+            grade: c.grade,
+            smartosh: c.smartosh,
+            must_be_evaluated: c.must_be_evaluated,
+            state: c.state,
+            error: c.error.clone(),
+            unenrolled_at: c.unenrolled_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl TryFrom<CompletionRecord> for StoredCompletion {
+    type Error = RecordError;
+
+    fn try_from(r: CompletionRecord) -> Result<Self, RecordError> {
+        let tenant: TenantId = parse_id(r.tenant)?;
+        let connection: ConnectionId = parse_id(r.connection)?;
+        let offering: OfferingId = parse_id(r.offering)?;
+        let learner: LearnerCode = parse_id(r.learner)?;
+        if r.pk != offering_pk(&tenant, &offering)
+            || r.sk != completion_sk(&learner)
+            || r.gsi1pk != completions_pk(&tenant, &connection, r.state)
+        {
+            return Err(RecordError::KeyMismatch);
+        }
+        Ok(StoredCompletion {
+            tenant,
+            connection,
+            offering,
+            learner,
+            user: r.user,
+            completed_at: r.completed_at,
+            grade: r.grade,
+            smartosh: r.smartosh,
+            must_be_evaluated: r.must_be_evaluated,
+            state: r.state,
+            error: r.error,
+            unenrolled_at: r.unenrolled_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn to_completion(r: CompletionRecord) -> Result<StoredCompletion, StoreError> {
+    StoredCompletion::try_from(r).map_err(|e| corrupt("completion", e))
 }
 
 fn to_mapping(r: MappingRecord) -> Result<Mapping, StoreError> {
@@ -303,19 +407,98 @@ impl ResultStore for DynamoResultStore {
         Ok(record.map(|r| r.at))
     }
 
+    /// Moves the watermark with an empty retry set.
     async fn save_watermark(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.save_progress(tenant, connection, at, &[]).await
+    }
+
+    async fn retries(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<RetryEntry>, StoreError> {
+        let record: Option<WatermarkRecord> = self
+            .table
+            .get(&keys::connection(tenant, connection), WATERMARK_SK)
+            .await?;
+        Ok(record.map(|r| r.retries).unwrap_or_default())
+    }
+
+    async fn save_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        at: DateTime<Utc>,
+        retries: &[RetryEntry],
+    ) -> Result<(), StoreError> {
         let record = WatermarkRecord {
             pk: keys::connection(tenant, connection),
             sk: WATERMARK_SK.to_owned(),
             at,
+            retries: retries.to_vec(),
         };
         self.table.put(&record, Condition::None).await?;
         Ok(())
+    }
+
+    async fn save_completion(&self, completion: &StoredCompletion) -> Result<(), StoreError> {
+        self.table
+            .put(&CompletionRecord::from(completion), Condition::None)
+            .await?;
+        Ok(())
+    }
+
+    async fn completion(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+    ) -> Result<Option<StoredCompletion>, StoreError> {
+        let record: Option<CompletionRecord> = self
+            .table
+            .get(&offering_pk(tenant, offering), &completion_sk(learner))
+            .await?;
+        record.map(to_completion).transpose()
+    }
+
+    async fn completions(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+    ) -> Result<Vec<StoredCompletion>, StoreError> {
+        let records: Vec<CompletionRecord> = self
+            .table
+            .query(
+                &offering_pk(tenant, offering),
+                Some(COMPLETION_SK_PREFIX),
+                QueryOptions::default(),
+            )
+            .await?;
+        records.into_iter().map(to_completion).collect()
+    }
+
+    async fn completions_by_state(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        state: ReviewState,
+        limit: usize,
+    ) -> Result<Vec<StoredCompletion>, StoreError> {
+        let records: Vec<CompletionRecord> = self
+            .table
+            .query_index(
+                keys::GSI1,
+                &completions_pk(tenant, connection, state),
+                &SkRange::Any,
+                QueryOptions::default().limit(limit),
+            )
+            .await?;
+        records.into_iter().map(to_completion).collect()
     }
 }
 
@@ -337,6 +520,12 @@ mod tests {
             "T#acme#CONN#moodle#REVIEW#ready"
         );
         assert_eq!(review_sk(&o, &l, &a), "OFF-1#X1#U1");
+        assert_eq!(completion_sk(&l), "COMPLETION#X1");
+        assert_eq!(
+            completions_pk(&t, &c, ReviewState::Done),
+            "T#acme#CONN#moodle#COMPLETIONS#done"
+        );
+        assert!(!completion_sk(&l).starts_with(RESULT_SK_PREFIX));
         // `MAP#moodle#` is not a prefix of another connection's mappings.
         let other = ConnectionId::parse("moodle-2").unwrap();
         assert!(!mapping_sk(&other, &a).starts_with(&mapping_prefix(&c)));

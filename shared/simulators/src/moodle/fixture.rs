@@ -379,6 +379,16 @@ pub struct CourseCompletion {
     pub timecompleted: i64,
 }
 
+/// A user's last access to a course (Moodle's `user_lastaccess`: written when
+/// the user opens the course or anything in it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CourseAccess {
+    pub userid: i64,
+    pub courseid: i64,
+    pub timeaccess: i64,
+}
+
 /// An external service: the functions its tokens may call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -425,6 +435,7 @@ pub struct MoodleFixture {
     pub activity_completions: Vec<ActivityCompletion>,
     pub criteria_completions: Vec<CriteriaCompletion>,
     pub course_completions: Vec<CourseCompletion>,
+    pub user_lastaccess: Vec<CourseAccess>,
     pub services: Vec<Service>,
     pub tokens: Vec<Token>,
     pub logins: Vec<Login>,
@@ -574,6 +585,7 @@ impl Default for MoodleFixture {
             activity_completions: Vec::new(),
             criteria_completions: Vec::new(),
             course_completions: Vec::new(),
+            user_lastaccess: Vec::new(),
             services: Vec::new(),
             tokens: Vec::new(),
             logins: Vec::new(),

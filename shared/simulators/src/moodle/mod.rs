@@ -335,6 +335,25 @@ impl MoodleSim {
         }
     }
 
+    /// The user opens the course (or an activity in it) at `at`: Moodle's
+    /// `user_lastaccess`, which `core_enrol_get_enrolled_users` returns as
+    /// `lastcourseaccess`.
+    pub fn access_course(&self, userid: i64, courseid: i64, at: i64) {
+        let mut inner = self.lock();
+        let all = &mut inner.state.user_lastaccess;
+        match all
+            .iter_mut()
+            .find(|a| a.userid == userid && a.courseid == courseid)
+        {
+            Some(a) => a.timeaccess = a.timeaccess.max(at),
+            None => all.push(fixture::CourseAccess {
+                userid,
+                courseid,
+                timeaccess: at,
+            }),
+        }
+    }
+
     /// Moodle's completion cron: aggregates activity completion into course completion.
     pub fn run_completion_cron(&self) {
         let now = Utc::now().timestamp();

@@ -39,7 +39,11 @@ fn enrolled_user_record(st: &MoodleFixture, u: &User, courseid: i64, now: i64) -
         "idnumber": u.idnumber,
         "firstaccess": u.firstaccess,
         "lastaccess": u.lastaccess,
-        "lastcourseaccess": 0,
+        "lastcourseaccess": st
+            .user_lastaccess
+            .iter()
+            .find(|a| a.userid == u.id && a.courseid == courseid)
+            .map_or(0, |a| a.timeaccess),
         "city": u.city,
         "country": u.country,
         "profileimageurlsmall": user_pic(st, "f2"),
