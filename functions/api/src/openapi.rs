@@ -64,6 +64,9 @@ use utoipa::{Modify, OpenApi};
         crate::results::adjust_result,
         crate::results::process_result,
         crate::results::process_all,
+        crate::results::list_completions,
+        crate::results::adjust_completion,
+        crate::results::process_completion,
     ),
     modifiers(&ApiKeyAuth),
     tags(
