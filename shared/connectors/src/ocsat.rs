@@ -187,7 +187,9 @@ impl OcsatClient {
             self.api_key.expose_secret(),
         ];
         known.extend(token);
-        let call = obfuscate(call, &known);
+        let mut call = obfuscate(call, &known);
+        call.request_body = call.request_body.map(cap_body);
+        call.response_body = call.response_body.map(cap_body);
         if let Err(e) = log.sink.record(&log.tenant, &log.connection, &call).await {
             tracing::warn!(
                 tenant = %log.tenant,
@@ -395,6 +397,27 @@ impl OcsatClient {
             .into_iter()
             .find_map(|c| RemoteCandidate::try_from(c).ok()))
     }
+}
+
+/// The most of a body an API log entry keeps (a stored item must stay well
+/// under DynamoDB's 400 KB).
+pub const LOGGED_BODY_MAX: usize = 64 * 1024;
+
+/// A body cut to [`LOGGED_BODY_MAX`] bytes (at a character boundary), saying how
+/// much was left out. Cut after obfuscation, so no half secret survives.
+fn cap_body(body: String) -> String {
+    if body.len() <= LOGGED_BODY_MAX {
+        return body;
+    }
+    let mut end = LOGGED_BODY_MAX;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}... [{} more bytes not logged]",
+        &body[..end],
+        body.len() - end
+    )
 }
 
 fn read<T: for<'de> Deserialize<'de>>(what: &'static str, body: &str) -> Result<T, LlnError> {
@@ -833,6 +856,31 @@ mod tests {
         ];
         for (wire, ours) in cases {
             assert_eq!(domain_field(wire), ours);
+        }
+    }
+
+    #[test]
+    fn logged_bodies_are_capped_at_a_character_boundary() {
+        let cases = [
+            ("short".to_owned(), "short".to_owned()),
+            ("a".repeat(LOGGED_BODY_MAX), "a".repeat(LOGGED_BODY_MAX)),
+            (
+                "a".repeat(LOGGED_BODY_MAX + 10),
+                format!(
+                    "{}... [10 more bytes not logged]",
+                    "a".repeat(LOGGED_BODY_MAX)
+                ),
+            ),
+            (
+                format!("{}é", "a".repeat(LOGGED_BODY_MAX - 1)),
+                format!(
+                    "{}... [2 more bytes not logged]",
+                    "a".repeat(LOGGED_BODY_MAX - 1)
+                ),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(cap_body(body), expected);
         }
     }
 
