@@ -30,6 +30,7 @@ pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
         .route("/connections/{connection}/runs/{run}", get(get_run))
         .merge(crate::openapi::routes())
         .merge(crate::deliveries::routes())
+        .merge(crate::settings::routes())
         .merge(more_v1)
         .route_layer(middleware::from_fn_with_state(deps.clone(), authenticate));
     Router::new()

@@ -46,6 +46,8 @@ use utoipa::{Modify, OpenApi};
         crate::runs::start_run,
         crate::runs::history,
         crate::runs::stop_run,
+        crate::settings::get_settings,
+        crate::settings::put_settings,
         crate::deliveries::list_deliveries,
         crate::deliveries::get_delivery,
         crate::deliveries::resend_delivery,
@@ -77,6 +79,7 @@ use utoipa::{Modify, OpenApi};
         (name = "links", description = "Offerings linked to courses, and their transfer"),
         (name = "results", description = "Activities mapped to assessables, and results under review"),
         (name = "runs", description = "Runs started by hand, and stopping a download"),
+        (name = "settings", description = "The tenant's run history retention and run-error email"),
         (name = "deliveries", description = "Messages to the SMS: every attempt, resend, cancel"),
         (name = "coursekey", description = "Offerings sent to CourseKey, and their attendance"),
     )

@@ -1577,3 +1577,106 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
         "another tenant sees no history of acme's connection"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_counts() {
+    let api = api().await;
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/settings", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["run_history_days"],
+        Value::Null,
+        "the deployment's default"
+    );
+    assert!(
+        body["run_error_email"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("{run_path}")
+    );
+
+    // Each wrong setting is refused by name, and nothing is stored.
+    for (settings, status, field) in [
+        (
+            json!({"run_history_days": 0}),
+            422,
+            "settings.run_history_days",
+        ),
+        (
+            json!({"run_error_email": {"subject": "{learner}", "body": "x"}}),
+            422,
+            "settings.run_error_email.subject",
+        ),
+        (json!({"history_days": 9}), 400, "settings.history_days"),
+    ] {
+        let (got, body) = api
+            .call(ACME_KEY, "PUT", "/v1/settings", Some(settings))
+            .await;
+        assert_error(got, &body, status, Some(field));
+    }
+
+    let settings = json!({
+        "run_history_days": 90,
+        "run_error_email": {"subject": "[{status}] {connection}", "body": "See {run_path}"}
+    });
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/settings", Some(settings.clone()))
+        .await;
+    assert_eq!((status, &body), (200, &settings));
+    let (_, body) = api.call(ACME_KEY, "GET", "/v1/settings", None).await;
+    assert_eq!(body, settings);
+    let (_, body) = api.call(BOLT_KEY, "GET", "/v1/settings", None).await;
+    assert_eq!(
+        body["run_history_days"],
+        Value::Null,
+        "another tenant's are its own"
+    );
+
+    // A run started now is kept 90 days; its counts and duration show in the history.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/moodle-manual/runs",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = domain::RunId::parse(body["run"].as_str().unwrap()).unwrap();
+    let (tenant, conn) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-manual").unwrap(),
+    );
+    let stored = api
+        .deps
+        .runs
+        .run(&tenant, &conn, &run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.keep_days, Some(90));
+    api.deps
+        .runs
+        .add_counts(
+            &tenant,
+            &conn,
+            &run,
+            &[("enrolled", 3), ("users_created", 2)],
+        )
+        .await
+        .unwrap();
+    let (_, history) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle-manual/runs", None)
+        .await;
+    assert_eq!(history[0]["id"], run.to_string());
+    assert_eq!(
+        history[0]["counts"],
+        json!({"enrolled": 3, "users_created": 2})
+    );
+    assert!(history[0]["duration_seconds"].as_i64().unwrap() >= 0);
+    let (_, view) = api
+        .call(ACME_KEY, "GET", history[0]["href"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(view["counts"]["enrolled"], 3);
+    assert_eq!(view["status"], "Importing");
+}
