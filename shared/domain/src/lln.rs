@@ -667,16 +667,26 @@ pub fn obfuscate(mut call: ApiCall, known_secrets: &[&str]) -> ApiCall {
     call
 }
 
+/// Masks a secret value; one already masked stays as it is (obfuscating twice
+/// changes nothing more).
+fn remask(value: &str) -> String {
+    if value.starts_with("****") {
+        value.to_owned()
+    } else {
+        mask_secret(value)
+    }
+}
+
 /// `Bearer abc...` -> `Bearer ****wxyz`; any other value masked whole.
 fn mask_header_value(value: &str) -> String {
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            format!("{scheme} {}", mask_secret(token.trim()))
+            format!("{scheme} {}", remask(token.trim()))
         }
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("basic") => {
-            format!("{scheme} {}", mask_secret(token.trim()))
+            format!("{scheme} {}", remask(token.trim()))
         }
-        _ => mask_secret(value),
+        _ => remask(value),
     }
 }
 
@@ -735,7 +745,7 @@ fn mask_json(value: &mut serde_json::Value) {
             for (key, member) in map.iter_mut() {
                 if is_secret_name(key) {
                     if let serde_json::Value::String(s) = member {
-                        *s = mask_secret(s);
+                        *s = remask(s);
                     } else if !member.is_null() {
                         *member = serde_json::Value::String("****".into());
                     }
@@ -753,7 +763,7 @@ fn mask_form(form: &str) -> String {
     form.split('&')
         .map(|pair| match pair.split_once('=') {
             Some((name, value)) if is_secret_name(name) => {
-                format!("{name}={}", mask_secret(value))
+                format!("{name}={}", remask(value))
             }
             _ => pair.to_owned(),
         })
@@ -1209,6 +1219,52 @@ mod tests {
         assert!(text.contains("x=1"));
         assert!(text.contains(r#"\"token_type\":\"Bearer\""#), "{text}");
         assert_eq!(masked.request_headers[0].1, "Bearer ****g123");
+        assert_eq!(obfuscate(masked.clone(), &secrets), masked, "idempotent");
+        assert_eq!(obfuscate(masked.clone(), &[]), masked, "idempotent by name");
+    }
+
+    mod invariants {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Wherever a known secret lands in a call (URL, any header, either
+            /// body, the error) and whatever surrounds it, it never survives
+            /// obfuscation; and obfuscating twice changes nothing more.
+            #[test]
+            fn a_known_secret_never_survives(
+                secret in "[A-Za-z0-9]{12,40}",
+                before in "[ -~]{0,30}",
+                after in "[ -~]{0,30}",
+                place in 0usize..6,
+            ) {
+                let text = format!("{before}{secret}{after}");
+                let mut c = ApiCall {
+                    at: Utc.with_ymd_and_hms(2026, 3, 5, 0, 0, 0).unwrap(),
+                    method: "GET".into(),
+                    url: "https://api.example/v1/x".into(),
+                    request_headers: vec![("x-trace".into(), "t".into())],
+                    request_body: None,
+                    response_status: Some(200),
+                    response_body: None,
+                    error: None,
+                    duration_ms: 1,
+                };
+                match place {
+                    0 => c.url = format!("https://api.example/v1/x?q={text}"),
+                    1 => c.request_headers.push(("x-note".into(), text)),
+                    2 => c.request_body = Some(text),
+                    3 => c.response_body = Some(serde_json::json!({ "note": text }).to_string()),
+                    4 => c.response_body = Some(text),
+                    _ => c.error = Some(text),
+                }
+                let once = obfuscate(c, &[&secret]);
+                let shown = serde_json::to_string(&once).unwrap();
+                prop_assert!(!shown.contains(&secret), "{}", shown);
+                let twice = obfuscate(once.clone(), &[&secret]);
+                prop_assert_eq!(twice, once);
+            }
+        }
     }
 
     #[test]
