@@ -384,3 +384,165 @@ async fn map_activities_then_review_adjust_and_process_results() {
         .await;
     assert_eq!(status, 409, "bolt has no SMS connection and no such result");
 }
+
+#[tokio::test]
+async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
+    let api = api().await;
+    let acme = TenantId::parse("acme").unwrap();
+    let offering = OfferingId::parse("OFF-1").unwrap();
+    let learner = LearnerCode::parse("L1").unwrap();
+    for (id, kind) in [
+        ("moodle", ConnectionKind::Moodle),
+        ("sms", ConnectionKind::Sms),
+    ] {
+        api.deps
+            .connections
+            .save_connection(&connection("acme", id, kind, true))
+            .await
+            .unwrap();
+    }
+    api.deps
+        .sis
+        .save_enrolment(&domain::sis::Enrolment {
+            tenant: acme.clone(),
+            learner: learner.clone(),
+            offering: offering.clone(),
+            state: domain::sis::EnrolmentState::InProgress,
+            start_date: None,
+            session_date: None,
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    // A completion as a download with review on stores it.
+    let completed_at = Utc::now() - chrono::Duration::days(3);
+    api.results
+        .results
+        .save_completion(&domain::results::StoredCompletion::new(
+            (
+                acme.clone(),
+                ConnectionId::parse("moodle").unwrap(),
+                offering.clone(),
+                learner.clone(),
+            ),
+            4,
+            completed_at,
+            Some(8.5),
+            true,
+            true,
+            Utc::now(),
+        ))
+        .await
+        .unwrap();
+
+    let (status, body) = api
+        .call(ACME_KEY, "GET", "/v1/connections/moodle/completions", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["learner"], "L1");
+    assert_eq!(body[0]["state"], "ready");
+    assert_eq!(body[0]["unenrol_after_completion"], true);
+    let (_, body) = api
+        .call(BOLT_KEY, "GET", "/v1/connections/moodle/completions", None)
+        .await;
+    assert_eq!(body, json!([]), "another tenant sees nothing");
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/connections/moodle/completions?state=nope",
+            None,
+        )
+        .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("state")));
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OFF-1/completions/L1",
+            Some(json!({"datum": "2026-03-01"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("completions.datum")),
+        "{body}"
+    );
+    let (status, _) = api
+        .call(
+            BOLT_KEY,
+            "PATCH",
+            "/v1/offerings/OFF-1/completions/L1",
+            Some(json!({"date": "2026-03-01"})),
+        )
+        .await;
+    assert_eq!(status, 404, "bolt cannot touch acme's completion");
+    let date = (completed_at - chrono::Duration::days(1)).date_naive();
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/offerings/OFF-1/completions/L1",
+            Some(json!({ "date": date })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "ready");
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OFF-1/completions/L1/process",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "done");
+    assert_eq!(body["unenrolled_at"], Value::Null, "the API never unenrols");
+    let (_, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            "/v1/deliveries?connection=sms&state=pending",
+            None,
+        )
+        .await;
+    assert_eq!(body["deliveries"][0]["kind"], "completion", "{body}");
+    assert_eq!(
+        body["deliveries"][0]["payload"]["attendance_date"],
+        json!(date)
+    );
+    let enrolment = api
+        .deps
+        .sis
+        .enrolment(&acme, &offering, &learner)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(enrolment.state, domain::sis::EnrolmentState::Completed);
+    let (status, _) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OFF-1/completions/L1/process",
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "processed once");
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections/moodle/results/process",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            body["processed"].as_u64(),
+            body["completions"].as_u64()
+        ),
+        (200, Some(0), Some(0))
+    );
+}

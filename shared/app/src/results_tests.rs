@@ -328,6 +328,11 @@ async fn first_run_applies_the_rules_and_a_re_run_reads_only_changed_learners() 
     assert_eq!(w.course.grade_calls.load(Ordering::Relaxed), 1);
     assert_eq!(w.course.pass_calls.load(Ordering::Relaxed), 2);
     assert_eq!(w.course.completion_calls.load(Ordering::Relaxed), 4);
+    assert_eq!(
+        w.course.course_completion_calls.load(Ordering::Relaxed),
+        0,
+        "course completions off: not read"
+    );
 
     // Re-run: one learner graded since; only they are read further.
     w.grade(104, 1, 90.0, 12);
