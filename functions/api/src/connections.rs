@@ -33,6 +33,9 @@ pub struct ConnectionInput {
     #[schema(value_type = String, example = "moodle")]
     pub kind: ConnectionKind,
     pub name: String,
+    /// For OCSAT and LLN Robot: the API URL, prefilled with the product's
+    /// default when left out (the token endpoint, `settings.auth_url`, likewise).
+    #[serde(default)]
     pub base_url: String,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -341,7 +344,7 @@ async fn load(deps: &Deps, tenant: &TenantId, id: String) -> Result<Connection, 
     responses(
         (status = 201, description = "Created", body = ConnectionOut),
         (status = 400, description = "Invalid field", body = ErrorBody),
-        (status = 409, description = "A connection with this id exists", body = ErrorBody),
+        (status = 409, description = "A connection with this id exists, or a second connection of one LLN product", body = ErrorBody),
         (status = 422, description = "A setting out of range", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -353,7 +356,7 @@ pub async fn create_connection(
 ) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
     let id = ConnectionId::parse(input.id)
         .map_err(|e| ApiError::bad_request("connections.id", e.to_string()))?;
-    let connection = Connection {
+    let mut connection = Connection {
         tenant: tenant.clone(),
         id,
         name: input.name,
@@ -362,6 +365,7 @@ pub async fn create_connection(
         error_email: input.error_email,
         settings: settings_of(input.kind, input.settings)?,
     };
+    crate::lln::prefill(&mut connection);
     validate(&connection)?;
     if let Some(secret) = &input.secret {
         check_secret(secret)?;
@@ -381,6 +385,7 @@ pub async fn create_connection(
             ),
         ));
     }
+    crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
     if let Some(secret) = &input.secret {
         deps.secret_sink
             .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
@@ -443,6 +448,7 @@ pub async fn patch_connection(
         }
         connection.settings = settings_of(connection.kind(), merged)?;
     }
+    crate::lln::prefill(&mut connection);
     validate(&connection)?;
     check_named_secrets(connection.kind(), &patch.secrets)?;
     if let Some(secret) = &patch.secret {

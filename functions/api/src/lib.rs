@@ -10,6 +10,7 @@ pub mod json;
 pub mod learners;
 pub mod linking;
 pub mod links;
+pub mod lln;
 pub mod mappings;
 pub mod offerings;
 pub mod openapi;
@@ -17,7 +18,6 @@ pub mod preview;
 pub mod probe;
 pub mod results;
 pub mod runs;
-pub mod settings;
 
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
 use secrecy::SecretString;

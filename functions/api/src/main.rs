@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     // Read once per instance; this also warms the TLS connection.
     let pepper = stores.secrets.get(&pepper_name).await?;
     let secrets = Arc::new(stores.secrets);
-    let deps = Deps {
+    let mut deps = Deps {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),
         deliveries: Arc::new(stores.deliveries),
@@ -48,9 +48,12 @@ async fn main() -> anyhow::Result<()> {
         queue: deps.queue.clone(),
         now: chrono::Utc::now,
     };
+    let lln = api::lln::wire(&mut deps, stores.lln);
     lambda_http::run(handler::app_with(
         deps,
-        api::results::routes(results).merge(api::coursekey::routes(coursekey)),
+        api::results::routes(results)
+            .merge(api::coursekey::routes(coursekey))
+            .merge(api::lln::routes(lln)),
     ))
     .await
     .map_err(|e| anyhow::anyhow!(e))

@@ -69,6 +69,24 @@ use utoipa::{Modify, OpenApi};
         crate::results::list_completions,
         crate::results::adjust_completion,
         crate::results::process_completion,
+        crate::lln::create_candidate,
+        crate::lln::get_candidate,
+        crate::lln::push_candidate,
+        crate::lln::bulk_changes,
+        crate::lln::bulk_push,
+        crate::lln::start_download,
+        crate::lln::get_download,
+        crate::lln::save_download,
+        crate::lln::cancel_download,
+        crate::lln::list_assessments,
+        crate::lln::get_assessment,
+        crate::lln::patch_assessment,
+        crate::lln::assessment_report,
+        crate::lln::put_logging,
+        crate::lln::get_log,
+        crate::lln::download_log,
+        crate::lln::summary,
+        crate::lln::history,
     ),
     modifiers(&ApiKeyAuth),
     tags(
@@ -82,6 +100,7 @@ use utoipa::{Modify, OpenApi};
         (name = "settings", description = "The tenant's run history retention and run-error email"),
         (name = "deliveries", description = "Messages to the SMS: every attempt, resend, cancel"),
         (name = "coursekey", description = "Offerings sent to CourseKey, and their attendance"),
+        (name = "lln", description = "OCSAT / LLN Robot: candidates, assessment downloads, saved assessments, API log and reports"),
     )
 )]
 pub struct ApiDoc;

@@ -101,7 +101,7 @@ impl LocalSystem {
                 self.config.secret_prefix.clone(),
             )),
         };
-        let deps = api::Deps {
+        let mut deps = api::Deps {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             deliveries: Arc::new(stores.deliveries),
@@ -128,9 +128,13 @@ impl LocalSystem {
             queue: deps.queue.clone(),
             now: Utc::now,
         };
+        // OCSAT / LLN Robot through the real connector, at each connection's URL.
+        let lln = api::lln::wire(&mut deps, stores.lln);
         Ok(api::handler::app_with(
             deps,
-            api::results::routes(results).merge(api::coursekey::routes(coursekey)),
+            api::results::routes(results)
+                .merge(api::coursekey::routes(coursekey))
+                .merge(api::lln::routes(lln)),
         ))
     }
 
