@@ -18,6 +18,7 @@ pub mod preview;
 pub mod probe;
 pub mod results;
 pub mod runs;
+pub mod settings;
 
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
 use secrecy::SecretString;
