@@ -7,6 +7,11 @@
 //!   `push_coursekey_roster` job; unmarking send-to-CourseKey on an offering already
 //!   synchronized is refused (409).
 //! - `GET /v1/offerings/{offering}/attendance`: P / L / A per class and learner.
+//! - `GET|PUT /v1/programmes/{programme}/courses/{course}/coursekey`: the
+//!   send-to-CourseKey option of a course in a programme's course list; a new
+//!   offering of that course (its first `PUT .../coursekey` naming the
+//!   `programme` and leaving `send_to_coursekey` out) inherits it, and a course
+//!   never set follows the connection's `send_new_program_courses`.
 //! - `GET /v1/connections/{connection}/coursekey/errors`: the CourseKey records
 //!   refused by validation, each with its reason, so a person sees what was not
 //!   imported (the same reasons the error email lists).
@@ -21,7 +26,8 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use domain::attendance::{
-    Attendance, ClassSession, CourseKeyOffering, HoursType, RejectedRecord, SyncStatus,
+    Attendance, ClassSession, CourseKeyOffering, HoursType, ProgrammeCourse, RejectedRecord,
+    SyncStatus, programme_send_default,
 };
 use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::ports::{AttendanceStore, ConnectionStore, JobQueue, SisStore};
@@ -57,6 +63,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> 
             "/connections/{connection}/coursekey/errors",
             get(list_rejected_records),
         )
+        .route(
+            "/programmes/{programme}/courses/{course}/coursekey",
+            get(get_programme_course).put(put_programme_course),
+        )
         .layer(Extension(api))
 }
 
@@ -64,7 +74,13 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CourseKeyInput {
-    pub send_to_coursekey: bool,
+    /// Left out: unchanged for a known offering; for a new one, the default of
+    /// its `programme` course (see `/v1/programmes/...`), else unmarked.
+    #[serde(default)]
+    pub send_to_coursekey: Option<bool>,
+    /// The programme course this offering is of: `{"programme", "course"}`.
+    #[serde(default)]
+    pub programme: Option<ProgrammeCourseRef>,
     /// `hours` (default) or `attendance_log`.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -75,6 +91,13 @@ pub struct CourseKeyInput {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub classes: Vec<ClassSession>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeCourseRef {
+    pub programme: String,
+    pub course: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -239,22 +262,37 @@ pub async fn put_coursekey(
             format!("offering {offering} does not exist"),
         ));
     }
-    let mut ck = api
+    let programme = input
+        .programme
+        .map(|p| ProgrammeCourse::parse(p.programme, p.course))
+        .transpose()?;
+    let existing = api
         .attendance
         .coursekey_offering(&tenant, &offering)
-        .await?
-        .unwrap_or(CourseKeyOffering {
-            tenant: tenant.clone(),
-            offering: offering.clone(),
-            send_to_coursekey: false,
-            hours_type: HoursType::default(),
-            instructors: vec![],
-            classes: vec![],
-            synchronized_at: None,
-            last_error: None,
-            pushed_fingerprint: None,
-        });
-    ck.set_send(input.send_to_coursekey).map_err(|e| {
+        .await?;
+    let send = match (input.send_to_coursekey, &existing) {
+        (Some(send), _) => send,
+        (None, Some(known)) => known.send_to_coursekey,
+        (None, None) => {
+            let flag = match &programme {
+                Some(pc) => api.attendance.programme_course_send(&tenant, pc).await?,
+                None => None,
+            };
+            programme_send_default(programme.as_ref(), flag, &settings(&api, &tenant).await?)
+        }
+    };
+    let mut ck = existing.unwrap_or(CourseKeyOffering {
+        tenant: tenant.clone(),
+        offering: offering.clone(),
+        send_to_coursekey: false,
+        hours_type: HoursType::default(),
+        instructors: vec![],
+        classes: vec![],
+        synchronized_at: None,
+        last_error: None,
+        pushed_fingerprint: None,
+    });
+    ck.set_send(send).map_err(|e| {
         ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -348,4 +386,82 @@ pub async fn list_rejected_records(
         connection: connection.to_string(),
         records,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeCourseInput {
+    pub send_to_coursekey: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProgrammeCourseView {
+    pub programme: String,
+    pub course: String,
+    /// As set on the programme's course list; null when never set.
+    pub send_to_coursekey: Option<bool>,
+    /// What a new offering of this course gets: the flag, or when never set,
+    /// the connection's `send_new_program_courses`.
+    pub new_offerings_marked: bool,
+}
+
+async fn programme_view(
+    api: &CourseKeyApi,
+    tenant: &TenantId,
+    pc: ProgrammeCourse,
+) -> Result<ProgrammeCourseView, ApiError> {
+    let flag = api.attendance.programme_course_send(tenant, &pc).await?;
+    let marked = programme_send_default(Some(&pc), flag, &settings(api, tenant).await?);
+    Ok(ProgrammeCourseView {
+        programme: pc.programme,
+        course: pc.course,
+        send_to_coursekey: flag,
+        new_offerings_marked: marked,
+    })
+}
+
+/// A programme course's send-to-CourseKey option, and what its new offerings get.
+#[utoipa::path(get, path = "/v1/programmes/{programme}/courses/{course}/coursekey", tag = "coursekey",
+    params(("programme" = String, Path, description = "The programme's id"),
+           ("course" = String, Path, description = "The course's id in the programme")),
+    responses((status = 200, body = ProgrammeCourseView), (status = 400, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_programme_course(
+    Extension(api): Extension<CourseKeyApi>,
+    Extension(tenant): Extension<TenantId>,
+    Path((programme, course)): Path<(String, String)>,
+) -> Result<Json<ProgrammeCourseView>, ApiError> {
+    let pc = ProgrammeCourse::parse(programme, course)?;
+    Ok(Json(programme_view(&api, &tenant, pc).await?))
+}
+
+/// Sets a programme course's send-to-CourseKey option: new offerings of the
+/// course inherit it (offerings already known keep theirs).
+#[utoipa::path(put, path = "/v1/programmes/{programme}/courses/{course}/coursekey", tag = "coursekey",
+    params(("programme" = String, Path, description = "The programme's id"),
+           ("course" = String, Path, description = "The course's id in the programme")),
+    request_body = ProgrammeCourseInput,
+    responses((status = 200, body = ProgrammeCourseView), (status = 400, body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn put_programme_course(
+    Extension(api): Extension<CourseKeyApi>,
+    Extension(tenant): Extension<TenantId>,
+    Path((programme, course)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<ProgrammeCourseView>, ApiError> {
+    let pc = ProgrammeCourse::parse(programme, course)?;
+    let input: ProgrammeCourseInput = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "send_to_coursekey",
+            format!(
+                "the body must be {{\"send_to_coursekey\": true|false}} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    api.attendance
+        .save_programme_course_send(&tenant, &pc, input.send_to_coursekey)
+        .await?;
+    Ok(Json(programme_view(&api, &tenant, pc).await?))
 }

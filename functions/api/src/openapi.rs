@@ -56,6 +56,8 @@ use utoipa::{Modify, OpenApi};
         crate::coursekey::put_coursekey,
         crate::coursekey::list_attendance,
         crate::coursekey::list_rejected_records,
+        crate::coursekey::get_programme_course,
+        crate::coursekey::put_programme_course,
         links::start_transfer,
         links::list_transfers,
         preview::transfer_preview,

@@ -238,3 +238,140 @@ async fn refused_coursekey_records_are_listed_with_their_reason_for_the_tenants_
         assert_eq!((status, body["field"].as_str()), (404, Some("connection")));
     }
 }
+
+#[tokio::test]
+async fn a_new_programme_offering_inherits_its_course_flag_or_the_new_courses_setting() {
+    use domain::connection::{ConnectionSettings, CourseKeySettings};
+    let api = api().await;
+    for id in ["OFF-2", "OFF-3", "OFF-4"] {
+        api.sis
+            .save_offering(&Offering {
+                tenant: tenant(),
+                id: OfferingId::parse(id).unwrap(),
+                name: id.into(),
+                start_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()),
+                end_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 30).unwrap()),
+                status: OfferingStatus::Active,
+                auto_push: false,
+                must_be_evaluated: false,
+                assessables: vec![],
+                updated_at: now(),
+            })
+            .await
+            .unwrap();
+    }
+    let set_new_courses = |on: bool| {
+        let mut c =
+            cloud::testing::connection("acme", "ck", domain::ConnectionKind::CourseKey, true);
+        c.settings = ConnectionSettings::CourseKey(CourseKeySettings {
+            send_new_program_courses: on,
+            ..CourseKeySettings::default()
+        });
+        let connections = api.connections.clone();
+        async move { connections.save_connection(&c).await.unwrap() }
+    };
+    let offering_in = |course: &str| {
+        serde_json::json!({
+            "programme": {"programme": "NURSING", "course": course},
+            "instructors": ["INS-1"],
+            "classes": [{"code": "C1", "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T12:00:00Z"}],
+        })
+    };
+    let anat = "/v1/programmes/NURSING/courses/ANAT-101/coursekey";
+
+    // Never set, and the setting off: new offerings of the course are not marked.
+    let (status, body) = call(&api, "GET", anat, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["send_to_coursekey"], &body["new_offerings_marked"]),
+        (&serde_json::Value::Null, &serde_json::json!(false))
+    );
+
+    // "Send new programme courses" on: a course never set is marked by default (CK-14).
+    set_new_courses(true).await;
+    let (_, body) = call(&api, "GET", anat, None).await;
+    assert_eq!(body["new_offerings_marked"], true);
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-2/coursekey",
+        Some(offering_in("PHYS-101")),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["send_to_coursekey"]),
+        (200, &serde_json::json!(true))
+    );
+
+    // The course unmarked in the programme's list: its new offerings inherit that (CK-13),
+    // whatever the setting says.
+    let (status, body) = call(
+        &api,
+        "PUT",
+        anat,
+        Some(serde_json::json!({"send_to_coursekey": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["new_offerings_marked"]),
+        (200, &serde_json::json!(false))
+    );
+    let (_, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-3/coursekey",
+        Some(offering_in("ANAT-101")),
+    )
+    .await;
+    assert_eq!(body["send_to_coursekey"], false);
+
+    // Marked in the list, the setting off: inherited as marked.
+    set_new_courses(false).await;
+    call(
+        &api,
+        "PUT",
+        anat,
+        Some(serde_json::json!({"send_to_coursekey": true})),
+    )
+    .await;
+    let (_, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-4/coursekey",
+        Some(offering_in("ANAT-101")),
+    )
+    .await;
+    assert_eq!(body["send_to_coursekey"], true);
+    // A known offering saved again without the flag keeps its own.
+    let (_, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-3/coursekey",
+        Some(offering_in("ANAT-101")),
+    )
+    .await;
+    assert_eq!(body["send_to_coursekey"], false);
+    // Outside any programme, a new offering starts unmarked.
+    let (_, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-1/coursekey",
+        Some(serde_json::json!({"instructors": ["INS-1"]})),
+    )
+    .await;
+    assert_eq!(body["send_to_coursekey"], false);
+
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-2/coursekey",
+        Some(serde_json::json!({"programme": {"programme": "", "course": "X"}})),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("programme")));
+    let (status, body) = call(&api, "PUT", anat, Some(serde_json::json!({"send": true}))).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("send_to_coursekey"))
+    );
+}

@@ -421,6 +421,21 @@ mod tests {
     }
     #[async_trait]
     impl AttendanceStore for MemAttendance {
+        async fn programme_course_send(
+            &self,
+            _: &TenantId,
+            _: &domain::attendance::ProgrammeCourse,
+        ) -> Result<Option<bool>, StoreError> {
+            Ok(None)
+        }
+        async fn save_programme_course_send(
+            &self,
+            _: &TenantId,
+            _: &domain::attendance::ProgrammeCourse,
+            _: bool,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
         async fn marked_coursekey_offerings(
             &self,
             _: &TenantId,

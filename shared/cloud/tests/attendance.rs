@@ -254,3 +254,47 @@ async fn refused_records_are_kept_beside_the_raw_record_once_each() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_programme_courses_flag_is_kept_per_tenant() {
+    use domain::attendance::ProgrammeCourse;
+    let (store, _) = tables().await;
+    let anat = ProgrammeCourse::parse("NURSING", "ANAT-101").unwrap();
+    let phys = ProgrammeCourse::parse("NURSING", "PHYS-101").unwrap();
+    assert_eq!(
+        store
+            .programme_course_send(&tenant("acme"), &anat)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .save_programme_course_send(&tenant("acme"), &anat, true)
+        .await
+        .unwrap();
+    store
+        .save_programme_course_send(&tenant("acme"), &phys, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .programme_course_send(&tenant("acme"), &anat)
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store
+            .programme_course_send(&tenant("acme"), &phys)
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        store
+            .programme_course_send(&tenant("bolt"), &anat)
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -428,6 +428,45 @@ pub struct RejectedRecord {
     pub rejected_at: DateTime<Utc>,
 }
 
+/// A course in a programme's course list (GEGI: a program's course; each new
+/// education group of the programme gets an offering of it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProgrammeCourse {
+    pub programme: String,
+    pub course: String,
+}
+
+impl ProgrammeCourse {
+    /// Both ids are checked like every other id (no `#`, 1 to 64 characters),
+    /// the error naming `programme` or `course`.
+    pub fn parse(
+        programme: impl Into<String>,
+        course: impl Into<String>,
+    ) -> Result<Self, crate::ids::IdError> {
+        let (programme, course) = (programme.into(), course.into());
+        crate::ids::check_id("programme", &programme)?;
+        crate::ids::check_id("course", &course)?;
+        Ok(Self { programme, course })
+    }
+}
+
+/// Send-to-CourseKey for a new offering (CK-13, CK-14): an offering of a
+/// programme course inherits the flag set on that course in the programme's
+/// course list; a course the list has no flag for yet (a new programme course)
+/// is marked when the connection's `send_new_program_courses` is on. An offering
+/// outside any programme starts unmarked.
+pub fn programme_send_default(
+    programme: Option<&ProgrammeCourse>,
+    course_flag: Option<bool>,
+    settings: &CourseKeySettings,
+) -> bool {
+    match (programme, course_flag) {
+        (None, _) => false,
+        (Some(_), Some(flag)) => flag,
+        (Some(_), None) => settings.send_new_program_courses,
+    }
+}
+
 /// One converted attendance, stored per offering, class and learner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attendance {
@@ -930,6 +969,43 @@ mod tests {
         for (i, roster) in changed.iter().enumerate() {
             assert_ne!(roster_fingerprint(roster), fp, "change {i}");
         }
+    }
+
+    #[test]
+    fn a_new_programme_offering_inherits_the_course_flag_or_the_new_courses_setting() {
+        let pc = ProgrammeCourse::parse("NURSING", "ANAT-101").unwrap();
+        let on = CourseKeySettings {
+            send_new_program_courses: true,
+            ..settings()
+        };
+        let off = settings();
+        let table = [
+            // (in a programme, the course's flag, the setting on, expected)
+            (false, None, false, false),
+            (false, None, true, false),
+            (false, Some(true), true, false),
+            (true, Some(true), false, true),
+            (true, Some(false), true, false),
+            (true, Some(true), true, true),
+            (true, None, false, false),
+            (true, None, true, true),
+        ];
+        for (in_programme, flag, setting, expected) in table {
+            let s = if setting { &on } else { &off };
+            assert_eq!(
+                programme_send_default(in_programme.then_some(&pc), flag, s),
+                expected,
+                "{in_programme} {flag:?} {setting}"
+            );
+        }
+        assert_eq!(
+            ProgrammeCourse::parse("P#1", "C").unwrap_err().field(),
+            "programme"
+        );
+        assert_eq!(
+            ProgrammeCourse::parse("P", "").unwrap_err().field(),
+            "course"
+        );
     }
 
     mod invariants {

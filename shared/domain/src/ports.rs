@@ -819,6 +819,18 @@ pub trait AttendanceStore: Send + Sync {
         tenant: &TenantId,
         connection: &ConnectionId,
     ) -> Result<Vec<crate::attendance::RejectedRecord>, StoreError>;
+    /// Send-to-CourseKey as set on a course of a programme's course list (None: never set).
+    async fn programme_course_send(
+        &self,
+        tenant: &TenantId,
+        course: &crate::attendance::ProgrammeCourse,
+    ) -> Result<Option<bool>, StoreError>;
+    async fn save_programme_course_send(
+        &self,
+        tenant: &TenantId,
+        course: &crate::attendance::ProgrammeCourse,
+        send: bool,
+    ) -> Result<(), StoreError>;
 }
 
 /// Why a CourseKey roster call failed. Holds no key and no personal data.

@@ -8,6 +8,7 @@
 //! | journal entry | `T#{t}#OFF#{o}` | `JNL#{timestamp}#{record id}` |
 //! | roster tick | `T#{t}#CONN#{c}` | `CKTICK` |
 //! | refused record | `T#{t}#CK#{c}` (beside the raw `REC#{id}`) | `ERR#{record id}` |
+//! | programme course flag | `T#{t}#CKPROG#{programme}` | `COURSE#{course}` |
 //!
 //! A marked CourseKey offering is also in the sparse `gsi1` under
 //! `T#{t}#CKMARKED` / `{o}`, so the roster tick lists a tenant's marked
@@ -23,7 +24,9 @@ use super::table::{Condition, QueryOptions, SkRange, Table};
 use crate::stores::DynamoAttendanceInbox;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::attendance::{Attendance, CourseKeyOffering, JournalEntry, RejectedRecord};
+use domain::attendance::{
+    Attendance, CourseKeyOffering, JournalEntry, ProgrammeCourse, RejectedRecord,
+};
 use domain::ports::{AttendanceStore, StoreError, Written};
 use domain::{ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -49,6 +52,23 @@ struct CkItem<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi1sk: Option<String>,
     value: T,
+}
+
+/// `T#{t}#CKPROG#{programme}` / `COURSE#{course}`: a programme course's flag.
+fn programme_course_key(tenant: &TenantId, pc: &ProgrammeCourse) -> (String, String) {
+    (
+        format!("{}#CKPROG#{}", keys::tenant(tenant), pc.programme),
+        format!("COURSE#{}", pc.course),
+    )
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ProgrammeCourseItem {
+    pk: String,
+    sk: String,
+    programme: String,
+    course: String,
+    send_to_coursekey: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,5 +332,32 @@ impl AttendanceStore for DynamoAttendanceStore {
                 }
             })
             .collect()
+    }
+
+    async fn programme_course_send(
+        &self,
+        tenant: &TenantId,
+        course: &ProgrammeCourse,
+    ) -> Result<Option<bool>, StoreError> {
+        let (pk, sk) = programme_course_key(tenant, course);
+        let item: Option<ProgrammeCourseItem> = self.table.get(&pk, &sk).await?;
+        Ok(item.map(|i| i.send_to_coursekey))
+    }
+
+    async fn save_programme_course_send(
+        &self,
+        tenant: &TenantId,
+        course: &ProgrammeCourse,
+        send: bool,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = programme_course_key(tenant, course);
+        let item = ProgrammeCourseItem {
+            pk,
+            sk,
+            programme: course.programme.clone(),
+            course: course.course.clone(),
+            send_to_coursekey: send,
+        };
+        self.table.put(&item, Condition::None).await.map(|_| ())
     }
 }
