@@ -182,6 +182,8 @@ impl OcsatClient {
             error,
             duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         };
+        // The client id is masked by name (it only travels as `client_id=`): as a
+        // literal it may be a common word that would blank out URLs.
         let mut known = vec![
             self.client_secret.expose_secret(),
             self.api_key.expose_secret(),

@@ -628,6 +628,7 @@ const SECRET_HEADERS: [&str; 5] = [
 fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase().replace('-', "_");
     n == "authorization"
+        || n == "client_id"
         || n.contains("secret")
         || (n.contains("token") && n != "token_type")
         || n.contains("password")
@@ -637,8 +638,8 @@ fn is_secret_name(name: &str) -> bool {
 }
 
 /// Masks every secret in a call: secret headers (`Authorization`, `x-api-key`),
-/// secret JSON members, form fields and query parameters (`client_secret`,
-/// `access_token`, `api_key`, ...), `Bearer` tokens anywhere, and every value in
+/// secret JSON members, form fields and query parameters (`client_id`,
+/// `client_secret`, `access_token`, `api_key`, ...), `Bearer` tokens anywhere, and every value in
 /// `known_secrets` (client secret, API key, current token) wherever it appears.
 pub fn obfuscate(mut call: ApiCall, known_secrets: &[&str]) -> ApiCall {
     let known: Vec<&str> = known_secrets
@@ -1212,7 +1213,8 @@ mod tests {
             );
         }
         // What is not secret stays readable for support.
-        assert!(text.contains("client_id=lb-client"));
+        // The client id is sensitive too (the seed: "these fields are sensitive").
+        assert!(!text.contains("lb-client") && text.contains("client_id=****"));
         assert!(text.contains("grant_type=client_credentials"));
         assert!(text.contains("application/json"));
         assert!(text.contains("expires_in"));
