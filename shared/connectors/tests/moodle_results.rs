@@ -1,0 +1,60 @@
+//! The results download's reads (`GradeSource` of `MoodleGateway`) over HTTP
+//! against the Moodle simulator: participants with username, idnumber and last
+//! course access in one `core_enrol_get_enrolled_users` call.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use async_trait::async_trait;
+use connectors::moodle_gateway::MoodleGateways;
+use domain::connection::{ConnectionSettings, MoodleSettings};
+use domain::ports::{GradeSource, SecretError, SecretSource};
+use domain::{Connection, ConnectionId, TenantId};
+use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+use std::sync::Arc;
+
+struct Token;
+
+#[async_trait]
+impl SecretSource for Token {
+    async fn secret(&self, _: &str) -> Result<secrecy::SecretString, SecretError> {
+        Ok(secrecy::SecretString::from(SAMPLE_TOKEN))
+    }
+}
+
+#[tokio::test]
+async fn participants_come_with_idnumber_username_and_last_course_access_in_one_call() {
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let connection = Connection {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: ConnectionId::parse("moodle").unwrap(),
+        name: "Moodle".into(),
+        base_url: server.base_url.clone(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(MoodleSettings::default()),
+    };
+    let gateway = MoodleGateways::new(Arc::new(Token), "test")
+        .gateway(&connection)
+        .await
+        .unwrap();
+    sim.access_course(4, 2, 1_800_000_000);
+    sim.access_course(4, 2, 1_700_000_000); // an older access never moves it back
+    sim.clear_calls();
+    let participants = gateway.participants(2).await.unwrap();
+    assert_eq!(sim.calls().len(), 1, "one call per course");
+    let call = &sim.calls()[0];
+    assert_eq!(call.function, "core_enrol_get_enrolled_users");
+    assert_eq!(call.param("options[0][name]"), Some("userfields"));
+    assert_eq!(
+        call.param("options[0][value]"),
+        Some("id,username,idnumber,lastcourseaccess")
+    );
+    let four = participants.iter().find(|p| p.user == 4).unwrap();
+    assert_eq!(
+        (four.username.as_str(), four.idnumber.as_str()),
+        ("occ.student1", "STU-001")
+    );
+    assert_eq!(four.last_access.map(|t| t.timestamp()), Some(1_800_000_000));
+    let five = participants.iter().find(|p| p.user == 5).unwrap();
+    assert_eq!(five.last_access, None, "never accessed: no time");
+}
