@@ -7,6 +7,7 @@ use app::jobs::expect_queue;
 use app::learners::Learners;
 use app::push::{Push, PushError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use domain::ports::Retryable;
 use domain::{Job, QueueRole};
 
 /// Jobs handled at once within one batch; each talks to one learning system.
@@ -65,26 +66,39 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
             .await
             .map(|_| ()),
         Job::SyncLearner { tenant, learner } => {
-            learners.sync_learner(&tenant, &learner).await.map(|_| ())
+            let synced = learners.sync_learner(&tenant, &learner).await?;
+            let what = format!("Sending learner {learner}'s changes to Moodle");
+            record_failures(deps, &tenant, &what, synced.failures, now).await
         }
-        Job::SyncOffering { tenant, offering } => Courses {
-            connections: deps.connections.as_ref(),
-            sis: deps.sis.as_ref(),
-            links: deps.links.as_ref(),
-            learning: deps.learning.as_ref(),
+        Job::SyncOffering { tenant, offering } => {
+            let synced = Courses {
+                connections: deps.connections.as_ref(),
+                sis: deps.sis.as_ref(),
+                links: deps.links.as_ref(),
+                learning: deps.learning.as_ref(),
+            }
+            .sync_offering(&tenant, &offering)
+            .await?;
+            let what = format!("Sending offering {offering}'s dates and status to Moodle");
+            record_failures(deps, &tenant, &what, synced.failures, now).await
         }
-        .sync_offering(&tenant, &offering)
-        .await
-        .map(|_| ()),
         Job::RemoveEnrolment {
             tenant,
             connection,
             offering,
             learner,
-        } => learners
+        } => match learners
             .remove_enrolment(&tenant, &connection, &offering, &learner, now)
             .await
-            .map(|_| ()),
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(error) => {
+                let what = format!("Removing learner {learner} from offering {offering}");
+                let failure = app::push::ConnectionFailure { connection, error };
+                record_failures(deps, &tenant, &what, vec![failure], now).await
+            }
+        },
         Job::PushCourseKeyRoster {
             tenant,
             connection,
@@ -109,4 +123,28 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
             }))
         }
     }
+}
+
+/// Changes a connection refused for good: each becomes a run with its error in
+/// that connection's history (and the error email), then the job is done.
+async fn record_failures(
+    deps: &Deps,
+    tenant: &domain::TenantId,
+    what: &str,
+    failures: Vec<app::push::ConnectionFailure>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), PushError> {
+    let pipeline = app::jobs::Pipeline {
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+        mailer: deps.mailer.as_ref(),
+        tenants: deps.tenants.as_ref(),
+    };
+    for failure in failures {
+        pipeline
+            .incident(tenant, &failure.connection, what, &failure.error, now)
+            .await?;
+    }
+    Ok(())
 }

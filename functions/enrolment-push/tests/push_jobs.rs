@@ -156,6 +156,45 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
             .any(|u| u.id == user.id && u.suspended)
     );
 
+    // Moodle refuses a change (the new email is another user's): the refusal is
+    // a run with its error in the connection's history, not only a trace.
+    let taken = sim
+        .snapshot()
+        .users
+        .iter()
+        .find(|u| {
+            u.id != user.id
+                && u.email
+                    .split_once('@')
+                    .is_some_and(|(_, d)| d.contains('.'))
+        })
+        .map(|u| u.email.clone())
+        .unwrap();
+    ana.email = Some(taken);
+    deps.sis.save_learner(&ana).await.unwrap();
+    let sync: SqsEvent = serde_json::from_str(PUSH).unwrap();
+    let handled = handler::handle(&deps, sync).await;
+    assert!(
+        handled.batch_item_failures.is_empty(),
+        "a refusal is recorded, not retried"
+    );
+    let history = deps.runs.history(&t, &c, None, None, 50).await.unwrap();
+    let incident = history
+        .iter()
+        .find(|r| r.trigger == domain::Trigger::Change)
+        .expect("the refusal is in the history");
+    assert_eq!(incident.status, RunStatus::FinishedWithError);
+    assert_eq!(incident.counts.get("failures"), Some(&1));
+    let lines = deps.runs.log(&t, &c, &incident.id).await.unwrap();
+    assert!(
+        lines[0]
+            .message
+            .starts_with("Sending learner X1234567's changes to Moodle failed:"),
+        "{lines:?}"
+    );
+    ana.email = Some("ana.ruiz@example.com".into());
+    deps.sis.save_learner(&ana).await.unwrap();
+
     // Removal reads the grades first, then unenrols, twice delivered.
     sim.clear_calls();
     let remove: SqsEvent = serde_json::from_str(REMOVE).unwrap();

@@ -132,39 +132,47 @@ impl Courses<'_> {
         &self,
         tenant: &TenantId,
         offering: &OfferingId,
-    ) -> Result<usize, PushError> {
+    ) -> Result<crate::push::Synced, PushError> {
         let Some(off) = self.sis.offering(tenant, offering).await? else {
             return Err(PushError::UnknownOffering {
                 tenant: tenant.clone(),
                 offering: offering.clone(),
             });
         };
-        let mut updated = 0;
+        let mut synced = crate::push::Synced::default();
         for conn in self.connections.connections(tenant).await? {
             if conn.kind() != domain::ConnectionKind::Moodle {
                 continue;
             }
-            let Some(link) = self.links.link(tenant, offering, &conn.id).await? else {
-                continue;
-            };
-            let lms = self.learning.for_connection(&conn).await?;
-            lms.update_course(&CourseSchedule {
-                course: link.course_id,
-                start: off.start_date,
-                end: off.end_date,
-                visible: off.status.course_visible(),
-            })
-            .await
-            .map_err(|f| match PushError::from(f) {
-                PushError::Refused { reason, .. } => PushError::Refused {
-                    what: "course update",
-                    reason,
-                },
-                other => other,
-            })?;
-            updated += 1;
+            let result = async {
+                let Some(link) = self.links.link(tenant, offering, &conn.id).await? else {
+                    return Ok(false);
+                };
+                let lms = self.learning.for_connection(&conn).await?;
+                lms.update_course(&CourseSchedule {
+                    course: link.course_id,
+                    start: off.start_date,
+                    end: off.end_date,
+                    visible: off.status.course_visible(),
+                })
+                .await
+                .map_err(|f| match PushError::from(f) {
+                    PushError::Refused { reason, .. } => PushError::Refused {
+                        what: "course update",
+                        reason,
+                    },
+                    other => other,
+                })?;
+                Ok(true)
+            }
+            .await;
+            synced.add(&conn.id, result)?;
         }
-        tracing::info!(courses = updated, "offering synced");
-        Ok(updated)
+        tracing::info!(
+            courses = synced.updated,
+            refused = synced.failures.len(),
+            "offering synced"
+        );
+        Ok(synced)
     }
 }

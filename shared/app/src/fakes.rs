@@ -55,6 +55,8 @@ impl ConnectionStore for MemConnections {
 }
 
 type RunKey = (TenantId, ConnectionId, RunId);
+/// A lease's holder and until when.
+type Lease = (RunId, DateTime<Utc>);
 
 #[derive(Default)]
 pub struct MemRuns {
@@ -62,7 +64,7 @@ pub struct MemRuns {
     pub runs: Mutex<BTreeMap<RunKey, Run>>,
     pub logs: Mutex<BTreeMap<RunKey, Vec<RunLogLine>>>,
     /// Each connection's lease: its holder and until when.
-    pub leases: Mutex<BTreeMap<(TenantId, ConnectionId), (RunId, DateTime<Utc>)>>,
+    pub leases: Mutex<BTreeMap<(TenantId, ConnectionId), Lease>>,
 }
 
 #[async_trait]

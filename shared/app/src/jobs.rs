@@ -71,6 +71,7 @@ fn trigger_label(trigger: Trigger) -> &'static str {
         Trigger::Nightly => "the nightly schedule",
         Trigger::Manual => "a person",
         Trigger::AutoPush => "a new enrolment (auto-push)",
+        Trigger::Change => "a change in the SMS",
     }
 }
 
@@ -211,6 +212,46 @@ impl Pipeline<'_> {
             .await?;
         self.finish_with_log(tenant, connection, dead, now).await?;
         Ok(())
+    }
+
+    /// A change sent on its own (no run of its own) failed for good on this
+    /// connection: it is recorded as a run with that one error, in the
+    /// connection's history, and the error address is emailed, so nothing
+    /// fails where nobody looks. Returns the run's id.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
+    pub async fn incident(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        what: &str,
+        error: &dyn std::error::Error,
+        now: DateTime<Utc>,
+    ) -> Result<RunId, JobError> {
+        let run = RunId::new_v7();
+        let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
+        let record = Run::start(
+            tenant.clone(),
+            connection.clone(),
+            run.clone(),
+            Trigger::Change,
+            now,
+        )
+        .keeping(keep);
+        self.runs.start_run(&record).await?;
+        let line = RunLogLine {
+            at: now,
+            level: LogLevel::Error,
+            message: format!("{what} failed: {}", crate::push::error_text(error)),
+        };
+        self.runs
+            .append_log(tenant, connection, &run, &[line])
+            .await?;
+        self.runs
+            .add_counts(tenant, connection, &run, &[(domain::run::counts::FAILURES, 1)])
+            .await?;
+        self.finish_with_log(tenant, connection, &run, now).await?;
+        tracing::warn!(%run, what, "a change failed; recorded as a run");
+        Ok(run)
     }
 
     /// Finishes a run with the status its log earns, gives its connection's

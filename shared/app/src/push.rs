@@ -121,6 +121,44 @@ pub struct Push<'a> {
     pub tenants: &'a dyn TenantSettingsStore,
 }
 
+/// A change sent to every linked connection: how many were updated, and the
+/// connections that refused it (each recorded on its own history; one
+/// connection's refusal never stops the others).
+#[derive(Debug, Default)]
+pub struct Synced {
+    pub updated: usize,
+    pub failures: Vec<ConnectionFailure>,
+}
+
+/// A connection that could not take a change, and why (never retryable: a
+/// transient failure makes the whole job come back instead).
+#[derive(Debug)]
+pub struct ConnectionFailure {
+    pub connection: ConnectionId,
+    pub error: PushError,
+}
+
+impl Synced {
+    /// Records `result` of one connection: counted, kept as a failure, or
+    /// (transient) handed back so the job is tried again.
+    pub(crate) fn add(
+        &mut self,
+        connection: &ConnectionId,
+        result: Result<bool, PushError>,
+    ) -> Result<(), PushError> {
+        match result {
+            Ok(true) => self.updated += 1,
+            Ok(false) => {}
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(error) => self.failures.push(ConnectionFailure {
+                connection: connection.clone(),
+                error,
+            }),
+        }
+        Ok(())
+    }
+}
+
 /// One row of the transfer preview.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreviewRow {

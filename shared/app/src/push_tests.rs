@@ -743,7 +743,7 @@ async fn linking_finds_links_or_creates_courses_and_offering_edits_reach_the_cou
     offering.start_date = NaiveDate::from_ymd_opt(2027, 5, 3);
     offering.end_date = NaiveDate::from_ymd_opt(2027, 6, 30);
     env.sis.save_offering(&offering).await.unwrap();
-    assert_eq!(env.courses().sync_offering(&t(), &other).await.unwrap(), 1);
+    assert_eq!(env.courses().sync_offering(&t(), &other).await.unwrap().updated, 1);
     let course = env
         .sim
         .snapshot()
@@ -788,7 +788,11 @@ async fn learner_edits_reach_moodle_and_archiving_suspends() {
     ana.archived = true;
     env.sis.save_learner(&ana).await.unwrap();
     assert_eq!(
-        env.learners().sync_learner(&t(), &ana.code).await.unwrap(),
+        env.learners()
+            .sync_learner(&t(), &ana.code)
+            .await
+            .unwrap()
+            .updated,
         1
     );
     let user = env
@@ -801,7 +805,11 @@ async fn learner_edits_reach_moodle_and_archiving_suspends() {
     // In step now: a second sync sends nothing.
     let updates = env.sim.call_count("core_user_update_users");
     assert_eq!(
-        env.learners().sync_learner(&t(), &ana.code).await.unwrap(),
+        env.learners()
+            .sync_learner(&t(), &ana.code)
+            .await
+            .unwrap()
+            .updated,
         0
     );
     assert_eq!(env.sim.call_count("core_user_update_users"), updates);
@@ -812,7 +820,8 @@ async fn learner_edits_reach_moodle_and_archiving_suspends() {
         env.learners()
             .sync_learner(&t(), &unlinked.code)
             .await
-            .unwrap(),
+            .unwrap()
+            .updated,
         0
     );
 }

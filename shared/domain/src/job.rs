@@ -46,6 +46,9 @@ pub enum Trigger {
     Manual,
     /// A new enrolment on an auto-push offering.
     AutoPush,
+    /// A change in the SMS sent on its own (a learner's details, an offering's
+    /// dates, a removal): its failures are recorded as a run of their own.
+    Change,
 }
 
 /// One unit of work on a queue.
