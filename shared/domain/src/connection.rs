@@ -204,6 +204,9 @@ pub struct LlnSettings {
     pub default_assessment_status: Option<String>,
     /// Log every API call (secrets obfuscated) for support.
     pub api_logging: bool,
+    /// The integration's optional code (the seed's "Code (optional)"; the
+    /// required name is the connection's `name`).
+    pub code: Option<String>,
 }
 
 impl LlnSettings {
