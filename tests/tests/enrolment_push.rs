@@ -7,6 +7,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
+use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::ports::{ConnectionStore, LinkStore, RunStore, SisStore};
 use domain::sis::*;
 use domain::{ConnectionId, LearnerCode, OfferingId, RunStatus, TenantId};
@@ -26,6 +27,25 @@ async fn the_nightly_run_pushes_not_called_enrolments_once() {
     );
     let mut conn = connection("acme", "moodle-main", Moodle, true);
     conn.base_url = server.base_url.clone();
+    // The site is this tenant's alone: anyone in the course the SMS does not know is reported.
+    conn.settings = ConnectionSettings::Moodle(MoodleSettings {
+        exclusive_tenant_alerts: true,
+        ..MoodleSettings::default()
+    });
+    let site = sim.snapshot();
+    let mut strangers: Vec<i64> = site
+        .user_enrolments
+        .iter()
+        .filter(|ue| {
+            site.enrol_instances
+                .iter()
+                .any(|e| e.id == ue.enrolid && e.courseid == 2)
+        })
+        .map(|ue| ue.userid)
+        .collect();
+    strangers.sort_unstable();
+    strangers.dedup();
+    assert!(!strangers.is_empty(), "the sample course has participants");
     stores.connections.save_connection(&conn).await.unwrap();
     stores
         .secrets
@@ -137,6 +157,20 @@ async fn the_nightly_run_pushes_not_called_enrolments_once() {
         .into_iter()
         .map(|l| l.message)
         .collect();
+    let unknown = log
+        .iter()
+        .filter(|l| l.ends_with("is enrolled in course 2 but unknown to the SMS"))
+        .count();
+    assert_eq!(unknown, strangers.len(), "{log:?}");
+    let counts = &runs[0].counts;
+    assert_eq!(counts.get("users_created"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("enrolled"), Some(&2));
+    assert_eq!(counts.get("called"), Some(&2));
+    assert_eq!(counts.get("blocked"), Some(&1));
+    assert_eq!(
+        counts.get("unknown_participants").copied().unwrap_or(0),
+        u64::try_from(strangers.len()).unwrap()
+    );
     for line in [
         "User Ana Ruiz (X1234567) - registered in the system",
         "User Ana Ruiz (X1234567) - enrolment in the Moodle course",
@@ -156,10 +190,17 @@ async fn the_nightly_run_pushes_not_called_enrolments_once() {
         .unwrap();
     assert_eq!(ana.state, EnrolmentState::InProgress);
 
-    // The next night: nothing new in Moodle.
+    // The next night: nothing new in Moodle, and the connection's lease was
+    // given back, so the new run is not kept waiting.
     system.fire_nightly(now + Duration::days(1)).await.unwrap();
     system.drain().await.unwrap();
     let again = sim.snapshot();
     assert_eq!(again.users, moodle.users);
     assert_eq!(again.user_enrolments, moodle.user_enrolments);
+    let runs = stores.runs.runs_of(&t, &c, 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter().all(|r| r.status != RunStatus::Importing),
+        "{runs:?}"
+    );
 }
