@@ -206,7 +206,11 @@ fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
                 return bad("retry_days", "retry_days must be at least 1");
             }
         }
-        ConnectionSettings::Ocsat(_) | ConnectionSettings::LlnRobot(_) => {}
+        ConnectionSettings::Ocsat(lln) | ConnectionSettings::LlnRobot(lln) => {
+            if lln.code.as_ref().is_some_and(|c| c.trim().is_empty() || c.len() > 64) {
+                return bad("code", "an LLN code is 1 to 64 characters (or left out)");
+            }
+        }
     }
     Ok(())
 }
