@@ -193,13 +193,38 @@ async fn an_lln_connection_is_one_per_product_prefilled_masked_and_tested() {
         .call(
             "POST",
             "/v1/connections",
-            Some(json!({"id": "robot", "kind": "lln_robot", "name": "LLN Robot"})),
+            Some(json!({"id": "robot", "kind": "lln_robot", "name": "LLN Robot", "settings": {"code": "LR-1"}})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    assert_eq!(body["settings"]["code"], "LR-1");
     let robot = domain::lln::LlnProduct::LlnRobot;
     assert_eq!(body["base_url"], robot.default_api_url());
     assert_eq!(body["settings"]["auth_url"], robot.default_auth_url());
+
+    // The name is required; the code, when given, is 1 to 64 characters.
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"id": "r2", "kind": "lln_robot", "name": " "})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("connections.name"))
+    );
+    let (status, body) = api
+        .call(
+            "PATCH",
+            "/v1/connections/robot",
+            Some(json!({"settings": {"code": ""}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("connections.settings.code"))
+    );
 
     // Created with a wrong API key: the test says so, with the reason, no secret.
     let mut wrong = ocsat_connection(&server.base_url);
