@@ -153,12 +153,22 @@ struct LearnerReads {
     course: Option<results::CourseCompletionRead>,
 }
 
+/// The learners of one course as identified: Moodle user -> learner, and
+/// when each learner's account was stored.
+struct Known {
+    by_user: HashMap<i64, LearnerCode>,
+    linked_at: HashMap<LearnerCode, DateTime<Utc>>,
+}
+
 /// What one download needs to know about the connection.
 struct FetchCtx<'c> {
     connection: &'c Connection,
     settings: &'c MoodleSettings,
     sms: Option<ConnectionId>,
+    /// The watermark less [`WATERMARK_OVERLAP`], for Moodle's times.
     since: Option<DateTime<Utc>>,
+    /// The watermark itself, for our own times (accounts, enrolments).
+    watermark: Option<DateTime<Utc>>,
     /// Learners (and offerings) whose reads failed in the last download.
     retries: &'c BTreeSet<RetryEntry>,
     run: &'c RunId,
@@ -233,11 +243,8 @@ impl Results<'_> {
             ],
             None => self.links.links(tenant, &connection.id).await?,
         };
-        let since = self
-            .results
-            .watermark(tenant, &connection.id)
-            .await?
-            .map(|w| w - WATERMARK_OVERLAP);
+        let watermark = self.results.watermark(tenant, &connection.id).await?;
+        let since = watermark.map(|w| w - WATERMARK_OVERLAP);
         let retries: BTreeSet<RetryEntry> = self
             .results
             .retries(tenant, &connection.id)
@@ -249,6 +256,7 @@ impl Results<'_> {
             settings,
             sms: self.sms_connection(tenant).await?,
             since,
+            watermark,
             retries: &retries,
             run,
             now,
@@ -338,12 +346,16 @@ impl Results<'_> {
         link: &CourseLink,
         participants: &[Participant],
         codes: &[LearnerCode],
-    ) -> Result<HashMap<i64, LearnerCode>, ResultsError> {
+    ) -> Result<Known, ResultsError> {
         let tenant = &link.tenant;
         let accounts = self
             .links
             .accounts(tenant, &ctx.connection.id, codes)
             .await?;
+        let mut linked_at: HashMap<LearnerCode, DateTime<Utc>> = accounts
+            .iter()
+            .map(|a| (a.learner.clone(), a.linked_at))
+            .collect();
         let stored: HashMap<LearnerCode, i64> = accounts
             .into_iter()
             .map(|a| (a.learner, a.external_id))
@@ -398,6 +410,7 @@ impl Results<'_> {
                     // Another account was stored meanwhile: that one stands.
                     continue;
                 }
+                linked_at.insert(code.clone(), ctx.now);
                 self.log(
                     ctx,
                     LogLevel::Info,
@@ -415,7 +428,7 @@ impl Results<'_> {
             }
             by_user.insert(user, code);
         }
-        Ok(by_user)
+        Ok(Known { by_user, linked_at })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -454,7 +467,7 @@ impl Results<'_> {
 
         // One call: the participants, with idnumber, username and last access.
         let participants = source.participants(link.course_id).await?;
-        let by_user = self.identify(ctx, link, &participants, &codes).await?;
+        let Known { by_user, linked_at } = self.identify(ctx, link, &participants, &codes).await?;
         let last_access: HashMap<i64, Option<DateTime<Utc>>> = participants
             .iter()
             .map(|p| (p.user, p.last_access))
@@ -524,6 +537,13 @@ impl Results<'_> {
                 completion_read,
                 passed_all,
                 unenrol_pending: stored_completion.is_some_and(|c| c.unenrol_pending()),
+                // Linked (exported, or identified just now) or enrolled (or
+                // re-activated) since the watermark: their earlier grades
+                // were never read.
+                new_to_us: ctx.watermark.is_some_and(|w| {
+                    (enrolment.state.is_active() && enrolment.updated_at > w)
+                        || linked_at.get(code).is_some_and(|at| *at > w)
+                }),
             };
             if results::read_reason(&inputs).is_some() {
                 changed.push((g, code.clone(), completion_read));

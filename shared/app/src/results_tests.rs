@@ -962,3 +962,61 @@ async fn a_passed_learner_is_read_again_until_moodle_marks_the_course_complete()
     let counts = w.fetch(at(13)).await;
     assert_eq!(counts.changed, 0);
 }
+
+#[tokio::test]
+async fn a_learner_linked_or_identified_after_the_watermark_has_their_earlier_grades_read() {
+    let w = world(1, settings(true), true).await;
+    w.fetch(at(10)).await;
+    // L5 was exported after the first download; L6 was enrolled in Moodle by
+    // hand and is found by idnumber now. Both were graded before the watermark.
+    for (l, user, stored) in [(5, 105, true), (6, 106, false)] {
+        w.sis
+            .save_enrolment(&Enrolment {
+                tenant: t(),
+                learner: code(l),
+                offering: o(),
+                state: EnrolmentState::InProgress,
+                start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+                session_date: None,
+                updated_at: at(1),
+            })
+            .await
+            .unwrap();
+        if stored {
+            w.links
+                .save_account(&ExternalAccount {
+                    tenant: t(),
+                    connection: c(),
+                    learner: code(l),
+                    external_id: user,
+                    created_by_us: true,
+                    linked_at: at(11),
+                })
+                .await
+                .unwrap();
+        }
+        w.course.participants.lock().unwrap().push(Participant {
+            user,
+            username: String::new(),
+            idnumber: if stored {
+                String::new()
+            } else {
+                format!("L{l}")
+            },
+            last_access: None,
+        });
+        w.course.grades.lock().unwrap().push(LearnerGrades {
+            user,
+            items: Vec::new(),
+            course_total: None,
+        });
+        w.grade(user, 1, 80.0, 3);
+        w.grade(user, 2, 80.0, 3);
+    }
+    let counts = w.fetch(at(12)).await;
+    assert_eq!((counts.learners, counts.changed, counts.ready), (3, 2, 2));
+    assert_eq!(w.result(5).unwrap().result, ResultType::Passed);
+    assert_eq!(w.result(6).unwrap().result, ResultType::Passed);
+    let counts = w.fetch(at(13)).await;
+    assert_eq!(counts.changed, 0, "read once");
+}

@@ -808,6 +808,9 @@ pub enum ReadReason {
     FirstRun,
     /// Their reads failed in an earlier download.
     Retry,
+    /// Their account was linked, or their enrolment changed, since the
+    /// watermark: grades from before it were never read for them.
+    New,
     /// A grade item was graded or submitted since the watermark.
     Graded,
     /// They accessed the course since the watermark (an activity completed
@@ -841,6 +844,8 @@ pub struct ReadInputs {
     pub passed_all: bool,
     /// An approved completion is waiting for the unenrolment.
     pub unenrol_pending: bool,
+    /// Their account was linked (or found) or their enrolment changed since the watermark.
+    pub new_to_us: bool,
 }
 
 /// Whether (and why) a learner is read further: in proportion to the learners
@@ -855,6 +860,9 @@ pub fn read_reason(i: &ReadInputs) -> Option<ReadReason> {
     let Some(since) = i.since else {
         return Some(ReadReason::FirstRun);
     };
+    if i.new_to_us {
+        return Some(ReadReason::New);
+    }
     if i.last_change.is_some_and(|at| at >= since) {
         return Some(ReadReason::Graded);
     }
@@ -1839,6 +1847,15 @@ mod fetch_tests {
                     ..base
                 },
                 None,
+            ),
+            (
+                "linked or enrolled since the watermark, graded before it",
+                ReadInputs {
+                    last_change: Some(at(3)),
+                    new_to_us: true,
+                    ..base
+                },
+                Some(ReadReason::New),
             ),
             (
                 "approved completion waiting for the unenrolment",
