@@ -55,9 +55,9 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::Fetc
                 .ports(deps.connections.as_ref(), deps.queue.as_ref());
             app::attendance::process_attendance(
                 &ports,
-                &tenant,
-                &connection,
-                &record_ids,
+                tenant,
+                connection,
+                record_ids,
                 chrono::Utc::now(),
             )
             .await
