@@ -93,7 +93,7 @@ pub async fn push_offering(
     let unknown = || RosterPushError::UnknownOffering {
         offering: offering.clone(),
     };
-    let mut ck = p
+    let ck = p
         .store
         .coursekey_offering(tenant, offering)
         .await?
@@ -142,16 +142,18 @@ pub async fn push_offering(
     match push(p, &ck, &sms.name, start, end, &students).await {
         Ok(calls) => {
             tracing::info!(calls, "roster pushed to CourseKey");
-            ck.synchronized_at.get_or_insert(now);
-            ck.last_error = None;
-            ck.pushed_fingerprint = Some(fingerprint);
-            p.store.save_coursekey_offering(&ck).await?;
+            save_outcome(p, ck, |fresh| {
+                fresh.synchronized_at.get_or_insert(now);
+                fresh.last_error = None;
+                fresh.pushed_fingerprint = Some(fingerprint);
+            })
+            .await?;
             Ok(SyncStatus::Synchronized)
         }
         Err(e) => {
             tracing::warn!(error = &e as &dyn std::error::Error, "roster push failed");
-            ck.last_error = Some(e.to_string());
-            p.store.save_coursekey_offering(&ck).await?;
+            let reason = e.to_string();
+            save_outcome(p, ck, |fresh| fresh.last_error = Some(reason)).await?;
             if e.is_retryable() {
                 Err(RosterPushError::Unavailable(e))
             } else {
@@ -165,16 +167,34 @@ pub async fn push_offering(
 
 async fn record(
     p: &RosterPorts<'_>,
-    mut ck: CourseKeyOffering,
+    ck: CourseKeyOffering,
     status: SyncStatus,
 ) -> Result<SyncStatus, RosterPushError> {
     if let SyncStatus::Failed { reason } = &status
         && ck.last_error.as_deref() != Some(reason)
     {
-        ck.last_error = Some(reason.clone());
-        p.store.save_coursekey_offering(&ck).await?;
+        let reason = reason.clone();
+        save_outcome(p, ck, |fresh| fresh.last_error = Some(reason)).await?;
     }
     Ok(status)
+}
+
+/// Stores a push's outcome on the offering's CourseKey side as it is *now*: a
+/// person may have saved new classes or instructors while the push ran, and
+/// those must not be overwritten with what the push read. (The fingerprint kept
+/// is of what was sent, so a roster changed meanwhile is pushed next time.)
+async fn save_outcome(
+    p: &RosterPorts<'_>,
+    read: CourseKeyOffering,
+    apply: impl FnOnce(&mut CourseKeyOffering),
+) -> Result<(), StoreError> {
+    let mut fresh = p
+        .store
+        .coursekey_offering(&read.tenant, &read.offering)
+        .await?
+        .unwrap_or(read);
+    apply(&mut fresh);
+    p.store.save_coursekey_offering(&fresh).await
 }
 
 /// Each enrolled learner the SMS knows, with whether they are dropped (withdrawn).
@@ -867,5 +887,86 @@ mod tests {
             .unwrap();
         assert_eq!(retried.queued.len(), 1);
         assert_eq!(*store.1.lock().unwrap(), Some(t(3, 1)));
+    }
+
+    /// A roster client during whose push a person saves the offering again.
+    struct SavedMeanwhile<'a> {
+        inner: &'a CourseKeyClient,
+        store: &'a MemCk,
+    }
+    #[async_trait]
+    impl CourseKeyRoster for SavedMeanwhile<'_> {
+        async fn upsert_course(
+            &self,
+            o: &OfferingId,
+            title: &str,
+            start: NaiveDate,
+            end: NaiveDate,
+        ) -> Result<(), RosterError> {
+            if let Some(ck) = self.store.0.lock().unwrap().as_mut() {
+                ck.classes[0].code = "C1-MOVED".into();
+            }
+            self.inner.upsert_course(o, title, start, end).await
+        }
+        async fn add_instructor(&self, i: &str, o: &OfferingId) -> Result<(), RosterError> {
+            self.inner.add_instructor(i, o).await
+        }
+        async fn upsert_student(&self, l: &Learner) -> Result<(), RosterError> {
+            self.inner.upsert_student(l).await
+        }
+        async fn set_enrolment(
+            &self,
+            o: &OfferingId,
+            l: &LearnerCode,
+            dropped: bool,
+        ) -> Result<(), RosterError> {
+            self.inner.set_enrolment(o, l, dropped).await
+        }
+        async fn upsert_class(&self, o: &OfferingId, c: &ClassSession) -> Result<(), RosterError> {
+            self.inner.upsert_class(o, c).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_save_made_while_a_push_runs_is_kept_and_pushed_next_time() {
+        let sim = CourseKeySim::new("ck_key", "whsec");
+        let server = sim.start().await.unwrap();
+        let (store, sis, client) = setup(&sim, &server.base_url).await;
+        let meddling = SavedMeanwhile {
+            inner: &client,
+            store: &store,
+        };
+        let settings = CourseKeySettings::default();
+        let p = RosterPorts {
+            store: &store,
+            sis: &sis,
+            roster: &meddling,
+        };
+        push_offering(&p, &settings, &tenant(), &off(), t(2, 20))
+            .await
+            .unwrap();
+        let kept = store.0.lock().unwrap().clone().unwrap();
+        assert_eq!(
+            kept.classes[0].code, "C1-MOVED",
+            "the person's save is kept"
+        );
+        assert!(kept.synchronized_at.is_some());
+        assert!(
+            sim.resource("/api/v1/courses/OFF-1/classes/C1-MOVED")
+                .is_none()
+        );
+
+        let p = RosterPorts {
+            store: &store,
+            sis: &sis,
+            roster: &client,
+        };
+        push_offering(&p, &settings, &tenant(), &off(), t(2, 21))
+            .await
+            .unwrap();
+        assert!(
+            sim.resource("/api/v1/courses/OFF-1/classes/C1-MOVED")
+                .is_some()
+        );
     }
 }
