@@ -20,6 +20,10 @@ const COURSEKEY_SECRET: &str = "whsec_demo_coursekey_signing_secret";
 /// The secret the SMS checks learnbridge's signature with (a local test value).
 const SMS_SECRET: &str = "whsec_demo_sms_webhook_secret_0001";
 
+/// The demo OCSAT client secret and API key (local test values).
+const OCSAT_SECRET: &str = "ocsat_demo_client_secret_0001";
+const OCSAT_API_KEY: &str = "ocsat_demo_api_key_0002";
+
 /// The SMS's side of the conversation: JSON over HTTP with the tenant's key.
 struct Sms {
     http: reqwest::Client,
@@ -462,6 +466,8 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         .call(Method::GET, "/v1/connections/moodle", None)
         .await?;
     println!("-- acme asking for bolt's connection: HTTP {status}");
+
+    lln(&sms, &system, &sms_sim).await?;
     moodle_server.shutdown().await;
     sms_server.shutdown().await;
     coursekey_server.shutdown().await;
@@ -471,5 +477,139 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
     println!(
         "== demo finished: every run finished (warnings are incidents a person can fix, shown above)"
     );
+    Ok(())
+}
+
+/// OCSAT (LLN): an LLN connection, candidates pushed from learners, a download of
+/// results held open, saved, and delivered to the SMS; the API log and the summary.
+async fn lln(
+    sms: &Sms,
+    system: &LocalSystem,
+    sms_sim: &simulators::sms::SmsSim,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let ocsat = simulators::ocsat::OcsatSim::new("acme-lln", OCSAT_SECRET, OCSAT_API_KEY);
+    let server = ocsat
+        .start()
+        .await
+        .context("starting the OCSAT simulator")?;
+    let created = sms
+        .ok(
+            Method::POST,
+            "/v1/connections",
+            Some(json!({"id": "ocsat", "kind": "ocsat", "name": "Acme OCSAT",
+                        "base_url": format!("{}/api/v1", server.base_url),
+                        "settings": {"auth_url": format!("{}/oauth2/token", server.base_url),
+                                     "client_id": "acme-lln", "code": "OCSAT-1",
+                                     "default_staff": "STAFF-7", "default_assessment_status": "Received",
+                                     "api_logging": true},
+                        "secret": OCSAT_SECRET, "secrets": {"api_key": OCSAT_API_KEY}})),
+        )
+        .await?;
+    println!(
+        "== OCSAT (LLN) at {}: client secret {}, API key {}",
+        server.base_url,
+        created["secret"].as_str().unwrap_or("?"),
+        created["secrets"]["api_key"].as_str().unwrap_or("?")
+    );
+    let test = sms
+        .ok(Method::POST, "/v1/connections/ocsat/test", None)
+        .await?;
+    println!("-- test connection: ok {}", test["ok"]);
+    for code in ["X1234567", "X7654321"] {
+        sms.ok(
+            Method::PATCH,
+            &format!("/v1/learners/{code}"),
+            Some(json!({"date_of_birth": "2001-05-06"})),
+        )
+        .await?;
+    }
+    for code in ["X1234567", "X7654321", "X0000000"] {
+        let (status, body) = sms
+            .call(
+                Method::POST,
+                "/v1/lln/candidates",
+                Some(json!({"learner": code})),
+            )
+            .await?;
+        if status == 201 {
+            println!(
+                "-- candidate {} created for {code}, username {}, staff {}",
+                body["candidate"]["candidate_id"].as_str().unwrap_or("?"),
+                body["candidate"]["username"].as_str().unwrap_or("?"),
+                body["staff"].as_str().unwrap_or("-")
+            );
+        } else {
+            println!(
+                "-- {code} cannot be a candidate yet (HTTP {status}): {}",
+                body["message"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    let done = Utc::now() - chrono::Duration::hours(2);
+    for c in ocsat.candidates() {
+        ocsat.add_assessment(simulators::ocsat::SimAssessment::core_skills(
+            format!("asmt-{}", c.id),
+            c.id,
+            done,
+        ));
+    }
+    let walk_in =
+        ocsat.add_candidate_in_ui("walkin", "walk.in@example.com", "Walkin", None, None, done);
+    ocsat.add_assessment(simulators::ocsat::SimAssessment::core_skills(
+        "asmt-walkin",
+        walk_in,
+        done,
+    ));
+    let download = sms.ok(Method::POST, "/v1/lln/downloads", None).await?;
+    println!("-- results downloaded (held until saved or cancelled):");
+    for item in download["items"].as_array().into_iter().flatten() {
+        println!(
+            "   {} {}: {} {}",
+            item["assessment"]["id"].as_str().unwrap_or("?"),
+            item["learner"].as_str().unwrap_or("(no learner)"),
+            item["status"].as_str().unwrap_or("?"),
+            item["reason"].as_str().unwrap_or("")
+        );
+    }
+    let id = download["id"].as_str().context("a download id")?;
+    let saved = sms
+        .ok(Method::POST, &format!("/v1/lln/downloads/{id}/save"), None)
+        .await?;
+    println!(
+        "-- saved {}; modified date now {}",
+        saved["saved"],
+        saved["modified_since"].as_str().unwrap_or("?")
+    );
+    let before = sms_sim.accepted().len();
+    system.drain().await?;
+    let lln_deliveries = sms_sim
+        .accepted()
+        .iter()
+        .skip(before)
+        .filter(|a| a.body.contains("lln_assessment"))
+        .count();
+    println!("-- the SMS accepted {lln_deliveries} LLN assessment deliveries");
+    let log = sms
+        .ok(Method::GET, "/v1/lln/connections/ocsat/log", None)
+        .await?;
+    println!(
+        "-- {} OCSAT API calls logged (secrets obfuscated); {} calls made",
+        log.as_array().map_or(0, Vec::len),
+        ocsat.calls().len()
+    );
+    let csv = sms
+        .http
+        .get(format!("{}/v1/lln/reports/summary?format=csv", sms.api))
+        .bearer_auth(&sms.key)
+        .send()
+        .await?
+        .text()
+        .await?;
+    println!("-- LLN summary (CSV):");
+    for line in csv.lines() {
+        println!("   {line}");
+    }
+    server.shutdown().await;
     Ok(())
 }
