@@ -50,7 +50,7 @@ pub enum LlnFlowError {
     NotLln { connection: ConnectionId },
     #[error("learner {learner} does not exist")]
     UnknownLearner { learner: LearnerCode },
-    #[error("the learner cannot be pushed: {0}")]
+    #[error("{0}")]
     Issues(CandidateIssues),
     #[error("learner {learner} already has candidate {candidate} in this connection")]
     AlreadyInvited {
