@@ -46,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         crate::runs::start_run,
         crate::runs::history,
         crate::runs::stop_run,
+        crate::runs::offering_history,
         crate::settings::get_settings,
         crate::settings::put_settings,
         crate::deliveries::list_deliveries,
@@ -194,6 +195,7 @@ pub fn routes() -> Router<Deps> {
             "/connections/{id}/runs/{run}/stop",
             post(crate::runs::stop_run),
         )
+        .route("/offerings/{id}/runs", get(crate::runs::offering_history))
         .route(
             "/offerings/{id}/enrolments/{code}/removal",
             post(linking::remove_enrolment),

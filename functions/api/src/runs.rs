@@ -115,7 +115,8 @@ pub async fn start_run(
                 Trigger::Manual,
                 (deps.now)(),
             )
-            .keeping(keep),
+            .keeping(keep)
+            .for_offering(offering.as_ref().map(OfferingId::as_str)),
         )
         .await?;
     let job = match request.stage {
@@ -195,6 +196,7 @@ pub async fn stop_run(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunSummary {
     pub id: String,
+    pub connection: String,
     /// Importing, Finished successfully, Finished with warnings, Finished with error.
     pub status: &'static str,
     #[schema(value_type = String)]
@@ -205,7 +207,26 @@ pub struct RunSummary {
     pub duration_seconds: i64,
     /// What it did, by name (e.g. `users_created`, `enrolled`, `results_ready`, `failures`).
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// The one offering it was for; `null`: every linked offering.
+    pub offering: Option<String>,
     pub href: String,
+}
+
+impl RunSummary {
+    fn of(run: domain::Run, now: chrono::DateTime<chrono::Utc>) -> Self {
+        RunSummary {
+            href: format!("/v1/connections/{}/runs/{}", run.connection, run.id),
+            duration_seconds: run.duration(now).num_seconds(),
+            id: run.id.to_string(),
+            status: run.status.label(),
+            trigger: run.trigger,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            offering: run.offering,
+            counts: run.counts,
+            connection: run.connection.to_string(),
+        }
+    }
 }
 
 /// Filters of a connection's history.
@@ -247,6 +268,70 @@ pub async fn history(
     let id = crate::handler::load_connection(&deps, &tenant, &id)
         .await?
         .id;
+    let limit = checked_limit(&query)?;
+    let runs = deps
+        .runs
+        .history(&tenant, &id, query.from, query.to, limit)
+        .await?;
+    let now = (deps.now)();
+    Ok(Json(
+        runs.into_iter().map(|r| RunSummary::of(r, now)).collect(),
+    ))
+}
+
+/// An offering's history: the runs of its linked connections that covered it
+/// (runs for it alone, and runs for every linked offering), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/offerings/{id}/runs",
+    tag = "runs",
+    params(("id" = String, Path, description = "The offering's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "Newest first", body = [RunSummary]),
+        (status = 400, description = "Invalid filter", body = ErrorBody),
+        (status = 404, description = "No such offering", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn offering_history(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::bad_request("runs.query", e.body_text()))?;
+    let offering = crate::offerings::parse_id(id)?;
+    let offering = crate::offerings::load(&deps, &tenant, &offering).await?.id;
+    let limit = checked_limit(&query)?;
+    let mut runs = Vec::new();
+    for connection in deps.connections.connections(&tenant).await? {
+        if deps
+            .links
+            .link(&tenant, &offering, &connection.id)
+            .await?
+            .is_none()
+        {
+            continue;
+        }
+        runs.extend(
+            deps.runs
+                .history(&tenant, &connection.id, query.from, query.to, HISTORY_MAX)
+                .await?
+                .into_iter()
+                .filter(|r| r.covers(offering.as_str())),
+        );
+    }
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    runs.truncate(limit);
+    let now = (deps.now)();
+    Ok(Json(
+        runs.into_iter().map(|r| RunSummary::of(r, now)).collect(),
+    ))
+}
+
+/// The history filters' checks: `from` not after `to`, `limit` 1 to [`HISTORY_MAX`].
+fn checked_limit(query: &HistoryQuery) -> Result<usize, ApiError> {
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
     {
@@ -259,23 +344,5 @@ pub async fn history(
             format!("limit must be 1 to {HISTORY_MAX}"),
         ));
     }
-    let runs = deps
-        .runs
-        .history(&tenant, &id, query.from, query.to, limit)
-        .await?;
-    let now = (deps.now)();
-    Ok(Json(
-        runs.into_iter()
-            .map(|r| RunSummary {
-                href: format!("/v1/connections/{id}/runs/{}", r.id),
-                duration_seconds: r.duration(now).num_seconds(),
-                counts: r.counts.clone(),
-                id: r.id.to_string(),
-                status: r.status.label(),
-                trigger: r.trigger,
-                started_at: r.started_at,
-                finished_at: r.finished_at,
-            })
-            .collect(),
-    ))
+    Ok(limit)
 }

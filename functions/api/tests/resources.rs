@@ -1680,3 +1680,91 @@ async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_c
     assert_eq!(view["counts"]["enrolled"], 3);
     assert_eq!(view["status"], "Importing");
 }
+
+#[tokio::test]
+async fn an_offering_shows_the_runs_that_covered_it() {
+    let api = api().await;
+    let conn = ConnectionId::parse("moodle-manual").unwrap();
+    let tenant = TenantId::parse("acme").unwrap();
+    for (offering, course) in [("OCC-8", 8), ("OCC-9", 9)] {
+        let (status, _) = api
+            .call(
+                ACME_KEY,
+                "PUT",
+                &format!("/v1/offerings/{offering}"),
+                Some(occ()),
+            )
+            .await;
+        assert!(matches!(status, 200 | 201));
+        api.deps
+            .links
+            .save_link(&CourseLink {
+                tenant: tenant.clone(),
+                offering: OfferingId::parse(offering).unwrap(),
+                connection: conn.clone(),
+                course_id: course,
+                course_idnumber: None,
+                course_shortname: None,
+                linked_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut started = Vec::new();
+    for request in [json!({"offering": "OCC-8"}), json!({})] {
+        let (status, body) = api
+            .call(
+                ACME_KEY,
+                "POST",
+                "/v1/connections/moodle-manual/runs",
+                Some(request),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        started.push(body["run"].as_str().unwrap().to_owned());
+    }
+    let (status, runs) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-8/runs", None)
+        .await;
+    assert_eq!(status, 200, "{runs}");
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{runs}");
+    assert!(started.iter().all(|s| ids.contains(&s.as_str())));
+    let for_8 = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == started[0].as_str())
+        .unwrap();
+    assert_eq!(for_8["offering"], "OCC-8");
+    assert_eq!(for_8["connection"], "moodle-manual");
+
+    let (_, runs) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-9/runs", None)
+        .await;
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [started[1].as_str()],
+        "only the run for every offering"
+    );
+
+    let (status, body) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-404/runs", None)
+        .await;
+    assert_error(status, &body, 404, Some("offering_id"));
+    let (status, body) = api
+        .call(BOLT_KEY, "GET", "/v1/offerings/OCC-8/runs", None)
+        .await;
+    assert_eq!(status, 404, "another tenant's offering: {body}");
+}

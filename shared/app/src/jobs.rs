@@ -122,6 +122,13 @@ impl Pipeline<'_> {
     ) -> Result<Begin, JobError> {
         if let Some(trigger) = trigger {
             let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
+            let offering = match job {
+                Job::SyncConnection { offering, .. } | Job::FetchResults { offering, .. } => {
+                    offering.as_deref()
+                }
+                Job::PushOffering { offering, .. } => Some(offering.as_str()),
+                _ => None,
+            };
             let record = Run::start(
                 tenant.clone(),
                 connection.clone(),
@@ -129,7 +136,8 @@ impl Pipeline<'_> {
                 trigger,
                 now,
             )
-            .keeping(keep);
+            .keeping(keep)
+            .for_offering(offering);
             self.runs.start_run(&record).await?;
         }
         let Some(stored) = self.runs.run(tenant, connection, run).await? else {

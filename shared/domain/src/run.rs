@@ -76,6 +76,9 @@ pub struct Run {
     /// `None`: the deployment's default.
     #[serde(default)]
     pub keep_days: Option<u32>,
+    /// The one offering the run was for; `None`: every linked offering.
+    #[serde(default)]
+    pub offering: Option<String>,
 }
 
 impl Run {
@@ -96,7 +99,19 @@ impl Run {
             finished_at: None,
             counts: BTreeMap::new(),
             keep_days: None,
+            offering: None,
         }
+    }
+
+    /// The run is for this one offering only.
+    pub fn for_offering(mut self, offering: Option<&str>) -> Self {
+        self.offering = offering.map(str::to_owned);
+        self
+    }
+
+    /// Whether the run covered `offering` (it was for it, or for all).
+    pub fn covers(&self, offering: &str) -> bool {
+        self.offering.as_deref().is_none_or(|o| o == offering)
     }
 
     /// The run's history is kept this many days instead of the default.
@@ -204,6 +219,9 @@ mod tests {
         )
         .keeping(Some(30));
         assert_eq!(run.keep_days, Some(30));
+        assert!(run.covers("OCC-1") && run.covers("OCC-2"), "a run for all");
+        let one = run.clone().for_offering(Some("OCC-1"));
+        assert!(one.covers("OCC-1") && !one.covers("OCC-2"));
         assert_eq!(
             run.duration(start + TimeDelta::seconds(90)),
             TimeDelta::seconds(90)

@@ -47,6 +47,8 @@ struct RunRecord {
     counts: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keep_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offering: Option<String>,
 }
 
 /// A connection's lease: `T#{t}#CONN#{c}` / `LEASE`. `expires_at` is also the
@@ -81,6 +83,7 @@ impl TryFrom<RunRecord> for Run {
             finished_at: r.finished_at,
             counts: r.counts,
             keep_days: r.keep_days,
+            offering: r.offering,
         })
     }
 }
@@ -225,6 +228,7 @@ impl RunStore for DynamoRunStore {
             stop_requested: false,
             counts: run.counts.clone(),
             keep_days: run.keep_days,
+            offering: run.offering.clone(),
         };
         self.table.put(&record, Condition::NotExists).await
     }
