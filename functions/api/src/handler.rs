@@ -105,14 +105,24 @@ pub struct ConnectionView {
 
 impl From<Connection> for ConnectionView {
     fn from(c: Connection) -> Self {
+        let kind = c.kind();
+        let mut settings = c.settings;
+        // An LLN client id is sensitive too (the seed: "obfuscated from view"):
+        // stored as sent, shown masked.
+        if let domain::ConnectionSettings::Ocsat(s) | domain::ConnectionSettings::LlnRobot(s) =
+            &mut settings
+            && !s.client_id.is_empty()
+        {
+            s.client_id = domain::mask::mask_secret(&s.client_id);
+        }
         Self {
             id: c.id.clone(),
-            kind: c.kind(),
+            kind,
             name: c.name,
             base_url: c.base_url,
             enabled: c.enabled,
             error_email: c.error_email,
-            settings: c.settings,
+            settings,
         }
     }
 }
