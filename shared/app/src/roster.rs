@@ -24,6 +24,7 @@ use domain::ports::{
 };
 use domain::sis::{Enrolment, EnrolmentState, Learner};
 use domain::{ConnectionId, Job, OfferingId, TenantId};
+use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::HashSet;
 
 /// The ports a roster push needs.
@@ -332,6 +333,9 @@ pub async fn dispatch_roster_updates(
     Ok(report)
 }
 
+/// The SMS offerings read at once by one tick (their dates decide the window).
+const TICK_READ_CONCURRENCY: usize = 16;
+
 /// One push per marked offering of the tenant that is inside its window today.
 async fn due_pushes(
     store: &dyn AttendanceStore,
@@ -341,10 +345,18 @@ async fn due_pushes(
     connection: &ConnectionId,
     today: NaiveDate,
 ) -> Result<Vec<Job>, StoreError> {
+    let marked = store.marked_coursekey_offerings(tenant).await?;
+    let dated: Vec<_> = stream::iter(marked.into_iter().map(|ck| async move {
+        let sms = sis.offering(tenant, &ck.offering).await?;
+        Ok::<_, StoreError>((ck, sms))
+    }))
+    .buffered(TICK_READ_CONCURRENCY)
+    .try_collect()
+    .await?;
     let mut seen = HashSet::new();
     let mut jobs = Vec::new();
-    for ck in store.marked_coursekey_offerings(tenant).await? {
-        let Some(sms) = sis.offering(tenant, &ck.offering).await? else {
+    for (ck, sms) in dated {
+        let Some(sms) = sms else {
             continue;
         };
         if !roster_push_due(&ck, sms.start_date, sms.end_date, today, settings) {
