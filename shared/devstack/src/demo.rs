@@ -4,7 +4,8 @@
 //! offering and enrolments, link the offering to its course, preview the
 //! transfer; then CourseKey posts signed attendance, the nightly schedule fires,
 //! every queued job runs through the same handler code Lambda runs, and each
-//! run is printed as the API shows it, with what Moodle now holds.
+//! run is printed as the API shows it, with what Moodle now holds. Last, OCSAT:
+//! candidates pushed, results downloaded, saved and delivered to the SMS.
 
 use crate::runner::LocalSystem;
 use crate::stack;
