@@ -233,7 +233,10 @@ async fn an_lln_connection_is_one_per_product_prefilled_masked_and_tested() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["secret"], "****4321");
     assert_eq!(body["secrets"]["api_key"], "****0000");
-    assert_eq!(body["settings"]["client_id"], "****", "the client id is masked too");
+    assert_eq!(
+        body["settings"]["client_id"], "****",
+        "the client id is masked too"
+    );
     assert!(!body.to_string().contains(CLIENT_SECRET));
     let (status, body) = api.call("POST", "/v1/connections/ocsat/test", None).await;
     assert_eq!(status, 200, "{body}");
