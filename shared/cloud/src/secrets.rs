@@ -70,25 +70,40 @@ pub fn mask(secret: &SecretString) -> String {
     domain::mask::mask_secret(secret.expose_secret())
 }
 
-/// Secrets Manager with a per-instance cache.
+/// How long a cached value is served before it is read again: a secret set or
+/// rotated through the API (on one instance) reaches every other instance
+/// within this time.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Secrets Manager with a per-instance cache whose values are read again after
+/// [`CACHE_TTL`].
 #[derive(Debug)]
 pub struct Secrets {
     client: Client,
-    cache: RwLock<HashMap<String, SecretString>>,
+    ttl: std::time::Duration,
+    cache: RwLock<HashMap<String, (SecretString, std::time::Instant)>>,
 }
 
 impl Secrets {
     pub fn new(client: Client) -> Self {
+        Self::with_ttl(client, CACHE_TTL)
+    }
+
+    /// A cache whose values are served for `ttl` (zero: always read).
+    pub fn with_ttl(client: Client, ttl: std::time::Duration) -> Self {
         Self {
             client,
+            ttl,
             cache: RwLock::new(HashMap::new()),
         }
     }
 
     /// The current value of a text secret, fetched on first use and then served
-    /// from this instance's cache.
+    /// from this instance's cache until it is older than the cache's TTL.
     pub async fn get(&self, name: &str) -> Result<SecretString, SecretError> {
-        if let Some(value) = self.cache.read().await.get(name) {
+        if let Some((value, at)) = self.cache.read().await.get(name)
+            && at.elapsed() < self.ttl
+        {
             return Ok(value.clone());
         }
         let output = self
@@ -114,7 +129,7 @@ impl Secrets {
         self.cache
             .write()
             .await
-            .insert(name.to_owned(), value.clone());
+            .insert(name.to_owned(), (value.clone(), std::time::Instant::now()));
         Ok(value)
     }
 
@@ -158,7 +173,7 @@ impl Secrets {
         self.cache
             .write()
             .await
-            .insert(name.to_owned(), value.clone());
+            .insert(name.to_owned(), (value.clone(), std::time::Instant::now()));
         Ok(())
     }
 

@@ -136,3 +136,38 @@ async fn ses_sends_from_a_verified_sender() {
         "no address in the error: {err}"
     );
 }
+
+#[tokio::test]
+async fn a_secret_rotated_elsewhere_is_read_again_once_the_cache_ttl_passes() {
+    let (sdk, _) = common::stack().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = format!("lb-test/rotation-{}", uuid::Uuid::new_v4().simple());
+    let api = Secrets::new(client.clone());
+    api.put(&name, &SecretString::from("token-v1"))
+        .await
+        .unwrap();
+    // Two function instances read it: one with the default TTL, one past its TTL.
+    let warm = Secrets::new(client.clone());
+    let expired = Secrets::with_ttl(client.clone(), std::time::Duration::ZERO);
+    assert_eq!(warm.get(&name).await.unwrap().expose_secret(), "token-v1");
+    assert_eq!(
+        expired.get(&name).await.unwrap().expose_secret(),
+        "token-v1"
+    );
+    // The API rotates it.
+    api.put(&name, &SecretString::from("token-v2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        expired.get(&name).await.unwrap().expose_secret(),
+        "token-v2",
+        "past the TTL the new value is read"
+    );
+    assert_eq!(
+        warm.get(&name).await.unwrap().expose_secret(),
+        "token-v1",
+        "within the TTL (cloud::secrets::CACHE_TTL) the cached value serves"
+    );
+    warm.forget(&name).await;
+    assert_eq!(warm.get(&name).await.unwrap().expose_secret(), "token-v2");
+}

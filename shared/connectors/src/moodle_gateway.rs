@@ -432,12 +432,14 @@ impl LearningSystem for MoodleGateway {
     }
 }
 
-/// What a cached gateway was built from: a changed URL or settings rebuilds it.
+/// What a cached gateway was built from: a changed URL, settings or token
+/// (its SHA-256, never the token itself) rebuilds it.
 #[derive(PartialEq)]
 struct Built {
     base_url: String,
     batch_size: usize,
     max_concurrency: usize,
+    token: [u8; 32],
 }
 
 type GatewayCache = HashMap<(TenantId, ConnectionId), (Built, Arc<MoodleGateway>)>;
@@ -470,10 +472,22 @@ impl MoodleGateways {
             });
         };
         let key = (connection.tenant.clone(), connection.id.clone());
+        // The secret source caches too (a few minutes), so this read is cheap; a
+        // rotated token builds a new gateway.
+        let token = self
+            .secrets
+            .secret(&connection.secret_name(&self.secret_prefix))
+            .await
+            .map_err(LearningError::Secret)?;
         let built = Built {
             base_url: connection.base_url.clone(),
             batch_size: settings.batch_size,
             max_concurrency: settings.max_concurrency,
+            token: {
+                use secrecy::ExposeSecret;
+                use sha2::Digest;
+                sha2::Sha256::digest(token.expose_secret().as_bytes()).into()
+            },
         };
         if let Ok(cache) = self.cache.lock()
             && let Some((was, gateway)) = cache.get(&key)
@@ -481,11 +495,6 @@ impl MoodleGateways {
         {
             return Ok(Arc::clone(gateway));
         }
-        let token = self
-            .secrets
-            .secret(&connection.secret_name(&self.secret_prefix))
-            .await
-            .map_err(LearningError::Secret)?;
         let gateway = Arc::new(
             MoodleGateway::for_settings(&connection.base_url, settings, token)
                 .map_err(|e| LearningError::Refused(Box::new(e)))?,

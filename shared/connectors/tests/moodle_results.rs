@@ -58,3 +58,52 @@ async fn participants_come_with_idnumber_username_and_last_course_access_in_one_
     let five = participants.iter().find(|p| p.user == 5).unwrap();
     assert_eq!(five.last_access, None, "never accessed: no time");
 }
+
+/// A secret source whose value a test changes (a rotation through the API).
+struct Rotating(std::sync::Mutex<String>);
+
+#[async_trait]
+impl SecretSource for Rotating {
+    async fn secret(&self, _: &str) -> Result<secrecy::SecretString, SecretError> {
+        Ok(secrecy::SecretString::from(self.0.lock().unwrap().clone()))
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_token_builds_a_new_gateway() {
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let connection = Connection {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: ConnectionId::parse("moodle").unwrap(),
+        name: "Moodle".into(),
+        base_url: server.base_url.clone(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(MoodleSettings::default()),
+    };
+    let source = Arc::new(Rotating(std::sync::Mutex::new(SAMPLE_TOKEN.to_owned())));
+    let gateways = MoodleGateways::new(source.clone(), "test");
+    let first = gateways.gateway(&connection).await.unwrap();
+    assert!(first.participants(2).await.is_ok());
+    let same = gateways.gateway(&connection).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &same), "unchanged: the cached gateway");
+
+    *source.0.lock().unwrap() = "revoked-0000000000000000000000".into();
+    let rotated = gateways.gateway(&connection).await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &rotated), "a new token, a new gateway");
+    assert!(
+        rotated.participants(2).await.is_err(),
+        "it uses the new token"
+    );
+    *source.0.lock().unwrap() = SAMPLE_TOKEN.to_owned();
+    assert!(
+        gateways
+            .gateway(&connection)
+            .await
+            .unwrap()
+            .participants(2)
+            .await
+            .is_ok()
+    );
+}
