@@ -214,6 +214,9 @@ async fn grades_in_moodle_become_approved_results_and_deliveries() {
             .any(|l| l.starts_with("Results: 1 offerings, 3 learners, 3 read (changed), 3 ready")),
         "{log:?}"
     );
+    let counts = &runs[0].counts;
+    assert_eq!(counts.get("learners_read"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("results_ready"), Some(&3), "{counts:?}");
 
     // The next night: nothing changed in Moodle. Learners active within a day
     // before the watermark are read once more while their course completion

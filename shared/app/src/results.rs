@@ -341,6 +341,23 @@ impl Results<'_> {
             ),
         )
         .await;
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        self.runs
+            .add_counts(
+                tenant,
+                &connection.id,
+                run,
+                &[
+                    (domain::run::counts::LEARNERS_READ, n(counts.changed)),
+                    (domain::run::counts::RESULTS_READY, n(counts.ready)),
+                    (domain::run::counts::RESULTS_IN_ERROR, n(counts.errors)),
+                    (domain::run::counts::RESULTS_SAVED, n(counts.saved)),
+                    (domain::run::counts::COMPLETIONS, n(counts.completions)),
+                    (domain::run::counts::UNENROLLED, n(counts.unenrolled)),
+                    (domain::run::counts::FAILURES, n(counts.failures)),
+                ],
+            )
+            .await?;
         Ok(counts)
     }
 
