@@ -91,6 +91,7 @@ async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_c
             synchronized_at: Some(class_start - TimeDelta::days(21)),
             last_error: None,
             pushed_fingerprint: None,
+            pushed_classes: vec![],
         })
         .await
         .unwrap();

@@ -291,6 +291,7 @@ pub async fn put_coursekey(
         synchronized_at: None,
         last_error: None,
         pushed_fingerprint: None,
+        pushed_classes: vec![],
     });
     ck.set_send(send).map_err(|e| {
         ApiError::new(

@@ -135,6 +135,7 @@ async fn the_coursekey_roster_tick_queues_a_push_per_marked_offering_in_its_wind
                 synchronized_at: None,
                 last_error: None,
                 pushed_fingerprint: None,
+                pushed_classes: vec![],
             })
             .await
             .unwrap();

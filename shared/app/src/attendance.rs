@@ -682,6 +682,7 @@ mod tests {
                 synchronized_at: Some(t(8, 0)),
                 last_error: None,
                 pushed_fingerprint: None,
+                pushed_classes: vec![],
             })
             .await
             .unwrap();

@@ -143,10 +143,12 @@ pub async fn push_offering(
     match push(p, &ck, &sms.name, start, end, &students).await {
         Ok(calls) => {
             tracing::info!(calls, "roster pushed to CourseKey");
+            let sent: Vec<String> = ck.classes.iter().map(|c| c.code.clone()).collect();
             save_outcome(p, ck, |fresh| {
                 fresh.synchronized_at.get_or_insert(now);
                 fresh.last_error = None;
                 fresh.pushed_fingerprint = Some(fingerprint);
+                fresh.pushed_classes = sent;
             })
             .await?;
             Ok(SyncStatus::Synchronized)
@@ -242,6 +244,13 @@ async fn push(
     for class in &ck.classes {
         p.roster.upsert_class(&ck.offering, class).await?;
         calls += 1;
+    }
+    // A class pushed before and no longer scheduled is a schedule change too.
+    for code in &ck.pushed_classes {
+        if ck.class(code).is_none() {
+            p.roster.remove_class(&ck.offering, code).await?;
+            calls += 1;
+        }
     }
     Ok(calls)
 }
@@ -525,6 +534,7 @@ mod tests {
                 synchronized_at: None,
                 last_error: None,
                 pushed_fingerprint: None,
+                pushed_classes: vec![],
             })
             .await
             .unwrap();
@@ -937,6 +947,9 @@ mod tests {
         async fn upsert_class(&self, o: &OfferingId, c: &ClassSession) -> Result<(), RosterError> {
             self.inner.upsert_class(o, c).await
         }
+        async fn remove_class(&self, o: &OfferingId, code: &str) -> Result<(), RosterError> {
+            self.inner.remove_class(o, code).await
+        }
     }
 
     #[tokio::test]
@@ -980,5 +993,51 @@ mod tests {
             sim.resource("/api/v1/courses/OFF-1/classes/C1-MOVED")
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn a_class_no_longer_scheduled_is_removed_from_coursekey_once() {
+        let sim = CourseKeySim::new("ck_key", "whsec");
+        let server = sim.start().await.unwrap();
+        let (store, sis, client) = setup(&sim, &server.base_url).await;
+        let p = RosterPorts {
+            store: &store,
+            sis: &sis,
+            roster: &client,
+        };
+        let settings = CourseKeySettings::default();
+        push_offering(&p, &settings, &tenant(), &off(), t(2, 20))
+            .await
+            .unwrap();
+        assert!(sim.resource("/api/v1/courses/OFF-1/classes/C1").is_some());
+        assert_eq!(
+            store.0.lock().unwrap().clone().unwrap().pushed_classes,
+            ["C1"]
+        );
+
+        // C1 cancelled, C2 scheduled instead.
+        store.0.lock().unwrap().as_mut().unwrap().classes[0].code = "C2".into();
+        push_offering(&p, &settings, &tenant(), &off(), t(2, 21))
+            .await
+            .unwrap();
+        assert!(sim.resource("/api/v1/courses/OFF-1/classes/C1").is_none());
+        assert!(sim.resource("/api/v1/courses/OFF-1/classes/C2").is_some());
+        let deletes: Vec<String> = sim
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == "DELETE")
+            .map(|c| c.path)
+            .collect();
+        assert_eq!(deletes, ["/api/v1/courses/OFF-1/classes/C1"]);
+        assert_eq!(
+            store.0.lock().unwrap().clone().unwrap().pushed_classes,
+            ["C2"]
+        );
+        // Nothing changed since: no call, no second removal.
+        let calls = sim.calls().len();
+        push_offering(&p, &settings, &tenant(), &off(), t(2, 22))
+            .await
+            .unwrap();
+        assert_eq!(sim.calls().len(), calls);
     }
 }

@@ -72,6 +72,7 @@ async fn coursekey_offering_attendance_and_journal_round_trip() {
         synchronized_at: None,
         last_error: None,
         pushed_fingerprint: None,
+        pushed_classes: vec![],
     };
     store.save_coursekey_offering(&ck).await.unwrap();
     assert_eq!(
@@ -164,6 +165,7 @@ async fn marked_offerings_are_listed_per_tenant_and_unmarking_drops_one() {
         synchronized_at: None,
         last_error: None,
         pushed_fingerprint: Some("fp".into()),
+        pushed_classes: vec![],
     };
     for o in [
         ck("acme", "OFF-1", true),

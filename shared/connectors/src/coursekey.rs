@@ -2,7 +2,8 @@
 //!
 //! CourseKey's real API is not public: every wire detail (paths, bodies, the
 //! bearer key) lives here, so the real one replaces this file and nothing else.
-//! Every call is a `PUT` upsert; 429 / 5xx / transport failures are
+//! Every call is a `PUT` upsert, except `DELETE` of a class no longer
+//! scheduled (404: already gone, success); 429 / 5xx / transport failures are
 //! [`RosterError::Unavailable`], other 4xx [`RosterError::Refused`].
 
 use async_trait::async_trait;
@@ -54,11 +55,17 @@ impl CourseKeyClient {
         path: &str,
         body: &T,
     ) -> Result<(), RosterError> {
-        let answer = self
-            .http
-            .put(format!("{}{path}", self.base))
+        let request = self.http.put(format!("{}{path}", self.base)).json(body);
+        self.send(what, request).await
+    }
+
+    async fn send(
+        &self,
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(), RosterError> {
+        let answer = request
             .bearer_auth(self.api_key.expose_secret())
-            .json(body)
             .send()
             .await
             .map_err(|e| RosterError::Unavailable(Box::new(e.without_url())))?;
@@ -207,6 +214,24 @@ impl CourseKeyRoster for CourseKeyClient {
         )
         .await
     }
+
+    async fn remove_class(
+        &self,
+        offering: &OfferingId,
+        class_code: &str,
+    ) -> Result<(), RosterError> {
+        let path = format!(
+            "/api/v1/courses/{}/classes/{}",
+            seg(offering.as_str()),
+            seg(class_code)
+        );
+        let request = self.http.delete(format!("{}{path}", self.base));
+        match self.send("a class removal", request).await {
+            // Already gone (a retried push): the same outcome.
+            Err(RosterError::Refused { status: 404, .. }) => Ok(()),
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +291,16 @@ mod tests {
             "2026-03-02T09:00:00Z"
         );
         assert!(sim.calls().iter().all(|c| c.method == "PUT"));
+
+        // A class no longer scheduled is removed; removing it again is no error.
+        client.remove_class(&off(), "C1").await.unwrap();
+        assert!(sim.resource("/api/v1/courses/OFF-1/classes/C1").is_none());
+        client.remove_class(&off(), "C1").await.unwrap();
+        let last = sim.calls().pop().unwrap();
+        assert_eq!(
+            (last.method.as_str(), last.path.as_str()),
+            ("DELETE", "/api/v1/courses/OFF-1/classes/C1")
+        );
     }
 
     #[tokio::test]

@@ -210,6 +210,10 @@ pub struct CourseKeyOffering {
     /// of the same roster makes no CourseKey call.
     #[serde(default)]
     pub pushed_fingerprint: Option<String>,
+    /// The class codes the last successful push sent: one no longer scheduled
+    /// is removed from CourseKey by the next push.
+    #[serde(default)]
+    pub pushed_classes: Vec<String>,
 }
 
 impl CourseKeyOffering {
@@ -762,6 +766,7 @@ mod tests {
             synchronized_at: None,
             last_error: None,
             pushed_fingerprint: None,
+            pushed_classes: vec![],
         }
     }
 

@@ -882,6 +882,12 @@ pub trait CourseKeyRoster: Send + Sync {
         offering: &crate::OfferingId,
         class: &crate::attendance::ClassSession,
     ) -> Result<(), RosterError>;
+    /// Removes a class no longer scheduled (a class already gone is not an error).
+    async fn remove_class(
+        &self,
+        offering: &crate::OfferingId,
+        class_code: &str,
+    ) -> Result<(), RosterError>;
 }
 
 /// An LLN assessment tool (OCSAT, LLN Robot) reached through one connection

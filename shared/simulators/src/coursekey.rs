@@ -2,7 +2,7 @@
 //!
 //! - the roster API learnbridge pushes to (`PUT /api/v1/courses/{id}`,
 //!   `/instructors/{id}`, `/students/{code}`, `/courses/{id}/students/{code}`,
-//!   `/courses/{id}/classes/{code}`), bearer-authenticated, every call recorded
+//!   `/courses/{id}/classes/{code}`, and `DELETE` of a class), bearer-authenticated, every call recorded
 //!   and the latest body per resource kept; a student's `initial_password` is
 //!   used only when the user is created ([`CourseKeySim::initial_password`]),
 //!   never kept in a call or a resource;
@@ -31,7 +31,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{delete, put};
 use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 
@@ -121,7 +121,10 @@ impl CourseKeySim {
             .route("/api/v1/instructors/{id}", put(roster))
             .route("/api/v1/students/{id}", put(roster))
             .route("/api/v1/courses/{id}/students/{code}", put(roster))
-            .route("/api/v1/courses/{id}/classes/{code}", put(roster))
+            .route(
+                "/api/v1/courses/{id}/classes/{code}",
+                put(roster).merge(delete(remove)),
+            )
             .with_state(self.clone())
     }
 
@@ -173,6 +176,38 @@ impl CourseKeySim {
         let status = answer.status().as_u16();
         let text = answer.text().await.map_err(PostError::Http)?;
         Ok((status, text))
+    }
+}
+
+/// `DELETE` of a class: 204, or 404 when there is no such class.
+async fn remove(
+    State(sim): State<CourseKeySim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let expected = format!("Bearer {}", sim.api_key);
+    if headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v != expected)
+    {
+        return (StatusCode::UNAUTHORIZED, "invalid api key").into_response();
+    }
+    let mut inner = sim.lock();
+    let path = uri.path().to_owned();
+    inner.calls.push(RosterCall {
+        method: method.to_string(),
+        path: path.clone(),
+        body: serde_json::Value::Null,
+    });
+    if let Some(status) = inner.fail_with {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, "refused by the simulator").into_response();
+    }
+    match inner.resources.remove(&path) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => (StatusCode::NOT_FOUND, "no such class").into_response(),
     }
 }
 
