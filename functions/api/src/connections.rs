@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use domain::connection::{ConnectionSettings, NewUserAuth};
-use domain::ports::SecretError;
+use domain::ports::{SecretError, Written};
 use domain::{Connection, ConnectionId, ConnectionKind, TenantId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -207,7 +207,11 @@ fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
             }
         }
         ConnectionSettings::Ocsat(lln) | ConnectionSettings::LlnRobot(lln) => {
-            if lln.code.as_ref().is_some_and(|c| c.trim().is_empty() || c.len() > 64) {
+            if lln
+                .code
+                .as_ref()
+                .is_some_and(|c| c.trim().is_empty() || c.len() > 64)
+            {
                 return bad("code", "an LLN code is 1 to 64 characters (or left out)");
             }
         }
@@ -390,13 +394,23 @@ pub async fn create_connection(
         ));
     }
     crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
+    // The record first, conditionally: of two creates racing, the loser gets a
+    // 409 before it writes any secret (so it never overwrites the winner's).
+    if deps.connections.create_connection(&connection).await? == Written::AlreadyDone {
+        return Err(ApiError::conflict(
+            Some("connections.id"),
+            format!(
+                "connection {} exists; change it with PATCH /v1/connections/{}",
+                connection.id, connection.id
+            ),
+        ));
+    }
     if let Some(secret) = &input.secret {
         deps.secret_sink
             .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
             .await?;
     }
     put_named_secrets(&deps, &connection, &input.secrets).await?;
-    deps.connections.save_connection(&connection).await?;
     tracing::info!(connection = %connection.id, kind = ?connection.kind(), "connection created");
     Ok((StatusCode::CREATED, Json(out(&deps, connection).await?)))
 }

@@ -52,6 +52,17 @@ impl ConnectionStore for MemConnections {
         all.push(connection.clone());
         Ok(())
     }
+    async fn create_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
+        let mut all = self.0.lock().unwrap();
+        if all
+            .iter()
+            .any(|c| c.tenant == connection.tenant && c.id == connection.id)
+        {
+            return Ok(Written::AlreadyDone);
+        }
+        all.push(connection.clone());
+        Ok(Written::Done)
+    }
 }
 
 type RunKey = (TenantId, ConnectionId, RunId);

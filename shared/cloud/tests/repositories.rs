@@ -607,3 +607,34 @@ async fn tenant_settings_default_until_saved_and_stay_within_their_tenant() {
         TenantSettings::default()
     );
 }
+
+#[tokio::test]
+async fn a_connection_is_created_once_and_a_second_create_changes_nothing() {
+    let (data, _) = tables().await;
+    let store = DynamoConnectionStore::new(data);
+    let first = moodle("tenant-a", "moodle-1", true);
+    let mut second = first.clone();
+    second.name = "someone else's".into();
+    assert_eq!(
+        store.create_connection(&first).await.unwrap(),
+        Written::Done
+    );
+    assert_eq!(
+        store.create_connection(&second).await.unwrap(),
+        Written::AlreadyDone
+    );
+    assert_eq!(
+        store
+            .connection(&tenant("tenant-a"), &conn_id("moodle-1"))
+            .await
+            .unwrap(),
+        Some(first),
+        "the first create stands"
+    );
+    // The same id in another tenant is another connection.
+    let other = moodle("tenant-b", "moodle-1", true);
+    assert_eq!(
+        store.create_connection(&other).await.unwrap(),
+        Written::Done
+    );
+}

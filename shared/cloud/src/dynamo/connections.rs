@@ -4,7 +4,7 @@ use super::keys;
 use super::record::{RecordError, corrupt, parse_id};
 use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
-use domain::ports::{ConnectionStore, StoreError};
+use domain::ports::{ConnectionStore, StoreError, Written};
 use domain::{Connection, ConnectionId, ConnectionSettings, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -149,5 +149,11 @@ impl ConnectionStore for DynamoConnectionStore {
             .put(&ConnectionRecord::from(connection), Condition::None)
             .await?;
         Ok(())
+    }
+
+    async fn create_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
+        self.table
+            .put(&ConnectionRecord::from(connection), Condition::NotExists)
+            .await
     }
 }
