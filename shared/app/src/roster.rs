@@ -306,10 +306,19 @@ pub async fn dispatch_roster_updates(
 ) -> Result<RosterTickReport, RosterTickError> {
     let mut report = RosterTickReport::default();
     let today = scheduled_at.date_naive();
-    for conn in connections.enabled_connections().await? {
+    // Offerings do not name a CourseKey connection: like the API, a tenant's
+    // roster goes to its first CourseKey connection only (by id).
+    let mut tenants = HashSet::new();
+    let mut enabled = connections.enabled_connections().await?;
+    enabled.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+    for conn in enabled {
         let ConnectionSettings::CourseKey(settings) = &conn.settings else {
             continue;
         };
+        if !tenants.insert(conn.tenant.clone()) {
+            tracing::warn!(tenant = %conn.tenant, connection = %conn.id, "a second CourseKey connection of the tenant; its roster goes to the first");
+            continue;
+        }
         let last = store.roster_tick(&conn.tenant, &conn.id).await?;
         if !roster_tick_due(last, scheduled_at, settings.update_every_minutes) {
             report.not_due += 1;
@@ -851,6 +860,10 @@ mod tests {
             connection: ConnectionId::parse("ck").unwrap(),
             offering: off(),
         };
+        // A second CourseKey connection of the tenant: the roster goes to the first only.
+        let mut second = ck_connection(15, true);
+        second.id = ConnectionId::parse("ck2").unwrap();
+        connections.save_connection(&second).await.unwrap();
 
         // Scheduled (its window opens on 9 February): the tick runs, nothing queued.
         let before = tick(t(2, 8)).await.unwrap();
