@@ -1,11 +1,11 @@
 //! SQS `deliver` jobs, and the daily schedule.
 
 use crate::Deps;
-use app::deliveries::{DeliveryError, Sender, daily_sweep};
+use app::deliveries::{DeliverOutcome, DeliveryError, Sender, daily_sweep};
 use app::jobs::{JobError, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::delivery::DeliveryId;
-use domain::ports::Retryable;
+use domain::ports::{MAX_DELAY_SECONDS, Retryable};
 use domain::{IdError, Job, QueueRole};
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +63,8 @@ pub enum DeliverError {
     Id(#[source] IdError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
-    /// Not an error in the delivery: it is retried later today, so the job goes
+    /// Not an error in the delivery: it is retried later today. The job is sent
+    /// again with a delay of the backoff; only when that send fails does it go
     /// back on the queue (SQS hands it out again after the visibility timeout).
     #[error("delivery {id} is retried later today")]
     LaterToday { id: DeliveryId },
@@ -106,10 +107,10 @@ pub async fn handle(deps: &Deps, event: Invocation) -> Result<Response, HandlerE
 
 async fn handle_job(deps: &Deps, job: Job) -> Result<(), DeliverError> {
     expect_queue(&job, QueueRole::Deliveries)?;
-    let Job::Deliver { tenant, delivery } = job else {
+    let Job::Deliver { tenant, delivery } = &job else {
         return Ok(());
     };
-    let id = DeliveryId::parse(delivery).map_err(DeliverError::Id)?;
+    let id = DeliveryId::parse(delivery.clone()).map_err(DeliverError::Id)?;
     let sender = Sender {
         store: deps.deliveries.as_ref(),
         connections: deps.connections.as_ref(),
@@ -119,9 +120,20 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), DeliverError> {
         secret_prefix: &deps.secret_prefix,
     };
     let now = (deps.now)();
-    let outcome = sender.deliver(&tenant, &id, now).await?;
+    let outcome = sender.deliver(tenant, &id, now).await?;
     if outcome.wait_on_queue(now) {
-        return Err(DeliverError::LaterToday { id });
+        // Back when the backoff ends (at most SQS's 15 minutes; a job that comes
+        // back early finds the delivery not due and waits again).
+        let at = match &outcome {
+            DeliverOutcome::NotDue { at, .. } | DeliverOutcome::Sent { next: Some(at), .. } => *at,
+            _ => now,
+        };
+        let delay = u32::try_from((at - now).num_seconds().max(1)).unwrap_or(MAX_DELAY_SECONDS);
+        if let Err(error) = deps.queue.enqueue_delayed(&job, delay).await {
+            tracing::warn!(error = %error, "could not queue the retry; SQS brings the job back");
+            return Err(DeliverError::LaterToday { id });
+        }
+        tracing::info!(delivery = %id, delay, "retried later today");
     }
     Ok(())
 }

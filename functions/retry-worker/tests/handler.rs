@@ -184,3 +184,43 @@ async fn a_refusal_waits_for_the_next_daily_schedule() {
     let other: Invocation = serde_json::from_str(r#"{"schedule":"nightly"}"#).unwrap();
     assert!(handler::handle(&stack.deps(day2), other).await.is_err());
 }
+
+#[tokio::test]
+async fn a_busy_sms_is_tried_again_after_the_backoff_not_the_visibility_timeout() {
+    let stack = Stack::new().await;
+    // Drop the job queued when the delivery was created.
+    testing::drain_jobs(&stack.sdk, &stack.config, QueueRole::Deliveries).await;
+    stack.sim.answer_next(simulators::sms::Canned::Status(
+        503,
+        "down for maintenance".into(),
+    ));
+    let event: Invocation = serde_json::from_str(SQS).unwrap();
+    assert_eq!(
+        failures(handler::handle(&stack.deps(day1), event).await.unwrap()),
+        ["00000000-0000-4000-8000-000000000003"],
+        "the 503 is not handed back to SQS: the job is queued again with a delay"
+    );
+    assert_eq!(stack.state().await, DeliveryState::Pending);
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let url = stack.config.queues.url(QueueRole::Deliveries).unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attributes
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        })
+        .cloned();
+    assert_eq!(delayed.as_deref(), Some("1"), "one delayed retry");
+    assert!(
+        testing::drain_jobs(&stack.sdk, &stack.config, QueueRole::Deliveries)
+            .await
+            .is_empty(),
+        "not visible before its delay"
+    );
+}
