@@ -39,7 +39,7 @@ enum Command {
         #[arg(long, default_value_t = 8081)]
         webhook_port: u16,
     },
-    /// Fire a schedule now: `nightly` or `daily-retry`.
+    /// Fire a schedule now: `nightly`, `daily-retry` or `coursekey_roster`.
     Fire { schedule: String },
     /// Admin bootstrap: create an API key for a tenant and print it once.
     CreateApiKey {
@@ -109,9 +109,17 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move { axum::serve(api, api_router).await });
             let webhook_router = system.webhook_router();
             tokio::spawn(async move { axum::serve(webhook, webhook_router).await });
+            // The CourseKey roster tick, every minute as its schedule in the template.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => return Ok(()),
+                    _ = tick.tick() => {
+                        let fired = system.fire_roster_tick(Utc::now()).await?;
+                        if fired.queued > 0 {
+                            println!("coursekey roster tick: {} pushes queued", fired.queued);
+                        }
+                    }
                     report = system.drain() => {
                         let report = report?;
                         if report.handled > 0 {
@@ -133,7 +141,16 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
                 "daily-retry" => system.fire_daily_retry(Utc::now()).await?,
-                other => anyhow::bail!("unknown schedule {other:?}: use nightly or daily-retry"),
+                "coursekey_roster" => {
+                    let fired = system.fire_roster_tick(Utc::now()).await?;
+                    println!(
+                        "coursekey_roster: {} pushes queued ({} connections not due)",
+                        fired.queued, fired.already_finished
+                    );
+                }
+                other => anyhow::bail!(
+                    "unknown schedule {other:?}: use nightly, daily-retry or coursekey_roster"
+                ),
             }
             Ok(())
         }
