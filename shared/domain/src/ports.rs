@@ -1070,6 +1070,23 @@ pub trait LlnStore: Send + Sync {
     ) -> Result<Vec<LlnInvitation>, StoreError>;
     /// Stores (replaces) the invitation of its learner.
     async fn save_invitation(&self, invitation: &LlnInvitation) -> Result<(), StoreError>;
+    /// The invitations whose candidate was pushed with this email (trimmed,
+    /// case-insensitive): the username rule asks whether an email is shared.
+    /// Adapters should answer without reading every invitation; this default does.
+    async fn invitations_with_email(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        email: &str,
+    ) -> Result<Vec<LlnInvitation>, StoreError> {
+        let wanted = email.trim().to_lowercase();
+        Ok(self
+            .invitations(tenant, connection)
+            .await?
+            .into_iter()
+            .filter(|i| i.candidate.pushed.email.trim().to_lowercase() == wanted)
+            .collect())
+    }
     /// The stored modified date: downloads ask for assessments modified after it.
     async fn modified_since(
         &self,
