@@ -166,6 +166,16 @@ pub struct MoodleSettings {
     /// Moodle calls in flight at once for this site.
     pub max_concurrency: usize,
     pub default_organisation: Option<String>,
+    /// The assessable levels (VETtrak's "transfer levels": unit, task) that can
+    /// be mapped and resulted through this connection; every level by default.
+    pub result_levels: Vec<crate::sis::AssessableKind>,
+}
+
+impl MoodleSettings {
+    /// Whether assessables of this kind can be mapped and resulted.
+    pub fn allows_level(&self, kind: crate::sis::AssessableKind) -> bool {
+        self.result_levels.contains(&kind)
+    }
 }
 
 impl Default for MoodleSettings {
@@ -187,6 +197,10 @@ impl Default for MoodleSettings {
             batch_size: 100,
             max_concurrency: 4,
             default_organisation: None,
+            result_levels: vec![
+                crate::sis::AssessableKind::Unit,
+                crate::sis::AssessableKind::Task,
+            ],
         }
     }
 }
@@ -303,6 +317,34 @@ impl Default for SmsSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_levels_default_to_every_level_and_limit_what_is_resulted() {
+        use crate::sis::AssessableKind::{Task, Unit};
+        // A connection stored before the setting existed keeps every level.
+        let old: MoodleSettings = serde_json::from_str(r#"{"role_id":5}"#).unwrap();
+        let cases: [(&str, bool, bool); 4] = [
+            (r#"{"role_id":5}"#, true, true),
+            (r#"{"result_levels":["unit"]}"#, true, false),
+            (r#"{"result_levels":["task"]}"#, false, true),
+            (r#"{"result_levels":[]}"#, false, false),
+        ];
+        assert_eq!(old.result_levels, vec![Unit, Task]);
+        for (json, unit, task) in cases {
+            let s: MoodleSettings = serde_json::from_str(json).unwrap();
+            assert_eq!(
+                (s.allows_level(Unit), s.allows_level(Task)),
+                (unit, task),
+                "{json}"
+            );
+        }
+        let bad = serde_json::from_str::<MoodleSettings>(r#"{"result_levels":["module"]}"#);
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("unknown variant `module`")
+        );
+    }
 
     #[test]
     fn defaults_follow_the_seeds() {

@@ -56,6 +56,13 @@ pub enum MappingError {
     NoActivities,
     #[error("activity {cmid} is listed twice")]
     Duplicate { cmid: i64 },
+    #[error(
+        "assessable {assessable} is a {kind}, a level this connection does not map or result (result_levels)"
+    )]
+    LevelNotAllowed {
+        assessable: AssessableId,
+        kind: &'static str,
+    },
 }
 
 /// One activity (course module) of a linked course, as the mapping screen lists it.
@@ -658,6 +665,14 @@ pub struct CompletionRecord {
     /// Smartosh, when the training must be evaluated.
     pub evaluation_date: Option<NaiveDate>,
     pub evaluation_grade: Option<f64>,
+    /// The Moodle course's id: the e-learning course id Coachview's course
+    /// part holds (CV-09).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<i64>,
+    /// The Moodle user's idnumber: the person number Coachview matches to its
+    /// persoonsid or externid (CV-08).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 impl CompletionRecord {
@@ -681,6 +696,8 @@ impl CompletionRecord {
             attendance_date: smartosh.then_some(date),
             evaluation_date: evaluated.then_some(date),
             evaluation_grade: if evaluated { grade } else { None },
+            course_id: None,
+            external_id: None,
         }
     }
 }
@@ -920,6 +937,12 @@ pub struct StoredCompletion {
     /// When the learner was unenrolled from the Moodle course (Smartosh), after approval.
     pub unenrolled_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The Moodle course the completion was read from.
+    #[serde(default)]
+    pub course_id: Option<i64>,
+    /// The Moodle user's idnumber when the completion was read (empty: none).
+    #[serde(default)]
+    pub idnumber: Option<String>,
 }
 
 impl StoredCompletion {
@@ -949,6 +972,8 @@ impl StoredCompletion {
             error: None,
             unenrolled_at: None,
             updated_at: now,
+            course_id: None,
+            idnumber: None,
         }
     }
 
@@ -991,14 +1016,46 @@ impl StoredCompletion {
 
     /// What goes to the SMS.
     pub fn record(&self) -> CompletionRecord {
-        CompletionRecord::new(
+        let mut record = CompletionRecord::new(
             self.learner.clone(),
             self.offering.clone(),
             self.completed_at,
             self.grade,
             self.smartosh,
             self.must_be_evaluated,
-        )
+        );
+        record.course_id = self.course_id;
+        record.external_id = self
+            .idnumber
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned);
+        record
+    }
+}
+
+/// The name of an assessable level, as settings and errors spell it.
+pub fn level_name(kind: crate::sis::AssessableKind) -> &'static str {
+    match kind {
+        crate::sis::AssessableKind::Unit => "unit",
+        crate::sis::AssessableKind::Task => "task",
+    }
+}
+
+/// An assessable can be mapped (and resulted) only at a level the
+/// connection's `result_levels` lists (VM-10).
+pub fn check_level(
+    levels: &[crate::sis::AssessableKind],
+    assessable: &crate::sis::Assessable,
+) -> Result<(), MappingError> {
+    if levels.contains(&assessable.kind) {
+        Ok(())
+    } else {
+        Err(MappingError::LevelNotAllowed {
+            assessable: assessable.id.clone(),
+            kind: level_name(assessable.kind),
+        })
     }
 }
 
@@ -1007,6 +1064,74 @@ mod tests {
     use super::*;
     use crate::sis::AssessableKind;
     use chrono::TimeZone;
+
+    #[test]
+    fn an_assessable_is_mapped_only_at_an_allowed_level() {
+        use AssessableKind::{Task, Unit};
+        let cases: [(&[AssessableKind], AssessableKind, bool); 5] = [
+            (&[Unit, Task], Unit, true),
+            (&[Unit, Task], Task, true),
+            (&[Unit], Task, false),
+            (&[Task], Unit, false),
+            (&[], Unit, false),
+        ];
+        for (levels, kind, ok) in cases {
+            let mut a = assessable(None);
+            a.kind = kind;
+            let got = check_level(levels, &a);
+            assert_eq!(got.is_ok(), ok, "{levels:?} {kind:?}");
+            if let Err(e) = got {
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "assessable {} is a {}, a level this connection does not map or result (result_levels)",
+                        a.id,
+                        level_name(kind)
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_completion_record_names_the_moodle_course_and_idnumber() {
+        let mut c = StoredCompletion::new(
+            (
+                TenantId::parse("acme").unwrap(),
+                ConnectionId::parse("moodle").unwrap(),
+                OfferingId::parse("OPL-7").unwrap(),
+                LearnerCode::parse("1001").unwrap(),
+            ),
+            42,
+            at(7),
+            Some(7.5),
+            false,
+            false,
+            at(8),
+        );
+        let plain = serde_json::to_value(c.record()).unwrap();
+        assert!(plain.get("course_id").is_none() && plain.get("external_id").is_none());
+        c.course_id = Some(31);
+        c.idnumber = Some(" CV-1001 ".to_owned());
+        let r = serde_json::to_value(c.record()).unwrap();
+        assert_eq!(
+            (r["course_id"].clone(), r["external_id"].clone()),
+            (serde_json::json!(31), serde_json::json!("CV-1001"))
+        );
+        c.idnumber = Some("  ".to_owned());
+        assert_eq!(
+            c.record().external_id,
+            None,
+            "an empty idnumber names nobody"
+        );
+        // Stored before the fields existed: read back without them.
+        let mut old = serde_json::to_value(&c).unwrap();
+        old.as_object_mut()
+            .unwrap()
+            .retain(|k, _| k != "course_id" && k != "idnumber");
+        let back: StoredCompletion = serde_json::from_value(old).unwrap();
+        assert_eq!((back.course_id, back.idnumber), (None, None));
+    }
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap()

@@ -228,6 +228,10 @@ struct CompletionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unenrolled_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    course_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idnumber: Option<String>,
 }
 
 impl From<&StoredCompletion> for CompletionRecord {
@@ -250,6 +254,8 @@ impl From<&StoredCompletion> for CompletionRecord {
             error: c.error.clone(),
             unenrolled_at: c.unenrolled_at,
             updated_at: c.updated_at,
+            course_id: c.course_id,
+            idnumber: c.idnumber.clone(),
         }
     }
 }
@@ -282,6 +288,8 @@ impl TryFrom<CompletionRecord> for StoredCompletion {
             error: r.error,
             unenrolled_at: r.unenrolled_at,
             updated_at: r.updated_at,
+            course_id: r.course_id,
+            idnumber: r.idnumber,
         })
     }
 }
