@@ -116,6 +116,24 @@ pub enum TableError {
     },
 }
 
+/// A conditional write's answer: `true` when it wrote, `false` when its
+/// condition refused it (an outcome, not an error), else the store's error.
+fn conditional<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(store_error(err)),
+    }
+}
+
 /// Maps an SDK error to the store's classification, keeping it as the source.
 pub(crate) fn store_error<E>(err: SdkError<E, HttpResponse>) -> StoreError
 where
@@ -526,21 +544,12 @@ impl Table {
                 .map_err(store_error)?;
             return Ok(output.item.is_some());
         }
-        match request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(store_error(err)),
-        }
+        conditional(
+            request
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .send()
+                .await,
+        )
     }
 
     /// Atomically adds `by` to the number `attribute` of an existing item (a
@@ -646,17 +655,7 @@ impl Table {
             .expression_attribute_values(":v", s(value))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(store_error(err)),
-        }
+        conditional(result)
     }
 
     /// Atomically adds each number to its key in the map attribute `map` of an
@@ -691,17 +690,7 @@ impl Table {
             .update_expression(format!("ADD {}", parts.join(", ")))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(store_error(err)),
-        }
+        conditional(result)
     }
 
     /// Deletes one item; deleting an item that is not there is fine.
