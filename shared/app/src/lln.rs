@@ -465,16 +465,17 @@ impl Lln {
                 candidate: existing.candidate.candidate_id.to_string(),
             });
         }
-        let others = self.store.invitations(tenant, &connection.id).await?;
-        let email = person
-            .email
-            .as_deref()
-            .map(|e| e.trim().to_lowercase())
-            .unwrap_or_default();
-        let email_unique = !others.iter().any(|i| {
-            i.candidate.learner != *learner
-                && i.candidate.pushed.email.trim().to_lowercase() == email
-        });
+        // Shared with another candidate of this connection (the tool refusing the
+        // email as a username is handled after the create, below).
+        let email_unique = match person.email.as_deref().map(str::trim) {
+            Some(email) if !email.is_empty() => self
+                .store
+                .invitations_with_email(tenant, &connection.id, email)
+                .await?
+                .iter()
+                .all(|i| i.candidate.learner == *learner),
+            _ => true,
+        };
         let rule = match username {
             Some(given) => UsernameRule::Given(given),
             None => UsernameRule::Default { email_unique },

@@ -343,3 +343,44 @@ async fn api_calls_carry_a_ttl_and_history_reads_by_date_range() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn invitations_are_found_by_email_and_a_changed_email_no_longer_matches() {
+    let store = store().await;
+    let (acme, c) = (tenant("acme"), conn_id("ocsat"));
+    store
+        .save_invitation(&invitation("acme", "L1", "C-1"))
+        .await
+        .unwrap();
+    let mut shared = invitation("acme", "L2", "C-2");
+    shared.candidate.pushed.email = " L1@Example.com ".into();
+    store.save_invitation(&shared).await.unwrap();
+    store
+        .save_invitation(&invitation("other", "L3", "C-3"))
+        .await
+        .unwrap();
+    let found = store
+        .invitations_with_email(&acme, &c, "l1@example.com")
+        .await
+        .unwrap();
+    let mut learners: Vec<&str> = found.iter().map(|i| i.candidate.learner.as_str()).collect();
+    learners.sort_unstable();
+    assert_eq!(learners, ["L1", "L2"]);
+
+    // L2's email changes: its old marker stays but no longer counts.
+    shared.candidate.pushed.email = "ana@example.com".into();
+    store.save_invitation(&shared).await.unwrap();
+    let found = store
+        .invitations_with_email(&acme, &c, "L1@example.com")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].candidate.learner.as_str(), "L1");
+    assert!(
+        store
+            .invitations_with_email(&tenant("other"), &c, "l1@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -5,6 +5,7 @@
 //! | item | sk | gsi1 | notes |
 //! |---|---|---|---|
 //! | invitation (candidate) | `CAND#{learner}` | `T#{t}#LLN#{c}#CAND` / `{candidate id}` | by learner; by the tool's candidate id |
+//! | email marker | `EMAIL#{email}#{learner}` | — | the invitations pushed with an email (checked on read) |
 //! | modified date | `CURSOR` | — | advanced only when a download is saved |
 //! | download | `DL#{id}` | — | held open until saved or cancelled (`version` guards closing) |
 //! | download item | `DLI#{id}#{n:05}` | — | one per downloaded assessment |
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub const API_CALL_RETENTION_DAYS: i64 = 7;
 
 const CAND_PREFIX: &str = "CAND#";
+const EMAIL_PREFIX: &str = "EMAIL#";
 const CURSOR_SK: &str = "CURSOR";
 const ASMT_PREFIX: &str = "ASMT#";
 const CALL_PREFIX: &str = "CALL#";
@@ -36,6 +38,11 @@ const HIST_PREFIX: &str = "HIST#";
 /// `T#{t}#LLN#{c}`: an LLN connection's partition.
 pub fn partition(tenant: &TenantId, connection: &ConnectionId) -> String {
     format!("{}#LLN#{connection}", keys::tenant(tenant))
+}
+
+/// `EMAIL#{email}#`: the markers of the invitations pushed with an email.
+fn email_prefix(email: &str) -> String {
+    format!("{EMAIL_PREFIX}{}#", email.trim().to_lowercase())
 }
 
 fn candidates_index(tenant: &TenantId, connection: &ConnectionId) -> String {
@@ -63,6 +70,16 @@ struct InvitationRecord {
     gsi1sk: String,
     #[serde(flatten)]
     invitation: LlnInvitation,
+}
+
+/// A marker: this learner's candidate was pushed with this email. Markers are
+/// never deleted; a stale one (the email changed since) is checked against the
+/// invitation and left out.
+#[derive(Debug, Serialize, Deserialize)]
+struct EmailRecord {
+    pk: String,
+    sk: String,
+    learner: LearnerCode,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -230,7 +247,39 @@ impl LlnStore for DynamoLlnStore {
             invitation: invitation.clone(),
         };
         self.table.put(&record, Condition::None).await?;
+        let marker = EmailRecord {
+            pk: partition(&c.tenant, &c.connection),
+            sk: format!("{}{}", email_prefix(&c.pushed.email), c.learner),
+            learner: c.learner.clone(),
+        };
+        self.table.put(&marker, Condition::None).await?;
         Ok(())
+    }
+
+    async fn invitations_with_email(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        email: &str,
+    ) -> Result<Vec<LlnInvitation>, StoreError> {
+        let markers: Vec<EmailRecord> = self
+            .table
+            .query(
+                &partition(tenant, connection),
+                Some(&email_prefix(email)),
+                QueryOptions::default(),
+            )
+            .await?;
+        let wanted = email.trim().to_lowercase();
+        let mut found = Vec::new();
+        for marker in markers {
+            if let Some(invitation) = self.invitation(tenant, connection, &marker.learner).await?
+                && invitation.candidate.pushed.email.trim().to_lowercase() == wanted
+            {
+                found.push(invitation);
+            }
+        }
+        Ok(found)
     }
 
     async fn modified_since(
