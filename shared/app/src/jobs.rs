@@ -255,7 +255,12 @@ impl Pipeline<'_> {
             .append_log(tenant, connection, &run, &[line])
             .await?;
         self.runs
-            .add_counts(tenant, connection, &run, &[(domain::run::counts::FAILURES, 1)])
+            .add_counts(
+                tenant,
+                connection,
+                &run,
+                &[(domain::run::counts::FAILURES, 1)],
+            )
             .await?;
         self.finish_with_log(tenant, connection, &run, now).await?;
         tracing::warn!(%run, what, "a change failed; recorded as a run");
@@ -460,6 +465,22 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
     }
 
+    fn pipeline<'a>(
+        connections: &'a MemConnections,
+        runs: &'a MemRuns,
+        queue: &'a MemQueue,
+        mailer: &'a dyn Mailer,
+        tenants: &'a MemTenants,
+    ) -> Pipeline<'a> {
+        Pipeline {
+            connections,
+            runs,
+            queue,
+            mailer,
+            tenants,
+        }
+    }
+
     fn stores() -> (MemConnections, MemRuns, MemQueue) {
         let (tenant, connection, _) = ids();
         let connections = MemConnections::default();
@@ -478,13 +499,8 @@ mod tests {
     #[tokio::test]
     async fn export_then_import_finishes_the_run_once() {
         let (connections, runs, queue) = stores();
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &MemMailer::default(),
-            tenants: &MemTenants::default(),
-        };
+        let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
+        let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, c, r) = ids();
         pipeline
             .export(&t, &c, &r, Trigger::Manual, None, now())
@@ -521,13 +537,8 @@ mod tests {
     #[tokio::test]
     async fn unknown_connection_or_run_is_permanent() {
         let (connections, runs, queue) = stores();
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &MemMailer::default(),
-            tenants: &MemTenants::default(),
-        };
+        let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
+        let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, _, r) = ids();
         let ghost = ConnectionId::parse("ghost").unwrap();
         let err = pipeline
@@ -579,13 +590,7 @@ mod tests {
     async fn one_run_at_a_time_the_other_waits_and_goes_on_when_it_ends() {
         let (connections, runs, queue) = stores();
         let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &mailer,
-            tenants: &tenants,
-        };
+        let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, c, _) = ids();
         let (a, b) = (
             RunId::parse("run-a").unwrap(),
@@ -662,13 +667,7 @@ mod tests {
         let (connections, runs, queue) = stores();
         connections.0.lock().unwrap()[0].error_email = Some("ops@acme.example".into());
         let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &mailer,
-            tenants: &tenants,
-        };
+        let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, c, _) = ids();
         let (dead, next) = (
             RunId::parse("run-dead").unwrap(),
@@ -755,13 +754,7 @@ mod tests {
         };
         settings.run_error_email.subject = "[{status}] {connection} {errors}".into();
         tenants.0.lock().unwrap().insert(t.clone(), settings);
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &mailer,
-            tenants: &tenants,
-        };
+        let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         pipeline
             .begin(&sync("run-1"), &t, &c, &r, Some(Trigger::Nightly), now())
             .await
@@ -806,13 +799,7 @@ mod tests {
         let (connections, runs, queue) = stores();
         connections.0.lock().unwrap()[0].error_email = Some("ops@acme.example".into());
         let tenants = MemTenants::default();
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &Down,
-            tenants: &tenants,
-        };
+        let pipeline = pipeline(&connections, &runs, &queue, &Down, &tenants);
         let (t, c, r) = ids();
         pipeline
             .begin(&sync("run-1"), &t, &c, &r, Some(Trigger::Nightly), now())
@@ -840,13 +827,8 @@ mod tests {
     async fn a_failed_import_enqueue_is_transient() {
         let (connections, runs, queue) = stores();
         *queue.refuse_next.lock().unwrap() = vec![0];
-        let pipeline = Pipeline {
-            connections: &connections,
-            runs: &runs,
-            queue: &queue,
-            mailer: &MemMailer::default(),
-            tenants: &MemTenants::default(),
-        };
+        let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
+        let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, c, r) = ids();
         let err = pipeline
             .export(&t, &c, &r, Trigger::Nightly, None, now())
