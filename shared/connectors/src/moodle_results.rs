@@ -136,11 +136,19 @@ impl GradeSource for MoodleGateway {
         course: i64,
         user: i64,
     ) -> Result<CourseCompletionRead, LearningError> {
-        let answer = self
+        let answer = match self
             .client()
             .course_completion(MoodleCourseId(course), MoodleUserId(user))
             .await
-            .map_err(call_error)?;
+        {
+            Ok(answer) => answer,
+            // A course without completion criteria: nothing to complete, no
+            // criteria (the download says so once per course).
+            Err(MoodleError::Other { errorcode, .. }) if errorcode == "nocriteriaset" => {
+                return Ok(CourseCompletionRead::default());
+            }
+            Err(e) => return Err(call_error(e)),
+        };
         let status = answer.completionstatus;
         Ok(CourseCompletionRead {
             completed: status.completed,

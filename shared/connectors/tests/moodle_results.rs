@@ -107,3 +107,39 @@ async fn a_rotated_token_builds_a_new_gateway() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_course_without_completion_criteria_reads_as_no_criteria_not_as_a_failure() {
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let connection = Connection {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: ConnectionId::parse("moodle").unwrap(),
+        name: "Moodle".into(),
+        base_url: server.base_url.clone(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(MoodleSettings::default()),
+    };
+    let gateway = MoodleGateways::new(Arc::new(Token), "test")
+        .gateway(&connection)
+        .await
+        .unwrap();
+    let with = gateway.course_completion(2, 4).await.unwrap();
+    assert!(!with.criteria.is_empty(), "the sample course has criteria");
+    sim.with_state(|f| {
+        for c in f.courses.iter_mut().filter(|c| c.id == 2) {
+            c.completion_criteria.clear();
+        }
+    });
+    sim.clear_calls();
+    // Moodle answers `nocriteriaset`; the read is "not complete, no criteria".
+    let without = gateway.course_completion(2, 4).await.unwrap();
+    assert_eq!(
+        sim.call_count("core_completion_get_course_completion_status"),
+        1
+    );
+    assert!(!without.completed && without.criteria.is_empty());
+    // Any other refusal is still an error (a user not enrolled).
+    assert!(gateway.course_completion(2, 999).await.is_err());
+}

@@ -7,7 +7,7 @@
 //! <ResultMessage version="1">
 //!   <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>
 //!   <Person><Id>1001</Id><ExternId>1001</ExternId></Person>
-//!   <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId></CoursePart>
+//!   <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>
 //!   <FinalGrade>7.5</FinalGrade>
 //!   <CompletionDate>2026-11-20</CompletionDate>
 //!   <Attended>true</Attended>
@@ -15,12 +15,16 @@
 //! </ResultMessage>
 //! ```
 //!
-//! The person id is the learner code (the e-learning system's person number,
-//! which must equal Coachview's persoonsid or externid; `external_id` in the
-//! payload overrides ExternId). The course part is the assessable (the
-//! e-learning onderdeel), or the offering when there is none. The payload
-//! fields read are `grade`, `completed_on` (or `completed_at`), `attended` and
-//! `passed`; a missing flag is left out, and a completion counts as attended.
+//! The person id is the learner code (Coachview's persoonsid); ExternId is
+//! the payload's `external_id` (a completion's: the Moodle user's idnumber,
+//! the e-learning system's person number Coachview matches to its persoonsid
+//! or externid), else the learner code. The course part is the assessable (the
+//! e-learning onderdeel), or the offering when there is none; its
+//! ELearningCourseId is the payload's `course_id` (a completion's: the Moodle
+//! course id, the "cursusnummer" filled in on the onderdeel), left out when
+//! absent. The payload fields read are `grade` (a completion's: the course
+//! total), `completed_on` (or `completed_at`: the approval date), `attended`
+//! and `passed`; a missing flag is left out, and a completion counts as attended.
 
 use super::{IDEMPOTENCY_KEY_HEADER, SignedRequest};
 use domain::delivery::{Delivery, DeliveryKind};
@@ -88,6 +92,7 @@ pub fn body(delivery: &Delivery) -> Result<String, SmsSendError> {
         .assessable
         .as_ref()
         .map_or(delivery.offering.as_str(), |a| a.as_str());
+    let course_id = payload.get("course_id").and_then(scalar);
     let grade = payload.get("grade").and_then(scalar);
     let completed = payload
         .get("completed_on")
@@ -113,10 +118,17 @@ pub fn body(delivery: &Delivery) -> Result<String, SmsSendError> {
         escape(&extern_id)
     ));
     xml.push_str(&format!(
-        "  <CoursePart><Id>{}</Id><CourseId>{}</CourseId></CoursePart>\n",
+        "  <CoursePart><Id>{}</Id><CourseId>{}</CourseId>",
         escape(course_part),
         escape(delivery.offering.as_str())
     ));
+    if let Some(course_id) = course_id {
+        xml.push_str(&format!(
+            "<ELearningCourseId>{}</ELearningCourseId>",
+            escape(&course_id)
+        ));
+    }
+    xml.push_str("</CoursePart>\n");
     if let Some(grade) = grade {
         xml.push_str(&format!("  <FinalGrade>{}</FinalGrade>\n", escape(&grade)));
     }
@@ -188,13 +200,58 @@ mod tests {
     #[test]
     fn writes_the_documented_message() {
         let d = delivery(
-            json!({"grade": 7.5, "completed_at": "2026-11-20T10:00:00Z", "passed": true}),
+            json!({"grade": 7.5, "completed_at": "2026-11-20T10:00:00Z", "passed": true, "course_id": 31}),
             Some("EL-1"),
         );
         assert_eq!(
             body(&d).unwrap(),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResultMessage version=\"1\">\n  <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>\n  <Person><Id>1001</Id><ExternId>1001</ExternId></Person>\n  <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId></CoursePart>\n  <FinalGrade>7.5</FinalGrade>\n  <CompletionDate>2026-11-20</CompletionDate>\n  <Attended>true</Attended>\n  <Passed>true</Passed>\n</ResultMessage>\n"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResultMessage version=\"1\">\n  <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>\n  <Person><Id>1001</Id><ExternId>1001</ExternId></Person>\n  <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>\n  <FinalGrade>7.5</FinalGrade>\n  <CompletionDate>2026-11-20</CompletionDate>\n  <Attended>true</Attended>\n  <Passed>true</Passed>\n</ResultMessage>\n"
         );
+    }
+
+    /// The completion delivery the results download creates (its payload is a
+    /// stored completion's record), written as Coachview's message: the course
+    /// total as final grade (CV-01), the completion date as approval date
+    /// (CV-06), the Moodle idnumber as ExternId (CV-08) and the Moodle course
+    /// id as the e-learning course id (CV-09).
+    #[test]
+    fn a_completion_carries_grade_date_person_and_elearning_course() {
+        use domain::results::StoredCompletion;
+        let mut completion = StoredCompletion::new(
+            (
+                TenantId::parse("acme").unwrap(),
+                ConnectionId::parse("moodle").unwrap(),
+                OfferingId::parse("OPL-7").unwrap(),
+                LearnerCode::parse("1001").unwrap(),
+            ),
+            4,
+            Utc.with_ymd_and_hms(2026, 11, 20, 22, 30, 0).unwrap(),
+            Some(82.5),
+            false,
+            false,
+            Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap(),
+        );
+        completion.course_id = Some(31);
+        completion.idnumber = Some("CV-9001".to_owned());
+        let payload = serde_json::to_value(completion.record()).unwrap();
+        let xml = body(&delivery(payload, None)).unwrap();
+        for expected in [
+            "<Person><Id>1001</Id><ExternId>CV-9001</ExternId></Person>",
+            "<CoursePart><Id>OPL-7</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>",
+            "<FinalGrade>82.5</FinalGrade>",
+            "<CompletionDate>2026-11-20</CompletionDate>",
+            "<Attended>true</Attended>",
+        ] {
+            assert!(xml.contains(expected), "{expected} in {xml}");
+        }
+        // Without an idnumber or a course id (a completion stored before they
+        // were kept): the learner code, and no e-learning course id.
+        completion.course_id = None;
+        completion.idnumber = None;
+        let payload = serde_json::to_value(completion.record()).unwrap();
+        let xml = body(&delivery(payload, None)).unwrap();
+        assert!(xml.contains("<Person><Id>1001</Id><ExternId>1001</ExternId></Person>"));
+        assert!(xml.contains("<CoursePart><Id>OPL-7</Id><CourseId>OPL-7</CourseId></CoursePart>"));
     }
 
     #[test]
