@@ -156,6 +156,8 @@ pub struct Results<'a> {
 struct LearnerReads {
     learner: LearnerCode,
     user: i64,
+    /// The Moodle user's idnumber (from the participants), for the completion.
+    idnumber: Option<String>,
     completion: BTreeMap<i64, results::ActivityCompletion>,
     course: Option<results::CourseCompletionRead>,
 }
@@ -180,6 +182,8 @@ struct FetchCtx<'c> {
     retries: &'c BTreeSet<RetryEntry>,
     run: &'c RunId,
     now: DateTime<Utc>,
+    /// Courses already reported as having no completion criteria this run.
+    no_criteria: std::sync::Mutex<BTreeSet<i64>>,
 }
 
 impl Results<'_> {
@@ -267,6 +271,7 @@ impl Results<'_> {
             retries: &retries,
             run,
             now,
+            no_criteria: std::sync::Mutex::new(BTreeSet::new()),
         };
         let mut counts = FetchCounts::default();
         let mut failed: BTreeSet<RetryEntry> = BTreeSet::new();
@@ -472,10 +477,34 @@ impl Results<'_> {
                 offering: link.offering.clone(),
             });
         };
-        let mappings = self
+        let mut mappings = self
             .results
             .mappings(tenant, &link.offering, &ctx.connection.id)
             .await?;
+        // A mapping of a level the connection no longer results is skipped (VM-10).
+        let mut allowed = Vec::with_capacity(mappings.len());
+        for m in mappings {
+            let refused = offering
+                .assessables
+                .iter()
+                .find(|a| a.id == m.assessable)
+                .and_then(|a| results::check_level(&ctx.settings.result_levels, a).err());
+            match refused {
+                Some(e) => {
+                    self.log(
+                        ctx,
+                        LogLevel::Warning,
+                        format!(
+                            "Offering {}: the mapping of {e}; it is skipped.",
+                            link.offering
+                        ),
+                    )
+                    .await;
+                }
+                None => allowed.push(m),
+            }
+        }
+        mappings = allowed;
         let completions = ctx.settings.course_completions || ctx.settings.unenrol_after_completion;
         if mappings.is_empty() && !completions {
             return Ok(());
@@ -495,6 +524,11 @@ impl Results<'_> {
         let last_access: HashMap<i64, Option<DateTime<Utc>>> = participants
             .iter()
             .map(|p| (p.user, p.last_access))
+            .collect();
+        let idnumbers: HashMap<i64, &str> = participants
+            .iter()
+            .map(|p| (p.user, p.idnumber.trim()))
+            .filter(|(_, i)| !i.is_empty())
             .collect();
 
         // One call: every learner's grades.
@@ -603,7 +637,7 @@ impl Results<'_> {
                 counts.stopped = true;
                 continue;
             };
-            let read = match read {
+            let mut read = match read {
                 Ok(r) => r,
                 Err((code, e)) => {
                     counts.failures += 1;
@@ -625,6 +659,7 @@ impl Results<'_> {
                     continue;
                 }
             };
+            read.idnumber = idnumbers.get(&read.user).map(|i| (*i).to_owned());
             let Some(g) = grades_by_user.get(&read.user) else {
                 continue;
             };
@@ -777,6 +812,27 @@ impl Results<'_> {
                 let Some(course) = &read.course else {
                     return Ok(());
                 };
+                // Moodle answers `nocriteriaset`: the course cannot complete
+                // (CV-10). Said once per course and run; never a completion.
+                if course.criteria.is_empty() {
+                    let first = ctx
+                        .no_criteria
+                        .lock()
+                        .map(|mut warned| warned.insert(link.course_id))
+                        .unwrap_or(false);
+                    if first {
+                        self.log(
+                            ctx,
+                            LogLevel::Warning,
+                            format!(
+                                "Course {} (offering {}) has no completion criteria in Moodle, so no course completion is read from it; set course completion up in Moodle.",
+                                link.course_id, link.offering
+                            ),
+                        )
+                        .await;
+                    }
+                    return Ok(());
+                }
                 let Some(at) =
                     results::course_completion(enrolment.state, course.completed, &course.criteria)
                 else {
@@ -796,6 +852,8 @@ impl Results<'_> {
                     offering.must_be_evaluated,
                     ctx.now,
                 );
+                completion.course_id = Some(link.course_id);
+                completion.idnumber = read.idnumber.clone();
                 counts.completions += 1;
                 if !ctx.settings.review_before_saving
                     && let Some(sms) = &ctx.sms
@@ -1171,12 +1229,20 @@ impl Results<'_> {
                 offering: offering.clone(),
             }
         })?;
-        if !stored.assessables.iter().any(|a| &a.id == assessable) {
+        let Some(found) = stored.assessables.iter().find(|a| &a.id == assessable) else {
             return Err(MappingError::UnknownAssessable {
                 assessable: assessable.clone(),
             }
             .into());
-        }
+        };
+        let conn = self
+            .connections
+            .connection(tenant, connection)
+            .await?
+            .ok_or_else(|| ResultsError::UnknownConnection {
+                connection: connection.clone(),
+            })?;
+        results::check_level(&moodle_settings(&conn)?.result_levels, found)?;
         let course = source.course_activities(link.course_id).await?;
         let activities: Vec<MappedActivity> = results::check_mapping(&course, cmids)?;
         let mapping = Mapping {
@@ -1219,6 +1285,7 @@ async fn read_learner(
     Ok(LearnerReads {
         learner,
         user,
+        idnumber: None,
         completion: completion_states,
         course: course_read,
     })

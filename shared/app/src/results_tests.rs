@@ -26,6 +26,8 @@ struct Course {
     failing_user: Mutex<Option<i64>>,
     failing_grades: AtomicBool,
     failing_unenrol: AtomicBool,
+    /// The course has no completion criteria (Moodle: `nocriteriaset`).
+    no_criteria: AtomicBool,
     /// Reads and unenrolments in the order they happened.
     events: Mutex<Vec<String>>,
     grade_calls: AtomicUsize,
@@ -79,13 +81,23 @@ impl GradeSource for Course {
         user: i64,
     ) -> Result<CourseCompletionRead, LearningError> {
         self.course_completion_calls.fetch_add(1, Ordering::Relaxed);
+        if self.no_criteria.load(Ordering::Relaxed) {
+            return Ok(CourseCompletionRead::default());
+        }
+        // A course with criteria: a learner not scripted has met none yet.
         Ok(self
             .course_completion
             .lock()
             .unwrap()
             .get(&user)
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or(CourseCompletionRead {
+                completed: false,
+                criteria: vec![CriterionStatus {
+                    complete: false,
+                    completed_at: None,
+                }],
+            }))
     }
     async fn unenrol(&self, _course: i64, user: i64) -> Result<(), LearningError> {
         if self.failing_unenrol.load(Ordering::Relaxed) {
@@ -1019,4 +1031,177 @@ async fn a_learner_linked_or_identified_after_the_watermark_has_their_earlier_gr
     assert_eq!(w.result(6).unwrap().result, ResultType::Passed);
     let counts = w.fetch(at(13)).await;
     assert_eq!(counts.changed, 0, "read once");
+}
+
+fn warnings(log: &[RunLogLine], containing: &str) -> usize {
+    log.iter()
+        .filter(|l| l.level == LogLevel::Warning && l.message.contains(containing))
+        .count()
+}
+
+#[tokio::test]
+async fn a_course_without_completion_criteria_yields_no_completion_and_one_warning_per_run() {
+    let s = MoodleSettings {
+        course_completions: true,
+        ..settings(false)
+    };
+    let w = world(3, s, true).await;
+    w.course.no_criteria.store(true, Ordering::Relaxed);
+    for user in [101, 102, 103] {
+        w.grade(user, 1, 80.0, 3);
+        w.grade(user, 2, 60.0, 4);
+    }
+    w.course.grades.lock().unwrap()[0].course_total = Some(8.0);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(w.course.course_completion_calls.load(Ordering::Relaxed), 3);
+    assert_eq!((counts.completions, counts.failures), (0, 0));
+    assert!(completion_delivery(&w).is_none(), "never a completion");
+    assert!(w.results.completions.lock().unwrap().is_empty());
+    // The mapped results are still read and saved: the learners did not fail.
+    assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
+    let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
+    let says = "Course 77 (offering OFF-1) has no completion criteria in Moodle";
+    assert_eq!(warnings(&log, says), 1, "{log:?}");
+    assert_eq!(warnings(&log, "could not be read"), 0, "{log:?}");
+
+    // The next run says it once again (once per run), still no completion.
+    w.grade(101, 1, 90.0, 11);
+    w.grade(102, 1, 90.0, 11);
+    w.fetch(at(12)).await;
+    let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
+    assert_eq!(warnings(&log, says), 2, "{log:?}");
+    assert!(completion_delivery(&w).is_none());
+
+    // Criteria set up in Moodle: the completion is read as usual.
+    w.course.no_criteria.store(false, Ordering::Relaxed);
+    complete_course(&w, 101, &[13]);
+    w.grade(101, 1, 95.0, 13);
+    let counts = w.fetch(at(14)).await;
+    assert_eq!(counts.completions, 1);
+    assert!(completion_delivery(&w).is_some());
+}
+
+#[tokio::test]
+async fn a_completion_delivery_names_the_moodle_course_and_the_users_idnumber() {
+    let s = MoodleSettings {
+        course_completions: true,
+        ..settings(true)
+    };
+    let w = world(2, s, true).await;
+    // Identified by the stored account; Moodle's idnumber is Coachview's externid.
+    w.course.participants.lock().unwrap()[0].idnumber = " CV-9001 ".into();
+    w.course.participants.lock().unwrap()[1].idnumber = String::new();
+    for user in [101, 102] {
+        w.grade(user, 1, 80.0, 3);
+    }
+    w.course.grades.lock().unwrap()[0].course_total = Some(8.5);
+    complete_course(&w, 101, &[4, 6]);
+    complete_course(&w, 102, &[5]);
+    let counts = w.fetch(at(10)).await;
+    assert_eq!(counts.completions, 2);
+    // Reviewed first: the stored completion keeps the course and idnumber.
+    w.results()
+        .process_completion(&t(), &o(), &code(0), at(11))
+        .await
+        .unwrap();
+    let d = completion_delivery(&w).unwrap();
+    assert_eq!(d.learner, code(0));
+    assert_eq!(d.payload["course_id"], 77);
+    assert_eq!(d.payload["external_id"], "CV-9001");
+    assert_eq!(d.payload["grade"], 8.5, "the course total (CV-01)");
+    assert_eq!(
+        d.payload["completed_at"], "2026-03-06T09:00:00Z",
+        "the latest criterion (CV-06)"
+    );
+    w.results()
+        .process_completion(&t(), &o(), &code(1), at(11))
+        .await
+        .unwrap();
+    let second = w
+        .deliveries
+        .0
+        .lock()
+        .unwrap()
+        .values()
+        .find(|d| d.kind == DeliveryKind::Completion && d.learner == code(1))
+        .cloned()
+        .unwrap();
+    assert_eq!(second.payload["course_id"], 77);
+    assert!(
+        second.payload.get("external_id").is_none(),
+        "no idnumber: Coachview gets the learner code"
+    );
+}
+
+#[tokio::test]
+async fn result_levels_limit_what_is_mapped_and_resulted() {
+    let w = world(1, settings(false), true).await;
+    let task = AssessableId::parse("T1").unwrap();
+    let mut offering = w.sis.offering(&t(), &o()).await.unwrap().unwrap();
+    offering.assessables.push(Assessable {
+        id: task.clone(),
+        name: "Task".into(),
+        kind: AssessableKind::Task,
+        expected_start_date: None,
+    });
+    w.sis.save_offering(&offering).await.unwrap();
+    let set_levels = |levels: Vec<AssessableKind>| {
+        let mut all = w.connections.0.lock().unwrap();
+        let conn = all.iter_mut().find(|x| x.id == c()).unwrap();
+        let ConnectionSettings::Moodle(m) = &mut conn.settings else {
+            panic!("moodle")
+        };
+        m.result_levels = levels;
+        conn.clone()
+    };
+    // Units only: the task is refused by name, the unit is mapped.
+    set_levels(vec![AssessableKind::Unit]);
+    let err = w
+        .results()
+        .map(&w.course, &t(), &o(), &c(), &task, &[1], at(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ResultsError::Mapping(MappingError::LevelNotAllowed { assessable, kind: "task" })
+                if *assessable == task
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "assessable T1 is a task, a level this connection does not map or result (result_levels)"
+    );
+    assert!(w.results.mappings.lock().unwrap().len() == 1, "only U1");
+
+    // Tasks only now: U1's existing mapping is skipped with a warning.
+    let tasks_only = set_levels(vec![AssessableKind::Task]);
+    w.grade(101, 1, 80.0, 3);
+    w.grade(101, 2, 60.0, 4);
+    let stop = AtomicBool::new(false);
+    w.results()
+        .fetch(&tasks_only, &w.course, None, &run(), &stop, at(10))
+        .await
+        .unwrap();
+    assert!(w.result(0).is_none(), "a unit is not resulted");
+    assert!(w.deliveries.0.lock().unwrap().is_empty());
+    let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
+    assert_eq!(
+        warnings(
+            &log,
+            "the mapping of assessable U1 is a unit, a level this connection does not map or result (result_levels); it is skipped"
+        ),
+        1,
+        "{log:?}"
+    );
+
+    // Every level again (the default): the unit is resulted.
+    let every = set_levels(MoodleSettings::default().result_levels);
+    w.grade(101, 2, 65.0, 11);
+    w.results()
+        .fetch(&every, &w.course, None, &run(), &stop, at(12))
+        .await
+        .unwrap();
+    assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
 }
