@@ -27,3 +27,105 @@ pub async fn serve(router: axum::Router) -> String {
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
+
+/// A learner to seed: code, given name, family name, email.
+pub type SeedLearner<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+
+/// Seeds what a nightly Moodle run works on: the connection (with the Moodle
+/// simulator's token as its secret), the offering "First aid" (February to March
+/// 2027, active), each learner with a not-called enrolment, and the link of the
+/// offering to `course_id`. Returns the offering's id.
+///
+/// # Panics
+/// When moto refuses a write: a test's setup failing is a test failure.
+pub async fn seed_moodle_offering(
+    system: &LocalSystem,
+    connection: &domain::Connection,
+    offering: &str,
+    course_id: i64,
+    learners: &[SeedLearner<'_>],
+) -> domain::OfferingId {
+    use domain::ports::{ConnectionStore, LinkStore, SisStore};
+    use domain::sis::{CourseLink, Enrolment, EnrolmentState, Learner, Offering, OfferingStatus};
+    let stores = system.stores();
+    let tenant = connection.tenant.clone();
+    let offering = domain::OfferingId::parse(offering).expect("an offering id");
+    let start = chrono::NaiveDate::from_ymd_opt(2027, 2, 1);
+    let now = chrono::Utc::now();
+    stores
+        .connections
+        .save_connection(connection)
+        .await
+        .expect("the connection");
+    stores
+        .secrets
+        .put(
+            &connection.secret_name(&system.config.secret_prefix),
+            &secrecy::SecretString::from(simulators::moodle::SAMPLE_TOKEN),
+        )
+        .await
+        .expect("the token");
+    stores
+        .sis
+        .save_offering(&Offering {
+            tenant: tenant.clone(),
+            id: offering.clone(),
+            name: "First aid".into(),
+            start_date: start,
+            end_date: chrono::NaiveDate::from_ymd_opt(2027, 3, 31),
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
+            updated_at: now,
+        })
+        .await
+        .expect("the offering");
+    for (code, given, family, email) in learners {
+        let code = domain::LearnerCode::parse(*code).expect("a learner code");
+        stores
+            .sis
+            .save_learner(&Learner {
+                tenant: tenant.clone(),
+                code: code.clone(),
+                username: None,
+                given_name: (*given).into(),
+                middle_name: None,
+                family_name: (*family).into(),
+                email: email.map(str::to_owned),
+                date_of_birth: None,
+                archived: false,
+                email_opt_out: true,
+                updated_at: now,
+            })
+            .await
+            .expect("the learner");
+        stores
+            .sis
+            .save_enrolment(&Enrolment {
+                tenant: tenant.clone(),
+                learner: code,
+                offering: offering.clone(),
+                state: EnrolmentState::NotCalled,
+                start_date: start,
+                session_date: None,
+                updated_at: now,
+            })
+            .await
+            .expect("the enrolment");
+    }
+    stores
+        .links
+        .save_link(&CourseLink {
+            tenant,
+            offering: offering.clone(),
+            connection: connection.id.clone(),
+            course_id,
+            course_idnumber: Some(offering.to_string()),
+            course_shortname: Some(offering.to_string()),
+            linked_at: now,
+        })
+        .await
+        .expect("the link");
+    offering
+}

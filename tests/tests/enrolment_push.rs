@@ -4,15 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
 use domain::connection::{ConnectionSettings, MoodleSettings};
-use domain::ports::{ConnectionStore, LinkStore, RunStore, SisStore};
+use domain::ports::{RunStore, SisStore};
 use domain::sis::*;
-use domain::{ConnectionId, LearnerCode, OfferingId, RunStatus, TenantId};
-use secrecy::SecretString;
-use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+use domain::{ConnectionId, LearnerCode, RunStatus, TenantId};
+use simulators::moodle::MoodleSim;
 
 #[tokio::test]
 async fn the_nightly_run_pushes_not_called_enrolments_once() {
@@ -20,10 +19,9 @@ async fn the_nightly_run_pushes_not_called_enrolments_once() {
     let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    let (t, c, o) = (
+    let (t, c) = (
         TenantId::parse("acme").unwrap(),
         ConnectionId::parse("moodle-main").unwrap(),
-        OfferingId::parse("OCC-1001").unwrap(),
     );
     let mut conn = connection("acme", "moodle-main", Moodle, true);
     conn.base_url = server.base_url.clone();
@@ -46,82 +44,19 @@ async fn the_nightly_run_pushes_not_called_enrolments_once() {
     strangers.sort_unstable();
     strangers.dedup();
     assert!(!strangers.is_empty(), "the sample course has participants");
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    let o = tests::seed_moodle_offering(
+        &system,
+        &conn,
+        "OCC-1001",
+        2,
+        &[
+            ("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com")),
+            ("X7654321", "Luis", "Gómez", Some("luis.gomez@example.com")),
+            ("X0000000", "Sin", "Correo", None),
+        ],
+    )
+    .await;
     let now = Utc::now();
-    stores
-        .sis
-        .save_offering(&Offering {
-            tenant: t.clone(),
-            id: o.clone(),
-            name: "First aid".into(),
-            start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-            end_date: NaiveDate::from_ymd_opt(2027, 3, 31),
-            status: OfferingStatus::Active,
-            auto_push: false,
-            must_be_evaluated: false,
-            assessables: vec![],
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    for (code, given, family, email) in [
-        ("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com")),
-        ("X7654321", "Luis", "Gómez", Some("luis.gomez@example.com")),
-        ("X0000000", "Sin", "Correo", None),
-    ] {
-        let code = LearnerCode::parse(code).unwrap();
-        stores
-            .sis
-            .save_learner(&Learner {
-                tenant: t.clone(),
-                code: code.clone(),
-                username: None,
-                given_name: given.into(),
-                middle_name: None,
-                family_name: family.into(),
-                email: email.map(str::to_owned),
-                date_of_birth: None,
-                archived: false,
-                email_opt_out: true,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-        stores
-            .sis
-            .save_enrolment(&Enrolment {
-                tenant: t.clone(),
-                learner: code,
-                offering: o.clone(),
-                state: EnrolmentState::NotCalled,
-                start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-                session_date: None,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-    }
-    stores
-        .links
-        .save_link(&CourseLink {
-            tenant: t.clone(),
-            offering: o.clone(),
-            connection: c.clone(),
-            course_id: 2,
-            course_idnumber: Some("OCC-1001".into()),
-            course_shortname: Some("OCC-1001".into()),
-            linked_at: now,
-        })
-        .await
-        .unwrap();
 
     system.fire_nightly(now).await.unwrap();
     let drained = system.drain().await.unwrap();

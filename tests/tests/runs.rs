@@ -5,17 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
-use domain::ports::{ConnectionStore, LinkStore, RunStore, SisStore};
-use domain::sis::*;
+use domain::ports::RunStore;
 use domain::{
-    ConnectionId, LearnerCode, LeaseOutcome, LogLevel, OfferingId, Run, RunId, RunLogLine,
-    RunStatus, TenantId, Trigger,
+    ConnectionId, LeaseOutcome, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
 };
-use secrecy::SecretString;
-use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+use simulators::moodle::MoodleSim;
 
 #[tokio::test]
 async fn a_run_that_died_is_failed_by_the_next_which_does_its_work_once() {
@@ -23,84 +20,22 @@ async fn a_run_that_died_is_failed_by_the_next_which_does_its_work_once() {
     let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    let (t, c, o) = (
+    let (t, c) = (
         TenantId::parse("acme").unwrap(),
         ConnectionId::parse("moodle-main").unwrap(),
-        OfferingId::parse("OCC-1001").unwrap(),
     );
     let mut conn = connection("acme", "moodle-main", Moodle, true);
     conn.base_url = server.base_url.clone();
     conn.error_email = Some("ops@acme.example".into());
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    tests::seed_moodle_offering(
+        &system,
+        &conn,
+        "OCC-1001",
+        2,
+        &[("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com"))],
+    )
+    .await;
     let now = Utc::now();
-    stores
-        .sis
-        .save_offering(&Offering {
-            tenant: t.clone(),
-            id: o.clone(),
-            name: "First aid".into(),
-            start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-            end_date: NaiveDate::from_ymd_opt(2027, 3, 31),
-            status: OfferingStatus::Active,
-            auto_push: false,
-            must_be_evaluated: false,
-            assessables: vec![],
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    let code = LearnerCode::parse("X1234567").unwrap();
-    stores
-        .sis
-        .save_learner(&Learner {
-            tenant: t.clone(),
-            code: code.clone(),
-            username: None,
-            given_name: "Ana".into(),
-            middle_name: None,
-            family_name: "Ruiz".into(),
-            email: Some("ana.ruiz@example.com".into()),
-            date_of_birth: None,
-            archived: false,
-            email_opt_out: true,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    stores
-        .sis
-        .save_enrolment(&Enrolment {
-            tenant: t.clone(),
-            learner: code.clone(),
-            offering: o.clone(),
-            state: EnrolmentState::NotCalled,
-            start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-            session_date: None,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    stores
-        .links
-        .save_link(&CourseLink {
-            tenant: t.clone(),
-            offering: o.clone(),
-            connection: c.clone(),
-            course_id: 2,
-            course_idnumber: Some("OCC-1001".into()),
-            course_shortname: Some("OCC-1001".into()),
-            linked_at: now,
-        })
-        .await
-        .unwrap();
 
     // Last night's run took the lease, wrote a line, and its function died.
     let dead = RunId::parse("run-that-died").unwrap();
