@@ -5,10 +5,12 @@
 use crate::Deps;
 use crate::error::ApiError;
 use crate::results::{ResultsDeps, api_error, use_case};
+use app::results::ResultsError;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Extension, Json, Router};
-use domain::results::{CourseActivity, Mapping};
+use domain::results::{CourseActivity, Mapping, MappingError};
 use domain::{AssessableId, ConnectionId, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +124,7 @@ impl From<Mapping> for MappingView {
     }
 }
 
-#[utoipa::path(put, path = "/v1/offerings/{id}/mappings/{connection}/{assessable}", tag = "results", request_body = MapBody, responses((status = 200, body = MappingView), (status = 404, body = crate::error::ErrorBody), (status = 422, description = "An activity cannot be mapped; the message names its type", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(put, path = "/v1/offerings/{id}/mappings/{connection}/{assessable}", tag = "results", request_body = MapBody, responses((status = 200, body = MappingView), (status = 404, body = crate::error::ErrorBody), (status = 422, description = "An activity cannot be mapped (the message names its type), or the assessable is of a level the connection's `result_levels` leaves out (field `assessable`)", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn map_assessable(
     State(deps): State<Deps>,
     Extension(results): Extension<ResultsDeps>,
@@ -149,7 +151,16 @@ pub async fn map_assessable(
             (deps.now)(),
         )
         .await
-        .map_err(api_error)?;
+        .map_err(|e| match e {
+            // The assessable's level, not the activities, is what is wrong (VM-10).
+            ResultsError::Mapping(e @ MappingError::LevelNotAllowed { .. }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "level_not_allowed",
+                Some("assessable"),
+                e.to_string(),
+            ),
+            e => api_error(e),
+        })?;
     Ok(Json(mapping.into()))
 }
 

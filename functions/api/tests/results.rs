@@ -546,3 +546,117 @@ async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
         (200, Some(0), Some(0))
     );
 }
+
+#[tokio::test]
+async fn a_connection_maps_only_the_levels_it_results() {
+    let api = api().await;
+    let acme = TenantId::parse("acme").unwrap();
+    let offering = OfferingId::parse("OFF-1").unwrap();
+    api.deps
+        .connections
+        .save_connection(&connection("acme", "moodle", ConnectionKind::Moodle, true))
+        .await
+        .unwrap();
+    let unit = |id: &str, kind| Assessable {
+        id: AssessableId::parse(id).unwrap(),
+        name: id.into(),
+        kind,
+        expected_start_date: None,
+    };
+    api.deps
+        .sis
+        .save_offering(&Offering {
+            tenant: acme.clone(),
+            id: offering.clone(),
+            name: "Offering".into(),
+            start_date: None,
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![
+                unit("U1", AssessableKind::Unit),
+                unit("T1", AssessableKind::Task),
+            ],
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    api.deps
+        .links
+        .save_link(&CourseLink {
+            tenant: acme.clone(),
+            offering: offering.clone(),
+            connection: ConnectionId::parse("moodle").unwrap(),
+            course_id: 2,
+            course_idnumber: None,
+            course_shortname: None,
+            linked_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    // Every level by default: a task maps.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OFF-1/mappings/moodle/T1",
+            Some(json!({"activities": [1]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The connection chooses units only (the seed's transfer levels).
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/connections/moodle",
+            Some(json!({"settings": {"result_levels": ["unit"]}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"]["result_levels"], json!(["unit"]), "{body}");
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OFF-1/mappings/moodle/T1",
+            Some(json!({"activities": [1]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (body["error"].as_str(), body["field"].as_str()),
+        (Some("level_not_allowed"), Some("assessable")),
+        "{body}"
+    );
+    assert_eq!(
+        body["message"],
+        "assessable T1 is a task, a level this connection does not map or result (result_levels)"
+    );
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OFF-1/mappings/moodle/U1",
+            Some(json!({"activities": [1, 2]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // A level that does not exist is refused by name.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "PATCH",
+            "/v1/connections/moodle",
+            Some(json!({"settings": {"result_levels": ["module"]}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("module"),
+        "{body}"
+    );
+}
