@@ -978,6 +978,19 @@ impl Results<'_> {
         if conn.kind() != ConnectionKind::Moodle {
             return Ok(None);
         }
+        // A disabled connection is read only when a person runs it (SM-11);
+        // a scheduled run queued before it was disabled reads nothing (CV-11).
+        if !conn.enabled && stored.trigger != domain::job::Trigger::Manual {
+            self.log_on(
+                &conn,
+                run,
+                now,
+                LogLevel::Info,
+                "Results were not read: the connection is disabled.".to_owned(),
+            )
+            .await;
+            return Ok(None);
+        }
         let offering = match offering.map(OfferingId::parse).transpose() {
             Ok(o) => o,
             Err(e) => {

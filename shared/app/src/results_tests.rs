@@ -1205,3 +1205,60 @@ async fn result_levels_limit_what_is_mapped_and_resulted() {
         .unwrap();
     assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
 }
+
+/// Grade sources that count how often a connection's source is built.
+#[derive(Default)]
+struct CountingSources(AtomicUsize);
+
+#[async_trait]
+impl GradeSources for CountingSources {
+    async fn for_connection(
+        &self,
+        _: &Connection,
+    ) -> Result<std::sync::Arc<dyn GradeSource>, LearningError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(std::sync::Arc::new(Course::default()))
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_connection_is_read_only_when_a_person_runs_it() {
+    use domain::job::Trigger;
+    let w = world(1, settings(false), true).await;
+    w.connections
+        .0
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .filter(|x| x.id == c())
+        .for_each(|x| x.enabled = false);
+    let stop = AtomicBool::new(false);
+    let cases = [
+        ("nightly", Trigger::Nightly, false),
+        ("auto", Trigger::AutoPush, false),
+        ("change", Trigger::Change, false),
+        ("manual", Trigger::Manual, true),
+    ];
+    for (id, trigger, reads) in cases {
+        let run = RunId::parse(id).unwrap();
+        w.runs
+            .start_run(&domain::Run::start(t(), c(), run.clone(), trigger, at(10)))
+            .await
+            .unwrap();
+        let sources = CountingSources::default();
+        let counts = w
+            .results()
+            .fetch_for_run(&sources, &t(), &c(), &run, None, &stop, at(10))
+            .await
+            .unwrap();
+        assert_eq!(sources.0.load(Ordering::Relaxed) == 1, reads, "{id}");
+        assert_eq!(counts.is_some(), reads, "{id}");
+        let log = w.runs.log(&t(), &c(), &run).await.unwrap();
+        assert_eq!(
+            log.iter()
+                .any(|l| l.message == "Results were not read: the connection is disabled."),
+            !reads,
+            "{id}: {log:?}"
+        );
+    }
+}
