@@ -141,6 +141,9 @@ pub struct BulkReport {
     /// Left out: flagged, offered again in the next bulk update.
     pub excluded: Vec<LearnerCode>,
     pub failed: Vec<BulkFailure>,
+    /// Selected, but not in the bulk update (nothing changed since the last
+    /// push, or no candidate): nothing sent.
+    pub unchanged: Vec<LearnerCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -802,6 +805,19 @@ impl Lln {
                     });
                 }
             }
+        }
+        if let Some(selected) = &selected {
+            let offered: BTreeSet<&LearnerCode> = report
+                .pushed
+                .iter()
+                .chain(&report.excluded)
+                .chain(report.failed.iter().map(|f| &f.learner))
+                .collect();
+            report.unchanged = selected
+                .iter()
+                .filter(|l| !offered.contains(*l) && !excluded.contains(*l))
+                .map(|l| (*l).clone())
+                .collect();
         }
         tracing::info!(
             pushed = report.pushed.len(),

@@ -807,11 +807,22 @@ async fn bulk_update_finds_changes_keeps_exclusions_flagged_and_reports_errors_a
     assert!(l2_row.flagged && l2_row.selected);
     let report = w
         .lln
-        .bulk_push(&t(), None, Some(&[code("L1"), code("L2")]), &[], at(70))
+        .bulk_push(
+            &t(),
+            None,
+            Some(&[code("L1"), code("L2"), code("L9")]),
+            &[],
+            at(70),
+        )
         .await
         .unwrap();
     assert_eq!(report.pushed, vec![code("L1"), code("L2")]);
     assert_eq!(report.excluded, vec![code("L3")], "not selected: left out");
+    assert_eq!(
+        report.unchanged,
+        vec![code("L9")],
+        "selected, nothing to push"
+    );
     let (_, rows) = w.lln.bulk_changes(&t(), None).await.unwrap();
     assert_eq!(
         rows.iter().map(|r| r.learner.as_str()).collect::<Vec<_>>(),
