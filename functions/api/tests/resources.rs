@@ -1768,3 +1768,94 @@ async fn an_offering_shows_the_runs_that_covered_it() {
         .await;
     assert_eq!(status, 404, "another tenant's offering: {body}");
 }
+
+#[tokio::test]
+async fn a_link_is_one_course_per_offering_and_site_named_by_course_id() {
+    use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+    let api = api().await;
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let conn = json!({"id": "sim", "kind": "moodle", "name": "Sim", "base_url": server.base_url, "secret": SAMPLE_TOKEN});
+    let (status, _) = api
+        .call(ACME_KEY, "POST", "/v1/connections", Some(conn))
+        .await;
+    assert_eq!(status, 201);
+    for id in ["OCC-1001", "SOLO-1"] {
+        let (status, body) = api
+            .call(ACME_KEY, "PUT", &format!("/v1/offerings/{id}"), Some(occ()))
+            .await;
+        assert!(status == 200 || status == 201, "{body}");
+    }
+
+    // An offering that does not exist is never linked; the error names it.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/GHOST-1/links",
+            Some(json!({"connection": "sim", "course_id": 2})),
+        )
+        .await;
+    assert_error(status, &body, 404, Some("offering_id"));
+
+    // The link names the Moodle course by its id (SM-05).
+    let link = json!({"connection": "sim", "course_id": 2});
+    let (status, first) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1001/links",
+            Some(link.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, first["course_id"].as_i64()),
+        (200, Some(2)),
+        "{first}"
+    );
+    // The same pair again changes nothing (the link keeps its first date).
+    let (status, again) = api
+        .call(ACME_KEY, "POST", "/v1/offerings/OCC-1001/links", Some(link))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+
+    // Another course for the same offering and site replaces the link: one
+    // course per offering per site.
+    let (_, categories) = api
+        .call(ACME_KEY, "GET", "/v1/connections/sim/categories", None)
+        .await;
+    let category = categories[0]["id"].clone();
+    let create = json!({"connection": "sim", "create": {"shortname": "SOLO-1", "fullname": "Solo", "category": category}});
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/offerings/SOLO-1/links", Some(create))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let other = body["course_id"].as_i64().unwrap();
+    assert_ne!(other, 2);
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1001/links",
+            Some(json!({"connection": "sim", "course_id": other})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["course_id"].as_i64()),
+        (200, Some(other)),
+        "{body}"
+    );
+    let (status, links) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-1001/links", None)
+        .await;
+    assert_eq!(status, 200, "{links}");
+    assert_eq!(links.as_array().unwrap().len(), 1, "{links}");
+    assert_eq!(
+        (
+            links[0]["connection"].as_str(),
+            links[0]["course_id"].as_i64()
+        ),
+        (Some("sim"), Some(other))
+    );
+}
