@@ -27,6 +27,7 @@ use domain::ports::{
 use domain::sis::Learner;
 use domain::{AssessableId, Connection, ConnectionId, ConnectionKind, LearnerCode, OfferingId};
 use domain::{IdError, TenantId};
+use futures::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -85,6 +86,9 @@ impl Retryable for LlnFlowError {
         }
     }
 }
+
+/// OCSAT calls a bulk update makes at once.
+pub const BULK_PUSH_CONCURRENCY: usize = 8;
 
 /// The LLN use cases over their ports.
 #[derive(Clone)]
@@ -754,6 +758,7 @@ impl Lln {
         let selected: Option<BTreeSet<&LearnerCode>> = selected.map(|s| s.iter().collect());
         let api = self.api(&connection).await?;
         let mut report = BulkReport::default();
+        let mut pushes = Vec::new();
         for (row, invitation, fields) in rows {
             let chosen = !excluded.contains(&row.learner)
                 && selected.as_ref().is_none_or(|s| s.contains(&row.learner));
@@ -783,29 +788,46 @@ impl Lln {
                 });
                 continue;
             };
-            match self
-                .push_one(&connection, api.as_ref(), &invitation, fields, now)
-                .await
-            {
-                Ok(_) => report.pushed.push(row.learner),
+            pushes.push((row.learner, invitation, fields));
+        }
+        // OCSAT calls in flight at once: a bulk update of hundreds of learners
+        // finishes within the API's time rather than one call after another.
+        let (connection, api) = (&connection, api.as_ref());
+        let outcomes: Vec<(LearnerCode, Result<_, LlnFlowError>)> =
+            futures::stream::iter(pushes.into_iter().map(
+                |(learner, invitation, fields)| async move {
+                    let outcome = self
+                        .push_one(connection, api, &invitation, fields, now)
+                        .await;
+                    (learner, outcome)
+                },
+            ))
+            .buffer_unordered(BULK_PUSH_CONCURRENCY)
+            .collect()
+            .await;
+        for (learner, outcome) in outcomes {
+            match outcome {
+                Ok(_) => report.pushed.push(learner),
                 Err(LlnFlowError::Store(e)) => return Err(e.into()),
                 Err(e) => {
                     self.history(
-                        &connection,
+                        connection,
                         now,
                         LlnAction::CandidatePushFailed,
-                        Some(&row.learner),
+                        Some(&learner),
                         e.to_string(),
                     )
                     .await?;
                     report.failed.push(BulkFailure {
-                        learner: row.learner,
+                        learner,
                         retryable: e.is_retryable(),
                         error: e.to_string(),
                     });
                 }
             }
         }
+        report.pushed.sort();
+        report.failed.sort_by(|a, b| a.learner.cmp(&b.learner));
         if let Some(selected) = &selected {
             let offered: BTreeSet<&LearnerCode> = report
                 .pushed
