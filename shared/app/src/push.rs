@@ -884,7 +884,7 @@ impl Push<'_> {
         trigger: Trigger,
         now: DateTime<Utc>,
     ) -> Result<PushReport, PushError> {
-        moodle_connection(self.connections, tenant, connection).await?;
+        let (conn, _) = moodle_connection(self.connections, tenant, connection).await?;
         let pipeline = self.pipeline();
         let job = Job::PushOffering {
             tenant: tenant.clone(),
@@ -898,6 +898,19 @@ impl Push<'_> {
             .await?
             != Begin::Go
         {
+            return Ok(PushReport::default());
+        }
+        if !conn.enabled && trigger != Trigger::Manual {
+            let message = "Nothing was pushed: the connection is disabled.".to_owned();
+            self.runs
+                .append_log(
+                    tenant,
+                    connection,
+                    run,
+                    &[line(LogLevel::Info, message, now)],
+                )
+                .await?;
+            pipeline.finish(tenant, connection, run, now).await?;
             return Ok(PushReport::default());
         }
         let report = match self
@@ -984,7 +997,21 @@ impl Push<'_> {
         {
             return Ok(());
         }
-        if matches!(conn.settings, ConnectionSettings::Moodle(_)) {
+        // A disabled connection is pushed only when a person runs it (SM-11); a
+        // scheduled run queued before it was disabled does nothing (CV-11).
+        let disabled = !conn.enabled && trigger != Trigger::Manual;
+        if disabled {
+            let message = "Nothing was pushed: the connection is disabled.".to_owned();
+            self.runs
+                .append_log(
+                    tenant,
+                    connection,
+                    run,
+                    &[line(LogLevel::Info, message, now)],
+                )
+                .await?;
+        }
+        if matches!(conn.settings, ConnectionSettings::Moodle(_)) && !disabled {
             let links = self.links.links(tenant, connection).await?;
             for link in links
                 .iter()

@@ -743,7 +743,14 @@ async fn linking_finds_links_or_creates_courses_and_offering_edits_reach_the_cou
     offering.start_date = NaiveDate::from_ymd_opt(2027, 5, 3);
     offering.end_date = NaiveDate::from_ymd_opt(2027, 6, 30);
     env.sis.save_offering(&offering).await.unwrap();
-    assert_eq!(env.courses().sync_offering(&t(), &other).await.unwrap().updated, 1);
+    assert_eq!(
+        env.courses()
+            .sync_offering(&t(), &other)
+            .await
+            .unwrap()
+            .updated,
+        1
+    );
     let course = env
         .sim
         .snapshot()
@@ -925,4 +932,43 @@ async fn a_refused_token_fails_the_job_permanently_and_is_recorded() {
             .any(|l| l.level == LogLevel::Error && l.message.contains("token")),
         "{lines:?}"
     );
+}
+
+#[tokio::test]
+async fn a_disabled_connection_is_pushed_only_when_a_person_runs_it() {
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    env.learner("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com"))
+        .await;
+    // Disabled after tonight's run was queued.
+    env.connections.0.lock().unwrap()[0].enabled = false;
+    env.sim.clear_calls();
+    env.push()
+        .export(&t(), &c(), &run("n1"), Trigger::Nightly, None, now())
+        .await
+        .unwrap();
+    assert!(env.sim.calls().is_empty(), "{:?}", env.sim.calls());
+    assert!(
+        env.log("n1")
+            .await
+            .contains(&"Nothing was pushed: the connection is disabled.".to_owned())
+    );
+    assert!(env.moodle_user("ana.ruiz@example.com").is_none());
+    // Its import finishes it (and gives the connection's lease back).
+    crate::jobs::Pipeline {
+        connections: &env.connections,
+        runs: &env.runs,
+        queue: &env.queue,
+        mailer: &env.mailer,
+        tenants: &env.tenants,
+    }
+    .import(&t(), &c(), &run("n1"), now())
+    .await
+    .unwrap();
+    // A person runs it by hand: it is pushed (SM-11).
+    env.push()
+        .export(&t(), &c(), &run("m1"), Trigger::Manual, None, now())
+        .await
+        .unwrap();
+    assert!(env.moodle_user("ana.ruiz@example.com").is_some());
 }
