@@ -1,12 +1,12 @@
 //! Learner edits reaching Moodle, and removing an enrolment (read before you destroy).
 
 use crate::push::{PushError, Synced, moodle_connection};
-use domain::Connection;
-use domain::sis::Learner;
 use chrono::{DateTime, Utc};
+use domain::Connection;
 use domain::learning::{CourseEnrolment, LearnerProgress, RecordFailure, UserLookup};
 use domain::matching;
 use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
+use domain::sis::Learner;
 use domain::sis::{Transfer, TransferStatus};
 use domain::{ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
 
