@@ -11,13 +11,28 @@ use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// A connection's watermark and the reads to retry.
+pub type Progress = (Option<DateTime<Utc>>, Vec<RetryEntry>);
+
 #[derive(Default)]
 pub struct MemResults {
     pub mappings: Mutex<Vec<Mapping>>,
     pub results: Mutex<BTreeMap<(OfferingId, LearnerCode, AssessableId), StoredResult>>,
-    pub watermark: Mutex<Option<DateTime<Utc>>>,
-    pub retries: Mutex<Vec<RetryEntry>>,
+    /// Each connection's watermark and retry set.
+    pub progress: Mutex<BTreeMap<(TenantId, ConnectionId), Progress>>,
     pub completions: Mutex<BTreeMap<(OfferingId, LearnerCode), StoredCompletion>>,
+}
+
+impl MemResults {
+    /// A connection's watermark and retry set (none yet: no watermark, no retries).
+    pub fn progress_of(&self, t: &TenantId, c: &ConnectionId) -> Progress {
+        self.progress
+            .lock()
+            .unwrap()
+            .get(&(t.clone(), c.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
@@ -97,37 +112,37 @@ impl ResultStore for MemResults {
     }
     async fn watermark(
         &self,
-        _t: &TenantId,
-        _c: &ConnectionId,
+        t: &TenantId,
+        c: &ConnectionId,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(*self.watermark.lock().unwrap())
+        Ok(self.progress_of(t, c).0)
     }
     async fn save_watermark(
         &self,
-        _t: &TenantId,
-        _c: &ConnectionId,
+        t: &TenantId,
+        c: &ConnectionId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        *self.watermark.lock().unwrap() = Some(at);
-        self.retries.lock().unwrap().clear();
+        self.progress
+            .lock()
+            .unwrap()
+            .insert((t.clone(), c.clone()), (Some(at), Vec::new()));
         Ok(())
     }
-    async fn retries(
-        &self,
-        _t: &TenantId,
-        _c: &ConnectionId,
-    ) -> Result<Vec<RetryEntry>, StoreError> {
-        Ok(self.retries.lock().unwrap().clone())
+    async fn retries(&self, t: &TenantId, c: &ConnectionId) -> Result<Vec<RetryEntry>, StoreError> {
+        Ok(self.progress_of(t, c).1)
     }
     async fn save_progress(
         &self,
-        _t: &TenantId,
-        _c: &ConnectionId,
+        t: &TenantId,
+        c: &ConnectionId,
         at: DateTime<Utc>,
         retries: &[RetryEntry],
     ) -> Result<(), StoreError> {
-        *self.watermark.lock().unwrap() = Some(at);
-        *self.retries.lock().unwrap() = retries.to_vec();
+        self.progress
+            .lock()
+            .unwrap()
+            .insert((t.clone(), c.clone()), (Some(at), retries.to_vec()));
         Ok(())
     }
     async fn save_completion(&self, c: &StoredCompletion) -> Result<(), StoreError> {

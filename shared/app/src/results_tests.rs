@@ -465,25 +465,25 @@ async fn a_failing_learner_is_retried_alone_while_the_watermark_moves_on() {
         "{}",
         warning.message
     );
-    assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(10)));
+    assert_eq!(w.results.progress_of(&t(), &c()).0, Some(at(10)));
     let retry = RetryEntry {
         offering: o(),
         learner: Some(code(1)),
     };
-    assert_eq!(*w.results.retries.lock().unwrap(), vec![retry.clone()]);
+    assert_eq!(w.results.progress_of(&t(), &c()).1, vec![retry.clone()]);
 
     // Still failing: only that learner is read again, not everyone.
     let counts = w.fetch(at(11)).await;
     assert_eq!((counts.changed, counts.failures), (1, 1));
-    assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(11)));
-    assert_eq!(*w.results.retries.lock().unwrap(), vec![retry]);
+    assert_eq!(w.results.progress_of(&t(), &c()).0, Some(at(11)));
+    assert_eq!(w.results.progress_of(&t(), &c()).1, vec![retry]);
 
     // Moodle answers again: the learner's result comes, the retry set empties.
     *w.course.failing_user.lock().unwrap() = None;
     let counts = w.fetch(at(12)).await;
     assert_eq!((counts.failures, counts.changed, counts.ready), (0, 1, 1));
     assert_eq!(w.result(1).unwrap().result, ResultType::Passed);
-    assert!(w.results.retries.lock().unwrap().is_empty());
+    assert!(w.results.progress_of(&t(), &c()).1.is_empty());
     let counts = w.fetch(at(13)).await;
     assert_eq!(counts.changed, 0, "nothing left to read");
 }
@@ -498,7 +498,7 @@ async fn an_offering_that_could_not_be_read_is_read_whole_next_run() {
     w.course.failing_grades.store(true, Ordering::Relaxed);
     let counts = w.fetch(at(11)).await;
     assert_eq!((counts.failures, counts.retries), (1, 1));
-    assert_eq!(*w.results.watermark.lock().unwrap(), Some(at(11)));
+    assert_eq!(w.results.progress_of(&t(), &c()).0, Some(at(11)));
     w.course.failing_grades.store(false, Ordering::Relaxed);
     let counts = w.fetch(at(12)).await;
     assert_eq!(
@@ -506,7 +506,7 @@ async fn an_offering_that_could_not_be_read_is_read_whole_next_run() {
         (3, 3),
         "everyone of the offering, whatever the watermark"
     );
-    assert!(w.results.retries.lock().unwrap().is_empty());
+    assert!(w.results.progress_of(&t(), &c()).1.is_empty());
 }
 
 #[tokio::test]
@@ -520,7 +520,7 @@ async fn a_stopped_download_stops_and_keeps_the_watermark() {
         .unwrap();
     assert!(counts.stopped);
     assert_eq!(w.course.grade_calls.load(Ordering::Relaxed), 0);
-    assert_eq!(*w.results.watermark.lock().unwrap(), None);
+    assert_eq!(w.results.progress_of(&t(), &c()).0, None);
 }
 
 fn complete_course(w: &World, user: i64, days: &[u32]) {
@@ -909,7 +909,7 @@ async fn one_offering_can_be_downloaded_alone_without_moving_the_watermark() {
     assert_eq!((counts.offerings, counts.ready), (1, 1));
     assert_eq!(w.result(0).unwrap().result, ResultType::Passed);
     assert_eq!(
-        *w.results.watermark.lock().unwrap(),
+        w.results.progress_of(&t(), &c()).0,
         None,
         "only a download of every linked offering moves the watermark"
     );
