@@ -586,6 +586,7 @@ async fn smartosh_without_review_records_attendance_and_evaluation_then_unenrols
     assert_eq!(enrolment_state(&w, 0).await, EnrolmentState::Completed);
     let completion = completion_delivery(&w).unwrap();
     assert_eq!(completion.payload["attendance_date"], "2026-03-06");
+    assert_eq!(completion.payload["attended"], true);
     assert_eq!(completion.payload["evaluation_grade"], 8.5);
     // The result was read and saved before the unenrolment.
     assert_eq!(w.result(0).unwrap().result, ResultType::Passed);

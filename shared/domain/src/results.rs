@@ -662,6 +662,9 @@ pub struct CompletionRecord {
     pub grade: Option<f64>,
     /// Smartosh: the attendance date (the completion's date).
     pub attendance_date: Option<NaiveDate>,
+    /// Smartosh: the learner is marked attended (SM-34).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attended: bool,
     /// Smartosh, when the training must be evaluated.
     pub evaluation_date: Option<NaiveDate>,
     pub evaluation_grade: Option<f64>,
@@ -694,6 +697,7 @@ impl CompletionRecord {
             completed_at,
             grade,
             attendance_date: smartosh.then_some(date),
+            attended: smartosh,
             evaluation_date: evaluated.then_some(date),
             evaluation_grade: if evaluated { grade } else { None },
             course_id: None,
@@ -1742,11 +1746,21 @@ mod tests {
         let o = OfferingId::parse("S1").unwrap();
         let plain = CompletionRecord::new(l.clone(), o.clone(), at(7), Some(8.0), false, true);
         assert_eq!((plain.attendance_date, plain.evaluation_date), (None, None));
+        assert!(!plain.attended);
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("attended")
+                .is_none(),
+            "only Smartosh's records say attended"
+        );
         let sm = CompletionRecord::new(l.clone(), o.clone(), at(7), Some(8.0), true, false);
         assert_eq!(
             (sm.attendance_date, sm.evaluation_date),
             (Some(date(7)), None)
         );
+        assert!(sm.attended, "the learner is marked attended");
+        assert_eq!(serde_json::to_value(&sm).unwrap()["attended"], true);
         let ev = CompletionRecord::new(l, o, at(7), Some(8.0), true, true);
         assert_eq!(
             (ev.evaluation_date, ev.evaluation_grade),
