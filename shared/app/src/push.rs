@@ -900,16 +900,10 @@ impl Push<'_> {
         {
             return Ok(PushReport::default());
         }
-        if !conn.enabled && trigger != Trigger::Manual {
-            let message = "Nothing was pushed: the connection is disabled.".to_owned();
-            self.runs
-                .append_log(
-                    tenant,
-                    connection,
-                    run,
-                    &[line(LogLevel::Info, message, now)],
-                )
-                .await?;
+        if self
+            .skipped_while_disabled(&conn, run, trigger, now)
+            .await?
+        {
             pipeline.finish(tenant, connection, run, now).await?;
             return Ok(PushReport::default());
         }
@@ -940,6 +934,31 @@ impl Push<'_> {
             mailer: self.mailer,
             tenants: self.tenants,
         }
+    }
+
+    /// A disabled connection is pushed only when a person runs it (SM-11); a
+    /// scheduled or auto-push run queued before it was disabled does nothing
+    /// (CV-11) and says so on the run. Whether the run is skipped.
+    async fn skipped_while_disabled(
+        &self,
+        conn: &Connection,
+        run: &RunId,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PushError> {
+        if conn.enabled || trigger == Trigger::Manual {
+            return Ok(false);
+        }
+        let message = "Nothing was pushed: the connection is disabled.".to_owned();
+        self.runs
+            .append_log(
+                &conn.tenant,
+                &conn.id,
+                run,
+                &[line(LogLevel::Info, message, now)],
+            )
+            .await?;
+        Ok(true)
     }
 
     async fn record_failure(
@@ -997,20 +1016,9 @@ impl Push<'_> {
         {
             return Ok(());
         }
-        // A disabled connection is pushed only when a person runs it (SM-11); a
-        // scheduled run queued before it was disabled does nothing (CV-11).
-        let disabled = !conn.enabled && trigger != Trigger::Manual;
-        if disabled {
-            let message = "Nothing was pushed: the connection is disabled.".to_owned();
-            self.runs
-                .append_log(
-                    tenant,
-                    connection,
-                    run,
-                    &[line(LogLevel::Info, message, now)],
-                )
-                .await?;
-        }
+        let disabled = self
+            .skipped_while_disabled(&conn, run, trigger, now)
+            .await?;
         if matches!(conn.settings, ConnectionSettings::Moodle(_)) && !disabled {
             let links = self.links.links(tenant, connection).await?;
             for link in links
