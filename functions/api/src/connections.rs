@@ -394,9 +394,12 @@ pub async fn create_connection(
         ));
     }
     crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
-    // The record first, conditionally: of two creates racing, the loser gets a
-    // 409 before it writes any secret (so it never overwrites the winner's).
+    // The record first, conditionally: of two creates racing (for one id, or
+    // for a kind a tenant has one of), the loser gets a 409 before it writes
+    // any secret (so it never overwrites the winner's).
     if deps.connections.create_connection(&connection).await? == Written::AlreadyDone {
+        // Which one: another connection of the kind, else the id.
+        crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
         return Err(ApiError::conflict(
             Some("connections.id"),
             format!(

@@ -54,10 +54,11 @@ impl ConnectionStore for MemConnections {
     }
     async fn create_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
         let mut all = self.0.lock().unwrap();
-        if all
-            .iter()
-            .any(|c| c.tenant == connection.tenant && c.id == connection.id)
-        {
+        if all.iter().any(|c| {
+            c.tenant == connection.tenant
+                && (c.id == connection.id
+                    || (connection.kind().one_per_tenant() && c.kind() == connection.kind()))
+        }) {
             return Ok(Written::AlreadyDone);
         }
         all.push(connection.clone());

@@ -638,3 +638,60 @@ async fn a_connection_is_created_once_and_a_second_create_changes_nothing() {
         Written::Done
     );
 }
+
+#[tokio::test]
+async fn a_tenant_gets_one_connection_per_lln_product_even_when_two_creates_race() {
+    use domain::ConnectionKind;
+    use domain::connection::{ConnectionSettings, LlnSettings};
+    let (data, _) = tables().await;
+    let store = DynamoConnectionStore::new(data);
+    let lln = |tenant_id: &str, id: &str, kind: ConnectionKind| domain::Connection {
+        settings: match kind {
+            ConnectionKind::Ocsat => ConnectionSettings::Ocsat(LlnSettings::default()),
+            _ => ConnectionSettings::LlnRobot(LlnSettings::default()),
+        },
+        ..moodle(tenant_id, id, true)
+    };
+    let racing = (0..4).map(|i| {
+        let (store, c) = (
+            store.clone(),
+            lln("tenant-a", &format!("ocsat-{i}"), ConnectionKind::Ocsat),
+        );
+        async move { store.create_connection(&c).await.unwrap() }
+    });
+    let written = futures::future::join_all(racing).await;
+    assert_eq!(
+        written.iter().filter(|w| **w == Written::Done).count(),
+        1,
+        "{written:?}"
+    );
+    let ocsat: Vec<_> = store
+        .connections(&tenant("tenant-a"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind() == ConnectionKind::Ocsat)
+        .collect();
+    assert_eq!(ocsat.len(), 1);
+    // The other product, and the same product in another tenant, are free.
+    let robot = lln("tenant-a", "robot", ConnectionKind::LlnRobot);
+    assert_eq!(
+        store.create_connection(&robot).await.unwrap(),
+        Written::Done
+    );
+    let other = lln("tenant-b", "ocsat-0", ConnectionKind::Ocsat);
+    assert_eq!(
+        store.create_connection(&other).await.unwrap(),
+        Written::Done
+    );
+    // Once it is deleted, the tenant may create another.
+    store
+        .delete_connection(&tenant("tenant-a"), &ocsat[0].id)
+        .await
+        .unwrap();
+    let again = lln("tenant-a", "ocsat-new", ConnectionKind::Ocsat);
+    assert_eq!(
+        store.create_connection(&again).await.unwrap(),
+        Written::Done
+    );
+}

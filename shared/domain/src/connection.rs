@@ -30,6 +30,13 @@ impl ConnectionKind {
         !matches!(self, ConnectionKind::Sms)
     }
 
+    /// Whether a tenant may have only one connection of this kind (one per LLN
+    /// product: "you may only configure one integration instance for each LLN
+    /// integration product").
+    pub fn one_per_tenant(self) -> bool {
+        matches!(self, ConnectionKind::Ocsat | ConnectionKind::LlnRobot)
+    }
+
     /// The named secrets a connection of this kind has besides its main one
     /// (Moodle token, LLN client secret, CourseKey API key, SMS signing key).
     /// Each is write-only and only ever shown masked.

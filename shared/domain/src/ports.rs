@@ -80,7 +80,8 @@ pub trait ConnectionStore: Send + Sync {
     ) -> Result<Option<Connection>, StoreError>;
     async fn connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError>;
     async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError>;
-    /// Stores a new connection only if the tenant has none with its id:
+    /// Stores a new connection only if the tenant has none with its id, nor
+    /// (for a kind [`crate::ConnectionKind::one_per_tenant`]) one of its kind:
     /// [`Written::AlreadyDone`] (changing nothing) when it has, so two creates
     /// racing never both succeed.
     async fn create_connection(&self, connection: &Connection) -> Result<Written, StoreError>;

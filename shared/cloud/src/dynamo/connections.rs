@@ -69,6 +69,23 @@ impl TryFrom<ConnectionRecord> for Connection {
     }
 }
 
+/// `T#{t}` / `KIND#{kind}`: the one connection of a kind a tenant may have
+/// only one of ([`domain::ConnectionKind::one_per_tenant`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KindMarker {
+    pk: String,
+    sk: String,
+    connection: String,
+}
+
+fn kind_marker_sk(kind: domain::ConnectionKind) -> String {
+    let name = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!("KIND#{name}")
+}
+
 fn to_connection(record: ConnectionRecord) -> Result<Connection, StoreError> {
     Connection::try_from(record).map_err(|e| corrupt("connection", e))
 }
@@ -84,12 +101,25 @@ impl DynamoConnectionStore {
         Self { table }
     }
 
-    /// Removes a connection (its secret is the caller's to remove).
+    /// Removes a connection, and its kind's marker when it holds it (its
+    /// secret is the caller's to remove).
     pub async fn delete_connection(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<(), StoreError> {
+        if let Some(connection) = self.connection(tenant, id).await?
+            && connection.kind().one_per_tenant()
+        {
+            self.table
+                .delete_if(
+                    &keys::tenant(tenant),
+                    &kind_marker_sk(connection.kind()),
+                    "connection",
+                    id.as_str(),
+                )
+                .await?;
+        }
         self.table
             .delete(&keys::tenant(tenant), &keys::connection_sk(id))
             .await
@@ -152,8 +182,55 @@ impl ConnectionStore for DynamoConnectionStore {
     }
 
     async fn create_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
-        self.table
-            .put(&ConnectionRecord::from(connection), Condition::NotExists)
-            .await
+        let record = ConnectionRecord::from(connection);
+        if !connection.kind().one_per_tenant() {
+            return self.table.put(&record, Condition::NotExists).await;
+        }
+        // The record and its kind's marker, both only if absent, in one
+        // transaction: two creates of the kind racing never both succeed.
+        let marker = KindMarker {
+            pk: keys::tenant(&connection.tenant),
+            sk: kind_marker_sk(connection.kind()),
+            connection: connection.id.to_string(),
+        };
+        let put = |item| {
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name(self.table.name())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Rejected(Box::new(e)))
+        };
+        let items = [
+            serde_dynamo::aws_sdk_dynamodb_1::to_item(&record),
+            serde_dynamo::aws_sdk_dynamodb_1::to_item(&marker),
+        ];
+        let mut request = self.table.client().transact_write_items();
+        for item in items {
+            let item = item.map_err(|e| StoreError::Rejected(Box::new(e)))?;
+            request = request.transact_items(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .put(put(item)?)
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(Written::Done),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                let refused = matches!(
+                    err.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(c))
+                        if c.cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                );
+                if refused {
+                    Ok(Written::AlreadyDone)
+                } else {
+                    Err(super::table::store_error(err))
+                }
+            }
+        }
     }
 }
