@@ -806,29 +806,34 @@ pub(crate) fn prefill(connection: &mut Connection) {
     }
 }
 
-/// Only one connection per LLN product per tenant (409 naming the kind).
+/// One connection per LLN product, and one CourseKey connection, per tenant
+/// (409 naming the kind).
 pub(crate) async fn one_per_product(
     connections: &dyn ConnectionStore,
     connection: &Connection,
 ) -> Result<(), ApiError> {
-    let Some(product) = LlnProduct::from_kind(connection.kind()) else {
+    if !connection.kind().one_per_tenant() {
         return Ok(());
-    };
+    }
     let existing = connections
         .connections(&connection.tenant)
         .await?
         .into_iter()
         .find(|c| c.kind() == connection.kind() && c.id != connection.id);
-    match existing {
-        Some(other) => Err(ApiError::conflict(
-            Some("connections.kind"),
-            format!(
-                "the tenant already has a {product} connection ({}); only one connection per LLN product is allowed",
-                other.id
-            ),
-        )),
-        None => Ok(()),
-    }
+    let Some(other) = existing else {
+        return Ok(());
+    };
+    let message = match LlnProduct::from_kind(connection.kind()) {
+        Some(product) => format!(
+            "the tenant already has a {product} connection ({}); only one connection per LLN product is allowed",
+            other.id
+        ),
+        None => format!(
+            "the tenant already has a CourseKey connection ({}); a tenant has one CourseKey connection",
+            other.id
+        ),
+    };
+    Err(ApiError::conflict(Some("connections.kind"), message))
 }
 
 /// The connection test for every kind: Moodle through its probe, OCSAT and

@@ -1859,3 +1859,38 @@ async fn a_link_is_one_course_per_offering_and_site_named_by_course_id() {
         (Some("sim"), Some(other))
     );
 }
+
+#[tokio::test]
+async fn a_tenant_has_one_coursekey_connection() {
+    let api = api().await;
+    // acme already has coursekey-main.
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections",
+            Some(
+                json!({"id": "coursekey-2", "kind": "course_key", "name": "Second",
+                        "base_url": "https://coursekey.example"}),
+            ),
+        )
+        .await;
+    assert_error(status, &body, 409, Some("connections.kind"));
+    assert!(
+        body["message"].as_str().unwrap().contains("coursekey-main"),
+        "{body}"
+    );
+    // bolt has none: its first is created, its second refused.
+    let first = json!({"id": "ck", "kind": "course_key", "name": "CourseKey",
+                       "base_url": "https://coursekey.example"});
+    let (status, body) = api
+        .call(BOLT_KEY, "POST", "/v1/connections", Some(first))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let second = json!({"id": "ck-2", "kind": "course_key", "name": "CourseKey",
+                        "base_url": "https://coursekey.example"});
+    let (status, body) = api
+        .call(BOLT_KEY, "POST", "/v1/connections", Some(second))
+        .await;
+    assert_error(status, &body, 409, Some("connections.kind"));
+}

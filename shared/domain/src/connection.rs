@@ -30,11 +30,15 @@ impl ConnectionKind {
         !matches!(self, ConnectionKind::Sms)
     }
 
-    /// Whether a tenant may have only one connection of this kind (one per LLN
-    /// product: "you may only configure one integration instance for each LLN
-    /// integration product").
+    /// Whether a tenant may have only one connection of this kind: one per LLN
+    /// product ("you may only configure one integration instance for each LLN
+    /// integration product"), and one CourseKey (offerings do not name a
+    /// CourseKey connection: the roster and the attendance are the tenant's).
     pub fn one_per_tenant(self) -> bool {
-        matches!(self, ConnectionKind::Ocsat | ConnectionKind::LlnRobot)
+        matches!(
+            self,
+            ConnectionKind::Ocsat | ConnectionKind::LlnRobot | ConnectionKind::CourseKey
+        )
     }
 
     /// The named secrets a connection of this kind has besides its main one
