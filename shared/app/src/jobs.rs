@@ -121,6 +121,18 @@ impl Pipeline<'_> {
         now: DateTime<Utc>,
     ) -> Result<Begin, JobError> {
         if let Some(trigger) = trigger {
+            // A run is only ever recorded for a connection that exists.
+            if self
+                .connections
+                .connection(tenant, connection)
+                .await?
+                .is_none()
+            {
+                return Err(JobError::UnknownConnection {
+                    tenant: tenant.clone(),
+                    connection: connection.clone(),
+                });
+            }
             let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
             let offering = match job {
                 Job::SyncConnection { offering, .. } | Job::FetchResults { offering, .. } => {
@@ -335,8 +347,8 @@ impl Pipeline<'_> {
         Ok(())
     }
 
-    /// Export stage of a `sync_connection` job: makes sure the run is recorded,
-    /// then queues the import. A job whose run already finished changes nothing.
+    /// End of the export stage of a `sync_connection` job, once [`Self::begin`]
+    /// recorded the run and said go: queues the import and says so on the run.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
     pub async fn export(
         &self,
@@ -347,30 +359,6 @@ impl Pipeline<'_> {
         offering: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
-        if self
-            .connections
-            .connection(tenant, connection)
-            .await?
-            .is_none()
-        {
-            return Err(JobError::UnknownConnection {
-                tenant: tenant.clone(),
-                connection: connection.clone(),
-            });
-        }
-        let record = Run::start(
-            tenant.clone(),
-            connection.clone(),
-            run.clone(),
-            trigger,
-            now,
-        );
-        self.runs.start_run(&record).await?;
-        let stored = self.runs.run(tenant, connection, run).await?;
-        if stored.is_some_and(|r| r.status != RunStatus::Importing) {
-            tracing::info!("run already finished; duplicate job ignored");
-            return Ok(());
-        }
         let fetch = Job::FetchResults {
             tenant: tenant.clone(),
             connection: connection.clone(),
@@ -465,6 +453,28 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
     }
 
+    /// The export as a `sync_connection` job runs it: begin, then (when the
+    /// run may go) the end of the export.
+    async fn export(
+        pipeline: &Pipeline<'_>,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        trigger: Trigger,
+    ) -> Result<(), JobError> {
+        let job = Job::SyncConnection {
+            tenant: t.clone(),
+            connection: c.clone(),
+            run: r.clone(),
+            trigger,
+            offering: None,
+        };
+        if pipeline.begin(&job, t, c, r, Some(trigger), now()).await? == Begin::Go {
+            pipeline.export(t, c, r, trigger, None, now()).await?;
+        }
+        Ok(())
+    }
+
     fn pipeline<'a>(
         connections: &'a MemConnections,
         runs: &'a MemRuns,
@@ -502,8 +512,7 @@ mod tests {
         let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
         let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, c, r) = ids();
-        pipeline
-            .export(&t, &c, &r, Trigger::Manual, None, now())
+        export(&pipeline, &t, &c, &r, Trigger::Manual)
             .await
             .unwrap();
         let sent = queue.sent.lock().unwrap().clone();
@@ -518,8 +527,7 @@ mod tests {
         assert!(log[0].message.starts_with("Run started by a person"));
 
         // Duplicate deliveries of both jobs change nothing.
-        pipeline
-            .export(&t, &c, &r, Trigger::Manual, None, now())
+        export(&pipeline, &t, &c, &r, Trigger::Manual)
             .await
             .unwrap();
         assert_eq!(
@@ -541,8 +549,7 @@ mod tests {
         let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, _, r) = ids();
         let ghost = ConnectionId::parse("ghost").unwrap();
-        let err = pipeline
-            .export(&t, &ghost, &r, Trigger::Nightly, None, now())
+        let err = export(&pipeline, &t, &ghost, &r, Trigger::Nightly)
             .await
             .unwrap_err();
         assert!(!err.is_retryable());
@@ -830,14 +837,12 @@ mod tests {
         let (mailer, tenants) = (MemMailer::default(), MemTenants::default());
         let pipeline = pipeline(&connections, &runs, &queue, &mailer, &tenants);
         let (t, c, r) = ids();
-        let err = pipeline
-            .export(&t, &c, &r, Trigger::Nightly, None, now())
+        let err = export(&pipeline, &t, &c, &r, Trigger::Nightly)
             .await
             .unwrap_err();
         assert!(err.is_retryable());
         // SQS redelivers; the second attempt completes without a second run.
-        pipeline
-            .export(&t, &c, &r, Trigger::Nightly, None, now())
+        export(&pipeline, &t, &c, &r, Trigger::Nightly)
             .await
             .unwrap();
         assert_eq!(runs.runs.lock().unwrap().len(), 1);

@@ -997,10 +997,12 @@ impl Push<'_> {
     ) -> Result<(), PushError> {
         let pipeline = self.pipeline();
         let Some(conn) = self.connections.connection(tenant, connection).await? else {
-            // The pipeline records nothing and says why.
-            return Ok(pipeline
-                .export(tenant, connection, run, trigger, offering, now)
-                .await?);
+            // No run is recorded for a connection that does not exist.
+            return Err(JobError::UnknownConnection {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+            }
+            .into());
         };
         let job = Job::SyncConnection {
             tenant: tenant.clone(),
