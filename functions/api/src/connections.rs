@@ -224,7 +224,7 @@ fn settings_of(
     kind: ConnectionKind,
     mut object: serde_json::Map<String, serde_json::Value>,
 ) -> Result<ConnectionSettings, ApiError> {
-    let tag = serde_json::to_value(kind).map_err(|_| ApiError::internal())?;
+    let tag = serde_json::Value::from(kind.as_str());
     if let Some(sent) = object.get("kind")
         && *sent != tag
     {

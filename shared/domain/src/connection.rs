@@ -30,6 +30,17 @@ impl ConnectionKind {
         !matches!(self, ConnectionKind::Sms)
     }
 
+    /// The kind's name, as the API and storage spell it (its serde tag).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Moodle => "moodle",
+            ConnectionKind::Ocsat => "ocsat",
+            ConnectionKind::LlnRobot => "lln_robot",
+            ConnectionKind::CourseKey => "course_key",
+            ConnectionKind::Sms => "sms",
+        }
+    }
+
     /// Whether a tenant may have only one connection of this kind: one per LLN
     /// product ("you may only configure one integration instance for each LLN
     /// integration product"), and one CourseKey (offerings do not name a
@@ -431,6 +442,19 @@ mod tests {
         let err = serde_json::from_str::<ConnectionSettings>(r#"{"kind":"ocsat","authurl":"x"}"#)
             .unwrap_err();
         assert!(err.to_string().contains("unknown field `authurl`"), "{err}");
+    }
+
+    #[test]
+    fn a_kinds_name_is_its_serde_tag() {
+        for kind in [
+            ConnectionKind::Moodle,
+            ConnectionKind::Ocsat,
+            ConnectionKind::LlnRobot,
+            ConnectionKind::CourseKey,
+            ConnectionKind::Sms,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 
     #[test]

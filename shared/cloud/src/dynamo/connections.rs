@@ -79,11 +79,7 @@ struct KindMarker {
 }
 
 fn kind_marker_sk(kind: domain::ConnectionKind) -> String {
-    let name = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    format!("KIND#{name}")
+    format!("KIND#{}", kind.as_str())
 }
 
 fn to_connection(record: ConnectionRecord) -> Result<Connection, StoreError> {
