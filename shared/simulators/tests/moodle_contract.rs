@@ -13,7 +13,7 @@ use serde_json::Value;
 use simulators::moodle::MoodleSim;
 
 fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/moodle-samples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/tests/fixtures/moodle-samples")
 }
 
 #[derive(Debug, Clone)]
