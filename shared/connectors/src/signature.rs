@@ -85,10 +85,11 @@ pub fn verify(
         .map_err(|_| SignatureError::BadTimestamp {
             header: TIMESTAMP_HEADER,
         })?;
-    let skew = (now.timestamp() - sent).abs();
-    if skew > tolerance_secs {
+    // abs_diff cannot overflow, whatever timestamp a sender claims (i64::MIN included).
+    let skew = now.timestamp().abs_diff(sent);
+    if skew > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::Stale {
-            skew_secs: skew,
+            skew_secs: i64::try_from(skew).unwrap_or(i64::MAX),
             tolerance_secs,
         });
     }
@@ -124,6 +125,25 @@ mod tests {
             verify(SECRET, Some("1800000000"), Some(&sig), body, now(), 300),
             Ok(())
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let body = b"x";
+        for sent in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let sig = sign(SECRET, sent, body);
+            assert!(matches!(
+                verify(
+                    SECRET,
+                    Some(&sent.to_string()),
+                    Some(&sig),
+                    body,
+                    now(),
+                    300
+                ),
+                Err(SignatureError::Stale { .. })
+            ));
+        }
     }
 
     #[test]

@@ -109,26 +109,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move { axum::serve(api, api_router).await });
             let webhook_router = system.webhook_router();
             tokio::spawn(async move { axum::serve(webhook, webhook_router).await });
-            // The CourseKey roster tick, every minute as its schedule in the template.
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
-                    _ = tick.tick() => {
-                        let fired = system.fire_roster_tick(Utc::now()).await?;
-                        if fired.queued > 0 {
-                            println!("coursekey roster tick: {} pushes queued", fired.queued);
-                        }
-                    }
-                    report = system.drain() => {
-                        let report = report?;
-                        if report.handled > 0 {
-                            println!("handled {} jobs ({} reported for retry)", report.handled, report.failed);
-                        }
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                }
-            }
+            serve_loop(system).await
         }
         Command::Fire { schedule } => {
             let system = system(&cli.stack).await?;
@@ -195,4 +176,94 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs the queues and the roster tick until Ctrl-C, as Lambda would: a job that
+/// has started always finishes (nothing cancels it, however long it takes), and a
+/// failed read of a queue or a failed tick is reported and tried again, never fatal.
+/// The first Ctrl-C lets the running job finish; a second one stops at once.
+async fn serve_loop(system: LocalSystem) -> anyhow::Result<()> {
+    use std::time::Duration;
+
+    // Set once by the first Ctrl-C; a waiter that comes late still sees it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = || *stop_rx.borrow();
+    let stopped = || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No signal handling here: run until killed (keeping the sender, so
+                // nobody reads a dropped channel as a stop).
+                std::future::pending::<()>().await;
+            }
+            let _ = stop_tx.send(true);
+            println!("stopping once the running job finishes (Ctrl-C again stops now)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    }
+    // The CourseKey roster tick, every minute as its schedule in the template. It runs
+    // beside the queues (joined in this task), so neither ever interrupts the other.
+    let ticks = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stopped() => return,
+                _ = tick.tick() => {}
+            }
+            if stopping() {
+                return;
+            }
+            match system.fire_roster_tick(chrono::Utc::now()).await {
+                Ok(fired) if fired.queued > 0 => {
+                    println!("coursekey roster tick: {} pushes queued", fired.queued);
+                }
+                Ok(_) => {}
+                Err(error) => eprintln!(
+                    "coursekey roster tick failed (the next one is in a minute): {:#}",
+                    anyhow::Error::new(error)
+                ),
+            }
+        }
+    };
+    let jobs = async {
+        let mut failures: u32 = 0;
+        while !stopping() {
+            let pause = match system.drain().await {
+                Ok(report) => {
+                    failures = 0;
+                    if report.handled > 0 {
+                        println!(
+                            "handled {} jobs ({} reported for retry)",
+                            report.handled, report.failed
+                        );
+                    }
+                    Duration::from_millis(500)
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let pause = Duration::from_secs(u64::from(failures.min(5)) * 2);
+                    eprintln!(
+                        "polling the queues failed (trying again in {} s): {:#}",
+                        pause.as_secs(),
+                        anyhow::Error::new(error)
+                    );
+                    pause
+                }
+            };
+            // Only the pause between passes is cut short by Ctrl-C, never a job.
+            tokio::select! {
+                _ = stopped() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    };
+    tokio::join!(ticks, jobs);
+    Ok(())
 }
