@@ -170,10 +170,13 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
             format!("at most {max} characters are allowed"),
         ));
     }
-    if value.chars().any(char::is_control) {
+    if let Some(c) = value.chars().find(|c| domain::ids::is_control_or_bidi(*c)) {
         return Err(ApiError::bad_request(
             field,
-            "control characters are not allowed",
+            format!(
+                "control and bidirectional formatting characters are not allowed (found U+{:04X})",
+                u32::from(c)
+            ),
         ));
     }
     Ok(())

@@ -345,6 +345,48 @@ async fn bad_learner_input_names_the_field() {
         .await;
     assert_error(status, &body, 422, Some("learners.date_of_birth"));
 
+    let mut ancient = ana();
+    ancient["date_of_birth"] = json!("1850-06-01");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ancient))
+        .await;
+    assert_error(status, &body, 422, Some("learners.date_of_birth"));
+
+    for bad in [
+        "ana",
+        "ana@",
+        "ana @example.com",
+        "ana@example",
+        "@example.com",
+    ] {
+        let mut not_email = ana();
+        not_email["email"] = json!(bad);
+        let (status, body) = api
+            .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(not_email))
+            .await;
+        assert_error(status, &body, 422, Some("learners.email"));
+        assert!(
+            !body.to_string().contains(bad),
+            "no email in errors: {body}"
+        );
+    }
+
+    // A bidirectional override could make a log line read backwards ("Trojan Source").
+    for (field, value) in [
+        ("given_name", "Ana\u{202E}ziuR"),
+        ("family_name", "Ruiz\u{2066}"),
+        ("middle_name", "M\u{0007}"),
+    ] {
+        let mut disguised = ana();
+        disguised[field] = json!(value);
+        let (status, body) = api
+            .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(disguised))
+            .await;
+        assert_error(status, &body, 400, Some(&format!("learners.{field}")));
+    }
+    let (status, _) = api.call(ACME_KEY, "GET", "/v1/learners/X1", None).await;
+    assert_eq!(status, 404, "nothing refused was stored");
+
     let (status, body) = api
         .call(ACME_KEY, "PUT", "/v1/learners/X%231", Some(ana()))
         .await;
