@@ -49,6 +49,8 @@ use utoipa::{Modify, OpenApi};
         crate::runs::offering_history,
         crate::settings::get_settings,
         crate::settings::put_settings,
+        crate::api_keys::list_api_keys,
+        crate::api_keys::revoke_api_key,
         crate::deliveries::list_deliveries,
         crate::deliveries::get_delivery,
         crate::deliveries::resend_delivery,

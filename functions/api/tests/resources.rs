@@ -1936,3 +1936,53 @@ async fn a_tenant_has_one_coursekey_connection() {
         .await;
     assert_error(status, &body, 409, Some("connections.kind"));
 }
+
+#[tokio::test]
+async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() {
+    let api = api().await;
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/api-keys", None).await;
+    assert_eq!(status, 200, "{body}");
+    let keys = body["api_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "acme's two keys only: {body}");
+    let text = body.to_string();
+    for secret in [ACME_KEY, BOLT_KEY, REVOKED_KEY] {
+        assert!(!text.contains(secret), "no key is ever shown");
+    }
+    let pepper = api.deps.pepper.expose_secret().as_bytes().to_vec();
+    let acme_hash = app::auth::hash_api_key(&pepper, ACME_KEY);
+    assert!(!text.contains(&acme_hash), "nor its hash");
+    let acme_id = domain::ports::api_key_id(&acme_hash);
+    assert!(
+        keys.iter()
+            .any(|k| k["id"] == acme_id.as_str() && k["revoked"] == false)
+    );
+    assert!(keys.iter().any(|k| k["revoked"] == true));
+
+    // Another tenant can neither see nor revoke it.
+    let (_, body) = api.call(BOLT_KEY, "GET", "/v1/api-keys", None).await;
+    assert_eq!(body["api_keys"].as_array().unwrap().len(), 1, "{body}");
+    let (status, body) = api
+        .call(BOLT_KEY, "DELETE", &format!("/v1/api-keys/{acme_id}"), None)
+        .await;
+    assert_error(status, &body, 404, Some("api_key_id"));
+    let (status, body) = api
+        .call(ACME_KEY, "DELETE", "/v1/api-keys/not-an-id", None)
+        .await;
+    assert_error(status, &body, 404, Some("api_key_id"));
+
+    // Revoked, it is refused from the very next request.
+    let response = handler::app(api.deps.clone())
+        .oneshot(request(
+            ACME_KEY,
+            "DELETE",
+            &format!("/v1/api-keys/{acme_id}"),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/connections", None).await;
+    assert_error(status, &body, 403, Some("authorization"));
+    let (status, _) = api.call(BOLT_KEY, "GET", "/v1/connections", None).await;
+    assert_eq!(status, 200, "bolt's key still works");
+}

@@ -67,7 +67,10 @@ async fn a_stalled_store_answers_503_within_seconds() {
         now: Utc::now,
     };
     let request = http::Request::get("/v1/connections")
-        .header("authorization", "Bearer lb_fixture_key_acme_0123456789abcdef0123456789abcdef")
+        .header(
+            "authorization",
+            "Bearer lb_fixture_key_acme_0123456789abcdef0123456789abcdef",
+        )
         .body(lambda_http::Body::Empty)
         .unwrap();
     let started = Instant::now();

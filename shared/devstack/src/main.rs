@@ -48,6 +48,35 @@ enum Command {
         #[arg(long, default_value = "sms")]
         label: String,
     },
+    /// List a tenant's API keys: id, label, created, revoked (never the keys).
+    ListApiKeys {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a tenant's API key by its id (from list-api-keys); refused at once.
+    RevokeApiKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// The stores of the deployed stack (its function variables) or, locally, of the
+/// stack named by `--stack` (as `provision` names them).
+fn admin_config(stack: &str) -> cloud::Config {
+    cloud::Config::from_env().unwrap_or_else(|_| cloud::Config {
+        tables: cloud::config::Tables {
+            data: format!("{stack}-data"),
+            runs: format!("{stack}-runs"),
+            deliveries: format!("{stack}-deliveries"),
+        },
+        queues: cloud::config::Queues::default(),
+        secret_prefix: format!("{stack}/connections"),
+        api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
+        mail_from: None,
+        run_history_days: 90,
+    })
 }
 
 async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
@@ -66,7 +95,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     if std::env::var("AWS_ENDPOINT_URL").is_err()
-        && !matches!(cli.command, Command::CreateApiKey { .. })
+        && !matches!(
+            cli.command,
+            Command::CreateApiKey { .. }
+                | Command::ListApiKeys { .. }
+                | Command::RevokeApiKey { .. }
+        )
     {
         anyhow::bail!(
             "AWS_ENDPOINT_URL is not set: the local runner talks to moto server (scripts/demo and scripts/serve start it)"
@@ -138,21 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateApiKey { tenant, label } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
-            let config = cloud::Config::from_env().or_else(|_| {
-                // Locally, derive the names from the stack (as `provision` prints them).
-                Ok::<_, anyhow::Error>(cloud::Config {
-                    tables: cloud::config::Tables {
-                        data: format!("{}-data", cli.stack),
-                        runs: format!("{}-runs", cli.stack),
-                        deliveries: format!("{}-deliveries", cli.stack),
-                    },
-                    queues: cloud::config::Queues::default(),
-                    secret_prefix: format!("{}/connections", cli.stack),
-                    api_key_pepper_secret: Some(format!("{}/api-key-pepper", cli.stack)),
-                    mail_from: None,
-                    run_history_days: 90,
-                })
-            })?;
+            let config = admin_config(&cli.stack);
             let stores = cloud::Stores::new(&config, &sdk);
             let pepper = stores
                 .secrets
@@ -174,6 +194,44 @@ async fn main() -> anyhow::Result<()> {
                 "API key for tenant {tenant} ({label}): shown once; only its hash is stored."
             );
             Ok(())
+        }
+        Command::ListApiKeys { tenant } => {
+            let tenant = TenantId::parse(tenant)?;
+            let sdk = cloud::load_sdk_config().await;
+            let stores = cloud::Stores::new(&admin_config(&cli.stack), &sdk);
+            let keys = stores.api_keys.list_keys(&tenant).await?;
+            println!("{:<18} {:<24} {:<22} state", "id", "label", "created");
+            for key in &keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+                    None if key.revoked => "revoked".to_owned(),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<18} {:<24} {:<22} {state}",
+                    key.id,
+                    key.label,
+                    key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()
+                );
+            }
+            eprintln!(
+                "{} keys of tenant {tenant} (keys are never shown; only their hash is stored)",
+                keys.len()
+            );
+            Ok(())
+        }
+        Command::RevokeApiKey { tenant, id } => {
+            let tenant = TenantId::parse(tenant)?;
+            let sdk = cloud::load_sdk_config().await;
+            let stores = cloud::Stores::new(&admin_config(&cli.stack), &sdk);
+            if stores.api_keys.revoke_key(&tenant, &id, Utc::now()).await? {
+                println!("revoked API key {id} of tenant {tenant}");
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "tenant {tenant} has no API key with id {id} (list-api-keys shows them)"
+                )
+            }
         }
     }
 }
