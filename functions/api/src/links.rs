@@ -94,6 +94,7 @@ impl From<Transfer> for TransferView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionQuery {
     /// The connection's id.

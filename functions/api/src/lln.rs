@@ -763,7 +763,7 @@ pub async fn summary(
 }
 
 /// The LLN history (audit trail) over a date range.
-#[utoipa::path(get, path = "/v1/lln/reports/history", tag = "lln",
+#[utoipa::path(get, path = "/v1/lln/reports/history", tag = "lln", operation_id = "lln_history",
     params(("connection" = Option<String>, Query),
            ("from" = String, Query, description = "Date or date-time"),
            ("to" = String, Query, description = "Date or date-time (a date: to the end of that day)")),

@@ -130,9 +130,14 @@ impl Modify for ApiKeyAuth {
     }
 }
 
+/// The API's OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
 /// `GET /openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document())
 }
 
 /// The resource routes under `/v1` (the caller adds authentication).

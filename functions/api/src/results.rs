@@ -159,6 +159,7 @@ impl From<StoredResult> for ResultView {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `ready` (default), `error` or `done`.
     pub state: Option<String>,

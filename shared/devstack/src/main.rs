@@ -48,6 +48,8 @@ enum Command {
         #[arg(long, default_value = "sms")]
         label: String,
     },
+    /// Print the api's OpenAPI document (JSON), as `GET /openapi.json` serves it.
+    Openapi,
     /// List a tenant's API keys: id, label, created, revoked (never the keys).
     ListApiKeys {
         #[arg(long)]
@@ -98,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         && !matches!(
             cli.command,
             Command::CreateApiKey { .. }
+                | Command::Openapi
                 | Command::ListApiKeys { .. }
                 | Command::RevokeApiKey { .. }
         )
@@ -192,6 +195,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
             eprintln!(
                 "API key for tenant {tenant} ({label}): shown once; only its hash is stored."
+            );
+            Ok(())
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&api::openapi::document())?
             );
             Ok(())
         }
