@@ -41,6 +41,7 @@ pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(crate::error::json_errors))
         .with_state(deps)
 }
 

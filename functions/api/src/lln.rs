@@ -10,11 +10,12 @@
 //! called from `connections.rs`; the connection test goes through [`Probes`].
 
 use crate::error::{ApiError, ErrorBody};
+use crate::json::Query;
 use crate::json::{JsonBody, Resource, nullable};
 use app::connections::{SiteProbe, SiteReport};
 use app::lln::{AssessmentEdit, Lln, LlnFlowError, SummaryFilter};
 use async_trait::async_trait;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};

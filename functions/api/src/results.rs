@@ -8,8 +8,9 @@
 
 use crate::Deps;
 use crate::error::ApiError;
+use crate::json::Query;
 use app::results::{Results, ResultsError};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};

@@ -177,8 +177,26 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
         r#"{{"records":[{{"id":"a","pad":"{}"}}]}}"#,
         "x".repeat(300 * 1024)
     );
-    let (status, _) = send(&h.deps, signed(&huge)).await;
-    assert_eq!(status, 413);
+    let (status, body) = send(&h.deps, signed(&huge)).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["field"].as_str()),
+        (413, Some("too_large"), Some("body")),
+        "every error is JSON"
+    );
+    // Another method or route: JSON too.
+    let get = http::Request::get("/webhooks/coursekey/acme/coursekey-main")
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let (status, body) = send(&h.deps, get).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let elsewhere = http::Request::post("/webhooks/other")
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let (status, body) = send(&h.deps, elsewhere).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
     assert!(
         testing::drain_jobs(&h.sdk, &h.config, domain::QueueRole::ResultsFetch)
             .await
