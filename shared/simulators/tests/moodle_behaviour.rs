@@ -1095,7 +1095,7 @@ async fn a_new_course_starts_at_the_next_midnight_of_the_site_time_zone() {
     assert_eq!(course.startdate, 1_796_216_400);
 }
 
-fn item<'a>(report: &'a Value, cmid: i64) -> &'a Value {
+fn item(report: &Value, cmid: i64) -> &Value {
     report["usergrades"][0]["gradeitems"]
         .as_array()
         .unwrap()
