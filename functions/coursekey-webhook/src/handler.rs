@@ -138,10 +138,14 @@ async fn receive(
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify(
+    // The signature covers the route: a request signed for another tenant's or
+    // connection's URL is refused here even if both were given one secret.
+    let route = signature::webhook_route(tenant.as_str(), connection.as_str());
+    if let Err(e) = signature::verify_route(
         secret.expose_secret().as_bytes(),
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
+        &route,
         &body,
         (deps.now)(),
         signature::DEFAULT_TOLERANCE_SECS,
