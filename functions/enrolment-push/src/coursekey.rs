@@ -37,6 +37,7 @@ pub async fn push_roster(
     ck: &CourseKeyDeps,
     connections: &dyn ConnectionStore,
     sis: &dyn SisStore,
+    tenants: &dyn domain::ports::TenantSettingsStore,
     tenant: &TenantId,
     connection: &ConnectionId,
     offering: &OfferingId,
@@ -75,6 +76,7 @@ pub async fn push_roster(
         store: ck.attendance.as_ref(),
         sis,
         roster: &client,
+        tenants,
     };
     let status = push_offering(&ports, settings, tenant, offering, now).await?;
     tracing::info!(%tenant, %offering, status = ?status, "CourseKey roster push");
