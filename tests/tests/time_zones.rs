@@ -12,7 +12,9 @@ use cloud::testing::connection;
 use domain::ConnectionKind::{Moodle, Sms};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
-use domain::ports::{ConnectionStore, DeliveryStore, LinkStore, ResultStore, SisStore};
+use domain::ports::{
+    ApiKeyStore, ConnectionStore, DeliveryStore, LinkStore, ResultStore, SisStore,
+};
 use domain::results::{MappedActivity, Mapping, ResultType};
 use domain::sis::*;
 use domain::zone::TenantZone;
