@@ -661,6 +661,9 @@ pub struct CompletionRecord {
     pub learner: LearnerCode,
     pub offering: OfferingId,
     pub completed_at: DateTime<Utc>,
+    /// The completion's day in the tenant's time zone (what an SMS shows as
+    /// the completion date: Coachview's `CompletionDate`).
+    pub completed_on: NaiveDate,
     /// The course total grade.
     pub grade: Option<f64>,
     /// Smartosh: the attendance date (the completion's date).
@@ -699,6 +702,7 @@ impl CompletionRecord {
             learner,
             offering,
             completed_at,
+            completed_on: date,
             grade,
             attendance_date: smartosh.then_some(date),
             attended: smartosh,
@@ -2141,8 +2145,12 @@ mod fetch_tests {
                 zone,
             );
             assert_eq!(
-                (record.attendance_date, record.evaluation_date),
-                (Some(day), Some(day)),
+                (
+                    record.completed_on,
+                    record.attendance_date,
+                    record.evaluation_date
+                ),
+                (day, Some(day), Some(day)),
                 "{zone}"
             );
         }

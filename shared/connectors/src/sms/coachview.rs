@@ -245,6 +245,14 @@ mod tests {
         ] {
             assert!(xml.contains(expected), "{expected} in {xml}");
         }
+        // A provider in Sydney: 22:30 UTC on 20 November is 21 November there.
+        let sydney = domain::zone::TenantZone::parse("Australia/Sydney").unwrap();
+        let payload = serde_json::to_value(completion.record(sydney)).unwrap();
+        let xml = body(&delivery(payload, None)).unwrap();
+        assert!(
+            xml.contains("<CompletionDate>2026-11-21</CompletionDate>"),
+            "{xml}"
+        );
         // Without an idnumber or a course id (a completion stored before they
         // were kept): the learner code, and no e-learning course id.
         completion.course_id = None;
