@@ -33,6 +33,7 @@ impl CourseKeyDeps {
 }
 
 /// Pushes one offering; the outcome is stored as the offering's CourseKey status.
+#[allow(clippy::too_many_arguments)]
 pub async fn push_roster(
     ck: &CourseKeyDeps,
     connections: &dyn ConnectionStore,

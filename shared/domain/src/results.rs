@@ -2116,7 +2116,7 @@ mod fetch_tests {
             }),
             ..ActivityOutcome::default()
         };
-        let two = [outcome.clone(), outcome];
+        let two = [outcome, outcome];
         for (zone, day) in [(sydney, dec(2)), (TenantZone::UTC, dec(1))] {
             let rules = ResultRules {
                 record_failed_results: true,
