@@ -4,6 +4,8 @@
 //! 2 December in Sydney, still 1 December in UTC) becomes a result finished on
 //! 2 December, and an enrolment starting today is sent with `timestart` at
 //! Sydney's midnight, so it is active this morning.
+//! A provider in Los Angeles gets an evening class's attendance dated by its
+//! local day, though UTC is already on the next.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -279,4 +281,117 @@ async fn an_enrolment_starting_today_in_sydney_starts_at_sydneys_midnight() {
         enrolled.timestart <= now.timestamp(),
         "active now, the morning it starts"
     );
+}
+
+/// A provider in Los Angeles: an evening class at 19:30 on 17 November (PST)
+/// is already 18 November in UTC; its attendance reaches the SMS dated the 17th.
+#[tokio::test]
+async fn an_evening_class_in_los_angeles_is_dated_by_its_local_day() {
+    use domain::attendance::{ClassSession, CourseKeyOffering, HoursType};
+    use domain::connection::{CourseKeySettings, SmsSettings};
+    use domain::ports::AttendanceStore;
+    use simulators::coursekey::CourseKeySim;
+    use simulators::sms::SmsSim;
+    const CK_SECRET: &str = "whsec_e2e_tz_coursekey";
+    const SMS_SECRET: &str = "whsec_e2e_tz_sms";
+
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let key = api_key(&system, &stores).await;
+    set_zone(&system, &key, "America/Los_Angeles").await;
+    let sms_sim = SmsSim::new(SMS_SECRET);
+    let sms_server = sms_sim.start().await.unwrap();
+    let t = TenantId::parse("acme").unwrap();
+    let o = OfferingId::parse("OFF-CK-1").unwrap();
+    let ck = domain::Connection {
+        tenant: t.clone(),
+        id: ConnectionId::parse("coursekey-main").unwrap(),
+        name: "CourseKey".into(),
+        base_url: "http://127.0.0.1:9/coursekey".into(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::CourseKey(CourseKeySettings::default()),
+    };
+    let sms = domain::Connection {
+        id: ConnectionId::parse("sms-main").unwrap(),
+        name: "SMS".into(),
+        base_url: format!("{}/results", sms_server.base_url),
+        settings: ConnectionSettings::Sms(SmsSettings::default()),
+        ..ck.clone()
+    };
+    for (conn, secret) in [(&ck, CK_SECRET), (&sms, SMS_SECRET)] {
+        stores.connections.save_connection(conn).await.unwrap();
+        stores
+            .secrets
+            .put(
+                &conn.secret_name(&system.config.secret_prefix),
+                &SecretString::from(secret),
+            )
+            .await
+            .unwrap();
+    }
+    let class_start = chrono::DateTime::parse_from_rfc3339("2026-11-18T03:30:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    stores
+        .attendance
+        .save_coursekey_offering(&CourseKeyOffering {
+            tenant: t.clone(),
+            offering: o.clone(),
+            send_to_coursekey: true,
+            hours_type: HoursType::Marks,
+            instructors: vec!["INS-1".into()],
+            classes: vec![ClassSession {
+                code: "C1".into(),
+                start: class_start,
+                end: class_start + chrono::TimeDelta::hours(2),
+            }],
+            synchronized_at: Some(class_start - chrono::TimeDelta::days(21)),
+            last_error: None,
+            pushed_fingerprint: None,
+            pushed_classes: vec![],
+        })
+        .await
+        .unwrap();
+    stores
+        .sis
+        .save_enrolment(&Enrolment {
+            tenant: t.clone(),
+            learner: LearnerCode::parse("L1").unwrap(),
+            offering: o.clone(),
+            state: EnrolmentState::InProgress,
+            start_date: None,
+            session_date: None,
+            updated_at: class_start,
+        })
+        .await
+        .unwrap();
+
+    let url = format!(
+        "{}/webhooks/coursekey/acme/coursekey-main",
+        tests::serve(system.webhook_router()).await
+    );
+    let record = serde_json::json!({
+        "id": "att-1", "course_id": "OFF-CK-1", "class_id": "C1", "student_id": "L1",
+        "check_in": "2026-11-18T03:25:00Z", "check_out": "2026-11-18T05:30:00Z",
+    });
+    let (status, _) = CourseKeySim::new("unused", CK_SECRET)
+        .post_attendance(&url, &[record], Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+
+    let delivered: Vec<serde_json::Value> = sms_sim
+        .accepted()
+        .iter()
+        .map(|a| serde_json::from_str(&a.body).unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(
+        delivered[0]["data"]["date"], "2026-11-17",
+        "Los Angeles' day, not UTC's 18 November: {}",
+        delivered[0]
+    );
+    assert_eq!(delivered[0]["data"]["status"], "P");
 }
