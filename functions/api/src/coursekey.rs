@@ -260,6 +260,14 @@ pub async fn put_coursekey(
                 format!("a class code {problem}"),
             ));
         }
+        if let Err(range) =
+            domain::limits::check_instant(class.start).and(domain::limits::check_instant(class.end))
+        {
+            return Err(ApiError::bad_request(
+                &format!("classes[{i}]"),
+                format!("a class's start and end: {range}"),
+            ));
+        }
         if class.end <= class.start {
             return Err(ApiError::bad_request(
                 &format!("classes[{i}]"),

@@ -2069,3 +2069,57 @@ async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() 
     let (status, _) = api.call(BOLT_KEY, "GET", "/v1/connections", None).await;
     assert_eq!(status, 200, "bolt's key still works");
 }
+
+#[tokio::test]
+async fn settings_and_dates_out_of_range_are_refused_naming_the_field() {
+    let api = api().await;
+    // The probe's values: a billion weeks crashed every tenant's roster tick.
+    for (field, value) in [
+        ("weeks_before_start_to_enable", 1_000_000_000u64),
+        ("weeks_after_end_to_disable", 105),
+        ("follow_adjustments_days", 366),
+        ("absent_after_start_minutes", 100_000),
+        ("update_every_minutes", 0),
+    ] {
+        let create = json!({"id": "ck", "kind": "course_key", "name": "CourseKey",
+                            "base_url": "https://coursekey.example",
+                            "settings": {field: value}});
+        let (status, body) = api
+            .call(BOLT_KEY, "POST", "/v1/connections", Some(create))
+            .await;
+        assert_error(
+            status,
+            &body,
+            422,
+            Some(&format!("connections.settings.{field}")),
+        );
+    }
+    let sms = json!({"id": "sms", "kind": "sms", "name": "SMS",
+                     "base_url": "https://sms.example", "settings": {"retry_days": 100_000}});
+    let (status, body) = api
+        .call(BOLT_KEY, "POST", "/v1/connections", Some(sms))
+        .await;
+    assert_error(status, &body, 422, Some("connections.settings.retry_days"));
+
+    let mut far = occ();
+    far["end_date"] = json!("9999-12-31");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-FAR", Some(far))
+        .await;
+    assert_error(status, &body, 422, Some("offerings.end_date"));
+    let mut early = occ();
+    early["assessables"][1]["expected_start_date"] = json!("1066-10-14");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-FAR", Some(early))
+        .await;
+    assert_error(
+        status,
+        &body,
+        422,
+        Some("offerings.assessables[1].expected_start_date"),
+    );
+    let (status, _) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-FAR", None)
+        .await;
+    assert_eq!(status, 404, "nothing refused was stored");
+}
