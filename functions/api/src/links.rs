@@ -116,6 +116,28 @@ pub(crate) async fn connection(
         .ok_or_else(|| ApiError::not_found(field, format!("connection {id} does not exist")))
 }
 
+/// [`connection`], which must be a Moodle connection: any other kind is refused
+/// with 422 naming `field` (a route about Moodle courses, users or activities).
+pub(crate) async fn moodle_connection(
+    deps: &Deps,
+    tenant: &TenantId,
+    field: &str,
+    id: Option<String>,
+) -> Result<Connection, ApiError> {
+    let connection = connection(deps, tenant, field, id).await?;
+    if connection.kind() != ConnectionKind::Moodle {
+        return Err(ApiError::unprocessable(
+            field,
+            format!(
+                "connection {} is a {} connection; this route works with a Moodle connection",
+                connection.id,
+                connection.kind().as_str()
+            ),
+        ));
+    }
+    Ok(connection)
+}
+
 /// The courses an offering is linked to, one per connection.
 #[utoipa::path(
     get,
@@ -232,7 +254,7 @@ pub async fn list_transfers(
 ) -> Result<Json<Vec<TransferView>>, ApiError> {
     let offering = offerings::parse_id(offering)?;
     let offering = offerings::load(&deps, &tenant, &offering).await?;
-    let connection = connection(&deps, &tenant, "connection", query.connection).await?;
+    let connection = moodle_connection(&deps, &tenant, "connection", query.connection).await?;
     let transfers = deps
         .links
         .transfers(&tenant, &connection.id, &offering.id)

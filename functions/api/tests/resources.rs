@@ -2123,3 +2123,28 @@ async fn settings_and_dates_out_of_range_are_refused_naming_the_field() {
         .await;
     assert_eq!(status, 404, "nothing refused was stored");
 }
+
+#[tokio::test]
+async fn a_connection_of_another_kind_on_a_moodle_route_is_a_422_naming_it() {
+    let api = api().await;
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    for path in [
+        "/v1/offerings/OCC-1/transfer-preview?connection=coursekey-main",
+        "/v1/offerings/OCC-1/transfers?connection=coursekey-main",
+    ] {
+        let (status, body) = api.call(ACME_KEY, "GET", path, None).await;
+        assert_error(status, &body, 422, Some("connection"));
+    }
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1/enrolments/X1/removal",
+            Some(json!({"connection": "coursekey-main"})),
+        )
+        .await;
+    assert_error(status, &body, 422, Some("removal.connection"));
+}
