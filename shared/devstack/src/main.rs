@@ -15,13 +15,10 @@ use secrecy::ExposeSecret;
 )]
 struct Cli {
     /// Stack name: prefixes every table, queue and secret (as the SAM stack name does).
-    #[arg(
-        long,
-        global = true,
-        default_value = "learnbridge-local",
-        env = "LEARNBRIDGE_STACK"
-    )]
-    stack: String,
+    /// Default `learnbridge-local`. When given, it wins over the table and secret names
+    /// of an exported function environment (DATA_TABLE, API_KEY_PEPPER_SECRET, ...).
+    #[arg(long, global = true, env = "LEARNBRIDGE_STACK")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +54,25 @@ async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
     Ok(LocalSystem::new(config, sdk))
 }
 
+const DEFAULT_STACK: &str = "learnbridge-local";
+
+/// The names a stack's functions are given, derived from the stack name as the
+/// template derives them.
+fn stack_config(stack: &str) -> cloud::Config {
+    cloud::Config {
+        tables: cloud::config::Tables {
+            data: format!("{stack}-data"),
+            runs: format!("{stack}-runs"),
+            deliveries: format!("{stack}-deliveries"),
+        },
+        queues: cloud::config::Queues::default(),
+        secret_prefix: format!("{stack}/connections"),
+        api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
+        mail_from: None,
+        run_history_days: cloud::config::DEFAULT_RUN_HISTORY_DAYS,
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -65,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    let stack = cli
+        .stack
+        .clone()
+        .unwrap_or_else(|| DEFAULT_STACK.to_owned());
     if std::env::var("AWS_ENDPOINT_URL").is_err()
         && !matches!(cli.command, Command::CreateApiKey { .. })
     {
@@ -73,9 +93,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     match cli.command {
-        Command::Demo => devstack::demo::run(&cli.stack).await,
+        Command::Demo => devstack::demo::run(&stack).await,
         Command::Provision => {
-            let system = system(&cli.stack).await?;
+            let system = system(&stack).await?;
             let c = &system.config;
             println!(
                 "DATA_TABLE={}\nRUNS_TABLE={}\nDELIVERIES_TABLE={}",
@@ -89,13 +109,18 @@ async fn main() -> anyhow::Result<()> {
                 "API_KEY_PEPPER_SECRET={}",
                 c.api_key_pepper_secret.as_deref().unwrap_or_default()
             );
+            // Every variable any function reads (retry-worker needs MAIL_FROM at init).
+            if let Some(from) = &c.mail_from {
+                println!("MAIL_FROM={from}");
+            }
+            println!("RUN_HISTORY_DAYS={}", c.run_history_days);
             Ok(())
         }
         Command::Serve {
             api_port,
             webhook_port,
         } => {
-            let system = system(&cli.stack).await?;
+            let system = system(&stack).await?;
             let api = tokio::net::TcpListener::bind(("127.0.0.1", api_port))
                 .await
                 .context("api port")?;
@@ -131,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Fire { schedule } => {
-            let system = system(&cli.stack).await?;
+            let system = system(&stack).await?;
             match schedule.as_str() {
                 "nightly" => {
                     let fired = system.fire_nightly(Utc::now()).await?;
@@ -157,21 +182,11 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateApiKey { tenant, label } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
-            let config = cloud::Config::from_env().or_else(|_| {
-                // Locally, derive the names from the stack (as `provision` prints them).
-                Ok::<_, anyhow::Error>(cloud::Config {
-                    tables: cloud::config::Tables {
-                        data: format!("{}-data", cli.stack),
-                        runs: format!("{}-runs", cli.stack),
-                        deliveries: format!("{}-deliveries", cli.stack),
-                    },
-                    queues: cloud::config::Queues::default(),
-                    secret_prefix: format!("{}/connections", cli.stack),
-                    api_key_pepper_secret: Some(format!("{}/api-key-pepper", cli.stack)),
-                    mail_from: None,
-                    run_history_days: 90,
-                })
-            })?;
+            // A named stack wins; else the exported function environment; else the default stack.
+            let config = match &cli.stack {
+                Some(stack) => stack_config(stack),
+                None => cloud::Config::from_env().unwrap_or_else(|_| stack_config(DEFAULT_STACK)),
+            };
             let stores = cloud::Stores::new(&config, &sdk);
             let pepper = stores
                 .secrets
