@@ -44,14 +44,37 @@ start_moto() {
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$LOCAL_DIR/moto.log" 2>&1 &
   MOTO_PID=$!
   trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do
+  wait_for_moto "http://127.0.0.1:$port" "$LOCAL_DIR/moto.log"
+}
+
+# Starts a moto server of its own that enforces IAM (scripts/moto_iam_server.py): every
+# request must be signed by an IAM user's key and allowed by its policies. Exports
+# AWS_ENDPOINT_URL and the key of the administrator user it creates; the tests run each
+# function with a user holding only that function's role policy. Never reuses a server.
+start_moto_iam() {
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_DEFAULT_REGION="$AWS_REGION"
+  local port
+  port="$(free_port)"
+  MOTO_DIR="$(mktemp -d "$LOCAL_DIR/moto-iam.XXXXXX")"
+  "$VENV/bin/python" "$ROOT/scripts/moto_iam_server.py" --admin-env "$MOTO_DIR/admin.env" \
+    -H 127.0.0.1 -p "$port" > "$MOTO_DIR/moto.log" 2>&1 &
+  MOTO_PID=$!
+  trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -rf "$MOTO_DIR"' EXIT
+  wait_for_moto "http://127.0.0.1:$port" "$MOTO_DIR/moto.log"
+  # shellcheck disable=SC1091
+  source "$MOTO_DIR/admin.env"
+}
+
+wait_for_moto() {
+  export AWS_ENDPOINT_URL="$1"
+  for _ in $(seq 1 150); do
     if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/data.json" 2>/dev/null; then
-      log "moto server up at $AWS_ENDPOINT_URL (log: .local/moto.log)"
+      log "moto server up at $AWS_ENDPOINT_URL (log: ${2#"$ROOT"/})"
       return 0
     fi
     sleep 0.1
   done
-  echo "moto server did not start; see $LOCAL_DIR/moto.log" >&2
+  echo "moto server did not start; see $2" >&2
   exit 1
 }

@@ -15,7 +15,17 @@ pub async fn local_system() -> LocalSystem {
     let config = devstack::stack::provision(&sdk, &stack, Some(cloud::testing::TEST_MAIL_FROM), 90)
         .await
         .unwrap_or_else(|e| panic!("provisioning {stack} on moto: {}", cloud::error_chain(&e)));
-    LocalSystem::new(config, sdk)
+    // Each function runs with only its role's policy from infra/template.yaml.
+    let role = |function: &'static str| cloud::testing::function_sdk(&sdk, &config, function);
+    let functions = devstack::runner::FunctionSdks {
+        nightly_sync: role("nightly-sync").await,
+        enrolment_push: role("enrolment-push").await,
+        results_fetch: role("results-fetch").await,
+        coursekey_webhook: role("coursekey-webhook").await,
+        retry_worker: role("retry-worker").await,
+        api: role("api").await,
+    };
+    LocalSystem::with_functions(config, sdk, functions)
 }
 
 /// Serves a router on a free loopback port and returns its base URL.

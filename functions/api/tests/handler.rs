@@ -41,6 +41,8 @@ async fn deps() -> Deps {
     ] {
         stores.connections.save_connection(&c).await.unwrap();
     }
+    // From here on the api may do only what its role in infra/template.yaml allows.
+    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
     let secrets = Arc::new(stores.secrets);
     Deps {
         connections: Arc::new(stores.connections),

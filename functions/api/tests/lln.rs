@@ -85,6 +85,8 @@ async fn api() -> Api {
     ] {
         stores.sis.save_learner(&l).await.unwrap();
     }
+    // From here on the api may do only what its role in infra/template.yaml allows.
+    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
     let secrets = Arc::new(stores.secrets);
     let sis: Arc<dyn SisStore> = Arc::new(stores.sis);
     let mut deps = Deps {

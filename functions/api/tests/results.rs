@@ -104,6 +104,8 @@ async fn api() -> Api {
             .await
             .unwrap();
     }
+    // From here on the api may do only what its role in infra/template.yaml allows.
+    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
     let secrets = Arc::new(stores.secrets);
     let results = ResultsDeps {
         results: Arc::new(stores.results),

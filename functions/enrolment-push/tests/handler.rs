@@ -14,7 +14,10 @@ const EVENT: &str = include_str!("../../../events/enrolment-push/sqs-batch.json"
 async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowledged() {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
-    let deps = Deps::from_aws(&config, &sdk);
+    let deps = Deps::from_aws(
+        &config,
+        &testing::function_sdk(&sdk, &config, "enrolment-push").await,
+    );
     deps.connections
         .save_connection(&connection("acme", "moodle-main", Moodle, true))
         .await

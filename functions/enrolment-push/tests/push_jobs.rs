@@ -18,7 +18,10 @@ const REMOVE: &str = include_str!("../../../events/enrolment-push/remove-enrolme
 async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
-    let deps = Deps::from_aws(&config, &sdk);
+    let deps = Deps::from_aws(
+        &config,
+        &testing::function_sdk(&sdk, &config, "enrolment-push").await,
+    );
     let stores = cloud::Stores::new(&config, &sdk);
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();

@@ -24,7 +24,10 @@ async fn the_nightly_schedule_queues_one_run_per_enabled_connection_once() {
     ] {
         stores.connections.save_connection(&c).await.unwrap();
     }
-    let deps = Deps::from_aws(&config, &sdk);
+    let deps = Deps::from_aws(
+        &config,
+        &testing::function_sdk(&sdk, &config, "nightly-sync").await,
+    );
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 15, 0, 3).unwrap();
 
     let event: handler::ScheduledInvocation = serde_json::from_str(EVENT).unwrap();
@@ -73,7 +76,10 @@ async fn the_nightly_schedule_queues_one_run_per_enabled_connection_once() {
 async fn another_schedule_name_is_refused() {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
-    let deps = Deps::from_aws(&config, &sdk);
+    let deps = Deps::from_aws(
+        &config,
+        &testing::function_sdk(&sdk, &config, "nightly-sync").await,
+    );
     let event: handler::ScheduledInvocation =
         serde_json::from_str(r#"{"schedule":"hourly"}"#).unwrap();
     let err = handler::handle(&deps, event, Utc::now()).await.unwrap_err();
@@ -140,7 +146,10 @@ async fn the_coursekey_roster_tick_queues_a_push_per_marked_offering_in_its_wind
             .await
             .unwrap();
     }
-    let deps = Deps::from_aws(&config, &sdk);
+    let deps = Deps::from_aws(
+        &config,
+        &testing::function_sdk(&sdk, &config, "nightly-sync").await,
+    );
     let event: handler::ScheduledInvocation = serde_json::from_str(ROSTER_TICK).unwrap();
     let response = handler::handle(&deps, event.clone(), Utc::now())
         .await

@@ -15,7 +15,10 @@ const EVENT: &str = include_str!("../../../events/results-fetch/sqs-batch.json")
 async fn the_import_finishes_its_run_and_a_bad_tenant_id_goes_back_to_the_queue() {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
-    let deps = Deps::from_aws(&config, &sdk);
+    let deps = Deps::from_aws(
+        &config,
+        &testing::function_sdk(&sdk, &config, "results-fetch").await,
+    );
     deps.connections
         .save_connection(&connection("acme", "moodle-main", Moodle, true))
         .await

@@ -41,6 +41,8 @@ fn fixture_key() -> DeliveryKey {
 struct Stack {
     config: cloud::Config,
     sdk: aws_config::SdkConfig,
+    /// retry-worker's role from infra/template.yaml: all its Deps may do.
+    role: aws_config::SdkConfig,
     sim: SmsSim,
     _server: simulators::server::RunningServer,
 }
@@ -86,6 +88,7 @@ impl Stack {
         .await
         .unwrap();
         Self {
+            role: testing::function_sdk(&sdk, &config, "retry-worker").await,
             config,
             sdk,
             sim,
@@ -96,7 +99,7 @@ impl Stack {
     fn deps(&self, now: fn() -> DateTime<Utc>) -> Deps {
         Deps {
             now,
-            ..Deps::from_aws(&self.config, &self.sdk).unwrap()
+            ..Deps::from_aws(&self.config, &self.role).unwrap()
         }
     }
 

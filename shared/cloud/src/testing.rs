@@ -8,6 +8,9 @@
 use crate::config::Config;
 use crate::provision::create_stack;
 
+pub mod iam;
+pub use iam::function_sdk;
+
 /// The sender identity [`fresh_stack`] verifies in SES.
 pub const TEST_MAIL_FROM: &str = "learnbridge@example.com";
 

@@ -15,13 +15,10 @@ use secrecy::ExposeSecret;
 )]
 struct Cli {
     /// Stack name: prefixes every table, queue and secret (as the SAM stack name does).
-    #[arg(
-        long,
-        global = true,
-        default_value = "learnbridge-local",
-        env = "LEARNBRIDGE_STACK"
-    )]
-    stack: String,
+    /// Default `learnbridge-local`. When given, it wins over the table and secret names
+    /// of an exported function environment (DATA_TABLE, API_KEY_PEPPER_SECRET, ...).
+    #[arg(long, global = true, env = "LEARNBRIDGE_STACK")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,8 +63,28 @@ enum Command {
 
 /// The stores of the deployed stack (its function variables) or, locally, of the
 /// stack named by `--stack` (as `provision` names them).
-fn admin_config(stack: &str) -> cloud::Config {
-    cloud::Config::from_env().unwrap_or_else(|_| cloud::Config {
+/// The names the admin commands use: a named stack (`--stack`, LEARNBRIDGE_STACK) wins;
+/// else the exported function environment; else the default stack.
+fn admin_config(stack: Option<&str>) -> cloud::Config {
+    match stack {
+        Some(stack) => stack_config(stack),
+        None => cloud::Config::from_env().unwrap_or_else(|_| stack_config(DEFAULT_STACK)),
+    }
+}
+
+async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
+    let sdk = cloud::load_sdk_config().await;
+    let config =
+        devstack::stack::provision(&sdk, stack, Some("learnbridge@example.com"), 90).await?;
+    Ok(LocalSystem::new(config, sdk))
+}
+
+const DEFAULT_STACK: &str = "learnbridge-local";
+
+/// The names a stack's functions are given, derived from the stack name as the
+/// template derives them.
+fn stack_config(stack: &str) -> cloud::Config {
+    cloud::Config {
         tables: cloud::config::Tables {
             data: format!("{stack}-data"),
             runs: format!("{stack}-runs"),
@@ -77,15 +94,8 @@ fn admin_config(stack: &str) -> cloud::Config {
         secret_prefix: format!("{stack}/connections"),
         api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
         mail_from: None,
-        run_history_days: 90,
-    })
-}
-
-async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
-    let sdk = cloud::load_sdk_config().await;
-    let config =
-        devstack::stack::provision(&sdk, stack, Some("learnbridge@example.com"), 90).await?;
-    Ok(LocalSystem::new(config, sdk))
+        run_history_days: cloud::config::DEFAULT_RUN_HISTORY_DAYS,
+    }
 }
 
 #[tokio::main]
@@ -96,6 +106,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    let stack = cli
+        .stack
+        .clone()
+        .unwrap_or_else(|| DEFAULT_STACK.to_owned());
     if std::env::var("AWS_ENDPOINT_URL").is_err()
         && !matches!(
             cli.command,
@@ -110,9 +124,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     match cli.command {
-        Command::Demo => devstack::demo::run(&cli.stack).await,
+        Command::Demo => devstack::demo::run(&stack).await,
         Command::Provision => {
-            let system = system(&cli.stack).await?;
+            let system = system(&stack).await?;
             let c = &system.config;
             println!(
                 "DATA_TABLE={}\nRUNS_TABLE={}\nDELIVERIES_TABLE={}",
@@ -126,13 +140,18 @@ async fn main() -> anyhow::Result<()> {
                 "API_KEY_PEPPER_SECRET={}",
                 c.api_key_pepper_secret.as_deref().unwrap_or_default()
             );
+            // Every variable any function reads (retry-worker needs MAIL_FROM at init).
+            if let Some(from) = &c.mail_from {
+                println!("MAIL_FROM={from}");
+            }
+            println!("RUN_HISTORY_DAYS={}", c.run_history_days);
             Ok(())
         }
         Command::Serve {
             api_port,
             webhook_port,
         } => {
-            let system = system(&cli.stack).await?;
+            let system = system(&stack).await?;
             let api = tokio::net::TcpListener::bind(("127.0.0.1", api_port))
                 .await
                 .context("api port")?;
@@ -149,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
             serve_loop(system).await
         }
         Command::Fire { schedule } => {
-            let system = system(&cli.stack).await?;
+            let system = system(&stack).await?;
             match schedule.as_str() {
                 "nightly" => {
                     let fired = system.fire_nightly(Utc::now()).await?;
@@ -175,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateApiKey { tenant, label } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
-            let config = admin_config(&cli.stack);
+            let config = admin_config(cli.stack.as_deref());
             let stores = cloud::Stores::new(&config, &sdk);
             let pepper = stores
                 .secrets
@@ -208,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
         Command::ListApiKeys { tenant } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
-            let stores = cloud::Stores::new(&admin_config(&cli.stack), &sdk);
+            let stores = cloud::Stores::new(&admin_config(cli.stack.as_deref()), &sdk);
             let keys = stores.api_keys.list_keys(&tenant).await?;
             println!("{:<18} {:<24} {:<22} state", "id", "label", "created");
             for key in &keys {
@@ -233,7 +252,7 @@ async fn main() -> anyhow::Result<()> {
         Command::RevokeApiKey { tenant, id } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
-            let stores = cloud::Stores::new(&admin_config(&cli.stack), &sdk);
+            let stores = cloud::Stores::new(&admin_config(cli.stack.as_deref()), &sdk);
             if stores.api_keys.revoke_key(&tenant, &id, Utc::now()).await? {
                 println!("revoked API key {id} of tenant {tenant}");
                 Ok(())

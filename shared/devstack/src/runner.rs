@@ -41,24 +41,73 @@ pub struct PollReport {
     pub failed: usize,
 }
 
+/// The AWS configuration each function runs with. Locally they all share the
+/// caller's; the tests give each function an IAM user holding only its role's
+/// policy from infra/template.yaml (`cloud::testing::function_sdk`), so the
+/// whole system runs as it is permitted to in AWS.
+#[derive(Debug, Clone)]
+pub struct FunctionSdks {
+    pub nightly_sync: aws_config::SdkConfig,
+    pub enrolment_push: aws_config::SdkConfig,
+    pub results_fetch: aws_config::SdkConfig,
+    pub coursekey_webhook: aws_config::SdkConfig,
+    pub retry_worker: aws_config::SdkConfig,
+    pub api: aws_config::SdkConfig,
+}
+
+impl FunctionSdks {
+    /// Every function with the same configuration.
+    pub fn shared(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            nightly_sync: sdk.clone(),
+            enrolment_push: sdk.clone(),
+            results_fetch: sdk.clone(),
+            coursekey_webhook: sdk.clone(),
+            retry_worker: sdk.clone(),
+            api: sdk.clone(),
+        }
+    }
+
+    /// The function that consumes a queue (its event source mapping polls with
+    /// the function's role).
+    fn consumer(&self, role: QueueRole) -> &aws_config::SdkConfig {
+        match role {
+            QueueRole::EnrolmentPush => &self.enrolment_push,
+            QueueRole::ResultsFetch => &self.results_fetch,
+            QueueRole::Deliveries => &self.retry_worker,
+        }
+    }
+}
+
 /// The whole system, in-process.
 pub struct LocalSystem {
     pub config: Config,
     sdk: aws_config::SdkConfig,
+    functions: FunctionSdks,
     nightly: nightly_sync::Deps,
     push: enrolment_push::Deps,
     fetch: results_fetch::Deps,
     /// Locally without SES, notices go to a sender moto refuses: logged, not fatal.
     retry: Result<retry_worker::Deps, retry_worker::DepsError>,
-    sqs: aws_sdk_sqs::Client,
 }
 
 impl LocalSystem {
+    /// Every function with `sdk`'s credentials.
     pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Self {
+        let functions = FunctionSdks::shared(&sdk);
+        Self::with_functions(config, sdk, functions)
+    }
+
+    /// Each function with its own configuration; `sdk` seeds and inspects the stack.
+    pub fn with_functions(
+        config: Config,
+        sdk: aws_config::SdkConfig,
+        functions: FunctionSdks,
+    ) -> Self {
         Self {
-            nightly: nightly_sync::Deps::from_aws(&config, &sdk),
-            push: enrolment_push::Deps::from_aws(&config, &sdk),
-            fetch: results_fetch::Deps::from_aws(&config, &sdk),
+            nightly: nightly_sync::Deps::from_aws(&config, &functions.nightly_sync),
+            push: enrolment_push::Deps::from_aws(&config, &functions.enrolment_push),
+            fetch: results_fetch::Deps::from_aws(&config, &functions.results_fetch),
             retry: retry_worker::Deps::from_aws(
                 &Config {
                     mail_from: config
@@ -67,9 +116,9 @@ impl LocalSystem {
                         .or_else(|| Some("learnbridge@localhost".to_owned())),
                     ..config.clone()
                 },
-                &sdk,
+                &functions.retry_worker,
             ),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
+            functions,
             config,
             sdk,
         }
@@ -82,7 +131,7 @@ impl LocalSystem {
 
     /// The api function's Router, as `lambda_http::run` serves it in Lambda.
     pub async fn api_router(&self) -> Result<axum::Router, RunnerError> {
-        let stores = self.stores();
+        let stores = Stores::new(&self.config, &self.functions.api);
         let name = self
             .config
             .api_key_pepper_secret
@@ -141,7 +190,7 @@ impl LocalSystem {
 
     /// The coursekey-webhook function's Router.
     pub fn webhook_router(&self) -> axum::Router {
-        let stores = self.stores();
+        let stores = Stores::new(&self.config, &self.functions.coursekey_webhook);
         coursekey_webhook::handler::app(coursekey_webhook::Deps {
             connections: Arc::new(stores.connections),
             secrets: Arc::new(stores.secrets),
@@ -217,8 +266,8 @@ impl LocalSystem {
             let Some(url) = self.config.queues.url(role) else {
                 continue;
             };
-            let received = self
-                .sqs
+            let sqs = aws_sdk_sqs::Client::new(self.functions.consumer(role));
+            let received = sqs
                 .receive_message()
                 .queue_url(url)
                 .max_number_of_messages(10)
@@ -247,8 +296,7 @@ impl LocalSystem {
                     continue;
                 }
                 if let Some(handle) = &message.receipt_handle {
-                    self.sqs
-                        .delete_message()
+                    sqs.delete_message()
                         .queue_url(url)
                         .receipt_handle(handle)
                         .send()
