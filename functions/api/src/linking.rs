@@ -51,6 +51,8 @@ impl Resource for LinkRequest {
 pub struct CategoryView {
     pub id: i64,
     pub name: String,
+    /// The category's ID number in Moodle (`""` when it has none).
+    pub idnumber: String,
     pub parent: i64,
 }
 
@@ -197,6 +199,7 @@ pub async fn list_categories(
             .map(|c| CategoryView {
                 id: c.id,
                 name: c.name,
+                idnumber: c.idnumber,
                 parent: c.parent,
             })
             .collect(),

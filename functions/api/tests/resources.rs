@@ -1267,13 +1267,17 @@ async fn an_offering_is_linked_by_idnumber_by_course_id_or_to_a_new_course() {
         .call(ACME_KEY, "GET", "/v1/connections/sim/categories", None)
         .await;
     assert_eq!(status, 200, "{categories}");
-    let category = categories
+    let acceptance = categories
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == "Acceptance Category")
-        .unwrap()["id"]
-        .clone();
+        .unwrap();
+    assert_eq!(
+        acceptance["idnumber"], "ACC-CAT-1",
+        "the category's ID number, as Moodle answers it"
+    );
+    let category = acceptance["id"].clone();
     let create = json!({"connection": "sim", "create": {"shortname": "NEW-2001", "fullname": "New offering", "category": category}});
     let (status, body) = api
         .call(

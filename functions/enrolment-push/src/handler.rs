@@ -30,6 +30,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
         learning: deps.learning.as_ref(),
         mailer: deps.mailer.as_ref(),
         tenants: deps.tenants.as_ref(),
+        clock: chrono::Utc::now,
     };
     let learners = Learners {
         connections: deps.connections.as_ref(),

@@ -136,6 +136,7 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
         learning: &learning,
         mailer: &mailer,
         tenants: &MemTenants::default(),
+        clock: chrono::Utc::now,
     };
     sim.clear_calls();
     let started = Instant::now();

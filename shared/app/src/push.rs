@@ -119,6 +119,8 @@ pub struct Push<'a> {
     pub learning: &'a dyn LearningSystems,
     pub mailer: &'a dyn Mailer,
     pub tenants: &'a dyn TenantSettingsStore,
+    /// The time now: a run's end is taken when it ends, not when its job began.
+    pub clock: fn() -> DateTime<Utc>,
 }
 
 /// A change sent to every linked connection: how many were updated, and the
@@ -904,7 +906,9 @@ impl Push<'_> {
             .skipped_while_disabled(&conn, run, trigger, now)
             .await?
         {
-            pipeline.finish(tenant, connection, run, now).await?;
+            pipeline
+                .finish(tenant, connection, run, (self.clock)())
+                .await?;
             return Ok(PushReport::default());
         }
         let report = match self
@@ -922,7 +926,9 @@ impl Push<'_> {
                 PushReport::default()
             }
         };
-        pipeline.finish(tenant, connection, run, now).await?;
+        pipeline
+            .finish(tenant, connection, run, (self.clock)())
+            .await?;
         Ok(report)
     }
 

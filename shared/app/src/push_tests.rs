@@ -31,6 +31,11 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
 }
 
+/// When a push job's run ends, by the push's clock: later than [`now`], when it began.
+fn later() -> DateTime<Utc> {
+    now() + chrono::Duration::seconds(42)
+}
+
 fn t() -> TenantId {
     TenantId::parse("acme").unwrap()
 }
@@ -114,6 +119,7 @@ impl Env {
             learning: &self.learning,
             mailer: &self.mailer,
             tenants: &self.tenants,
+            clock: later,
         }
     }
 
@@ -348,6 +354,22 @@ async fn push_creates_matches_enrols_logs_and_emails() {
         .unwrap()
         .status;
     assert_eq!(status, RunStatus::FinishedSuccessfully);
+}
+
+#[tokio::test]
+async fn a_push_run_finishes_when_it_ends_not_when_its_job_began() {
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    env.learner("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com"))
+        .await;
+    env.push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    let stored = env.runs.run(&t(), &c(), &run("r1")).await.unwrap().unwrap();
+    assert_eq!(stored.started_at, now());
+    assert_eq!(stored.finished_at, Some(later()));
+    assert_eq!(stored.duration(later()).num_seconds(), 42);
 }
 
 #[tokio::test]

@@ -365,6 +365,7 @@ impl LearningSystem for MoodleGateway {
             .map(|c| LmsCategory {
                 id: c.id.get(),
                 name: c.name,
+                idnumber: c.idnumber.unwrap_or_default(),
                 parent: c.parent,
             })
             .collect())

@@ -148,6 +148,8 @@ pub struct CourseSchedule {
 pub struct LmsCategory {
     pub id: i64,
     pub name: String,
+    /// The category's ID number in Moodle (empty when it has none).
+    pub idnumber: String,
     pub parent: i64,
 }
 
