@@ -9,7 +9,7 @@ use crate::json::{self, JsonBody, Resource, nullable};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use domain::connection::{ConnectionSettings, NewUserAuth};
+use domain::connection::{ConnectionSettings, MoodleLogin, NewUserAuth};
 use domain::ports::{SecretError, Written};
 use domain::{Connection, ConnectionId, ConnectionKind, TenantId};
 use secrecy::{ExposeSecret, SecretString};
@@ -183,6 +183,20 @@ fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
                     "max_concurrency",
                     "max_concurrency must be between 1 and 16",
                 );
+            }
+            if let MoodleLogin::Password { username, service } = &m.login {
+                if username.trim().is_empty() {
+                    return bad(
+                        "login.username",
+                        "name the Moodle user learnbridge signs in as",
+                    );
+                }
+                if service.trim().is_empty() {
+                    return bad(
+                        "login.service",
+                        "name the external service's short name (Site administration > Server > Web services > External services)",
+                    );
+                }
             }
             if let NewUserAuth::Plugin { auth } = &m.new_user_auth
                 && auth.trim().is_empty()
@@ -625,7 +639,7 @@ pub async fn test_connection(
     .await
     .map_err(|e| match e {
         TestError::Unsupported { .. } => ApiError::unprocessable("connection_id", e.to_string()),
-        TestError::NoSecret => ApiError::unprocessable("connections.secret", e.to_string()),
+        TestError::NoSecret { field } => ApiError::unprocessable(field, e.to_string()),
         TestError::Secret(e) => e.into(),
     })?;
     Ok(Json(TestView {

@@ -870,6 +870,7 @@ impl SiteProbe for Probes {
             version: String::new(),
             account: client_id,
             missing_functions: Vec::new(),
+            missing_optional_functions: Vec::new(),
         })
     }
 }

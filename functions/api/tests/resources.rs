@@ -951,8 +951,24 @@ async fn testing_a_moodle_connection_reports_the_site_and_missing_functions() {
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    assert!(missing.contains(&"core_user_create_users"), "{missing:?}");
-    assert!(!missing.contains(&"core_user_get_users"));
+    // Exactly the functions the enabled features' calls make, less the two allowed.
+    let required = connectors::moodle::required_functions(
+        &connectors::moodle::Feature::enabled_by(&MoodleSettings::default()),
+    );
+    let expected: Vec<&str> = required
+        .into_iter()
+        .filter(|f| !["core_webservice_get_site_info", "core_user_get_users"].contains(f))
+        .collect();
+    assert_eq!(missing, expected);
+    assert!(
+        missing.contains(&"core_user_get_users_by_field"),
+        "{missing:?}"
+    );
+    assert_eq!(
+        body["site"]["missing_optional_functions"],
+        json!(["tool_mobile_get_config"]),
+        "optional: named, and the test is still judged by the required ones"
+    );
 
     let (status, body) = api
         .call(ACME_KEY, "POST", "/v1/connections/bad-token/test", None)

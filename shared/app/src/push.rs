@@ -259,21 +259,27 @@ async fn look_up(
     if unlinked.is_empty() {
         return Ok(found);
     }
-    for field in matching::lookup_fields(settings) {
-        let values: Vec<String> = unlinked
-            .iter()
-            .filter_map(|l| matching::lookup_value(l, field, settings))
-            .collect();
-        if !values.is_empty() {
-            found.extend(lms.users_by(field, &values).await?);
-        }
-    }
     if matching::needs_name_search(settings) {
         for l in &unlinked {
             found.extend(
                 lms.users_named(l.given_name.trim(), l.family_name.trim())
                     .await?,
             );
+        }
+    }
+    for field in matching::lookup_fields(settings) {
+        // Email is looked up last, one search per address (Moodle's search by
+        // email ignores case, its exact look-up does not), and only for the
+        // learners the other look-ups left to be created.
+        let values: Vec<String> = unlinked
+            .iter()
+            .filter(|l| {
+                field != UserLookup::Email || matching::needs_email_lookup(l, settings, &found)
+            })
+            .filter_map(|l| matching::lookup_value(l, field, settings))
+            .collect();
+        if !values.is_empty() {
+            found.extend(lms.users_by(field, &values).await?);
         }
     }
     Ok(found)

@@ -951,8 +951,8 @@ fn required_function_sets_follow_the_seeds() {
         Feature::CourseCompletion,
     ]);
     assert_eq!(all[0], "core_webservice_get_site_info");
-    assert!(all.contains(&"core_course_import_course"));
-    assert!(all.contains(&"core_enrol_get_users_courses"));
+    assert!(all.contains(&"core_user_get_users_by_field"));
+    assert!(all.contains(&"core_completion_get_course_completion_status"));
     let features = Feature::enabled_by(&domain::connection::MoodleSettings {
         course_completions: false,
         ..Default::default()

@@ -175,6 +175,8 @@ pub struct SiteReport {
     pub release: String,
     /// Functions the features need that the token's service lacks, by name.
     pub missing_functions: Vec<String>,
+    /// Optional functions the token's service lacks, by name (the site is usable).
+    pub missing_optional_functions: Vec<String>,
 }
 
 /// A call that failed as a whole (not one record of it).

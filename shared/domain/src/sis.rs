@@ -180,6 +180,11 @@ pub enum BlockReason {
     },
     /// The enrolment names a learner the SMS has not sent.
     LearnerNotFound,
+    /// Moodle refused to create the user and said no more (its debugging is
+    /// off, as in production), and no look-up found who holds the username or email.
+    CreateRefusedWithoutReason {
+        username: String,
+    },
 }
 
 impl BlockReason {
@@ -191,7 +196,7 @@ impl BlockReason {
             }
             BlockReason::InvalidEmail => "the learner's email address is not valid".into(),
             BlockReason::EmailUsedByAnotherUser { moodle_user_id } => format!(
-                "the learner's email address is already used by Moodle user {moodle_user_id}; link them or change the email"
+                "the learner's email address is already used by Moodle user {moodle_user_id} (Moodle compares emails ignoring letter case); link the learner to Moodle user {moodle_user_id} (PUT /v1/learners/{{code}}/moodle-accounts/{{connection}}) or change the email"
             ),
             BlockReason::MissingSurname => "the learner has no surname".into(),
             BlockReason::MissingGivenName => "the learner has no given name".into(),
@@ -224,6 +229,9 @@ impl BlockReason {
             BlockReason::LearnerNotFound => {
                 "the learner is not known: send the learner before the enrolment".into()
             }
+            BlockReason::CreateRefusedWithoutReason { username } => format!(
+                "Moodle refused to create the user and gave no reason (Moodle says why only with debugging on); check in Moodle that no user has the username {username} or the learner's email address in any letter case, and that the username and names hold only characters the site allows"
+            ),
         }
     }
 }
