@@ -7,7 +7,7 @@ use domain::learning::{CourseEnrolment, LearnerProgress, RecordFailure, UserLook
 use domain::matching;
 use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
 use domain::sis::Learner;
-use domain::sis::{Transfer, TransferStatus};
+use domain::sis::{BlockReason, Transfer, TransferStatus};
 use domain::{ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
 
 /// The ports these use cases use.
@@ -37,6 +37,7 @@ impl Learners<'_> {
         &self,
         tenant: &TenantId,
         code: &LearnerCode,
+        now: DateTime<Utc>,
     ) -> Result<Synced, PushError> {
         let Some(learner) = self.sis.learner(tenant, code).await? else {
             tracing::info!("learner no longer exists; nothing to sync");
@@ -47,7 +48,7 @@ impl Learners<'_> {
             if conn.kind() != ConnectionKind::Moodle {
                 continue;
             }
-            let result = self.sync_learner_on(tenant, &learner, &conn).await;
+            let result = self.sync_learner_on(tenant, &learner, &conn, now).await;
             synced.add(&conn.id, result)?;
         }
         Ok(synced)
@@ -59,6 +60,7 @@ impl Learners<'_> {
         tenant: &TenantId,
         learner: &Learner,
         conn: &Connection,
+        now: DateTime<Utc>,
     ) -> Result<bool, PushError> {
         let Some(account) = self.links.account(tenant, &conn.id, &learner.code).await? else {
             return Ok(false);
@@ -79,13 +81,53 @@ impl Learners<'_> {
         tracing::info!(connection = %conn.id, fields = ?changes.field_names(), "updating Moodle user");
         match lms.update_users(std::slice::from_ref(&changes)).await.pop() {
             Some(Ok(())) => Ok(true),
-            Some(Err(RecordFailure::Refused(reason))) => Err(PushError::Refused {
-                what: "learner's changes",
-                reason,
-            }),
+            Some(Err(RecordFailure::Refused(reason))) => {
+                self.mark_transfers(tenant, learner, &conn.id, &reason, now)
+                    .await?;
+                Err(PushError::Refused {
+                    what: "learner's changes",
+                    reason,
+                })
+            }
             Some(Err(RecordFailure::Failed(e))) => Err(e.into()),
             None => Ok(false),
         }
+    }
+
+    /// Moodle refused a learner's changes: each of the learner's transfers to
+    /// the connection shows why (blocked with the reason) until a push or a
+    /// change that goes through replaces it.
+    async fn mark_transfers(
+        &self,
+        tenant: &TenantId,
+        learner: &Learner,
+        connection: &ConnectionId,
+        reason: &BlockReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), PushError> {
+        for enrolment in self.sis.learner_enrolments(tenant, &learner.code).await? {
+            let Some(before) = self
+                .links
+                .transfer(tenant, connection, &enrolment.offering, &learner.code)
+                .await?
+            else {
+                continue;
+            };
+            let status = TransferStatus::Blocked {
+                reasons: vec![reason.clone()],
+            };
+            if before.status == status {
+                continue;
+            }
+            self.links
+                .save_transfer(&Transfer {
+                    status,
+                    updated_at: now,
+                    ..before
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Removes an enrolment from the linked course: reads the learner's grades

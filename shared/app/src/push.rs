@@ -75,11 +75,13 @@ pub enum PushError {
         learner: LearnerCode,
         connection: ConnectionId,
     },
-    /// Moodle refused one record; the reason (for the person who acts) is kept
-    /// apart from the message, which names no person.
+    /// Moodle refused one record; the reason (for the person who acts) is the
+    /// source, apart from the message, which names no person: the run log
+    /// shows both ([`error_text`]), traces only the message.
     #[error("Moodle refused the {what}")]
     Refused {
         what: &'static str,
+        #[source]
         reason: BlockReason,
     },
 }
@@ -982,7 +984,8 @@ impl Push<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), PushError> {
         let message = error_text(error);
-        tracing::error!(error = %message, "push failed");
+        // Only the top message: a refusal's reason may name a username.
+        tracing::error!(error = %error, "push failed");
         self.runs
             .append_log(
                 tenant,

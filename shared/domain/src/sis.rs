@@ -236,6 +236,16 @@ impl BlockReason {
     }
 }
 
+/// The reason as a person reads it ([`BlockReason::message`]), so a failure
+/// that carries one (as its source) shows it on the run.
+impl std::fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for BlockReason {}
+
 /// VETtrak's colours: green (ready), white (already transferred), red (blocked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
