@@ -203,6 +203,7 @@ async fn the_openapi_document_describes_every_resource() {
         "/v1/offerings/{id}/transfers",
         "/v1/offerings/{id}/transfer-preview",
         "/v1/offerings/{id}/enrolments/{code}/removal",
+        "/v1/learners/{code}/accounts/{connection}",
         "/v1/connections/{id}/categories",
         "/v1/deliveries",
         "/v1/deliveries/{delivery}",

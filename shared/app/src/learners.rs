@@ -7,7 +7,7 @@ use domain::learning::{CourseEnrolment, LearnerProgress, RecordFailure, UserLook
 use domain::matching;
 use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
 use domain::sis::Learner;
-use domain::sis::{BlockReason, Transfer, TransferStatus};
+use domain::sis::{BlockReason, ExternalAccount, Transfer, TransferStatus};
 use domain::{ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
 
 /// The ports these use cases use.
@@ -92,6 +92,60 @@ impl Learners<'_> {
             Some(Err(RecordFailure::Failed(e))) => Err(e.into()),
             None => Ok(false),
         }
+    }
+
+    /// "Link them": makes Moodle user `moodle_user_id` the learner's account in
+    /// a Moodle connection (a person chose it, e.g. the user who holds the
+    /// learner's email). The user must exist in Moodle and be no other learner's
+    /// account in the connection. From then on the preview shows the learner
+    /// ready and the push enrols that user. Linking again changes nothing.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, learner = %code, moodle_user = moodle_user_id))]
+    pub async fn link_account(
+        &self,
+        tenant: &TenantId,
+        code: &LearnerCode,
+        connection: &ConnectionId,
+        moodle_user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<ExternalAccount, PushError> {
+        let (conn, _) = moodle_connection(self.connections, tenant, connection).await?;
+        if self.sis.learner(tenant, code).await?.is_none() {
+            return Err(PushError::UnknownLearner {
+                tenant: tenant.clone(),
+                learner: code.clone(),
+            });
+        }
+        let holders = self
+            .links
+            .accounts_by_external_id(tenant, connection, moodle_user_id)
+            .await?;
+        if let Some(other) = holders.iter().find(|a| a.learner != *code) {
+            return Err(PushError::AccountHeld {
+                moodle_user_id,
+                learner: other.learner.clone(),
+            });
+        }
+        if let Some(ours) = holders.into_iter().next() {
+            return Ok(ours);
+        }
+        let lms = self.learning.for_connection(&conn).await?;
+        let found = lms
+            .users_by(UserLookup::Id, &[moodle_user_id.to_string()])
+            .await?;
+        if !found.iter().any(|u| u.id == moodle_user_id) {
+            return Err(PushError::UnknownMoodleUser { moodle_user_id });
+        }
+        let account = ExternalAccount {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            learner: code.clone(),
+            external_id: moodle_user_id,
+            created_by_us: false,
+            linked_at: now,
+        };
+        self.links.replace_account(&account).await?;
+        tracing::info!("learner linked to a Moodle user by a person");
+        Ok(account)
     }
 
     /// Moodle refused a learner's changes: each of the learner's transfers to

@@ -75,6 +75,20 @@ pub enum PushError {
         learner: LearnerCode,
         connection: ConnectionId,
     },
+    #[error("learner {learner} does not exist for tenant {tenant}")]
+    UnknownLearner {
+        tenant: TenantId,
+        learner: LearnerCode,
+    },
+    #[error("Moodle user {moodle_user_id} does not exist on the connection's site")]
+    UnknownMoodleUser { moodle_user_id: i64 },
+    #[error(
+        "Moodle user {moodle_user_id} is already the account of learner {learner} in this connection; one Moodle user belongs to one learner"
+    )]
+    AccountHeld {
+        moodle_user_id: i64,
+        learner: LearnerCode,
+    },
     /// Moodle refused one record; the reason (for the person who acts) is the
     /// source, apart from the message, which names no person: the run log
     /// shows both ([`error_text`]), traces only the message.

@@ -196,7 +196,7 @@ impl BlockReason {
             }
             BlockReason::InvalidEmail => "the learner's email address is not valid".into(),
             BlockReason::EmailUsedByAnotherUser { moodle_user_id } => format!(
-                "the learner's email address is already used by Moodle user {moodle_user_id} (Moodle compares emails ignoring letter case); link the learner to Moodle user {moodle_user_id} (PUT /v1/learners/{{code}}/moodle-accounts/{{connection}}) or change the email"
+                "the learner's email address is already used by Moodle user {moodle_user_id} (Moodle compares emails ignoring letter case); link the learner to Moodle user {moodle_user_id} (PUT /v1/learners/{{code}}/accounts/{{connection}} with {{\"moodle_user_id\": {moodle_user_id}}}) or change the email"
             ),
             BlockReason::MissingSurname => "the learner has no surname".into(),
             BlockReason::MissingGivenName => "the learner has no given name".into(),
