@@ -45,7 +45,10 @@ impl Client {
 
     async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, body) = self.call(method, path, body).await;
-        assert!((200..300).contains(&status), "{method} {path}: {status} {body}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {body}"
+        );
         body
     }
 
@@ -147,9 +150,7 @@ async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_e
     let test = |problem: &'static str| {
         let api = &api;
         async move {
-            let body = api
-                .ok("POST", "/v1/connections/moodle-pw/test", None)
-                .await;
+            let body = api.ok("POST", "/v1/connections/moodle-pw/test", None).await;
             assert_eq!(body["ok"], false, "{body}");
             let text = body["problem"].as_str().unwrap_or_default().to_owned();
             assert!(text.contains(problem), "{problem} in {body}");
@@ -181,12 +182,15 @@ async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_e
         Some(json!({"secrets": {"password": PASSWORD}})),
     )
     .await;
-    let body = api
-        .ok("POST", "/v1/connections/moodle-pw/test", None)
-        .await;
+    let body = api.ok("POST", "/v1/connections/moodle-pw/test", None).await;
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["site"]["account"], "admin");
-    assert!(body["site"]["missing_functions"].as_array().unwrap().is_empty());
+    assert!(
+        body["site"]["missing_functions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // The SMS's records: Ana, and Tom whose email Moodle user 50 holds in other letters.
     for (code, given, family, email) in [
@@ -233,8 +237,14 @@ async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_e
         json!([{"reason": "email_used_by_another_user", "moodle_user_id": HOLDER}])
     );
     let message = tom["messages"][0].as_str().unwrap();
-    assert!(message.contains("already used by Moodle user 50"), "{message}");
-    assert!(message.contains("/v1/learners/{code}/accounts/{connection}"), "{message}");
+    assert!(
+        message.contains("already used by Moodle user 50"),
+        "{message}"
+    );
+    assert!(
+        message.contains("/v1/learners/{code}/accounts/{connection}"),
+        "{message}"
+    );
 
     // The transfer: Ana created and enrolled, Tom never sent to a create call.
     let started = api
@@ -326,7 +336,10 @@ async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_e
         )
         .await;
     assert_eq!(
-        (linked["moodle_user_id"].as_i64(), linked["created_by_us"].as_bool()),
+        (
+            linked["moodle_user_id"].as_i64(),
+            linked["created_by_us"].as_bool()
+        ),
         (Some(HOLDER), Some(false))
     );
     let preview = api.preview().await;
@@ -354,7 +367,11 @@ async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_e
         "the linked user is enrolled"
     );
     assert_eq!(
-        moodle.users.iter().filter(|u| u.email.eq_ignore_ascii_case("taken@example.com")).count(),
+        moodle
+            .users
+            .iter()
+            .filter(|u| u.email.eq_ignore_ascii_case("taken@example.com"))
+            .count(),
         1,
         "no second account"
     );

@@ -729,8 +729,8 @@ async fn a_connections_further_secrets_are_write_only_masked_and_named_by_kind()
     assert_eq!(body["secrets"]["initial_password"], "****pass", "{body}");
     assert!(!body.to_string().contains("Welcome-2026"), "{body}");
 
-    // A Moodle connection has no further secrets: unknown names are refused by name,
-    // and nothing is stored.
+    // A Moodle connection's one further secret is the password of a username
+    // login: unknown names are refused by name, and nothing is stored.
     let (status, body) = api
         .call(
             ACME_KEY,
@@ -747,7 +747,7 @@ async fn a_connections_further_secrets_are_write_only_masked_and_named_by_kind()
     let (_, body) = api
         .call(ACME_KEY, "GET", "/v1/connections/moodle-main/secret", None)
         .await;
-    assert_eq!(body["secrets"], json!({}));
+    assert_eq!(body["secrets"], json!({"password": null}));
     let (status, body) = api
         .call(
             ACME_KEY,

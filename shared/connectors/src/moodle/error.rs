@@ -83,7 +83,7 @@ pub enum MoodleError {
     #[error("not found in Moodle ({errorcode}): {message}")]
     RecordNotFound { errorcode: String, message: String },
 
-    /// Completion asked for a user who is not enrolled (`notenroled`).
+    /// Completion asked for a user who is not enrolled (`notenroled`, `usernotenroled`).
     #[error("the user is not enrolled in the course ({message})")]
     NotEnrolled { message: String },
 
@@ -235,7 +235,8 @@ impl MoodleError {
             "wsusercannotassign" => MoodleError::CannotAssignRole { message },
             "shortnametaken" => MoodleError::ShortnameTaken { message },
             "courseidnumbertaken" | "idnumbertaken" => MoodleError::IdnumberTaken { message },
-            "notenroled" | "notenrolled" => MoodleError::NotEnrolled { message },
+            // `notenroled` (sic) for the token's own user, `usernotenroled` for another.
+            "notenroled" | "notenrolled" | "usernotenroled" => MoodleError::NotEnrolled { message },
             "emailexists" => MoodleError::EmailTaken { message },
             "invalidparameter" => {
                 if let Some(username) = debug.strip_prefix("Username already exists: ") {
