@@ -658,4 +658,31 @@ mod tests {
         );
         assert!(!refusal_message(&e, Some("ana@example.com")).contains("extended"));
     }
+
+    #[test]
+    fn a_bare_refusal_says_moodle_gave_no_reason() {
+        let bare = Arc::new(MoodleError::InvalidParameter {
+            message: "Invalid parameter value detected".into(),
+            debuginfo: None,
+        });
+        let RecordFailure::Refused(reason) = record_failure(&bare, Some("ana.ruiz")) else {
+            panic!("a refusal")
+        };
+        assert_eq!(
+            reason,
+            BlockReason::CreateRefusedWithoutReason {
+                username: "ana.ruiz".into()
+            }
+        );
+        assert!(reason.message().contains("gave no reason"));
+        // With debugging on, Moodle's own words are kept.
+        let said = Arc::new(MoodleError::InvalidParameter {
+            message: "Invalid parameter value detected".into(),
+            debuginfo: Some("Invalid username".into()),
+        });
+        assert!(matches!(
+            record_failure(&said, Some("ana.ruiz")),
+            RecordFailure::Refused(BlockReason::RefusedByMoodle { message }) if message.contains("Invalid username")
+        ));
+    }
 }
