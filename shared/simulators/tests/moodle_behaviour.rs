@@ -929,6 +929,14 @@ fn fixtures_round_trip_through_json() {
     let json = serde_json::to_string(&sample).unwrap();
     let sim = MoodleSim::from_json(&json).unwrap();
     assert_eq!(sim.snapshot(), sample);
+    let sydney = MoodleFixture::sample_site_sydney();
+    let sim = MoodleSim::from_json(&serde_json::to_string(&sydney).unwrap()).unwrap();
+    assert_eq!(sim.snapshot(), sydney);
+    // A service given by name and functions only is enabled and open to every user.
+    let sim =
+        MoodleSim::from_json(r#"{"services": [{"shortname": "s", "functions": []}]}"#).unwrap();
+    let service = &sim.snapshot().services[0];
+    assert!(service.enabled && !service.restricted);
     // A sparse fixture gets an empty site's defaults.
     let sim = MoodleSim::from_json(r#"{"users": [{"id": 2, "username": "admin"}], "tokens": [{"token": "t", "userid": 2, "service": "s"}]}"#).unwrap();
     let snap = sim.snapshot();
