@@ -44,11 +44,13 @@ pub struct ConnectionInput {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub settings: serde_json::Map<String, serde_json::Value>,
-    /// The token or client secret. Write-only: never returned, only shown masked.
+    /// The token (a Moodle connection that signs in with a token) or client
+    /// secret. Write-only: never returned, only shown masked.
     #[schema(value_type = Option<String>, write_only)]
     pub secret: Option<SecretString>,
     /// The kind's further secrets by name (LLN: `api_key`; CourseKey:
-    /// `initial_password`). Write-only: only ever shown masked.
+    /// `initial_password`; Moodle: `password`, for `settings.login` with a
+    /// username). Write-only: only ever shown masked.
     #[serde(default)]
     #[schema(value_type = Object, write_only)]
     pub secrets: BTreeMap<String, SecretString>,
@@ -610,7 +612,9 @@ pub async fn put_secret(
 }
 
 /// Test a connection: for Moodle, the site's name, release and version, and
-/// the functions the enabled features need that the token's service lacks.
+/// the functions the enabled features need that the token's service lacks
+/// (and the optional ones, apart). A password login that Moodle refuses is a
+/// `problem` saying what to fix.
 #[utoipa::path(
     post,
     path = "/v1/connections/{id}/test",

@@ -288,6 +288,7 @@ impl LearningSystem for MoodleGateway {
         let users = if field == UserField::Email {
             // `core_user_get_users_by_field` compares emails case-sensitively;
             // Moodle keeps them unique ignoring case.
+            values.sort_by_key(|v| v.trim().to_lowercase());
             values.dedup_by(|a, b| domain::matching::same_email(a, b));
             self.users_by_email(&values).await
         } else {
