@@ -48,6 +48,8 @@ pub struct CourseKeyApi {
     pub attendance: Arc<dyn AttendanceStore>,
     /// Where a roster push is queued after a change (enrolment-push queue).
     pub queue: Arc<dyn JobQueue>,
+    /// The tenant's zone: "today" for the sync window.
+    pub tenants: Arc<dyn domain::ports::TenantSettingsStore>,
     pub now: fn() -> DateTime<Utc>,
 }
 
@@ -159,7 +161,8 @@ async fn view(
     offering: &OfferingId,
 ) -> Result<CourseKeyView, ApiError> {
     let settings = settings(api, tenant).await?;
-    let today = (api.now)().date_naive();
+    let zone = api.tenants.tenant_settings(tenant).await?.zone();
+    let today = zone.today((api.now)());
     let Some((ck, status)) = app::roster::status(
         api.attendance.as_ref(),
         api.sis.as_ref(),
@@ -242,17 +245,25 @@ pub async fn put_coursekey(
             format!("at most {INSTRUCTORS_MAX} instructors"),
         ));
     }
-    if let Some(i) = input.instructors.iter().position(|s| s.trim().is_empty()) {
-        return Err(ApiError::bad_request(
-            &format!("instructors[{i}]"),
-            "an instructor id cannot be empty",
-        ));
+    for (i, instructor) in input.instructors.iter().enumerate() {
+        if let Err(problem) = domain::ids::check_external_code(instructor) {
+            return Err(ApiError::bad_request(
+                &format!("instructors[{i}]"),
+                format!("an instructor id {problem}"),
+            ));
+        }
     }
     for (i, class) in input.classes.iter().enumerate() {
-        if class.code.trim().is_empty() || class.end <= class.start {
+        if let Err(problem) = domain::ids::check_external_code(&class.code) {
+            return Err(ApiError::bad_request(
+                &format!("classes[{i}].code"),
+                format!("a class code {problem}"),
+            ));
+        }
+        if class.end <= class.start {
             return Err(ApiError::bad_request(
                 &format!("classes[{i}]"),
-                "a class needs a code and must end after it starts",
+                "a class must end after it starts",
             ));
         }
     }

@@ -121,6 +121,12 @@ fn same_content(a: &Learner, b: &Learner) -> bool {
         && a.email_opt_out == b.email_opt_out
 }
 
+/// No learner was born before this day: an earlier date of birth is a typing error.
+const EARLIEST_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
 fn validate(learner: &Learner, today: NaiveDate) -> Result<(), ApiError> {
     if let Some(username) = &learner.username {
         json::text("learners.username", username, NAME_MAX)?;
@@ -132,11 +138,26 @@ fn validate(learner: &Learner, today: NaiveDate) -> Result<(), ApiError> {
     json::text("learners.family_name", &learner.family_name, NAME_MAX)?;
     if let Some(email) = &learner.email {
         json::text("learners.email", email, EMAIL_MAX)?;
+        if !domain::transfer::valid_email(email) {
+            return Err(ApiError::unprocessable(
+                "learners.email",
+                "not an email address (name@domain.tld, no spaces)",
+            ));
+        }
     }
     if learner.date_of_birth.is_some_and(|d| d > today) {
         return Err(ApiError::unprocessable(
             "learners.date_of_birth",
             "the date of birth is in the future",
+        ));
+    }
+    if learner
+        .date_of_birth
+        .is_some_and(|d| d < EARLIEST_BIRTH_DATE)
+    {
+        return Err(ApiError::unprocessable(
+            "learners.date_of_birth",
+            "the date of birth is before 1900-01-01",
         ));
     }
     Ok(())
@@ -163,7 +184,10 @@ fn respond(status: StatusCode, learner: Learner) -> Response {
 /// Saves the learner unless nothing changed, and queues a sync when a field
 /// Moodle holds changed.
 async fn store(deps: &Deps, before: Option<Learner>, after: Learner) -> Result<Response, ApiError> {
-    validate(&after, (deps.now)().date_naive())?;
+    // "The future" starts tomorrow in the tenant's zone: a learner born today
+    // in Sydney is not refused while UTC is still on yesterday.
+    let zone = deps.tenants.tenant_settings(&after.tenant).await?.zone();
+    validate(&after, zone.today((deps.now)()))?;
     let status = if before.is_some() {
         StatusCode::OK
     } else {

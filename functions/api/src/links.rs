@@ -3,9 +3,10 @@
 
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
+use crate::json::Query;
 use crate::json::{JsonBody, Resource, enqueue};
 use crate::offerings;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
@@ -94,6 +95,7 @@ impl From<Transfer> for TransferView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionQuery {
     /// The connection's id.
@@ -226,9 +228,8 @@ pub async fn list_transfers(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
-    query: Result<Query<ConnectionQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ConnectionQuery>,
 ) -> Result<Json<Vec<TransferView>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("connection", e.body_text()))?;
     let offering = offerings::parse_id(offering)?;
     let offering = offerings::load(&deps, &tenant, &offering).await?;
     let connection = connection(&deps, &tenant, "connection", query.connection).await?;

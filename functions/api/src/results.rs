@@ -8,8 +8,9 @@
 
 use crate::Deps;
 use crate::error::ApiError;
+use crate::json::Query;
 use app::results::{Results, ResultsError};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
@@ -71,6 +72,7 @@ pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<
         deliveries: deps.deliveries.as_ref(),
         queue: deps.queue.as_ref(),
         runs: deps.runs.as_ref(),
+        tenants: deps.tenants.as_ref(),
     }
 }
 
@@ -159,6 +161,7 @@ impl From<StoredResult> for ResultView {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `ready` (default), `error` or `done`.
     pub state: Option<String>,

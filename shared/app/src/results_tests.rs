@@ -142,6 +142,7 @@ struct World {
     deliveries: MemDeliveries,
     queue: MemQueue,
     runs: MemRuns,
+    tenants: MemTenants,
     course: Course,
     connection: Connection,
 }
@@ -156,6 +157,7 @@ impl World {
             deliveries: &self.deliveries,
             queue: &self.queue,
             runs: &self.runs,
+            tenants: &self.tenants,
         }
     }
     async fn fetch(&self, now: DateTime<Utc>) -> FetchCounts {
@@ -226,6 +228,7 @@ async fn world(n: i64, settings: MoodleSettings, with_sms: bool) -> World {
         deliveries: MemDeliveries::default(),
         queue: MemQueue::default(),
         runs: MemRuns::default(),
+        tenants: MemTenants::default(),
         course: Course::default(),
         connection,
     };
