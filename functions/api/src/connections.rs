@@ -9,7 +9,7 @@ use crate::json::{self, JsonBody, Resource, nullable};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use domain::connection::{ConnectionSettings, NewUserAuth};
+use domain::connection::{ConnectionSettings, MoodleLogin, NewUserAuth};
 use domain::ports::{SecretError, Written};
 use domain::{Connection, ConnectionId, ConnectionKind, TenantId};
 use secrecy::{ExposeSecret, SecretString};
@@ -44,11 +44,13 @@ pub struct ConnectionInput {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub settings: serde_json::Map<String, serde_json::Value>,
-    /// The token or client secret. Write-only: never returned, only shown masked.
+    /// The token (a Moodle connection that signs in with a token) or client
+    /// secret. Write-only: never returned, only shown masked.
     #[schema(value_type = Option<String>, write_only)]
     pub secret: Option<SecretString>,
     /// The kind's further secrets by name (LLN: `api_key`; CourseKey:
-    /// `initial_password`). Write-only: only ever shown masked.
+    /// `initial_password`; Moodle: `password`, for `settings.login` with a
+    /// username). Write-only: only ever shown masked.
     #[serde(default)]
     #[schema(value_type = Object, write_only)]
     pub secrets: BTreeMap<String, SecretString>,
@@ -188,6 +190,20 @@ fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
                     "max_concurrency",
                     "max_concurrency must be between 1 and 16",
                 );
+            }
+            if let MoodleLogin::Password { username, service } = &m.login {
+                if username.trim().is_empty() {
+                    return bad(
+                        "login.username",
+                        "name the Moodle user learnbridge signs in as",
+                    );
+                }
+                if service.trim().is_empty() {
+                    return bad(
+                        "login.service",
+                        "name the external service's short name (Site administration > Server > Web services > External services)",
+                    );
+                }
             }
             if let NewUserAuth::Plugin { auth } = &m.new_user_auth
                 && auth.trim().is_empty()
@@ -639,7 +655,9 @@ pub async fn put_secret(
 }
 
 /// Test a connection: for Moodle, the site's name, release and version, and
-/// the functions the enabled features need that the token's service lacks.
+/// the functions the enabled features need that the token's service lacks
+/// (and the optional ones, apart). A password login that Moodle refuses is a
+/// `problem` saying what to fix.
 #[utoipa::path(
     post,
     path = "/v1/connections/{id}/test",
@@ -669,7 +687,7 @@ pub async fn test_connection(
     .await
     .map_err(|e| match e {
         TestError::Unsupported { .. } => ApiError::unprocessable("connection_id", e.to_string()),
-        TestError::NoSecret => ApiError::unprocessable("connections.secret", e.to_string()),
+        TestError::NoSecret { field } => ApiError::unprocessable(field, e.to_string()),
         TestError::Secret(e) => e.into(),
     })?;
     Ok(Json(TestView {

@@ -51,6 +51,8 @@ impl Resource for LinkRequest {
 pub struct CategoryView {
     pub id: i64,
     pub name: String,
+    /// The category's ID number in Moodle (`""` when it has none).
+    pub idnumber: String,
     pub parent: i64,
 }
 
@@ -198,6 +200,7 @@ pub async fn list_categories(
             .map(|c| CategoryView {
                 id: c.id,
                 name: c.name,
+                idnumber: c.idnumber,
                 parent: c.parent,
             })
             .collect(),
@@ -304,4 +307,105 @@ pub async fn remove_enrolment(
             connection: connection.to_string(),
         }),
     ))
+}
+
+/// The Moodle user to link a learner to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInput {
+    /// A Moodle user id (e.g. the one a blocked transfer names as holding the
+    /// learner's email).
+    pub moodle_user_id: i64,
+}
+
+impl Resource for AccountInput {
+    const NAME: &'static str = "accounts";
+}
+
+/// A learner's Moodle account in one connection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub learner: String,
+    pub connection: String,
+    pub moodle_user_id: i64,
+    /// learnbridge created the Moodle user (rather than a person or a match linked it).
+    pub created_by_us: bool,
+    pub linked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// "Link them": make a Moodle user the learner's account in a Moodle
+/// connection. The user must exist in Moodle, and be no other learner's
+/// account there. The transfer preview then shows the learner ready, and the
+/// next transfer enrols that user.
+#[utoipa::path(
+    put,
+    path = "/v1/learners/{code}/accounts/{connection}",
+    tag = "links",
+    params(
+        ("code" = String, Path, description = "The learner's code"),
+        ("connection" = String, Path, description = "The Moodle connection"),
+    ),
+    request_body = AccountInput,
+    responses(
+        (status = 200, description = "Linked", body = AccountView),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such learner, connection or Moodle user", body = ErrorBody),
+        (status = 409, description = "Another learner's account already", body = ErrorBody),
+        (status = 422, description = "Not a Moodle connection", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn link_account(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((code, connection)): Path<(String, String)>,
+    JsonBody(input): JsonBody<AccountInput>,
+) -> Result<Json<AccountView>, ApiError> {
+    let code = domain::LearnerCode::parse(code)?;
+    let connection = ConnectionId::parse(connection)?;
+    if input.moodle_user_id < 1 {
+        return Err(ApiError::bad_request(
+            "accounts.moodle_user_id",
+            "a Moodle user id is a positive number",
+        ));
+    }
+    let learners = app::learners::Learners {
+        connections: deps.connections.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
+    };
+    let account = learners
+        .link_account(
+            &tenant,
+            &code,
+            &connection,
+            input.moodle_user_id,
+            (deps.now)(),
+        )
+        .await
+        .map_err(|e| {
+            let message = e.to_string();
+            match e {
+                PushError::UnknownConnection { .. } => {
+                    ApiError::not_found("connection_id", message)
+                }
+                PushError::NotMoodle { .. } => ApiError::unprocessable("connection_id", message),
+                PushError::UnknownLearner { .. } => ApiError::not_found("learner_code", message),
+                PushError::UnknownMoodleUser { .. } => {
+                    ApiError::not_found("accounts.moodle_user_id", message)
+                }
+                PushError::AccountHeld { .. } => {
+                    ApiError::conflict(Some("accounts.moodle_user_id"), message)
+                }
+                other => api_error(other),
+            }
+        })?;
+    Ok(Json(AccountView {
+        learner: account.learner.to_string(),
+        connection: account.connection.to_string(),
+        moodle_user_id: account.external_id,
+        created_by_us: account.created_by_us,
+        linked_at: account.linked_at,
+    }))
 }

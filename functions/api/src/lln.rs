@@ -864,6 +864,7 @@ impl SiteProbe for Probes {
             version: String::new(),
             account: client_id,
             missing_functions: Vec::new(),
+            missing_optional_functions: Vec::new(),
             time_zone: None,
             time_zone_unknown: None,
         })

@@ -43,6 +43,7 @@ use utoipa::{Modify, OpenApi};
         linking::link_offering,
         linking::list_categories,
         linking::remove_enrolment,
+        linking::link_account,
         crate::runs::start_run,
         crate::runs::history,
         crate::runs::stop_run,
@@ -173,6 +174,10 @@ pub fn routes() -> Router<Deps> {
         .route(
             "/learners/{code}/enrolments",
             get(enrolments::learner_enrolments),
+        )
+        .route(
+            "/learners/{code}/accounts/{connection}",
+            put(linking::link_account),
         )
         .route(
             "/offerings/{id}",

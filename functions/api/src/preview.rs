@@ -119,6 +119,7 @@ pub async fn transfer_preview(
     let connection = ConnectionId::parse(connection)
         .map_err(|e| ApiError::bad_request("connection", e.to_string()))?;
     let push = Push {
+        clock: deps.now,
         tenants: deps.tenants.as_ref(),
         connections: deps.connections.as_ref(),
         runs: deps.runs.as_ref(),

@@ -1,5 +1,6 @@
 //! The connection test's adapter: asks a Moodle site about itself with the
-//! connection's token, through the Moodle connector.
+//! connection's token (or its username and password, exchanged for one),
+//! through the Moodle connector.
 
 use app::connections::{SiteProbe, SiteReport};
 use async_trait::async_trait;
@@ -49,7 +50,7 @@ impl SiteProbe for MoodleProbe {
             retry: RetryPolicy::none(),
             ..MoodleConfig::from_settings(connection.base_url.clone(), settings)
         };
-        let client = MoodleClient::new(config, MoodleAuth::Token(secret))?;
+        let client = MoodleClient::new(config, MoodleAuth::for_login(&settings.login, secret))?;
         let required = connectors::moodle::required_functions(&Feature::enabled_by(settings));
         let report = client.test_connection(&required).await?;
         let (time_zone, time_zone_unknown) = match report.time_zone {
@@ -74,6 +75,7 @@ impl SiteProbe for MoodleProbe {
             version: report.version,
             account: report.username,
             missing_functions: report.missing_functions,
+            missing_optional_functions: report.missing_optional_functions,
             time_zone,
             time_zone_unknown,
         })

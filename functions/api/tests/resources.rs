@@ -205,6 +205,7 @@ async fn the_openapi_document_describes_every_resource() {
         "/v1/offerings/{id}/transfers",
         "/v1/offerings/{id}/transfer-preview",
         "/v1/offerings/{id}/enrolments/{code}/removal",
+        "/v1/learners/{code}/accounts/{connection}",
         "/v1/connections/{id}/categories",
         "/v1/deliveries",
         "/v1/deliveries/{delivery}",
@@ -772,8 +773,8 @@ async fn a_connections_further_secrets_are_write_only_masked_and_named_by_kind()
     assert_eq!(body["secrets"]["initial_password"], "****pass", "{body}");
     assert!(!body.to_string().contains("Welcome-2026"), "{body}");
 
-    // A Moodle connection has no further secrets: unknown names are refused by name,
-    // and nothing is stored.
+    // A Moodle connection's one further secret is the password of a username
+    // login: unknown names are refused by name, and nothing is stored.
     let (status, body) = api
         .call(
             ACME_KEY,
@@ -790,7 +791,7 @@ async fn a_connections_further_secrets_are_write_only_masked_and_named_by_kind()
     let (_, body) = api
         .call(ACME_KEY, "GET", "/v1/connections/moodle-main/secret", None)
         .await;
-    assert_eq!(body["secrets"], json!({}));
+    assert_eq!(body["secrets"], json!({"password": null}));
     let (status, body) = api
         .call(
             ACME_KEY,
@@ -1032,8 +1033,24 @@ async fn testing_a_moodle_connection_reports_the_site_and_missing_functions() {
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    assert!(missing.contains(&"core_user_create_users"), "{missing:?}");
-    assert!(!missing.contains(&"core_user_get_users"));
+    // Exactly the functions the enabled features' calls make, less the two allowed.
+    let required = connectors::moodle::required_functions(
+        &connectors::moodle::Feature::enabled_by(&MoodleSettings::default()),
+    );
+    let expected: Vec<&str> = required
+        .into_iter()
+        .filter(|f| !["core_webservice_get_site_info", "core_user_get_users"].contains(f))
+        .collect();
+    assert_eq!(missing, expected);
+    assert!(
+        missing.contains(&"core_user_get_users_by_field"),
+        "{missing:?}"
+    );
+    assert_eq!(
+        body["site"]["missing_optional_functions"],
+        json!(["tool_mobile_get_config"]),
+        "optional: named, and the test is still judged by the required ones"
+    );
 
     let (status, body) = api
         .call(ACME_KEY, "POST", "/v1/connections/bad-token/test", None)
@@ -1348,13 +1365,17 @@ async fn an_offering_is_linked_by_idnumber_by_course_id_or_to_a_new_course() {
         .call(ACME_KEY, "GET", "/v1/connections/sim/categories", None)
         .await;
     assert_eq!(status, 200, "{categories}");
-    let category = categories
+    let acceptance = categories
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == "Acceptance Category")
-        .unwrap()["id"]
-        .clone();
+        .unwrap();
+    assert_eq!(
+        acceptance["idnumber"], "ACC-CAT-1",
+        "the category's ID number, as Moodle answers it"
+    );
+    let category = acceptance["id"].clone();
     let create = json!({"connection": "sim", "create": {"shortname": "NEW-2001", "fullname": "New offering", "category": category}});
     let (status, body) = api
         .call(

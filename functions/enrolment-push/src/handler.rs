@@ -30,6 +30,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
         learning: deps.learning.as_ref(),
         mailer: deps.mailer.as_ref(),
         tenants: deps.tenants.as_ref(),
+        clock: chrono::Utc::now,
     };
     let learners = Learners {
         connections: deps.connections.as_ref(),
@@ -66,7 +67,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
             .await
             .map(|_| ()),
         Job::SyncLearner { tenant, learner } => {
-            let synced = learners.sync_learner(&tenant, &learner).await?;
+            let synced = learners.sync_learner(&tenant, &learner, now).await?;
             let what = format!("Sending learner {learner}'s changes to Moodle");
             record_failures(deps, &tenant, &what, synced.failures, now).await
         }

@@ -458,6 +458,7 @@ async fn push_job(world: &World, instance: &Instance, job: Job) -> Result<(), St
         learning: &instance.gateways,
         mailer: &world.mailer,
         tenants: &world.tenants,
+        clock: chrono::Utc::now,
     };
     let Job::SyncConnection {
         tenant,

@@ -22,6 +22,9 @@ pub struct SiteReport {
     pub account: String,
     /// Functions the enabled features need that the secret may not call, by name.
     pub missing_functions: Vec<String>,
+    /// Optional functions the secret may not call, by name: the test is still
+    /// ok without them (Moodle: `tool_mobile_get_config`, the site's time zone).
+    pub missing_optional_functions: Vec<String>,
     /// The zone the site turns its times into dates with (an IANA name), when
     /// it could be read.
     pub time_zone: Option<String>,
@@ -30,7 +33,8 @@ pub struct SiteReport {
     pub time_zone_unknown: Option<String>,
 }
 
-/// Calls a connection's system with its secret (an adapter over a connector).
+/// Calls a connection's system with the secret it signs in with (an adapter
+/// over a connector): the token or client secret, or a Moodle login's password.
 #[async_trait]
 pub trait SiteProbe: Send + Sync {
     /// Whether connections of this kind can be tested.
@@ -78,8 +82,9 @@ fn zone_notes(site: &SiteReport, tenant: TenantZone) -> Vec<String> {
 pub enum TestError {
     #[error("connections of kind {kind:?} cannot be tested")]
     Unsupported { kind: ConnectionKind },
-    #[error("the connection has no secret yet; set it first")]
-    NoSecret,
+    /// The secret it signs in with is not set (`field`: where a person sets it).
+    #[error("the connection has no secret to sign in with yet; set {field} first")]
+    NoSecret { field: &'static str },
     #[error("the connection's secret could not be read")]
     Secret(#[source] SecretError),
 }
@@ -106,9 +111,10 @@ pub async fn test_connection(
     if !probe.supports(kind) {
         return Err(TestError::Unsupported { kind });
     }
-    let secret = match secrets.secret(&connection.secret_name(secret_prefix)).await {
+    let (name, field) = connection.sign_in_secret(secret_prefix);
+    let secret = match secrets.secret(&name).await {
         Ok(secret) => secret,
-        Err(SecretError::NotFound { .. }) => return Err(TestError::NoSecret),
+        Err(SecretError::NotFound { .. }) => return Err(TestError::NoSecret { field }),
         Err(e) => return Err(TestError::Secret(e)),
     };
     match probe.probe(connection, secret).await {
@@ -193,6 +199,7 @@ mod tests {
                 version: "2023100900".into(),
                 account: "ws".into(),
                 missing_functions: self.missing.clone(),
+                missing_optional_functions: Vec::new(),
                 time_zone: self.zone.map(str::to_owned),
                 time_zone_unknown: self
                     .zone
@@ -326,7 +333,12 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(matches!(err, TestError::NoSecret));
+        assert!(matches!(
+            err,
+            TestError::NoSecret {
+                field: "connections.secret"
+            }
+        ));
         let sms = Connection {
             settings: ConnectionSettings::Sms(SmsSettings::default()),
             ..moodle()

@@ -443,6 +443,21 @@ pub struct MemLinks {
 
 #[async_trait]
 impl LinkStore for MemLinks {
+    async fn accounts_by_external_id(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        external_id: i64,
+    ) -> Result<Vec<domain::sis::ExternalAccount>, StoreError> {
+        Ok(self
+            .accounts
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|a| &a.tenant == t && &a.connection == c && a.external_id == external_id)
+            .cloned()
+            .collect())
+    }
     async fn link(
         &self,
         t: &TenantId,

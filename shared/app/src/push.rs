@@ -76,11 +76,27 @@ pub enum PushError {
         learner: LearnerCode,
         connection: ConnectionId,
     },
-    /// Moodle refused one record; the reason (for the person who acts) is kept
-    /// apart from the message, which names no person.
+    #[error("learner {learner} does not exist for tenant {tenant}")]
+    UnknownLearner {
+        tenant: TenantId,
+        learner: LearnerCode,
+    },
+    #[error("Moodle user {moodle_user_id} does not exist on the connection's site")]
+    UnknownMoodleUser { moodle_user_id: i64 },
+    #[error(
+        "Moodle user {moodle_user_id} is already the account of learner {learner} in this connection; one Moodle user belongs to one learner"
+    )]
+    AccountHeld {
+        moodle_user_id: i64,
+        learner: LearnerCode,
+    },
+    /// Moodle refused one record; the reason (for the person who acts) is the
+    /// source, apart from the message, which names no person: the run log
+    /// shows both ([`error_text`]), traces only the message.
     #[error("Moodle refused the {what}")]
     Refused {
         what: &'static str,
+        #[source]
         reason: BlockReason,
     },
 }
@@ -120,6 +136,8 @@ pub struct Push<'a> {
     pub learning: &'a dyn LearningSystems,
     pub mailer: &'a dyn Mailer,
     pub tenants: &'a dyn TenantSettingsStore,
+    /// The time now: a run's end is taken when it ends, not when its job began.
+    pub clock: fn() -> DateTime<Utc>,
 }
 
 /// A change sent to every linked connection: how many were updated, and the
@@ -260,21 +278,27 @@ async fn look_up(
     if unlinked.is_empty() {
         return Ok(found);
     }
-    for field in matching::lookup_fields(settings) {
-        let values: Vec<String> = unlinked
-            .iter()
-            .filter_map(|l| matching::lookup_value(l, field, settings))
-            .collect();
-        if !values.is_empty() {
-            found.extend(lms.users_by(field, &values).await?);
-        }
-    }
     if matching::needs_name_search(settings) {
         for l in &unlinked {
             found.extend(
                 lms.users_named(l.given_name.trim(), l.family_name.trim())
                     .await?,
             );
+        }
+    }
+    for field in matching::lookup_fields(settings) {
+        // Email is looked up last, one search per address (Moodle's search by
+        // email ignores case, its exact look-up does not), and only for the
+        // learners the other look-ups left to be created.
+        let values: Vec<String> = unlinked
+            .iter()
+            .filter(|l| {
+                field != UserLookup::Email || matching::needs_email_lookup(l, settings, &found)
+            })
+            .filter_map(|l| matching::lookup_value(l, field, settings))
+            .collect();
+        if !values.is_empty() {
+            found.extend(lms.users_by(field, &values).await?);
         }
     }
     Ok(found)
@@ -915,7 +939,9 @@ impl Push<'_> {
             .skipped_while_disabled(&conn, run, trigger, now)
             .await?
         {
-            pipeline.finish(tenant, connection, run, now).await?;
+            pipeline
+                .finish(tenant, connection, run, (self.clock)())
+                .await?;
             return Ok(PushReport::default());
         }
         let report = match self
@@ -933,7 +959,9 @@ impl Push<'_> {
                 PushReport::default()
             }
         };
-        pipeline.finish(tenant, connection, run, now).await?;
+        pipeline
+            .finish(tenant, connection, run, (self.clock)())
+            .await?;
         Ok(report)
     }
 
@@ -981,7 +1009,8 @@ impl Push<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), PushError> {
         let message = error_text(error);
-        tracing::error!(error = %message, "push failed");
+        // Only the top message: a refusal's reason may name a username.
+        tracing::error!(error = %error, "push failed");
         self.runs
             .append_log(
                 tenant,

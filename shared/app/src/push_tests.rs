@@ -31,6 +31,11 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
 }
 
+/// When a push job's run ends, by the push's clock: later than [`now`], when it began.
+fn later() -> DateTime<Utc> {
+    now() + chrono::Duration::seconds(42)
+}
+
 fn t() -> TenantId {
     TenantId::parse("acme").unwrap()
 }
@@ -114,6 +119,7 @@ impl Env {
             learning: &self.learning,
             mailer: &self.mailer,
             tenants: &self.tenants,
+            clock: later,
         }
     }
 
@@ -349,6 +355,22 @@ async fn push_creates_matches_enrols_logs_and_emails() {
         .unwrap()
         .status;
     assert_eq!(status, RunStatus::FinishedSuccessfully);
+}
+
+#[tokio::test]
+async fn a_push_run_finishes_when_it_ends_not_when_its_job_began() {
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    env.learner("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com"))
+        .await;
+    env.push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    let stored = env.runs.run(&t(), &c(), &run("r1")).await.unwrap().unwrap();
+    assert_eq!(stored.started_at, now());
+    assert_eq!(stored.finished_at, Some(later()));
+    assert_eq!(stored.duration(later()).num_seconds(), 42);
 }
 
 #[tokio::test]
@@ -826,7 +848,7 @@ async fn learner_edits_reach_moodle_and_archiving_suspends() {
     env.sis.save_learner(&ana).await.unwrap();
     assert_eq!(
         env.learners()
-            .sync_learner(&t(), &ana.code)
+            .sync_learner(&t(), &ana.code, now())
             .await
             .unwrap()
             .updated,
@@ -843,7 +865,7 @@ async fn learner_edits_reach_moodle_and_archiving_suspends() {
     let updates = env.sim.call_count("core_user_update_users");
     assert_eq!(
         env.learners()
-            .sync_learner(&t(), &ana.code)
+            .sync_learner(&t(), &ana.code, now())
             .await
             .unwrap()
             .updated,
@@ -855,12 +877,100 @@ async fn learner_edits_reach_moodle_and_archiving_suspends() {
     env.sis.save_learner(&unlinked).await.unwrap();
     assert_eq!(
         env.learners()
-            .sync_learner(&t(), &unlinked.code)
+            .sync_learner(&t(), &unlinked.code, now())
             .await
             .unwrap()
             .updated,
         0
     );
+}
+
+#[tokio::test]
+async fn a_create_moodle_refuses_without_a_reason_is_isolated_and_explained() {
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    // Two learners with one address in other letters: Moodle takes the first
+    // and refuses the whole batch for the second, saying only invalidparameter.
+    for (code, family, email) in [
+        ("D1", "One", "dee@example.com"),
+        ("D2", "Two", "DEE@Example.com"),
+    ] {
+        let mut l = env.learner(code, "Dee", family, Some(email)).await;
+        l.username = Some(format!("dee.{}", family.to_lowercase()));
+        env.sis.save_learner(&l).await.unwrap();
+    }
+    env.learner("G1", "Good", "One", Some("good1@example.com"))
+        .await;
+    env.push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    let first = env.moodle_user("dee.one").expect("D1 created");
+    for code in ["D1", "G1"] {
+        assert_eq!(
+            env.transfer(code).unwrap().status,
+            TransferStatus::Transferred,
+            "{code}"
+        );
+    }
+    assert_eq!(
+        blocked(&env.transfer("D2").unwrap().status),
+        vec![BlockReason::EmailUsedByAnotherUser {
+            moodle_user_id: first.id
+        }]
+    );
+    let log = env.log("r1").await;
+    assert!(
+        log.iter().any(|l| l.starts_with(&format!(
+            "User Dee Two (D2) - not transferred: the learner's email address is already used by Moodle user {}",
+            first.id
+        ))),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("Invalid parameter")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_change_moodle_refuses_names_the_holder_on_the_run_and_the_transfer() {
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    let mut ana = env
+        .learner("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com"))
+        .await;
+    env.push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    let holder = env.moodle_user("occ.student1").unwrap();
+    // The SMS gives Ana an address another Moodle user holds, in other letters.
+    ana.email = Some("Student1@Example.com".into());
+    env.sis.save_learner(&ana).await.unwrap();
+    let synced = env
+        .learners()
+        .sync_learner(&t(), &ana.code, later())
+        .await
+        .unwrap();
+    assert_eq!(synced.updated, 0);
+    let [failure] = synced.failures.as_slice() else {
+        panic!("{:?}", synced.failures)
+    };
+    let text = crate::push::error_text(&failure.error);
+    assert!(
+        text.starts_with("Moodle refused the learner's changes: the learner's email address is already used by Moodle user"),
+        "{text}"
+    );
+    assert!(text.contains(&holder.id.to_string()), "{text}");
+    assert_eq!(
+        blocked(&env.transfer("X1234567").unwrap().status),
+        vec![BlockReason::EmailUsedByAnotherUser {
+            moodle_user_id: holder.id
+        }]
+    );
+    let ours = env.moodle_user("ana.ruiz@example.com").unwrap();
+    assert_eq!(ours.lastname, "Ruiz", "Moodle left the user unchanged");
 }
 
 #[tokio::test]

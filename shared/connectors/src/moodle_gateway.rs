@@ -33,27 +33,81 @@ use std::sync::{Arc, Mutex};
 pub struct MoodleGateway {
     client: MoodleClient,
     site_url: String,
+    /// What the connection is used for: the functions its test asks for.
+    features: Vec<Feature>,
 }
 
 impl MoodleGateway {
+    /// A gateway whose test asks for every feature's functions.
     pub fn new(client: MoodleClient, site_url: impl Into<String>) -> Self {
         Self {
             client,
             site_url: site_url.into(),
+            features: Feature::ALL.to_vec(),
         }
     }
 
-    /// A gateway for a connection's site, its settings and token.
+    /// A gateway for a connection's site, its settings and the secret it signs
+    /// in with (the token, or the password of `settings.login`).
     pub fn for_settings(
         base_url: &str,
         settings: &MoodleSettings,
-        token: secrecy::SecretString,
+        secret: secrecy::SecretString,
     ) -> Result<Self, MoodleError> {
         let client = MoodleClient::new(
             MoodleConfig::from_settings(base_url, settings),
-            MoodleAuth::Token(token),
+            MoodleAuth::for_login(&settings.login, secret),
         )?;
-        Ok(Self::new(client, base_url.trim_end_matches('/')))
+        Ok(Self {
+            features: Feature::enabled_by(settings),
+            ..Self::new(client, base_url.trim_end_matches('/'))
+        })
+    }
+
+    /// The users holding `email` as Moodle compares emails: its email search
+    /// ignores letter case but treats `_` and `%` as wildcards, so only the
+    /// users whose email is the same ignoring case are kept. One call per
+    /// address (the search takes one value), side by side.
+    async fn users_by_email(&self, emails: &[String]) -> Result<Vec<User>, MoodleError> {
+        let found =
+            futures::future::try_join_all(emails.iter().map(|e| self.holders_of(e))).await?;
+        let mut users: Vec<User> = found.into_iter().flatten().collect();
+        users.sort_by_key(|u| u.id);
+        users.dedup_by_key(|u| u.id);
+        Ok(users)
+    }
+
+    /// One address's holders (the client's permits bound the calls in flight).
+    async fn holders_of(&self, email: &str) -> Result<Vec<User>, MoodleError> {
+        let answer = self
+            .client
+            .users(&[Criterion::new("email", email.trim())])
+            .await?;
+        Ok(answer
+            .users
+            .into_iter()
+            .filter(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| domain::matching::same_email(e, email))
+            })
+            .collect())
+    }
+
+    /// The users holding any of these emails (any letter case) or usernames:
+    /// who stands in the way of a refused change.
+    async fn holders(
+        &self,
+        emails: &[String],
+        usernames: &[String],
+    ) -> Result<Vec<LmsUser>, MoodleError> {
+        let mut found = self.users_by_email(emails).await?;
+        found.extend(
+            self.client
+                .users_by_field(UserField::Username, usernames)
+                .await?,
+        );
+        Ok(found.into_iter().map(lms_user).collect())
     }
 
     /// The client (for its call counts).
@@ -75,12 +129,8 @@ fn call_error(e: MoodleError) -> LearningError {
 /// refuses point at the setting the VETtrak seed asks for.
 fn refusal_message(e: &MoodleError, username: Option<&str>) -> String {
     let base = e.to_string();
-    let plain = |u: &str| {
-        u.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c))
-    };
     match (e, username) {
-        (MoodleError::InvalidParameter { .. }, Some(u)) if !plain(u) => format!(
+        (MoodleError::InvalidParameter { .. }, Some(u)) if !plain_username(u) => format!(
             "{base} (the username {u} has characters Moodle accepts only with \"Allow extended characters in usernames\" enabled: Site administration > Security > Site security settings)"
         ),
         _ => base,
@@ -89,16 +139,35 @@ fn refusal_message(e: &MoodleError, username: Option<&str>) -> String {
 
 /// One record's failure: transient and site-wide errors fail the record's call
 /// (try again / a person fixes the connection); anything else refuses the record.
+/// A create Moodle refused without a reason (debugging off) says so plainly.
 fn record_failure(e: &Arc<MoodleError>, username: Option<&str>) -> RecordFailure {
     if e.is_retryable() {
         RecordFailure::Failed(LearningError::Unavailable(Box::new(Arc::clone(e))))
     } else if e.is_site_wide() {
         RecordFailure::Failed(LearningError::Refused(Box::new(Arc::clone(e))))
     } else {
-        RecordFailure::Refused(BlockReason::RefusedByMoodle {
-            message: refusal_message(e, username),
-        })
+        match (e.as_ref(), username) {
+            (
+                MoodleError::InvalidParameter {
+                    debuginfo: None, ..
+                },
+                Some(u),
+            ) if plain_username(u) => {
+                RecordFailure::Refused(BlockReason::CreateRefusedWithoutReason {
+                    username: u.to_owned(),
+                })
+            }
+            _ => RecordFailure::Refused(BlockReason::RefusedByMoodle {
+                message: refusal_message(e, username),
+            }),
+        }
     }
+}
+
+/// Characters Moodle takes in a username without "Allow extended characters".
+fn plain_username(u: &str) -> bool {
+    u.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c))
 }
 
 fn outcomes<T, U>(
@@ -218,11 +287,16 @@ impl LearningSystem for MoodleGateway {
         let mut values = values.to_vec();
         values.sort();
         values.dedup();
-        let users = self
-            .client
-            .users_by_field(field, &values)
-            .await
-            .map_err(call_error)?;
+        let users = if field == UserField::Email {
+            // `core_user_get_users_by_field` compares emails case-sensitively;
+            // Moodle keeps them unique ignoring case.
+            values.sort_by_key(|v| v.trim().to_lowercase());
+            values.dedup_by(|a, b| domain::matching::same_email(a, b));
+            self.users_by_email(&values).await
+        } else {
+            self.client.users_by_field(field, &values).await
+        }
+        .map_err(call_error)?;
         Ok(users.into_iter().map(lms_user).collect())
     }
 
@@ -255,11 +329,48 @@ impl LearningSystem for MoodleGateway {
     async fn update_users(&self, changes: &[UserChanges]) -> RecordOutcomes<()> {
         let wire: Vec<UserUpdate> = changes.iter().map(user_update).collect();
         let outcome = self.client.update_users(&wire).await;
-        outcomes(
-            outcome,
-            |i| changes.get(i).and_then(|c| c.username.clone()),
-            |_| (),
-        )
+        // Moodle's warnings (useremailduplicate, invaliduserid, a username
+        // taken) name no other user: look up who holds the new email or
+        // username, so the learner's reason says whom to link or what to change.
+        let warned: Vec<&UserChanges> = outcome
+            .failed()
+            .filter(|(_, e)| matches!(e, MoodleError::Warning { .. }))
+            .filter_map(|(i, _)| changes.get(i))
+            .collect();
+        let found = if warned.is_empty() {
+            Vec::new()
+        } else {
+            let emails: Vec<String> = warned.iter().filter_map(|c| c.email.clone()).collect();
+            let usernames: Vec<String> = warned.iter().filter_map(|c| c.username.clone()).collect();
+            self.holders(&emails, &usernames)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the holders of a refused change could not be looked up");
+                    Vec::new()
+                })
+        };
+        outcome
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Ok(()) => Ok(()),
+                Err(e) => match (e.as_ref(), changes.get(i)) {
+                    (MoodleError::Warning { warning }, Some(change)) => {
+                        Err(RecordFailure::Refused(domain::matching::refused_update(
+                            change,
+                            &warning.warningcode,
+                            &warning.message,
+                            &found,
+                        )))
+                    }
+                    _ => Err(record_failure(
+                        e,
+                        changes.get(i).and_then(|c| c.username.as_deref()),
+                    )),
+                },
+            })
+            .collect()
     }
 
     async fn enrolled_users(&self, course: i64) -> Result<Vec<i64>, LearningError> {
@@ -367,6 +478,7 @@ impl LearningSystem for MoodleGateway {
             .map(|c| LmsCategory {
                 id: c.id.get(),
                 name: c.name,
+                idnumber: c.idnumber.unwrap_or_default(),
                 parent: c.parent,
             })
             .collect())
@@ -420,7 +532,7 @@ impl LearningSystem for MoodleGateway {
     }
 
     async fn test(&self) -> Result<SiteReport, LearningError> {
-        let required = required_functions(&[Feature::EnrolmentPush]);
+        let required = required_functions(&self.features);
         let report = self
             .client
             .test_connection(&required)
@@ -430,17 +542,21 @@ impl LearningSystem for MoodleGateway {
             site_name: report.site_name,
             release: report.release,
             missing_functions: report.missing_functions,
+            missing_optional_functions: report.missing_optional_functions,
         })
     }
 }
 
-/// What a cached gateway was built from: a changed URL, settings or token
-/// (its SHA-256, never the token itself) rebuilds it.
+/// What a cached gateway was built from: a changed URL, settings or secret
+/// (its SHA-256, never the secret itself) rebuilds it. A password login's
+/// token lives in the cached gateway's client: fetched once per instance.
 #[derive(PartialEq)]
 struct Built {
     base_url: String,
     batch_size: usize,
     max_concurrency: usize,
+    login: domain::connection::MoodleLogin,
+    features: Vec<Feature>,
     token: [u8; 32],
 }
 
@@ -476,15 +592,18 @@ impl MoodleGateways {
         let key = (connection.tenant.clone(), connection.id.clone());
         // The secret source caches too (a few minutes), so this read is cheap; a
         // rotated token builds a new gateway.
+        let (name, _) = connection.sign_in_secret(&self.secret_prefix);
         let token = self
             .secrets
-            .secret(&connection.secret_name(&self.secret_prefix))
+            .secret(&name)
             .await
             .map_err(LearningError::Secret)?;
         let built = Built {
             base_url: connection.base_url.clone(),
             batch_size: settings.batch_size,
             max_concurrency: settings.max_concurrency,
+            login: settings.login.clone(),
+            features: Feature::enabled_by(settings),
             token: {
                 use secrecy::ExposeSecret;
                 use sha2::Digest;
@@ -541,5 +660,32 @@ mod tests {
                 .contains("Allow extended characters in usernames")
         );
         assert!(!refusal_message(&e, Some("ana@example.com")).contains("extended"));
+    }
+
+    #[test]
+    fn a_bare_refusal_says_moodle_gave_no_reason() {
+        let bare = Arc::new(MoodleError::InvalidParameter {
+            message: "Invalid parameter value detected".into(),
+            debuginfo: None,
+        });
+        let RecordFailure::Refused(reason) = record_failure(&bare, Some("ana.ruiz")) else {
+            panic!("a refusal")
+        };
+        assert_eq!(
+            reason,
+            BlockReason::CreateRefusedWithoutReason {
+                username: "ana.ruiz".into()
+            }
+        );
+        assert!(reason.message().contains("gave no reason"));
+        // With debugging on, Moodle's own words are kept.
+        let said = Arc::new(MoodleError::InvalidParameter {
+            message: "Invalid parameter value detected".into(),
+            debuginfo: Some("Invalid username".into()),
+        });
+        assert!(matches!(
+            record_failure(&said, Some("ana.ruiz")),
+            RecordFailure::Refused(BlockReason::RefusedByMoodle { message }) if message.contains("Invalid username")
+        ));
     }
 }

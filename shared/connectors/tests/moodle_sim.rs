@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed expectation is a failed test
 
-use connectors::moodle::functions::{
-    COURSE_COMPLETION_FUNCTIONS, ENROLMENT_PUSH_FUNCTIONS, RESULTS_FUNCTIONS,
-};
 use connectors::moodle::types::*;
 use connectors::moodle::*;
 use secrecy::SecretString;
@@ -108,25 +105,38 @@ async fn test_connection_reports_the_site_and_the_missing_functions() {
         "limitedtoken0000000000000000000a",
         |_| {},
     );
-    let report = limited
-        .test_connection(ENROLMENT_PUSH_FUNCTIONS)
-        .await
-        .unwrap();
-    let expected: Vec<&str> = ENROLMENT_PUSH_FUNCTIONS
+    let push = Feature::EnrolmentPush.required_functions();
+    let report = limited.test_connection(&push).await.unwrap();
+    assert_eq!(
+        report.missing_optional_functions,
+        ["tool_mobile_get_config"]
+    );
+    let expected: Vec<&str> = push
         .iter()
         .copied()
-        .filter(|f| !["core_webservice_get_site_info", "core_user_get_users"].contains(f))
+        .filter(|f| {
+            ![
+                "core_webservice_get_site_info",
+                "core_user_get_users",
+                // core_grades_get_grades stands in for it.
+                "gradereport_user_get_grade_items",
+            ]
+            .contains(f)
+        })
         .collect();
     assert_eq!(report.missing_functions, expected);
     // core_grades_get_grades stands in for the grade report on old sites.
-    let report = limited.test_connection(RESULTS_FUNCTIONS).await.unwrap();
+    let report = limited
+        .test_connection(&Feature::Results.required_functions())
+        .await
+        .unwrap();
     assert!(
         !report
             .missing_functions
             .contains(&"gradereport_user_get_grade_items".to_owned())
     );
     let report = limited
-        .test_connection(COURSE_COMPLETION_FUNCTIONS)
+        .test_connection(&Feature::CourseCompletion.required_functions())
         .await
         .unwrap();
     assert!(
@@ -228,6 +238,56 @@ async fn password_login_is_exchanged_once_for_a_token() {
         "{e:?}"
     );
     assert!(!e.to_string().contains("wrong"));
+    assert!(
+        e.to_string().contains("check the connection's username"),
+        "{e}"
+    );
+
+    let auth = MoodleAuth::Password {
+        username: "wsuser".into(),
+        password: SecretString::from("Ws#pass123"),
+        service: "no_such_service".into(),
+    };
+    let client = MoodleClient::new(quick_config(&s.server.base_url), auth).unwrap();
+    let e = client.site_info().await.unwrap_err();
+    assert!(
+        matches!(&e, MoodleError::Login { errorcode, .. } if errorcode == "servicenotavailable"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("settings.login.service"), "{e}");
+}
+
+#[tokio::test]
+async fn a_password_logins_refused_token_is_fetched_again_once() {
+    let s = site().await;
+    s.sim
+        .add_login("wsuser", "Ws#pass123", "learnbridge", SAMPLE_TOKEN);
+    let auth = MoodleAuth::Password {
+        username: "wsuser".into(),
+        password: SecretString::from("Ws#pass123"),
+        service: "learnbridge".into(),
+    };
+    let client = MoodleClient::new(quick_config(&s.server.base_url), auth).unwrap();
+    client.site_info().await.unwrap();
+    // An admin deletes the token; logging in again makes a new one.
+    const NEW: &str = "5ec0d70ce0000000000000000000beef";
+    s.sim.with_state(|st| {
+        for t in st.tokens.iter_mut().filter(|t| t.token == SAMPLE_TOKEN) {
+            t.token = NEW.to_owned();
+        }
+        for l in st.logins.iter_mut() {
+            l.token = NEW.to_owned();
+        }
+    });
+    client.site_info().await.unwrap();
+    assert_eq!(client.call_counts().get(LOGIN_COUNT_KEY), Some(&2));
+    assert_eq!(client.call_count(WsFunction::GetSiteInfo), 3);
+
+    // A token refused right after a fresh login is not fetched a third time.
+    s.sim.with_state(|st| st.tokens.clear());
+    let e = client.site_info().await.unwrap_err();
+    assert!(matches!(e, MoodleError::InvalidToken { .. }), "{e:?}");
+    assert_eq!(client.call_counts().get(LOGIN_COUNT_KEY), Some(&3));
 }
 
 // ------------------------------------------------------------------ categories and courses
@@ -798,7 +858,8 @@ async fn grades_from_the_grade_report() {
 async fn old_sites_fall_back_to_core_grades_get_grades() {
     let s = site().await;
     s.sim.with_state(|st| st.site.old_site = true);
-    let old_service: Vec<&str> = RESULTS_FUNCTIONS
+    let old_service: Vec<&str> = Feature::Results
+        .required_functions()
         .iter()
         .copied()
         .filter(|f| *f != "gradereport_user_get_grade_items")

@@ -59,7 +59,9 @@ impl ConnectionKind {
         match self {
             ConnectionKind::Ocsat | ConnectionKind::LlnRobot => &["api_key"],
             ConnectionKind::CourseKey => &["initial_password"],
-            ConnectionKind::Moodle | ConnectionKind::Sms => &[],
+            // A Moodle connection that signs in with a username (`settings.login`).
+            ConnectionKind::Moodle => &["password"],
+            ConnectionKind::Sms => &[],
         }
     }
 }
@@ -96,6 +98,35 @@ impl Connection {
     pub fn field_secret_name(&self, prefix: &str, field: &str) -> String {
         format!("{}/{field}", self.secret_name(prefix))
     }
+
+    /// The secret the connection signs in with, and the field a person sets it
+    /// through: the main secret (`secret`: a token, a client secret), or, for a
+    /// Moodle connection that signs in with a username, its `password`.
+    pub fn sign_in_secret(&self, prefix: &str) -> (String, &'static str) {
+        match &self.settings {
+            ConnectionSettings::Moodle(MoodleSettings {
+                login: MoodleLogin::Password { .. },
+                ..
+            }) => (
+                self.field_secret_name(prefix, "password"),
+                "connections.secrets.password",
+            ),
+            _ => (self.secret_name(prefix), "connections.secret"),
+        }
+    }
+}
+
+/// How learnbridge signs in to a Moodle site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MoodleLogin {
+    /// A web service token, the connection's secret (recommended).
+    #[default]
+    Token,
+    /// A Moodle account (its password is the connection's `password` secret)
+    /// exchanged through `login/token.php` for a token of the external service
+    /// with this short name; the token is kept and fetched again when refused.
+    Password { username: String, service: String },
 }
 
 /// Settings, typed per kind.
@@ -159,6 +190,8 @@ pub enum MatchField {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MoodleSettings {
+    /// How learnbridge signs in: a token, or a username and password.
+    pub login: MoodleLogin,
     /// Moodle role id used to enrol learners; 5 is Moodle's student role.
     pub role_id: i64,
     pub new_user_auth: NewUserAuth,
@@ -203,6 +236,7 @@ impl MoodleSettings {
 impl Default for MoodleSettings {
     fn default() -> Self {
         Self {
+            login: MoodleLogin::Token,
             role_id: 5,
             new_user_auth: NewUserAuth::default(),
             match_order: MatchOrder::LearnerCodeThenFields,

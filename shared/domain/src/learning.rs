@@ -154,6 +154,8 @@ pub struct CourseSchedule {
 pub struct LmsCategory {
     pub id: i64,
     pub name: String,
+    /// The category's ID number in Moodle (empty when it has none).
+    pub idnumber: String,
     pub parent: i64,
 }
 
@@ -179,6 +181,8 @@ pub struct SiteReport {
     pub release: String,
     /// Functions the features need that the token's service lacks, by name.
     pub missing_functions: Vec<String>,
+    /// Optional functions the token's service lacks, by name (the site is usable).
+    pub missing_optional_functions: Vec<String>,
 }
 
 /// A call that failed as a whole (not one record of it).

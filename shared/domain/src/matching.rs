@@ -53,6 +53,77 @@ fn norm(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
+/// Whether two email addresses are one as Moodle sees them: Moodle keeps emails
+/// unique ignoring letter case, and its email search (`core_user_get_users`) is a
+/// case-insensitive `LIKE` where `_` and `%` are wildcards, so only the users
+/// for whom this holds are the address's holders.
+pub fn same_email(a: &str, b: &str) -> bool {
+    let a = norm(a);
+    !a.is_empty() && a == norm(b)
+}
+
+/// Why Moodle refused to create `username` with `email`, from the users a
+/// look-up found by that username and that email (in any letter case): the
+/// holder of either, or, when nobody holds them, that Moodle gave no reason.
+pub fn refused_create(username: &str, email: &str, found: &[LmsUser]) -> BlockReason {
+    let username = norm(username);
+    if let Some(other) = found.iter().find(|u| norm(&u.username) == username) {
+        return BlockReason::UsernameUsedByAnotherUser {
+            username,
+            moodle_user_id: other.id,
+        };
+    }
+    if let Some(other) = found.iter().find(|u| same_email(&u.email, email)) {
+        return BlockReason::EmailUsedByAnotherUser {
+            moodle_user_id: other.id,
+        };
+    }
+    BlockReason::CreateRefusedWithoutReason { username }
+}
+
+/// Why Moodle did not apply `changes` to user `changes.id`, from its warning
+/// code (`core_user_update_users`) and the users a look-up found by the new
+/// username and email: the holder of the email (`useremailduplicate`) or of the
+/// username (`dmlwriteexception` on a username change), a user that is gone
+/// (`invaliduserid`), else Moodle's own words.
+pub fn refused_update(
+    changes: &UserChanges,
+    warningcode: &str,
+    message: &str,
+    found: &[LmsUser],
+) -> BlockReason {
+    let others = || found.iter().filter(|u| u.id != changes.id);
+    match warningcode {
+        "invaliduserid" => {
+            return BlockReason::StoredUserMissing {
+                moodle_user_id: changes.id,
+            };
+        }
+        "useremailduplicate" => {
+            if let Some(email) = &changes.email
+                && let Some(other) = others().find(|u| same_email(&u.email, email))
+            {
+                return BlockReason::EmailUsedByAnotherUser {
+                    moodle_user_id: other.id,
+                };
+            }
+        }
+        _ => {
+            if let Some(username) = &changes.username
+                && let Some(other) = others().find(|u| norm(&u.username) == norm(username))
+            {
+                return BlockReason::UsernameUsedByAnotherUser {
+                    username: norm(username),
+                    moodle_user_id: other.id,
+                };
+            }
+        }
+    }
+    BlockReason::RefusedByMoodle {
+        message: format!("{message} ({warningcode}); the Moodle user was left unchanged"),
+    }
+}
+
 /// The username learnbridge gives a new Moodle user (see the module docs for why).
 pub fn username_for(learner: &Learner, settings: &MoodleSettings) -> String {
     match settings.match_order {
@@ -98,6 +169,14 @@ pub fn lookup_fields(settings: &MoodleSettings) -> Vec<UserLookup> {
     }
     fields.push(UserLookup::Email);
     fields
+}
+
+/// Whether the learner's email must be looked up, given the users the other
+/// look-ups found: only when, without it, the learner would be created (an
+/// email holder then links or blocks; a learner already matched, or blocked,
+/// is decided whoever holds the email). [`lookup_fields`] puts email last.
+pub fn needs_email_lookup(learner: &Learner, settings: &MoodleSettings, found: &[LmsUser]) -> bool {
+    decide(learner, settings, None, found) == MatchDecision::Create
 }
 
 /// The value a learner is looked up by, if they have one.
@@ -198,7 +277,7 @@ pub fn decide(
     let by_email = || {
         found
             .iter()
-            .filter(|u| email.as_deref().is_some_and(|e| norm(&u.email) == e))
+            .filter(|u| email.as_deref().is_some_and(|e| same_email(&u.email, e)))
             .collect::<Vec<_>>()
     };
     match settings.match_order {
@@ -482,6 +561,100 @@ mod tests {
         for (name, learner, settings, stored, found, want) in cases {
             assert_eq!(decide(&learner, &settings, stored, &found), want, "{name}");
         }
+    }
+
+    #[test]
+    fn emails_are_one_whatever_their_letter_case_and_wildcards_match_nothing() {
+        assert!(same_email("TAKEN@Example.com", "taken@example.com"));
+        assert!(same_email(" taken@example.com ", "taken@example.com"));
+        assert!(!same_email("taken_example_com", "taken@example.com"));
+        assert!(!same_email("taken%", "taken@example.com"));
+        assert!(!same_email("", ""));
+        // A user holding the email in another case blocks the create.
+        let holder = user(6, "taken", "", "taken@example.com");
+        let mut l = ana();
+        l.email = Some("TAKEN@Example.com".into());
+        assert_eq!(
+            decide(&l, &vettrak(), None, std::slice::from_ref(&holder)),
+            MatchDecision::Blocked(BlockReason::EmailUsedByAnotherUser { moodle_user_id: 6 })
+        );
+    }
+
+    #[test]
+    fn a_refused_create_is_explained_by_who_holds_the_username_or_email() {
+        let found = [
+            user(6, "taken", "", "Taken@example.com"),
+            user(7, "ana.ruiz", "", "x@example.com"),
+        ];
+        assert_eq!(
+            refused_create("ana.ruiz", "ana@example.com", &found),
+            BlockReason::UsernameUsedByAnotherUser {
+                username: "ana.ruiz".into(),
+                moodle_user_id: 7
+            }
+        );
+        assert_eq!(
+            refused_create("new", "taken@example.com", &found),
+            BlockReason::EmailUsedByAnotherUser { moodle_user_id: 6 }
+        );
+        let plain = refused_create("new", "new@example.com", &found);
+        assert_eq!(
+            plain,
+            BlockReason::CreateRefusedWithoutReason {
+                username: "new".into()
+            }
+        );
+        assert!(plain.message().contains("gave no reason"));
+    }
+
+    #[test]
+    fn a_refused_update_names_the_holder_or_keeps_moodles_words() {
+        let found = [
+            user(4, "ana", "X1", "ana@example.com"),
+            user(6, "taken", "", "TAKEN@example.com"),
+        ];
+        let email = UserChanges {
+            id: 4,
+            email: Some("taken@example.com".into()),
+            ..UserChanges::default()
+        };
+        assert_eq!(
+            refused_update(
+                &email,
+                "useremailduplicate",
+                "Duplicate email address",
+                &found
+            ),
+            BlockReason::EmailUsedByAnotherUser { moodle_user_id: 6 }
+        );
+        let username = UserChanges {
+            id: 4,
+            username: Some("taken".into()),
+            ..UserChanges::default()
+        };
+        assert_eq!(
+            refused_update(
+                &username,
+                "dmlwriteexception",
+                "Error writing to database",
+                &found
+            ),
+            BlockReason::UsernameUsedByAnotherUser {
+                username: "taken".into(),
+                moodle_user_id: 6
+            }
+        );
+        assert_eq!(
+            refused_update(&username, "invaliduserid", "Invalid user id", &[]),
+            BlockReason::StoredUserMissing { moodle_user_id: 4 }
+        );
+        let other = refused_update(&email, "useremailduplicate", "Duplicate email address", &[]);
+        assert!(
+            other
+                .message()
+                .contains("Duplicate email address (useremailduplicate)"),
+            "{other:?}"
+        );
     }
 
     #[test]

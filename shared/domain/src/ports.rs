@@ -429,6 +429,14 @@ pub trait LinkStore: Send + Sync {
         &self,
         account: &crate::sis::ExternalAccount,
     ) -> Result<Written, StoreError>;
+    /// The accounts stored for one external id (a Moodle user id) in a
+    /// connection: the other way round from [`LinkStore::account`].
+    async fn accounts_by_external_id(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        external_id: i64,
+    ) -> Result<Vec<crate::sis::ExternalAccount>, StoreError>;
     /// Replaces a learner's stored account (a person re-linked them).
     async fn replace_account(
         &self,

@@ -180,6 +180,11 @@ pub enum BlockReason {
     },
     /// The enrolment names a learner the SMS has not sent.
     LearnerNotFound,
+    /// Moodle refused to create the user and said no more (its debugging is
+    /// off, as in production), and no look-up found who holds the username or email.
+    CreateRefusedWithoutReason {
+        username: String,
+    },
 }
 
 impl BlockReason {
@@ -191,7 +196,7 @@ impl BlockReason {
             }
             BlockReason::InvalidEmail => "the learner's email address is not valid".into(),
             BlockReason::EmailUsedByAnotherUser { moodle_user_id } => format!(
-                "the learner's email address is already used by Moodle user {moodle_user_id}; link them or change the email"
+                "the learner's email address is already used by Moodle user {moodle_user_id} (Moodle compares emails ignoring letter case); link the learner to Moodle user {moodle_user_id} (PUT /v1/learners/{{code}}/accounts/{{connection}} with {{\"moodle_user_id\": {moodle_user_id}}}) or change the email"
             ),
             BlockReason::MissingSurname => "the learner has no surname".into(),
             BlockReason::MissingGivenName => "the learner has no given name".into(),
@@ -224,9 +229,22 @@ impl BlockReason {
             BlockReason::LearnerNotFound => {
                 "the learner is not known: send the learner before the enrolment".into()
             }
+            BlockReason::CreateRefusedWithoutReason { username } => format!(
+                "Moodle refused to create the user and gave no reason (Moodle says why only with debugging on); check in Moodle that no user has the username {username} or the learner's email address in any letter case, and that the username and names hold only characters the site allows"
+            ),
         }
     }
 }
+
+/// The reason as a person reads it ([`BlockReason::message`]), so a failure
+/// that carries one (as its source) shows it on the run.
+impl std::fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for BlockReason {}
 
 /// VETtrak's colours: green (ready), white (already transferred), red (blocked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -299,6 +299,15 @@ impl DynamoLinkStore {
 
 #[async_trait]
 impl LinkStore for DynamoLinkStore {
+    async fn accounts_by_external_id(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        external_id: i64,
+    ) -> Result<Vec<ExternalAccount>, StoreError> {
+        DynamoLinkStore::accounts_by_external_id(self, tenant, connection, external_id).await
+    }
+
     async fn link(
         &self,
         tenant: &TenantId,

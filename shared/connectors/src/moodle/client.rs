@@ -3,7 +3,7 @@
 
 use super::batch::{self, BatchOutcome};
 use super::error::{MoodleError, MoodleException};
-use super::functions::{FALLBACKS, Idempotency, WsFunction};
+use super::functions::{FALLBACKS, Idempotency, OPTIONAL_FUNCTIONS, WsFunction};
 use super::ids::{CourseModuleId, MoodleCourseId, MoodleUserId};
 use super::types::*;
 use backon::{ExponentialBuilder, Retryable};
@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
 /// How a client proves who it is.
@@ -31,6 +31,23 @@ pub enum MoodleAuth {
         password: SecretString,
         service: String,
     },
+}
+
+impl MoodleAuth {
+    /// How a connection signs in ([`domain::connection::MoodleLogin`]), with
+    /// the secret it signs in with (the token, or the password).
+    pub fn for_login(login: &domain::connection::MoodleLogin, secret: SecretString) -> Self {
+        match login {
+            domain::connection::MoodleLogin::Token => MoodleAuth::Token(secret),
+            domain::connection::MoodleLogin::Password { username, service } => {
+                MoodleAuth::Password {
+                    username: username.trim().to_owned(),
+                    password: secret,
+                    service: service.trim().to_owned(),
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for MoodleAuth {
@@ -142,7 +159,9 @@ struct Inner {
     endpoint: Url,
     login_endpoint: Url,
     auth: MoodleAuth,
-    token: OnceCell<SecretString>,
+    /// The token `login/token.php` gave for a password login: fetched once,
+    /// fetched again when Moodle refuses it (`invalidtoken`).
+    token: Mutex<Option<SecretString>>,
     config: MoodleConfig,
     permits: Semaphore,
     counts: [AtomicU64; WsFunction::ALL.len()],
@@ -261,7 +280,7 @@ impl MoodleClient {
                 endpoint,
                 login_endpoint,
                 auth,
-                token: OnceCell::new(),
+                token: Mutex::new(None),
                 config,
                 permits,
                 counts: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -303,25 +322,45 @@ impl MoodleClient {
 
     // ------------------------------------------------------------ transport
 
-    async fn token(&self) -> Result<&SecretString, MoodleError> {
+    /// The token to send: the connection's, or the one a password login
+    /// gave (exchanged now if there is none yet).
+    async fn token(&self) -> Result<SecretString, MoodleError> {
         match &self.inner.auth {
-            MoodleAuth::Token(token) => Ok(token),
+            MoodleAuth::Token(token) => Ok(token.clone()),
             MoodleAuth::Password {
                 username,
                 password,
                 service,
             } => {
-                self.inner
-                    .token
-                    .get_or_try_init(|| async {
-                        self.with_retry(Idempotency::Idempotent, || {
-                            self.login(username, password, service)
-                        })
-                        .await
+                let mut cached = self.inner.token.lock().await;
+                if let Some(token) = cached.as_ref() {
+                    return Ok(token.clone());
+                }
+                let token = self
+                    .with_retry(Idempotency::Idempotent, || {
+                        self.login(username, password, service)
                     })
-                    .await
+                    .await?;
+                *cached = Some(token.clone());
+                Ok(token)
             }
         }
+    }
+
+    /// Forgets a password login's token that Moodle refused (`used`), so the
+    /// next call exchanges the password again. Whether there is a login to redo.
+    async fn forget_token(&self, used: &SecretString) -> bool {
+        if !matches!(self.inner.auth, MoodleAuth::Password { .. }) {
+            return false;
+        }
+        let mut cached = self.inner.token.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|t| t.expose_secret() == used.expose_secret())
+        {
+            *cached = None;
+        }
+        true
     }
 
     /// `login/token.php`: username, password and service in the POST body.
@@ -352,6 +391,7 @@ impl MoodleClient {
             } => Err(MoodleError::Login {
                 errorcode: errorcode.unwrap_or_else(|| "unknown".to_owned()),
                 message: error.unwrap_or_else(|| "no token in Moodle's answer".to_owned()),
+                service: service.to_owned(),
             }),
         }
     }
@@ -442,16 +482,17 @@ impl MoodleClient {
         function: WsFunction,
         params: &str,
     ) -> Result<R, MoodleError> {
-        let token = self.token().await?;
-        let body = form_body(token, function.name(), params);
         let started = Instant::now();
-        let result = self
-            .with_retry(function.idempotency(), || async {
-                self.inner.counts[function.index()].fetch_add(1, Ordering::Relaxed);
-                let bytes = self.post(self.inner.endpoint.clone(), body.clone()).await?;
-                parse_answer::<R>(function, &bytes)
-            })
-            .await;
+        let token = self.token().await?;
+        let mut result = self.send_call(function, &token, params).await;
+        // A password login's token was revoked or expired: exchange the
+        // password again, once, and repeat the call (it never ran).
+        if matches!(result, Err(MoodleError::InvalidToken { .. }))
+            && self.forget_token(&token).await
+        {
+            let token = self.token().await?;
+            result = self.send_call(function, &token, params).await;
+        }
         match &result {
             Ok(_) => tracing::debug!(
                 function = function.name(),
@@ -463,6 +504,21 @@ impl MoodleClient {
             }
         }
         result
+    }
+
+    async fn send_call<R: DeserializeOwned>(
+        &self,
+        function: WsFunction,
+        token: &SecretString,
+        params: &str,
+    ) -> Result<R, MoodleError> {
+        let body = form_body(token, function.name(), params);
+        self.with_retry(function.idempotency(), || async {
+            self.inner.counts[function.index()].fetch_add(1, Ordering::Relaxed);
+            let bytes = self.post(self.inner.endpoint.clone(), body.clone()).await?;
+            parse_answer::<R>(function, &bytes)
+        })
+        .await
     }
 
     /// Calls a function: parameters form-encoded, answer parsed or mapped to an error.
@@ -483,7 +539,8 @@ impl MoodleClient {
     }
 
     /// Test connection: the site's name, release and version, and which of the
-    /// `required` functions the token's service lacks, by name.
+    /// `required` functions (and of the [`OPTIONAL_FUNCTIONS`]) the token's
+    /// service lacks, by name.
     /// `gradereport_user_get_grade_items` counts as present when the service
     /// has `core_grades_get_grades` instead (old sites).
     pub async fn test_connection(
@@ -500,6 +557,11 @@ impl MoodleClient {
                         .any(|(needed, instead)| needed == *name && info.has_function(instead))
             })
             .map(|name| (*name).to_owned())
+            .collect();
+        let missing_optional_functions = OPTIONAL_FUNCTIONS
+            .iter()
+            .filter(|(name, _)| !info.has_function(name))
+            .map(|(name, _)| (*name).to_owned())
             .collect();
         let time_zone = if info.has_function(WsFunction::GetMobileConfig.name()) {
             match self.mobile_config("locationsettings").await {
@@ -519,6 +581,7 @@ impl MoodleClient {
             version: info.version,
             username: info.username,
             missing_functions,
+            missing_optional_functions,
             time_zone,
         })
     }

@@ -83,7 +83,7 @@ pub enum MoodleError {
     #[error("not found in Moodle ({errorcode}): {message}")]
     RecordNotFound { errorcode: String, message: String },
 
-    /// Completion asked for a user who is not enrolled (`notenroled`).
+    /// Completion asked for a user who is not enrolled (`notenroled`, `usernotenroled`).
     #[error("the user is not enrolled in the course ({message})")]
     NotEnrolled { message: String },
 
@@ -117,9 +117,14 @@ pub enum MoodleError {
     )]
     MissingFromAnswer { function: &'static str },
 
-    /// `login/token.php` refused the username/password exchange.
-    #[error("Moodle refused to issue a token ({errorcode}): {message}")]
-    Login { errorcode: String, message: String },
+    /// `login/token.php` refused the username/password exchange; the text says what to fix.
+    #[error("{}", login_problem(errorcode, message, service))]
+    Login {
+        errorcode: String,
+        message: String,
+        /// The external service's short name that was asked for.
+        service: String,
+    },
 
     /// Moodle (or something in front of it) answered with a non-2xx HTTP status.
     #[error("Moodle answered HTTP {status}")]
@@ -165,6 +170,22 @@ pub enum MoodleError {
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built")]
     Client(#[source] reqwest::Error),
+}
+
+/// What a person must fix when `login/token.php` refuses (Moodle's `errorcode`).
+fn login_problem(errorcode: &str, message: &str, service: &str) -> String {
+    match errorcode {
+        "invalidlogin" => format!(
+            "Moodle refused the username or password ({message}; invalidlogin): check the connection's username (settings.login.username) and set its password again (secrets.password)"
+        ),
+        "usernotallowed" => format!(
+            "the Moodle user may not use the external service {service} ({message}; usernotallowed): add the user to the service's authorised users (Site administration > Server > Web services > External services > {service} > Authorised users), or untick \"Authorised users only\""
+        ),
+        "servicenotavailable" => format!(
+            "the external service {service} does not exist or is not enabled ({message}; servicenotavailable): check the service short name (settings.login.service) and enable the service in Moodle (Site administration > Server > Web services > External services)"
+        ),
+        other => format!("Moodle refused to issue a token ({other}): {message}"),
+    }
 }
 
 impl MoodleError {
@@ -214,7 +235,8 @@ impl MoodleError {
             "wsusercannotassign" => MoodleError::CannotAssignRole { message },
             "shortnametaken" => MoodleError::ShortnameTaken { message },
             "courseidnumbertaken" | "idnumbertaken" => MoodleError::IdnumberTaken { message },
-            "notenroled" | "notenrolled" => MoodleError::NotEnrolled { message },
+            // `notenroled` (sic) for the token's own user, `usernotenroled` for another.
+            "notenroled" | "notenrolled" | "usernotenroled" => MoodleError::NotEnrolled { message },
             "emailexists" => MoodleError::EmailTaken { message },
             "invalidparameter" => {
                 if let Some(username) = debug.strip_prefix("Username already exists: ") {

@@ -120,11 +120,117 @@ impl fmt::Display for WsFunction {
     }
 }
 
+/// A call of learnbridge's ports over a Moodle site: a method of
+/// [`crate::moodle_gateway::MoodleGateway`] as `LearningSystem` or `GradeSource`.
+/// Each declares the web service functions it makes ([`PortCall::functions`]);
+/// the functions a feature needs are computed from the calls it makes, and a
+/// test over the simulator fails when a call makes a function it did not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortCall {
+    /// `LearningSystem::test`: who the site is, and what the token may call.
+    Test,
+    /// `LearningSystem::users_by` (by id, idnumber, username: exact; by email:
+    /// Moodle's case-insensitive search, exact matches kept).
+    UsersBy,
+    /// `LearningSystem::users_named`.
+    UsersNamed,
+    /// `LearningSystem::create_users`.
+    CreateUsers,
+    /// `LearningSystem::update_users`, with the look-ups that explain a warning.
+    UpdateUsers,
+    /// `LearningSystem::enrolled_users`.
+    EnrolledUsers,
+    /// `LearningSystem::enrol`.
+    Enrol,
+    /// `LearningSystem::unenrol` and `GradeSource::unenrol`.
+    Unenrol,
+    /// `LearningSystem::suspend_enrolment`.
+    SuspendEnrolment,
+    /// `LearningSystem::course_by_idnumber`.
+    CourseByIdnumber,
+    /// `LearningSystem::course`.
+    Course,
+    /// `LearningSystem::create_course`.
+    CreateCourse,
+    /// `LearningSystem::update_course`.
+    UpdateCourse,
+    /// `LearningSystem::categories`.
+    Categories,
+    /// `LearningSystem::learner_progress`: read before a learner is removed.
+    LearnerProgress,
+    /// `GradeSource::course_activities`.
+    CourseActivities,
+    /// `GradeSource::course_grades`.
+    CourseGrades,
+    /// `GradeSource::pass_grade`.
+    PassGrade,
+    /// `GradeSource::activities_completion`.
+    ActivitiesCompletion,
+    /// `GradeSource::course_completion`.
+    CourseCompletion,
+    /// `GradeSource::participants`.
+    Participants,
+}
+
+impl PortCall {
+    pub const ALL: [PortCall; 21] = [
+        PortCall::Test,
+        PortCall::UsersBy,
+        PortCall::UsersNamed,
+        PortCall::CreateUsers,
+        PortCall::UpdateUsers,
+        PortCall::EnrolledUsers,
+        PortCall::Enrol,
+        PortCall::Unenrol,
+        PortCall::SuspendEnrolment,
+        PortCall::CourseByIdnumber,
+        PortCall::Course,
+        PortCall::CreateCourse,
+        PortCall::UpdateCourse,
+        PortCall::Categories,
+        PortCall::LearnerProgress,
+        PortCall::CourseActivities,
+        PortCall::CourseGrades,
+        PortCall::PassGrade,
+        PortCall::ActivitiesCompletion,
+        PortCall::CourseCompletion,
+        PortCall::Participants,
+    ];
+
+    /// The functions this call makes (a function's [`FALLBACKS`] stand-in, and
+    /// the [`OPTIONAL_FUNCTIONS`] of the test, are not listed).
+    pub const fn functions(self) -> &'static [WsFunction] {
+        use WsFunction as F;
+        match self {
+            PortCall::Test => &[F::GetSiteInfo],
+            PortCall::UsersBy => &[F::GetUsersByField, F::GetUsers],
+            PortCall::UsersNamed => &[F::GetUsers],
+            PortCall::CreateUsers => &[F::CreateUsers],
+            PortCall::UpdateUsers => &[F::UpdateUsers, F::GetUsers, F::GetUsersByField],
+            PortCall::EnrolledUsers | PortCall::Participants => &[F::GetEnrolledUsers],
+            PortCall::Enrol | PortCall::SuspendEnrolment => &[F::EnrolUsers],
+            PortCall::Unenrol => &[F::UnenrolUsers],
+            PortCall::CourseByIdnumber => &[F::GetCoursesByField],
+            PortCall::Course => &[F::GetCourses],
+            PortCall::CreateCourse => &[F::CreateCourses],
+            PortCall::UpdateCourse => &[F::UpdateCourses],
+            PortCall::Categories => &[F::GetCategories],
+            PortCall::LearnerProgress => &[F::GetGradeItems, F::GetCourseCompletionStatus],
+            PortCall::CourseActivities => &[F::GetContents],
+            PortCall::CourseGrades => &[F::GetGradeItems],
+            PortCall::PassGrade => &[F::GetCourseModule],
+            PortCall::ActivitiesCompletion => &[F::GetActivitiesCompletionStatus],
+            PortCall::CourseCompletion => &[F::GetCourseCompletionStatus],
+        }
+    }
+}
+
 /// A feature of a Moodle connection, each needing a set of functions in the
-/// token's external service.
+/// token's external service: those of the [`PortCall`]s it makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Feature {
-    /// Courses, users and enrolments out (VETtrak's list plus Smartosh's).
+    /// Courses, users and enrolments out (VETtrak's list plus Smartosh's):
+    /// link or create courses, match or create users, enrol, change, remove.
     EnrolmentPush,
     /// Grades and activity completion back.
     Results,
@@ -132,48 +238,12 @@ pub enum Feature {
     CourseCompletion,
 }
 
-/// `core_webservice_get_site_info` and the test-connection call itself.
-const SITE: &[&str] = &["core_webservice_get_site_info"];
-
-/// Enrolment push: link/create courses, match/create users, enrol and unenrol
-/// (`vettrak-moodle-integration.txt`, `smartosh-moodle-connection.txt`).
-pub const ENROLMENT_PUSH_FUNCTIONS: &[&str] = &[
-    "core_webservice_get_site_info",
-    "core_course_get_categories",
-    "core_course_get_courses_by_field",
-    "core_course_get_courses",
-    "core_course_create_courses",
-    "core_course_update_courses",
-    "core_course_import_course",
-    "core_user_get_users",
-    "core_user_create_users",
-    "core_user_update_users",
-    "core_enrol_get_enrolled_users",
-    "enrol_manual_enrol_users",
-    "enrol_manual_unenrol_users",
-];
-
-/// Results: map activities, read grades (with the pass grade from the course
-/// module) and activity completion. `gradereport_user_get_grade_items` may be
-/// replaced by `core_grades_get_grades` on old sites (see [`FALLBACKS`]).
-pub const RESULTS_FUNCTIONS: &[&str] = &[
-    "core_webservice_get_site_info",
-    "core_course_get_contents",
-    "core_course_get_course_module",
-    "core_enrol_get_enrolled_users",
-    "gradereport_user_get_grade_items",
-    "core_completion_get_activities_completion_status",
-];
-
-/// Course completion: completion status per learner, the learner's courses
-/// (with `completed`), and unenrol after completion.
-pub const COURSE_COMPLETION_FUNCTIONS: &[&str] = &[
-    "core_webservice_get_site_info",
-    "core_enrol_get_enrolled_users",
-    "core_enrol_get_users_courses",
-    "core_completion_get_course_completion_status",
-    "enrol_manual_unenrol_users",
-];
+/// Functions the connection test asks for but no feature needs: by name, and
+/// what they give. Missing ones are reported apart, and the test is still ok.
+pub const OPTIONAL_FUNCTIONS: &[(&str, &str)] = &[(
+    "tool_mobile_get_config",
+    "the site's time zone (`section=locationsettings`) for the connection test",
+)];
 
 /// A required function that another function can stand in for: `(required, fallback)`.
 /// Smartosh: "core_grades_get_grades or gradereport_user_get_grade_items".
@@ -181,11 +251,60 @@ pub const FALLBACKS: &[(&str, &str)] =
     &[("gradereport_user_get_grade_items", "core_grades_get_grades")];
 
 impl Feature {
-    pub fn required_functions(self) -> &'static [&'static str] {
+    pub const ALL: [Feature; 3] = [
+        Feature::EnrolmentPush,
+        Feature::Results,
+        Feature::CourseCompletion,
+    ];
+
+    /// The port calls this feature makes.
+    pub const fn calls(self) -> &'static [PortCall] {
         match self {
-            Feature::EnrolmentPush => ENROLMENT_PUSH_FUNCTIONS,
-            Feature::Results => RESULTS_FUNCTIONS,
-            Feature::CourseCompletion => COURSE_COMPLETION_FUNCTIONS,
+            Feature::EnrolmentPush => &[
+                PortCall::Test,
+                PortCall::CourseByIdnumber,
+                PortCall::Course,
+                PortCall::Categories,
+                PortCall::CreateCourse,
+                PortCall::UpdateCourse,
+                PortCall::UsersBy,
+                PortCall::UsersNamed,
+                PortCall::CreateUsers,
+                PortCall::UpdateUsers,
+                PortCall::EnrolledUsers,
+                PortCall::Enrol,
+                PortCall::SuspendEnrolment,
+                PortCall::LearnerProgress,
+                PortCall::Unenrol,
+            ],
+            Feature::Results => &[
+                PortCall::Test,
+                PortCall::CourseActivities,
+                PortCall::PassGrade,
+                PortCall::Participants,
+                PortCall::CourseGrades,
+                PortCall::ActivitiesCompletion,
+            ],
+            Feature::CourseCompletion => &[
+                PortCall::Test,
+                PortCall::Participants,
+                PortCall::CourseCompletion,
+                PortCall::Unenrol,
+            ],
+        }
+    }
+
+    /// The functions this feature needs, each once, in the order its calls make them.
+    pub fn required_functions(self) -> Vec<&'static str> {
+        required_functions(&[self])
+    }
+
+    /// A short name for the feature, as docs/api.md uses it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Feature::EnrolmentPush => "enrolment push",
+            Feature::Results => "results",
+            Feature::CourseCompletion => "course completion",
         }
     }
 
@@ -200,17 +319,43 @@ impl Feature {
     }
 }
 
-/// The functions a set of features needs, each once, in a stable order.
+/// The functions a set of features needs, each once, in a stable order
+/// (`core_webservice_get_site_info` first).
 pub fn required_functions(features: &[Feature]) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = SITE.to_vec();
+    let mut out: Vec<&'static str> = vec![WsFunction::GetSiteInfo.name()];
     for feature in features {
-        for name in feature.required_functions() {
-            if !out.contains(name) {
-                out.push(name);
+        for call in feature.calls() {
+            for function in call.functions() {
+                if !out.contains(&function.name()) {
+                    out.push(function.name());
+                }
             }
         }
     }
     out
+}
+
+/// The table of functions docs/api.md shows (a test checks the document holds
+/// exactly this): every required function with the features that need it,
+/// then the optional ones.
+pub fn functions_table() -> String {
+    let mut table = String::from("| function | needed for |\n|---|---|\n");
+    for name in required_functions(&Feature::ALL) {
+        let features: Vec<&str> = Feature::ALL
+            .iter()
+            .filter(|f| f.required_functions().contains(&name))
+            .map(|f| f.label())
+            .collect();
+        let mut needed = features.join(", ");
+        if let Some((_, instead)) = FALLBACKS.iter().find(|(n, _)| *n == name) {
+            needed.push_str(&format!(" (`{instead}` stands in on old sites)"));
+        }
+        table.push_str(&format!("| `{name}` | {needed} |\n"));
+    }
+    for (name, what) in OPTIONAL_FUNCTIONS {
+        table.push_str(&format!("| `{name}` | optional: {what} |\n"));
+    }
+    table
 }
 
 #[cfg(test)]
@@ -227,6 +372,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), WsFunction::ALL.len());
     }
+
+    /// Functions a seed names that learnbridge does not call (so no site needs them).
+    const SEEDS_NOT_CALLED: &[&str] = &[
+        // Copying a template course's content: the connector can, no use case offers it (VM-29).
+        "core_course_import_course",
+        // A learner's courses: course completion is read per course instead.
+        "core_enrol_get_users_courses",
+    ];
 
     #[test]
     fn the_seeds_lists_are_covered() {
@@ -263,14 +416,10 @@ mod tests {
             "core_user_get_users",
             "core_user_update_users",
         ];
-        let all = required_functions(&[
-            Feature::EnrolmentPush,
-            Feature::Results,
-            Feature::CourseCompletion,
-        ]);
+        let all = required_functions(&Feature::ALL);
         for name in vettrak.iter().chain(smartosh.iter()) {
             assert!(
-                all.contains(name),
+                all.contains(name) || SEEDS_NOT_CALLED.contains(name),
                 "{name} is needed by a seed but no feature requires it"
             );
             assert!(
@@ -278,6 +427,27 @@ mod tests {
                 "{name} has no client call"
             );
         }
+        assert!(
+            all.contains(&"core_user_get_users_by_field"),
+            "every look-up by id, idnumber or username uses it"
+        );
+    }
+
+    #[test]
+    fn every_function_a_call_makes_is_required_by_a_feature() {
+        let all = required_functions(&Feature::ALL);
+        for call in PortCall::ALL {
+            assert!(
+                Feature::ALL.iter().any(|f| f.calls().contains(&call)),
+                "{call:?} is made by no feature"
+            );
+            for function in call.functions() {
+                assert!(all.contains(&function.name()), "{function}");
+            }
+        }
+        let table = functions_table();
+        assert!(table.contains("| `core_user_get_users_by_field` | enrolment push |"));
+        assert!(table.contains("| `tool_mobile_get_config` | optional: "));
     }
 
     #[test]

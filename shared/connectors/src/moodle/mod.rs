@@ -22,5 +22,8 @@ pub use client::{
     encode_params, form_body, parse_answer,
 };
 pub use error::{MoodleError, MoodleException};
-pub use functions::{Feature, Idempotency, WsFunction, required_functions};
+pub use functions::{
+    Feature, Idempotency, OPTIONAL_FUNCTIONS, PortCall, WsFunction, functions_table,
+    required_functions,
+};
 pub use ids::{CourseModuleId, MoodleCategoryId, MoodleCourseId, MoodleRoleId, MoodleUserId};

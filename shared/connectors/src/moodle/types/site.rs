@@ -103,6 +103,9 @@ pub struct ConnectionReport {
     /// Required functions missing from the token's service, by name, in the
     /// order they were asked for.
     pub missing_functions: Vec<String>,
+    /// Optional functions (see [`crate::moodle::OPTIONAL_FUNCTIONS`]) missing
+    /// from the token's service, by name: reported, but the site is usable.
+    pub missing_optional_functions: Vec<String>,
     /// The site's time zone, when the service lets the token read it.
     pub time_zone: SiteTimeZone,
 }
