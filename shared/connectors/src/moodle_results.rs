@@ -105,6 +105,11 @@ impl GradeSource for MoodleGateway {
                     .iter()
                     .find(|i| i.is_course_total())
                     .and_then(|i| i.graderaw),
+                course_max: u
+                    .gradeitems
+                    .iter()
+                    .find(|i| i.is_course_total())
+                    .and_then(|i| i.grademax),
             })
             .collect())
     }
