@@ -1,11 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-//! Contract tests: every recorded request in `shared/moodle-samples/` (and `errors/`) is
-//! replayed against `MoodleSim::sample_site()` and the answer is compared with the
-//! recorded one: same JSON keys at every level and the same JSON types (numbers are one
-//! type), and for errors the same exception, errorcode and message (and debuginfo when
-//! recorded). Values are compared too, except for keys that depend on when the
-//! recording was made.
+//! Contract tests: every recorded request in the repository's copy of the Moodle samples
+//! (`shared/connectors/tests/fixtures/moodle-samples/`, and its `errors/`) is replayed
+//! against the simulated site its URL names (`127.0.0.1:8081`: `MoodleSim::sample_site()`,
+//! `127.0.0.1:8880`: `MoodleSim::sample_site_sydney()`), on the path it was sent to, and
+//! the answer is compared with the recorded one: same JSON keys at every level and the
+//! same JSON types (numbers are one type), and for errors the same exception, errorcode
+//! and message (and debuginfo when recorded). Values are compared too, except for keys
+//! that depend on when the recording was made.
+//!
+//! The numbered stories (descriptions "Unenrol sequence, step N of M", ...) are replayed
+//! in order on one site: step N runs after steps 1..N, at the times the samples give
+//! for the calls that record "now", with what happened on the site between steps (a
+//! student's quiz attempt) done through the simulator's API.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +28,8 @@ struct Example {
     file: String,
     function: String,
     name: String,
+    description: String,
+    url: String,
     form: String,
     content_type: String,
     status: u64,
@@ -35,6 +44,8 @@ fn parse_example(file: &str, function: &str, e: &Value) -> Example {
         file: file.to_owned(),
         function: function.to_owned(),
         name: e["name"].as_str().unwrap().to_owned(),
+        description: e["description"].as_str().unwrap_or_default().to_owned(),
+        url: request["url"].as_str().unwrap().to_owned(),
         form: request["form"].as_str().unwrap().to_owned(),
         content_type: request["content_type"].as_str().unwrap().to_owned(),
         status: response["http_status"].as_u64().unwrap(),
@@ -129,10 +140,69 @@ fn sort_by(v: &mut Value, list: &str, key: &str) {
     }
 }
 
+/// The site an example was recorded on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Site {
+    First,
+    Sydney,
+}
+
+fn site_of(e: &Example) -> Site {
+    if e.url.starts_with("http://127.0.0.1:8880/") {
+        Site::Sydney
+    } else {
+        assert!(
+            e.url.starts_with("http://127.0.0.1:8081/"),
+            "{} {}: unknown site {}",
+            e.file,
+            e.name,
+            e.url
+        );
+        Site::First
+    }
+}
+
+/// `("Unenrol", 3)` for an example described as "Unenrol sequence, step 3 of 9: ...".
+fn sequence_step(e: &Example) -> Option<(String, u32)> {
+    let (story, rest) = e.description.split_once(" sequence, step ")?;
+    let step = rest.split(' ').next()?.parse().ok()?;
+    Some((story.to_owned(), step))
+}
+
+/// When a recorded call that stamps "now" was made, as the samples state it: the
+/// unenrolment of smp.unenrol ("its timecompleted is now the unenrolment time
+/// (1796579337)") and the re-enrolment of smp.recover ("timecompleted = the re-enrolment
+/// time (1796579356)").
+fn recorded_at(story: &str, step: u32) -> Option<i64> {
+    match (story, step) {
+        ("Unenrol", 3) => Some(1_796_579_337),
+        ("Recover", 3) => Some(1_796_579_356),
+        _ => None,
+    }
+}
+
+/// What happened on the recorded site before a step, outside the web services.
+fn before_step(sim: &MoodleSim, story: &str, step: u32) {
+    match (story, step) {
+        // "recovergradesdefault=1 at re-enrolment" (a site setting, not a parameter).
+        ("Recover", 1) => sim.set_recover_grades_default(true),
+        // smp.retake's second attempt: 3 of 3 correct, finished 1796130600.
+        ("Quiz retake", 3) => {
+            sim.record_quiz_attempt(312, 12, 10.0, 1_796_130_300, 1_796_130_600);
+        }
+        _ => {}
+    }
+}
+
 async fn post(base: &str, e: &Example) -> (u16, String, String) {
     let client = reqwest::Client::new();
+    let path = e
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap();
     let resp = client
-        .post(format!("{base}/webservice/rest/server.php"))
+        .post(format!("{base}{path}"))
         .header("content-type", &e.content_type)
         .body(e.form.clone())
         .send()
@@ -145,6 +215,10 @@ async fn post(base: &str, e: &Example) -> (u16, String, String) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (status, ct, resp.text().await.unwrap())
+}
+
+fn is_error(v: &Value) -> bool {
+    v.get("exception").is_some() || v.get("errorcode").is_some()
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -237,7 +311,10 @@ fn xml_keys(xml: &str) -> Vec<String> {
 }
 
 async fn check(all: &[Example], e: &Example) -> Vec<String> {
-    let sim = MoodleSim::sample_site();
+    let sim = match site_of(e) {
+        Site::First => MoodleSim::sample_site(),
+        Site::Sydney => MoodleSim::sample_site_sydney(),
+    };
     if e.name.contains("debuginfo") {
         sim.set_debug(true);
     }
@@ -250,11 +327,46 @@ async fn check(all: &[Example], e: &Example) -> Vec<String> {
         let (_, _, body) = post(&server.base_url, pre).await;
         let v: Value = serde_json::from_str(&body).unwrap();
         assert!(
-            v.get("exception").is_none(),
+            !is_error(&v),
             "prerequisite {function}/{name} of {}/{} failed: {v}",
             e.function,
             e.name
         );
+    }
+    if let Some((story, step)) = sequence_step(e) {
+        // The earlier steps of the story, in order (each once: an error example is also
+        // in errors/), each answered as recorded (an error where one was recorded).
+        let mut earlier: Vec<(u32, &Example)> = all
+            .iter()
+            .filter(|x| !x.file.starts_with("errors/"))
+            .filter_map(|x| {
+                sequence_step(x)
+                    .filter(|(s, n)| *s == story && *n < step)
+                    .map(|(_, n)| (n, x))
+            })
+            .collect();
+        earlier.sort_by_key(|(n, _)| *n);
+        for (n, pre) in earlier {
+            before_step(&sim, &story, n);
+            if let Some(at) = recorded_at(&story, n) {
+                sim.set_now(Some(at));
+            }
+            let (_, _, body) = post(&server.base_url, pre).await;
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                is_error(&v),
+                is_error(&pre.body),
+                "{story} step {n} ({}/{}) before {}/{}: {v}",
+                pre.function,
+                pre.name,
+                e.function,
+                e.name
+            );
+        }
+        before_step(&sim, &story, step);
+        if let Some(at) = recorded_at(&story, step) {
+            sim.set_now(Some(at));
+        }
     }
     let (status, ct, body) = post(&server.base_url, e).await;
     let mut problems = Vec::new();
@@ -316,5 +428,5 @@ async fn every_sample_is_answered_like_moodle() {
 fn every_error_sample_is_covered() {
     let all = load_examples();
     let errors = all.iter().filter(|e| e.file.starts_with("errors/")).count();
-    assert_eq!(errors, 27);
+    assert_eq!(errors, 35);
 }

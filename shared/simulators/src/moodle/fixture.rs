@@ -29,6 +29,15 @@ pub struct SiteSettings {
     pub gradebookroles: Vec<i64>,
     /// Enrol plugins a new course gets an instance of (`manual` for enrolment by web service).
     pub default_enrol_plugins: Vec<String>,
+    /// `$CFG->timezone`: the site's default time zone (an IANA name), which users whose
+    /// `timezone` is `"99"` follow; `tool_mobile_get_config` section `locationsettings`
+    /// reports it.
+    pub timezone: String,
+    /// `$CFG->forcetimezone`: `"99"` (not forced: each user's own zone applies) or a zone.
+    pub forcetimezone: String,
+    /// `$CFG->recovergradesdefault`: whether re-enrolling a user restores the gradebook
+    /// grades deleted when their last enrolment in the course was removed (off by default).
+    pub recovergradesdefault: bool,
 }
 
 impl Default for SiteSettings {
@@ -48,6 +57,9 @@ impl Default for SiteSettings {
             old_site: false,
             gradebookroles: vec![5],
             default_enrol_plugins: vec!["manual".into()],
+            timezone: "UTC".into(),
+            forcetimezone: "99".into(),
+            recovergradesdefault: false,
         }
     }
 }
@@ -59,6 +71,8 @@ pub struct Category {
     pub name: String,
     pub idnumber: Option<String>,
     pub description: String,
+    /// 1 (HTML) for the default category, 0 for ones made in the admin pages with no text.
+    pub descriptionformat: i64,
     pub parent: i64,
     pub sortorder: i64,
     pub visible: i64,
@@ -72,6 +86,7 @@ impl Default for Category {
             name: String::new(),
             idnumber: None,
             description: String::new(),
+            descriptionformat: 1,
             parent: 0,
             sortorder: 10000,
             visible: 1,
@@ -108,6 +123,9 @@ pub struct Course {
     pub contextid: i64,
     /// Grade item id of the course total.
     pub grade_item_id: Option<i64>,
+    /// Id of the course's top grade category (the course total's `iteminstance`, the
+    /// activities' `categoryid`); the course total's item id when not given.
+    pub grade_category_id: Option<i64>,
     /// Course completion aggregation: 1 all, 2 any.
     pub completion_aggregation: i64,
     /// Course completion criteria: activity completion of these cmids.
@@ -139,6 +157,7 @@ impl Default for Course {
             cacherev: 0,
             contextid: 0,
             grade_item_id: None,
+            grade_category_id: None,
             completion_aggregation: 1,
             completion_criteria: Vec::new(),
         }
@@ -148,6 +167,11 @@ impl Default for Course {
 impl Course {
     pub fn is_site(&self) -> bool {
         self.format == "site"
+    }
+
+    /// The course's top grade category id.
+    pub fn grade_category(&self) -> i64 {
+        self.grade_category_id.or(self.grade_item_id).unwrap_or(1)
     }
 }
 
@@ -390,11 +414,74 @@ pub struct CourseAccess {
 }
 
 /// An external service: the functions its tokens may call.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Service {
     pub shortname: String,
     pub functions: Vec<String>,
+    /// A disabled service is "not available" to `login/token.php`.
+    pub enabled: bool,
+    /// "Authorised users only": `login/token.php` answers `usernotallowed` to anyone
+    /// not in `authorised_users`.
+    pub restricted: bool,
+    /// User ids allowed on a restricted service.
+    pub authorised_users: Vec<i64>,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Self {
+            shortname: String::new(),
+            functions: Vec::new(),
+            enabled: true,
+            restricted: false,
+            authorised_users: Vec::new(),
+        }
+    }
+}
+
+impl Service {
+    /// An enabled service open to every user, with these functions.
+    pub fn new(shortname: &str, functions: &[&str]) -> Self {
+        Self {
+            shortname: shortname.to_owned(),
+            functions: functions.iter().map(|f| (*f).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Restricted to these users ("authorised users only").
+    pub fn restricted_to(mut self, userids: &[i64]) -> Self {
+        self.restricted = true;
+        self.authorised_users = userids.to_vec();
+        self
+    }
+}
+
+/// Gradebook grades restored from grade history when a user was enrolled again with
+/// `recovergradesdefault` on, not yet regraded: the report shows them without weights,
+/// and the course total as graded at the recovery.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecoveredGrades {
+    pub courseid: i64,
+    pub userid: i64,
+    /// When they were restored.
+    pub at: i64,
+}
+
+/// One finished quiz attempt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QuizAttempt {
+    pub cmid: i64,
+    pub userid: i64,
+    /// 1, 2, ...
+    pub attempt: i64,
+    /// The attempt's grade, on the quiz's scale (0..=grademax).
+    pub grade: f64,
+    pub timestart: i64,
+    pub timefinish: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -432,6 +519,12 @@ pub struct MoodleFixture {
     pub user_enrolments: Vec<UserEnrolment>,
     pub role_assignments: Vec<RoleAssignment>,
     pub grades: Vec<Grade>,
+    /// Gradebook grades deleted when a user's last enrolment in the course was removed
+    /// (Moodle's grade history), restored on re-enrolment with `recovergradesdefault`.
+    /// The activity's own record (the assignment's grade, the quiz's best grade) stays.
+    pub grade_history: Vec<Grade>,
+    pub recovered_grades: Vec<RecoveredGrades>,
+    pub quiz_attempts: Vec<QuizAttempt>,
     pub activity_completions: Vec<ActivityCompletion>,
     pub criteria_completions: Vec<CriteriaCompletion>,
     pub course_completions: Vec<CourseCompletion>,
@@ -582,6 +675,9 @@ impl Default for MoodleFixture {
             user_enrolments: Vec::new(),
             role_assignments: Vec::new(),
             grades: Vec::new(),
+            grade_history: Vec::new(),
+            recovered_grades: Vec::new(),
+            quiz_attempts: Vec::new(),
             activity_completions: Vec::new(),
             criteria_completions: Vec::new(),
             course_completions: Vec::new(),
@@ -820,15 +916,249 @@ impl MoodleFixture {
             userid: 4,
             timecompleted: T_GRADED,
         }];
-        f.services.push(Service {
-            shortname: "learnbridge".into(),
-            functions: SAMPLE_SERVICE_FUNCTIONS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        });
+        f.services
+            .push(Service::new("learnbridge", SAMPLE_SERVICE_FUNCTIONS));
         f.tokens.push(Token {
             token: SAMPLE_TOKEN.into(),
+            userid: 2,
+            service: "learnbridge".into(),
+        });
+        f
+    }
+}
+
+/// The token of the Sydney site's admin for the `learnbridge` service (the same local test
+/// value as the first site's).
+pub const SYDNEY_SAMPLE_TOKEN: &str = SAMPLE_TOKEN;
+
+/// The Sydney site's admin password (`login/token.php` samples).
+pub const SYDNEY_ADMIN_PASSWORD: &str = "S3cret-Passw0rd!";
+
+/// The password of the Sydney site's `smp.*` users.
+pub const SYDNEY_USER_PASSWORD: &str = "Sample#2026pw";
+
+impl MoodleFixture {
+    /// The second recorded site (samples whose URL is `127.0.0.1:8880`, see the samples'
+    /// README): site time zone Australia/Sydney; categories 1, 4 (`ACC-CAT-1`), 5
+    /// (`SHORT-CAT`); course 7 `SMP-4001` (completion on, no course completion criteria)
+    /// with quiz cmid 12 (max 10, pass 6, grading method highest) and assignment cmid 13
+    /// (max 100, pass 50), both completing on grade + pass; users `taken` (6),
+    /// `smp.unenrol` (310, assignment 72), `smp.recover` (311, assignment 64),
+    /// `smp.retake` (312, one failed quiz attempt 3.33333 finished 1796129400) and
+    /// `smp.update` (313). The `learnbridge` service is restricted to the admin and
+    /// includes `tool_mobile_get_config`.
+    pub fn sample_site_sydney() -> Self {
+        const T_SITE: i64 = 1_796_577_791;
+        const T_CAT: i64 = 1_793_566_800;
+        const T_GRADED: i64 = 1_796_579_332;
+        const COURSE: i64 = 7;
+        let mut f = MoodleFixture::default();
+        f.site.siteurl = "http://127.0.0.1:8880".into();
+        f.site.themerev = 1_796_577_845;
+        f.site.timezone = "Australia/Sydney".into();
+        f.categories[0].timemodified = T_SITE;
+        for (id, name, idnumber, sortorder) in [
+            (4, "Accredited courses", "ACC-CAT-1", 20000),
+            (5, "Short courses", "SHORT-CAT", 30000),
+        ] {
+            f.categories.push(Category {
+                id,
+                name: name.into(),
+                idnumber: Some(idnumber.into()),
+                descriptionformat: 0,
+                sortorder,
+                timemodified: T_CAT,
+                ..Category::default()
+            });
+        }
+        // The other courses of the site (the samples show only how many each category has).
+        for (id, category, shortname) in [
+            (2, 4, "ACC-2001"),
+            (3, 5, "SHORT-3001"),
+            (4, 5, "SHORT-3002"),
+            (5, 5, "SHORT-3003"),
+        ] {
+            f.courses.push(Course {
+                id,
+                category,
+                sortorder: category * 10000 + id,
+                fullname: format!("Course {shortname}"),
+                shortname: shortname.into(),
+                idnumber: shortname.into(),
+                startdate: T_CAT,
+                timecreated: T_CAT,
+                timemodified: T_CAT,
+                contextid: 20 + id,
+                grade_item_id: Some(id),
+                grade_category_id: Some(id),
+                ..Course::default()
+            });
+        }
+        f.courses.push(Course {
+            id: COURSE,
+            category: 5,
+            sortorder: 50007,
+            fullname: "Sample course 4001".into(),
+            shortname: "SMP-4001".into(),
+            idnumber: "SMP-4001".into(),
+            startdate: T_CAT,
+            numsections: 1,
+            timecreated: T_SITE,
+            timemodified: T_SITE,
+            enablecompletion: 1,
+            cacherev: T_GRADED,
+            contextid: 40,
+            grade_item_id: Some(10),
+            grade_category_id: Some(6),
+            ..Course::default()
+        });
+        for (id, num, name) in [(20, 0, "General"), (21, 1, "Topic 1")] {
+            f.sections.push(Section {
+                id,
+                course: COURSE,
+                section: num,
+                name: name.into(),
+            });
+        }
+        let graded = |id: i64, module: i64, modname: &str, instance: i64, name: &str| {
+            let (max, pass, item) = if modname == "quiz" {
+                (10.0, 6.0, 11)
+            } else {
+                (100.0, 50.0, 12)
+            };
+            CourseModule {
+                id,
+                course: COURSE,
+                section: 21,
+                module,
+                modname: modname.into(),
+                instance,
+                name: name.into(),
+                completion: 2,
+                completionusegrade: true,
+                completionpassgrade: true,
+                grademax: Some(max),
+                gradepass: Some(pass),
+                grade_item_id: Some(item),
+                contextid: 29 + id,
+                added: T_SITE,
+                ..CourseModule::default()
+            }
+        };
+        f.modules = vec![
+            graded(12, 17, "quiz", 3, "Retake quiz"),
+            graded(13, 1, "assign", 2, "Unenrol assignment"),
+        ];
+        f.users[1].password = SYDNEY_ADMIN_PASSWORD.into();
+        let person =
+            |id: i64, username: &str, first: &str, last: &str, email: &str, idn: &str| User {
+                id,
+                username: username.into(),
+                password: SYDNEY_USER_PASSWORD.into(),
+                firstname: first.into(),
+                lastname: last.into(),
+                email: email.into(),
+                idnumber: idn.into(),
+                ..User::default()
+            };
+        f.users.extend([
+            person(6, "taken", "Taken", "Other", "taken@example.com", "OTHER-1"),
+            person(
+                310,
+                "smp.unenrol",
+                "Una",
+                "Unenrol",
+                "smp.unenrol@example.com",
+                "SMP-UNENROL-1",
+            ),
+            person(
+                311,
+                "smp.recover",
+                "Rory",
+                "Recover",
+                "smp.recover@example.com",
+                "SMP-RECOVER-1",
+            ),
+            person(
+                312,
+                "smp.retake",
+                "Rhea",
+                "Retake",
+                "smp.retake@example.com",
+                "SMP-RETAKE-1",
+            ),
+            person(
+                313,
+                "smp.update",
+                "Uma",
+                "Update",
+                "smp.update@example.com",
+                "SMP-UPDATE-1",
+            ),
+        ]);
+        f.enrol_instances.push(EnrolInstance {
+            id: 20,
+            courseid: COURSE,
+            ..EnrolInstance::default()
+        });
+        for userid in [310, 311, 312, 313] {
+            f.user_enrolments.push(UserEnrolment {
+                enrolid: 20,
+                userid,
+                timecreated: T_SITE,
+                ..UserEnrolment::default()
+            });
+            f.role_assignments.push(RoleAssignment {
+                courseid: COURSE,
+                userid,
+                roleid: 5,
+            });
+        }
+        for (userid, grade) in [(310, 72.0), (311, 64.0)] {
+            f.grades.push(Grade {
+                cmid: 13,
+                userid,
+                grade: Some(grade),
+                feedback: String::new(),
+                timegraded: T_GRADED,
+                timesubmitted: None,
+            });
+            f.activity_completions.push(ActivityCompletion {
+                cmid: 13,
+                userid,
+                state: 2,
+                timemodified: T_GRADED,
+            });
+        }
+        // smp.retake's first attempt: 1 of 3 correct, finished 23:50 in Sydney.
+        f.quiz_attempts.push(QuizAttempt {
+            cmid: 12,
+            userid: 312,
+            attempt: 1,
+            grade: 3.33333,
+            timestart: 1_796_129_100,
+            timefinish: 1_796_129_400,
+        });
+        f.grades.push(Grade {
+            cmid: 12,
+            userid: 312,
+            grade: Some(3.33333),
+            feedback: String::new(),
+            timegraded: 1_796_129_400,
+            timesubmitted: Some(1_796_129_400),
+        });
+        f.activity_completions.push(ActivityCompletion {
+            cmid: 12,
+            userid: 312,
+            state: 3,
+            timemodified: 1_796_129_400,
+        });
+        let mut functions: Vec<&str> = SAMPLE_SERVICE_FUNCTIONS.to_vec();
+        functions.push("tool_mobile_get_config");
+        f.services
+            .push(Service::new("learnbridge", &functions).restricted_to(&[2]));
+        f.tokens.push(Token {
+            token: SYDNEY_SAMPLE_TOKEN.into(),
             userid: 2,
             service: "learnbridge".into(),
         });

@@ -36,8 +36,9 @@ use serde_json::{Value, json};
 pub use error::MoodleError;
 pub use fixture::{
     ActivityCompletion, Category, Course, CourseCompletion, CourseModule, CriteriaCompletion,
-    CustomField, EnrolInstance, Grade, Login, MoodleFixture, Role, RoleAssignment,
-    SAMPLE_SERVICE_FUNCTIONS, SAMPLE_TOKEN, Section, Service, SiteSettings, Token, User,
+    CustomField, EnrolInstance, Grade, Login, MoodleFixture, QuizAttempt, RecoveredGrades, Role,
+    RoleAssignment, SAMPLE_SERVICE_FUNCTIONS, SAMPLE_TOKEN, SYDNEY_ADMIN_PASSWORD,
+    SYDNEY_SAMPLE_TOKEN, SYDNEY_USER_PASSWORD, Section, Service, SiteSettings, Token, User,
     UserEnrolment,
 };
 pub use functions::IMPLEMENTED as IMPLEMENTED_FUNCTIONS;
@@ -97,6 +98,8 @@ impl Call {
 
 struct Inner {
     state: MoodleFixture,
+    /// A fixed "now" (Unix time) for the site, or the real clock.
+    clock: Option<i64>,
     switches: Switches,
     hang: Duration,
     calls: Vec<Call>,
@@ -148,6 +151,7 @@ impl MoodleSim {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 state: fixture,
+                clock: None,
                 switches: Switches::default(),
                 hang: Duration::from_secs(120),
                 calls: Vec::new(),
@@ -159,6 +163,13 @@ impl MoodleSim {
     /// The site recorded in `shared/moodle-samples/` (course 2 OCC-1001, users 3..6, the samples' token).
     pub fn sample_site() -> Self {
         Self::new(MoodleFixture::sample_site())
+    }
+
+    /// The second recorded site (samples on `127.0.0.1:8880`): time zone
+    /// Australia/Sydney, course 7 `SMP-4001`, users 6 and 310..=313, a `learnbridge`
+    /// service restricted to the admin (see [`MoodleFixture::sample_site_sydney`]).
+    pub fn sample_site_sydney() -> Self {
+        Self::new(MoodleFixture::sample_site_sydney())
     }
 
     /// A site from a JSON fixture (missing fields take an empty site's defaults).
@@ -240,10 +251,7 @@ impl MoodleSim {
         let mut inner = self.lock();
         let st = &mut inner.state;
         let shortname = format!("sim_service_{}", st.services.len() + 1);
-        st.services.push(Service {
-            shortname: shortname.clone(),
-            functions: functions.iter().map(|f| (*f).to_owned()).collect(),
-        });
+        st.services.push(Service::new(&shortname, functions));
         st.tokens.retain(|t| t.token != token);
         st.tokens.push(Token {
             token: token.to_owned(),
@@ -265,13 +273,8 @@ impl MoodleSim {
             token: token.to_owned(),
         });
         if !st.services.iter().any(|s| s.shortname == service) {
-            st.services.push(Service {
-                shortname: service.to_owned(),
-                functions: functions::IMPLEMENTED
-                    .iter()
-                    .map(|f| (*f).to_owned())
-                    .collect(),
-            });
+            st.services
+                .push(Service::new(service, functions::IMPLEMENTED));
         }
         if !st.tokens.iter().any(|t| t.token == token) {
             let userid = st
@@ -287,11 +290,109 @@ impl MoodleSim {
         }
     }
 
+    /// Adds (or replaces, by short name) an external service: its functions, whether it
+    /// is enabled and restricted to authorised users. `login/token.php` issues tokens
+    /// for it.
+    ///
+    /// ```
+    /// use simulators::moodle::{MoodleSim, Service};
+    /// let sim = MoodleSim::sample_site_sydney();
+    /// sim.add_service(Service::new("reports", &["core_webservice_get_site_info"]).restricted_to(&[2]));
+    /// ```
+    pub fn add_service(&self, service: Service) {
+        let mut inner = self.lock();
+        let services = &mut inner.state.services;
+        services.retain(|s| s.shortname != service.shortname);
+        services.push(service);
+    }
+
+    /// Sets a user's password (the one `login/token.php` checks). False when no such
+    /// (undeleted) user.
+    pub fn set_password(&self, username: &str, password: &str) -> bool {
+        let mut inner = self.lock();
+        match inner
+            .state
+            .users
+            .iter_mut()
+            .find(|u| !u.deleted && u.username == username)
+        {
+            Some(u) => {
+                u.password = password.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A user's token for a service, issuing one as `login/token.php` would when there is
+    /// none yet (no checks of password or service).
+    pub fn token_for(&self, userid: i64, service: &str) -> String {
+        let mut inner = self.lock();
+        issue_token(&mut inner.state, userid, service)
+    }
+
+    /// The site's time zone (`$CFG->timezone`, what `tool_mobile_get_config` reports).
+    pub fn timezone(&self) -> String {
+        self.lock().state.site.timezone.clone()
+    }
+
+    /// Sets the site's time zone: an IANA name (`Australia/Sydney`), refused when unknown.
+    pub fn set_timezone(&self, zone: &str) -> Result<(), UnknownTimeZone> {
+        let zone = check_timezone(zone)?;
+        self.lock().state.site.timezone = zone;
+        Ok(())
+    }
+
+    /// `$CFG->recovergradesdefault`: whether re-enrolling restores the grades deleted at
+    /// the last unenrolment (off by default, as in Moodle).
+    pub fn set_recover_grades_default(&self, on: bool) {
+        self.lock().state.site.recovergradesdefault = on;
+    }
+
+    /// Fixes the site's clock at a Unix time (what it records as "now": unenrolment,
+    /// enrolment and recovery times), or back to the real clock with `None`.
+    pub fn set_now(&self, now: Option<i64>) {
+        self.lock().clock = now;
+    }
+
+    /// The site's "now" (Unix time).
+    pub fn now(&self) -> i64 {
+        self.lock().now()
+    }
+
+    /// A user finishes an attempt at a quiz (by cmid) with this grade (on the quiz's
+    /// scale), as a student would. With grading method highest (Moodle's default) the
+    /// gradebook shows the best attempt's grade with the latest attempt's submission and
+    /// grading dates, and grade-based completion follows at `timefinish` (3 complete-fail
+    /// -> 2 complete-pass moves `timecompleted`). Returns the attempt number.
+    pub fn record_quiz_attempt(
+        &self,
+        userid: i64,
+        cmid: i64,
+        grade: f64,
+        timestart: i64,
+        timefinish: i64,
+    ) -> i64 {
+        let mut inner = self.lock();
+        functions::record_quiz_attempt(
+            &mut inner.state,
+            QuizAttempt {
+                cmid,
+                userid,
+                attempt: 0,
+                grade,
+                timestart,
+                timefinish,
+            },
+        )
+    }
+
     /// Grades a user in an activity (None: no grade) as a teacher would; grade-based
     /// activity completion follows at once, course completion only with the cron.
     pub fn set_grade(&self, userid: i64, cmid: i64, grade: Option<f64>, at: i64) {
         let mut inner = self.lock();
         let st = &mut inner.state;
+        functions::regraded(st, userid, cmid);
         match st
             .grades
             .iter_mut()
@@ -356,8 +457,9 @@ impl MoodleSim {
 
     /// Moodle's completion cron: aggregates activity completion into course completion.
     pub fn run_completion_cron(&self) {
-        let now = Utc::now().timestamp();
-        functions::run_completion_cron(&mut self.lock().state, now);
+        let mut inner = self.lock();
+        let now = inner.now();
+        functions::run_completion_cron(&mut inner.state, now);
     }
 
     /// The current state.
@@ -397,7 +499,7 @@ impl MoodleSim {
         params: &[(String, PhpValue)],
     ) -> Result<Value, MoodleError> {
         let mut inner = self.lock();
-        let now = Utc::now().timestamp();
+        let now = inner.now();
         let st = &inner.state;
         let tok = st
             .tokens
@@ -444,19 +546,23 @@ impl MoodleSim {
         });
     }
 
+    /// `login/token.php`: the user's token for the service, or Moodle's errorcode and message.
     fn login(
         &self,
         username: &str,
         password: &str,
         service: &str,
-    ) -> Result<String, (&'static str, &'static str)> {
-        const INVALID: (&str, &str) = ("invalidlogin", "Invalid login, please try again");
-        const NO_SERVICE: (&str, &str) = (
-            "servicenotavailable",
-            "Web service is not available (it doesn't exist or might be disabled)",
-        );
-        let inner = self.lock();
-        let st = &inner.state;
+    ) -> Result<String, (&'static str, String)> {
+        let invalid = || ("invalidlogin", "Invalid login, please try again".to_owned());
+        let no_service = || {
+            (
+                "servicenotavailable",
+                "Web service is not available. (It doesn't exist or might be disabled.)".to_owned(),
+            )
+        };
+        let mut inner = self.lock();
+        let st = &mut inner.state;
+        // Logins added with `add_login` map straight to their token.
         let logins: Vec<&Login> = st
             .logins
             .iter()
@@ -466,7 +572,7 @@ impl MoodleSim {
             return Ok(l.token.clone());
         }
         if !logins.is_empty() {
-            return Err(NO_SERVICE);
+            return Err(no_service());
         }
         let user = st
             .users
@@ -477,16 +583,62 @@ impl MoodleSim {
                     && !u.password.is_empty()
                     && u.password == password
             })
-            .ok_or(INVALID)?;
-        if user.suspended {
-            return Err(INVALID);
+            .ok_or_else(invalid)?;
+        if user.suspended || user.auth == "nologin" {
+            return Err(invalid());
         }
-        st.tokens
+        let userid = user.id;
+        let svc = st
+            .services
             .iter()
-            .find(|t| t.userid == user.id && t.service == service)
-            .map(|t| t.token.clone())
-            .ok_or(NO_SERVICE)
+            .find(|s| s.shortname == service && s.enabled)
+            .ok_or_else(no_service)?;
+        if svc.restricted && !svc.authorised_users.contains(&userid) {
+            return Err((
+                "usernotallowed",
+                format!(
+                    "The user is not allowed for this service. First you need to allow this user on the {service}'s allowed users administration page."
+                ),
+            ));
+        }
+        Ok(issue_token(st, userid, service))
     }
+}
+
+/// The user's permanent token for the service, made when there is none.
+fn issue_token(st: &mut MoodleFixture, userid: i64, service: &str) -> String {
+    if let Some(t) = st
+        .tokens
+        .iter()
+        .find(|t| t.userid == userid && t.service == service)
+    {
+        return t.token.clone();
+    }
+    let token = format!("{:032x}", rand::random::<u128>());
+    st.tokens.push(Token {
+        token: token.clone(),
+        userid,
+        service: service.to_owned(),
+    });
+    token
+}
+
+impl Inner {
+    fn now(&self) -> i64 {
+        self.clock.unwrap_or_else(|| Utc::now().timestamp())
+    }
+}
+
+/// A time zone name that is not in the IANA database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown time zone {0:?}: give an IANA name such as Australia/Sydney")]
+pub struct UnknownTimeZone(pub String);
+
+/// The zone's canonical IANA name, or the error naming what was given.
+pub fn check_timezone(zone: &str) -> Result<String, UnknownTimeZone> {
+    zone.parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_owned())
+        .map_err(|_| UnknownTimeZone(zone.to_owned()))
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -687,9 +839,11 @@ async fn token_php(
             let username = field("username").unwrap_or_default().trim().to_lowercase();
             let password = field("password").unwrap_or_default();
             let service = field("service").unwrap_or_default();
+            // privatetoken is only given over https to users who are not site admins: the
+            // simulator speaks plain http.
             match sim.login(&username, &password, &service) {
                 Ok(token) => json!({"token": token, "privatetoken": null}).to_string(),
-                Err((code, message)) => token_error(code, message),
+                Err((code, message)) => token_error(code, &message),
             }
         }
     };

@@ -58,7 +58,15 @@ pub fn update_completion_from_grade(st: &mut MoodleFixture, userid: i64, cmid: i
         }
         (Some(_), None) => 1,
     };
-    set_state(st, userid, cmid, state, at);
+    // The completion record is written (and its time moves) only when the state changes.
+    let current = st
+        .activity_completions
+        .iter()
+        .find(|a| a.cmid == cmid && a.userid == userid)
+        .map_or(0, |a| a.state);
+    if current != state {
+        set_state(st, userid, cmid, state, at);
+    }
 }
 
 pub(crate) fn set_state(st: &mut MoodleFixture, userid: i64, cmid: i64, state: u8, at: i64) {

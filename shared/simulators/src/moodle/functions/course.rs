@@ -100,7 +100,7 @@ pub fn get_categories(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError
                 "name": c.name,
                 "idnumber": c.idnumber,
                 "description": c.description,
-                "descriptionformat": 1,
+                "descriptionformat": c.descriptionformat,
                 "parent": c.parent,
                 "sortorder": c.sortorder,
                 "coursecount": coursecount,
@@ -412,9 +412,8 @@ pub(crate) fn completion_state(st: &MoodleFixture, cmid: i64, userid: i64) -> (u
     st.activity_completions
         .iter()
         .find(|a| a.cmid == cmid && a.userid == userid)
-        .map_or((0, 0), |a| {
-            (a.state, if a.state == 0 { 0 } else { a.timemodified })
-        })
+        // `timecompleted` is when the record last changed: with state 0 too (a reset).
+        .map_or((0, 0), |a| (a.state, a.timemodified))
 }
 
 fn module_record(st: &MoodleFixture, cm: &CourseModule, me: i64, now: i64) -> Value {
@@ -784,7 +783,8 @@ pub fn create_courses(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError
             format: opt_text(c, "format").unwrap_or_else(|| "topics".into()),
             showgrades: opt_int(c, "showgrades").unwrap_or(1),
             newsitems,
-            startdate: opt_int(c, "startdate").unwrap_or(now - now.rem_euclid(86_400) + 86_400),
+            startdate: opt_int(c, "startdate")
+                .unwrap_or_else(|| super::next_midnight(&st.site.timezone, now)),
             enddate: opt_int(c, "enddate").unwrap_or(0),
             numsections,
             visible: opt_int(c, "visible").unwrap_or(1),
@@ -796,6 +796,7 @@ pub fn create_courses(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError
             cacherev: now,
             contextid,
             grade_item_id: Some(grade_item_id),
+            grade_category_id: None,
             completion_aggregation: 1,
             completion_criteria: Vec::new(),
         });

@@ -3,12 +3,15 @@
 use serde_json::{Value, json};
 
 use super::completion::course_progress;
+use super::completion::update_completion_from_grade;
 use super::{
     Ctx, course_image, course_missing, find_course, find_user, has_capability, int, is_enrolled,
     list, opt_bool, opt_int, text, user_course_ids, user_pic,
 };
 use crate::moodle::error::MoodleError;
-use crate::moodle::fixture::{MoodleFixture, RoleAssignment, User, UserEnrolment};
+use crate::moodle::fixture::{
+    Grade, MoodleFixture, RecoveredGrades, RoleAssignment, User, UserEnrolment,
+};
 use crate::moodle::params::{Desc, Ty, def, multiple, multiple_def, opt, req, single};
 
 fn roles_in_course(st: &MoodleFixture, userid: i64, courseid: i64) -> Value {
@@ -307,14 +310,19 @@ pub fn enrol_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> {
                     ue.timeend = t;
                 }
             }
-            None => st.user_enrolments.push(UserEnrolment {
-                enrolid: instance,
-                userid,
-                status: status.unwrap_or(0),
-                timestart: opt_int(e, "timestart").unwrap_or(0),
-                timeend: opt_int(e, "timeend").unwrap_or(0),
-                timecreated: now,
-            }),
+            None => {
+                st.user_enrolments.push(UserEnrolment {
+                    enrolid: instance,
+                    userid,
+                    status: status.unwrap_or(0),
+                    timestart: opt_int(e, "timestart").unwrap_or(0),
+                    timeend: opt_int(e, "timeend").unwrap_or(0),
+                    timecreated: now,
+                });
+                if st.site.recovergradesdefault {
+                    recover_gradebook_grades(st, courseid, userid, now);
+                }
+            }
         }
         if !st
             .role_assignments
@@ -343,6 +351,7 @@ pub fn unenrol_users_params() -> Vec<(&'static str, Desc)> {
 }
 
 pub fn unenrol_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> {
+    let now = ctx.now;
     let st = &mut *ctx.st;
     for e in list(p, "enrolments") {
         let courseid = int(e, "courseid");
@@ -368,7 +377,73 @@ pub fn unenrol_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError>
         if !still_enrolled {
             st.role_assignments
                 .retain(|ra| !(ra.courseid == courseid && ra.userid == userid));
+            delete_gradebook_grades(st, courseid, userid, now);
         }
     }
     Ok(Value::Null)
+}
+
+/// `grade_user_unenrol`: the last enrolment in the course is gone, so are the user's
+/// gradebook grades there (kept in grade history for `recovergradesdefault`); grade-based
+/// activity completion follows the deleted grades (back to state 0, its time moving).
+pub(crate) fn delete_gradebook_grades(
+    st: &mut MoodleFixture,
+    courseid: i64,
+    userid: i64,
+    now: i64,
+) {
+    let cmids: Vec<i64> = st
+        .modules
+        .iter()
+        .filter(|m| m.course == courseid)
+        .map(|m| m.id)
+        .collect();
+    let (gone, kept): (Vec<Grade>, Vec<Grade>) = std::mem::take(&mut st.grades)
+        .into_iter()
+        .partition(|g| g.userid == userid && cmids.contains(&g.cmid));
+    st.grades = kept;
+    st.grade_history
+        .retain(|g| !(g.userid == userid && cmids.contains(&g.cmid)));
+    st.grade_history.extend(gone.iter().cloned());
+    st.recovered_grades
+        .retain(|r| !(r.courseid == courseid && r.userid == userid));
+    for g in gone {
+        update_completion_from_grade(st, userid, g.cmid, now);
+    }
+}
+
+/// `grade_recover_history_grades`: a new enrolment with `recovergradesdefault` on brings
+/// back the gradebook grades deleted at the last unenrolment (when the user has none).
+fn recover_gradebook_grades(st: &mut MoodleFixture, courseid: i64, userid: i64, now: i64) {
+    let cmids: Vec<i64> = st
+        .modules
+        .iter()
+        .filter(|m| m.course == courseid)
+        .map(|m| m.id)
+        .collect();
+    if st
+        .grades
+        .iter()
+        .any(|g| g.userid == userid && cmids.contains(&g.cmid))
+    {
+        return;
+    }
+    let (back, rest): (Vec<Grade>, Vec<Grade>) = std::mem::take(&mut st.grade_history)
+        .into_iter()
+        .partition(|g| g.userid == userid && cmids.contains(&g.cmid));
+    st.grade_history = rest;
+    if back.is_empty() {
+        return;
+    }
+    for mut g in back {
+        g.timesubmitted = g.timesubmitted.or(Some(g.timegraded));
+        let cmid = g.cmid;
+        st.grades.push(g);
+        update_completion_from_grade(st, userid, cmid, now);
+    }
+    st.recovered_grades.push(RecoveredGrades {
+        courseid,
+        userid,
+        at: now,
+    });
 }

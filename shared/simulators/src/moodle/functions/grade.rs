@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, course_missing, find_course, find_user, int, list, num, short_num};
 use crate::moodle::error::MoodleError;
-use crate::moodle::fixture::{Course, CourseModule, Grade, MoodleFixture, User};
+use crate::moodle::fixture::{Course, CourseModule, Grade, MoodleFixture, QuizAttempt, User};
 use crate::moodle::params::{Desc, Ty, def, multiple_def, opt, req};
 
 pub fn get_grade_items_params() -> Vec<(&'static str, Desc)> {
@@ -62,7 +62,12 @@ fn user_grades(st: &MoodleFixture, course: &Course, user: &User) -> Value {
         .filter_map(|(m, _)| m.grademax)
         .sum();
     let all_max: f64 = mods.iter().filter_map(|m| m.grademax).sum();
-    let catid = course.grade_item_id.unwrap_or(1);
+    let catid = course.grade_category();
+    // Grades restored from history and not regraded since: no aggregation weights yet.
+    let recovered = st
+        .recovered_grades
+        .iter()
+        .find(|r| r.courseid == course.id && r.userid == user.id);
     let mut items = Vec::new();
     for (m, g) in &values {
         let max = m.grademax.unwrap_or(0.0);
@@ -104,7 +109,7 @@ fn user_grades(st: &MoodleFixture, course: &Course, user: &User) -> Value {
             "feedback": feedback,
             "feedbackformat": if !has_any { 0 } else if feedback.is_empty() { 2 } else { 1 },
         });
-        if has_any {
+        if has_any && recovered.is_none() {
             match value {
                 Some(_) => {
                     let w = if graded_max > 0.0 {
@@ -136,6 +141,19 @@ fn user_grades(st: &MoodleFixture, course: &Course, user: &User) -> Value {
         .filter(|(_, g)| g.and_then(|g| g.grade).is_some())
         .filter_map(|(_, g)| g.map(|g| g.timegraded))
         .max();
+    // Restored grades: the course total was written at the recovery, with the items'
+    // submission date.
+    let (total_submitted, total_graded) = match recovered {
+        Some(r) if has_any => (
+            values
+                .iter()
+                .filter(|(_, g)| g.and_then(|g| g.grade).is_some())
+                .filter_map(|(_, g)| g.and_then(|g| g.timesubmitted))
+                .max(),
+            Some(r.at),
+        ),
+        _ => (None, last_graded),
+    };
     items.push(json!({
         "id": course.grade_item_id,
         "itemname": null,
@@ -149,8 +167,8 @@ fn user_grades(st: &MoodleFixture, course: &Course, user: &User) -> Value {
         "scaleid": null,
         "locked": false,
         "graderaw": total.map_or(Value::Null, num),
-        "gradedatesubmitted": null,
-        "gradedategraded": last_graded,
+        "gradedatesubmitted": total_submitted,
+        "gradedategraded": total_graded,
         "gradehiddenbydate": false,
         "gradeneedsupdate": false,
         "gradeishidden": false,
@@ -322,9 +340,11 @@ pub fn assign_get_grades(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleEr
             warnings.push(json!({"item": "assignment", "itemid": id, "warningcode": "3", "message": "No grades found"}));
             continue;
         };
+        // The assignment keeps its own record when the gradebook copy is deleted.
         let grades: Vec<Value> = st
             .grades
             .iter()
+            .chain(&st.grade_history)
             .filter(|g| g.cmid == cm.id && g.timegraded >= since)
             .filter_map(|g| {
                 let value = g.grade?;
@@ -366,7 +386,14 @@ pub fn quiz_get_user_best_grade(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, M
         .iter()
         .find(|m| m.modname == "quiz" && m.instance == quizid)
         .ok_or_else(|| MoodleError::missing_record("quiz"))?;
-    let grade = grade_of(st, cm.id, userid).and_then(|g| g.grade);
+    // The quiz keeps its best grade when the gradebook copy is deleted.
+    let grade = grade_of(st, cm.id, userid)
+        .or_else(|| {
+            st.grade_history
+                .iter()
+                .find(|g| g.cmid == cm.id && g.userid == userid)
+        })
+        .and_then(|g| g.grade);
     let mut out = json!({"hasgrade": grade.is_some(), "warnings": []});
     if let Some(g) = grade {
         out["grade"] = num(g);
@@ -395,7 +422,7 @@ pub fn grades_table(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> 
     } else {
         vec![find_user(st, userid).ok_or_else(|| MoodleError::missing_record("user"))?]
     };
-    let catid = course.grade_item_id.unwrap_or(1);
+    let catid = course.grade_category();
     let mut tables = Vec::new();
     for user in users {
         let ug = user_grades(st, course, user);
@@ -490,4 +517,56 @@ fn weight_headers(cell: &serde_json::Map<String, Value>, uid: i64) -> Value {
         h.push_str(&uid.to_string());
     }
     Value::Object(cell)
+}
+
+/// A change to a user's grade in the course regrades it: restored grades get weights.
+pub fn regraded(st: &mut MoodleFixture, userid: i64, cmid: i64) {
+    if let Some(course) = st.modules.iter().find(|m| m.id == cmid).map(|m| m.course) {
+        st.recovered_grades
+            .retain(|r| !(r.courseid == course && r.userid == userid));
+    }
+}
+
+/// A finished quiz attempt (numbered after the user's others). Grading method highest:
+/// the gradebook grade is the best attempt's, dated by the latest attempt (Moodle's
+/// `quiz_get_user_grades`: `max(timefinish)`); grade-based completion follows at once.
+pub fn record_quiz_attempt(st: &mut MoodleFixture, mut attempt: QuizAttempt) -> i64 {
+    let (cmid, userid) = (attempt.cmid, attempt.userid);
+    attempt.attempt = st
+        .quiz_attempts
+        .iter()
+        .filter(|a| a.cmid == cmid && a.userid == userid)
+        .count() as i64
+        + 1;
+    let number = attempt.attempt;
+    st.quiz_attempts.push(attempt);
+    let mine: Vec<&QuizAttempt> = st
+        .quiz_attempts
+        .iter()
+        .filter(|a| a.cmid == cmid && a.userid == userid)
+        .collect();
+    let best = mine.iter().map(|a| a.grade).fold(f64::MIN, f64::max);
+    let last = mine.iter().map(|a| a.timefinish).max().unwrap_or(0);
+    regraded(st, userid, cmid);
+    match st
+        .grades
+        .iter_mut()
+        .find(|g| g.cmid == cmid && g.userid == userid)
+    {
+        Some(g) => {
+            g.grade = Some(best);
+            g.timegraded = last;
+            g.timesubmitted = Some(last);
+        }
+        None => st.grades.push(Grade {
+            cmid,
+            userid,
+            grade: Some(best),
+            feedback: String::new(),
+            timegraded: last,
+            timesubmitted: Some(last),
+        }),
+    }
+    super::update_completion_from_grade(st, userid, cmid, last);
+    number
 }

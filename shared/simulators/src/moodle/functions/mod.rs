@@ -62,6 +62,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "mod_quiz_get_user_best_grade",
     "core_completion_get_activities_completion_status",
     "core_completion_get_course_completion_status",
+    "tool_mobile_get_config",
 ];
 
 /// Functions that exist in Moodle 4.3 but that the simulator does not implement: calling
@@ -152,12 +153,14 @@ pub fn lookup(name: &str) -> Option<(Params, Handler)> {
             completion::get_course_completion_status_params,
             completion::get_course_completion_status,
         ),
+        "tool_mobile_get_config" => (site::mobile_config_params, site::mobile_config),
         _ => return None,
     };
     Some(f)
 }
 
 pub use completion::{is_tracked_user, run_completion_cron, update_completion_from_grade};
+pub use grade::{record_quiz_attempt, regraded};
 
 // ---------------------------------------------------------------- helpers
 
@@ -207,6 +210,21 @@ pub(crate) fn short_num(f: f64) -> String {
     } else {
         format!("{f}")
     }
+}
+
+/// The next midnight after `now` in the site's time zone (UTC if the name is unknown):
+/// the default start date of a new course (tomorrow, as the course form proposes).
+pub(crate) fn next_midnight(zone: &str, now: i64) -> i64 {
+    use chrono::{Days, TimeZone};
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    let Some(today) = tz.timestamp_opt(now, 0).single().map(|t| t.date_naive()) else {
+        return now - now.rem_euclid(86_400) + 86_400;
+    };
+    today
+        .checked_add_days(Days::new(1))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| tz.from_local_datetime(&t).earliest())
+        .map_or(now - now.rem_euclid(86_400) + 86_400, |t| t.timestamp())
 }
 
 pub(crate) fn site_url(st: &MoodleFixture) -> String {

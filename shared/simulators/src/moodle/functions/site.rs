@@ -1,10 +1,10 @@
-//! core_webservice_get_site_info.
+//! core_webservice_get_site_info and tool_mobile_get_config.
 
 use serde_json::{Value, json};
 
 use super::{Ctx, find_user, user_pic};
 use crate::moodle::error::MoodleError;
-use crate::moodle::params::{Desc, Ty, multiple_def, req};
+use crate::moodle::params::{Desc, Ty, def, multiple_def, req};
 
 pub fn site_info_params() -> Vec<(&'static str, Desc)> {
     vec![("serviceshortnames", multiple_def(req(Ty::Text)))]
@@ -64,4 +64,69 @@ pub fn site_info(ctx: &mut Ctx<'_>, _p: &Value) -> Result<Value, MoodleError> {
         "theme": "boost",
         "limitconcurrentlogins": 0,
     }))
+}
+
+pub fn mobile_config_params() -> Vec<(&'static str, Desc)> {
+    vec![("section", def(Ty::AlphaNumExt, json!("")))]
+}
+
+/// `tool_mobile_get_config`: the site's public settings, all or one admin section's.
+/// `locationsettings` holds the site's time zone (`timezone`) and `forcetimezone`
+/// (`"99"`: not forced, users with `timezone: "99"` follow the site's).
+pub fn mobile_config(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> {
+    let st = &*ctx.st;
+    let section = p.get("section").and_then(Value::as_str).unwrap_or_default();
+    let general = [
+        ("wwwroot", json!(st.site.siteurl)),
+        ("httpswwwroot", json!(st.site.siteurl)),
+        ("sitename", json!(st.site.sitename)),
+        ("guestlogin", json!(0)),
+        ("rememberusername", json!(2)),
+        ("authloginviaemail", json!(0)),
+        ("registerauth", json!("")),
+        ("forgottenpasswordurl", json!("")),
+        ("authinstructions", json!("")),
+        ("authnoneenabled", json!(0)),
+        ("enablewebservices", json!(1)),
+        ("enablemobilewebservice", json!(1)),
+        ("maintenanceenabled", json!(0)),
+        ("maintenancemessage", json!("")),
+        ("mobilecssurl", json!("")),
+        ("tool_mobile_disabledfeatures", json!("")),
+        (
+            "launchurl",
+            json!(format!("{}/admin/tool/mobile/launch.php", st.site.siteurl)),
+        ),
+        ("country", json!("")),
+        ("agedigitalconsentverification", json!(0)),
+        ("autolang", json!(1)),
+        ("lang", json!("en")),
+        ("langmenu", json!(1)),
+        ("langlist", json!("")),
+        ("locale", json!("")),
+        ("tool_mobile_minimumversion", json!("")),
+        ("tool_mobile_iosappid", json!("633359593")),
+        ("tool_mobile_androidappid", json!("com.moodle.moodlemobile")),
+        (
+            "tool_mobile_setuplink",
+            json!("https://download.moodle.org/mobile"),
+        ),
+        ("tool_mobile_qrcodetype", json!(1)),
+        ("supportpage", json!("")),
+        ("supportavailability", json!(1)),
+    ];
+    let location = [
+        ("timezone", json!(st.site.timezone)),
+        ("forcetimezone", json!(st.site.forcetimezone)),
+    ];
+    let settings: Vec<(&str, Value)> = match section {
+        "" => general.into_iter().chain(location).collect(),
+        "locationsettings" => location.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let settings: Vec<Value> = settings
+        .into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    Ok(json!({"settings": settings, "warnings": []}))
 }

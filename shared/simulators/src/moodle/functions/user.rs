@@ -29,11 +29,16 @@ pub(crate) fn user_record(st: &MoodleFixture, u: &User) -> Value {
         "theme": u.theme,
         "timezone": u.timezone,
         "mailformat": u.mailformat,
-        "city": u.city,
-        "country": u.country,
         "profileimageurlsmall": user_pic(st, "f2"),
         "profileimageurl": user_pic(st, "f1"),
     });
+    // Empty city and country are left out.
+    if !u.city.is_empty() {
+        v["city"] = json!(u.city);
+    }
+    if !u.country.is_empty() {
+        v["country"] = json!(u.country);
+    }
     if !u.institution.is_empty() {
         v["institution"] = json!(u.institution);
     }
@@ -96,34 +101,30 @@ pub fn get_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> {
     Ok(json!({"users": out, "warnings": warnings}))
 }
 
-/// SQL `LIKE` without case, `%` as wildcard (how Moodle searches emails and names).
-fn like(field: &str, pattern: &str) -> bool {
-    let field = field.to_lowercase();
-    let pattern = pattern.to_lowercase();
-    if !pattern.contains('%') {
-        return field == pattern;
-    }
-    let parts: Vec<&str> = pattern.split('%').collect();
-    let mut rest = field.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if part.is_empty() {
-            continue;
-        }
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
+/// SQL `LIKE` without case (PostgreSQL's `ILIKE`, how Moodle searches emails and names):
+/// `%` matches any run of characters, `_` any one character.
+pub(crate) fn like(field: &str, pattern: &str) -> bool {
+    let field: Vec<char> = field.to_lowercase().chars().collect();
+    let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
+    // Classic wildcard matching with backtracking to the last `%`.
+    let (mut f, mut p) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while f < field.len() {
+        if p < pattern.len() && (pattern[p] == '_' || pattern[p] == field[f]) {
+            f += 1;
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == '%' {
+            star = Some((p, f));
+            p += 1;
+        } else if let Some((sp, sf)) = star {
+            p = sp + 1;
+            f = sf + 1;
+            star = Some((sp, sf + 1));
         } else {
-            match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
-                None => return false,
-            }
+            return false;
         }
     }
-    true
+    pattern[p..].iter().all(|c| *c == '%')
 }
 
 pub fn get_users_by_field_params() -> Vec<(&'static str, Desc)> {
@@ -411,7 +412,7 @@ pub fn update_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> 
                     "user",
                     id,
                     "useremailduplicate",
-                    "Duplicate email address",
+                    "Duplicate address",
                 ));
                 continue;
             }
