@@ -16,7 +16,6 @@ pub struct Learners<'a> {
     pub learning: &'a dyn LearningSystems,
 }
 
-
 impl Learners<'_> {
     /// Brings the learner's Moodle user in step in every Moodle connection where
     /// they have an account (idnumber, username, names, email, archived ->

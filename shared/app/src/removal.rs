@@ -131,7 +131,15 @@ impl Removals<'_> {
             )
             .await?;
         let outcome = self
-            .read_then_remove(&conn, &settings, &link, code, account.external_id, &run, now)
+            .read_then_remove(
+                &conn,
+                &settings,
+                &link,
+                code,
+                account.external_id,
+                &run,
+                now,
+            )
             .await;
         let pipeline = self.pipeline();
         match outcome {

@@ -34,8 +34,8 @@ use domain::ports::{
 };
 use domain::results::{
     self, Adjustment, CourseActivity, IdentifiedBy, KnownLearner, LearnerGrades, MappedActivity,
-    Mapping, MappingError, NoResult, Participant, PriorResult, ReadInputs, ResultKey, ResultRules,
-    Progress, ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
+    Mapping, MappingError, NoResult, Participant, PriorResult, Progress, ReadInputs, ResultKey,
+    ResultRules, ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
 };
 use domain::sis::{CourseLink, EnrolmentState, ExternalAccount, Offering};
 use domain::{
@@ -541,10 +541,7 @@ impl Results<'_> {
         // A learner read before removal is read even without a row in the
         // report (no grade yet): their completion may still be there.
         if let Some(code) = only
-            && let Some(user) = by_user
-                .iter()
-                .find(|(_, c)| *c == code)
-                .map(|(u, _)| *u)
+            && let Some(user) = by_user.iter().find(|(_, c)| *c == code).map(|(u, _)| *u)
             && !grades.iter().any(|g| g.user == user)
         {
             grades.push(LearnerGrades {
@@ -864,7 +861,11 @@ impl Results<'_> {
                 // processing updates the completion; after, it is recorded.
                 if c.regrade(grades.course_total, grades.course_max, ctx.now) {
                     self.results.save_completion(&c).await?;
-                    if let Some(later) = c.later_grade.as_ref().filter(|_| c.state == ReviewState::Done) {
+                    if let Some(later) = c
+                        .later_grade
+                        .as_ref()
+                        .filter(|_| c.state == ReviewState::Done)
+                    {
                         counts.later_attempts += 1;
                         self.log(
                             ctx,

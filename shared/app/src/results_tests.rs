@@ -289,6 +289,7 @@ async fn world(n: i64, settings: MoodleSettings, with_sms: bool) -> World {
             user: 101 + i,
             items: Vec::new(),
             course_total: None,
+            course_max: None,
         });
         w.course.participants.lock().unwrap().push(Participant {
             user: 101 + i,
@@ -374,7 +375,14 @@ async fn first_run_applies_the_rules_and_a_re_run_reads_only_changed_learners() 
     w.grade(101, 2, 95.0, 15);
     w.grade(103, 1, 85.0, 15);
     w.fetch(at(16)).await;
-    assert_eq!(w.result(0).unwrap().grade, Some(70.0));
+    let first = w.result(0).unwrap();
+    assert_eq!(
+        (first.grade, first.grade_max),
+        (Some(140.0), Some(200.0)),
+        "the saved grade stays, raw out of the maximum"
+    );
+    let later = first.later.expect("the later attempt is recorded on it");
+    assert_eq!((later.grade, later.grade_max), (Some(175.0), Some(200.0)));
     assert_eq!(w.result(2).unwrap().state, ReviewState::Done);
     assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
 }
@@ -774,6 +782,7 @@ async fn a_learner_enrolled_by_hand_is_identified_by_idnumber_or_username() {
             user,
             items: Vec::new(),
             course_total: None,
+            course_max: None,
         });
         w.grade(user, 1, 80.0, 3);
         w.grade(user, 2, 80.0, 3);
@@ -1022,6 +1031,7 @@ async fn a_learner_linked_or_identified_after_the_watermark_has_their_earlier_gr
             user,
             items: Vec::new(),
             course_total: None,
+            course_max: None,
         });
         w.grade(user, 1, 80.0, 3);
         w.grade(user, 2, 80.0, 3);

@@ -2062,7 +2062,12 @@ mod tests {
         ));
         failed.approve(at(4)).unwrap();
         assert_eq!(
-            progress(Some(&failed), key(), proposal(Failed, 3.33333, Some(3)), at(5)),
+            progress(
+                Some(&failed),
+                key(),
+                proposal(Failed, 3.33333, Some(3)),
+                at(5)
+            ),
             Progress::Unchanged,
             "results will not show for units/tasks already completed"
         );
@@ -2092,7 +2097,12 @@ mod tests {
             })
         );
         assert_eq!(
-            progress(Some(&recorded), key(), proposal(Passed, 10.0, Some(6)), at(7)),
+            progress(
+                Some(&recorded),
+                key(),
+                proposal(Passed, 10.0, Some(6)),
+                at(7)
+            ),
             Progress::Unchanged,
             "the same later attempt again changes nothing"
         );

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ports::{ResultStore, StoreError};
 use domain::results::{
-    LaterAttempt, LaterGrade, MappedActivity, Mapping, PastResult, ResultType, RetryEntry, ReviewState,
-    StoredCompletion, StoredResult,
+    LaterAttempt, LaterGrade, MappedActivity, Mapping, PastResult, ResultType, RetryEntry,
+    ReviewState, StoredCompletion, StoredResult,
 };
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
