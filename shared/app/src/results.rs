@@ -812,8 +812,30 @@ impl Results<'_> {
                 learner: read.learner.clone(),
                 assessable: assessable.id.clone(),
             };
-            let mut result = match results::progress(stored, key, proposed, ctx.now) {
+            // Whether the saved final result reached the SMS: until it has,
+            // a retake's result takes its place in the waiting delivery.
+            let delivered = match stored {
+                Some(s) if s.state == ReviewState::Done => self.delivered(s).await?,
+                _ => false,
+            };
+            let mut result = match results::progress(stored, key, proposed, delivered, ctx.now) {
                 Progress::Unchanged => continue,
+                Progress::Redeliver(result) => {
+                    if let Some(sms) = &ctx.sms {
+                        create_delivery(
+                            self.deliveries,
+                            self.queue,
+                            &result_delivery_key(&result),
+                            sms,
+                            result.payload(),
+                            ctx.now,
+                        )
+                        .await?;
+                    }
+                    self.results.save_result(&result).await?;
+                    counts.saved += 1;
+                    continue;
+                }
                 Progress::LaterAttempt(recorded) => {
                     self.results.save_result(&recorded).await?;
                     counts.later_attempts += 1;
@@ -1005,19 +1027,7 @@ impl Results<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), ResultsError> {
         result.approve(now)?;
-        let key = DeliveryKey {
-            tenant: result.tenant.clone(),
-            learner: result.learner.clone(),
-            offering: result.offering.clone(),
-            assessable: Some(result.assessable.clone()),
-            // A started result is a message of its own: the final result
-            // that follows it is still sent (first result wins only among
-            // final results).
-            kind: match result.result {
-                ResultType::Started => DeliveryKind::Started,
-                ResultType::Passed | ResultType::Failed => DeliveryKind::Result,
-            },
-        };
+        let key = result_delivery_key(result);
         create_delivery(
             self.deliveries,
             self.queue,
@@ -1086,6 +1096,16 @@ impl Results<'_> {
         )
         .await?;
         Ok(counts)
+    }
+
+    /// Whether a processed result's delivery reached the SMS.
+    async fn delivered(&self, result: &StoredResult) -> Result<bool, ResultsError> {
+        let id = result_delivery_key(result).delivery_id();
+        Ok(self
+            .deliveries
+            .delivery(&result.tenant, &id)
+            .await?
+            .is_some_and(|d| d.state == domain::delivery::DeliveryState::Delivered))
     }
 
     /// The import stage's download for a `fetch_results` job: reads the run
@@ -1442,6 +1462,22 @@ async fn read_learner(
         completion: completion_states,
         course: course_read,
     })
+}
+
+/// The delivery key of a result. A started result is a message of its own,
+/// so the final result that follows it is still sent (first result wins only
+/// among final results).
+fn result_delivery_key(result: &StoredResult) -> DeliveryKey {
+    DeliveryKey {
+        tenant: result.tenant.clone(),
+        learner: result.learner.clone(),
+        offering: result.offering.clone(),
+        assessable: Some(result.assessable.clone()),
+        kind: match result.result {
+            ResultType::Started => DeliveryKind::Started,
+            ResultType::Passed | ResultType::Failed => DeliveryKind::Result,
+        },
+    }
 }
 
 /// A grade as a run's log line states it: raw out of the maximum.

@@ -371,7 +371,11 @@ async fn first_run_applies_the_rules_and_a_re_run_reads_only_changed_learners() 
     assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
     assert_eq!(w.result(0).unwrap().state, ReviewState::Done);
 
-    // A later attempt's grade never replaces a saved result; no second Started.
+    // The SMS accepted them. A later attempt's grade never replaces a
+    // delivered result (it is recorded on it); no second Started.
+    for d in w.deliveries.0.lock().unwrap().values_mut() {
+        d.state = domain::delivery::DeliveryState::Delivered;
+    }
     w.grade(101, 2, 95.0, 15);
     w.grade(103, 1, 85.0, 15);
     w.fetch(at(16)).await;

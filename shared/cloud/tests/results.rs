@@ -39,6 +39,7 @@ fn passed(start: Option<NaiveDate>) -> ProposedResult {
         start_date: start,
         finish_date: NaiveDate::from_ymd_opt(2026, 3, 9),
         grade: Some(80.0),
+        grade_max: Some(100.0),
     }
 }
 

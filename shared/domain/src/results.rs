@@ -593,8 +593,13 @@ pub enum Progress {
     /// result already saved (started is not completed). The replaced one is in
     /// its history.
     Propose(StoredResult),
-    /// The final result was saved; a later attempt differs: recorded on the
-    /// saved result (state still done), never sent.
+    /// The final result was processed but its delivery has not reached the
+    /// SMS yet: nothing final was delivered, so the retake's result takes its
+    /// place (still done, the old one in the history) and the waiting
+    /// delivery is to carry it instead.
+    Redeliver(StoredResult),
+    /// The final result was delivered; a later attempt differs: recorded on
+    /// the saved result (state still done), never sent.
     LaterAttempt(StoredResult),
 }
 
@@ -610,12 +615,14 @@ fn is_final(result: ResultType) -> bool {
 /// - a started result saved: another started changes nothing; a passed or
 ///   failed is proposed (and delivered as its own message);
 /// - a passed or failed saved: a started changes nothing; a final result with
-///   the same type and grade changes nothing; a different one is recorded as
-///   the later attempt, never sent.
+///   the same type and grade changes nothing; a different one replaces it
+///   while its delivery has not reached the SMS (`delivered` false), and is
+///   otherwise recorded as the later attempt, never sent.
 pub fn progress(
     stored: Option<&StoredResult>,
     key: ResultKey,
     proposed: ProposedResult,
+    delivered: bool,
     now: DateTime<Utc>,
 ) -> Progress {
     let Some(stored) = stored else {
@@ -641,6 +648,17 @@ pub fn progress(
         ReviewState::Done => {
             if !is_final(proposed.result) || same {
                 return Progress::Unchanged;
+            }
+            if !delivered {
+                let mut next = stored.replaced_by(key, proposed, false, now);
+                if next.state == ReviewState::Ready {
+                    next.state = ReviewState::Done;
+                    return Progress::Redeliver(next);
+                }
+                // The retake's result cannot be saved as it is (e.g. no
+                // finish date): a person reviews it; the waiting delivery
+                // still carries the processed one.
+                return Progress::Propose(next);
             }
             let later = LaterAttempt {
                 result: proposed.result,
@@ -2009,9 +2027,21 @@ mod tests {
     #[test]
     fn started_is_not_completed_a_saved_started_is_followed_by_the_pass() {
         use ResultType::*;
-        let mut started = proposed(progress(None, key(), proposal(Started, 5.0, None), at(2)));
+        let mut started = proposed(progress(
+            None,
+            key(),
+            proposal(Started, 5.0, None),
+            false,
+            at(2),
+        ));
         assert_eq!(
-            progress(Some(&started), key(), proposal(Started, 6.0, None), at(3)),
+            progress(
+                Some(&started),
+                key(),
+                proposal(Started, 6.0, None),
+                true,
+                at(3)
+            ),
             Progress::Propose(StoredResult {
                 grade: Some(6.0),
                 updated_at: at(3),
@@ -2030,7 +2060,13 @@ mod tests {
         );
         started.approve(at(3)).unwrap();
         assert_eq!(
-            progress(Some(&started), key(), proposal(Started, 6.0, None), at(4)),
+            progress(
+                Some(&started),
+                key(),
+                proposal(Started, 6.0, None),
+                true,
+                at(4)
+            ),
             Progress::Unchanged,
             "units/tasks will not be started if they are already started"
         );
@@ -2038,6 +2074,7 @@ mod tests {
             Some(&started),
             key(),
             proposal(Passed, 10.0, Some(5)),
+            true,
             at(5),
         ));
         assert_eq!(
@@ -2058,6 +2095,7 @@ mod tests {
             None,
             key(),
             proposal(Failed, 3.33333, Some(3)),
+            false,
             at(3),
         ));
         failed.approve(at(4)).unwrap();
@@ -2066,18 +2104,29 @@ mod tests {
                 Some(&failed),
                 key(),
                 proposal(Failed, 3.33333, Some(3)),
+                true,
                 at(5)
             ),
             Progress::Unchanged,
             "results will not show for units/tasks already completed"
         );
         assert_eq!(
-            progress(Some(&failed), key(), proposal(Started, 5.0, None), at(5)),
+            progress(
+                Some(&failed),
+                key(),
+                proposal(Started, 5.0, None),
+                true,
+                at(5)
+            ),
             Progress::Unchanged
         );
-        let Progress::LaterAttempt(recorded) =
-            progress(Some(&failed), key(), proposal(Passed, 10.0, Some(6)), at(6))
-        else {
+        let Progress::LaterAttempt(recorded) = progress(
+            Some(&failed),
+            key(),
+            proposal(Passed, 10.0, Some(6)),
+            true,
+            at(6),
+        ) else {
             panic!("a later attempt")
         };
         assert_eq!(recorded.state, ReviewState::Done, "still the saved one");
@@ -2101,15 +2150,45 @@ mod tests {
                 Some(&recorded),
                 key(),
                 proposal(Passed, 10.0, Some(6)),
+                true,
                 at(7)
             ),
             Progress::Unchanged,
             "the same later attempt again changes nothing"
         );
         assert!(matches!(
-            progress(Some(&recorded), key(), proposal(Passed, 9.0, Some(8)), at(8)),
+            progress(Some(&recorded), key(), proposal(Passed, 9.0, Some(8)), true, at(8)),
             Progress::LaterAttempt(r) if r.later.as_ref().and_then(|l| l.grade) == Some(9.0)
         ));
+    }
+
+    #[test]
+    fn a_processed_final_result_not_yet_delivered_takes_the_retake() {
+        use ResultType::*;
+        let mut failed = proposed(progress(
+            None,
+            key(),
+            proposal(Failed, 3.33333, Some(3)),
+            false,
+            at(3),
+        ));
+        failed.approve(at(3)).unwrap();
+        let Progress::Redeliver(passed) = progress(
+            Some(&failed),
+            key(),
+            proposal(Passed, 10.0, Some(4)),
+            false,
+            at(4),
+        ) else {
+            panic!("the waiting delivery carries the pass")
+        };
+        assert_eq!(
+            (passed.result, passed.grade, passed.state),
+            (Passed, Some(10.0), ReviewState::Done)
+        );
+        assert_eq!(passed.history.len(), 1);
+        assert!(!passed.history[0].delivered);
+        assert_eq!(passed.later, None);
     }
 
     #[test]
@@ -2148,10 +2227,10 @@ mod tests {
             (failed.result, failed.grade, failed.grade_max),
             (Failed, Some(3.33333), Some(10.0))
         );
-        let stored = proposed(progress(None, key(), failed, at(3)));
+        let stored = proposed(progress(None, key(), failed, false, at(3)));
         assert_eq!(stored.state, ReviewState::Ready);
         let passed = decide(rules, &a, Some(date(1)), PriorResult::None, &[retake]).unwrap();
-        let replaced = proposed(progress(Some(&stored), key(), passed, at(4)));
+        let replaced = proposed(progress(Some(&stored), key(), passed, false, at(4)));
         assert_eq!(
             (
                 replaced.result,
@@ -2190,7 +2269,7 @@ mod tests {
             .unwrap();
         let again = decide(rules, &a, Some(date(1)), PriorResult::None, &[retake]).unwrap();
         assert_eq!(
-            progress(Some(&adjusted), key(), again, at(6)),
+            progress(Some(&adjusted), key(), again, false, at(6)),
             Progress::Unchanged
         );
     }
