@@ -19,8 +19,10 @@ use domain::{
 use simulators::moodle::{MoodleFixture, MoodleSim, SAMPLE_TOKEN};
 use std::sync::Arc;
 
+// The results tests' in-memory stores, for the removal's reads (the results
+// tests keep their own copy private; a second inclusion is the simplest share).
 #[path = "results_fakes.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod results_fakes;
 use results_fakes::{MemDeliveries, MemResults};
 

@@ -906,7 +906,7 @@ impl Results<'_> {
                 c
             }
             None => {
-                let Some(course) = &read.course else {
+                let Some(course) = read.course.as_ref().filter(|c| !c.untracked) else {
                     return Ok(());
                 };
                 // Moodle answers `nocriteriaset`: the course cannot complete

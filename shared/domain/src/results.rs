@@ -295,6 +295,11 @@ impl LearnerGrades {
 pub struct CourseCompletionRead {
     pub completed: bool,
     pub criteria: Vec<CriterionStatus>,
+    /// Moodle does not track the learner's completion in the course (no
+    /// active enrolment: not started yet, suspended, or gone; Moodle answers
+    /// `usernotenroled`): there is no completion to read, nor to lose.
+    #[serde(default)]
+    pub untracked: bool,
 }
 
 /// The seed's three buckets.
