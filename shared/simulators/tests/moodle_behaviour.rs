@@ -929,6 +929,14 @@ fn fixtures_round_trip_through_json() {
     let json = serde_json::to_string(&sample).unwrap();
     let sim = MoodleSim::from_json(&json).unwrap();
     assert_eq!(sim.snapshot(), sample);
+    let sydney = MoodleFixture::sample_site_sydney();
+    let sim = MoodleSim::from_json(&serde_json::to_string(&sydney).unwrap()).unwrap();
+    assert_eq!(sim.snapshot(), sydney);
+    // A service given by name and functions only is enabled and open to every user.
+    let sim =
+        MoodleSim::from_json(r#"{"services": [{"shortname": "s", "functions": []}]}"#).unwrap();
+    let service = &sim.snapshot().services[0];
+    assert!(service.enabled && !service.restricted);
     // A sparse fixture gets an empty site's defaults.
     let sim = MoodleSim::from_json(r#"{"users": [{"id": 2, "username": "admin"}], "tokens": [{"token": "t", "userid": 2, "service": "s"}]}"#).unwrap();
     let snap = sim.snapshot();
@@ -970,4 +978,394 @@ async fn the_binary_prints_its_url_and_serves_the_sample_site() {
         .unwrap();
     assert!(body.contains("Moodle Acceptance Peer"));
     child.kill().await.unwrap();
+}
+
+async fn token_php(site: &Site, form: &[(&str, &str)]) -> Value {
+    let resp = site
+        .http
+        .post(format!("{}/login/token.php", site.server.base_url))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    serde_json::from_str(&resp.text().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn login_token_php_checks_services_and_their_authorised_users() {
+    use simulators::moodle::Service;
+    let site = Site::with(MoodleSim::sample_site_sydney()).await;
+    // A service open to every user: a user's token is issued once and given again.
+    site.sim.add_service(Service::new(
+        "reports",
+        &["core_webservice_get_site_info", "tool_mobile_get_config"],
+    ));
+    assert!(site.sim.set_password("smp.update", "Other#2026pw"));
+    let form = [
+        ("username", "smp.update"),
+        ("password", "Other#2026pw"),
+        ("service", "reports"),
+    ];
+    let first = token_php(&site, &form).await;
+    let token = first["token"].as_str().unwrap().to_owned();
+    assert_eq!(first["privatetoken"], Value::Null);
+    assert_eq!(token_php(&site, &form).await["token"], token.as_str());
+    assert_eq!(site.sim.token_for(313, "reports"), token);
+    let info = site
+        .call_with(&token, "core_webservice_get_site_info", &[])
+        .await;
+    assert_eq!(info["userid"], 313);
+    // The old password no longer works.
+    let old = token_php(
+        &site,
+        &[
+            ("username", "smp.update"),
+            ("password", "Sample#2026pw"),
+            ("service", "reports"),
+        ],
+    )
+    .await;
+    assert_eq!(errorcode(&old), "invalidlogin");
+    // Restricted: only its authorised users; disabled: not available.
+    site.sim.add_service(
+        Service::new("reports", &["core_webservice_get_site_info"]).restricted_to(&[2]),
+    );
+    let refused = token_php(&site, &form).await;
+    assert_eq!(errorcode(&refused), "usernotallowed");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("reports's allowed users")
+    );
+    let mut disabled = Service::new("reports", &["core_webservice_get_site_info"]);
+    disabled.enabled = false;
+    site.sim.add_service(disabled);
+    assert_eq!(
+        errorcode(&token_php(&site, &form).await),
+        "servicenotavailable"
+    );
+}
+
+#[tokio::test]
+async fn the_site_time_zone_is_set_by_name_and_reported_by_tool_mobile_get_config() {
+    let site = Site::with(MoodleSim::sample_site_sydney()).await;
+    let zone = |v: &Value| v["settings"][0]["value"].as_str().unwrap().to_owned();
+    let section = [("section", "locationsettings")];
+    let v = site.call("tool_mobile_get_config", &section).await;
+    assert_eq!(zone(&v), "Australia/Sydney");
+    site.sim.set_timezone("America/Los_Angeles").unwrap();
+    let v = site.call("tool_mobile_get_config", &section).await;
+    assert_eq!(zone(&v), "America/Los_Angeles");
+    let err = site.sim.set_timezone("Mars/Olympus_Mons").unwrap_err();
+    assert!(err.to_string().contains("Mars/Olympus_Mons"));
+    assert_eq!(site.sim.timezone(), "America/Los_Angeles");
+    // Without a section: every public setting, the location ones included.
+    let all = site.call("tool_mobile_get_config", &[]).await;
+    let names: Vec<&str> = all["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"sitename") && names.contains(&"timezone"));
+    // A service may leave the function out (the first recorded site's does).
+    let first = Site::sample().await;
+    let v = first.call("tool_mobile_get_config", &section).await;
+    assert_eq!(errorcode(&v), "accessexception");
+}
+
+#[tokio::test]
+async fn a_new_course_starts_at_the_next_midnight_of_the_site_time_zone() {
+    let site = Site::with(MoodleSim::sample_site_sydney()).await;
+    // 2026-12-01 13:10 UTC = 2026-12-02 00:10 in Sydney: the next midnight there is
+    // 2026-12-03 00:00 AEDT = 2026-12-02 13:00 UTC.
+    site.sim.set_now(Some(1_796_130_600));
+    let v = site
+        .call(
+            "core_course_create_courses",
+            &[
+                ("courses[0][fullname]", "Tz"),
+                ("courses[0][shortname]", "TZ-1"),
+                ("courses[0][categoryid]", "5"),
+            ],
+        )
+        .await;
+    let id = v[0]["id"].as_i64().unwrap();
+    let course = site
+        .sim
+        .snapshot()
+        .courses
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap();
+    assert_eq!(course.startdate, 1_796_216_400);
+}
+
+fn item(report: &Value, cmid: i64) -> &Value {
+    report["usergrades"][0]["gradeitems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["cmid"] == cmid)
+        .unwrap()
+}
+
+fn course_total(report: &Value) -> &Value {
+    report["usergrades"][0]["gradeitems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["itemtype"] == "course")
+        .unwrap()
+}
+
+fn status_of(v: &Value, cmid: i64) -> (i64, i64) {
+    let s = v["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["cmid"] == cmid)
+        .unwrap();
+    (
+        s["state"].as_i64().unwrap(),
+        s["timecompleted"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn unenrolling_deletes_gradebook_grades_and_resets_completion_on_the_first_site_too() {
+    let site = Site::sample().await;
+    site.sim.set_now(Some(1_800_000_000));
+    let user = [("courseid", "2"), ("userid", "4")];
+    let before = site.call("gradereport_user_get_grade_items", &user).await;
+    assert_eq!(item(&before, 1)["graderaw"], 10);
+    site.call(
+        "enrol_manual_unenrol_users",
+        &[
+            ("enrolments[0][userid]", "4"),
+            ("enrolments[0][courseid]", "2"),
+        ],
+    )
+    .await;
+    let after = site.call("gradereport_user_get_grade_items", &user).await;
+    for i in after["usergrades"][0]["gradeitems"].as_array().unwrap() {
+        assert_eq!(i["graderaw"], Value::Null, "{i}");
+    }
+    let completion = site
+        .call("core_completion_get_activities_completion_status", &user)
+        .await;
+    assert_eq!(status_of(&completion, 1), (0, 1_800_000_000));
+    assert_eq!(status_of(&completion, 2), (0, 1_800_000_000));
+    // Manual completion does not follow grades.
+    assert_eq!(status_of(&completion, 3).0, 1);
+    // The quiz and the assignment keep their own records.
+    let best = site
+        .call(
+            "mod_quiz_get_user_best_grade",
+            &[("quizid", "1"), ("userid", "4")],
+        )
+        .await;
+    assert_eq!(best["grade"], 10);
+    // Re-enrolled with recovergradesdefault off: nothing comes back.
+    let enrol = [
+        ("enrolments[0][roleid]", "5"),
+        ("enrolments[0][userid]", "4"),
+        ("enrolments[0][courseid]", "2"),
+    ];
+    site.call("enrol_manual_enrol_users", &enrol).await;
+    let again = site.call("gradereport_user_get_grade_items", &user).await;
+    assert_eq!(course_total(&again)["graderaw"], Value::Null);
+}
+
+#[tokio::test]
+async fn recovergradesdefault_restores_grades_and_completion_on_re_enrolment() {
+    let site = Site::sample().await;
+    site.sim.set_recover_grades_default(true);
+    let user = [("courseid", "2"), ("userid", "5")];
+    site.sim.set_now(Some(1_800_000_000));
+    site.call(
+        "enrol_manual_unenrol_users",
+        &[
+            ("enrolments[0][userid]", "5"),
+            ("enrolments[0][courseid]", "2"),
+        ],
+    )
+    .await;
+    site.sim.set_now(Some(1_800_000_100));
+    site.call(
+        "enrol_manual_enrol_users",
+        &[
+            ("enrolments[0][roleid]", "5"),
+            ("enrolments[0][userid]", "5"),
+            ("enrolments[0][courseid]", "2"),
+        ],
+    )
+    .await;
+    let report = site.call("gradereport_user_get_grade_items", &user).await;
+    assert_eq!(item(&report, 2)["graderaw"], 30);
+    assert_eq!(course_total(&report)["gradedategraded"], 1_800_000_100);
+    assert!(item(&report, 2).get("weightraw").is_none());
+    let completion = site
+        .call("core_completion_get_activities_completion_status", &user)
+        .await;
+    assert_eq!(status_of(&completion, 2), (3, 1_800_000_100));
+    // A new grade regrades: weights are back.
+    site.sim.set_grade(5, 2, Some(60.0), 1_800_000_200);
+    let report = site.call("gradereport_user_get_grade_items", &user).await;
+    assert!(item(&report, 2).get("weightraw").is_some());
+    let completion = site
+        .call("core_completion_get_activities_completion_status", &user)
+        .await;
+    assert_eq!(status_of(&completion, 2), (2, 1_800_000_200));
+}
+
+#[tokio::test]
+async fn quiz_attempts_keep_the_highest_grade_with_the_latest_dates() {
+    let site = Site::with(MoodleSim::sample_site_sydney()).await;
+    let user = [("courseid", "7"), ("userid", "312")];
+    assert_eq!(
+        site.sim
+            .record_quiz_attempt(312, 12, 10.0, 1_796_130_300, 1_796_130_600),
+        2
+    );
+    // A worse third attempt: the best grade stays, the dates move, completion stays.
+    assert_eq!(
+        site.sim
+            .record_quiz_attempt(312, 12, 6.66667, 1_796_140_000, 1_796_140_600),
+        3
+    );
+    let report = site.call("gradereport_user_get_grade_items", &user).await;
+    let quiz = item(&report, 12);
+    assert_eq!(quiz["graderaw"], 10);
+    assert_eq!(quiz["gradedategraded"], 1_796_140_600);
+    assert_eq!(quiz["gradedatesubmitted"], 1_796_140_600);
+    let completion = site
+        .call("core_completion_get_activities_completion_status", &user)
+        .await;
+    assert_eq!(status_of(&completion, 12), (2, 1_796_130_600));
+    // A first attempt of another user makes the grade and completes at its finish.
+    site.sim
+        .record_quiz_attempt(313, 12, 7.5, 1_796_150_000, 1_796_150_300);
+    let other = [("courseid", "7"), ("userid", "313")];
+    let completion = site
+        .call("core_completion_get_activities_completion_status", &other)
+        .await;
+    assert_eq!(status_of(&completion, 12), (2, 1_796_150_300));
+}
+
+#[tokio::test]
+async fn emails_match_exactly_by_field_and_as_ilike_in_get_users() {
+    let site = Site::with(MoodleSim::sample_site_sydney()).await;
+    let by_field = |v: &'static str| {
+        let site = &site;
+        async move {
+            site.call(
+                "core_user_get_users_by_field",
+                &[("field", "email"), ("values[0]", v)],
+            )
+            .await
+        }
+    };
+    assert_eq!(by_field("taken@example.com").await[0]["id"], 6);
+    assert_eq!(by_field("Taken@example.com").await, json!([]));
+    let criteria = |v: &'static str| {
+        let site = &site;
+        async move {
+            let r = site
+                .call(
+                    "core_user_get_users",
+                    &[("criteria[0][key]", "email"), ("criteria[0][value]", v)],
+                )
+                .await;
+            r["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(criteria("TAKEN@EXAMPLE.COM").await, vec![6]);
+    assert_eq!(criteria("t_ken@example.com").await, vec![6]);
+    assert_eq!(criteria("%@example.com").await.len(), 6);
+    assert_eq!(
+        criteria("smp.%@example.com").await,
+        vec![310, 311, 312, 313]
+    );
+    assert_eq!(criteria("taken@example.co").await, Vec::<i64>::new());
+    // Update to another user's address in any case: a warning, the user unchanged.
+    let v = site
+        .call(
+            "core_user_update_users",
+            &[
+                ("users[0][id]", "313"),
+                ("users[0][email]", "Taken@Example.COM"),
+                ("users[0][firstname]", "Changed"),
+            ],
+        )
+        .await;
+    assert_eq!(v["warnings"][0]["warningcode"], "useremailduplicate");
+    let user = site
+        .sim
+        .snapshot()
+        .users
+        .into_iter()
+        .find(|u| u.id == 313)
+        .unwrap();
+    assert_eq!(
+        (user.firstname.as_str(), user.email.as_str()),
+        ("Uma", "smp.update@example.com")
+    );
+}
+
+#[tokio::test]
+async fn the_binary_serves_the_sydney_site_with_the_time_zone_and_recovery_flags() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_simulators"))
+        .args([
+            "--moodle-site",
+            "sydney",
+            "--moodle-timezone",
+            "Europe/Madrid",
+            "--moodle-recover-grades",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line.strip_prefix("moodle ").unwrap();
+    let v: Value = reqwest::Client::new()
+        .post(format!("{base}/webservice/rest/server.php"))
+        .form(&[
+            ("wstoken", SAMPLE_TOKEN),
+            ("wsfunction", "tool_mobile_get_config"),
+            ("moodlewsrestformat", "json"),
+            ("section", "locationsettings"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["settings"][0]["value"], "Europe/Madrid");
+    child.kill().await.unwrap();
+    // An unknown zone is refused by name.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_simulators"))
+        .args(["--moodle-timezone", "Nowhere/Atlantis"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Nowhere/Atlantis"));
 }

@@ -8,15 +8,46 @@ use anyhow::Context;
 use clap::Parser;
 use simulators::moodle::{MoodleSim, Switches};
 
+/// Which recorded Moodle site to start from when no fixture is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MoodleSite {
+    /// The first recorded site (127.0.0.1:8081 in the samples): course 2 OCC-1001, users
+    /// 3..=6, the `learnbridge` service open to every user.
+    Sample,
+    /// The second recorded site (127.0.0.1:8880): time zone Australia/Sydney, course 7
+    /// SMP-4001, users 6 and 310..=313, the `learnbridge` service restricted to the admin
+    /// (password `S3cret-Passw0rd!`) and including tool_mobile_get_config.
+    Sydney,
+}
+
 #[derive(Debug, Parser)]
-#[command(about = "Simulators of the external systems learnbridge talks to")]
+#[command(
+    about = "Simulators of the external systems learnbridge talks to",
+    after_help = "Moodle site settings: --moodle-timezone sets the site time zone that \
+tool_mobile_get_config (section locationsettings) reports; --moodle-recover-grades sets \
+recovergradesdefault=1, so re-enrolling a user restores the grades deleted when their last \
+enrolment was removed (Moodle's default is 0: they stay deleted). Services and passwords \
+for login/token.php come from the fixture: `services` [{shortname, functions, enabled, \
+restricted, authorised_users}], `tokens` [{token, userid, service}] and each user's \
+`password`; a user allowed on a service gets their token for it (issued once)."
+)]
 struct Args {
     /// Port of the Moodle simulator (0 = a free port).
     #[arg(long, env = "SIM_MOODLE_PORT", default_value_t = 0)]
     moodle_port: u16,
-    /// JSON fixture of the Moodle site (default: the site of shared/moodle-samples).
+    /// JSON fixture of the Moodle site (default: the recorded site --moodle-site names).
     #[arg(long, env = "SIM_MOODLE_FIXTURE")]
     moodle_fixture: Option<PathBuf>,
+    /// The recorded Moodle site to serve when no fixture is given.
+    #[arg(long, env = "SIM_MOODLE_SITE", value_enum, default_value_t = MoodleSite::Sample)]
+    moodle_site: MoodleSite,
+    /// The Moodle site's time zone, an IANA name such as Australia/Sydney (default: the
+    /// fixture's; UTC for the first recorded site).
+    #[arg(long, env = "SIM_MOODLE_TIMEZONE")]
+    moodle_timezone: Option<String>,
+    /// Moodle's recovergradesdefault=1: re-enrolling restores deleted grades.
+    #[arg(long, env = "SIM_MOODLE_RECOVER_GRADES")]
+    moodle_recover_grades: bool,
     /// Latency added to every call, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -84,8 +115,19 @@ async fn main() -> anyhow::Result<()> {
             MoodleSim::from_json(&json)
                 .with_context(|| format!("parsing Moodle fixture {}", path.display()))?
         }
-        None => MoodleSim::sample_site(),
+        None => match args.moodle_site {
+            MoodleSite::Sample => MoodleSim::sample_site(),
+            MoodleSite::Sydney => MoodleSim::sample_site_sydney(),
+        },
     };
+    if let Some(zone) = &args.moodle_timezone {
+        moodle
+            .set_timezone(zone)
+            .context("--moodle-timezone (SIM_MOODLE_TIMEZONE)")?;
+    }
+    if args.moodle_recover_grades {
+        moodle.set_recover_grades_default(true);
+    }
     moodle.set_switches(Switches {
         latency: Duration::from_millis(args.latency_ms),
         error_rate: args.error_rate,

@@ -1,7 +1,17 @@
 //! A Moodle 4.3 simulator: the REST web service server (`/webservice/rest/server.php`)
 //! and `login/token.php`, with in-memory state, answering as a real Moodle does (see
-//! `shared/moodle-samples/`), plus switches for latency, failures and PHP's
-//! `max_input_vars`.
+//! `shared/connectors/tests/fixtures/moodle-samples/`), plus switches for latency,
+//! failures and PHP's `max_input_vars`.
+//!
+//! Two recorded sites: [`MoodleSim::sample_site`] and [`MoodleSim::sample_site_sydney`].
+//! Site settings: the time zone ([`MoodleSim::set_timezone`], reported by
+//! `tool_mobile_get_config`), `recovergradesdefault`
+//! ([`MoodleSim::set_recover_grades_default`]), debugging ([`MoodleSim::set_debug`]) and
+//! a fixed clock ([`MoodleSim::set_now`]). What people do outside the web services:
+//! grading ([`MoodleSim::set_grade`]), quiz attempts ([`MoodleSim::record_quiz_attempt`]),
+//! completion ([`MoodleSim::set_activity_completion`], [`MoodleSim::run_completion_cron`]).
+//! Services and logins: [`MoodleSim::add_service`], [`MoodleSim::set_password`],
+//! [`MoodleSim::token_for`], [`MoodleSim::add_token`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

@@ -495,6 +495,7 @@ pub fn delete_users_params() -> Vec<(&'static str, Desc)> {
 
 pub fn delete_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> {
     let me = ctx.me;
+    let now = ctx.now;
     let st = &mut *ctx.st;
     for id in list(p, "userids").iter().filter_map(Value::as_i64) {
         if find_user(st, id).is_none() {
@@ -506,8 +507,25 @@ pub fn delete_users(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleError> 
                 "Admin users cannot be deleted",
             ));
         }
+        // delete_user() unenrols the user everywhere: their gradebook grades go too.
+        let mut courses: Vec<i64> = st
+            .user_enrolments
+            .iter()
+            .filter(|ue| ue.userid == id)
+            .filter_map(|ue| {
+                st.enrol_instances
+                    .iter()
+                    .find(|e| e.id == ue.enrolid)
+                    .map(|e| e.courseid)
+            })
+            .collect();
+        courses.sort_unstable();
+        courses.dedup();
         st.user_enrolments.retain(|ue| ue.userid != id);
         st.role_assignments.retain(|ra| ra.userid != id);
+        for courseid in courses {
+            super::enrol::delete_gradebook_grades(st, courseid, id, now);
+        }
         if let Some(user) = st.users.iter_mut().find(|u| u.id == id) {
             user.deleted = true;
             user.username = format!("{}.{}", user.email, user.id);
