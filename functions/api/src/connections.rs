@@ -125,6 +125,11 @@ pub struct TestView {
     #[schema(value_type = Option<Object>)]
     pub site: Option<app::connections::SiteReport>,
     pub problem: Option<String>,
+    /// The tenant's time zone (`site.time_zone` is the Moodle site's).
+    pub tenant_time_zone: String,
+    /// What does not fail the test but a person should know: the site's time
+    /// zone differs from the tenant's, or could not be read.
+    pub notes: Vec<String>,
 }
 
 fn validate(c: &Connection) -> Result<(), ApiError> {
@@ -621,6 +626,7 @@ pub async fn test_connection(
         deps.secret_source.as_ref(),
         &deps.secret_prefix,
         deps.probe.as_ref(),
+        deps.tenants.tenant_settings(&tenant).await?.zone(),
     )
     .await
     .map_err(|e| match e {
@@ -632,5 +638,7 @@ pub async fn test_connection(
         ok: test.ok,
         site: test.site,
         problem: test.problem,
+        tenant_time_zone: test.tenant_time_zone,
+        notes: test.notes,
     }))
 }

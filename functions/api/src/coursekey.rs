@@ -48,6 +48,8 @@ pub struct CourseKeyApi {
     pub attendance: Arc<dyn AttendanceStore>,
     /// Where a roster push is queued after a change (enrolment-push queue).
     pub queue: Arc<dyn JobQueue>,
+    /// The tenant's zone: "today" for the sync window.
+    pub tenants: Arc<dyn domain::ports::TenantSettingsStore>,
     pub now: fn() -> DateTime<Utc>,
 }
 
@@ -159,7 +161,8 @@ async fn view(
     offering: &OfferingId,
 ) -> Result<CourseKeyView, ApiError> {
     let settings = settings(api, tenant).await?;
-    let today = (api.now)().date_naive();
+    let zone = api.tenants.tenant_settings(tenant).await?.zone();
+    let today = zone.today((api.now)());
     let Some((ck, status)) = app::roster::status(
         api.attendance.as_ref(),
         api.sis.as_ref(),

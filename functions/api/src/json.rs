@@ -66,6 +66,30 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
+/// A time filter's bound: an RFC 3339 date-time, or a date (`2026-12-02`)
+/// meaning that day in the tenant's `zone`: from its first instant, or (`end`)
+/// to its last.
+pub fn time_bound(
+    raw: &str,
+    field: &str,
+    zone: domain::zone::TenantZone,
+    end: bool,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        ApiError::bad_request(
+            field,
+            format!("{field} must be a date (2026-03-01, a day in the tenant's time zone) or an RFC 3339 date-time"),
+        )
+    })?;
+    Ok(match (end, day.succ_opt()) {
+        (true, Some(next)) => zone.start_of_day(next) - chrono::TimeDelta::nanoseconds(1),
+        _ => zone.start_of_day(day),
+    })
+}
+
 /// Deserialises JSON, naming the field of any error as `{prefix}.{path}`.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

@@ -163,7 +163,10 @@ fn respond(status: StatusCode, learner: Learner) -> Response {
 /// Saves the learner unless nothing changed, and queues a sync when a field
 /// Moodle holds changed.
 async fn store(deps: &Deps, before: Option<Learner>, after: Learner) -> Result<Response, ApiError> {
-    validate(&after, (deps.now)().date_naive())?;
+    // "The future" starts tomorrow in the tenant's zone: a learner born today
+    // in Sydney is not refused while UTC is still on yesterday.
+    let zone = deps.tenants.tenant_settings(&after.tenant).await?.zone();
+    validate(&after, zone.today((deps.now)()))?;
     let status = if before.is_some() {
         StatusCode::OK
     } else {

@@ -60,6 +60,7 @@ fn courses(deps: &Deps) -> Courses<'_> {
         sis: deps.sis.as_ref(),
         links: deps.links.as_ref(),
         learning: deps.learning.as_ref(),
+        tenants: deps.tenants.as_ref(),
     }
 }
 

@@ -19,7 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use domain::connection::ConnectionSettings;
 use domain::lln::{AssessmentId, LlnError, LlnProduct};
 use domain::ports::{BoxError, ConnectionStore, LlnApis, Retryable};
@@ -148,29 +148,20 @@ fn learner_param(raw: &str, field: &str) -> Result<LearnerCode, ApiError> {
     LearnerCode::parse(raw).map_err(|e| ApiError::bad_request(field, e.to_string()))
 }
 
-/// A date-time (RFC 3339) or a date (the start of that day, UTC); `end` makes
-/// a bare date the end of that day.
-fn time_param(q: &Q, field: &str, end: bool) -> Result<Option<DateTime<Utc>>, ApiError> {
+/// A date-time (RFC 3339) or a date (the start of that day in the tenant's
+/// zone); `end` makes a bare date the end of that day.
+async fn time_param(
+    api: &LlnRoutes,
+    tenant: &TenantId,
+    q: &Q,
+    field: &str,
+    end: bool,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     let Some(raw) = q.get(field) else {
         return Ok(None);
     };
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    let bad = || {
-        ApiError::bad_request(
-            field,
-            format!("{field} must be a date (2026-03-01) or an RFC 3339 date-time"),
-        )
-    };
-    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| bad())?;
-    let t = if end {
-        day.and_hms_milli_opt(23, 59, 59, 999)
-    } else {
-        day.and_hms_opt(0, 0, 0)
-    }
-    .ok_or_else(bad)?;
-    Ok(Some(t.and_utc()))
+    let zone = api.lln.tenants.tenant_settings(tenant).await?.zone();
+    crate::json::time_bound(raw, field, zone, end).map(Some)
 }
 
 // ---- candidates ----
@@ -734,8 +725,8 @@ pub async fn summary(
             .get("learner")
             .map(|l| learner_param(l, "learner"))
             .transpose()?,
-        from: time_param(&q, "from", false)?,
-        to: time_param(&q, "to", true)?,
+        from: time_param(&api, &tenant, &q, "from", false).await?,
+        to: time_param(&api, &tenant, &q, "to", true).await?,
         status: q.get("status").cloned(),
     };
     let rows = api
@@ -774,9 +765,11 @@ pub async fn history(
     Extension(tenant): Extension<TenantId>,
     Query(q): Query<Q>,
 ) -> Result<Response, ApiError> {
-    let from = time_param(&q, "from", false)?
+    let from = time_param(&api, &tenant, &q, "from", false)
+        .await?
         .ok_or_else(|| ApiError::bad_request("from", "from is required (a date or date-time)"))?;
-    let to = time_param(&q, "to", true)?
+    let to = time_param(&api, &tenant, &q, "to", true)
+        .await?
         .ok_or_else(|| ApiError::bad_request("to", "to is required (a date or date-time)"))?;
     if to < from {
         return Err(ApiError::bad_request("to", "to must not be before from"));
@@ -870,6 +863,8 @@ impl SiteProbe for Probes {
             version: String::new(),
             account: client_id,
             missing_functions: Vec::new(),
+            time_zone: None,
+            time_zone_unknown: None,
         })
     }
 }
@@ -896,6 +891,7 @@ pub fn wire(deps: &mut crate::Deps, store: cloud::dynamo::DynamoLlnStore) -> Lln
             apis,
             deliveries: deps.deliveries.clone(),
             queue: deps.queue.clone(),
+            tenants: deps.tenants.clone(),
         },
         now: deps.now,
     }

@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         sis: deps.sis.clone(),
         attendance: Arc::new(stores.attendance),
         queue: deps.queue.clone(),
+        tenants: deps.tenants.clone(),
         now: chrono::Utc::now,
     };
     let lln = api::lln::wire(&mut deps, stores.lln);

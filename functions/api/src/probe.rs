@@ -3,6 +3,7 @@
 
 use app::connections::{SiteProbe, SiteReport};
 use async_trait::async_trait;
+use connectors::moodle::types::SiteTimeZone;
 use connectors::moodle::{Feature, MoodleAuth, MoodleClient, MoodleConfig, RetryPolicy};
 use domain::connection::ConnectionSettings;
 use domain::ports::BoxError;
@@ -51,6 +52,21 @@ impl SiteProbe for MoodleProbe {
         let client = MoodleClient::new(config, MoodleAuth::Token(secret))?;
         let required = connectors::moodle::required_functions(&Feature::enabled_by(settings));
         let report = client.test_connection(&required).await?;
+        let (time_zone, time_zone_unknown) = match report.time_zone {
+            SiteTimeZone::Zone { name, .. } => (Some(name), None),
+            SiteTimeZone::ServerDefault => (
+                None,
+                Some("the site's time zone is the web server's (timezone 99), which Moodle does not tell".to_owned()),
+            ),
+            SiteTimeZone::NotAllowed => (
+                None,
+                Some("tool_mobile_get_config is not in the token's service (optional: add it to read the site's zone)".to_owned()),
+            ),
+            SiteTimeZone::Unreadable { reason } => (
+                None,
+                Some(format!("tool_mobile_get_config failed: {reason}")),
+            ),
+        };
         Ok(SiteReport {
             site_name: report.site_name,
             site_url: report.site_url,
@@ -58,6 +74,8 @@ impl SiteProbe for MoodleProbe {
             version: report.version,
             account: report.username,
             missing_functions: report.missing_functions,
+            time_zone,
+            time_zone_unknown,
         })
     }
 }

@@ -71,6 +71,7 @@ pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<
         deliveries: deps.deliveries.as_ref(),
         queue: deps.queue.as_ref(),
         runs: deps.runs.as_ref(),
+        tenants: deps.tenants.as_ref(),
     }
 }
 

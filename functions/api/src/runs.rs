@@ -233,10 +233,12 @@ impl RunSummary {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Runs that started at or after this time (RFC 3339).
-    pub from: Option<chrono::DateTime<chrono::Utc>>,
-    /// Runs that started at or before this time (RFC 3339).
-    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Runs that started at or after this time (RFC 3339), or from the start
+    /// of this day (`2026-12-02`) in the tenant's time zone.
+    pub from: Option<String>,
+    /// Runs that started at or before this time (RFC 3339), or by the end of
+    /// this day in the tenant's time zone.
+    pub to: Option<String>,
     /// At most this many (default 50, at most 500).
     pub limit: Option<usize>,
 }
@@ -268,11 +270,9 @@ pub async fn history(
     let id = crate::handler::load_connection(&deps, &tenant, &id)
         .await?
         .id;
+    let (from, to) = bounds(&deps, &tenant, &query).await?;
     let limit = checked_limit(&query)?;
-    let runs = deps
-        .runs
-        .history(&tenant, &id, query.from, query.to, limit)
-        .await?;
+    let runs = deps.runs.history(&tenant, &id, from, to, limit).await?;
     let now = (deps.now)();
     Ok(Json(
         runs.into_iter().map(|r| RunSummary::of(r, now)).collect(),
@@ -303,6 +303,7 @@ pub async fn offering_history(
         query.map_err(|e| ApiError::bad_request("runs.query", e.body_text()))?;
     let offering = crate::offerings::parse_id(id)?;
     let offering = crate::offerings::load(&deps, &tenant, &offering).await?.id;
+    let (from, to) = bounds(&deps, &tenant, &query).await?;
     let limit = checked_limit(&query)?;
     let mut runs = Vec::new();
     for connection in deps.connections.connections(&tenant).await? {
@@ -316,7 +317,7 @@ pub async fn offering_history(
         }
         runs.extend(
             deps.runs
-                .history(&tenant, &connection.id, query.from, query.to, HISTORY_MAX)
+                .history(&tenant, &connection.id, from, to, HISTORY_MAX)
                 .await?
                 .into_iter()
                 .filter(|r| r.covers(offering.as_str())),
@@ -330,13 +331,39 @@ pub async fn offering_history(
     ))
 }
 
-/// The history filters' checks: `from` not after `to`, `limit` 1 to [`HISTORY_MAX`].
-fn checked_limit(query: &HistoryQuery) -> Result<usize, ApiError> {
-    if let (Some(from), Some(to)) = (query.from, query.to)
+type Bound = Option<chrono::DateTime<chrono::Utc>>;
+
+/// The history's `from` and `to` as instants: a bare date is a day in the
+/// tenant's zone (from its first instant, to its last); `from` not after `to`.
+async fn bounds(
+    deps: &Deps,
+    tenant: &TenantId,
+    query: &HistoryQuery,
+) -> Result<(Bound, Bound), ApiError> {
+    if query.from.is_none() && query.to.is_none() {
+        return Ok((None, None));
+    }
+    let zone = deps.tenants.tenant_settings(tenant).await?.zone();
+    let from = query
+        .from
+        .as_deref()
+        .map(|raw| crate::json::time_bound(raw, "runs.from", zone, false))
+        .transpose()?;
+    let to = query
+        .to
+        .as_deref()
+        .map(|raw| crate::json::time_bound(raw, "runs.to", zone, true))
+        .transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
         return Err(ApiError::unprocessable("runs.from", "from is after to"));
     }
+    Ok((from, to))
+}
+
+/// The history filters' checks: `limit` 1 to [`HISTORY_MAX`].
+fn checked_limit(query: &HistoryQuery) -> Result<usize, ApiError> {
     let limit = query.limit.unwrap_or(50);
     if limit == 0 || limit > HISTORY_MAX {
         return Err(ApiError::bad_request(

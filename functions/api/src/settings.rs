@@ -1,4 +1,4 @@
-//! The tenant's own settings: how long its run history is kept, and the email
+//! The tenant's own settings: its time zone, how long its run history is kept, and the email
 //! a connection's error address gets when a run finishes with errors.
 
 use crate::Deps;
@@ -35,7 +35,8 @@ pub async fn get_settings(
 }
 
 /// Replace the tenant's settings. Left out, a setting takes its default:
-/// `run_history_days` (1 to 3650; `null`: the deployment's `RunHistoryDays`) and
+/// `time_zone` (an IANA name such as `Australia/Sydney`; `UTC`: every date is a
+/// day in it; an unknown name is refused by name), `run_history_days` (1 to 3650; `null`: the deployment's `RunHistoryDays`) and
 /// `run_error_email` (`subject`, `body`, with the placeholders `{connection}`,
 /// `{connection_name}`, `{run}`, `{status}`, `{errors}`, `{warnings}`,
 /// `{started_at}`, `{finished_at}`, `{run_path}`). The retention applies to
@@ -48,18 +49,20 @@ pub async fn get_settings(
     responses(
         (status = 200, description = "Stored", body = Object),
         (status = 400, description = "An unknown or malformed field", body = ErrorBody),
-        (status = 422, description = "A setting out of range, or an unknown placeholder", body = ErrorBody),
+        (status = 422, description = "A setting out of range, an unknown placeholder or time zone", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn put_settings(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
-    JsonBody(settings): JsonBody<TenantSettings>,
+    JsonBody(mut settings): JsonBody<TenantSettings>,
 ) -> Result<Json<TenantSettings>, ApiError> {
     settings
         .validate()
         .map_err(|e| ApiError::unprocessable(&format!("settings.{}", e.field), e.message))?;
+    // Stored as the tz database spells it (no surrounding spaces).
+    settings.time_zone = settings.zone().name().to_owned();
     deps.tenants
         .save_tenant_settings(&tenant, &settings)
         .await?;

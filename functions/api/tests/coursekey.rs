@@ -49,6 +49,7 @@ async fn api() -> CourseKeyApi {
         sis: Arc::new(stores.sis),
         attendance: Arc::new(stores.attendance),
         queue: Arc::new(stores.queue),
+        tenants: Arc::new(stores.tenants),
         now,
     }
 }

@@ -884,10 +884,15 @@ async fn connections_are_created_with_a_masked_secret_and_merged_settings() {
 
 #[tokio::test]
 async fn testing_a_moodle_connection_reports_the_site_and_missing_functions() {
-    use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+    use simulators::moodle::MoodleSim;
     let api = api().await;
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
+    sim.set_timezone("Australia/Sydney").unwrap();
+    // The full token's service also lets it read the site's zone (optional).
+    let mut with_zone = simulators::moodle::fixture::SAMPLE_SERVICE_FUNCTIONS.to_vec();
+    with_zone.push("tool_mobile_get_config");
+    sim.add_token("zone-token-000000000000001", &with_zone);
     sim.add_token(
         "limited-token-0000000000001",
         &["core_webservice_get_site_info", "core_user_get_users"],
@@ -904,7 +909,7 @@ async fn testing_a_moodle_connection_reports_the_site_and_missing_functions() {
         ACME_KEY,
         "POST",
         "/v1/connections",
-        Some(create("full", Some(SAMPLE_TOKEN))),
+        Some(create("full", Some("zone-token-000000000000001"))),
     )
     .await;
     api.call(
@@ -939,12 +944,44 @@ async fn testing_a_moodle_connection_reports_the_site_and_missing_functions() {
         "{body}"
     );
     assert!(body["site"]["version"].is_string());
+    // The site's zone (tool_mobile_get_config) beside the tenant's (UTC, not
+    // set): a note, not a failure.
+    assert_eq!(body["site"]["time_zone"], "Australia/Sydney", "{body}");
+    assert_eq!(body["tenant_time_zone"], "UTC");
+    assert_eq!(body["ok"], true, "{body}");
+    let note = body["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("Australia/Sydney") && note.contains("UTC"),
+        "{note}"
+    );
+    let (status, _) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/settings",
+            Some(json!({"time_zone": "Australia/Sydney"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/full/test", None)
+        .await;
+    assert_eq!(body["tenant_time_zone"], "Australia/Sydney");
+    assert_eq!(body["notes"], json!([]), "the same zone: nothing to say");
 
     let (status, body) = api
         .call(ACME_KEY, "POST", "/v1/connections/limited/test", None)
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["ok"], false);
+    assert_eq!(body["site"]["time_zone"], Value::Null);
+    assert!(
+        body["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("tool_mobile_get_config"),
+        "the zone could not be read, and says why: {body}"
+    );
     let missing: Vec<&str> = body["site"]["missing_functions"]
         .as_array()
         .unwrap()
@@ -1569,7 +1606,45 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
             None,
         )
         .await;
-    assert_error(status, &body, 400, Some("runs.query"));
+    assert_error(status, &body, 400, Some("runs.from"));
+    // A bare date is a day of the tenant's zone: the runs started now are on
+    // today's date in Sydney (whatever UTC's date is), and none is on the day before.
+    let sydney = domain::zone::TenantZone::parse("Australia/Sydney").unwrap();
+    api.call(
+        ACME_KEY,
+        "PUT",
+        "/v1/settings",
+        Some(json!({"time_zone": "Australia/Sydney"})),
+    )
+    .await;
+    let today = sydney.today(Utc::now());
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            &format!("/v1/connections/moodle-manual/runs?from={today}&to={today}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body.as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{body}"
+    );
+    let yesterday = today.pred_opt().unwrap();
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "GET",
+            &format!("/v1/connections/moodle-manual/runs?to={yesterday}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body.as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{body}"
+    );
     let (status, _) = api
         .call(BOLT_KEY, "GET", "/v1/connections/moodle-manual/runs", None)
         .await;
@@ -1589,6 +1664,7 @@ async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_c
         Value::Null,
         "the deployment's default"
     );
+    assert_eq!(body["time_zone"], "UTC", "a tenant that set none is in UTC");
     assert!(
         body["run_error_email"]["body"]
             .as_str()
@@ -1609,6 +1685,12 @@ async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_c
             "settings.run_error_email.subject",
         ),
         (json!({"history_days": 9}), 400, "settings.history_days"),
+        (
+            json!({"time_zone": "Australia/Sidney"}),
+            422,
+            "settings.time_zone",
+        ),
+        (json!({"time_zone": "+10:00"}), 422, "settings.time_zone"),
     ] {
         let (got, body) = api
             .call(ACME_KEY, "PUT", "/v1/settings", Some(settings))
@@ -1617,6 +1699,7 @@ async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_c
     }
 
     let settings = json!({
+        "time_zone": "Europe/Amsterdam",
         "run_history_days": 90,
         "run_error_email": {"subject": "[{status}] {connection}", "body": "See {run_path}"}
     });

@@ -33,10 +33,12 @@ impl CourseKeyDeps {
 }
 
 /// Pushes one offering; the outcome is stored as the offering's CourseKey status.
+#[allow(clippy::too_many_arguments)]
 pub async fn push_roster(
     ck: &CourseKeyDeps,
     connections: &dyn ConnectionStore,
     sis: &dyn SisStore,
+    tenants: &dyn domain::ports::TenantSettingsStore,
     tenant: &TenantId,
     connection: &ConnectionId,
     offering: &OfferingId,
@@ -75,6 +77,7 @@ pub async fn push_roster(
         store: ck.attendance.as_ref(),
         sis,
         roster: &client,
+        tenants,
     };
     let status = push_offering(&ports, settings, tenant, offering, now).await?;
     tracing::info!(%tenant, %offering, status = ?status, "CourseKey roster push");

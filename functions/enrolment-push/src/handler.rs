@@ -76,6 +76,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
                 sis: deps.sis.as_ref(),
                 links: deps.links.as_ref(),
                 learning: deps.learning.as_ref(),
+                tenants: deps.tenants.as_ref(),
             }
             .sync_offering(&tenant, &offering)
             .await?;
@@ -124,6 +125,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
                 &deps.coursekey,
                 deps.connections.as_ref(),
                 deps.sis.as_ref(),
+                deps.tenants.as_ref(),
                 &tenant,
                 &connection,
                 &offering,

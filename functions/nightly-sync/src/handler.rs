@@ -51,6 +51,7 @@ pub async fn handle(
                 deps.attendance.as_ref(),
                 deps.sis.as_ref(),
                 deps.queue.as_ref(),
+                deps.tenants.as_ref(),
                 scheduled_at,
             )
             .await?;

@@ -4,7 +4,7 @@ use app::attendance::AttendancePorts;
 use async_trait::async_trait;
 use domain::ports::{
     AttendanceRecords, AttendanceStore, ConnectionStore, DeliveryStore, Email, JobQueue, MailError,
-    Mailer, SisStore,
+    Mailer, SisStore, TenantSettingsStore,
 };
 use std::sync::Arc;
 
@@ -54,6 +54,7 @@ impl AttendanceDeps {
         &'a self,
         connections: &'a dyn ConnectionStore,
         queue: &'a dyn JobQueue,
+        tenants: &'a dyn TenantSettingsStore,
     ) -> AttendancePorts<'a> {
         AttendancePorts {
             connections,
@@ -63,6 +64,7 @@ impl AttendanceDeps {
             deliveries: self.deliveries.as_ref(),
             queue,
             mailer: self.mailer.as_ref(),
+            tenants,
         }
     }
 }

@@ -50,9 +50,11 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::Fetc
             connection,
             record_ids,
         } => {
-            let ports = deps
-                .attendance
-                .ports(deps.connections.as_ref(), deps.queue.as_ref());
+            let ports = deps.attendance.ports(
+                deps.connections.as_ref(),
+                deps.queue.as_ref(),
+                deps.tenants.as_ref(),
+            );
             app::attendance::process_attendance(
                 &ports,
                 tenant,

@@ -56,6 +56,7 @@ pub async fn fetch(
         deliveries: r.deliveries.as_ref(),
         queue: deps.queue.as_ref(),
         runs: deps.runs.as_ref(),
+        tenants: deps.tenants.as_ref(),
     };
     // A person stops a download through the API (`POST .../runs/{run}/stop`),
     // which marks the run; a watcher turns that mark into the use case's flag.

@@ -520,6 +520,7 @@ async fn fetch_job(world: &World, instance: &Instance, job: Job) -> Result<(), S
         deliveries: &world.deliveries,
         queue: &world.queue,
         runs: &world.runs,
+        tenants: &world.tenants,
     };
     let stop = AtomicBool::new(
         world

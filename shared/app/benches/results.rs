@@ -221,6 +221,7 @@ async fn main() {
         deliveries: &deliveries,
         queue: &queue,
         runs: &runs,
+        tenants: &MemTenants::default(),
     };
     let stop = AtomicBool::new(false);
     let run = RunId::parse("bench-1").unwrap();

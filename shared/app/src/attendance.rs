@@ -14,8 +14,9 @@ use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::delivery::{DeliveryKey, DeliveryKind};
 use domain::ports::{
     AttendanceRecords, AttendanceStore, ConnectionStore, DeliveryStore, Email, JobQueue, MailError,
-    Mailer, Retryable, SisStore, StoreError, Written,
+    Mailer, Retryable, SisStore, StoreError, TenantSettingsStore, Written,
 };
+use domain::zone::TenantZone;
 use domain::{AssessableId, ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
 use serde::Deserialize;
 
@@ -45,6 +46,8 @@ pub struct AttendancePorts<'a> {
     pub deliveries: &'a dyn DeliveryStore,
     pub queue: &'a dyn JobQueue,
     pub mailer: &'a dyn Mailer,
+    /// The tenant's zone: a class's date, the follow-up window's days.
+    pub tenants: &'a dyn TenantSettingsStore,
 }
 
 /// What one `process_attendance` job did, in counts.
@@ -109,11 +112,17 @@ pub fn validation_email(
     }
 }
 
-/// The payload the SMS receives for one attendance.
-pub fn delivery_payload(a: &Attendance, class_start: DateTime<Utc>) -> serde_json::Value {
+/// The payload the SMS receives for one attendance: `date` is the class's day
+/// in the tenant's `zone` (an evening class in Los Angeles is on its local
+/// day, though UTC has already moved on).
+pub fn delivery_payload(
+    a: &Attendance,
+    class_start: DateTime<Utc>,
+    zone: TenantZone,
+) -> serde_json::Value {
     let mut payload = serde_json::json!({
         "class_id": a.class_code,
-        "date": class_start.date_naive().to_string(),
+        "date": zone.date_of(class_start).to_string(),
         "status": a.mark.letter(),
     });
     if let (Some(minutes), Some(map)) = (a.minutes_attended, payload.as_object_mut()) {
@@ -171,6 +180,7 @@ pub async fn process_attendance(
         .into_iter()
         .find(|c| c.kind() == ConnectionKind::Sms && c.enabled)
         .map(|c| c.id);
+    let zone = p.tenants.tenant_settings(tenant).await?.zone();
 
     let mut report = AttendanceReport::default();
     let mut invalid: Vec<RejectedRecord> = Vec::new();
@@ -202,7 +212,7 @@ pub async fn process_attendance(
         match one(
             p,
             tenant,
-            &settings,
+            (&settings, zone),
             sms.as_ref(),
             &record,
             now,
@@ -253,7 +263,7 @@ pub async fn process_attendance(
 async fn one(
     p: &AttendancePorts<'_>,
     tenant: &TenantId,
-    settings: &CourseKeySettings,
+    (settings, zone): (&CourseKeySettings, TenantZone),
     sms: Option<&ConnectionId>,
     record: &RawRecord,
     now: DateTime<Utc>,
@@ -291,7 +301,7 @@ async fn one(
     if let Some(edited) = record.adjusted_status {
         let current = existing.as_ref().map_or(conversion.mark, |e| e.mark);
         let at = record.adjusted_at.unwrap_or(now);
-        match decide_adjustment(current, edited, &class, at, settings) {
+        match decide_adjustment(current, edited, &class, at, settings, zone) {
             Adjustment::Apply(m) => {
                 mark = m;
                 note = format!("absence adjusted in CourseKey to {}", m.letter());
@@ -366,7 +376,7 @@ async fn one(
                 p.queue,
                 &key,
                 sms,
-                delivery_payload(&stored, class.start),
+                delivery_payload(&stored, class.start, zone),
                 now,
             )
             .await?;
@@ -387,7 +397,7 @@ async fn one(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::fakes::{MemConnections, MemMailer, MemQueue, MemSis};
+    use crate::fakes::{MemConnections, MemMailer, MemQueue, MemSis, MemTenants};
     use async_trait::async_trait;
     use chrono::TimeZone;
     use domain::attendance::{ClassSession, CourseKeyOffering, HoursType};
@@ -594,6 +604,7 @@ mod tests {
         deliveries: MemDeliveries,
         queue: MemQueue,
         mailer: MemMailer,
+        tenants: MemTenants,
     }
 
     impl World {
@@ -606,6 +617,7 @@ mod tests {
                 deliveries: &self.deliveries,
                 queue: &self.queue,
                 mailer: &self.mailer,
+                tenants: &self.tenants,
             }
         }
         fn record(&self, id: &str, json: serde_json::Value) {
@@ -650,6 +662,7 @@ mod tests {
             deliveries: MemDeliveries::default(),
             queue: MemQueue::default(),
             mailer: MemMailer::default(),
+            tenants: MemTenants::default(),
         };
         let conn = |id: &str, settings| Connection {
             tenant: tenant(),
@@ -823,7 +836,8 @@ mod tests {
 
         let mut edit = rec("L1", None, None);
         edit["adjusted_status"] = "present".into();
-        edit["adjusted_at"] = "2026-03-09T09:00:00Z".into(); // exactly 7 days after the start
+        // The seventh day after the class (the tenant is in UTC), at its last minute.
+        edit["adjusted_at"] = "2026-03-09T23:59:00Z".into();
         w.record("r2", edit);
         let report = w.run(&["r2"], t(13, 0) + chrono::TimeDelta::days(7)).await;
         assert_eq!(report.stored, 1);
@@ -846,7 +860,8 @@ mod tests {
         w.run(&["r3"], t(13, 0)).await;
         let mut late_edit = rec("L2", None, None);
         late_edit["adjusted_status"] = "present".into();
-        late_edit["adjusted_at"] = "2026-03-09T09:00:01Z".into();
+        // The eighth day.
+        late_edit["adjusted_at"] = "2026-03-10T00:00:00Z".into();
         w.record("r4", late_edit);
         let report = w.run(&["r4"], t(13, 0) + chrono::TimeDelta::days(8)).await;
         assert_eq!((report.stored, report.ignored_adjustments), (0, 1));

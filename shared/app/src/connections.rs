@@ -1,10 +1,12 @@
 //! Testing a connection: read its secret, ask its system who it is and what
 //! the secret may do there. For Moodle: the site's name, release and version
 //! (`core_webservice_get_site_info`) and the functions the enabled features
-//! need that the token's service lacks, by name.
+//! need that the token's service lacks, by name; and the site's time zone
+//! (`tool_mobile_get_config`), with a note when it is not the tenant's.
 
 use async_trait::async_trait;
 use domain::ports::{BoxError, SecretError, SecretSource};
+use domain::zone::TenantZone;
 use domain::{Connection, ConnectionKind};
 use secrecy::SecretString;
 use serde::Serialize;
@@ -20,6 +22,12 @@ pub struct SiteReport {
     pub account: String,
     /// Functions the enabled features need that the secret may not call, by name.
     pub missing_functions: Vec<String>,
+    /// The zone the site turns its times into dates with (an IANA name), when
+    /// it could be read.
+    pub time_zone: Option<String>,
+    /// Why the site's zone is not known, when it is not (not a failure).
+    #[serde(skip)]
+    pub time_zone_unknown: Option<String>,
 }
 
 /// Calls a connection's system with its secret (an adapter over a connector).
@@ -45,6 +53,25 @@ pub struct ConnectionTest {
     pub site: Option<SiteReport>,
     /// Why the system could not be used, when it could not.
     pub problem: Option<String>,
+    /// The tenant's time zone, beside the site's.
+    pub tenant_time_zone: String,
+    /// What a person should know that does not fail the test: the site's time
+    /// zone differs from the tenant's, or could not be read.
+    pub notes: Vec<String>,
+}
+
+/// The notes on a site's zone against the tenant's.
+fn zone_notes(site: &SiteReport, tenant: TenantZone) -> Vec<String> {
+    match (&site.time_zone, &site.time_zone_unknown) {
+        (Some(zone), _) if zone != tenant.name() => vec![format!(
+            "The site's time zone is {zone} but the tenant's is {tenant}: learnbridge dates results, completions and enrolments by the tenant's zone, so a day here and a day in Moodle can differ. Set time_zone in PUT /v1/settings to {zone} if the provider works in it."
+        )],
+        (Some(_), _) => Vec::new(),
+        (None, Some(why)) => vec![format!(
+            "The site's time zone was not checked against the tenant's ({tenant}): {why}"
+        )],
+        (None, None) => Vec::new(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +100,7 @@ pub async fn test_connection(
     secrets: &dyn SecretSource,
     secret_prefix: &str,
     probe: &dyn SiteProbe,
+    tenant_zone: TenantZone,
 ) -> Result<ConnectionTest, TestError> {
     let kind = connection.kind();
     if !probe.supports(kind) {
@@ -88,8 +116,10 @@ pub async fn test_connection(
             tracing::info!(missing = site.missing_functions.len(), "connection tested");
             Ok(ConnectionTest {
                 ok: site.missing_functions.is_empty(),
+                notes: zone_notes(&site, tenant_zone),
                 site: Some(site),
                 problem: None,
+                tenant_time_zone: tenant_zone.name().to_owned(),
             })
         }
         Err(error) => {
@@ -101,6 +131,8 @@ pub async fn test_connection(
                 ok: false,
                 site: None,
                 problem: Some(error.to_string()),
+                tenant_time_zone: tenant_zone.name().to_owned(),
+                notes: Vec::new(),
             })
         }
     }
@@ -128,6 +160,7 @@ mod tests {
     #[derive(Default)]
     struct FakeProbe {
         missing: Vec<String>,
+        zone: Option<&'static str>,
         fail: bool,
         seen: Mutex<Vec<String>>,
     }
@@ -160,6 +193,11 @@ mod tests {
                 version: "2023100900".into(),
                 account: "ws".into(),
                 missing_functions: self.missing.clone(),
+                time_zone: self.zone.map(str::to_owned),
+                time_zone_unknown: self
+                    .zone
+                    .is_none()
+                    .then(|| "tool_mobile_get_config is not in the token's service".to_owned()),
             })
         }
     }
@@ -179,12 +217,60 @@ mod tests {
     #[tokio::test]
     async fn a_complete_site_is_ok_and_the_probe_gets_the_stored_secret() {
         let probe = FakeProbe::default();
-        let test = test_connection(&moodle(), &OneSecret(Some("tok")), "lb/connections", &probe)
-            .await
-            .unwrap();
+        let test = test_connection(
+            &moodle(),
+            &OneSecret(Some("tok")),
+            "lb/connections",
+            &probe,
+            TenantZone::UTC,
+        )
+        .await
+        .unwrap();
         assert!(test.ok);
         assert_eq!(test.site.unwrap().release, "4.3");
         assert_eq!(*probe.seen.lock().unwrap(), ["tok"]);
+    }
+
+    #[tokio::test]
+    async fn the_sites_zone_is_shown_and_a_different_one_is_a_note_not_a_failure() {
+        let sydney = TenantZone::parse("Australia/Sydney").unwrap();
+        let probe = FakeProbe {
+            zone: Some("Australia/Sydney"),
+            ..FakeProbe::default()
+        };
+        let secret = OneSecret(Some("tok"));
+        let same = test_connection(&moodle(), &secret, "lb/connections", &probe, sydney)
+            .await
+            .unwrap();
+        assert!(same.ok);
+        assert_eq!(
+            same.site.unwrap().time_zone.as_deref(),
+            Some("Australia/Sydney")
+        );
+        assert!(same.notes.is_empty(), "{:?}", same.notes);
+        let utc = test_connection(
+            &moodle(),
+            &secret,
+            "lb/connections",
+            &probe,
+            TenantZone::UTC,
+        )
+        .await
+        .unwrap();
+        assert!(utc.ok, "a different zone does not fail the test");
+        assert_eq!(utc.tenant_time_zone, "UTC");
+        assert_eq!(utc.notes.len(), 1);
+        assert!(utc.notes[0].contains("Australia/Sydney") && utc.notes[0].contains("UTC"));
+        let unknown = FakeProbe::default();
+        let test = test_connection(&moodle(), &secret, "lb/connections", &unknown, sydney)
+            .await
+            .unwrap();
+        assert!(test.ok, "the zone is optional");
+        assert!(
+            test.notes[0].contains("tool_mobile_get_config"),
+            "{:?}",
+            test.notes
+        );
     }
 
     #[tokio::test]
@@ -193,9 +279,15 @@ mod tests {
             missing: vec!["core_user_create_users".into()],
             ..FakeProbe::default()
         };
-        let test = test_connection(&moodle(), &OneSecret(Some("tok")), "lb/connections", &probe)
-            .await
-            .unwrap();
+        let test = test_connection(
+            &moodle(),
+            &OneSecret(Some("tok")),
+            "lb/connections",
+            &probe,
+            TenantZone::UTC,
+        )
+        .await
+        .unwrap();
         assert!(!test.ok);
         assert_eq!(
             test.site.unwrap().missing_functions,
@@ -209,9 +301,15 @@ mod tests {
             fail: true,
             ..FakeProbe::default()
         };
-        let test = test_connection(&moodle(), &OneSecret(Some("tok")), "lb/connections", &probe)
-            .await
-            .unwrap();
+        let test = test_connection(
+            &moodle(),
+            &OneSecret(Some("tok")),
+            "lb/connections",
+            &probe,
+            TenantZone::UTC,
+        )
+        .await
+        .unwrap();
         assert!(!test.ok);
         assert!(test.problem.unwrap().contains("check the token"));
     }
@@ -219,17 +317,29 @@ mod tests {
     #[tokio::test]
     async fn no_secret_or_an_unsupported_kind_is_an_error() {
         let probe = FakeProbe::default();
-        let err = test_connection(&moodle(), &OneSecret(None), "lb/connections", &probe)
-            .await
-            .unwrap_err();
+        let err = test_connection(
+            &moodle(),
+            &OneSecret(None),
+            "lb/connections",
+            &probe,
+            TenantZone::UTC,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, TestError::NoSecret));
         let sms = Connection {
             settings: ConnectionSettings::Sms(SmsSettings::default()),
             ..moodle()
         };
-        let err = test_connection(&sms, &OneSecret(Some("x")), "lb/connections", &probe)
-            .await
-            .unwrap_err();
+        let err = test_connection(
+            &sms,
+            &OneSecret(Some("x")),
+            "lb/connections",
+            &probe,
+            TenantZone::UTC,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, TestError::Unsupported { .. }));
         assert!(!err.is_retryable());
     }

@@ -4,8 +4,9 @@
 use crate::push::{PushError, moodle_connection};
 use chrono::{DateTime, Utc};
 use domain::learning::{CourseSchedule, LmsCategory, NewLmsCourse};
-use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
-use domain::sis::CourseLink;
+use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore, TenantSettingsStore};
+use domain::sis::{CourseLink, Offering};
+use domain::zone::TenantZone;
 use domain::{ConnectionId, OfferingId, TenantId};
 
 /// How an offering finds its course.
@@ -30,6 +31,23 @@ pub struct Courses<'a> {
     pub sis: &'a dyn SisStore,
     pub links: &'a dyn LinkStore,
     pub learning: &'a dyn LearningSystems,
+    /// The tenant's zone turns the offering's dates into the course's times.
+    pub tenants: &'a dyn TenantSettingsStore,
+}
+
+/// A course's start and end for Moodle: local midnight (in the tenant's zone)
+/// of the offering's first day, and the last second of its last day. Moodle
+/// shows a course as past once `enddate` is behind it, so the course stays in
+/// progress through the whole of its last day, and the end reads back as that
+/// same day in the zone.
+fn course_times(
+    off: &Offering,
+    zone: TenantZone,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    (
+        off.start_date.map(|d| zone.start_of_day(d)),
+        off.end_date.map(|d| zone.end_of_day(d)),
+    )
 }
 
 impl Courses<'_> {
@@ -86,13 +104,15 @@ impl Courses<'_> {
                     if !lms.categories().await?.iter().any(|c| c.id == category) {
                         return Err(PushError::UnknownCategory { category });
                     }
+                    let zone = self.tenants.tenant_settings(tenant).await?.zone();
+                    let (start, end) = course_times(&off, zone);
                     lms.create_course(&NewLmsCourse {
                         shortname,
                         fullname,
                         idnumber: offering.to_string(),
                         category,
-                        start: off.start_date,
-                        end: off.end_date,
+                        start,
+                        end,
                         visible: off.status.course_visible(),
                     })
                     .await
@@ -139,6 +159,8 @@ impl Courses<'_> {
                 offering: offering.clone(),
             });
         };
+        let zone = self.tenants.tenant_settings(tenant).await?.zone();
+        let (start, end) = course_times(&off, zone);
         let mut synced = crate::push::Synced::default();
         for conn in self.connections.connections(tenant).await? {
             if conn.kind() != domain::ConnectionKind::Moodle {
@@ -151,8 +173,8 @@ impl Courses<'_> {
                 let lms = self.learning.for_connection(&conn).await?;
                 lms.update_course(&CourseSchedule {
                     course: link.course_id,
-                    start: off.start_date,
-                    end: off.end_date,
+                    start,
+                    end,
                     visible: off.status.course_visible(),
                 })
                 .await

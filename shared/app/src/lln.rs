@@ -99,6 +99,8 @@ pub struct Lln {
     pub apis: Arc<dyn LlnApis>,
     pub deliveries: Arc<dyn DeliveryStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The tenant's zone dates an assessment's completion for the SMS.
+    pub tenants: Arc<dyn domain::ports::TenantSettingsStore>,
 }
 
 /// A learner's candidate as the "edit candidate" screen shows it.
@@ -276,10 +278,16 @@ fn results_text(a: &lln::Assessment) -> String {
         .join("; ")
 }
 
-/// The delivery payload of a saved assessment: everything its edit view shows.
-pub fn delivery_payload(saved: &SavedAssessment, product: Option<LlnProduct>) -> serde_json::Value {
+/// The delivery payload of a saved assessment: everything its edit view shows,
+/// and `completed_on`, the completion's day in the tenant's `zone`.
+pub fn delivery_payload(
+    saved: &SavedAssessment,
+    product: Option<LlnProduct>,
+    zone: domain::zone::TenantZone,
+) -> serde_json::Value {
     let a = &saved.assessment;
     serde_json::json!({
+        "completed_on": zone.date_of(a.completed_at).to_string(),
         "product": product.map(LlnProduct::name),
         "assessment_id": a.id,
         "candidate_id": a.candidate_id,
@@ -980,6 +988,7 @@ impl Lln {
             });
         }
         let sms = self.sms(tenant).await?;
+        let zone = self.tenants.tenant_settings(tenant).await?.zone();
         let product = LlnProduct::from_kind(connection.kind());
         let offering =
             OfferingId::parse(connection.id.as_str()).map_err(|source| LlnFlowError::BadId {
@@ -1032,7 +1041,7 @@ impl Lln {
                 self.queue.as_ref(),
                 &key,
                 &sms,
-                delivery_payload(&saved, product),
+                delivery_payload(&saved, product, zone),
                 now,
             )
             .await?;

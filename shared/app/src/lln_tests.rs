@@ -496,6 +496,7 @@ async fn world(extra: Vec<Connection>) -> World {
             apis: Arc::new(Tools(tool.clone())),
             deliveries: deliveries.clone(),
             queue: queue.clone(),
+            tenants: Arc::new(crate::fakes::MemTenants::default()),
         },
         connections,
         sis,

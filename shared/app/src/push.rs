@@ -9,7 +9,7 @@
 //! enrolment, and writes no second log line.
 
 use crate::jobs::{Begin, JobError, Pipeline};
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use domain::connection::{ConnectionSettings, MoodleSettings, NewUserAuth};
 use domain::learning::{
     CourseEnrolment, LearningError, LmsUser, NewLmsUser, NewUserPassword, RecordFailure, UserLookup,
@@ -25,6 +25,7 @@ use domain::sis::{
     BlockReason, CourseLink, Enrolment, EnrolmentState, ExternalAccount, Learner, Offering,
     Transfer, TransferStatus,
 };
+use domain::zone::TenantZone;
 use domain::{
     Connection, ConnectionId, Job, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine, TenantId,
     Trigger, run::counts, transfer,
@@ -225,6 +226,8 @@ struct Loaded {
     learners: HashMap<LearnerCode, Learner>,
     transfers: HashMap<LearnerCode, Transfer>,
     accounts: HashMap<LearnerCode, ExternalAccount>,
+    /// The tenant's zone: an enrolment's start is its local midnight.
+    zone: TenantZone,
 }
 
 impl Loaded {
@@ -282,9 +285,10 @@ async fn look_up(
     Ok(found)
 }
 
-/// Midnight UTC of the enrolment's start date: Moodle's `timestart`.
-fn time_start(e: &Enrolment) -> Option<DateTime<Utc>> {
-    e.start_date.map(|d| d.and_time(NaiveTime::MIN).and_utc())
+/// Local midnight (in the tenant's zone) of the enrolment's start date:
+/// Moodle's `timestart`, so an enrolment starting today is active all day.
+fn time_start(e: &Enrolment, zone: TenantZone) -> Option<DateTime<Utc>> {
+    e.start_date.map(|d| zone.start_of_day(d))
 }
 
 /// A learner who goes to Moodle in this push, and how.
@@ -340,6 +344,7 @@ impl Push<'_> {
             .into_iter()
             .map(|a| (a.learner.clone(), a))
             .collect();
+        let zone = self.tenants.tenant_settings(tenant).await?.zone();
         Ok(Loaded {
             offering: off,
             link,
@@ -347,6 +352,7 @@ impl Push<'_> {
             learners,
             transfers,
             accounts,
+            zone,
         })
     }
 
@@ -578,7 +584,7 @@ impl Push<'_> {
                         course: link.course_id,
                         user: g.user,
                         role: settings.role_id,
-                        start: time_start(g.enrolment),
+                        start: time_start(g.enrolment, loaded.zone),
                     })
                     .collect();
                 let outcomes = lms.enrol(&wanted).await;
@@ -867,7 +873,12 @@ impl Push<'_> {
             }
             let mut updated = e.clone();
             updated.state = EnrolmentState::InProgress;
-            updated.session_date = Some(loaded.offering.start_date.unwrap_or(now.date_naive()));
+            updated.session_date = Some(
+                loaded
+                    .offering
+                    .start_date
+                    .unwrap_or_else(|| loaded.zone.today(now)),
+            );
             updated.updated_at = now;
             self.sis.save_enrolment(&updated).await?;
             called += 1;

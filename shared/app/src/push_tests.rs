@@ -151,6 +151,7 @@ impl Env {
             sis: &self.sis,
             links: &self.links,
             learning: &self.learning,
+            tenants: &self.tenants,
         }
     }
 
@@ -792,9 +793,38 @@ async fn linking_finds_links_or_creates_courses_and_offering_edits_reach_the_cou
         course.startdate,
         day(NaiveDate::from_ymd_opt(2027, 5, 3).unwrap())
     );
+    // The end date is the last second of the offering's last day (the tenant
+    // is in UTC): Moodle keeps the course in progress through that day.
     assert_eq!(
         course.enddate,
-        day(NaiveDate::from_ymd_opt(2027, 6, 30).unwrap())
+        day(NaiveDate::from_ymd_opt(2027, 7, 1).unwrap()) - 1
+    );
+
+    // A provider in Sydney: the course runs from Sydney's midnight of 3 May
+    // (AEST, UTC+10) to the last second of 30 June there.
+    env.tenants.0.lock().unwrap().insert(
+        t(),
+        domain::tenant::TenantSettings {
+            time_zone: "Australia/Sydney".into(),
+            ..Default::default()
+        },
+    );
+    env.courses().sync_offering(&t(), &other).await.unwrap();
+    let course = env
+        .sim
+        .snapshot()
+        .courses
+        .into_iter()
+        .find(|c| c.id == made.course_id)
+        .unwrap();
+    let hours = 3600;
+    assert_eq!(
+        course.startdate,
+        day(NaiveDate::from_ymd_opt(2027, 5, 3).unwrap()) - 10 * hours
+    );
+    assert_eq!(
+        course.enddate,
+        day(NaiveDate::from_ymd_opt(2027, 7, 1).unwrap()) - 10 * hours - 1
     );
 }
 

@@ -256,6 +256,7 @@ impl Removals<'_> {
             deliveries: self.deliveries,
             queue: self.queue,
             runs: self.runs,
+            tenants: self.tenants,
         };
         let read = results
             .read_before_removal(conn, source.as_ref(), &link.offering, code, run, now)

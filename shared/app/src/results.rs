@@ -30,7 +30,7 @@ use domain::delivery::{DeliveryKey, DeliveryKind};
 use domain::learning::LearningError;
 use domain::ports::{
     ConnectionStore, DeliveryStore, GradeSource, GradeSources, JobQueue, LinkStore, ResultStore,
-    Retryable, RunStore, SisStore, StoreError, Written,
+    Retryable, RunStore, SisStore, StoreError, TenantSettingsStore, Written,
 };
 use domain::results::{
     self, Adjustment, CourseActivity, IdentifiedBy, KnownLearner, LearnerGrades, MappedActivity,
@@ -38,6 +38,7 @@ use domain::results::{
     ResultRules, ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
 };
 use domain::sis::{CourseLink, EnrolmentState, ExternalAccount, Offering};
+use domain::zone::TenantZone;
 use domain::{
     AssessableId, Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine,
     TenantId,
@@ -153,6 +154,8 @@ pub struct Results<'a> {
     pub deliveries: &'a dyn DeliveryStore,
     pub queue: &'a dyn JobQueue,
     pub runs: &'a dyn RunStore,
+    /// The tenant's zone dates results and completions.
+    pub tenants: &'a dyn TenantSettingsStore,
 }
 
 /// One learner's reads, before any rule is applied.
@@ -185,11 +188,18 @@ struct FetchCtx<'c> {
     retries: &'c BTreeSet<RetryEntry>,
     run: &'c RunId,
     now: DateTime<Utc>,
+    /// The tenant's zone: Moodle's times become its calendar days.
+    zone: TenantZone,
     /// Courses already reported as having no completion criteria this run.
     no_criteria: std::sync::Mutex<BTreeSet<i64>>,
 }
 
 impl Results<'_> {
+    /// The tenant's time zone (UTC until it sets one).
+    async fn zone(&self, tenant: &TenantId) -> Result<TenantZone, StoreError> {
+        Ok(self.tenants.tenant_settings(tenant).await?.zone())
+    }
+
     async fn sms_connection(&self, tenant: &TenantId) -> Result<Option<ConnectionId>, StoreError> {
         Ok(self
             .connections
@@ -274,6 +284,7 @@ impl Results<'_> {
             retries: &retries,
             run,
             now,
+            zone: self.zone(tenant).await?,
             no_criteria: std::sync::Mutex::new(BTreeSet::new()),
         };
         let mut counts = FetchCounts::default();
@@ -752,6 +763,7 @@ impl Results<'_> {
         let rules = ResultRules {
             record_failed_results: ctx.settings.record_failed_results,
             use_enrolment_start_date: ctx.settings.use_enrolment_start_date,
+            zone: ctx.zone,
         };
         for mapping in mappings {
             let Some(assessable) = offering
@@ -1001,7 +1013,8 @@ impl Results<'_> {
             assessable: None,
             kind: DeliveryKind::Completion,
         };
-        let payload = serde_json::to_value(completion.record()).unwrap_or_default();
+        let zone = self.zone(&completion.tenant).await?;
+        let payload = serde_json::to_value(completion.record(zone)).unwrap_or_default();
         create_delivery(self.deliveries, self.queue, &key, sms, payload, now).await?;
         if let Some(mut enrolment) = self
             .sis
@@ -1078,6 +1091,7 @@ impl Results<'_> {
             run,
             now,
             no_criteria: std::sync::Mutex::new(BTreeSet::new()),
+            zone: self.zone(tenant).await?,
         };
         let mut counts = FetchCounts {
             offerings: 1,
@@ -1331,7 +1345,7 @@ impl Results<'_> {
         now: DateTime<Utc>,
     ) -> Result<StoredCompletion, ResultsError> {
         let mut completion = self.stored_completion(tenant, offering, learner).await?;
-        completion.adjust(date, now)?;
+        completion.adjust(date, self.zone(tenant).await?, now)?;
         self.results.save_completion(&completion).await?;
         Ok(completion)
     }

@@ -143,6 +143,7 @@ struct World {
     deliveries: MemDeliveries,
     queue: MemQueue,
     runs: MemRuns,
+    tenants: MemTenants,
     course: Course,
     connection: Connection,
 }
@@ -157,6 +158,7 @@ impl World {
             deliveries: &self.deliveries,
             queue: &self.queue,
             runs: &self.runs,
+            tenants: &self.tenants,
         }
     }
     async fn fetch(&self, now: DateTime<Utc>) -> FetchCounts {
@@ -227,6 +229,7 @@ async fn world(n: i64, settings: MoodleSettings, with_sms: bool) -> World {
         deliveries: MemDeliveries::default(),
         queue: MemQueue::default(),
         runs: MemRuns::default(),
+        tenants: MemTenants::default(),
         course: Course::default(),
         connection,
     };

@@ -20,7 +20,7 @@ use domain::attendance::{
 use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::ports::{
     AttendanceStore, ConnectionStore, CourseKeyRoster, JobQueue, QueueError, Retryable,
-    RosterError, SisStore, StoreError,
+    RosterError, SisStore, StoreError, TenantSettingsStore,
 };
 use domain::sis::{Enrolment, EnrolmentState, Learner};
 use domain::{ConnectionId, Job, OfferingId, TenantId};
@@ -32,6 +32,8 @@ pub struct RosterPorts<'a> {
     pub store: &'a dyn AttendanceStore,
     pub sis: &'a dyn SisStore,
     pub roster: &'a dyn CourseKeyRoster,
+    /// The tenant's zone: "today" for the sync window.
+    pub tenants: &'a dyn TenantSettingsStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +109,7 @@ pub async fn push_offering(
     // Decide on the offering as it is now, not on the last push's error.
     let mut fresh = ck.clone();
     fresh.last_error = None;
-    let today = now.date_naive();
+    let today = p.tenants.tenant_settings(tenant).await?.zone().today(now);
     let before = sync_status(&fresh, sms.start_date, sms.end_date, today, settings);
     if !ck.send_to_coursekey {
         return Ok(before);
@@ -302,10 +304,10 @@ pub async fn dispatch_roster_updates(
     store: &dyn AttendanceStore,
     sis: &dyn SisStore,
     queue: &dyn JobQueue,
+    tenant_settings: &dyn TenantSettingsStore,
     scheduled_at: DateTime<Utc>,
 ) -> Result<RosterTickReport, RosterTickError> {
     let mut report = RosterTickReport::default();
-    let today = scheduled_at.date_naive();
     // Offerings do not name a CourseKey connection: like the API, a tenant's
     // roster goes to its first CourseKey connection only (by id).
     let mut tenants = HashSet::new();
@@ -324,6 +326,12 @@ pub async fn dispatch_roster_updates(
             report.not_due += 1;
             continue;
         }
+        // "Today" is the tenant's: a window opens at its local midnight.
+        let today = tenant_settings
+            .tenant_settings(&conn.tenant)
+            .await?
+            .zone()
+            .today(scheduled_at);
         let jobs = due_pushes(store, sis, settings, &conn.tenant, &conn.id, today).await?;
         if !jobs.is_empty() {
             let failures = queue
@@ -608,6 +616,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
+            tenants: &crate::fakes::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
 
@@ -687,6 +696,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
+            tenants: &crate::fakes::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
         store
@@ -777,6 +787,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
+            tenants: &crate::fakes::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
         let (tenant, off) = (tenant(), off());
@@ -854,7 +865,8 @@ mod tests {
             .await
             .unwrap();
         let queue = crate::fakes::MemQueue::default();
-        let tick = |at| dispatch_roster_updates(&connections, &store, &sis, &queue, at);
+        let tenants = crate::fakes::MemTenants::default();
+        let tick = |at| dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, at);
         let job = Job::PushCourseKeyRoster {
             tenant: tenant(),
             connection: ConnectionId::parse("ck").unwrap(),
@@ -911,15 +923,17 @@ mod tests {
             .await
             .unwrap();
         let queue = crate::fakes::MemQueue::default();
+        let tenants = crate::fakes::MemTenants::default();
         queue.refuse_next.lock().unwrap().push(0);
-        let err = dispatch_roster_updates(&connections, &store, &sis, &queue, t(3, 1))
+        let err = dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, t(3, 1))
             .await
             .unwrap_err();
         assert!(matches!(err, RosterTickError::Queue { failed: 1, .. }));
         assert_eq!(*store.1.lock().unwrap(), None);
-        let retried = dispatch_roster_updates(&connections, &store, &sis, &queue, t(3, 1))
-            .await
-            .unwrap();
+        let retried =
+            dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, t(3, 1))
+                .await
+                .unwrap();
         assert_eq!(retried.queued.len(), 1);
         assert_eq!(*store.1.lock().unwrap(), Some(t(3, 1)));
     }
@@ -979,6 +993,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &meddling,
+            tenants: &crate::fakes::MemTenants::default(),
         };
         push_offering(&p, &settings, &tenant(), &off(), t(2, 20))
             .await
@@ -998,6 +1013,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
+            tenants: &crate::fakes::MemTenants::default(),
         };
         push_offering(&p, &settings, &tenant(), &off(), t(2, 21))
             .await
@@ -1017,6 +1033,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
+            tenants: &crate::fakes::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
         push_offering(&p, &settings, &tenant(), &off(), t(2, 20))

@@ -15,7 +15,7 @@ use crate::moodle::{
     MoodleCourseId, MoodleError, MoodleRoleId, MoodleUserId, required_functions,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::learning::{
     CourseEnrolment, CourseSchedule, GradeRead, LearnerProgress, LearningError, LmsCategory,
@@ -130,16 +130,18 @@ fn lms_user(u: User) -> LmsUser {
     }
 }
 
-fn epoch(date: Option<NaiveDate>) -> Option<i64> {
-    date.and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp())
+/// An instant as Moodle's epoch. Which instant a calendar day is (local
+/// midnight in the tenant's zone) is decided before the gateway, in `app`.
+fn epoch(at: Option<DateTime<Utc>>) -> Option<i64> {
+    at.map(|t| t.timestamp())
 }
 
-fn date(epoch: i64) -> Option<NaiveDate> {
+/// Moodle's epoch as an instant; `0` means "not set".
+fn instant(epoch: i64) -> Option<DateTime<Utc>> {
     if epoch <= 0 {
         return None;
     }
-    DateTime::<Utc>::from_timestamp(epoch, 0).map(|t| t.date_naive())
+    DateTime::<Utc>::from_timestamp(epoch, 0)
 }
 
 fn lms_course(c: Course) -> LmsCourse {
@@ -149,8 +151,8 @@ fn lms_course(c: Course) -> LmsCourse {
         fullname: c.fullname,
         idnumber: c.idnumber.unwrap_or_default(),
         category: c.categoryid.get(),
-        start: date(c.startdate),
-        end: date(c.enddate),
+        start: instant(c.startdate),
+        end: instant(c.enddate),
         visible: c.visible,
     }
 }
@@ -306,8 +308,8 @@ impl LearningSystem for MoodleGateway {
             fullname: found.fullname,
             idnumber: found.idnumber.unwrap_or_default(),
             category: found.categoryid.map_or(0, MoodleCategoryId::get),
-            start: date(found.startdate),
-            end: date(found.enddate),
+            start: instant(found.startdate),
+            end: instant(found.enddate),
             visible: found.visible,
         }))
     }
@@ -522,10 +524,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_round_trip_through_epoch_seconds() {
-        let d = NaiveDate::from_ymd_opt(2026, 2, 9);
-        assert_eq!(date(epoch(d).unwrap_or_default()), d);
-        assert_eq!(date(0), None, "Moodle's 0 means no date");
+    fn times_round_trip_through_epoch_seconds() {
+        let at = DateTime::<Utc>::from_timestamp(1_796_130_600, 0);
+        assert_eq!(instant(epoch(at).unwrap_or_default()), at);
+        assert_eq!(instant(0), None, "Moodle's 0 means no date");
     }
 
     #[test]

@@ -66,6 +66,7 @@ fn parse_typed(function: WsFunction, body: &[u8]) -> Result<String, MoodleError>
             "{:?}",
             parse_answer::<CourseCompletionResponse>(function, body)?
         ),
+        GetMobileConfig => format!("{:?}", parse_answer::<MobileConfig>(function, body)?),
         LegacyGetGrades => format!(
             "{:?}",
             parse_answer::<LegacyGradesResponse>(function, body)?
@@ -302,6 +303,39 @@ fn site_info_lists_the_service_functions() {
         !format!("{info:?}").contains("cd9c7e11a4afa1611bdb804af9a88eca"),
         "the private access key is never read"
     );
+}
+
+/// The recorded Sydney site: `timezone` Australia/Sydney, not forced (`99`).
+#[test]
+fn the_sites_time_zone_is_read_from_locationsettings() {
+    let config: MobileConfig = parse_answer(
+        WsFunction::GetMobileConfig,
+        &example_body("tool_mobile_get_config", "locationsettings"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.time_zone(),
+        SiteTimeZone::Zone {
+            name: "Australia/Sydney".into(),
+            forced: false
+        }
+    );
+    let forced: MobileConfig = serde_json::from_value(serde_json::json!({
+        "settings": [{"name": "timezone", "value": "99"}, {"name": "forcetimezone", "value": "Europe/Madrid"}]
+    }))
+    .unwrap();
+    assert_eq!(
+        forced.time_zone(),
+        SiteTimeZone::Zone {
+            name: "Europe/Madrid".into(),
+            forced: true
+        }
+    );
+    let server: MobileConfig = serde_json::from_value(serde_json::json!({
+        "settings": [{"name": "timezone", "value": "99"}, {"name": "forcetimezone", "value": "99"}]
+    }))
+    .unwrap();
+    assert_eq!(server.time_zone(), SiteTimeZone::ServerDefault);
 }
 
 #[test]

@@ -126,6 +126,7 @@ impl LocalSystem {
             sis: deps.sis.clone(),
             attendance: Arc::new(stores.attendance),
             queue: deps.queue.clone(),
+            tenants: deps.tenants.clone(),
             now: Utc::now,
         };
         // OCSAT / LLN Robot through the real connector, at each connection's URL.

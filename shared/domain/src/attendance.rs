@@ -19,6 +19,7 @@
 
 use crate::connection::CourseKeySettings;
 use crate::ids::{LearnerCode, OfferingId, TenantId};
+use crate::zone::TenantZone;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -161,14 +162,16 @@ pub enum Adjustment {
 }
 
 /// An absence edited in CourseKey updates ours when the edit is made no later
-/// than `follow_adjustments_days` whole days after the class start (an edit at
-/// exactly `start + days` still applies; one second later does not).
+/// than `follow_adjustments_days` days after the class's day, counted on the
+/// tenant's calendar (`zone`): with 7 days, an edit any time on the seventh
+/// day after the class still applies; one on the eighth does not.
 pub fn decide_adjustment(
     current: Mark,
     edited: Mark,
     class: &ClassSession,
     edited_at: DateTime<Utc>,
     settings: &CourseKeySettings,
+    zone: TenantZone,
 ) -> Adjustment {
     if current != Mark::Absent {
         return Adjustment::NotAnAbsence;
@@ -176,11 +179,9 @@ pub fn decide_adjustment(
     if edited == current {
         return Adjustment::Unchanged;
     }
-    let limit = class.start + TimeDelta::days(i64::from(settings.follow_adjustments_days));
-    if edited_at > limit {
-        return Adjustment::TooLate {
-            days_after_class: (edited_at - class.start).num_days(),
-        };
+    let days_after_class = (zone.date_of(edited_at) - zone.date_of(class.start)).num_days();
+    if days_after_class > i64::from(settings.follow_adjustments_days) {
+        return Adjustment::TooLate { days_after_class };
     }
     Adjustment::Apply(edited)
 }
@@ -720,9 +721,15 @@ mod tests {
             (
                 Mark::Absent,
                 Mark::Present,
-                start + TimeDelta::days(7) + TimeDelta::seconds(1),
+                start + TimeDelta::days(7) + TimeDelta::hours(14) + TimeDelta::minutes(59),
+                Adjustment::Apply(Mark::Present),
+            ),
+            (
+                Mark::Absent,
+                Mark::Present,
+                start + TimeDelta::days(7) + TimeDelta::hours(15),
                 Adjustment::TooLate {
-                    days_after_class: 7,
+                    days_after_class: 8,
                 },
             ),
             (
@@ -748,9 +755,54 @@ mod tests {
         ];
         for (current, edited, at, expected) in table {
             assert_eq!(
-                decide_adjustment(current, edited, &class(), at, &s),
+                decide_adjustment(current, edited, &class(), at, &s, TenantZone::UTC),
                 expected,
                 "{at}"
+            );
+        }
+    }
+
+    /// The follow-up days are the tenant's calendar days: an evening class in
+    /// Los Angeles (19:30 PST on 17 November, already the 18th in UTC) edited
+    /// on the seventh local day after it is followed, and on the eighth local
+    /// day is not, though in UTC that morning is still the seventh day.
+    #[test]
+    fn the_follow_up_window_counts_the_tenants_days() {
+        let la = TenantZone::parse("America/Los_Angeles").unwrap();
+        let class = ClassSession {
+            code: "EVE".into(),
+            start: Utc.with_ymd_and_hms(2026, 11, 18, 3, 30, 0).unwrap(),
+            end: Utc.with_ymd_and_hms(2026, 11, 18, 6, 0, 0).unwrap(),
+        };
+        assert_eq!(
+            la.date_of(class.start),
+            NaiveDate::from_ymd_opt(2026, 11, 17).unwrap()
+        );
+        let s = settings(); // 7 days
+        let edit = |d, h| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        let table = [
+            // 24 November 23:00 PST: the seventh day.
+            (edit(25, 7), la, Adjustment::Apply(Mark::Present)),
+            // 25 November 09:00 PST: the eighth day in Los Angeles...
+            (
+                edit(25, 17),
+                la,
+                Adjustment::TooLate {
+                    days_after_class: 8,
+                },
+            ),
+            // ...while UTC's calendar would still call it the seventh.
+            (
+                edit(25, 17),
+                TenantZone::UTC,
+                Adjustment::Apply(Mark::Present),
+            ),
+        ];
+        for (at, zone, want) in table {
+            assert_eq!(
+                decide_adjustment(Mark::Absent, Mark::Present, &class, at, &s, zone),
+                want,
+                "{at} in {zone}"
             );
         }
     }

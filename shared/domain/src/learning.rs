@@ -5,7 +5,7 @@
 
 use crate::ports::{BoxError, Retryable, SecretError};
 use crate::sis::BlockReason;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 /// A Moodle user as far as matching and syncing need one.
@@ -117,8 +117,10 @@ pub struct LmsCourse {
     pub fullname: String,
     pub idnumber: String,
     pub category: i64,
-    pub start: Option<NaiveDate>,
-    pub end: Option<NaiveDate>,
+    /// Moodle's `startdate`: an instant (local midnight of the first day).
+    pub start: Option<DateTime<Utc>>,
+    /// Moodle's `enddate`: an instant (the last second of the last day).
+    pub end: Option<DateTime<Utc>>,
     pub visible: bool,
 }
 
@@ -130,8 +132,10 @@ pub struct NewLmsCourse {
     /// The offering's id, so "find by idnumber" links it later.
     pub idnumber: String,
     pub category: i64,
-    pub start: Option<NaiveDate>,
-    pub end: Option<NaiveDate>,
+    /// Moodle's `startdate`: an instant (local midnight of the first day).
+    pub start: Option<DateTime<Utc>>,
+    /// Moodle's `enddate`: an instant (the last second of the last day).
+    pub end: Option<DateTime<Utc>>,
     pub visible: bool,
 }
 
@@ -139,8 +143,10 @@ pub struct NewLmsCourse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourseSchedule {
     pub course: i64,
-    pub start: Option<NaiveDate>,
-    pub end: Option<NaiveDate>,
+    /// See [`NewLmsCourse::start`].
+    pub start: Option<DateTime<Utc>>,
+    /// See [`NewLmsCourse::end`].
+    pub end: Option<DateTime<Utc>>,
     pub visible: bool,
 }
 

@@ -20,6 +20,7 @@ pub mod run;
 pub mod sis;
 pub mod tenant;
 pub mod transfer;
+pub mod zone;
 
 pub use connection::{Connection, ConnectionKind, ConnectionSettings};
 pub use ids::{AssessableId, ConnectionId, IdError, LearnerCode, OfferingId, RunId, TenantId};

@@ -21,6 +21,7 @@
 
 use crate::ids::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use crate::sis::{Assessable, EnrolmentState};
+use crate::zone::TenantZone;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -337,6 +338,8 @@ pub enum PriorResult {
 pub struct ResultRules {
     pub record_failed_results: bool,
     pub use_enrolment_start_date: bool,
+    /// The tenant's zone: a result's dates are its calendar days.
+    pub zone: TenantZone,
 }
 
 /// A result the rules propose, before review.
@@ -431,7 +434,7 @@ pub fn decide(
             .iter()
             .filter_map(|o| o.graded_at)
             .max()
-            .map(|d| d.date_naive()),
+            .map(|d| rules.zone.date_of(d)),
     };
     let (grade, grade_max) = result_grade(outcomes);
     Ok(ProposedResult {
@@ -461,7 +464,7 @@ pub fn start_date(
             .iter()
             .filter_map(|o| o.completion.and_then(|c| c.completed_at))
             .min()
-            .map(|d| d.date_naive());
+            .map(|d| rules.zone.date_of(d));
     }
     if rules.use_enrolment_start_date {
         enrolment_start
@@ -850,6 +853,9 @@ pub struct CompletionRecord {
     pub learner: LearnerCode,
     pub offering: OfferingId,
     pub completed_at: DateTime<Utc>,
+    /// The completion's day in the tenant's time zone (what an SMS shows as
+    /// the completion date: Coachview's `CompletionDate`).
+    pub completed_on: NaiveDate,
     /// The course total grade, raw (stated like a result's: [`result_grade`]).
     pub grade: Option<f64>,
     /// The maximum `grade` is out of (the course total's `grademax`).
@@ -875,7 +881,7 @@ pub struct CompletionRecord {
 
 impl CompletionRecord {
     /// The record for a completion; `smartosh` adds the attendance date, and the
-    /// evaluation when `must_be_evaluated`.
+    /// evaluation when `must_be_evaluated`: the completion's day in `zone`.
     pub fn new(
         learner: LearnerCode,
         offering: OfferingId,
@@ -883,13 +889,15 @@ impl CompletionRecord {
         grade: Option<f64>,
         smartosh: bool,
         must_be_evaluated: bool,
+        zone: TenantZone,
     ) -> Self {
-        let date = completed_at.date_naive();
+        let date = zone.date_of(completed_at);
         let evaluated = smartosh && must_be_evaluated;
         Self {
             learner,
             offering,
             completed_at,
+            completed_on: date,
             grade,
             grade_max: None,
             attendance_date: smartosh.then_some(date),
@@ -1186,13 +1194,19 @@ impl StoredCompletion {
         }
     }
 
-    /// A person's change of the status date (the time of day is kept).
-    pub fn adjust(&mut self, date: NaiveDate, now: DateTime<Utc>) -> Result<(), ReviewError> {
+    /// A person's change of the status date, a day in the tenant's `zone` (the
+    /// local time of day is kept).
+    pub fn adjust(
+        &mut self,
+        date: NaiveDate,
+        zone: TenantZone,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
         if self.state == ReviewState::Done {
             return Err(ReviewError::AlreadySaved);
         }
-        self.completed_at = date.and_time(self.completed_at.time()).and_utc();
-        self.error = (date > now.date_naive())
+        self.completed_at = zone.at(date, zone.time_of(self.completed_at));
+        self.error = (date > zone.today(now))
             .then(|| format!("the completion date {date} is in the future"));
         self.state = if self.error.is_some() {
             ReviewState::Error
@@ -1259,8 +1273,8 @@ impl StoredCompletion {
         self.smartosh && self.state == ReviewState::Done && self.unenrolled_at.is_none()
     }
 
-    /// What goes to the SMS.
-    pub fn record(&self) -> CompletionRecord {
+    /// What goes to the SMS, dated by the tenant's `zone`.
+    pub fn record(&self, zone: TenantZone) -> CompletionRecord {
         let mut record = CompletionRecord::new(
             self.learner.clone(),
             self.offering.clone(),
@@ -1268,6 +1282,7 @@ impl StoredCompletion {
             self.grade,
             self.smartosh,
             self.must_be_evaluated,
+            zone,
         );
         record.grade_max = self.grade_max;
         record.course_id = self.course_id;
@@ -1365,18 +1380,18 @@ mod tests {
             false,
             at(8),
         );
-        let plain = serde_json::to_value(c.record()).unwrap();
+        let plain = serde_json::to_value(c.record(TenantZone::UTC)).unwrap();
         assert!(plain.get("course_id").is_none() && plain.get("external_id").is_none());
         c.course_id = Some(31);
         c.idnumber = Some(" CV-1001 ".to_owned());
-        let r = serde_json::to_value(c.record()).unwrap();
+        let r = serde_json::to_value(c.record(TenantZone::UTC)).unwrap();
         assert_eq!(
             (r["course_id"].clone(), r["external_id"].clone()),
             (serde_json::json!(31), serde_json::json!("CV-1001"))
         );
         c.idnumber = Some("  ".to_owned());
         assert_eq!(
-            c.record().external_id,
+            c.record(TenantZone::UTC).external_id,
             None,
             "an empty idnumber names nobody"
         );
@@ -1423,10 +1438,12 @@ mod tests {
     const RECORD: ResultRules = ResultRules {
         record_failed_results: true,
         use_enrolment_start_date: true,
+        zone: TenantZone::UTC,
     };
     const NO_FAIL: ResultRules = ResultRules {
         record_failed_results: false,
         use_enrolment_start_date: true,
+        zone: TenantZone::UTC,
     };
 
     #[test]
@@ -1810,6 +1827,7 @@ mod tests {
         let off = ResultRules {
             record_failed_results: true,
             use_enrolment_start_date: false,
+            zone: TenantZone::UTC,
         };
         let one = vec![completed(
             graded(1, 80.0, 50.0, 9),
@@ -2225,6 +2243,7 @@ mod tests {
         let rules = ResultRules {
             record_failed_results: true,
             use_enrolment_start_date: true,
+            zone: TenantZone::UTC,
         };
         let a = assessable(None);
         let failed = decide(rules, &a, Some(date(1)), PriorResult::None, &[first]).unwrap();
@@ -2301,7 +2320,7 @@ mod tests {
         assert!(c.regrade(Some(10.0), Some(10.0), at(4)), "a retake");
         assert_eq!((c.grade, c.later_grade.as_ref()), (Some(10.0), None));
         c.approve(at(5)).unwrap();
-        let record = serde_json::to_value(c.record()).unwrap();
+        let record = serde_json::to_value(c.record(TenantZone::UTC)).unwrap();
         assert_eq!(
             (&record["grade"], &record["grade_max"]),
             (&serde_json::json!(10.0), &serde_json::json!(10.0)),
@@ -2318,14 +2337,22 @@ mod tests {
             })
         );
         assert!(!c.regrade(Some(8.0), Some(10.0), at(7)), "seen already");
-        assert_eq!(c.record().grade, Some(10.0), "never sent");
+        assert_eq!(c.record(TenantZone::UTC).grade, Some(10.0), "never sent");
     }
 
     #[test]
     fn completion_record_smartosh_adds_attendance_and_evaluation() {
         let l = LearnerCode::parse("L1").unwrap();
         let o = OfferingId::parse("S1").unwrap();
-        let plain = CompletionRecord::new(l.clone(), o.clone(), at(7), Some(8.0), false, true);
+        let plain = CompletionRecord::new(
+            l.clone(),
+            o.clone(),
+            at(7),
+            Some(8.0),
+            false,
+            true,
+            TenantZone::UTC,
+        );
         assert_eq!((plain.attendance_date, plain.evaluation_date), (None, None));
         assert!(!plain.attended);
         assert!(
@@ -2335,14 +2362,22 @@ mod tests {
                 .is_none(),
             "only Smartosh's records say attended"
         );
-        let sm = CompletionRecord::new(l.clone(), o.clone(), at(7), Some(8.0), true, false);
+        let sm = CompletionRecord::new(
+            l.clone(),
+            o.clone(),
+            at(7),
+            Some(8.0),
+            true,
+            false,
+            TenantZone::UTC,
+        );
         assert_eq!(
             (sm.attendance_date, sm.evaluation_date),
             (Some(date(7)), None)
         );
         assert!(sm.attended, "the learner is marked attended");
         assert_eq!(serde_json::to_value(&sm).unwrap()["attended"], true);
-        let ev = CompletionRecord::new(l, o, at(7), Some(8.0), true, true);
+        let ev = CompletionRecord::new(l, o, at(7), Some(8.0), true, true, TenantZone::UTC);
         assert_eq!(
             (ev.evaluation_date, ev.evaluation_grade),
             (Some(date(7)), Some(8.0))
@@ -2610,13 +2645,21 @@ mod fetch_tests {
         );
         assert_eq!(c.state, ReviewState::Ready);
         assert!(!c.unenrol_pending(), "not before approval");
-        c.adjust(NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(), at(8))
-            .unwrap();
+        c.adjust(
+            NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(),
+            TenantZone::UTC,
+            at(8),
+        )
+        .unwrap();
         assert_eq!(c.state, ReviewState::Error, "a future date");
-        c.adjust(NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(), at(8))
-            .unwrap();
+        c.adjust(
+            NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
+            TenantZone::UTC,
+            at(8),
+        )
+        .unwrap();
         assert_eq!((c.state, c.completed_at), (ReviewState::Ready, at(5)));
-        let record = c.record();
+        let record = c.record(TenantZone::UTC);
         assert_eq!(
             (record.attendance_date, record.evaluation_grade),
             (NaiveDate::from_ymd_opt(2026, 3, 5), Some(8.0))
@@ -2625,10 +2668,100 @@ mod fetch_tests {
         assert!(c.unenrol_pending());
         assert_eq!(c.approve(at(9)), Err(ReviewError::AlreadySaved));
         assert_eq!(
-            c.adjust(NaiveDate::from_ymd_opt(2026, 3, 4).unwrap(), at(9)),
+            c.adjust(
+                NaiveDate::from_ymd_opt(2026, 3, 4).unwrap(),
+                TenantZone::UTC,
+                at(9)
+            ),
             Err(ReviewError::AlreadySaved)
         );
         c.unenrolled_at = Some(at(10));
         assert!(!c.unenrol_pending());
+    }
+
+    /// The recorded Sydney site's time, 1796130600: 2 December in Sydney, still
+    /// 1 December in UTC. A result's and a completion's dates are the tenant's days.
+    #[test]
+    fn dates_are_the_tenants_days_not_utcs() {
+        let sample = DateTime::<Utc>::from_timestamp(1_796_130_600, 0).unwrap();
+        let sydney = TenantZone::parse("Australia/Sydney").unwrap();
+        let dec = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let outcome = ActivityOutcome {
+            cmid: 1,
+            grade: Some(80.0),
+            max_grade: Some(100.0),
+            pass_grade: Some(50.0),
+            graded_at: Some(sample),
+            completion: Some(ActivityCompletion {
+                state: CompletionState::CompletePass,
+                completed_at: Some(sample),
+            }),
+            ..ActivityOutcome::default()
+        };
+        let two = [outcome, outcome];
+        for (zone, day) in [(sydney, dec(2)), (TenantZone::UTC, dec(1))] {
+            let rules = ResultRules {
+                record_failed_results: true,
+                use_enrolment_start_date: false,
+                zone,
+            };
+            let unit = Assessable {
+                id: AssessableId::parse("BSBWHS211").unwrap(),
+                name: "Unit".into(),
+                kind: crate::sis::AssessableKind::Unit,
+                expected_start_date: None,
+            };
+            let r = decide(rules, &unit, None, PriorResult::None, &two).unwrap();
+            assert_eq!(
+                (r.start_date, r.finish_date),
+                (Some(day), Some(day)),
+                "{zone}"
+            );
+            let record = CompletionRecord::new(
+                code("L1"),
+                OfferingId::parse("S1").unwrap(),
+                sample,
+                None,
+                true,
+                true,
+                zone,
+            );
+            assert_eq!(
+                (
+                    record.completed_on,
+                    record.attendance_date,
+                    record.evaluation_date
+                ),
+                (day, Some(day), Some(day)),
+                "{zone}"
+            );
+        }
+        // A person's new date keeps the local time of day (00:10 in Sydney),
+        // and "the future" is Sydney's tomorrow.
+        let mut c = StoredCompletion::new(
+            (
+                TenantId::parse("acme").unwrap(),
+                ConnectionId::parse("moodle").unwrap(),
+                OfferingId::parse("S1").unwrap(),
+                code("L1"),
+            ),
+            7,
+            sample,
+            None,
+            true,
+            false,
+            sample,
+        );
+        c.adjust(dec(1), sydney, sample).unwrap();
+        assert_eq!(c.completed_at, sample - TimeDelta::days(1));
+        assert_eq!(c.record(sydney).attendance_date, Some(dec(1)));
+        c.adjust(dec(2), sydney, sample).unwrap();
+        assert_eq!(
+            c.state,
+            ReviewState::Ready,
+            "today in Sydney is not the future"
+        );
+        c.adjust(dec(3), sydney, sample).unwrap();
+        assert_eq!(c.state, ReviewState::Error, "tomorrow in Sydney is");
     }
 }

@@ -1,17 +1,22 @@
-//! A tenant's own settings: how long its run history is kept, and the email
-//! a connection's error address gets when a run finishes with errors.
+//! A tenant's own settings: its time zone, how long its run history is kept,
+//! and the email a connection's error address gets when a run finishes with errors.
 
 use crate::connection::Connection;
 use crate::run::{LogLevel, Run, RunLogLine, RunStatus};
+use crate::zone::TenantZone;
 use serde::{Deserialize, Serialize};
 
 /// The longest a tenant may keep its run history.
 pub const MAX_HISTORY_DAYS: u32 = 3650;
 
 /// Settings that hold for all of a tenant's connections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
+    /// The tenant's time zone, an IANA name (`Australia/Sydney`): every date
+    /// (a result's, a completion's, an enrolment's start, "today") is a day in
+    /// it. A tenant that never set one is in `UTC`.
+    pub time_zone: String,
     /// Days runs and their logs are kept; `None`: the deployment's default
     /// (`RunHistoryDays` in the template).
     pub run_history_days: Option<u32>,
@@ -52,9 +57,31 @@ pub struct SettingError {
     pub message: String,
 }
 
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            time_zone: TenantZone::UTC.name().to_owned(),
+            run_history_days: None,
+            run_error_email: RunErrorTemplate::default(),
+        }
+    }
+}
+
 impl TenantSettings {
+    /// The tenant's zone. A name that no longer parses (never stored: saving
+    /// checks it) is UTC, like a tenant that set none.
+    pub fn zone(&self) -> TenantZone {
+        TenantZone::parse(&self.time_zone).unwrap_or_default()
+    }
+
     /// Checks every setting; the first wrong one is named.
     pub fn validate(&self) -> Result<(), SettingError> {
+        if let Err(e) = TenantZone::parse(&self.time_zone) {
+            return Err(SettingError {
+                field: "time_zone",
+                message: e.to_string(),
+            });
+        }
         if let Some(days) = self.run_history_days
             && !(1..=MAX_HISTORY_DAYS).contains(&days)
         {
@@ -294,7 +321,21 @@ mod tests {
     #[test]
     fn settings_are_checked_field_by_field() {
         assert_eq!(TenantSettings::default().validate(), Ok(()));
-        let cases: [(TenantSettings, &str); 6] = [
+        let cases: [(TenantSettings, &str); 8] = [
+            (
+                TenantSettings {
+                    time_zone: "Australia/Sidney".into(),
+                    ..Default::default()
+                },
+                "time_zone",
+            ),
+            (
+                TenantSettings {
+                    time_zone: String::new(),
+                    ..Default::default()
+                },
+                "time_zone",
+            ),
             (
                 TenantSettings {
                     run_history_days: Some(0),
@@ -355,8 +396,14 @@ mod tests {
         }
         let ok = TenantSettings {
             run_history_days: Some(MAX_HISTORY_DAYS),
+            time_zone: "Australia/Sydney".into(),
             ..Default::default()
         };
         assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.zone().name(), "Australia/Sydney");
+        assert_eq!(TenantSettings::default().zone(), TenantZone::UTC);
+        // A tenant stored before zones existed reads as UTC.
+        let old: TenantSettings = serde_json::from_str(r#"{"run_history_days": 30}"#).unwrap();
+        assert_eq!(old.time_zone, "UTC");
     }
 }

@@ -501,6 +501,17 @@ impl MoodleClient {
             })
             .map(|name| (*name).to_owned())
             .collect();
+        let time_zone = if info.has_function(WsFunction::GetMobileConfig.name()) {
+            match self.mobile_config("locationsettings").await {
+                Ok(config) => config.time_zone(),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => SiteTimeZone::Unreadable {
+                    reason: e.to_string(),
+                },
+            }
+        } else {
+            SiteTimeZone::NotAllowed
+        };
         Ok(ConnectionReport {
             site_name: info.sitename,
             site_url: info.siteurl,
@@ -508,7 +519,19 @@ impl MoodleClient {
             version: info.version,
             username: info.username,
             missing_functions,
+            time_zone,
         })
+    }
+
+    /// `tool_mobile_get_config` for one `section` (`locationsettings`: the
+    /// site's `timezone` and `forcetimezone`).
+    pub async fn mobile_config(&self, section: &str) -> Result<MobileConfig, MoodleError> {
+        #[derive(Serialize)]
+        struct Params<'a> {
+            section: &'a str,
+        }
+        self.call(WsFunction::GetMobileConfig, &Params { section })
+            .await
     }
 
     // ------------------------------------------------------------ categories and courses

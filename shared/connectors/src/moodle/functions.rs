@@ -29,6 +29,8 @@ pub enum WsFunction {
     /// `core_grades_get_grades`: only for old sites whose service lacks
     /// `gradereport_user_get_grade_items` (the function is gone in Moodle 4.x).
     LegacyGetGrades,
+    /// `tool_mobile_get_config`: the site's time zone (optional in the service).
+    GetMobileConfig,
 }
 
 /// Whether repeating a call can change the result (see [`WsFunction::idempotency`]).
@@ -43,7 +45,7 @@ pub enum Idempotency {
 }
 
 impl WsFunction {
-    pub const ALL: [WsFunction; 21] = [
+    pub const ALL: [WsFunction; 22] = [
         WsFunction::GetSiteInfo,
         WsFunction::GetCategories,
         WsFunction::GetCoursesByField,
@@ -65,6 +67,7 @@ impl WsFunction {
         WsFunction::GetActivitiesCompletionStatus,
         WsFunction::GetCourseCompletionStatus,
         WsFunction::LegacyGetGrades,
+        WsFunction::GetMobileConfig,
     ];
 
     /// The name Moodle knows the function by (`wsfunction=`).
@@ -93,6 +96,7 @@ impl WsFunction {
             }
             WsFunction::GetCourseCompletionStatus => "core_completion_get_course_completion_status",
             WsFunction::LegacyGetGrades => "core_grades_get_grades",
+            WsFunction::GetMobileConfig => "tool_mobile_get_config",
         }
     }
 

@@ -255,7 +255,8 @@ mod tests {
         completion.grade_max = Some(100.0);
         completion.course_id = Some(31);
         completion.idnumber = Some("CV-9001".to_owned());
-        let payload = serde_json::to_value(completion.record()).unwrap();
+        let payload =
+            serde_json::to_value(completion.record(domain::zone::TenantZone::UTC)).unwrap();
         let xml = body(&delivery(payload, None)).unwrap();
         for expected in [
             "<Person><Id>1001</Id><ExternId>CV-9001</ExternId></Person>",
@@ -267,11 +268,20 @@ mod tests {
         ] {
             assert!(xml.contains(expected), "{expected} in {xml}");
         }
+        // A provider in Sydney: 22:30 UTC on 20 November is 21 November there.
+        let sydney = domain::zone::TenantZone::parse("Australia/Sydney").unwrap();
+        let payload = serde_json::to_value(completion.record(sydney)).unwrap();
+        let xml = body(&delivery(payload, None)).unwrap();
+        assert!(
+            xml.contains("<CompletionDate>2026-11-21</CompletionDate>"),
+            "{xml}"
+        );
         // Without an idnumber or a course id (a completion stored before they
         // were kept): the learner code, and no e-learning course id.
         completion.course_id = None;
         completion.idnumber = None;
-        let payload = serde_json::to_value(completion.record()).unwrap();
+        let payload =
+            serde_json::to_value(completion.record(domain::zone::TenantZone::UTC)).unwrap();
         let xml = body(&delivery(payload, None)).unwrap();
         assert!(xml.contains("<Person><Id>1001</Id><ExternId>1001</ExternId></Person>"));
         assert!(xml.contains("<CoursePart><Id>OPL-7</Id><CourseId>OPL-7</CourseId></CoursePart>"));

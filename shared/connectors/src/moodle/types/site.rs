@@ -103,6 +103,63 @@ pub struct ConnectionReport {
     /// Required functions missing from the token's service, by name, in the
     /// order they were asked for.
     pub missing_functions: Vec<String>,
+    /// The site's time zone, when the service lets the token read it.
+    pub time_zone: SiteTimeZone,
+}
+
+/// `tool_mobile_get_config` with `section=locationsettings`: the site's
+/// `timezone` and `forcetimezone` (`99`: not forced, each user's own applies).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MobileConfig {
+    #[serde(default)]
+    pub settings: Vec<ConfigSetting>,
+}
+
+/// One `{name, value}` of `tool_mobile_get_config` (values are text).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ConfigSetting {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// The zone a Moodle site turns its epochs into dates with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SiteTimeZone {
+    /// The site's default zone (`timezone`), or the forced one (`forcetimezone`).
+    Zone { name: String, forced: bool },
+    /// `timezone` is `99`: the web server's own zone, which Moodle does not tell.
+    ServerDefault,
+    /// `tool_mobile_get_config` is not in the token's service (it is optional).
+    NotAllowed,
+    /// The call failed (Moodle's words; no secret in them).
+    Unreadable { reason: String },
+}
+
+impl MobileConfig {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value.trim())
+    }
+
+    /// The zone dates on the site are in: a forced zone (all users) wins over
+    /// the site's default; `99` in `timezone` is the server's zone.
+    pub fn time_zone(&self) -> SiteTimeZone {
+        match (self.value("forcetimezone"), self.value("timezone")) {
+            (Some(forced), _) if !forced.is_empty() && forced != "99" => SiteTimeZone::Zone {
+                name: forced.to_owned(),
+                forced: true,
+            },
+            (_, Some(zone)) if !zone.is_empty() && zone != "99" => SiteTimeZone::Zone {
+                name: zone.to_owned(),
+                forced: false,
+            },
+            _ => SiteTimeZone::ServerDefault,
+        }
+    }
 }
 
 impl ConnectionReport {
