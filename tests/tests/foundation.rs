@@ -107,7 +107,8 @@ async fn coursekey_attendance_is_verified_stored_once_and_queued_over_http() {
         request.send()
     };
     let ts = Utc::now().timestamp();
-    let good = connectors::signature::sign(CK_SECRET.as_bytes(), ts, body.as_bytes());
+    let route = connectors::signature::webhook_route("acme", "coursekey-main");
+    let good = connectors::signature::sign_route(CK_SECRET.as_bytes(), ts, &route, body.as_bytes());
     let first = post(Some(good.clone()), ts).await.unwrap();
     assert_eq!(first.status().as_u16(), 202);
     assert_eq!(
@@ -119,7 +120,8 @@ async fn coursekey_attendance_is_verified_stored_once_and_queued_over_http() {
         retry.json::<serde_json::Value>().await.unwrap(),
         serde_json::json!({"accepted": 0, "duplicates": 2})
     );
-    let wrong_secret = connectors::signature::sign(b"not the secret", ts, body.as_bytes());
+    let wrong_secret =
+        connectors::signature::sign_route(b"not the secret", ts, &route, body.as_bytes());
     assert_eq!(
         post(Some(wrong_secret), ts)
             .await

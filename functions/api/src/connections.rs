@@ -205,10 +205,48 @@ fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
                     "update_every_minutes must be at least 1",
                 );
             }
+            // Bounded so that no setting reaches date arithmetic it could overflow.
+            for (field, value, min, max) in [
+                ("update_every_minutes", ck.update_every_minutes, 1, 1440),
+                (
+                    "weeks_before_start_to_enable",
+                    ck.weeks_before_start_to_enable,
+                    0,
+                    104,
+                ),
+                (
+                    "weeks_after_end_to_disable",
+                    ck.weeks_after_end_to_disable,
+                    0,
+                    104,
+                ),
+                (
+                    "absent_after_start_minutes",
+                    ck.absent_after_start_minutes,
+                    0,
+                    1440,
+                ),
+                (
+                    "absent_before_end_minutes",
+                    ck.absent_before_end_minutes,
+                    0,
+                    1440,
+                ),
+                (
+                    "follow_adjustments_days",
+                    ck.follow_adjustments_days,
+                    0,
+                    365,
+                ),
+            ] {
+                if let Err(range) = domain::limits::check_setting(value, min, max) {
+                    return bad(field, &format!("{field} must be {range}"));
+                }
+            }
         }
         ConnectionSettings::Sms(sms) => {
-            if sms.retry_days < 1 {
-                return bad("retry_days", "retry_days must be at least 1");
+            if let Err(range) = domain::limits::check_setting(sms.retry_days, 1, 365) {
+                return bad("retry_days", &format!("retry_days must be {range}"));
             }
         }
         ConnectionSettings::Ocsat(lln) | ConnectionSettings::LlnRobot(lln) => {

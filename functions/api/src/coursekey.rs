@@ -245,17 +245,33 @@ pub async fn put_coursekey(
             format!("at most {INSTRUCTORS_MAX} instructors"),
         ));
     }
-    if let Some(i) = input.instructors.iter().position(|s| s.trim().is_empty()) {
-        return Err(ApiError::bad_request(
-            &format!("instructors[{i}]"),
-            "an instructor id cannot be empty",
-        ));
+    for (i, instructor) in input.instructors.iter().enumerate() {
+        if let Err(problem) = domain::ids::check_external_code(instructor) {
+            return Err(ApiError::bad_request(
+                &format!("instructors[{i}]"),
+                format!("an instructor id {problem}"),
+            ));
+        }
     }
     for (i, class) in input.classes.iter().enumerate() {
-        if class.code.trim().is_empty() || class.end <= class.start {
+        if let Err(problem) = domain::ids::check_external_code(&class.code) {
+            return Err(ApiError::bad_request(
+                &format!("classes[{i}].code"),
+                format!("a class code {problem}"),
+            ));
+        }
+        if let Err(range) =
+            domain::limits::check_instant(class.start).and(domain::limits::check_instant(class.end))
+        {
             return Err(ApiError::bad_request(
                 &format!("classes[{i}]"),
-                "a class needs a code and must end after it starts",
+                format!("a class's start and end: {range}"),
+            ));
+        }
+        if class.end <= class.start {
+            return Err(ApiError::bad_request(
+                &format!("classes[{i}]"),
+                "a class must end after it starts",
             ));
         }
     }

@@ -4,8 +4,9 @@
 
 use crate::Deps;
 use crate::error::ApiError;
+use crate::json::Query;
 use app::deliveries::{self, DeliveryError};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};

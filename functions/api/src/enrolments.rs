@@ -130,6 +130,14 @@ async fn auto_push_jobs(deps: &Deps, offering: &Offering) -> Result<Vec<Job>, Ap
 }
 
 fn validate(offering: &Offering, e: &Enrolment) -> Result<(), ApiError> {
+    for (field, date) in [
+        ("enrolments.start_date", e.start_date),
+        ("enrolments.session_date", e.session_date),
+    ] {
+        if let Some(Err(range)) = date.map(domain::limits::check_date) {
+            return Err(ApiError::unprocessable(field, range.to_string()));
+        }
+    }
     if let (Some(start), Some(end)) = (e.start_date, offering.end_date)
         && start > end
     {

@@ -90,3 +90,57 @@ impl IntoResponse for ApiError {
         (self.status, Json(self.body)).into_response()
     }
 }
+
+/// Longest part of a framework's plain-text refusal kept in the JSON error.
+const REFUSAL_EXCERPT_CHARS: usize = 200;
+
+/// Every error answer is JSON: a refusal made before a handler ran (axum's own
+/// extractor rejections, the body limit) is plain text; this turns it into
+/// `{error, field: null, message}` with the same status and headers.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|c| !domain::ids::is_control_or_bidi(*c))
+        .take(REFUSAL_EXCERPT_CHARS)
+        .collect();
+    let error = match status.as_u16() {
+        400 => "invalid",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "invalid",
+    };
+    let message = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let json = ApiError::new(status, error, None, message).into_response();
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
+}

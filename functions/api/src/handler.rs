@@ -31,6 +31,7 @@ pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
         .merge(crate::openapi::routes())
         .merge(crate::deliveries::routes())
         .merge(crate::settings::routes())
+        .merge(crate::api_keys::routes())
         .merge(more_v1)
         .route_layer(middleware::from_fn_with_state(deps.clone(), authenticate));
     Router::new()
@@ -40,6 +41,7 @@ pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(crate::error::json_errors))
         .with_state(deps)
 }
 

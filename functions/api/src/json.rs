@@ -194,10 +194,13 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
             format!("at most {max} characters are allowed"),
         ));
     }
-    if value.chars().any(char::is_control) {
+    if let Some(c) = value.chars().find(|c| domain::ids::is_control_or_bidi(*c)) {
         return Err(ApiError::bad_request(
             field,
-            "control characters are not allowed",
+            format!(
+                "control and bidirectional formatting characters are not allowed (found U+{:04X})",
+                u32::from(c)
+            ),
         ));
     }
     Ok(())
@@ -416,5 +419,50 @@ mod tests {
         let err = check_if_match(&headers, Some(later)).unwrap_err();
         assert_eq!(err.status, StatusCode::CONFLICT);
         assert!(check_if_match(&headers, None).is_err());
+    }
+}
+
+/// Query parameters of `T`, or a JSON 400 naming the parameter (`limit`, `from`):
+/// axum's own `Query` answers a bad value in plain text.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => {
+                let (field, message) = query_problem(&rejection.body_text());
+                Err(ApiError::bad_request(&field, message))
+            }
+        }
+    }
+}
+
+/// The parameter and the reason in axum's query rejection text
+/// (`Failed to deserialize query string: limit: invalid digit found in string`).
+fn query_problem(text: &str) -> (String, String) {
+    let detail = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(text);
+    match detail.split_once(": ") {
+        Some((field, reason))
+            if !field.is_empty()
+                && field
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']')) =>
+        {
+            (field.to_owned(), reason.to_owned())
+        }
+        _ => ("query".to_owned(), detail.to_owned()),
     }
 }

@@ -121,6 +121,12 @@ fn same_content(a: &Learner, b: &Learner) -> bool {
         && a.email_opt_out == b.email_opt_out
 }
 
+/// No learner was born before this day: an earlier date of birth is a typing error.
+const EARLIEST_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
 fn validate(learner: &Learner, today: NaiveDate) -> Result<(), ApiError> {
     if let Some(username) = &learner.username {
         json::text("learners.username", username, NAME_MAX)?;
@@ -132,11 +138,26 @@ fn validate(learner: &Learner, today: NaiveDate) -> Result<(), ApiError> {
     json::text("learners.family_name", &learner.family_name, NAME_MAX)?;
     if let Some(email) = &learner.email {
         json::text("learners.email", email, EMAIL_MAX)?;
+        if !domain::transfer::valid_email(email) {
+            return Err(ApiError::unprocessable(
+                "learners.email",
+                "not an email address (name@domain.tld, no spaces)",
+            ));
+        }
     }
     if learner.date_of_birth.is_some_and(|d| d > today) {
         return Err(ApiError::unprocessable(
             "learners.date_of_birth",
             "the date of birth is in the future",
+        ));
+    }
+    if learner
+        .date_of_birth
+        .is_some_and(|d| d < EARLIEST_BIRTH_DATE)
+    {
+        return Err(ApiError::unprocessable(
+            "learners.date_of_birth",
+            "the date of birth is before 1900-01-01",
         ));
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! api: the HTTP API for the SMS and its admins.
 
+pub mod api_keys;
 pub mod connections;
 pub mod coursekey;
 pub mod deliveries;

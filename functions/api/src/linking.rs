@@ -250,7 +250,7 @@ pub async fn remove_enrolment(
 ) -> Result<(StatusCode, Json<RemovalQueued>), ApiError> {
     let offering = offerings::parse_id(offering)?;
     let learner = domain::LearnerCode::parse(code)?;
-    let connection = crate::links::connection(
+    let connection = crate::links::moodle_connection(
         &deps,
         &tenant,
         "removal.connection",

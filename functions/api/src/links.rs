@@ -3,9 +3,10 @@
 
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
+use crate::json::Query;
 use crate::json::{JsonBody, Resource, enqueue};
 use crate::offerings;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
@@ -98,6 +99,7 @@ impl From<Transfer> for TransferView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionQuery {
     /// The connection's id.
@@ -116,6 +118,28 @@ pub(crate) async fn connection(
         .connection(tenant, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(field, format!("connection {id} does not exist")))
+}
+
+/// [`connection`], which must be a Moodle connection: any other kind is refused
+/// with 422 naming `field` (a route about Moodle courses, users or activities).
+pub(crate) async fn moodle_connection(
+    deps: &Deps,
+    tenant: &TenantId,
+    field: &str,
+    id: Option<String>,
+) -> Result<Connection, ApiError> {
+    let connection = connection(deps, tenant, field, id).await?;
+    if connection.kind() != ConnectionKind::Moodle {
+        return Err(ApiError::unprocessable(
+            field,
+            format!(
+                "connection {} is a {} connection; this route works with a Moodle connection",
+                connection.id,
+                connection.kind().as_str()
+            ),
+        ));
+    }
+    Ok(connection)
 }
 
 /// The courses an offering is linked to, one per connection.
@@ -230,12 +254,11 @@ pub async fn list_transfers(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
-    query: Result<Query<ConnectionQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ConnectionQuery>,
 ) -> Result<Json<Vec<TransferView>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("connection", e.body_text()))?;
     let offering = offerings::parse_id(offering)?;
     let offering = offerings::load(&deps, &tenant, &offering).await?;
-    let connection = connection(&deps, &tenant, "connection", query.connection).await?;
+    let connection = moodle_connection(&deps, &tenant, "connection", query.connection).await?;
     let transfers = deps
         .links
         .transfers(&tenant, &connection.id, &offering.id)

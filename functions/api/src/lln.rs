@@ -10,11 +10,12 @@
 //! called from `connections.rs`; the connection test goes through [`Probes`].
 
 use crate::error::{ApiError, ErrorBody};
+use crate::json::Query;
 use crate::json::{JsonBody, Resource, nullable};
 use app::connections::{SiteProbe, SiteReport};
 use app::lln::{AssessmentEdit, Lln, LlnFlowError, SummaryFilter};
 use async_trait::async_trait;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -754,7 +755,7 @@ pub async fn summary(
 }
 
 /// The LLN history (audit trail) over a date range.
-#[utoipa::path(get, path = "/v1/lln/reports/history", tag = "lln",
+#[utoipa::path(get, path = "/v1/lln/reports/history", tag = "lln", operation_id = "lln_history",
     params(("connection" = Option<String>, Query),
            ("from" = String, Query, description = "Date or date-time"),
            ("to" = String, Query, description = "Date or date-time (a date: to the end of that day)")),

@@ -54,11 +54,9 @@ async fn connection(
     tenant: &TenantId,
     raw: String,
 ) -> Result<domain::Connection, ApiError> {
-    let id = ConnectionId::parse(raw)?;
-    deps.connections
-        .connection(tenant, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("connection", format!("connection {id} does not exist")))
+    // Activities and their mappings are Moodle's: another kind is a 422, not a 502.
+    ConnectionId::parse(raw.clone())?;
+    crate::links::moodle_connection(deps, tenant, "connection", Some(raw)).await
 }
 
 #[utoipa::path(get, path = "/v1/offerings/{id}/links/{connection}/activities", tag = "results", responses((status = 200, body = [ActivityView]), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -166,13 +164,26 @@ pub async fn map_assessable(
 
 #[utoipa::path(get, path = "/v1/offerings/{id}/mappings/{connection}", tag = "results", responses((status = 200, body = [MappingView])), security(("api_key" = [])))]
 pub async fn list_mappings(
-    State(_deps): State<Deps>,
+    State(deps): State<Deps>,
     Extension(results): Extension<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, conn)): Path<(String, String)>,
 ) -> Result<Json<Vec<MappingView>>, ApiError> {
     let offering = OfferingId::parse(id)?;
     let connection = ConnectionId::parse(conn)?;
+    // A connection of another kind has no activities to map: say so (one that does
+    // not exist, or is another tenant's, simply has no mappings).
+    if let Some(other) = deps.connections.connection(&tenant, &connection).await?
+        && other.kind() != domain::ConnectionKind::Moodle
+    {
+        return Err(ApiError::unprocessable(
+            "connection",
+            format!(
+                "connection {connection} is a {} connection; mappings are to Moodle activities",
+                other.kind().as_str()
+            ),
+        ));
+    }
     let mappings = results
         .results
         .mappings(&tenant, &offering, &connection)

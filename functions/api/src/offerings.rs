@@ -156,6 +156,22 @@ fn validate(offering: &Offering) -> Result<(), ApiError> {
             "the name must not be empty",
         ));
     }
+    for (field, date) in [
+        ("offerings.start_date", offering.start_date),
+        ("offerings.end_date", offering.end_date),
+    ] {
+        if let Some(Err(range)) = date.map(domain::limits::check_date) {
+            return Err(ApiError::unprocessable(field, range.to_string()));
+        }
+    }
+    for (i, a) in offering.assessables.iter().enumerate() {
+        if let Some(Err(range)) = a.expected_start_date.map(domain::limits::check_date) {
+            return Err(ApiError::unprocessable(
+                &format!("offerings.assessables[{i}].expected_start_date"),
+                range.to_string(),
+            ));
+        }
+    }
     if let (Some(start), Some(end)) = (offering.start_date, offering.end_date)
         && end < start
     {

@@ -49,6 +49,8 @@ use utoipa::{Modify, OpenApi};
         crate::runs::offering_history,
         crate::settings::get_settings,
         crate::settings::put_settings,
+        crate::api_keys::list_api_keys,
+        crate::api_keys::revoke_api_key,
         crate::deliveries::list_deliveries,
         crate::deliveries::get_delivery,
         crate::deliveries::resend_delivery,
@@ -128,9 +130,14 @@ impl Modify for ApiKeyAuth {
     }
 }
 
+/// The API's OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
 /// `GET /openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document())
 }
 
 /// The resource routes under `/v1` (the caller adds authentication).

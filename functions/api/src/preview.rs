@@ -4,11 +4,12 @@
 
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
+use crate::json::Query;
 use crate::links::ConnectionQuery;
 use crate::offerings;
 use app::push::{Push, PushError};
 use async_trait::async_trait;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use domain::learning::LearningError;
@@ -109,9 +110,8 @@ pub async fn transfer_preview(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
-    query: Result<Query<ConnectionQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ConnectionQuery>,
 ) -> Result<Json<Vec<PreviewRowView>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("connection", e.body_text()))?;
     let offering = offerings::parse_id(offering)?;
     let connection = query
         .connection

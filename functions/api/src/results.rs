@@ -8,8 +8,9 @@
 
 use crate::Deps;
 use crate::error::ApiError;
+use crate::json::Query;
 use app::results::{Results, ResultsError};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
@@ -176,6 +177,7 @@ impl From<StoredResult> for ResultView {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `ready` (default), `error` or `done`.
     pub state: Option<String>,

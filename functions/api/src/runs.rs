@@ -231,6 +231,7 @@ impl RunSummary {
 
 /// Filters of a connection's history.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Runs that started at or after this time (RFC 3339), or from the start

@@ -376,3 +376,71 @@ async fn a_new_programme_offering_inherits_its_course_flag_or_the_new_courses_se
         (400, Some("send_to_coursekey"))
     );
 }
+
+#[tokio::test]
+async fn dot_only_ids_and_codes_are_refused_naming_the_field_before_anything_is_stored() {
+    let api = api().await;
+    // An offering id of dots in the path would name another CourseKey path.
+    for path_id in ["..", "."] {
+        let (status, body) = call(
+            &api,
+            "PUT",
+            &format!("/v1/offerings/{path_id}/coursekey"),
+            Some(serde_json::json!({"send_to_coursekey": true})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("offering_id")),
+            "{path_id}: {body}"
+        );
+    }
+    let class = |code: &str| {
+        serde_json::json!({
+            "send_to_coursekey": true,
+            "instructors": ["INS-1"],
+            "classes": [
+                {"code": "C1", "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T12:00:00Z"},
+                {"code": code, "start": "2026-03-03T09:00:00Z", "end": "2026-03-03T12:00:00Z"}
+            ],
+        })
+    };
+    for code in ["..", ".", " .. ", "C1\u{202E}", "C\n1"] {
+        let (status, body) = call(
+            &api,
+            "PUT",
+            "/v1/offerings/OFF-1/coursekey",
+            Some(class(code)),
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("classes[1].code")),
+            "{code:?}: {body}"
+        );
+    }
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-1/coursekey",
+        Some(serde_json::json!({"send_to_coursekey": true, "instructors": ["INS-1", ".."]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("instructors[1]")),
+        "{body}"
+    );
+    // Nothing was stored by the refused requests.
+    let (_, body) = call(&api, "GET", "/v1/offerings/OFF-1/coursekey", None).await;
+    assert_eq!(body["status"], "disabled", "{body}");
+    // A code with slashes and spaces is fine: the connector encodes it as one segment.
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/v1/offerings/OFF-1/coursekey",
+        Some(class("Week 1 / Tue")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

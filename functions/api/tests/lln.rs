@@ -559,3 +559,19 @@ async fn the_api_log_is_switched_on_viewed_and_downloaded_with_secrets_obfuscate
         .await;
     assert_eq!((status, body["field"].as_str()), (422, Some("connection")));
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_in_json_before_the_handler_runs() {
+    let api = api().await;
+    let huge = serde_json::Value::String("x".repeat(2 * 1024 * 1024));
+    let (status, content_type, body) = api
+        .raw(KEY, "POST", "/v1/lln/candidates/X1/push", Some(huge))
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "too_large", "{body}");
+}

@@ -345,6 +345,48 @@ async fn bad_learner_input_names_the_field() {
         .await;
     assert_error(status, &body, 422, Some("learners.date_of_birth"));
 
+    let mut ancient = ana();
+    ancient["date_of_birth"] = json!("1850-06-01");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ancient))
+        .await;
+    assert_error(status, &body, 422, Some("learners.date_of_birth"));
+
+    for bad in [
+        "ana",
+        "ana@",
+        "ana @example.com",
+        "ana@example",
+        "@example.com",
+    ] {
+        let mut not_email = ana();
+        not_email["email"] = json!(bad);
+        let (status, body) = api
+            .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(not_email))
+            .await;
+        assert_error(status, &body, 422, Some("learners.email"));
+        assert!(
+            !body.to_string().contains(bad),
+            "no email in errors: {body}"
+        );
+    }
+
+    // A bidirectional override could make a log line read backwards ("Trojan Source").
+    for (field, value) in [
+        ("given_name", "Ana\u{202E}ziuR"),
+        ("family_name", "Ruiz\u{2066}"),
+        ("middle_name", "M\u{0007}"),
+    ] {
+        let mut disguised = ana();
+        disguised[field] = json!(value);
+        let (status, body) = api
+            .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(disguised))
+            .await;
+        assert_error(status, &body, 400, Some(&format!("learners.{field}")));
+    }
+    let (status, _) = api.call(ACME_KEY, "GET", "/v1/learners/X1", None).await;
+    assert_eq!(status, 404, "nothing refused was stored");
+
     let (status, body) = api
         .call(ACME_KEY, "PUT", "/v1/learners/X%231", Some(ana()))
         .await;
@@ -1977,4 +2019,133 @@ async fn a_tenant_has_one_coursekey_connection() {
         .call(BOLT_KEY, "POST", "/v1/connections", Some(second))
         .await;
     assert_error(status, &body, 409, Some("connections.kind"));
+}
+
+#[tokio::test]
+async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() {
+    let api = api().await;
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/api-keys", None).await;
+    assert_eq!(status, 200, "{body}");
+    let keys = body["api_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "acme's two keys only: {body}");
+    let text = body.to_string();
+    for secret in [ACME_KEY, BOLT_KEY, REVOKED_KEY] {
+        assert!(!text.contains(secret), "no key is ever shown");
+    }
+    let pepper = api.deps.pepper.expose_secret().as_bytes().to_vec();
+    let acme_hash = app::auth::hash_api_key(&pepper, ACME_KEY);
+    assert!(!text.contains(&acme_hash), "nor its hash");
+    let acme_id = domain::ports::api_key_id(&acme_hash);
+    assert!(
+        keys.iter()
+            .any(|k| k["id"] == acme_id.as_str() && k["revoked"] == false)
+    );
+    assert!(keys.iter().any(|k| k["revoked"] == true));
+
+    // Another tenant can neither see nor revoke it.
+    let (_, body) = api.call(BOLT_KEY, "GET", "/v1/api-keys", None).await;
+    assert_eq!(body["api_keys"].as_array().unwrap().len(), 1, "{body}");
+    let (status, body) = api
+        .call(BOLT_KEY, "DELETE", &format!("/v1/api-keys/{acme_id}"), None)
+        .await;
+    assert_error(status, &body, 404, Some("api_key_id"));
+    let (status, body) = api
+        .call(ACME_KEY, "DELETE", "/v1/api-keys/not-an-id", None)
+        .await;
+    assert_error(status, &body, 404, Some("api_key_id"));
+
+    // Revoked, it is refused from the very next request.
+    let response = handler::app(api.deps.clone())
+        .oneshot(request(
+            ACME_KEY,
+            "DELETE",
+            &format!("/v1/api-keys/{acme_id}"),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let (status, body) = api.call(ACME_KEY, "GET", "/v1/connections", None).await;
+    assert_error(status, &body, 403, Some("authorization"));
+    let (status, _) = api.call(BOLT_KEY, "GET", "/v1/connections", None).await;
+    assert_eq!(status, 200, "bolt's key still works");
+}
+
+#[tokio::test]
+async fn settings_and_dates_out_of_range_are_refused_naming_the_field() {
+    let api = api().await;
+    // The probe's values: a billion weeks crashed every tenant's roster tick.
+    for (field, value) in [
+        ("weeks_before_start_to_enable", 1_000_000_000u64),
+        ("weeks_after_end_to_disable", 105),
+        ("follow_adjustments_days", 366),
+        ("absent_after_start_minutes", 100_000),
+        ("update_every_minutes", 0),
+    ] {
+        let create = json!({"id": "ck", "kind": "course_key", "name": "CourseKey",
+                            "base_url": "https://coursekey.example",
+                            "settings": {field: value}});
+        let (status, body) = api
+            .call(BOLT_KEY, "POST", "/v1/connections", Some(create))
+            .await;
+        assert_error(
+            status,
+            &body,
+            422,
+            Some(&format!("connections.settings.{field}")),
+        );
+    }
+    let sms = json!({"id": "sms", "kind": "sms", "name": "SMS",
+                     "base_url": "https://sms.example", "settings": {"retry_days": 100_000}});
+    let (status, body) = api
+        .call(BOLT_KEY, "POST", "/v1/connections", Some(sms))
+        .await;
+    assert_error(status, &body, 422, Some("connections.settings.retry_days"));
+
+    let mut far = occ();
+    far["end_date"] = json!("9999-12-31");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-FAR", Some(far))
+        .await;
+    assert_error(status, &body, 422, Some("offerings.end_date"));
+    let mut early = occ();
+    early["assessables"][1]["expected_start_date"] = json!("1066-10-14");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-FAR", Some(early))
+        .await;
+    assert_error(
+        status,
+        &body,
+        422,
+        Some("offerings.assessables[1].expected_start_date"),
+    );
+    let (status, _) = api
+        .call(ACME_KEY, "GET", "/v1/offerings/OCC-FAR", None)
+        .await;
+    assert_eq!(status, 404, "nothing refused was stored");
+}
+
+#[tokio::test]
+async fn a_connection_of_another_kind_on_a_moodle_route_is_a_422_naming_it() {
+    let api = api().await;
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    for path in [
+        "/v1/offerings/OCC-1/transfer-preview?connection=coursekey-main",
+        "/v1/offerings/OCC-1/transfers?connection=coursekey-main",
+    ] {
+        let (status, body) = api.call(ACME_KEY, "GET", path, None).await;
+        assert_error(status, &body, 422, Some("connection"));
+    }
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/offerings/OCC-1/enrolments/X1/removal",
+            Some(json!({"connection": "coursekey-main"})),
+        )
+        .await;
+    assert_error(status, &body, 422, Some("removal.connection"));
 }

@@ -661,3 +661,40 @@ async fn a_connection_maps_only_the_levels_it_results() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_connection_of_another_kind_on_a_moodle_route_is_a_422_naming_it() {
+    let api = api().await;
+    api.deps
+        .connections
+        .save_connection(&connection("acme", "sms", ConnectionKind::Sms, true))
+        .await
+        .unwrap();
+    for path in [
+        "/v1/offerings/OFF-1/links/sms/activities",
+        "/v1/offerings/OFF-1/mappings/sms",
+    ] {
+        let (status, body) = api.call(ACME_KEY, "GET", path, None).await;
+        assert_eq!(
+            (status, body["error"].as_str(), body["field"].as_str()),
+            (422, Some("unprocessable"), Some("connection")),
+            "{path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_query_parameter_is_a_json_400_naming_it() {
+    let api = api().await;
+    for path in [
+        "/v1/connections/moodle-main/results?limit=-1",
+        "/v1/connections/moodle-main/completions?limit=lots",
+    ] {
+        let (status, body) = api.call(ACME_KEY, "GET", path, None).await;
+        assert_eq!(
+            (status, body["error"].as_str(), body["field"].as_str()),
+            (400, Some("invalid"), Some("limit")),
+            "{path}: {body}"
+        );
+    }
+}

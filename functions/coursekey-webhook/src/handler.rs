@@ -23,6 +23,15 @@ pub const MAX_RECORD_ID_LEN: usize = 128;
 pub fn app(deps: Deps) -> Router {
     Router::new()
         .route("/webhooks/coursekey/{tenant}/{connection}", post(receive))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                None,
+                "this route takes POST only",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(deps)
 }
@@ -81,8 +90,27 @@ async fn receive(
     State(deps): State<Deps>,
     Path((tenant, connection)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                Some("body"),
+                format!("the body is over {MAX_BODY_BYTES} bytes; send fewer records per request"),
+            );
+        }
+        Err(rejection) => {
+            return error(
+                rejection.status(),
+                "invalid",
+                Some("body"),
+                "the body could not be read",
+            );
+        }
+    };
     // An unknown tenant or connection gets the same answer as a bad signature,
     // so the endpoint reveals nothing about which ones exist.
     let (Ok(tenant), Ok(connection)) = (TenantId::parse(tenant), ConnectionId::parse(connection))
@@ -110,10 +138,14 @@ async fn receive(
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify(
+    // The signature covers the route: a request signed for another tenant's or
+    // connection's URL is refused here even if both were given one secret.
+    let route = signature::webhook_route(tenant.as_str(), connection.as_str());
+    if let Err(e) = signature::verify_route(
         secret.expose_secret().as_bytes(),
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
+        &route,
         &body,
         (deps.now)(),
         signature::DEFAULT_TOLERANCE_SECS,

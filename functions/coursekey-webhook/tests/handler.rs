@@ -46,6 +46,17 @@ async fn harness(now: fn() -> DateTime<Utc>) -> Harness {
         )
         .await
         .unwrap();
+    // Another tenant whose CourseKey connection was given the very same secret.
+    let bolt = connection("bolt", "coursekey-main", CourseKey, true);
+    stores.connections.save_connection(&bolt).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &bolt.secret_name(&config.secret_prefix),
+            &SecretString::from(SECRET),
+        )
+        .await
+        .unwrap();
     Harness {
         deps: Deps {
             connections: Arc::new(stores.connections),
@@ -137,6 +148,9 @@ async fn unknown_or_non_coursekey_connections_look_like_bad_signatures() {
         "/webhooks/coursekey/acme/nope",
         "/webhooks/coursekey/acme/moodle-main",
         "/webhooks/coursekey/zed/coursekey-main",
+        // Same secret, another tenant: the signature covers the route, so acme's
+        // request cannot be replayed into bolt's attendance.
+        "/webhooks/coursekey/bolt/coursekey-main",
     ] {
         let mut request = lambda_http::request::from_str(SIGNED).unwrap();
         *request.uri_mut() = path.parse().unwrap();
@@ -147,7 +161,12 @@ async fn unknown_or_non_coursekey_connections_look_like_bad_signatures() {
 
 fn signed(body: &str) -> lambda_http::Request {
     let ts = signed_at().timestamp();
-    let sig = connectors::signature::sign(SECRET.as_bytes(), ts, body.as_bytes());
+    let sig = connectors::signature::sign_route(
+        SECRET.as_bytes(),
+        ts,
+        "acme/coursekey-main",
+        body.as_bytes(),
+    );
     http::Request::post("/webhooks/coursekey/acme/coursekey-main")
         .header("content-type", "application/json")
         .header("x-learnbridge-timestamp", ts.to_string())
@@ -177,8 +196,26 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
         r#"{{"records":[{{"id":"a","pad":"{}"}}]}}"#,
         "x".repeat(300 * 1024)
     );
-    let (status, _) = send(&h.deps, signed(&huge)).await;
-    assert_eq!(status, 413);
+    let (status, body) = send(&h.deps, signed(&huge)).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["field"].as_str()),
+        (413, Some("too_large"), Some("body")),
+        "every error is JSON"
+    );
+    // Another method or route: JSON too.
+    let get = http::Request::get("/webhooks/coursekey/acme/coursekey-main")
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let (status, body) = send(&h.deps, get).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let elsewhere = http::Request::post("/webhooks/other")
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let (status, body) = send(&h.deps, elsewhere).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
     assert!(
         testing::drain_jobs(&h.sdk, &h.config, domain::QueueRole::ResultsFetch)
             .await

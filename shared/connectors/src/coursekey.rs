@@ -85,9 +85,9 @@ impl CourseKeyClient {
     }
 }
 
-/// Path segments are our ids, which never contain `/`; encode anyway.
-fn seg(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// One id as a path segment (percent-encoded; dot-only values refused).
+fn seg(s: &str) -> Result<String, RosterError> {
+    crate::path::segment(s).map_err(|e| RosterError::Client(Box::new(e)))
 }
 
 #[derive(Serialize)]
@@ -138,7 +138,7 @@ impl CourseKeyRoster for CourseKeyClient {
         };
         self.put(
             "the course",
-            &format!("/api/v1/courses/{}", seg(offering.as_str())),
+            &format!("/api/v1/courses/{}", seg(offering.as_str())?),
             &body,
         )
         .await
@@ -154,7 +154,7 @@ impl CourseKeyRoster for CourseKeyClient {
         };
         self.put(
             "an instructor",
-            &format!("/api/v1/instructors/{}", seg(instructor)),
+            &format!("/api/v1/instructors/{}", seg(instructor)?),
             &body,
         )
         .await
@@ -169,7 +169,7 @@ impl CourseKeyRoster for CourseKeyClient {
         };
         self.put(
             "a student",
-            &format!("/api/v1/students/{}", seg(learner.code.as_str())),
+            &format!("/api/v1/students/{}", seg(learner.code.as_str())?),
             &body,
         )
         .await
@@ -185,8 +185,8 @@ impl CourseKeyRoster for CourseKeyClient {
             "an enrolment",
             &format!(
                 "/api/v1/courses/{}/students/{}",
-                seg(offering.as_str()),
-                seg(learner.as_str())
+                seg(offering.as_str())?,
+                seg(learner.as_str())?
             ),
             &EnrolmentBody {
                 is_dropped: dropped,
@@ -204,8 +204,8 @@ impl CourseKeyRoster for CourseKeyClient {
             "a class",
             &format!(
                 "/api/v1/courses/{}/classes/{}",
-                seg(offering.as_str()),
-                seg(&class.code)
+                seg(offering.as_str())?,
+                seg(&class.code)?
             ),
             &ClassBody {
                 start: class.start,
@@ -222,8 +222,8 @@ impl CourseKeyRoster for CourseKeyClient {
     ) -> Result<(), RosterError> {
         let path = format!(
             "/api/v1/courses/{}/classes/{}",
-            seg(offering.as_str()),
-            seg(class_code)
+            seg(offering.as_str())?,
+            seg(class_code)?
         );
         let request = self.http.delete(format!("{}{path}", self.base));
         match self.send("a class removal", request).await {

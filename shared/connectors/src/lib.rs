@@ -8,5 +8,6 @@ pub mod moodle;
 pub mod moodle_gateway;
 pub mod moodle_results;
 pub mod ocsat;
+pub mod path;
 pub mod signature;
 pub mod sms;

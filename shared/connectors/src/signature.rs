@@ -45,7 +45,7 @@ impl SignatureError {
     }
 }
 
-fn mac_for(secret: &[u8], timestamp: &str, body: &[u8]) -> HmacSha256 {
+fn mac_for(secret: &[u8], timestamp: &str, route: Option<&str>, body: &[u8]) -> HmacSha256 {
     let mut mac = match HmacSha256::new_from_slice(secret) {
         Ok(mac) => mac,
         // HMAC takes keys of any length; `new_from_slice` cannot refuse one.
@@ -53,21 +53,81 @@ fn mac_for(secret: &[u8], timestamp: &str, body: &[u8]) -> HmacSha256 {
     };
     mac.update(timestamp.as_bytes());
     mac.update(b".");
+    if let Some(route) = route {
+        mac.update(route.as_bytes());
+        mac.update(b".");
+    }
     mac.update(body);
     mac
 }
 
-/// The signature header value for a body signed at `timestamp` (seconds).
+/// The signature header value for a body signed at `timestamp` (seconds):
+/// HMAC over `"{timestamp}.{body}"` (the deliveries to the SMS).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mac = mac_for(secret, &timestamp.to_string(), body);
+    let mac = mac_for(secret, &timestamp.to_string(), None, body);
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Verifies a signed request on its raw body.
+/// The route an inbound webhook is signed for: `"{tenant}/{connection}"`.
+pub fn webhook_route(tenant: &str, connection: &str) -> String {
+    format!("{tenant}/{connection}")
+}
+
+/// The signature of a request to one inbound webhook route: HMAC over
+/// `"{timestamp}.{route}.{body}"` (route from [`webhook_route`]). Binding the route
+/// means a request signed for one tenant's connection is refused by any other, even
+/// if two connections were given the same secret.
+pub fn sign_route(secret: &[u8], timestamp: i64, route: &str, body: &[u8]) -> String {
+    let mac = mac_for(secret, &timestamp.to_string(), Some(route), body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Verifies a request signed with [`sign_route`] for `route`.
+pub fn verify_route(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    route: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
+    verify_with(
+        secret,
+        timestamp,
+        signature,
+        Some(route),
+        body,
+        now,
+        tolerance_secs,
+    )
+}
+
+/// Verifies a signed request on its raw body (signed with [`sign`]).
 pub fn verify(
     secret: &[u8],
     timestamp: Option<&str>,
     signature: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
+    verify_with(
+        secret,
+        timestamp,
+        signature,
+        None,
+        body,
+        now,
+        tolerance_secs,
+    )
+}
+
+fn verify_with(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    route: Option<&str>,
     body: &[u8],
     now: DateTime<Utc>,
     tolerance_secs: i64,
@@ -85,14 +145,15 @@ pub fn verify(
         .map_err(|_| SignatureError::BadTimestamp {
             header: TIMESTAMP_HEADER,
         })?;
-    let skew = (now.timestamp() - sent).abs();
-    if skew > tolerance_secs {
+    // abs_diff cannot overflow, whatever timestamp a sender claims (i64::MIN included).
+    let skew = now.timestamp().abs_diff(sent);
+    if skew > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::Stale {
-            skew_secs: skew,
+            skew_secs: i64::try_from(skew).unwrap_or(i64::MAX),
             tolerance_secs,
         });
     }
-    let expected = mac_for(secret, timestamp, body);
+    let expected = mac_for(secret, timestamp, route, body);
     let matches = signature
         .split_whitespace()
         .filter_map(|candidate| candidate.strip_prefix("v1="))
@@ -124,6 +185,70 @@ mod tests {
             verify(SECRET, Some("1800000000"), Some(&sig), body, now(), 300),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_route_signature_holds_only_for_its_route() {
+        let body = br#"{"records":[]}"#;
+        let route = webhook_route("acme", "coursekey-main");
+        let sig = sign_route(SECRET, 1_800_000_000, &route, body);
+        let check = |route: &str| {
+            verify_route(
+                SECRET,
+                Some("1800000000"),
+                Some(&sig),
+                route,
+                body,
+                now(),
+                300,
+            )
+        };
+        assert_eq!(check(&route), Ok(()));
+        assert_eq!(
+            check(&webhook_route("bolt", "coursekey-main")),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&webhook_route("acme", "coursekey-other")),
+            Err(SignatureError::Mismatch)
+        );
+        // Nor does an unbound signature pass for a route, or the other way round.
+        let unbound = sign(SECRET, 1_800_000_000, body);
+        assert_eq!(
+            verify_route(
+                SECRET,
+                Some("1800000000"),
+                Some(&unbound),
+                &route,
+                body,
+                now(),
+                300
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(SECRET, Some("1800000000"), Some(&sig), body, now(), 300),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let body = b"x";
+        for sent in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let sig = sign(SECRET, sent, body);
+            assert!(matches!(
+                verify(
+                    SECRET,
+                    Some(&sent.to_string()),
+                    Some(&sig),
+                    body,
+                    now(),
+                    300
+                ),
+                Err(SignatureError::Stale { .. })
+            ));
+        }
     }
 
     #[test]

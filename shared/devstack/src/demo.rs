@@ -319,7 +319,12 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
             .header(connectors::signature::TIMESTAMP_HEADER, ts.to_string())
             .header(
                 connectors::signature::SIGNATURE_HEADER,
-                connectors::signature::sign(COURSEKEY_SECRET.as_bytes(), ts, records.as_bytes()),
+                connectors::signature::sign_route(
+                    COURSEKEY_SECRET.as_bytes(),
+                    ts,
+                    &connectors::signature::webhook_route("acme", "coursekey-main"),
+                    records.as_bytes(),
+                ),
             )
             .body(records.clone())
             .send()

@@ -48,6 +48,37 @@ enum Command {
         #[arg(long, default_value = "sms")]
         label: String,
     },
+    /// Print the api's OpenAPI document (JSON), as `GET /openapi.json` serves it.
+    Openapi,
+    /// List a tenant's API keys: id, label, created, revoked (never the keys).
+    ListApiKeys {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a tenant's API key by its id (from list-api-keys); refused at once.
+    RevokeApiKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// The stores of the deployed stack (its function variables) or, locally, of the
+/// stack named by `--stack` (as `provision` names them).
+fn admin_config(stack: &str) -> cloud::Config {
+    cloud::Config::from_env().unwrap_or_else(|_| cloud::Config {
+        tables: cloud::config::Tables {
+            data: format!("{stack}-data"),
+            runs: format!("{stack}-runs"),
+            deliveries: format!("{stack}-deliveries"),
+        },
+        queues: cloud::config::Queues::default(),
+        secret_prefix: format!("{stack}/connections"),
+        api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
+        mail_from: None,
+        run_history_days: 90,
+    })
 }
 
 async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
@@ -66,7 +97,13 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     if std::env::var("AWS_ENDPOINT_URL").is_err()
-        && !matches!(cli.command, Command::CreateApiKey { .. })
+        && !matches!(
+            cli.command,
+            Command::CreateApiKey { .. }
+                | Command::Openapi
+                | Command::ListApiKeys { .. }
+                | Command::RevokeApiKey { .. }
+        )
     {
         anyhow::bail!(
             "AWS_ENDPOINT_URL is not set: the local runner talks to moto server (scripts/demo and scripts/serve start it)"
@@ -109,26 +146,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move { axum::serve(api, api_router).await });
             let webhook_router = system.webhook_router();
             tokio::spawn(async move { axum::serve(webhook, webhook_router).await });
-            // The CourseKey roster tick, every minute as its schedule in the template.
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
-                    _ = tick.tick() => {
-                        let fired = system.fire_roster_tick(Utc::now()).await?;
-                        if fired.queued > 0 {
-                            println!("coursekey roster tick: {} pushes queued", fired.queued);
-                        }
-                    }
-                    report = system.drain() => {
-                        let report = report?;
-                        if report.handled > 0 {
-                            println!("handled {} jobs ({} reported for retry)", report.handled, report.failed);
-                        }
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                }
-            }
+            serve_loop(system).await
         }
         Command::Fire { schedule } => {
             let system = system(&cli.stack).await?;
@@ -157,21 +175,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateApiKey { tenant, label } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
-            let config = cloud::Config::from_env().or_else(|_| {
-                // Locally, derive the names from the stack (as `provision` prints them).
-                Ok::<_, anyhow::Error>(cloud::Config {
-                    tables: cloud::config::Tables {
-                        data: format!("{}-data", cli.stack),
-                        runs: format!("{}-runs", cli.stack),
-                        deliveries: format!("{}-deliveries", cli.stack),
-                    },
-                    queues: cloud::config::Queues::default(),
-                    secret_prefix: format!("{}/connections", cli.stack),
-                    api_key_pepper_secret: Some(format!("{}/api-key-pepper", cli.stack)),
-                    mail_from: None,
-                    run_history_days: 90,
-                })
-            })?;
+            let config = admin_config(&cli.stack);
             let stores = cloud::Stores::new(&config, &sdk);
             let pepper = stores
                 .secrets
@@ -194,5 +198,140 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&api::openapi::document())?
+            );
+            Ok(())
+        }
+        Command::ListApiKeys { tenant } => {
+            let tenant = TenantId::parse(tenant)?;
+            let sdk = cloud::load_sdk_config().await;
+            let stores = cloud::Stores::new(&admin_config(&cli.stack), &sdk);
+            let keys = stores.api_keys.list_keys(&tenant).await?;
+            println!("{:<18} {:<24} {:<22} state", "id", "label", "created");
+            for key in &keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+                    None if key.revoked => "revoked".to_owned(),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<18} {:<24} {:<22} {state}",
+                    key.id,
+                    key.label,
+                    key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()
+                );
+            }
+            eprintln!(
+                "{} keys of tenant {tenant} (keys are never shown; only their hash is stored)",
+                keys.len()
+            );
+            Ok(())
+        }
+        Command::RevokeApiKey { tenant, id } => {
+            let tenant = TenantId::parse(tenant)?;
+            let sdk = cloud::load_sdk_config().await;
+            let stores = cloud::Stores::new(&admin_config(&cli.stack), &sdk);
+            if stores.api_keys.revoke_key(&tenant, &id, Utc::now()).await? {
+                println!("revoked API key {id} of tenant {tenant}");
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "tenant {tenant} has no API key with id {id} (list-api-keys shows them)"
+                )
+            }
+        }
     }
+}
+
+/// Runs the queues and the roster tick until Ctrl-C, as Lambda would: a job that
+/// has started always finishes (nothing cancels it, however long it takes), and a
+/// failed read of a queue or a failed tick is reported and tried again, never fatal.
+/// The first Ctrl-C lets the running job finish; a second one stops at once.
+async fn serve_loop(system: LocalSystem) -> anyhow::Result<()> {
+    use std::time::Duration;
+
+    // Set once by the first Ctrl-C; a waiter that comes late still sees it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = || *stop_rx.borrow();
+    let stopped = || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No signal handling here: run until killed (keeping the sender, so
+                // nobody reads a dropped channel as a stop).
+                std::future::pending::<()>().await;
+            }
+            let _ = stop_tx.send(true);
+            println!("stopping once the running job finishes (Ctrl-C again stops now)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    }
+    // The CourseKey roster tick, every minute as its schedule in the template. It runs
+    // beside the queues (joined in this task), so neither ever interrupts the other.
+    let ticks = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stopped() => return,
+                _ = tick.tick() => {}
+            }
+            if stopping() {
+                return;
+            }
+            match system.fire_roster_tick(chrono::Utc::now()).await {
+                Ok(fired) if fired.queued > 0 => {
+                    println!("coursekey roster tick: {} pushes queued", fired.queued);
+                }
+                Ok(_) => {}
+                Err(error) => eprintln!(
+                    "coursekey roster tick failed (the next one is in a minute): {:#}",
+                    anyhow::Error::new(error)
+                ),
+            }
+        }
+    };
+    let jobs = async {
+        let mut failures: u32 = 0;
+        while !stopping() {
+            let pause = match system.drain().await {
+                Ok(report) => {
+                    failures = 0;
+                    if report.handled > 0 {
+                        println!(
+                            "handled {} jobs ({} reported for retry)",
+                            report.handled, report.failed
+                        );
+                    }
+                    Duration::from_millis(500)
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let pause = Duration::from_secs(u64::from(failures.min(5)) * 2);
+                    eprintln!(
+                        "polling the queues failed (trying again in {} s): {:#}",
+                        pause.as_secs(),
+                        anyhow::Error::new(error)
+                    );
+                    pause
+                }
+            };
+            // Only the pause between passes is cut short by Ctrl-C, never a job.
+            tokio::select! {
+                _ = stopped() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    };
+    tokio::join!(ticks, jobs);
+    Ok(())
 }

@@ -263,8 +263,15 @@ pub fn in_window(
     let (Some(start), Some(end)) = (start, end) else {
         return WindowPosition::NoDates;
     };
-    let opens = start - TimeDelta::weeks(i64::from(settings.weeks_before_start_to_enable));
-    let closes = end + TimeDelta::weeks(i64::from(settings.weeks_after_end_to_disable));
+    // Checked: a window reaching past what a date can hold is open to the end of time
+    // (a tenant's odd setting or date must never panic the roster tick of every tenant).
+    let weeks = |n: u32| chrono::Days::new(u64::from(n).saturating_mul(7));
+    let opens = start
+        .checked_sub_days(weeks(settings.weeks_before_start_to_enable))
+        .unwrap_or(NaiveDate::MIN);
+    let closes = end
+        .checked_add_days(weeks(settings.weeks_after_end_to_disable))
+        .unwrap_or(NaiveDate::MAX);
     if today < opens {
         WindowPosition::Before
     } else if today > closes {

@@ -279,10 +279,14 @@ impl Delivery {
         self.state == DeliveryState::Pending && self.next_attempt_at <= now
     }
 
-    /// When retrying ends: `retry_days` after the first attempt.
+    /// When retrying ends: `retry_days` after the first attempt (the end of time
+    /// when that is past what can be represented: never an overflow).
     pub fn window_end(&self, retry_days: u32) -> Option<DateTime<Utc>> {
-        self.first_attempt_at
-            .map(|first| first + TimeDelta::days(i64::from(retry_days)))
+        self.first_attempt_at.map(|first| {
+            first
+                .checked_add_signed(TimeDelta::days(i64::from(retry_days)))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        })
     }
 }
 

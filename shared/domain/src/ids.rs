@@ -20,6 +20,10 @@ pub enum IdError {
     },
     #[error("{field} may contain only letters, digits, '.', '_' and '-' (found {found:?})")]
     BadCharacter { field: &'static str, found: char },
+    /// `.`, `..` and other dot-only values name a path, not a record: in a URL they
+    /// would reach another resource (`/courses/..` is `/`).
+    #[error("{field} cannot be made of dots only ({value:?})")]
+    DotsOnly { field: &'static str, value: String },
 }
 
 impl IdError {
@@ -28,7 +32,8 @@ impl IdError {
         match self {
             IdError::Empty { field }
             | IdError::TooLong { field, .. }
-            | IdError::BadCharacter { field, .. } => field,
+            | IdError::BadCharacter { field, .. }
+            | IdError::DotsOnly { field, .. } => field,
         }
     }
 }
@@ -51,6 +56,60 @@ pub(crate) fn check_id(field: &'static str, value: &str) -> Result<(), IdError> 
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
         return Err(IdError::BadCharacter { field, found });
+    }
+    if value.bytes().all(|b| b == b'.') {
+        return Err(IdError::DotsOnly {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `c` is a control character or a Unicode bidirectional formatting
+/// character (the "Trojan Source" overrides and isolates, marks): never part of a name
+/// or an id a person typed, and able to disguise a log line.
+pub fn is_control_or_bidi(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Why a free-form external code cannot be used (the field is the caller's to name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeProblem {
+    #[error("cannot be empty")]
+    Empty,
+    #[error("is {len} characters long; at most {max} are allowed")]
+    TooLong { len: usize, max: usize },
+    #[error("cannot be made of dots only")]
+    DotsOnly,
+    #[error("must not contain control or bidirectional formatting characters (found U+{0:04X})")]
+    ControlCharacter(u32),
+}
+
+/// Checks a free-form external code that becomes one URL path segment at an external
+/// system (a CourseKey class code, an instructor id): not empty, at most
+/// `MAX_ID_LEN` characters, not dot-only, no control or bidirectional characters.
+/// Unlike a storage id it may hold any other character; connectors percent-encode it.
+pub fn check_external_code(value: &str) -> Result<(), CodeProblem> {
+    if value.trim().is_empty() {
+        return Err(CodeProblem::Empty);
+    }
+    let len = value.chars().count();
+    if len > MAX_ID_LEN {
+        return Err(CodeProblem::TooLong {
+            len,
+            max: MAX_ID_LEN,
+        });
+    }
+    if let Some(c) = value.chars().find(|c| is_control_or_bidi(*c)) {
+        return Err(CodeProblem::ControlCharacter(u32::from(c)));
+    }
+    if value.trim().bytes().all(|b| b == b'.') {
+        return Err(CodeProblem::DotsOnly);
     }
     Ok(())
 }
@@ -210,6 +269,52 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "tenant may contain only letters, digits, '.', '_' and '-' (found '#')"
+        );
+    }
+
+    #[test]
+    fn refuses_dot_only_ids_which_would_name_another_path() {
+        for value in [".", "..", "...", "...."] {
+            let err = OfferingId::parse(value).unwrap_err();
+            assert_eq!(
+                err,
+                IdError::DotsOnly {
+                    field: "offering_id",
+                    value: value.into()
+                }
+            );
+            assert_eq!(err.field(), "offering_id");
+        }
+        // Dots inside an id are fine.
+        assert!(OfferingId::parse("OCC.1001").is_ok());
+        assert!(OfferingId::parse(".hidden").is_ok());
+    }
+
+    #[test]
+    fn external_codes_refuse_dots_only_controls_and_bidi_overrides_and_keep_the_rest() {
+        assert!(check_external_code("Week 1 / Tue 09:00").is_ok());
+        assert!(check_external_code("..x").is_ok());
+        for bad in ["", "  "] {
+            assert_eq!(check_external_code(bad), Err(CodeProblem::Empty), "{bad:?}");
+        }
+        for bad in [".", " .. ", "..."] {
+            assert_eq!(
+                check_external_code(bad),
+                Err(CodeProblem::DotsOnly),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            check_external_code("INS\u{202E}1"),
+            Err(CodeProblem::ControlCharacter(0x202E))
+        );
+        assert_eq!(
+            check_external_code("INS\n1"),
+            Err(CodeProblem::ControlCharacter(0x0A))
+        );
+        assert_eq!(
+            check_external_code(&"x".repeat(65)),
+            Err(CodeProblem::TooLong { len: 65, max: 64 })
         );
     }
 

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod ids;
 pub mod job;
 pub mod learning;
+pub mod limits;
 pub mod lln;
 pub mod mask;
 pub mod matching;

@@ -226,6 +226,36 @@ pub trait ApiKeyStore: Send + Sync {
     async fn key_state(&self, key_hash: &str) -> Result<KeyState, StoreError> {
         Ok(KeyState::from_tenant(self.tenant_for(key_hash).await?))
     }
+    /// The tenant's keys, oldest first, revoked ones included (never a key or its hash).
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    /// Revokes the tenant's key with this id; `false` when the tenant has no such key.
+    /// A revoked key is refused from the next request on.
+    async fn revoke_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What may be shown of an API key: never the key, nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKeyInfo {
+    /// A public fingerprint (the first [`API_KEY_ID_LEN`] hex digits of the keyed
+    /// hash): names the key in a list and in a revoke, and cannot authenticate.
+    pub id: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// How many hex digits of a key's hash make its id.
+pub const API_KEY_ID_LEN: usize = 16;
+
+/// A key's id from its stored hash.
+pub fn api_key_id(key_hash: &str) -> String {
+    key_hash.chars().take(API_KEY_ID_LEN).collect()
 }
 
 /// One email, with no secret in it unless the connection's settings require it

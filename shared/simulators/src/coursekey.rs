@@ -132,16 +132,29 @@ impl CourseKeySim {
         server::serve(self.router()).await
     }
 
-    /// The signature header value for `body` signed at `timestamp`.
-    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
+    /// The signature header value for `body` signed at `timestamp` for `route`
+    /// (`"{tenant}/{connection}"`, the last two segments of the webhook URL), as
+    /// docs/connectors/coursekey.md says: HMAC-SHA256 of `"{timestamp}.{route}.{body}"`.
+    pub fn sign(&self, timestamp: i64, route: &str, body: &[u8]) -> String {
         let mut mac = match HmacSha256::new_from_slice(self.webhook_secret.as_bytes()) {
             Ok(mac) => mac,
             Err(_) => <HmacSha256 as KeyInit>::new(&Default::default()),
         };
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
+        mac.update(route.as_bytes());
+        mac.update(b".");
         mac.update(body);
         format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The route a webhook URL names: its last two path segments, `{tenant}/{connection}`.
+    pub fn route_of(url: &str) -> String {
+        let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+        let mut segments = path.rsplit('/');
+        let connection = segments.next().unwrap_or_default();
+        let tenant = segments.next().unwrap_or_default();
+        format!("{tenant}/{connection}")
     }
 
     /// Signs `{"records": [...]}` at `now` and POSTs it to `url`; the status and body of the answer.
@@ -163,7 +176,7 @@ impl CourseKeySim {
         body: Vec<u8>,
         timestamp: i64,
     ) -> Result<(u16, String), PostError> {
-        let signature = self.sign(timestamp, &body);
+        let signature = self.sign(timestamp, &Self::route_of(url), &body);
         let answer = reqwest::Client::new()
             .post(url)
             .header("content-type", "application/json")
@@ -316,9 +329,9 @@ mod tests {
     #[test]
     fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
         let sim = CourseKeySim::new("key", "secret");
-        let a = sim.sign(1_700_000_000, b"{}");
+        let a = sim.sign(1_700_000_000, "acme/ck", b"{}");
         assert!(a.starts_with("v1="));
         assert_eq!(a.len(), 3 + 64);
-        assert_ne!(a, sim.sign(1_700_000_001, b"{}"));
+        assert_ne!(a, sim.sign(1_700_000_001, "acme/ck", b"{}"));
     }
 }

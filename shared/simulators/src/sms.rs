@@ -160,18 +160,128 @@ impl SmsSim {
         self.lock().received.clone()
     }
 
-    /// The Router: `POST` to any path.
+    /// The Router: `POST` to any path receives a delivery; `GET /_sim/received`
+    /// shows what was accepted (a person can check "the SMS receives") and
+    /// `POST /_sim/switches` sets the refusal switches of a running simulator.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/_sim/received", axum::routing::get(show_received))
+            .route("/_sim/switches", post(set_switches))
             .route("/", post(receive))
             .route("/{*path}", post(receive))
             .with_state(self.clone())
+    }
+
+    /// Applies `switches` (what is left out stays as it is).
+    pub fn apply(&self, switches: &SmsSwitches) {
+        let mut inner = self.lock();
+        if let Some(n) = switches.refuse_calls {
+            inner.refuse_calls = n;
+        }
+        if let Some(until) = switches.refuse_until {
+            inner.refuse_until = Some(until);
+        }
+        if let Some(status) = switches.answer_always {
+            inner.always = (status != 200).then(|| {
+                Canned::Status(
+                    status,
+                    format!("the SMS simulator answers {status} (switch)"),
+                )
+            });
+        }
+        if switches.clear == Some(true) {
+            inner.refuse_calls = 0;
+            inner.refuse_until = None;
+            inner.always = None;
+            inner.next.clear();
+        }
     }
 
     /// Serves it on a free loopback port.
     pub async fn start(&self) -> std::io::Result<RunningServer> {
         server::serve(self.router()).await
     }
+}
+
+/// Refusal switches, from the command line or `POST /_sim/switches` (JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSwitches {
+    /// Refuse the next N deliveries with 404 "learner not recognised".
+    pub refuse_calls: Option<u32>,
+    /// Refuse every delivery with 404 until this instant (RFC 3339).
+    pub refuse_until: Option<DateTime<Utc>>,
+    /// Answer every delivery with this status (200 clears it).
+    pub answer_always: Option<u16>,
+    /// Clear every switch first.
+    pub clear: Option<bool>,
+}
+
+async fn set_switches(
+    State(sim): State<SmsSim>,
+    body: Result<axum::Json<SmsSwitches>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    match body {
+        Ok(axum::Json(switches)) => {
+            if switches.clear == Some(true) {
+                sim.apply(&SmsSwitches {
+                    clear: Some(true),
+                    ..SmsSwitches::default()
+                });
+            }
+            sim.apply(&SmsSwitches {
+                clear: None,
+                ..switches
+            });
+            show_received(State(sim)).await
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": "invalid", "message": e.body_text()})),
+        )
+            .into_response(),
+    }
+}
+
+/// What was accepted (each body as JSON when it is JSON), the duplicates, every
+/// request's status, and the switches in force.
+async fn show_received(State(sim): State<SmsSim>) -> Response {
+    let inner = sim.lock();
+    let accepted: Vec<serde_json::Value> = inner
+        .accepted
+        .iter()
+        .map(|a| {
+            let body = serde_json::from_str::<serde_json::Value>(&a.body)
+                .unwrap_or_else(|_| serde_json::Value::String(a.body.clone()));
+            serde_json::json!({
+                "format": match a.format { Format::Json => "json", Format::CoachviewXml => "coachview_xml" },
+                "idempotency_key": a.idempotency_key,
+                "at": a.at,
+                "body": body,
+            })
+        })
+        .collect();
+    let received: Vec<serde_json::Value> = inner
+        .received
+        .iter()
+        .map(|r| serde_json::json!({"idempotency_key": r.idempotency_key, "status": r.status, "at": r.at}))
+        .collect();
+    let always = match &inner.always {
+        Some(Canned::Status(status, _)) => Some(*status),
+        Some(Canned::RateLimited { .. }) => Some(429),
+        Some(Canned::Hang(_)) | None => None,
+    };
+    axum::Json(serde_json::json!({
+        "accepted": accepted,
+        "duplicates": inner.duplicates,
+        "received": received,
+        "switches": {
+            "refuse_calls": inner.refuse_calls,
+            "refuse_until": inner.refuse_until,
+            "answer_always": always,
+        },
+    }))
+    .into_response()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -325,6 +435,66 @@ mod tests {
         let mut mac = HmacSha512::new_from_slice(secret).unwrap();
         mac.update(body);
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_person_drives_the_switches_and_reads_what_was_received_over_http() {
+        let sim = SmsSim::new("s3cret");
+        let server = sim.start().await.unwrap();
+        let http = reqwest::Client::new();
+        let base = server.base_url.clone();
+        let switches = |body: serde_json::Value| {
+            http.post(format!("{base}/_sim/switches"))
+                .json(&body)
+                .send()
+        };
+        let r = switches(serde_json::json!({"refuse_calls": 1, "answer_always": 500}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let shown: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(shown["switches"]["refuse_calls"], 1);
+        assert_eq!(shown["switches"]["answer_always"], 500);
+        let bad = switches(serde_json::json!({"refuse": true})).await.unwrap();
+        assert_eq!(bad.status(), 400);
+
+        let now = Utc::now();
+        let body = br#"{"kind":"result","learner":"X1"}"#;
+        let send = || {
+            http.post(format!("{base}/results"))
+                .header("content-type", "application/json")
+                .header("x-learnbridge-timestamp", now.timestamp().to_string())
+                .header(
+                    "x-learnbridge-signature",
+                    sign_json(b"s3cret", now.timestamp(), body),
+                )
+                .header("idempotency-key", "d1")
+                .body(body.to_vec())
+                .send()
+        };
+        assert_eq!(send().await.unwrap().status(), 500);
+        switches(serde_json::json!({"clear": true, "refuse_calls": 1}))
+            .await
+            .unwrap();
+        assert_eq!(send().await.unwrap().status(), 404);
+        assert_eq!(send().await.unwrap().status(), 200);
+        let shown: serde_json::Value = http
+            .get(format!("{base}/_sim/received"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown["accepted"][0]["body"]["learner"], "X1", "{shown}");
+        assert_eq!(shown["accepted"][0]["format"], "json");
+        let statuses: Vec<u64> = shown["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(statuses, [500, 404, 200]);
     }
 
     #[tokio::test]

@@ -2,11 +2,11 @@
 
 use super::keys;
 use super::record::{RecordError, corrupt, parse_id};
-use super::table::{Condition, Table};
+use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::TenantId;
-use domain::ports::{ApiKeyStore, KeyState, StoreError, Written};
+use domain::ports::{ApiKeyInfo, ApiKeyStore, KeyState, StoreError, Written, api_key_id};
 use serde::{Deserialize, Serialize};
 
 /// An API key as stored: `KEY#{hash}` / `KEY`. The record names its tenant: the
@@ -20,6 +20,18 @@ struct ApiKeyRecord {
     created_at: DateTime<Utc>,
     #[serde(default)]
     revoked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
+    /// `T#{tenant}#KEYS` in gsi1: the tenant's keys, for listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    /// `{created_at}#{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+}
+
+fn tenant_keys_pk(tenant: &TenantId) -> String {
+    format!("{}#KEYS", keys::tenant(tenant))
 }
 
 /// An API key's stored details (never the key itself).
@@ -47,6 +59,8 @@ impl TryFrom<ApiKeyRecord> for ApiKey {
 #[derive(Serialize)]
 struct Revoke {
     revoked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
 }
 
 /// [`ApiKeyStore`] over the data table.
@@ -77,7 +91,10 @@ impl DynamoApiKeyStore {
             .update(
                 &keys::api_key(key_hash),
                 keys::API_KEY_SK,
-                &Revoke { revoked: true },
+                &Revoke {
+                    revoked: true,
+                    revoked_at: None,
+                },
             )
             .await
     }
@@ -107,8 +124,81 @@ impl ApiKeyStore for DynamoApiKeyStore {
             label: label.to_owned(),
             created_at: now,
             revoked: false,
+            revoked_at: None,
+            gsi1pk: Some(tenant_keys_pk(tenant)),
+            gsi1sk: Some(format!("{}#{}", keys::timestamp(now), api_key_id(key_hash))),
         };
         self.table.put(&record, Condition::NotExists).await
+    }
+
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let records: Vec<ApiKeyRecord> = self
+            .table
+            .query_index(
+                keys::GSI1,
+                &tenant_keys_pk(tenant),
+                &SkRange::Any,
+                QueryOptions::default(),
+            )
+            .await?;
+        Ok(records
+            .into_iter()
+            // The index is the tenant's; the record says so too.
+            .filter(|r| r.tenant == tenant.as_str())
+            .filter_map(|r| {
+                Some(ApiKeyInfo {
+                    id: api_key_id(r.pk.strip_prefix("KEY#")?),
+                    label: r.label,
+                    created_at: r.created_at,
+                    revoked: r.revoked,
+                    revoked_at: r.revoked_at,
+                })
+            })
+            .collect())
+    }
+
+    async fn revoke_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if key_id.len() != domain::ports::API_KEY_ID_LEN
+            || !key_id.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Ok(false);
+        }
+        let records: Vec<ApiKeyRecord> = self
+            .table
+            .query_index(
+                keys::GSI1,
+                &tenant_keys_pk(tenant),
+                &SkRange::Any,
+                QueryOptions::default(),
+            )
+            .await?;
+        let Some(record) = records.into_iter().find(|r| {
+            r.tenant == tenant.as_str()
+                && r.pk
+                    .strip_prefix("KEY#")
+                    .is_some_and(|hash| api_key_id(hash) == key_id)
+        }) else {
+            return Ok(false);
+        };
+        if record.revoked {
+            return Ok(true);
+        }
+        // The key item itself (read strongly consistent on every request) changes.
+        self.table
+            .update(
+                &record.pk,
+                keys::API_KEY_SK,
+                &Revoke {
+                    revoked: true,
+                    revoked_at: Some(now),
+                },
+            )
+            .await
     }
 
     async fn key_state(&self, key_hash: &str) -> Result<KeyState, StoreError> {

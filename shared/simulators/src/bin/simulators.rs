@@ -69,6 +69,18 @@ struct Args {
     /// The secret the SMS simulator verifies delivery signatures with.
     #[arg(long, env = "SIM_SMS_SECRET", default_value = "whsec_sms_simulator")]
     sms_secret: String,
+    /// The SMS refuses the first N deliveries (404 "learner not recognised").
+    /// A running simulator takes the same switches as JSON at `POST {sms}/_sim/switches`,
+    /// and shows what it accepted at `GET {sms}/_sim/received`.
+    #[arg(long, env = "SIM_SMS_REFUSE_CALLS")]
+    sms_refuse_calls: Option<u32>,
+    /// The SMS refuses every delivery until this instant (RFC 3339), as an SMS that
+    /// does not know the learner yet.
+    #[arg(long, env = "SIM_SMS_REFUSE_UNTIL")]
+    sms_refuse_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The SMS answers every delivery with this HTTP status (e.g. 500, 403).
+    #[arg(long, env = "SIM_SMS_ANSWER")]
+    sms_answer: Option<u16>,
     /// Port of the CourseKey simulator's roster API (0 = a free port).
     #[arg(long, env = "SIM_COURSEKEY_PORT", default_value_t = 0)]
     coursekey_port: u16,
@@ -141,10 +153,19 @@ async fn main() -> anyhow::Result<()> {
         .context("binding the Moodle simulator")?;
     println!("moodle {}", server.base_url);
     let sms = simulators::sms::SmsSim::new(args.sms_secret.clone());
+    sms.apply(&simulators::sms::SmsSwitches {
+        refuse_calls: args.sms_refuse_calls,
+        refuse_until: args.sms_refuse_until,
+        answer_always: args.sms_answer,
+        clear: None,
+    });
     let sms_server = simulators::server::serve_on(sms.router(), args.sms_port)
         .await
         .context("binding the SMS simulator")?;
-    println!("sms {}", sms_server.base_url);
+    println!(
+        "sms {} (what it accepted: GET {0}/_sim/received)",
+        sms_server.base_url
+    );
     let coursekey = simulators::coursekey::CourseKeySim::new(
         args.coursekey_api_key.clone(),
         args.sms_secret.clone(),
