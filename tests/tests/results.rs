@@ -18,6 +18,7 @@ use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use secrecy::SecretString;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+use simulators::sms::SmsSim;
 
 #[tokio::test]
 async fn grades_in_moodle_become_approved_results_and_deliveries() {
@@ -185,7 +186,24 @@ async fn grades_in_moodle_become_approved_results_and_deliveries() {
         .iter()
         .filter(|d| d.kind == DeliveryKind::Result)
         .collect();
-    assert_eq!(results.len(), 3, "{deliveries:?}");
+    assert_eq!(results.len(), 2, "S4 passed, S5 failed: {deliveries:?}");
+    let started: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.kind == DeliveryKind::Started)
+        .collect();
+    assert_eq!(started.len(), 1, "S6 started: {deliveries:?}");
+    assert_eq!(
+        (
+            &started[0].payload["grade"],
+            &started[0].payload["grade_max"]
+        ),
+        (&serde_json::json!(7.0), &serde_json::json!(10.0)),
+        "a raw grade with its maximum: the quiz's 7 out of 10"
+    );
+    assert!(
+        results.iter().all(|d| d.payload["grade_max"].is_number()),
+        "{results:?}"
+    );
     let completions: Vec<_> = deliveries
         .iter()
         .filter(|d| d.kind == DeliveryKind::Completion)
@@ -590,4 +608,415 @@ async fn smartosh_completions_wait_for_review_and_unenrol_only_after_processing(
         .expect("S6's completion found without a grade change");
     assert_eq!(s6.state, ReviewState::Ready);
     assert!(enrolled(6), "S6 keeps Moodle until processed");
+}
+
+/// The setup the tests below share: the sample site's course 2 linked to
+/// OCC-1001 with unit U1 mapped to the quiz (cmid 1) and the assignment
+/// (cmid 2), students 4, 5 and 6 enrolled and transferred (S4, S5, S6).
+async fn graded_course(
+    system: &devstack::runner::LocalSystem,
+    base_url: &str,
+    review: bool,
+) -> (SmsSim, simulators::server::RunningServer) {
+    let stores = system.stores();
+    let (t, c, o) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-main").unwrap(),
+        OfferingId::parse("OCC-1001").unwrap(),
+    );
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = base_url.to_owned();
+    conn.settings = ConnectionSettings::Moodle(MoodleSettings {
+        review_before_saving: review,
+        use_enrolment_start_date: true,
+        ..MoodleSettings::default()
+    });
+    stores.connections.save_connection(&conn).await.unwrap();
+    // The SMS: its simulator accepts every signed delivery.
+    let sms_sim = SmsSim::new("sms-secret");
+    let sms_server = sms_sim.start().await.unwrap();
+    let mut sms = connection("acme", "sms", Sms, true);
+    sms.base_url = format!("{}/results", sms_server.base_url);
+    stores.connections.save_connection(&sms).await.unwrap();
+    for (secret, value) in [(&conn, SAMPLE_TOKEN), (&sms, "sms-secret")] {
+        stores
+            .secrets
+            .put(
+                &secret.secret_name(&system.config.secret_prefix),
+                &SecretString::from(value),
+            )
+            .await
+            .unwrap();
+    }
+    let now = Utc::now();
+    stores
+        .sis
+        .save_offering(&Offering {
+            tenant: t.clone(),
+            id: o.clone(),
+            name: "Accounting".into(),
+            start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![Assessable {
+                id: AssessableId::parse("U1").unwrap(),
+                name: "Unit 1".into(),
+                kind: AssessableKind::Unit,
+                expected_start_date: None,
+            }],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    for (moodle_id, code) in [(4, "S4"), (5, "S5"), (6, "S6")] {
+        let code = LearnerCode::parse(code).unwrap();
+        stores
+            .sis
+            .save_enrolment(&Enrolment {
+                tenant: t.clone(),
+                learner: code.clone(),
+                offering: o.clone(),
+                state: EnrolmentState::InProgress,
+                start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+                session_date: None,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        stores
+            .links
+            .save_account(&ExternalAccount {
+                tenant: t.clone(),
+                connection: c.clone(),
+                learner: code.clone(),
+                external_id: moodle_id,
+                created_by_us: false,
+                linked_at: now,
+            })
+            .await
+            .unwrap();
+        stores
+            .links
+            .save_transfer(&Transfer {
+                tenant: t.clone(),
+                connection: c.clone(),
+                offering: o.clone(),
+                learner: code,
+                status: TransferStatus::Transferred,
+                external_user: Some(moodle_id),
+                transferred_at: Some(now),
+                updated_at: now,
+                removal_error: None,
+            })
+            .await
+            .unwrap();
+    }
+    stores
+        .links
+        .save_link(&CourseLink {
+            tenant: t.clone(),
+            offering: o.clone(),
+            connection: c.clone(),
+            course_id: 2,
+            course_idnumber: Some("OCC-1001".into()),
+            course_shortname: Some("OCC-1001".into()),
+            linked_at: now,
+        })
+        .await
+        .unwrap();
+    stores
+        .results
+        .save_mapping(&Mapping {
+            tenant: t.clone(),
+            offering: o.clone(),
+            connection: c.clone(),
+            assessable: AssessableId::parse("U1").unwrap(),
+            activities: vec![
+                MappedActivity {
+                    cmid: 1,
+                    modname: "quiz".into(),
+                },
+                MappedActivity {
+                    cmid: 2,
+                    modname: "assign".into(),
+                },
+            ],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    (sms_sim, sms_server)
+}
+
+/// Every delivery of the tenant's SMS connection, in any state.
+async fn all_deliveries(stores: &cloud::Stores) -> Vec<domain::delivery::Delivery> {
+    let (t, sms) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("sms").unwrap(),
+    );
+    let mut all = Vec::new();
+    for state in DeliveryState::ALL {
+        all.extend(
+            stores
+                .deliveries
+                .by_state(&t, &sms, state, 100)
+                .await
+                .unwrap(),
+        );
+    }
+    all
+}
+
+/// No grade is lost on removal: a learner graded in Moodle is withdrawn in
+/// the SMS and removed through the API; the enrolment-push job reads them as
+/// a download does (their result waits for review), and only then unenrols
+/// them, which deletes their grades in Moodle. A removal whose read fails
+/// removes nothing, says why on its run and transfer, and the next nightly
+/// export tries it again.
+#[tokio::test]
+async fn a_learner_graded_then_removed_keeps_the_result_while_moodle_loses_the_grade() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let (_sms, _sms_server) = graded_course(&system, &server.base_url, true).await;
+    let (t, c, o, u1) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-main").unwrap(),
+        OfferingId::parse("OCC-1001").unwrap(),
+        AssessableId::parse("U1").unwrap(),
+    );
+    let api = tests::serve(system.api_router().await.unwrap()).await;
+    let http = reqwest::Client::new();
+    let key = api_key(&system, &stores).await;
+    let graded = |user: i64| {
+        sim.snapshot()
+            .grades
+            .iter()
+            .any(|g| g.userid == user && g.grade.is_some())
+    };
+    let enrolled = |user: i64| {
+        sim.snapshot()
+            .user_enrolments
+            .iter()
+            .any(|e| e.userid == user)
+    };
+    assert!(graded(4) && enrolled(4), "student 4 is graded in Moodle");
+
+    // The SMS withdraws S4, then a person removes the enrolment from Moodle.
+    let withdrawn = http
+        .patch(format!("{api}/v1/offerings/OCC-1001/enrolments/S4"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"state": "withdrawn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 200);
+    let removal = http
+        .post(format!("{api}/v1/offerings/OCC-1001/enrolments/S4/removal"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"connection": "moodle-main"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removal.status(), 202);
+    system.drain().await.unwrap();
+
+    let s4 = LearnerCode::parse("S4").unwrap();
+    let result = stores
+        .results
+        .result(&t, &o, &s4, &u1)
+        .await
+        .unwrap()
+        .expect("the result read before the removal is kept");
+    assert_eq!(
+        (result.result, result.state),
+        (ResultType::Passed, ReviewState::Ready),
+        "in review"
+    );
+    assert!(!enrolled(4), "unenrolled");
+    assert!(!graded(4), "and Moodle deleted the grades");
+    let transfer = stores
+        .links
+        .transfer(&t, &c, &o, &s4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(transfer.status, TransferStatus::Removed);
+
+    // A person processes it: delivered to the SMS although Moodle lost it.
+    let processed = http
+        .post(format!("{api}/v1/offerings/OCC-1001/results/S4/U1/process"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(processed.status(), 200);
+    assert!(
+        all_deliveries(&stores)
+            .await
+            .iter()
+            .any(|d| d.learner == s4 && d.kind == DeliveryKind::Result)
+    );
+
+    // S5's removal cannot read the grade report: nothing is removed.
+    sim.with_state(|s| {
+        for service in &mut s.services {
+            service
+                .functions
+                .retain(|f| f != "gradereport_user_get_grade_items");
+        }
+    });
+    let removal = http
+        .post(format!("{api}/v1/offerings/OCC-1001/enrolments/S5/removal"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"connection": "moodle-main"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removal.status(), 202);
+    system.drain().await.unwrap();
+    assert!(enrolled(5) && graded(5), "nothing removed, nothing lost");
+    let s5 = LearnerCode::parse("S5").unwrap();
+    let transfer = stores
+        .links
+        .transfer(&t, &c, &o, &s5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(transfer.status, TransferStatus::Transferred);
+    let why = transfer.removal_error.expect("the transfer says why");
+    assert!(why.contains("results could not be read"), "{why}");
+    let runs = stores.runs.runs_of(&t, &c, 10).await.unwrap();
+    let failed = runs
+        .iter()
+        .find(|r| r.status == domain::RunStatus::FinishedWithError)
+        .expect("a run finished with error");
+    let log = stores.runs.log(&t, &c, &failed.id).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.message.contains("S5") && l.message.contains("Nothing was unenrolled")),
+        "{log:?}"
+    );
+
+    // Moodle is fixed; the nightly run's export tries the removal again.
+    let sample = MoodleSim::sample_site().snapshot();
+    sim.with_state(|s| s.services = sample.services.clone());
+    system.fire_nightly(Utc::now()).await.unwrap();
+    system.drain().await.unwrap();
+    assert!(!enrolled(5), "removed once its results were read");
+    let kept = stores.results.result(&t, &o, &s5, &u1).await.unwrap();
+    assert_eq!(
+        kept.map(|r| r.result),
+        Some(ResultType::Failed),
+        "its result is kept"
+    );
+    let transfer = stores
+        .links
+        .transfer(&t, &c, &o, &s5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (transfer.status, transfer.removal_error),
+        (TransferStatus::Removed, None)
+    );
+}
+
+/// Results progress through the nightly download: a started result saved to
+/// the SMS is followed by the pass, delivered too; a failed result saved is
+/// the first result, and a retake's pass is recorded on it, never sent.
+#[tokio::test]
+async fn a_saved_started_is_followed_by_the_pass_and_a_saved_fail_keeps_its_first_grade() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let (sms, _sms_server) = graded_course(&system, &server.base_url, false).await;
+    let (t, o, u1) = (
+        TenantId::parse("acme").unwrap(),
+        OfferingId::parse("OCC-1001").unwrap(),
+        AssessableId::parse("U1").unwrap(),
+    );
+    let now = Utc::now();
+    // Student 6 passes the quiz (the assignment is not graded yet): started.
+    let graded = (now - Duration::hours(2)).timestamp();
+    sim.set_grade(6, 1, Some(7.0), graded);
+    system.fire_nightly(now).await.unwrap();
+    system.drain().await.unwrap();
+    let result = |code: &str| {
+        let stores = &stores;
+        let (t, o, u1) = (t.clone(), o.clone(), u1.clone());
+        let code = LearnerCode::parse(code).unwrap();
+        async move {
+            stores
+                .results
+                .result(&t, &o, &code, &u1)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(result("S6").await.result, ResultType::Started);
+    let s5 = result("S5").await;
+    assert_eq!(
+        (s5.result, s5.state),
+        (ResultType::Failed, ReviewState::Done)
+    );
+    let before = all_deliveries(&stores).await;
+    assert!(
+        before
+            .iter()
+            .filter(|d| d.learner.as_str() != "S4")
+            .all(|d| d.state == DeliveryState::Delivered),
+        "the SMS has S5's fail and S6's start: {before:?}"
+    );
+    let accepted = sms.accepted().len();
+
+    // The next day S6's assignment is graded (a pass) and S5 retakes the
+    // failed activity and passes.
+    let later = (now + Duration::hours(20)).timestamp();
+    sim.set_grade(6, 2, Some(90.0), later);
+    sim.set_grade(5, 1, Some(10.0), later);
+    sim.set_grade(5, 2, Some(100.0), later);
+    system.fire_nightly(now + Duration::days(1)).await.unwrap();
+    system.drain().await.unwrap();
+
+    let s6 = result("S6").await;
+    assert_eq!(
+        (s6.result, s6.state),
+        (ResultType::Passed, ReviewState::Done),
+        "started is not completed: the pass is proposed and saved"
+    );
+    assert!(
+        s6.history
+            .iter()
+            .any(|h| h.result == ResultType::Started && h.delivered)
+    );
+    let after = all_deliveries(&stores).await;
+    let s6_final = after
+        .iter()
+        .find(|d| d.learner.as_str() == "S6" && d.kind == DeliveryKind::Result)
+        .expect("the pass is a delivery of its own");
+    assert_ne!(s6_final.state, DeliveryState::Superseded);
+    let s5 = result("S5").await;
+    assert_eq!(
+        (s5.result, s5.state),
+        (ResultType::Failed, ReviewState::Done),
+        "the first final result stands"
+    );
+    let later = s5.later.expect("the retake is recorded on it");
+    assert_eq!(later.result, ResultType::Passed);
+    assert_eq!(
+        after.iter().filter(|d| d.learner.as_str() == "S5").count(),
+        before.iter().filter(|d| d.learner.as_str() == "S5").count(),
+        "and never sent"
+    );
+    assert_eq!(
+        sms.accepted().len(),
+        accepted + 1,
+        "the SMS received S6's pass, nothing for S5"
+    );
 }

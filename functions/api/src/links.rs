@@ -74,6 +74,9 @@ pub struct TransferView {
     pub external_user: Option<i64>,
     pub transferred_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Why the last removal did not happen (the learner is still in the
+    /// course; the removal is tried again).
+    pub removal_error: Option<String>,
 }
 
 impl From<Transfer> for TransferView {
@@ -90,6 +93,7 @@ impl From<Transfer> for TransferView {
             external_user: t.external_user,
             transferred_at: t.transferred_at,
             updated_at: t.updated_at,
+            removal_error: t.removal_error,
         }
     }
 }

@@ -135,12 +135,25 @@ pub struct ResultView {
     pub start_date: Option<chrono::NaiveDate>,
     #[schema(value_type = Option<String>, format = Date)]
     pub finish_date: Option<chrono::NaiveDate>,
+    /// The raw grade (Moodle's grade, summed over the mapped activities).
     pub grade: Option<f64>,
+    /// The maximum `grade` is out of.
+    pub grade_max: Option<f64>,
     /// `ready`, `error` or `done`.
     #[schema(value_type = String)]
     pub state: ReviewState,
     /// Why it cannot be processed yet.
     pub error: Option<String>,
+    /// What the result was before, oldest first: a started result saved to
+    /// the SMS before this final one, or proposals replaced before anyone
+    /// processed them (`delivered` false).
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<domain::results::PastResult>,
+    /// Changed after delivery: a later attempt's different final result
+    /// (`result`, `grade`, `grade_max`, `finish_date`, `seen_at`), shown
+    /// beside the one the SMS has, never sent (first result wins).
+    #[schema(value_type = Option<Object>)]
+    pub changed_after_delivery: Option<domain::results::LaterAttempt>,
 }
 
 impl From<StoredResult> for ResultView {
@@ -154,8 +167,11 @@ impl From<StoredResult> for ResultView {
             start_date: r.start_date,
             finish_date: r.finish_date,
             grade: r.grade,
+            grade_max: r.grade_max,
             state: r.state,
             error: r.error,
+            history: r.history,
+            changed_after_delivery: r.later,
         }
     }
 }
@@ -302,8 +318,14 @@ pub struct CompletionView {
     /// When the latest completion criterion was met (a person may change the date).
     #[schema(value_type = String, format = DateTime)]
     pub completed_at: chrono::DateTime<chrono::Utc>,
-    /// The course total grade.
+    /// The course total grade, raw.
     pub grade: Option<f64>,
+    /// The maximum `grade` is out of.
+    pub grade_max: Option<f64>,
+    /// Changed after delivery: a later course total (`grade`, `grade_max`,
+    /// `seen_at`) beside the one the SMS has, never sent.
+    #[schema(value_type = Option<Object>)]
+    pub changed_after_delivery: Option<domain::results::LaterGrade>,
     /// Smartosh mode: attendance (and evaluation) recorded, then the learner is
     /// unenrolled from the Moodle course by the next download after processing.
     pub unenrol_after_completion: bool,
@@ -323,6 +345,8 @@ impl From<StoredCompletion> for CompletionView {
             learner: c.learner.to_string(),
             completed_at: c.completed_at,
             grade: c.grade,
+            grade_max: c.grade_max,
+            changed_after_delivery: c.later_grade,
             unenrol_after_completion: c.smartosh,
             state: c.state,
             error: c.error,

@@ -1495,6 +1495,7 @@ async fn a_transferred_enrolment_is_removed_only_by_the_explicit_action() {
             external_user: Some(7),
             transferred_at: Some(Utc::now()),
             updated_at: Utc::now(),
+            removal_error: None,
         })
         .await
         .unwrap();

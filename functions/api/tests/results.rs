@@ -293,6 +293,7 @@ async fn map_activities_then_review_adjust_and_process_results() {
             start_date: None,
             finish_date: NaiveDate::from_ymd_opt(2026, 3, 9),
             grade: Some(80.0),
+            grade_max: Some(100.0),
         },
         Utc::now(),
     );

@@ -89,18 +89,34 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
             connection,
             offering,
             learner,
-        } => match learners
-            .remove_enrolment(&tenant, &connection, &offering, &learner, now)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_retryable() => Err(e),
-            Err(error) => {
-                let what = format!("Removing learner {learner} from offering {offering}");
-                let failure = app::push::ConnectionFailure { connection, error };
-                record_failures(deps, &tenant, &what, vec![failure], now).await
+        } => {
+            let removals = app::removal::Removals {
+                connections: deps.connections.as_ref(),
+                sis: deps.sis.as_ref(),
+                links: deps.links.as_ref(),
+                learning: deps.learning.as_ref(),
+                grades: deps.grades.as_ref(),
+                results: deps.results.as_ref(),
+                deliveries: deps.deliveries.as_ref(),
+                queue: deps.queue.as_ref(),
+                runs: deps.runs.as_ref(),
+                mailer: deps.mailer.as_ref(),
+                tenants: deps.tenants.as_ref(),
+            };
+            match removals
+                .remove_enrolment(&tenant, &connection, &offering, &learner, now)
+                .await
+            {
+                // A removal that did not happen is on its own run already.
+                Ok(_) => Ok(()),
+                Err(e) if e.is_retryable() => Err(e),
+                Err(error) => {
+                    let what = format!("Removing learner {learner} from offering {offering}");
+                    let failure = app::push::ConnectionFailure { connection, error };
+                    record_failures(deps, &tenant, &what, vec![failure], now).await
+                }
             }
-        },
+        }
         Job::PushCourseKeyRoster {
             tenant,
             connection,

@@ -5,8 +5,8 @@ pub mod handler;
 
 use connectors::moodle_gateway::MoodleGateways;
 use domain::ports::{
-    ConnectionStore, JobQueue, LearningSystems, LinkStore, Mailer, RunStore, SisStore,
-    TenantSettingsStore,
+    ConnectionStore, DeliveryStore, GradeSources, JobQueue, LearningSystems, LinkStore, Mailer,
+    ResultStore, RunStore, SisStore, TenantSettingsStore,
 };
 use std::sync::Arc;
 
@@ -20,6 +20,12 @@ pub struct Deps {
     pub links: Arc<dyn LinkStore>,
     /// Moodle gateways, one per connection (settings + secret), kept for the instance.
     pub learning: Arc<dyn LearningSystems>,
+    /// The same gateways as grade sources: a removal reads the learner's
+    /// results first, as a download does.
+    pub grades: Arc<dyn GradeSources>,
+    /// Results and completions a removal's read makes, and their deliveries.
+    pub results: Arc<dyn ResultStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
     pub mailer: Arc<dyn Mailer>,
     /// The tenants' history retention and run-error email.
     pub tenants: Arc<dyn TenantSettingsStore>,
@@ -35,11 +41,15 @@ impl Deps {
         // Without MAIL_FROM learner emails are refused, and each refusal is a
         // warning on the run, so nobody thinks they were sent.
         let mailer = cloud::mail::mailer(config, sdk);
+        let gateways = Arc::new(MoodleGateways::new(
+            Arc::new(stores.secrets),
+            config.secret_prefix.clone(),
+        ));
         Self {
-            learning: Arc::new(MoodleGateways::new(
-                Arc::new(stores.secrets),
-                config.secret_prefix.clone(),
-            )),
+            learning: gateways.clone(),
+            grades: gateways,
+            results: Arc::new(stores.results),
+            deliveries: Arc::new(stores.deliveries),
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             queue: Arc::new(stores.queue),

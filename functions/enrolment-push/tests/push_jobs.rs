@@ -213,6 +213,21 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
             .batch_item_failures
             .is_empty()
     );
+    // The removal is a run of its own (trigger change) that says what it did.
+    let history = deps.runs.history(&t, &c, None, None, 50).await.unwrap();
+    let mut removal_lines = Vec::new();
+    for r in history
+        .iter()
+        .filter(|r| r.trigger == domain::Trigger::Change)
+    {
+        removal_lines.extend(deps.runs.log(&t, &c, &r.id).await.unwrap());
+    }
+    assert!(
+        removal_lines
+            .iter()
+            .any(|l| l.message.contains("results read") && l.message.contains("unenrolled from")),
+        "{removal_lines:?}"
+    );
     let calls: Vec<String> = sim.calls().into_iter().map(|c| c.function).collect();
     let read = calls
         .iter()

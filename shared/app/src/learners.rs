@@ -1,9 +1,8 @@
-//! Learner edits reaching Moodle, and removing an enrolment (read before you destroy).
+//! Learner edits reaching Moodle (removing an enrolment: [`crate::removal`]).
 
 use crate::push::{PushError, Synced, moodle_connection};
-use chrono::{DateTime, Utc};
 use domain::Connection;
-use domain::learning::{CourseEnrolment, LearnerProgress, RecordFailure, UserLookup};
+use domain::learning::{RecordFailure, UserLookup};
 use domain::matching;
 use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
 use domain::sis::Learner;
@@ -16,15 +15,6 @@ pub struct Learners<'a> {
     pub sis: &'a dyn SisStore,
     pub links: &'a dyn LinkStore,
     pub learning: &'a dyn LearningSystems,
-}
-
-/// What a removal read and did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Removal {
-    /// Grades and completion, read before the learner lost access.
-    pub progress: LearnerProgress,
-    /// Suspended (kept enrolled) rather than unenrolled.
-    pub suspended: bool,
 }
 
 impl Learners<'_> {
@@ -182,88 +172,5 @@ impl Learners<'_> {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Removes an enrolment from the linked course: reads the learner's grades
-    /// and completion first, then unenrols (or suspends, per the connection's
-    /// `unenrol_on_removal`), then records the transfer as removed. Doing it
-    /// again reads again and changes nothing more.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering, learner = %code))]
-    pub async fn remove_enrolment(
-        &self,
-        tenant: &TenantId,
-        connection: &ConnectionId,
-        offering: &OfferingId,
-        code: &LearnerCode,
-        now: DateTime<Utc>,
-    ) -> Result<Removal, PushError> {
-        let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
-        let Some(link) = self.links.link(tenant, offering, connection).await? else {
-            return Err(PushError::NotLinked {
-                offering: offering.clone(),
-                connection: connection.clone(),
-            });
-        };
-        let Some(account) = self.links.account(tenant, connection, code).await? else {
-            return Err(PushError::NoAccount {
-                learner: code.clone(),
-                connection: connection.clone(),
-            });
-        };
-        let lms = self.learning.for_connection(&conn).await?;
-        // Read before you destroy.
-        let progress = lms
-            .learner_progress(link.course_id, account.external_id)
-            .await?;
-        tracing::info!(
-            grades = progress.grades.len(),
-            completed = progress.course_completed,
-            "results read before removal"
-        );
-        let suspended = !settings.unenrol_on_removal;
-        let done = if suspended {
-            let start = self
-                .sis
-                .enrolment(tenant, offering, code)
-                .await?
-                .and_then(|e| e.start_date)
-                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-            lms.suspend_enrolment(&CourseEnrolment {
-                course: link.course_id,
-                user: account.external_id,
-                role: settings.role_id,
-                start,
-            })
-            .await
-        } else {
-            lms.unenrol(link.course_id, account.external_id).await
-        };
-        done.map_err(|f| match PushError::from(f) {
-            PushError::Refused { reason, .. } => PushError::Refused {
-                what: "removal",
-                reason,
-            },
-            other => other,
-        })?;
-        let before = self
-            .links
-            .transfer(tenant, connection, offering, code)
-            .await?;
-        self.links
-            .save_transfer(&Transfer {
-                tenant: tenant.clone(),
-                connection: connection.clone(),
-                offering: offering.clone(),
-                learner: code.clone(),
-                status: TransferStatus::Removed,
-                external_user: Some(account.external_id),
-                transferred_at: before.and_then(|t| t.transferred_at),
-                updated_at: now,
-            })
-            .await?;
-        Ok(Removal {
-            progress,
-            suspended,
-        })
     }
 }

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod learners;
 pub mod lln;
 pub mod push;
+pub mod removal;
 pub mod results;
 pub mod roster;
 

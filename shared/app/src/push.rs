@@ -76,6 +76,10 @@ pub enum PushError {
         learner: LearnerCode,
         connection: ConnectionId,
     },
+    /// A learner's results could not be read before their removal: nothing
+    /// was removed.
+    #[error("the learner's results could not be read before the removal")]
+    ResultsNotRead(#[source] Box<crate::results::ResultsError>),
     #[error("learner {learner} does not exist for tenant {tenant}")]
     UnknownLearner {
         tenant: TenantId,
@@ -109,6 +113,7 @@ impl Retryable for PushError {
             PushError::Learning(e) => e.is_retryable(),
             PushError::Job(e) => e.is_retryable(),
             PushError::CourseKey(e) => e.is_retryable(),
+            PushError::ResultsNotRead(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -831,6 +836,7 @@ impl Push<'_> {
                 before.and_then(|t| t.transferred_at)
             },
             updated_at: now,
+            removal_error: before.and_then(|t| t.removal_error.clone()),
         };
         self.links.save_transfer(&record).await?;
         Ok(())
@@ -1081,10 +1087,62 @@ impl Push<'_> {
                             .await?;
                     }
                 }
+                self.retry_removals(tenant, connection, link, run, now)
+                    .await?;
             }
         }
         pipeline
             .export(tenant, connection, run, trigger, offering, now)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Push<'_> {
+    /// Removals that did not happen (their reads or Moodle failed: the
+    /// transfer holds why) are queued again, each once per export.
+    async fn retry_removals(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        link: &CourseLink,
+        run: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<(), PushError> {
+        let jobs: Vec<Job> = self
+            .links
+            .transfers(tenant, connection, &link.offering)
+            .await?
+            .into_iter()
+            .filter(|t| t.status == TransferStatus::Transferred && t.removal_error.is_some())
+            .map(|t| Job::RemoveEnrolment {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+                offering: t.offering,
+                learner: t.learner,
+            })
+            .collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        if let Some(failure) = self.queue.enqueue(&jobs).await?.into_iter().next() {
+            return Err(PushError::Queue(failure.error));
+        }
+        self.runs
+            .append_log(
+                tenant,
+                connection,
+                run,
+                &[line(
+                    LogLevel::Info,
+                    format!(
+                        "Offering {}: {} removal(s) that did not happen are tried again.",
+                        link.offering,
+                        jobs.len()
+                    ),
+                    now,
+                )],
+            )
             .await?;
         Ok(())
     }

@@ -5,6 +5,7 @@ use crate::courses::{Courses, LinkChoice};
 use crate::fakes::*;
 use crate::learners::Learners;
 use crate::push::{PreviewRow, Push, PushError};
+use crate::removal::{Removal, Removals};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -17,6 +18,13 @@ use domain::{
 };
 use simulators::moodle::{MoodleFixture, MoodleSim, SAMPLE_TOKEN};
 use std::sync::Arc;
+
+// The results tests' in-memory stores, for the removal's reads (the results
+// tests keep their own copy private; a second inclusion is the simplest share).
+#[path = "results_fakes.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod results_fakes;
+use results_fakes::{MemDeliveries, MemResults};
 
 struct Token;
 
@@ -60,6 +68,8 @@ struct Env {
     mailer: MemMailer,
     tenants: MemTenants,
     learning: MoodleGateways,
+    results: MemResults,
+    deliveries: MemDeliveries,
 }
 
 impl Env {
@@ -90,6 +100,8 @@ impl Env {
             mailer: MemMailer::default(),
             tenants: MemTenants::default(),
             learning: MoodleGateways::new(Arc::new(Token), "lb/connections"),
+            results: MemResults::default(),
+            deliveries: MemDeliveries::default(),
         };
         env.sis
             .save_offering(&Offering {
@@ -120,6 +132,22 @@ impl Env {
             mailer: &self.mailer,
             tenants: &self.tenants,
             clock: later,
+        }
+    }
+
+    fn removals(&self) -> Removals<'_> {
+        Removals {
+            connections: &self.connections,
+            sis: &self.sis,
+            links: &self.links,
+            learning: &self.learning,
+            grades: &self.learning,
+            results: &self.results,
+            deliveries: &self.deliveries,
+            queue: &self.queue,
+            runs: &self.runs,
+            mailer: &self.mailer,
+            tenants: &self.tenants,
         }
     }
 
@@ -979,27 +1007,66 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
     env.link().await;
     env.learner("STU-001", "Sam", "Passer", Some("student1@example.com"))
         .await;
+    // Unit U1 is the sample course's quiz (cmid 1), graded for Sam.
+    let mut offering = env.sis.offering(&t(), &off()).await.unwrap().unwrap();
+    offering.assessables = vec![Assessable {
+        id: domain::AssessableId::parse("U1").unwrap(),
+        name: "Unit 1".into(),
+        kind: AssessableKind::Unit,
+        expected_start_date: None,
+    }];
+    env.sis.save_offering(&offering).await.unwrap();
+    env.results
+        .save_mapping(&domain::results::Mapping {
+            tenant: t(),
+            offering: off(),
+            connection: c(),
+            assessable: domain::AssessableId::parse("U1").unwrap(),
+            activities: vec![domain::results::MappedActivity {
+                cmid: 1,
+                modname: "quiz".into(),
+            }],
+            updated_at: now(),
+        })
+        .await
+        .unwrap();
     env.push()
         .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
         .await
         .unwrap();
     env.sim.clear_calls();
+    let sam = LearnerCode::parse("STU-001").unwrap();
     let removal = env
-        .learners()
-        .remove_enrolment(
-            &t(),
-            &c(),
-            &off(),
-            &LearnerCode::parse("STU-001").unwrap(),
-            now(),
-        )
+        .removals()
+        .remove_enrolment(&t(), &c(), &off(), &sam, now())
         .await
         .unwrap();
-    assert!(
-        removal.progress.grades.iter().any(|g| g.grade.is_some()),
-        "{removal:?}"
+    let Removal::Removed {
+        run: removal_run,
+        read,
+        suspended,
+    } = removal
+    else {
+        panic!("{removal:?}")
+    };
+    assert!(!suspended);
+    assert_eq!(read.ready + read.errors, 1, "{read:?}");
+    let result = env
+        .results
+        .result(
+            &t(),
+            &off(),
+            &sam,
+            &domain::AssessableId::parse("U1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the result read before the removal is kept");
+    assert_ne!(
+        result.state,
+        domain::results::ReviewState::Done,
+        "for review"
     );
-    assert!(!removal.suspended);
     let order: Vec<String> = env.sim.calls().into_iter().map(|c| c.function).collect();
     let read = order
         .iter()
@@ -1015,6 +1082,24 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
         env.transfer("STU-001").unwrap().status,
         TransferStatus::Removed
     );
+    let recorded = env
+        .runs
+        .run(&t(), &c(), &removal_run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.trigger, Trigger::Change);
+    assert_eq!(recorded.status, RunStatus::FinishedSuccessfully);
+    // A duplicate job changes nothing.
+    env.sim.clear_calls();
+    assert_eq!(
+        env.removals()
+            .remove_enrolment(&t(), &c(), &off(), &sam, now())
+            .await
+            .unwrap(),
+        Removal::AlreadyRemoved
+    );
+    assert!(env.sim.calls().is_empty());
 
     // Suspending instead, per the connection.
     let keep = Env::new(MoodleSettings {
@@ -1030,7 +1115,7 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
         .await
         .unwrap();
     let removal = keep
-        .learners()
+        .removals()
         .remove_enrolment(
             &t(),
             &c(),
@@ -1040,13 +1125,83 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
         )
         .await
         .unwrap();
-    assert!(removal.suspended);
+    assert!(matches!(
+        removal,
+        Removal::Removed {
+            suspended: true,
+            ..
+        }
+    ));
     let s = keep.sim.snapshot();
     assert!(
         s.user_enrolments
             .iter()
             .any(|ue| ue.userid == 5 && ue.status == 1),
         "kept, suspended"
+    );
+}
+
+/// A read that fails removes nothing: the run and the transfer say why, and
+/// the next export queues the removal again.
+#[tokio::test]
+async fn a_removal_whose_read_fails_removes_nothing_and_is_tried_again() {
+    let env = Env::new(MoodleSettings {
+        course_completions: true,
+        ..MoodleSettings::default()
+    })
+    .await;
+    env.link().await;
+    env.learner("STU-001", "Sam", "Passer", Some("student1@example.com"))
+        .await;
+    env.push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    // The token's service no longer offers the grade report: Moodle refuses.
+    env.sim.with_state(|s| {
+        for service in &mut s.services {
+            service
+                .functions
+                .retain(|f| f != "gradereport_user_get_grade_items");
+        }
+    });
+    let sam = LearnerCode::parse("STU-001").unwrap();
+    let removal = env
+        .removals()
+        .remove_enrolment(&t(), &c(), &off(), &sam, now())
+        .await
+        .unwrap();
+    let Removal::NotRemoved {
+        run: failed,
+        reason,
+    } = removal
+    else {
+        panic!("{removal:?}")
+    };
+    assert!(reason.contains("results could not be read"), "{reason}");
+    assert!(env.enrolled_in_course_2(4), "nothing was unenrolled");
+    let transfer = env.transfer("STU-001").unwrap();
+    assert_eq!(transfer.status, TransferStatus::Transferred);
+    assert_eq!(transfer.removal_error.as_deref(), Some(reason.as_str()));
+    let recorded = env.runs.run(&t(), &c(), &failed).await.unwrap().unwrap();
+    assert_eq!(recorded.status, RunStatus::FinishedWithError);
+    let lines = env.runs.log(&t(), &c(), &failed).await.unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.level == LogLevel::Error && l.message.contains("Nothing was unenrolled")),
+        "{lines:?}"
+    );
+    // The next export queues it again.
+    env.push()
+        .export(&t(), &c(), &run("r2"), Trigger::Nightly, None, now())
+        .await
+        .unwrap();
+    let jobs = env.queue.sent.lock().unwrap().clone();
+    assert!(
+        jobs.iter()
+            .any(|j| matches!(j, Job::RemoveEnrolment { learner, .. } if learner == &sam)),
+        "{jobs:?}"
     );
 }
 

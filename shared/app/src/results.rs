@@ -34,8 +34,8 @@ use domain::ports::{
 };
 use domain::results::{
     self, Adjustment, CourseActivity, IdentifiedBy, KnownLearner, LearnerGrades, MappedActivity,
-    Mapping, MappingError, NoResult, Participant, PriorResult, ReadInputs, ResultKey, ResultRules,
-    ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
+    Mapping, MappingError, NoResult, Participant, PriorResult, Progress, ReadInputs, ResultKey,
+    ResultRules, ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
 };
 use domain::sis::{CourseLink, EnrolmentState, ExternalAccount, Offering};
 use domain::zone::TenantZone;
@@ -128,6 +128,9 @@ pub struct FetchCounts {
     /// Course completions found (ready for review, or saved without review).
     pub completions: usize,
     pub unenrolled: usize,
+    /// Final results and completions already saved whose later attempt
+    /// differs: recorded on them, not sent (first result wins).
+    pub later_attempts: usize,
     /// Learners (or offerings) that could not be read: warnings on the run.
     pub failures: usize,
     /// Learners (or offerings) kept in the retry set for the next run.
@@ -302,6 +305,7 @@ impl Results<'_> {
                     stop,
                     &mut counts,
                     &mut failed,
+                    None,
                 )
                 .await
             {
@@ -481,6 +485,7 @@ impl Results<'_> {
         stop: &AtomicBool,
         counts: &mut FetchCounts,
         failed: &mut BTreeSet<RetryEntry>,
+        only: Option<&LearnerCode>,
     ) -> Result<(), ResultsError> {
         let tenant = &link.tenant;
         let Some(offering) = self.sis.offering(tenant, &link.offering).await? else {
@@ -543,7 +548,18 @@ impl Results<'_> {
             .collect();
 
         // One call: every learner's grades.
-        let grades = source.course_grades(link.course_id).await?;
+        let mut grades = source.course_grades(link.course_id).await?;
+        // A learner read before removal is read even without a row in the
+        // report (no grade yet): their completion may still be there.
+        if let Some(code) = only
+            && let Some(user) = by_user.iter().find(|(_, c)| *c == code).map(|(u, _)| *u)
+            && !grades.iter().any(|g| g.user == user)
+        {
+            grades.push(LearnerGrades {
+                user,
+                ..LearnerGrades::default()
+            });
+        }
         for m in &mappings {
             for a in &m.activities {
                 if let std::collections::hash_map::Entry::Vacant(slot) = pass_grades.entry(a.cmid) {
@@ -579,6 +595,9 @@ impl Results<'_> {
             let Some(code) = by_user.get(&g.user) else {
                 continue;
             };
+            if only.is_some_and(|o| o != code) {
+                continue;
+            }
             let Some(enrolment) = enrolments.get(code) else {
                 continue;
             };
@@ -614,7 +633,8 @@ impl Results<'_> {
                         || linked_at.get(code).is_some_and(|at| *at > w)
                 }),
             };
-            if results::read_reason(&inputs).is_some() {
+            // Before a removal the learner is read whatever changed.
+            if only.is_some() || results::read_reason(&inputs).is_some() {
                 changed.push((g, code.clone(), completion_read));
             }
         }
@@ -650,6 +670,9 @@ impl Results<'_> {
             };
             let mut read = match read {
                 Ok(r) => r,
+                // Before a removal a failed read stops it: nothing may be
+                // removed that was not read.
+                Err((_, e)) if only.is_some() => return Err(e.into()),
                 Err((code, e)) => {
                     counts.failures += 1;
                     failed.insert(RetryEntry {
@@ -696,6 +719,9 @@ impl Results<'_> {
             {
                 if let ResultsError::Store(e) = e {
                     return Err(ResultsError::Store(e));
+                }
+                if only.is_some() {
+                    return Err(e);
                 }
                 counts.failures += 1;
                 failed.insert(RetryEntry {
@@ -775,33 +801,77 @@ impl Results<'_> {
                 &outcomes,
             ) {
                 Ok(p) => p,
-                Err(
-                    NoResult::AlreadyCompleted | NoResult::AlreadyStarted | NoResult::NothingYet,
-                ) => {
+                // A final result was saved: what a later attempt would be is
+                // still worked out, to be recorded on it (never sent).
+                Err(NoResult::AlreadyCompleted) => match results::decide(
+                    rules,
+                    assessable,
+                    enrolment.start_date,
+                    PriorResult::None,
+                    &outcomes,
+                ) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                },
+                Err(NoResult::AlreadyStarted | NoResult::NothingYet) => {
                     continue;
                 }
             };
-            // The same proposal again (a re-run) changes nothing; a changed one
-            // replaces an unprocessed result.
-            if let Some(s) = stored
-                && s.state != ReviewState::Done
-                && s.result == proposed.result
-                && s.grade == proposed.grade
-                && s.finish_date == proposed.finish_date
-            {
-                continue;
-            }
-            let mut result = StoredResult::new(
-                ResultKey {
-                    tenant: link.tenant.clone(),
-                    connection: ctx.connection.id.clone(),
-                    offering: link.offering.clone(),
-                    learner: read.learner.clone(),
-                    assessable: assessable.id.clone(),
-                },
-                proposed,
-                ctx.now,
-            );
+            let key = ResultKey {
+                tenant: link.tenant.clone(),
+                connection: ctx.connection.id.clone(),
+                offering: link.offering.clone(),
+                learner: read.learner.clone(),
+                assessable: assessable.id.clone(),
+            };
+            // Whether the saved final result reached the SMS: until it has,
+            // a retake's result takes its place in the waiting delivery.
+            let delivered = match stored {
+                Some(s) if s.state == ReviewState::Done => self.delivered(s).await?,
+                _ => false,
+            };
+            let mut result = match results::progress(stored, key, proposed, delivered, ctx.now) {
+                Progress::Unchanged => continue,
+                Progress::Redeliver(result) => {
+                    if let Some(sms) = &ctx.sms {
+                        create_delivery(
+                            self.deliveries,
+                            self.queue,
+                            &result_delivery_key(&result),
+                            sms,
+                            result.payload(),
+                            ctx.now,
+                        )
+                        .await?;
+                    }
+                    self.results.save_result(&result).await?;
+                    counts.saved += 1;
+                    continue;
+                }
+                Progress::LaterAttempt(recorded) => {
+                    self.results.save_result(&recorded).await?;
+                    counts.later_attempts += 1;
+                    if let Some(later) = &recorded.later {
+                        self.log(
+                            ctx,
+                            LogLevel::Info,
+                            format!(
+                                "Learner {} of offering {}, {}: a later attempt is {} ({}); the SMS keeps the first result, {} ({}): recorded, not sent.",
+                                read.learner,
+                                link.offering,
+                                recorded.assessable,
+                                later.result.as_str(),
+                                grade_text(later.grade, later.grade_max),
+                                recorded.result.as_str(),
+                                grade_text(recorded.grade, recorded.grade_max),
+                            ),
+                        )
+                        .await;
+                    }
+                    continue;
+                }
+                Progress::Propose(result) => result,
+            };
             match result.state {
                 ReviewState::Error => counts.errors += 1,
                 _ => counts.ready += 1,
@@ -819,9 +889,36 @@ impl Results<'_> {
         // Everything of this learner was read and recorded above: only now may
         // an approved completion's unenrolment happen (Smartosh).
         let mut completion = match prior_completion {
-            Some(c) => c.clone(),
+            Some(c) => {
+                let mut c = c.clone();
+                // The course total is in every grade report: a retake before
+                // processing updates the completion; after, it is recorded.
+                if c.regrade(grades.course_total, grades.course_max, ctx.now) {
+                    self.results.save_completion(&c).await?;
+                    if let Some(later) = c
+                        .later_grade
+                        .as_ref()
+                        .filter(|_| c.state == ReviewState::Done)
+                    {
+                        counts.later_attempts += 1;
+                        self.log(
+                            ctx,
+                            LogLevel::Info,
+                            format!(
+                                "Learner {} of offering {}: the course total is now {}; the SMS keeps the first, {}: recorded, not sent.",
+                                read.learner,
+                                link.offering,
+                                grade_text(later.grade, later.grade_max),
+                                grade_text(c.grade, c.grade_max),
+                            ),
+                        )
+                        .await;
+                    }
+                }
+                c
+            }
             None => {
-                let Some(course) = &read.course else {
+                let Some(course) = read.course.as_ref().filter(|c| !c.untracked) else {
                     return Ok(());
                 };
                 // Moodle answers `nocriteriaset`: the course cannot complete
@@ -864,6 +961,7 @@ impl Results<'_> {
                     offering.must_be_evaluated,
                     ctx.now,
                 );
+                completion.grade_max = grades.course_max;
                 completion.course_id = Some(link.course_id);
                 completion.idnumber = read.idnumber.clone();
                 counts.completions += 1;
@@ -942,13 +1040,7 @@ impl Results<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), ResultsError> {
         result.approve(now)?;
-        let key = DeliveryKey {
-            tenant: result.tenant.clone(),
-            learner: result.learner.clone(),
-            offering: result.offering.clone(),
-            assessable: Some(result.assessable.clone()),
-            kind: DeliveryKind::Result,
-        };
+        let key = result_delivery_key(result);
         create_delivery(
             self.deliveries,
             self.queue,
@@ -959,6 +1051,75 @@ impl Results<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    /// Reads one learner of a linked offering before they are removed from
+    /// its course (Moodle deletes a user's grades and resets their completion
+    /// when it unenrols them): their grades, activity completion and course
+    /// completion become results and a completion exactly as a download
+    /// makes them (the same rules, review and deliveries), with the run's
+    /// log lines on `run`. Unlike a download, any read that fails is the
+    /// error: the caller must then not remove the learner.
+    #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id, offering = %offering, run = %run))]
+    pub async fn read_before_removal(
+        &self,
+        connection: &Connection,
+        source: &dyn GradeSource,
+        offering: &OfferingId,
+        learner: &LearnerCode,
+        run: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<FetchCounts, ResultsError> {
+        let settings = moodle_settings(connection)?;
+        let tenant = &connection.tenant;
+        let link = self
+            .links
+            .link(tenant, offering, &connection.id)
+            .await?
+            .ok_or_else(|| ResultsError::NotLinked {
+                offering: offering.clone(),
+                connection: connection.id.clone(),
+            })?;
+        let retries = BTreeSet::new();
+        let ctx = FetchCtx {
+            connection,
+            settings,
+            sms: self.sms_connection(tenant).await?,
+            since: None,
+            watermark: None,
+            retries: &retries,
+            run,
+            now,
+            no_criteria: std::sync::Mutex::new(BTreeSet::new()),
+            zone: self.zone(tenant).await?,
+        };
+        let mut counts = FetchCounts {
+            offerings: 1,
+            ..FetchCounts::default()
+        };
+        let mut failed = BTreeSet::new();
+        self.fetch_offering(
+            &ctx,
+            source,
+            &link,
+            &mut HashMap::new(),
+            &AtomicBool::new(false),
+            &mut counts,
+            &mut failed,
+            Some(learner),
+        )
+        .await?;
+        Ok(counts)
+    }
+
+    /// Whether a processed result's delivery reached the SMS.
+    async fn delivered(&self, result: &StoredResult) -> Result<bool, ResultsError> {
+        let id = result_delivery_key(result).delivery_id();
+        Ok(self
+            .deliveries
+            .delivery(&result.tenant, &id)
+            .await?
+            .is_some_and(|d| d.state == domain::delivery::DeliveryState::Delivered))
     }
 
     /// The import stage's download for a `fetch_results` job: reads the run
@@ -1315,6 +1476,31 @@ async fn read_learner(
         completion: completion_states,
         course: course_read,
     })
+}
+
+/// The delivery key of a result. A started result is a message of its own,
+/// so the final result that follows it is still sent (first result wins only
+/// among final results).
+fn result_delivery_key(result: &StoredResult) -> DeliveryKey {
+    DeliveryKey {
+        tenant: result.tenant.clone(),
+        learner: result.learner.clone(),
+        offering: result.offering.clone(),
+        assessable: Some(result.assessable.clone()),
+        kind: match result.result {
+            ResultType::Started => DeliveryKind::Started,
+            ResultType::Passed | ResultType::Failed => DeliveryKind::Result,
+        },
+    }
+}
+
+/// A grade as a run's log line states it: raw out of the maximum.
+fn grade_text(grade: Option<f64>, max: Option<f64>) -> String {
+    match (grade, max) {
+        (Some(g), Some(m)) => format!("{g}/{m}"),
+        (Some(g), None) => g.to_string(),
+        (None, _) => "no grade".to_owned(),
+    }
 }
 
 /// An error and its sources, for a run's log line (ids and reasons, no secrets).

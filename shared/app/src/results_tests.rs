@@ -92,6 +92,7 @@ impl GradeSource for Course {
             .get(&user)
             .cloned()
             .unwrap_or(CourseCompletionRead {
+                untracked: false,
                 completed: false,
                 criteria: vec![CriterionStatus {
                     complete: false,
@@ -292,6 +293,7 @@ async fn world(n: i64, settings: MoodleSettings, with_sms: bool) -> World {
             user: 101 + i,
             items: Vec::new(),
             course_total: None,
+            course_max: None,
         });
         w.course.participants.lock().unwrap().push(Participant {
             user: 101 + i,
@@ -373,11 +375,22 @@ async fn first_run_applies_the_rules_and_a_re_run_reads_only_changed_learners() 
     assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
     assert_eq!(w.result(0).unwrap().state, ReviewState::Done);
 
-    // A later attempt's grade never replaces a saved result; no second Started.
+    // The SMS accepted them. A later attempt's grade never replaces a
+    // delivered result (it is recorded on it); no second Started.
+    for d in w.deliveries.0.lock().unwrap().values_mut() {
+        d.state = domain::delivery::DeliveryState::Delivered;
+    }
     w.grade(101, 2, 95.0, 15);
     w.grade(103, 1, 85.0, 15);
     w.fetch(at(16)).await;
-    assert_eq!(w.result(0).unwrap().grade, Some(70.0));
+    let first = w.result(0).unwrap();
+    assert_eq!(
+        (first.grade, first.grade_max),
+        (Some(140.0), Some(200.0)),
+        "the saved grade stays, raw out of the maximum"
+    );
+    let later = first.later.expect("the later attempt is recorded on it");
+    assert_eq!((later.grade, later.grade_max), (Some(175.0), Some(200.0)));
     assert_eq!(w.result(2).unwrap().state, ReviewState::Done);
     assert_eq!(w.deliveries.0.lock().unwrap().len(), 4);
 }
@@ -530,6 +543,7 @@ fn complete_course(w: &World, user: i64, days: &[u32]) {
     w.course.course_completion.lock().unwrap().insert(
         user,
         CourseCompletionRead {
+            untracked: false,
             completed: true,
             criteria: days
                 .iter()
@@ -777,6 +791,7 @@ async fn a_learner_enrolled_by_hand_is_identified_by_idnumber_or_username() {
             user,
             items: Vec::new(),
             course_total: None,
+            course_max: None,
         });
         w.grade(user, 1, 80.0, 3);
         w.grade(user, 2, 80.0, 3);
@@ -957,6 +972,7 @@ async fn a_passed_learner_is_read_again_until_moodle_marks_the_course_complete()
     w.course.course_completion.lock().unwrap().insert(
         101,
         CourseCompletionRead {
+            untracked: false,
             completed: true,
             criteria: vec![CriterionStatus {
                 complete: true,
@@ -1025,6 +1041,7 @@ async fn a_learner_linked_or_identified_after_the_watermark_has_their_earlier_gr
             user,
             items: Vec::new(),
             course_total: None,
+            course_max: None,
         });
         w.grade(user, 1, 80.0, 3);
         w.grade(user, 2, 80.0, 3);

@@ -39,6 +39,7 @@ fn passed(start: Option<NaiveDate>) -> ProposedResult {
         start_date: start,
         finish_date: NaiveDate::from_ymd_opt(2026, 3, 9),
         grade: Some(80.0),
+        grade_max: Some(100.0),
     }
 }
 
@@ -265,5 +266,85 @@ async fn completions_move_between_review_queues() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A result's history and later attempt, and a completion's maximum and later
+/// grade, survive the store: what was replaced or recorded after delivery is
+/// never lost.
+#[tokio::test]
+async fn history_and_later_attempts_are_kept() {
+    let store = store().await;
+    let t = tenant("acme");
+    let stored = |result, grade| {
+        StoredResult::new(
+            key("acme", "moodle", "OFF-9", "L1", "U1"),
+            ProposedResult {
+                result,
+                start_date: NaiveDate::from_ymd_opt(2026, 3, 1),
+                finish_date: NaiveDate::from_ymd_opt(2026, 3, 9),
+                grade: Some(grade),
+                grade_max: Some(10.0),
+            },
+            at(0),
+        )
+    };
+    let failed = stored(ResultType::Failed, 3.33333);
+    let domain::results::Progress::Propose(mut passed) = domain::results::progress(
+        Some(&failed),
+        key("acme", "moodle", "OFF-9", "L1", "U1"),
+        ProposedResult {
+            result: ResultType::Passed,
+            start_date: NaiveDate::from_ymd_opt(2026, 3, 1),
+            finish_date: NaiveDate::from_ymd_opt(2026, 3, 10),
+            grade: Some(10.0),
+            grade_max: Some(10.0),
+        },
+        false,
+        at(1),
+    ) else {
+        panic!("replaced")
+    };
+    passed.approve(at(2)).unwrap();
+    passed.later = Some(domain::results::LaterAttempt {
+        result: ResultType::Passed,
+        finish_date: NaiveDate::from_ymd_opt(2026, 3, 11),
+        grade: Some(9.0),
+        grade_max: Some(10.0),
+        seen_at: at(3),
+    });
+    store.save_result(&passed).await.unwrap();
+    let read = store
+        .result(&t, &off("OFF-9"), &passed.learner, &passed.assessable)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, passed);
+    assert_eq!(read.history.len(), 1);
+
+    let mut completion = StoredCompletion::new(
+        (
+            t.clone(),
+            conn_id("moodle"),
+            off("OFF-9"),
+            LearnerCode::parse("L1").unwrap(),
+        ),
+        7,
+        at(50),
+        Some(8.5),
+        false,
+        false,
+        at(60),
+    );
+    completion.grade_max = Some(10.0);
+    completion.approve(at(61)).unwrap();
+    assert!(completion.regrade(Some(9.5), Some(10.0), at(62)));
+    store.save_completion(&completion).await.unwrap();
+    assert_eq!(
+        store
+            .completion(&t, &off("OFF-9"), &completion.learner)
+            .await
+            .unwrap(),
+        Some(completion)
     );
 }

@@ -112,6 +112,7 @@ fn transfer(t: &str, c: &str, o: &str, learner: &str, status: TransferStatus) ->
         external_user: Some(7),
         transferred_at: None,
         updated_at: at(5),
+        removal_error: None,
     }
 }
 

@@ -105,6 +105,11 @@ impl GradeSource for MoodleGateway {
                     .iter()
                     .find(|i| i.is_course_total())
                     .and_then(|i| i.graderaw),
+                course_max: u
+                    .gradeitems
+                    .iter()
+                    .find(|i| i.is_course_total())
+                    .and_then(|i| i.grademax),
             })
             .collect())
     }
@@ -147,10 +152,23 @@ impl GradeSource for MoodleGateway {
             Err(MoodleError::Other { errorcode, .. }) if errorcode == "nocriteriaset" => {
                 return Ok(CourseCompletionRead::default());
             }
+            // Moodle tracks completion only for active enrolments: a learner
+            // whose enrolment has not started, is suspended or is gone has
+            // none (the samples: `usernotenroled`, or `notenroled` when the
+            // learner is the token's own user).
+            Err(MoodleError::Other { errorcode, .. })
+                if errorcode == "usernotenroled" || errorcode == "notenroled" =>
+            {
+                return Ok(CourseCompletionRead {
+                    untracked: true,
+                    ..CourseCompletionRead::default()
+                });
+            }
             Err(e) => return Err(call_error(e)),
         };
         let status = answer.completionstatus;
         Ok(CourseCompletionRead {
+            untracked: false,
             completed: status.completed,
             criteria: status
                 .completions

@@ -143,3 +143,42 @@ async fn a_course_without_completion_criteria_reads_as_no_criteria_not_as_a_fail
     // Any other refusal is still an error (a user not enrolled).
     assert!(gateway.course_completion(2, 999).await.is_err());
 }
+
+/// The unenrol samples: after a removal Moodle answers `usernotenroled` for
+/// the user's course completion (it tracks completion only for active
+/// enrolments); the grade source reads that as "untracked", not a failure, and
+/// the user's grades are gone from the grade report.
+#[tokio::test]
+async fn a_learner_no_longer_enrolled_has_no_completion_and_no_grades() {
+    let sim = MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
+    let connection = Connection {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: ConnectionId::parse("moodle").unwrap(),
+        name: "Moodle".into(),
+        base_url: server.base_url.clone(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(MoodleSettings::default()),
+    };
+    let gateway = MoodleGateways::new(Arc::new(Token), "test")
+        .gateway(&connection)
+        .await
+        .unwrap();
+    let graded = |grades: &[domain::results::LearnerGrades]| {
+        grades
+            .iter()
+            .any(|g| g.user == 4 && g.items.iter().any(|i| i.grade.is_some()))
+    };
+    let before = gateway.course_completion(2, 4).await.unwrap();
+    assert!(!before.untracked);
+    assert!(graded(&gateway.course_grades(2).await.unwrap()));
+    gateway.unenrol(2, 4).await.unwrap();
+    let after = gateway.course_completion(2, 4).await.unwrap();
+    assert!(after.untracked, "{after:?}");
+    assert!(!after.completed);
+    assert!(
+        !graded(&gateway.course_grades(2).await.unwrap()),
+        "Moodle deleted the grades"
+    );
+}

@@ -78,8 +78,12 @@ fn fnv1a64(offset: u64, parts: &[&[u8]]) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryKind {
-    /// A unit/task result (grade, outcome, dates).
+    /// A unit/task's final result: passed or failed (grade, outcome, dates).
+    /// First result wins: a later different one for the key is never sent.
     Result,
+    /// A unit/task started: a message of its own, so the final result that
+    /// follows it is still sent (started is not completed).
+    Started,
     /// A course completion (Coachview: final grade, passed, completion date).
     Completion,
     /// An attendance record (Present / Late / Absent).
@@ -92,6 +96,7 @@ impl DeliveryKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryKind::Result => "result",
+            DeliveryKind::Started => "started",
             DeliveryKind::Completion => "completion",
             DeliveryKind::Attendance => "attendance",
             DeliveryKind::LlnAssessment => "lln_assessment",
@@ -1053,6 +1058,27 @@ mod tests {
             None,
             "never attempted: no window yet"
         );
+    }
+
+    #[test]
+    fn a_started_result_is_its_own_message_so_the_final_one_still_goes() {
+        let now = t0();
+        let started_key = DeliveryKey {
+            kind: DeliveryKind::Started,
+            ..key()
+        };
+        assert_ne!(started_key.idempotency_key(), key().idempotency_key());
+        assert!(started_key.idempotency_key().contains(":started:"));
+        let started = Delivery::new(
+            &started_key,
+            ConnectionId::parse("sms").unwrap(),
+            json!({"result": "started"}),
+            now,
+        );
+        let delivered = after_attempt(&claim(&started, now), &Verdict::Delivered, now).delivery;
+        assert_eq!(delivered.state, DeliveryState::Delivered);
+        // The passed result has its own key: nothing delivered under it yet.
+        assert_ne!(delivered.id, key().delivery_id());
     }
 
     #[test]

@@ -276,6 +276,7 @@ mod tests {
                         external_user: None,
                         transferred_at: None,
                         updated_at: t0(),
+                        removal_error: None,
                     },
                 );
             }

@@ -246,6 +246,9 @@ pub struct LearnerGrades {
     pub user: i64,
     pub items: Vec<ItemGrade>,
     pub course_total: Option<f64>,
+    /// The course total's maximum (`grademax` of the course item).
+    #[serde(default)]
+    pub course_max: Option<f64>,
 }
 
 impl LearnerGrades {
@@ -293,6 +296,11 @@ impl LearnerGrades {
 pub struct CourseCompletionRead {
     pub completed: bool,
     pub criteria: Vec<CriterionStatus>,
+    /// Moodle does not track the learner's completion in the course (no
+    /// active enrolment: not started yet, suspended, or gone; Moodle answers
+    /// `usernotenroled`): there is no completion to read, nor to lose.
+    #[serde(default)]
+    pub untracked: bool,
 }
 
 /// The seed's three buckets.
@@ -340,29 +348,40 @@ pub struct ProposedResult {
     pub result: ResultType,
     pub start_date: Option<NaiveDate>,
     pub finish_date: Option<NaiveDate>,
-    /// The mapped activities' grades (the mean of the visible ones), for the SMS.
+    /// The mapped activities' grade, raw: see [`result_grade`].
     pub grade: Option<f64>,
+    /// The maximum `grade` is out of.
+    #[serde(default)]
+    pub grade_max: Option<f64>,
 }
 
-/// The result's grade for the SMS: each mapped activity's visible grade as a
-/// percentage of its maximum, averaged, so a quiz out of 10 and an assignment out
-/// of 100 weigh the same. Scale grades and grades without a maximum have no
-/// percentage and are left out; with none left there is no grade, rather than a
-/// number that mixes scales.
-pub fn percent_grade(outcomes: &[ActivityOutcome]) -> Option<f64> {
-    let percents: Vec<f64> = outcomes
+/// One way to state a grade, for results and completions alike: the raw
+/// grade and the maximum it is out of (Moodle's `graderaw` and `grademax`),
+/// never a percentage. Raw and maximum lose nothing; an SMS that wants a
+/// percentage divides.
+///
+/// A result's grade over its mapped activities is the sum of their visible
+/// grades out of the sum of their maxima (Moodle's default "Natural"
+/// aggregation, the way its course total is formed): one activity is stated
+/// exactly as Moodle has it. Scale grades (a scale item's number) and grades
+/// without a maximum are left out, rather than added to points; with none
+/// left there is no grade. Sums are rounded to Moodle's 5 decimals.
+pub fn result_grade(outcomes: &[ActivityOutcome]) -> (Option<f64>, Option<f64>) {
+    let counted: Vec<(f64, f64)> = outcomes
         .iter()
         .filter(|o| !o.scale)
         .filter_map(|o| match (o.visible_grade(), o.max_grade) {
-            (Some(grade), Some(max)) if max > 0.0 => Some(grade / max * 100.0),
+            (Some(grade), Some(max)) if max > 0.0 => Some((grade, max)),
             _ => None,
         })
         .collect();
-    if percents.is_empty() {
-        return None;
+    if counted.is_empty() {
+        return (None, None);
     }
-    let mean = percents.iter().sum::<f64>() / percents.len() as f64;
-    Some((mean * 100.0).round() / 100.0)
+    let round = |v: f64| (v * 100_000.0).round() / 100_000.0;
+    let grade = counted.iter().map(|(g, _)| g).sum::<f64>();
+    let max = counted.iter().map(|(_, m)| m).sum::<f64>();
+    (Some(round(grade)), Some(round(max)))
 }
 
 /// Why the rules propose nothing.
@@ -417,12 +436,13 @@ pub fn decide(
             .max()
             .map(|d| rules.zone.date_of(d)),
     };
-    let grade = percent_grade(outcomes);
+    let (grade, grade_max) = result_grade(outcomes);
     Ok(ProposedResult {
         result,
         start_date: start_date(rules, assessable, enrolment_start, outcomes),
         finish_date,
         grade,
+        grade_max,
     })
 }
 
@@ -517,11 +537,157 @@ pub struct StoredResult {
     pub result: ResultType,
     pub start_date: Option<NaiveDate>,
     pub finish_date: Option<NaiveDate>,
+    /// The raw grade (see [`result_grade`]).
     pub grade: Option<f64>,
+    /// The maximum `grade` is out of.
+    #[serde(default)]
+    pub grade_max: Option<f64>,
     pub state: ReviewState,
     /// Why it is in error, for the person who must fix it.
     pub error: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// What this result was before (oldest first): a started result saved to
+    /// the SMS before the final one, or proposals replaced before anyone
+    /// processed them (see [`progress`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<PastResult>,
+    /// A later attempt's different final result, read after this one was
+    /// saved: shown, never sent (first result wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub later: Option<LaterAttempt>,
+}
+
+/// An earlier state of a result, kept when a newer one replaced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastResult {
+    pub result: ResultType,
+    pub start_date: Option<NaiveDate>,
+    pub finish_date: Option<NaiveDate>,
+    pub grade: Option<f64>,
+    #[serde(default)]
+    pub grade_max: Option<f64>,
+    /// It was saved to the SMS (a started result); otherwise it was a
+    /// proposal nobody processed.
+    pub delivered: bool,
+    /// When the newer result replaced it.
+    pub replaced_at: DateTime<Utc>,
+}
+
+/// A final result read after the first final result was saved, that differs
+/// from it (a retake): recorded and shown on the saved result, never sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaterAttempt {
+    pub result: ResultType,
+    pub finish_date: Option<NaiveDate>,
+    pub grade: Option<f64>,
+    #[serde(default)]
+    pub grade_max: Option<f64>,
+    /// When it was first read.
+    pub seen_at: DateTime<Utc>,
+}
+
+/// What a new proposal does to the result stored for the same learner and
+/// assessable (the seed: "Results will not show for units/tasks that have
+/// already been completed. Additionally, units/tasks will not be started if
+/// they are already started"; Coachview: a later attempt's new final grade is
+/// not registered again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Nothing new to store.
+    Unchanged,
+    /// A result for review: the first one, or one that replaces an
+    /// unprocessed proposal (a retake before anything final was saved; a
+    /// failed nobody processed, replaced by the pass) or follows a started
+    /// result already saved (started is not completed). The replaced one is in
+    /// its history.
+    Propose(StoredResult),
+    /// The final result was processed but its delivery has not reached the
+    /// SMS yet: nothing final was delivered, so the retake's result takes its
+    /// place (still done, the old one in the history) and the waiting
+    /// delivery is to carry it instead.
+    Redeliver(StoredResult),
+    /// The final result was delivered; a later attempt differs: recorded on
+    /// the saved result (state still done), never sent.
+    LaterAttempt(StoredResult),
+}
+
+fn is_final(result: ResultType) -> bool {
+    matches!(result, ResultType::Passed | ResultType::Failed)
+}
+
+/// The rules' new proposal against what is stored (see [`Progress`]):
+/// - nothing stored: proposed;
+/// - an unprocessed proposal (ready or in error): the same result, grade and
+///   finish date again changes nothing (a person's adjusted start date is
+///   kept); anything else replaces it, the old one kept in the history;
+/// - a started result saved: another started changes nothing; a passed or
+///   failed is proposed (and delivered as its own message);
+/// - a passed or failed saved: a started changes nothing; a final result with
+///   the same type and grade changes nothing; a different one replaces it
+///   while its delivery has not reached the SMS (`delivered` false), and is
+///   otherwise recorded as the later attempt, never sent.
+pub fn progress(
+    stored: Option<&StoredResult>,
+    key: ResultKey,
+    proposed: ProposedResult,
+    delivered: bool,
+    now: DateTime<Utc>,
+) -> Progress {
+    let Some(stored) = stored else {
+        return Progress::Propose(StoredResult::new(key, proposed, now));
+    };
+    let same = stored.result == proposed.result
+        && stored.grade == proposed.grade
+        && stored.grade_max == proposed.grade_max;
+    match stored.state {
+        ReviewState::Ready | ReviewState::Error => {
+            if same && stored.finish_date == proposed.finish_date {
+                return Progress::Unchanged;
+            }
+            Progress::Propose(stored.replaced_by(key, proposed, false, now))
+        }
+        ReviewState::Done if !is_final(stored.result) => {
+            if is_final(proposed.result) {
+                Progress::Propose(stored.replaced_by(key, proposed, true, now))
+            } else {
+                Progress::Unchanged
+            }
+        }
+        ReviewState::Done => {
+            if !is_final(proposed.result) || same {
+                return Progress::Unchanged;
+            }
+            if !delivered {
+                let mut next = stored.replaced_by(key, proposed, false, now);
+                if next.state == ReviewState::Ready {
+                    next.state = ReviewState::Done;
+                    return Progress::Redeliver(next);
+                }
+                // The retake's result cannot be saved as it is (e.g. no
+                // finish date): a person reviews it; the waiting delivery
+                // still carries the processed one.
+                return Progress::Propose(next);
+            }
+            let later = LaterAttempt {
+                result: proposed.result,
+                finish_date: proposed.finish_date,
+                grade: proposed.grade,
+                grade_max: proposed.grade_max,
+                seen_at: now,
+            };
+            if let Some(seen) = &stored.later
+                && seen.result == later.result
+                && seen.grade == later.grade
+                && seen.grade_max == later.grade_max
+            {
+                return Progress::Unchanged;
+            }
+            let mut recorded = stored.clone();
+            recorded.later = Some(later);
+            recorded.updated_at = now;
+            Progress::LaterAttempt(recorded)
+        }
+    }
 }
 
 /// What a result needs before it can be saved; `None` when nothing is missing.
@@ -561,6 +727,7 @@ impl StoredResult {
             start_date: proposed.start_date,
             finish_date: proposed.finish_date,
             grade: proposed.grade,
+            grade_max: proposed.grade_max,
             state: if error.is_some() {
                 ReviewState::Error
             } else {
@@ -568,7 +735,31 @@ impl StoredResult {
             },
             error,
             updated_at: now,
+            history: Vec::new(),
+            later: None,
         }
+    }
+
+    /// A new proposal in this one's place, this one kept in its history.
+    fn replaced_by(
+        &self,
+        key: ResultKey,
+        proposed: ProposedResult,
+        delivered: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut next = Self::new(key, proposed, now);
+        next.history = self.history.clone();
+        next.history.push(PastResult {
+            result: self.result,
+            start_date: self.start_date,
+            finish_date: self.finish_date,
+            grade: self.grade,
+            grade_max: self.grade_max,
+            delivered,
+            replaced_at: now,
+        });
+        next
     }
 
     /// A person's change to the type and dates; the state is checked again.
@@ -623,6 +814,7 @@ impl StoredResult {
             "start_date": self.start_date,
             "finish_date": self.finish_date,
             "grade": self.grade,
+            "grade_max": self.grade_max,
         })
     }
 }
@@ -664,8 +856,11 @@ pub struct CompletionRecord {
     /// The completion's day in the tenant's time zone (what an SMS shows as
     /// the completion date: Coachview's `CompletionDate`).
     pub completed_on: NaiveDate,
-    /// The course total grade.
+    /// The course total grade, raw (stated like a result's: [`result_grade`]).
     pub grade: Option<f64>,
+    /// The maximum `grade` is out of (the course total's `grademax`).
+    #[serde(default)]
+    pub grade_max: Option<f64>,
     /// Smartosh: the attendance date (the completion's date).
     pub attendance_date: Option<NaiveDate>,
     /// Smartosh: the learner is marked attended (SM-34).
@@ -704,6 +899,7 @@ impl CompletionRecord {
             completed_at,
             completed_on: date,
             grade,
+            grade_max: None,
             attendance_date: smartosh.then_some(date),
             attended: smartosh,
             evaluation_date: evaluated.then_some(date),
@@ -939,8 +1135,15 @@ pub struct StoredCompletion {
     pub user: i64,
     /// When the latest completion criterion was met (a person may change the date).
     pub completed_at: DateTime<Utc>,
-    /// The course total grade.
+    /// The course total grade, raw.
     pub grade: Option<f64>,
+    /// The maximum `grade` is out of.
+    #[serde(default)]
+    pub grade_max: Option<f64>,
+    /// A later course total that differs from the one saved to the SMS (a
+    /// retake after processing): shown, never sent (first result wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub later_grade: Option<LaterGrade>,
     /// Smartosh mode: attendance (and evaluation) recorded, then unenrolled.
     pub smartosh: bool,
     pub must_be_evaluated: bool,
@@ -978,6 +1181,8 @@ impl StoredCompletion {
             user,
             completed_at,
             grade,
+            grade_max: None,
+            later_grade: None,
             smartosh,
             must_be_evaluated,
             state: ReviewState::Ready,
@@ -1027,6 +1232,42 @@ impl StoredCompletion {
         }
     }
 
+    /// The course total as read again. An unprocessed completion takes it
+    /// (a retake before processing updates the proposal); a processed one
+    /// keeps the grade the SMS has and records a different later one, never
+    /// sent (first result wins). A total that is gone (no grade) changes
+    /// nothing. Whether anything changed.
+    pub fn regrade(
+        &mut self,
+        grade: Option<f64>,
+        grade_max: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if grade.is_none() || (grade == self.grade && grade_max == self.grade_max) {
+            return false;
+        }
+        if self.state != ReviewState::Done {
+            self.grade = grade;
+            self.grade_max = grade_max;
+            self.updated_at = now;
+            return true;
+        }
+        if self
+            .later_grade
+            .as_ref()
+            .is_some_and(|l| l.grade == grade && l.grade_max == grade_max)
+        {
+            return false;
+        }
+        self.later_grade = Some(LaterGrade {
+            grade,
+            grade_max,
+            seen_at: now,
+        });
+        self.updated_at = now;
+        true
+    }
+
     /// Approved, still enrolled in Moodle, and the mode unenrols.
     pub fn unenrol_pending(&self) -> bool {
         self.smartosh && self.state == ReviewState::Done && self.unenrolled_at.is_none()
@@ -1043,6 +1284,7 @@ impl StoredCompletion {
             self.must_be_evaluated,
             zone,
         );
+        record.grade_max = self.grade_max;
         record.course_id = self.course_id;
         record.external_id = self
             .idnumber
@@ -1052,6 +1294,16 @@ impl StoredCompletion {
             .map(str::to_owned);
         record
     }
+}
+
+/// A course total read after the completion was saved, that differs from the
+/// saved one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaterGrade {
+    pub grade: Option<f64>,
+    #[serde(default)]
+    pub grade_max: Option<f64>,
+    pub seen_at: DateTime<Utc>,
 }
 
 /// The name of an assessable level, as settings and errors spell it.
@@ -1443,7 +1695,7 @@ mod tests {
     }
 
     #[test]
-    fn the_result_grade_is_the_mean_percentage_of_each_activity_s_maximum() {
+    fn the_result_grade_is_raw_with_its_maximum_summed_over_the_activities() {
         let quiz = ActivityOutcome {
             cmid: 1,
             grade: Some(9.0),
@@ -1457,17 +1709,22 @@ mod tests {
             ..ActivityOutcome::default()
         };
         assert_eq!(
-            percent_grade(&[quiz, assign]),
-            Some(87.5),
-            "90% and 85%, not (9 + 85) / 2"
+            result_grade(&[quiz]),
+            (Some(9.0), Some(10.0)),
+            "one activity: exactly Moodle's grade and maximum"
+        );
+        assert_eq!(
+            result_grade(&[quiz, assign]),
+            (Some(94.0), Some(110.0)),
+            "points out of points, like Moodle's Natural course total"
         );
         let hidden = ActivityOutcome {
             hidden: true,
             ..assign
         };
         assert_eq!(
-            percent_grade(&[quiz, hidden]),
-            Some(90.0),
+            result_grade(&[quiz, hidden]),
+            (Some(9.0), Some(10.0)),
             "a hidden grade does not count"
         );
         let scale = ActivityOutcome {
@@ -1477,21 +1734,33 @@ mod tests {
             scale: true,
             ..ActivityOutcome::default()
         };
-        assert_eq!(percent_grade(&[scale]), None, "a scale has no percentage");
+        assert_eq!(result_grade(&[scale]), (None, None), "a scale is no points");
         let no_max = ActivityOutcome {
             cmid: 4,
             grade: Some(7.0),
             ..ActivityOutcome::default()
         };
-        assert_eq!(percent_grade(&[no_max]), None);
-        assert_eq!(percent_grade(&[]), None);
+        assert_eq!(result_grade(&[no_max]), (None, None));
+        assert_eq!(result_grade(&[]), (None, None));
+        // The retake sample: a quiz graded 3.33333 out of 10, nothing lost.
         let third = ActivityOutcome {
             cmid: 5,
-            grade: Some(1.0),
-            max_grade: Some(3.0),
+            grade: Some(3.33333),
+            max_grade: Some(10.0),
             ..ActivityOutcome::default()
         };
-        assert_eq!(percent_grade(&[third]), Some(33.33));
+        assert_eq!(result_grade(&[third]), (Some(3.33333), Some(10.0)));
+        let tenth = ActivityOutcome {
+            cmid: 6,
+            grade: Some(0.1),
+            max_grade: Some(1.0),
+            ..ActivityOutcome::default()
+        };
+        assert_eq!(
+            result_grade(&[tenth, tenth, tenth]),
+            (Some(0.3), Some(3.0)),
+            "sums are rounded to Moodle's 5 decimals"
+        );
     }
 
     #[test]
@@ -1512,6 +1781,7 @@ mod tests {
                 },
             ],
             course_total: None,
+            course_max: None,
         };
         assert!(g.changed_since(None), "first run: everyone");
         assert!(g.changed_since(Some(at(6))));
@@ -1540,7 +1810,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.finish_date, Some(date(9)));
-        assert_eq!(r.grade, Some(75.0));
+        assert_eq!((r.grade, r.grade_max), (Some(150.0), Some(200.0)));
         let started = decide(
             RECORD,
             &assessable(None),
@@ -1690,6 +1960,7 @@ mod tests {
                 start_date: Some(date(1)),
                 finish_date: Some(date(3)),
                 grade: Some(80.0),
+                grade_max: Some(100.0),
             },
             at(4),
         );
@@ -1701,6 +1972,7 @@ mod tests {
                 start_date: None,
                 finish_date: Some(date(3)),
                 grade: None,
+                grade_max: None,
             },
             at(4),
         );
@@ -1756,6 +2028,316 @@ mod tests {
         assert_eq!(ReviewState::parse("ready"), Some(ReviewState::Ready));
         assert_eq!(ReviewState::parse("x"), None);
         assert_eq!(ready.payload()["result"], "passed");
+    }
+
+    fn proposal(result: ResultType, grade: f64, finish: Option<u32>) -> ProposedResult {
+        ProposedResult {
+            result,
+            start_date: Some(date(1)),
+            finish_date: finish.map(date),
+            grade: Some(grade),
+            grade_max: Some(10.0),
+        }
+    }
+
+    fn proposed(p: Progress) -> StoredResult {
+        match p {
+            Progress::Propose(r) => r,
+            other => panic!("expected a proposal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn started_is_not_completed_a_saved_started_is_followed_by_the_pass() {
+        use ResultType::*;
+        let mut started = proposed(progress(
+            None,
+            key(),
+            proposal(Started, 5.0, None),
+            false,
+            at(2),
+        ));
+        assert_eq!(
+            progress(
+                Some(&started),
+                key(),
+                proposal(Started, 6.0, None),
+                true,
+                at(3)
+            ),
+            Progress::Propose(StoredResult {
+                grade: Some(6.0),
+                updated_at: at(3),
+                history: vec![PastResult {
+                    result: Started,
+                    start_date: Some(date(1)),
+                    finish_date: None,
+                    grade: Some(5.0),
+                    grade_max: Some(10.0),
+                    delivered: false,
+                    replaced_at: at(3),
+                }],
+                ..started.clone()
+            }),
+            "an unprocessed started takes the newer grade"
+        );
+        started.approve(at(3)).unwrap();
+        assert_eq!(
+            progress(
+                Some(&started),
+                key(),
+                proposal(Started, 6.0, None),
+                true,
+                at(4)
+            ),
+            Progress::Unchanged,
+            "units/tasks will not be started if they are already started"
+        );
+        let passed = proposed(progress(
+            Some(&started),
+            key(),
+            proposal(Passed, 10.0, Some(5)),
+            true,
+            at(5),
+        ));
+        assert_eq!(
+            (passed.result, passed.state, passed.grade),
+            (Passed, ReviewState::Ready, Some(10.0))
+        );
+        assert_eq!(passed.history.len(), 1);
+        assert!(
+            passed.history[0].delivered,
+            "the saved started is in the history"
+        );
+    }
+
+    #[test]
+    fn first_final_result_wins_a_later_attempt_is_recorded_never_proposed() {
+        use ResultType::*;
+        let mut failed = proposed(progress(
+            None,
+            key(),
+            proposal(Failed, 3.33333, Some(3)),
+            false,
+            at(3),
+        ));
+        failed.approve(at(4)).unwrap();
+        assert_eq!(
+            progress(
+                Some(&failed),
+                key(),
+                proposal(Failed, 3.33333, Some(3)),
+                true,
+                at(5)
+            ),
+            Progress::Unchanged,
+            "results will not show for units/tasks already completed"
+        );
+        assert_eq!(
+            progress(
+                Some(&failed),
+                key(),
+                proposal(Started, 5.0, None),
+                true,
+                at(5)
+            ),
+            Progress::Unchanged
+        );
+        let Progress::LaterAttempt(recorded) = progress(
+            Some(&failed),
+            key(),
+            proposal(Passed, 10.0, Some(6)),
+            true,
+            at(6),
+        ) else {
+            panic!("a later attempt")
+        };
+        assert_eq!(recorded.state, ReviewState::Done, "still the saved one");
+        assert_eq!(
+            (recorded.result, recorded.grade),
+            (Failed, Some(3.33333)),
+            "the SMS's value is kept"
+        );
+        assert_eq!(
+            recorded.later,
+            Some(LaterAttempt {
+                result: Passed,
+                finish_date: Some(date(6)),
+                grade: Some(10.0),
+                grade_max: Some(10.0),
+                seen_at: at(6),
+            })
+        );
+        assert_eq!(
+            progress(
+                Some(&recorded),
+                key(),
+                proposal(Passed, 10.0, Some(6)),
+                true,
+                at(7)
+            ),
+            Progress::Unchanged,
+            "the same later attempt again changes nothing"
+        );
+        assert!(matches!(
+            progress(Some(&recorded), key(), proposal(Passed, 9.0, Some(8)), true, at(8)),
+            Progress::LaterAttempt(r) if r.later.as_ref().and_then(|l| l.grade) == Some(9.0)
+        ));
+    }
+
+    #[test]
+    fn a_processed_final_result_not_yet_delivered_takes_the_retake() {
+        use ResultType::*;
+        let mut failed = proposed(progress(
+            None,
+            key(),
+            proposal(Failed, 3.33333, Some(3)),
+            false,
+            at(3),
+        ));
+        failed.approve(at(3)).unwrap();
+        let Progress::Redeliver(passed) = progress(
+            Some(&failed),
+            key(),
+            proposal(Passed, 10.0, Some(4)),
+            false,
+            at(4),
+        ) else {
+            panic!("the waiting delivery carries the pass")
+        };
+        assert_eq!(
+            (passed.result, passed.grade, passed.state),
+            (Passed, Some(10.0), ReviewState::Done)
+        );
+        assert_eq!(passed.history.len(), 1);
+        assert!(!passed.history[0].delivered);
+        assert_eq!(passed.later, None);
+    }
+
+    #[test]
+    fn a_retake_before_anything_final_was_saved_updates_the_proposal() {
+        use ResultType::*;
+        // The samples: the quiz graded 3.33333 / 10 (completion state 3,
+        // complete-fail), retaken to 10 / 10 (state 2) later that day.
+        let first = ActivityOutcome {
+            cmid: 1,
+            grade: Some(3.33333),
+            max_grade: Some(10.0),
+            pass_grade: Some(5.0),
+            graded_at: Some(at(3)),
+            completion: Some(ActivityCompletion {
+                state: CompletionState::CompleteFail,
+                completed_at: Some(at(3)),
+            }),
+            ..ActivityOutcome::default()
+        };
+        let retake = ActivityOutcome {
+            grade: Some(10.0),
+            graded_at: Some(at(4)),
+            completion: Some(ActivityCompletion {
+                state: CompletionState::CompletePass,
+                completed_at: Some(at(4)),
+            }),
+            ..first
+        };
+        let rules = ResultRules {
+            record_failed_results: true,
+            use_enrolment_start_date: true,
+            zone: TenantZone::UTC,
+        };
+        let a = assessable(None);
+        let failed = decide(rules, &a, Some(date(1)), PriorResult::None, &[first]).unwrap();
+        assert_eq!(
+            (failed.result, failed.grade, failed.grade_max),
+            (Failed, Some(3.33333), Some(10.0))
+        );
+        let stored = proposed(progress(None, key(), failed, false, at(3)));
+        assert_eq!(stored.state, ReviewState::Ready);
+        let passed = decide(rules, &a, Some(date(1)), PriorResult::None, &[retake]).unwrap();
+        let replaced = proposed(progress(Some(&stored), key(), passed, false, at(4)));
+        assert_eq!(
+            (
+                replaced.result,
+                replaced.grade,
+                replaced.finish_date,
+                replaced.state
+            ),
+            (Passed, Some(10.0), Some(date(4)), ReviewState::Ready),
+            "the failed nobody processed is replaced by the pass"
+        );
+        assert_eq!(
+            replaced.history,
+            vec![PastResult {
+                result: Failed,
+                start_date: Some(date(1)),
+                finish_date: Some(date(3)),
+                grade: Some(3.33333),
+                grade_max: Some(10.0),
+                delivered: false,
+                replaced_at: at(4),
+            }],
+            "and shown in its history"
+        );
+        assert_eq!(replaced.payload()["grade"], 10.0);
+        assert_eq!(replaced.payload()["grade_max"], 10.0);
+        // A person's start date survives the same proposal read again.
+        let mut adjusted = replaced.clone();
+        adjusted
+            .adjust(
+                &Adjustment {
+                    start_date: Some(date(2)),
+                    ..Adjustment::default()
+                },
+                at(5),
+            )
+            .unwrap();
+        let again = decide(rules, &a, Some(date(1)), PriorResult::None, &[retake]).unwrap();
+        assert_eq!(
+            progress(Some(&adjusted), key(), again, false, at(6)),
+            Progress::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_completion_grade_updates_until_processed_then_first_wins() {
+        let mut c = StoredCompletion::new(
+            (
+                TenantId::parse("acme").unwrap(),
+                ConnectionId::parse("moodle").unwrap(),
+                OfferingId::parse("S1").unwrap(),
+                LearnerCode::parse("L1").unwrap(),
+            ),
+            7,
+            at(3),
+            Some(3.33333),
+            false,
+            false,
+            at(3),
+        );
+        c.grade_max = Some(10.0);
+        assert!(!c.regrade(Some(3.33333), Some(10.0), at(4)), "same total");
+        assert!(!c.regrade(None, None, at(4)), "a total that is gone");
+        assert!(c.regrade(Some(10.0), Some(10.0), at(4)), "a retake");
+        assert_eq!((c.grade, c.later_grade.as_ref()), (Some(10.0), None));
+        c.approve(at(5)).unwrap();
+        let record = serde_json::to_value(c.record(TenantZone::UTC)).unwrap();
+        assert_eq!(
+            (&record["grade"], &record["grade_max"]),
+            (&serde_json::json!(10.0), &serde_json::json!(10.0)),
+            "a completion's grade is stated like a result's"
+        );
+        assert!(c.regrade(Some(8.0), Some(10.0), at(6)));
+        assert_eq!(c.grade, Some(10.0), "the SMS's grade is kept");
+        assert_eq!(
+            c.later_grade,
+            Some(LaterGrade {
+                grade: Some(8.0),
+                grade_max: Some(10.0),
+                seen_at: at(6)
+            })
+        );
+        assert!(!c.regrade(Some(8.0), Some(10.0), at(7)), "seen already");
+        assert_eq!(c.record(TenantZone::UTC).grade, Some(10.0), "never sent");
     }
 
     #[test]

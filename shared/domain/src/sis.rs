@@ -270,6 +270,11 @@ pub struct Transfer {
     pub external_user: Option<i64>,
     pub transferred_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Why the last removal did not happen (the learner's results could not
+    /// be read, or Moodle refused): the learner is still in the course, and
+    /// the removal is tried again (by the queue, and by each nightly export).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_error: Option<String>,
 }
 
 #[cfg(test)]

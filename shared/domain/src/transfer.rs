@@ -127,6 +127,7 @@ mod tests {
             external_user: Some(4),
             transferred_at: None,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            removal_error: None,
         }
     }
 

@@ -180,6 +180,8 @@ struct TransferRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     transferred_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    removal_error: Option<String>,
 }
 
 impl From<&Transfer> for TransferRecord {
@@ -195,6 +197,7 @@ impl From<&Transfer> for TransferRecord {
             external_user: t.external_user,
             transferred_at: t.transferred_at,
             updated_at: t.updated_at,
+            removal_error: t.removal_error.clone(),
         }
     }
 }
@@ -219,6 +222,7 @@ impl TryFrom<TransferRecord> for Transfer {
             external_user: r.external_user,
             transferred_at: r.transferred_at,
             updated_at: r.updated_at,
+            removal_error: r.removal_error,
         })
     }
 }

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ports::{ResultStore, StoreError};
 use domain::results::{
-    MappedActivity, Mapping, ResultType, RetryEntry, ReviewState, StoredCompletion, StoredResult,
+    LaterAttempt, LaterGrade, MappedActivity, Mapping, PastResult, ResultType, RetryEntry,
+    ReviewState, StoredCompletion, StoredResult,
 };
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -134,10 +135,16 @@ struct ResultRecord {
     finish_date: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grade: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grade_max: Option<f64>,
     state: ReviewState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<PastResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    later: Option<LaterAttempt>,
 }
 
 impl From<&StoredResult> for ResultRecord {
@@ -156,9 +163,12 @@ impl From<&StoredResult> for ResultRecord {
             start_date: r.start_date,
             finish_date: r.finish_date,
             grade: r.grade,
+            grade_max: r.grade_max,
             state: r.state,
             error: r.error.clone(),
             updated_at: r.updated_at,
+            history: r.history.clone(),
+            later: r.later.clone(),
         }
     }
 }
@@ -189,9 +199,12 @@ impl TryFrom<ResultRecord> for StoredResult {
             start_date: r.start_date,
             finish_date: r.finish_date,
             grade: r.grade,
+            grade_max: r.grade_max,
             state: r.state,
             error: r.error,
             updated_at: r.updated_at,
+            history: r.history,
+            later: r.later,
         })
     }
 }
@@ -220,6 +233,10 @@ struct CompletionRecord {
     completed_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grade: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grade_max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    later_grade: Option<LaterGrade>,
     smartosh: bool,
     must_be_evaluated: bool,
     state: ReviewState,
@@ -248,6 +265,8 @@ impl From<&StoredCompletion> for CompletionRecord {
             user: c.user,
             completed_at: c.completed_at,
             grade: c.grade,
+            grade_max: c.grade_max,
+            later_grade: c.later_grade.clone(),
             smartosh: c.smartosh,
             must_be_evaluated: c.must_be_evaluated,
             state: c.state,
@@ -282,6 +301,8 @@ impl TryFrom<CompletionRecord> for StoredCompletion {
             user: r.user,
             completed_at: r.completed_at,
             grade: r.grade,
+            grade_max: r.grade_max,
+            later_grade: r.later_grade,
             smartosh: r.smartosh,
             must_be_evaluated: r.must_be_evaluated,
             state: r.state,

@@ -9,6 +9,7 @@
 //!   <Person><Id>1001</Id><ExternId>1001</ExternId></Person>
 //!   <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>
 //!   <FinalGrade>7.5</FinalGrade>
+//!   <MaxGrade>10</MaxGrade>
 //!   <CompletionDate>2026-11-20</CompletionDate>
 //!   <Attended>true</Attended>
 //!   <Passed>true</Passed>
@@ -22,9 +23,11 @@
 //! e-learning onderdeel), or the offering when there is none; its
 //! ELearningCourseId is the payload's `course_id` (a completion's: the Moodle
 //! course id, the "cursusnummer" filled in on the onderdeel), left out when
-//! absent. The payload fields read are `grade` (a completion's: the course
-//! total), `completed_on` (or `completed_at`: the approval date), `attended`
-//! and `passed`; a missing flag is left out, and a completion counts as attended.
+//! absent. The payload fields read are `grade` and `grade_max` (raw, with the
+//! maximum it is out of; a completion's: the course total), `completed_on` (or
+//! `completed_at`, or a result's `finish_date`: the approval date), `attended`
+//! and `passed` (or a result's `result`: passed or failed); a missing flag is
+//! left out, and a completion counts as attended.
 
 use super::{IDEMPOTENCY_KEY_HEADER, SignedRequest};
 use domain::delivery::{Delivery, DeliveryKind};
@@ -94,9 +97,16 @@ pub fn body(delivery: &Delivery) -> Result<String, SmsSendError> {
         .map_or(delivery.offering.as_str(), |a| a.as_str());
     let course_id = payload.get("course_id").and_then(scalar);
     let grade = payload.get("grade").and_then(scalar);
+    // The maximum the grade is out of: a result's and a completion's grade
+    // are both stated raw with their maximum (docs/connectors/sms.md).
+    let grade_max = grade
+        .as_ref()
+        .and_then(|_| payload.get("grade_max"))
+        .and_then(scalar);
     let completed = payload
         .get("completed_on")
         .or_else(|| payload.get("completed_at"))
+        .or_else(|| payload.get("finish_date"))
         .and_then(scalar)
         .map(|d| d.chars().take(10).collect::<String>());
     let attended = match flag(payload, "attended")? {
@@ -104,7 +114,15 @@ pub fn body(delivery: &Delivery) -> Result<String, SmsSendError> {
         None if delivery.kind == DeliveryKind::Completion => Some(true),
         None => None,
     };
-    let passed = flag(payload, "passed")?;
+    // A unit/task result says passed or failed in its `result`.
+    let passed = match flag(payload, "passed")? {
+        Some(p) => Some(p),
+        None => match payload.get("result").and_then(Value::as_str) {
+            Some("passed") => Some(true),
+            Some("failed") => Some(false),
+            _ => None,
+        },
+    };
 
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str("<ResultMessage version=\"1\">\n");
@@ -131,6 +149,9 @@ pub fn body(delivery: &Delivery) -> Result<String, SmsSendError> {
     xml.push_str("</CoursePart>\n");
     if let Some(grade) = grade {
         xml.push_str(&format!("  <FinalGrade>{}</FinalGrade>\n", escape(&grade)));
+    }
+    if let Some(max) = grade_max {
+        xml.push_str(&format!("  <MaxGrade>{}</MaxGrade>\n", escape(&max)));
     }
     if let Some(date) = completed {
         xml.push_str(&format!(
@@ -200,12 +221,12 @@ mod tests {
     #[test]
     fn writes_the_documented_message() {
         let d = delivery(
-            json!({"grade": 7.5, "completed_at": "2026-11-20T10:00:00Z", "passed": true, "course_id": 31}),
+            json!({"grade": 7.5, "grade_max": 10.0, "completed_at": "2026-11-20T10:00:00Z", "passed": true, "course_id": 31}),
             Some("EL-1"),
         );
         assert_eq!(
             body(&d).unwrap(),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResultMessage version=\"1\">\n  <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>\n  <Person><Id>1001</Id><ExternId>1001</ExternId></Person>\n  <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>\n  <FinalGrade>7.5</FinalGrade>\n  <CompletionDate>2026-11-20</CompletionDate>\n  <Attended>true</Attended>\n  <Passed>true</Passed>\n</ResultMessage>\n"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResultMessage version=\"1\">\n  <MessageId>acme:completion:1001:OPL-7:EL-1</MessageId>\n  <Person><Id>1001</Id><ExternId>1001</ExternId></Person>\n  <CoursePart><Id>EL-1</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>\n  <FinalGrade>7.5</FinalGrade>\n  <MaxGrade>10.0</MaxGrade>\n  <CompletionDate>2026-11-20</CompletionDate>\n  <Attended>true</Attended>\n  <Passed>true</Passed>\n</ResultMessage>\n"
         );
     }
 
@@ -231,6 +252,7 @@ mod tests {
             false,
             Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap(),
         );
+        completion.grade_max = Some(100.0);
         completion.course_id = Some(31);
         completion.idnumber = Some("CV-9001".to_owned());
         let payload =
@@ -240,6 +262,7 @@ mod tests {
             "<Person><Id>1001</Id><ExternId>CV-9001</ExternId></Person>",
             "<CoursePart><Id>OPL-7</Id><CourseId>OPL-7</CourseId><ELearningCourseId>31</ELearningCourseId></CoursePart>",
             "<FinalGrade>82.5</FinalGrade>",
+            "<MaxGrade>100.0</MaxGrade>",
             "<CompletionDate>2026-11-20</CompletionDate>",
             "<Attended>true</Attended>",
         ] {
@@ -262,6 +285,40 @@ mod tests {
         let xml = body(&delivery(payload, None)).unwrap();
         assert!(xml.contains("<Person><Id>1001</Id><ExternId>1001</ExternId></Person>"));
         assert!(xml.contains("<CoursePart><Id>OPL-7</Id><CourseId>OPL-7</CourseId></CoursePart>"));
+    }
+
+    /// A unit/task result states its grade as a completion does (raw, with
+    /// its maximum), its finish date as the approval date and its outcome
+    /// as passed.
+    #[test]
+    fn a_result_carries_raw_grade_maximum_finish_date_and_outcome() {
+        use domain::results::{ProposedResult, ResultKey, ResultType, StoredResult};
+        let result = StoredResult::new(
+            ResultKey {
+                tenant: TenantId::parse("acme").unwrap(),
+                connection: ConnectionId::parse("moodle").unwrap(),
+                offering: OfferingId::parse("OPL-7").unwrap(),
+                learner: LearnerCode::parse("1001").unwrap(),
+                assessable: AssessableId::parse("EL-1").unwrap(),
+            },
+            ProposedResult {
+                result: ResultType::Failed,
+                start_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2),
+                finish_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
+                grade: Some(3.33333),
+                grade_max: Some(10.0),
+            },
+            Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap(),
+        );
+        let xml = body(&delivery(result.payload(), Some("EL-1"))).unwrap();
+        for expected in [
+            "<FinalGrade>3.33333</FinalGrade>",
+            "<MaxGrade>10.0</MaxGrade>",
+            "<CompletionDate>2026-11-20</CompletionDate>",
+            "<Passed>false</Passed>",
+        ] {
+            assert!(xml.contains(expected), "{expected} in {xml}");
+        }
     }
 
     #[test]
