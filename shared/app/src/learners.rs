@@ -1,13 +1,14 @@
 //! Learner edits reaching Moodle (removing an enrolment: [`crate::removal`]).
 
 use crate::push::{PushError, Synced, moodle_connection};
+use chrono::{DateTime, Utc};
 use domain::Connection;
 use domain::learning::{RecordFailure, UserLookup};
 use domain::matching;
 use domain::ports::{ConnectionStore, LearningSystems, LinkStore, SisStore};
 use domain::sis::Learner;
 use domain::sis::{BlockReason, ExternalAccount, Transfer, TransferStatus};
-use domain::{ConnectionId, ConnectionKind, LearnerCode, OfferingId, TenantId};
+use domain::{ConnectionId, ConnectionKind, LearnerCode, TenantId};
 
 /// The ports these use cases use.
 pub struct Learners<'a> {
