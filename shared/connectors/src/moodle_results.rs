@@ -156,9 +156,7 @@ impl GradeSource for MoodleGateway {
             // whose enrolment has not started, is suspended or is gone has
             // none (the samples: `usernotenroled`, or `notenroled` when the
             // learner is the token's own user).
-            Err(MoodleError::Other { errorcode, .. })
-                if errorcode == "usernotenroled" || errorcode == "notenroled" =>
-            {
+            Err(MoodleError::NotEnrolled { .. }) => {
                 return Ok(CourseCompletionRead {
                     untracked: true,
                     ..CourseCompletionRead::default()
