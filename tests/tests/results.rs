@@ -804,6 +804,17 @@ async fn a_learner_graded_then_removed_keeps_the_result_while_moodle_loses_the_g
             .any(|e| e.userid == user)
     };
     assert!(graded(4) && enrolled(4), "student 4 is graded in Moodle");
+    // Course completions are read too (student 4 completed the course).
+    let mut conn = stores
+        .connections
+        .connection(&t, &c)
+        .await
+        .unwrap()
+        .unwrap();
+    if let ConnectionSettings::Moodle(m) = &mut conn.settings {
+        m.course_completions = true;
+    }
+    stores.connections.save_connection(&conn).await.unwrap();
 
     // The SMS withdraws S4, then a person removes the enrolment from Moodle.
     let withdrawn = http
@@ -835,6 +846,13 @@ async fn a_learner_graded_then_removed_keeps_the_result_while_moodle_loses_the_g
         (result.result, result.state),
         (ResultType::Passed, ReviewState::Ready),
         "in review"
+    );
+    // The course completion too, although S4 was withdrawn in the SMS first (a real
+    // Moodle 4.3 showed it lost when a withdrawn learner's completion was not read).
+    let completions = stores.results.completions(&t, &o).await.unwrap();
+    assert!(
+        completions.iter().any(|c| c.learner == s4),
+        "S4's course completion is kept: {completions:?}"
     );
     assert!(!enrolled(4), "unenrolled");
     assert!(!graded(4), "and Moodle deleted the grades");

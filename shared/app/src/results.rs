@@ -192,6 +192,10 @@ struct FetchCtx<'c> {
     zone: TenantZone,
     /// Courses already reported as having no completion criteria this run.
     no_criteria: std::sync::Mutex<BTreeSet<i64>>,
+    /// Reading a learner before their removal: their enrolment may already be
+    /// withdrawn in the SMS, yet what Moodle holds (a completed course included)
+    /// is kept, for a person to review, before the unenrolment resets it.
+    before_removal: bool,
 }
 
 impl Results<'_> {
@@ -285,6 +289,7 @@ impl Results<'_> {
             run,
             now,
             zone: self.zone(tenant).await?,
+            before_removal: false,
             no_criteria: std::sync::Mutex::new(BTreeSet::new()),
         };
         let mut counts = FetchCounts::default();
@@ -603,8 +608,12 @@ impl Results<'_> {
             };
             counts.learners += 1;
             let stored_completion = prior_completions.get(code);
-            let completion_read =
-                completions && enrolment.state.is_active() && stored_completion.is_none();
+            // A learner about to be removed (`only`) is read whatever their state in
+            // the SMS: a withdrawn enrolment is still Moodle's until the unenrolment,
+            // and its completion would be gone after it (seen on a real Moodle 4.3).
+            let completion_read = completions
+                && (enrolment.state.is_active() || only.is_some())
+                && stored_completion.is_none();
             let passed_all = !mappings.is_empty()
                 && mappings.iter().all(|m| {
                     prior
@@ -942,8 +951,13 @@ impl Results<'_> {
                     }
                     return Ok(());
                 }
+                let state = if ctx.before_removal {
+                    domain::sis::EnrolmentState::InProgress
+                } else {
+                    enrolment.state
+                };
                 let Some(at) =
-                    results::course_completion(enrolment.state, course.completed, &course.criteria)
+                    results::course_completion(state, course.completed, &course.criteria)
                 else {
                     return Ok(());
                 };
@@ -1092,6 +1106,7 @@ impl Results<'_> {
             now,
             no_criteria: std::sync::Mutex::new(BTreeSet::new()),
             zone: self.zone(tenant).await?,
+            before_removal: true,
         };
         let mut counts = FetchCounts {
             offerings: 1,
