@@ -120,8 +120,7 @@ pub(crate) async fn connection(
         .ok_or_else(|| ApiError::not_found(field, format!("connection {id} does not exist")))
 }
 
-/// [`connection`], which must be a Moodle connection: any other kind is refused
-/// with 422 naming `field` (a route about Moodle courses, users or activities).
+/// [`connection`], which must be a Moodle connection ([`require_moodle`]).
 pub(crate) async fn moodle_connection(
     deps: &Deps,
     tenant: &TenantId,
@@ -129,17 +128,24 @@ pub(crate) async fn moodle_connection(
     id: Option<String>,
 ) -> Result<Connection, ApiError> {
     let connection = connection(deps, tenant, field, id).await?;
-    if connection.kind() != ConnectionKind::Moodle {
-        return Err(ApiError::unprocessable(
-            field,
-            format!(
-                "connection {} is a {} connection; this route works with a Moodle connection",
-                connection.id,
-                connection.kind().as_str()
-            ),
-        ));
-    }
+    require_moodle(&connection, field)?;
     Ok(connection)
+}
+
+/// A route about Moodle courses, users or activities refuses a connection of any
+/// other kind with 422 naming `field` (never a 502 from a gateway that cannot exist).
+pub(crate) fn require_moodle(connection: &Connection, field: &str) -> Result<(), ApiError> {
+    if connection.kind() == ConnectionKind::Moodle {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        field,
+        format!(
+            "connection {} is a {} connection; this route works with a Moodle connection",
+            connection.id,
+            connection.kind().as_str()
+        ),
+    ))
 }
 
 /// The courses an offering is linked to, one per connection.

@@ -54,9 +54,17 @@ async fn connection(
     tenant: &TenantId,
     raw: String,
 ) -> Result<domain::Connection, ApiError> {
-    // Activities and their mappings are Moodle's: another kind is a 422, not a 502.
-    ConnectionId::parse(raw.clone())?;
-    crate::links::moodle_connection(deps, tenant, "connection", Some(raw)).await
+    let id = ConnectionId::parse(raw)?;
+    let connection = deps
+        .connections
+        .connection(tenant, &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("connection", format!("connection {id} does not exist"))
+        })?;
+    // Activities and their mappings are Moodle's.
+    crate::links::require_moodle(&connection, "connection")?;
+    Ok(connection)
 }
 
 #[utoipa::path(get, path = "/v1/offerings/{id}/links/{connection}/activities", tag = "results", responses((status = 200, body = [ActivityView]), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -173,16 +181,8 @@ pub async fn list_mappings(
     let connection = ConnectionId::parse(conn)?;
     // A connection of another kind has no activities to map: say so (one that does
     // not exist, or is another tenant's, simply has no mappings).
-    if let Some(other) = deps.connections.connection(&tenant, &connection).await?
-        && other.kind() != domain::ConnectionKind::Moodle
-    {
-        return Err(ApiError::unprocessable(
-            "connection",
-            format!(
-                "connection {connection} is a {} connection; mappings are to Moodle activities",
-                other.kind().as_str()
-            ),
-        ));
+    if let Some(other) = deps.connections.connection(&tenant, &connection).await? {
+        crate::links::require_moodle(&other, "connection")?;
     }
     let mappings = results
         .results

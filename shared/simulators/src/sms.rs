@@ -172,9 +172,16 @@ impl SmsSim {
             .with_state(self.clone())
     }
 
-    /// Applies `switches` (what is left out stays as it is).
+    /// Applies `switches`: `clear` first, then what is given (what is left out
+    /// stays as it is).
     pub fn apply(&self, switches: &SmsSwitches) {
         let mut inner = self.lock();
+        if switches.clear == Some(true) {
+            inner.refuse_calls = 0;
+            inner.refuse_until = None;
+            inner.always = None;
+            inner.next.clear();
+        }
         if let Some(n) = switches.refuse_calls {
             inner.refuse_calls = n;
         }
@@ -188,12 +195,6 @@ impl SmsSim {
                     format!("the SMS simulator answers {status} (switch)"),
                 )
             });
-        }
-        if switches.clear == Some(true) {
-            inner.refuse_calls = 0;
-            inner.refuse_until = None;
-            inner.always = None;
-            inner.next.clear();
         }
     }
 
@@ -223,16 +224,7 @@ async fn set_switches(
 ) -> Response {
     match body {
         Ok(axum::Json(switches)) => {
-            if switches.clear == Some(true) {
-                sim.apply(&SmsSwitches {
-                    clear: Some(true),
-                    ..SmsSwitches::default()
-                });
-            }
-            sim.apply(&SmsSwitches {
-                clear: None,
-                ..switches
-            });
+            sim.apply(&switches);
             show_received(State(sim)).await
         }
         Err(e) => (
