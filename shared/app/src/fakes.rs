@@ -77,6 +77,8 @@ pub struct MemRuns {
     pub logs: Mutex<BTreeMap<RunKey, Vec<RunLogLine>>>,
     /// Each connection's lease: its holder and until when.
     pub leases: Mutex<BTreeMap<(TenantId, ConnectionId), Lease>>,
+    /// Keys given to `append_once`, per run.
+    pub once: Mutex<std::collections::BTreeSet<(RunKey, String)>>,
 }
 
 #[async_trait]
@@ -110,13 +112,34 @@ impl RunStore for MemRuns {
         r: &RunId,
         lines: &[RunLogLine],
     ) -> Result<(), StoreError> {
+        let key = (t.clone(), c.clone(), r.clone());
+        if let Some(run) = self.runs.lock().unwrap().get_mut(&key) {
+            run.log = run.log.add(domain::LogTally::of(lines));
+        }
         self.logs
             .lock()
             .unwrap()
-            .entry((t.clone(), c.clone(), r.clone()))
+            .entry(key)
             .or_default()
             .extend_from_slice(lines);
         Ok(())
+    }
+    async fn append_once(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        key: &str,
+        lines: &[RunLogLine],
+        counts: &[(&str, u64)],
+    ) -> Result<bool, StoreError> {
+        let run = (t.clone(), c.clone(), r.clone());
+        if !self.once.lock().unwrap().insert((run, key.to_owned())) {
+            return Ok(false);
+        }
+        self.add_counts(t, c, r, counts).await?;
+        self.append_log(t, c, r, lines).await?;
+        Ok(true)
     }
     async fn log(
         &self,

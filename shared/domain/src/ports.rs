@@ -105,12 +105,37 @@ pub trait RunStore: Send + Sync {
         run: &RunId,
         lines: &[RunLogLine],
     ) -> Result<(), StoreError>;
+    /// The whole log (a person reads it a page at a time: [`RunStore::log_page`]).
     async fn log(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         run: &RunId,
     ) -> Result<Vec<RunLogLine>, StoreError>;
+    /// The log's lines after line `after` (0: from the first), at most `limit`.
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<crate::run::LogPage, StoreError> {
+        let all = self.log(tenant, connection, run).await?;
+        Ok(crate::run::LogPage::of(all, after, limit))
+    }
+    /// Appends `lines` and adds `counts` only the first time `key` is given
+    /// for this run (a redelivered job's second attempt changes nothing);
+    /// true when it did.
+    async fn append_once(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        key: &str,
+        lines: &[RunLogLine],
+        counts: &[(&str, u64)],
+    ) -> Result<bool, StoreError>;
     async fn finish_run(
         &self,
         tenant: &TenantId,
