@@ -79,6 +79,20 @@ pub struct MemRuns {
     pub leases: Mutex<BTreeMap<(TenantId, ConnectionId), Lease>>,
     /// Keys given to `append_once`, per run.
     pub once: Mutex<std::collections::BTreeSet<(RunKey, String)>>,
+    /// Figures set per offering, per run.
+    pub per_offering: Mutex<BTreeMap<RunKey, BTreeMap<String, BTreeMap<String, u64>>>>,
+}
+
+impl MemRuns {
+    /// The run with its counts merged as the store's readers see them.
+    fn merged(&self, run: &Run) -> Run {
+        let key = (run.tenant.clone(), run.connection.clone(), run.id.clone());
+        let mut run = run.clone();
+        if let Some(per) = self.per_offering.lock().unwrap().get(&key) {
+            run.counts = domain::run::merged_counts(&run.counts, per);
+        }
+        run
+    }
 }
 
 #[async_trait]
@@ -98,12 +112,32 @@ impl RunStore for MemRuns {
         c: &ConnectionId,
         r: &RunId,
     ) -> Result<Option<Run>, StoreError> {
-        Ok(self
+        let run = self
             .runs
             .lock()
             .unwrap()
             .get(&(t.clone(), c.clone(), r.clone()))
-            .cloned())
+            .cloned();
+        Ok(run.map(|run| self.merged(&run)))
+    }
+    async fn set_offering_counts(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        offering: &str,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        self.per_offering
+            .lock()
+            .unwrap()
+            .entry((t.clone(), c.clone(), r.clone()))
+            .or_default()
+            .insert(
+                offering.to_owned(),
+                counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+            );
+        Ok(())
     }
     async fn append_log(
         &self,
@@ -208,7 +242,7 @@ impl RunStore for MemRuns {
             .collect();
         runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         runs.truncate(limit);
-        Ok(runs)
+        Ok(runs.iter().map(|r| self.merged(r)).collect())
     }
     async fn stop_requested(
         &self,

@@ -199,6 +199,27 @@ impl Run {
     }
 }
 
+/// A run's counts: the event counts added as the work went, plus the
+/// figures set per offering (see `RunStore::set_offering_counts`) summed
+/// over its offerings, and `offerings_pushed`, how many offerings have some.
+pub fn merged_counts(
+    added: &BTreeMap<String, u64>,
+    per_offering: &BTreeMap<String, BTreeMap<String, u64>>,
+) -> BTreeMap<String, u64> {
+    let mut all = added.clone();
+    for figures in per_offering.values() {
+        for (name, n) in figures {
+            let total = all.entry(name.clone()).or_default();
+            *total = total.saturating_add(*n);
+        }
+    }
+    if !per_offering.is_empty() {
+        let pushed = all.entry(counts::OFFERINGS_PUSHED.to_owned()).or_default();
+        *pushed = pushed.saturating_add(u64::try_from(per_offering.len()).unwrap_or(u64::MAX));
+    }
+    all
+}
+
 /// The names runs count under ([`Run::counts`]), so every stage uses the same.
 pub mod counts {
     /// Offerings the export pushed.
@@ -318,7 +339,8 @@ mod tests {
             assert_eq!(tally.status(), RunStatus::from_log(&lines));
             assert_eq!(tally.lines, lines.len() as u64);
         }
-        let two = LogTally::of(&[line(LogLevel::Warning)]).add(LogTally::of(&[line(LogLevel::Error)]));
+        let two =
+            LogTally::of(&[line(LogLevel::Warning)]).add(LogTally::of(&[line(LogLevel::Error)]));
         assert_eq!((two.lines, two.warnings, two.errors), (2, 1, 1));
     }
 

@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ports::{RunStore, StoreError, Written};
 use domain::{
-    ConnectionId, LogLevel, LogPage, LogTally, Run, RunId, RunLogLine, RunStatus, TenantId,
-    Trigger,
+    ConnectionId, LogLevel, LogPage, LogTally, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,6 +55,10 @@ struct RunRecord {
     /// What the run did, by name; stages add to it atomically.
     #[serde(default)]
     counts: BTreeMap<String, u64>,
+    /// What the run found per offering, by name: set (not added), so a
+    /// retried push of an offering replaces its figures.
+    #[serde(default)]
+    offerings: BTreeMap<String, BTreeMap<String, u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keep_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +95,7 @@ impl TryFrom<RunRecord> for Run {
             status: r.status,
             started_at: r.started_at,
             finished_at: r.finished_at,
-            counts: r.counts,
+            counts: domain::run::merged_counts(&r.counts, &r.offerings),
             keep_days: r.keep_days,
             offering: r.offering,
             log: LogTally {
@@ -301,6 +304,7 @@ impl RunStore for DynamoRunStore {
             log_errors: 0,
             stop_requested: false,
             counts: run.counts.clone(),
+            offerings: BTreeMap::new(),
             keep_days: run.keep_days,
             offering: run.offering.clone(),
         };
@@ -429,10 +433,7 @@ impl RunStore for DynamoRunStore {
             .table
             .query_range(
                 &pk,
-                &SkRange::Between(
-                    keys::LOG_SK_PREFIX.to_owned(),
-                    keys::log_sk(first),
-                ),
+                &SkRange::Between(keys::LOG_SK_PREFIX.to_owned(), keys::log_sk(first)),
                 QueryOptions::default().newest_first().limit(1),
             )
             .await?;
@@ -646,6 +647,34 @@ impl RunStore for DynamoRunStore {
             )
             .await
             .map(|_| ())
+    }
+
+    async fn set_offering_counts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        offering: &str,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        let figures: BTreeMap<&str, u64> = counts.iter().copied().collect();
+        if self
+            .table
+            .set_in_map(
+                &keys::connection(tenant, connection),
+                &keys::run_sk(run),
+                "offerings",
+                offering,
+                &figures,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(rejected(RunStoreError::NoSuchRun {
+                run: run.to_string(),
+            }))
+        }
     }
 
     async fn add_counts(

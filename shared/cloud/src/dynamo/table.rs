@@ -814,6 +814,55 @@ impl Table {
         conditional(result)
     }
 
+    /// Sets `key` of the map attribute `map` of an existing item to `value`
+    /// (a serde value), creating the map first when the item has none. False,
+    /// changing nothing, when there is no such item.
+    pub async fn set_in_map<V: Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        map: &str,
+        key: &str,
+        value: &V,
+    ) -> Result<bool, StoreError> {
+        let value: AttributeValue = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+            .map_err(|e| StoreError::Rejected(Box::new(TableError::Encode(e))))?;
+        let set = || {
+            self.client
+                .update_item()
+                .table_name(&self.name)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression("attribute_exists(pk) AND attribute_exists(#map)")
+                .update_expression("SET #map.#key = :value")
+                .expression_attribute_names("#map", map)
+                .expression_attribute_names("#key", key)
+                .expression_attribute_values(":value", value.clone())
+                .send()
+        };
+        if conditional(set().await)? {
+            return Ok(true);
+        }
+        // No item, or an item written before it had the map: make the map.
+        let made = conditional(
+            self.client
+                .update_item()
+                .table_name(&self.name)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression("attribute_exists(pk)")
+                .update_expression("SET #map = if_not_exists(#map, :empty)")
+                .expression_attribute_names("#map", map)
+                .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+                .send()
+                .await,
+        )?;
+        if !made {
+            return Ok(false);
+        }
+        conditional(set().await)
+    }
+
     /// Deletes one item; deleting an item that is not there is fine.
     pub async fn delete(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
         self.client
