@@ -178,17 +178,47 @@ pub struct RunView {
     pub duration_seconds: i64,
     /// What it did, by name (e.g. `users_created`, `enrolled`, `results_ready`, `failures`).
     pub counts: std::collections::BTreeMap<String, u64>,
-    /// Its operations (info) and incidents (warnings, errors), in order.
+    /// Its operations (info) and incidents (warnings, errors), in order: the
+    /// page asked for (`after`, `limit`), from the first line by default.
     #[schema(value_type = Vec<Object>)]
     pub log: Vec<RunLogLine>,
+    /// How many lines the whole log holds.
+    pub log_lines: u64,
+    /// More lines follow: ask again with `after` set to this (the number of
+    /// the last line in `log`, counting from 1). Absent on the last page.
+    pub log_next: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/v1/connections/{connection}/runs/{run}", tag = "connections", params(("connection" = String, Path), ("run" = String, Path)), responses((status = 200, body = RunView), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+/// Which page of a run's log to show.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Lines after this one (numbered from 1); 0 or absent: from the first.
+    pub after: Option<u64>,
+    /// At most this many lines, 1 to 1,000 (default 500).
+    pub limit: Option<usize>,
+}
+
+/// Lines of a run's log shown at once unless `limit` says otherwise.
+pub const LOG_PAGE_DEFAULT: usize = 500;
+/// The most lines one page shows.
+pub const LOG_PAGE_MAX: usize = 1000;
+
+#[utoipa::path(get, path = "/v1/connections/{connection}/runs/{run}", tag = "connections", params(("connection" = String, Path), ("run" = String, Path), LogQuery), responses((status = 200, body = RunView), (status = 400, description = "A bad `after` or `limit`", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn get_run(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
     Path((connection, run)): Path<(String, String)>,
+    crate::json::Query(page): crate::json::Query<LogQuery>,
 ) -> Result<Json<RunView>, ApiError> {
+    let limit = page.limit.unwrap_or(LOG_PAGE_DEFAULT);
+    if !(1..=LOG_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be 1 to {LOG_PAGE_MAX}"),
+        ));
+    }
     let connection = load_connection(&deps, &tenant, &connection).await?;
     let run_id = RunId::parse(run)?;
     let run = deps
@@ -196,7 +226,16 @@ pub async fn get_run(
         .run(&tenant, &connection.id, &run_id)
         .await?
         .ok_or_else(|| ApiError::not_found("run_id", format!("run {run_id} does not exist")))?;
-    let log = deps.runs.log(&tenant, &connection.id, &run_id).await?;
+    let log = deps
+        .runs
+        .log_page(
+            &tenant,
+            &connection.id,
+            &run_id,
+            page.after.unwrap_or(0),
+            limit,
+        )
+        .await?;
     Ok(Json(RunView {
         duration_seconds: run.duration((deps.now)()).num_seconds(),
         counts: run.counts.clone(),
@@ -206,6 +245,8 @@ pub async fn get_run(
         trigger: run.trigger,
         started_at: run.started_at,
         finished_at: run.finished_at,
-        log,
+        log: log.lines.into_iter().map(|(_, line)| line).collect(),
+        log_lines: run.log.lines,
+        log_next: log.next,
     }))
 }

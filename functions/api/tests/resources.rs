@@ -2172,3 +2172,115 @@ async fn a_connection_of_another_kind_on_a_moodle_route_is_a_422_naming_it() {
         .await;
     assert_error(status, &body, 422, Some("removal.connection"));
 }
+
+#[tokio::test]
+async fn a_runs_log_is_read_a_page_at_a_time_and_every_line_is_reached() {
+    use domain::ports::RunStore;
+    use domain::{LogLevel, Run, RunId, RunLogLine};
+    let api = api().await;
+    let stores = cloud::Stores::new(&api.config, &api.sdk);
+    let (t, c) = (
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::parse("moodle-manual").unwrap(),
+    );
+    let run = RunId::new_v7();
+    stores
+        .runs
+        .start_run(&Run::start(
+            t.clone(),
+            c.clone(),
+            run.clone(),
+            Trigger::Manual,
+            Utc::now(),
+        ))
+        .await
+        .unwrap();
+    let line = |i: usize, level| RunLogLine {
+        at: Utc::now(),
+        level,
+        message: format!("line {i}"),
+    };
+    // Two appends: 250 lines (three stored items) and one warning.
+    let first: Vec<RunLogLine> = (1..=250).map(|i| line(i, LogLevel::Info)).collect();
+    stores.runs.append_log(&t, &c, &run, &first).await.unwrap();
+    stores
+        .runs
+        .append_log(&t, &c, &run, &[line(251, LogLevel::Warning)])
+        .await
+        .unwrap();
+    stores
+        .runs
+        .set_offering_counts(&t, &c, &run, "OCC-1", &[("blocked", 2)])
+        .await
+        .unwrap();
+    stores
+        .runs
+        .set_offering_counts(&t, &c, &run, "OCC-1", &[("blocked", 3)])
+        .await
+        .unwrap();
+    stores
+        .runs
+        .set_offering_counts(&t, &c, &run, "OCC-2", &[("blocked", 1)])
+        .await
+        .unwrap();
+
+    let path = format!("/v1/connections/moodle-manual/runs/{run}");
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (status, body) = api
+            .call(
+                ACME_KEY,
+                "GET",
+                &format!("{path}?after={after}&limit=120"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["log_lines"], 251);
+        let lines = body["log"].as_array().unwrap();
+        assert!(lines.len() <= 120);
+        seen.extend(
+            lines
+                .iter()
+                .map(|l| l["message"].as_str().unwrap().to_owned()),
+        );
+        match body["log_next"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let every: Vec<String> = (1..=251).map(|i| format!("line {i}")).collect();
+    assert_eq!(seen, every, "each line once, in order");
+
+    let (status, body) = api.call(ACME_KEY, "GET", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["log"].as_array().unwrap().len(),
+        251,
+        "default page 500"
+    );
+    assert!(body["log_next"].is_null());
+    // Set per offering: the second figure for OCC-1 replaced the first.
+    assert_eq!(body["counts"]["blocked"], 4, "{body}");
+    assert_eq!(body["counts"]["offerings_pushed"], 2, "{body}");
+    let stored = stores.runs.run(&t, &c, &run).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.log.lines, stored.log.warnings, stored.log.errors),
+        (251, 1, 0)
+    );
+    assert_eq!(
+        stored.log.status(),
+        domain::RunStatus::FinishedWithWarnings,
+        "the ending comes from the tally, not from reading the log"
+    );
+
+    for bad in ["limit=0", "limit=1001", "after=-1"] {
+        let (status, body) = api
+            .call(ACME_KEY, "GET", &format!("{path}?{bad}"), None)
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _) = api.call(BOLT_KEY, "GET", &path, None).await;
+    assert_eq!(status, 404, "another tenant cannot read it");
+}

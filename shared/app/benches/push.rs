@@ -194,11 +194,22 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
         .unwrap();
     let ended = Instant::now();
     let timing = Timing::new(started, ended, &sim.busy_intervals());
-    // What `GET /v1/connections/{c}/runs/{r}` reads.
+    // What `GET /v1/connections/{c}/runs/{r}` reads: the run and the log's
+    // first page (500 lines). Before the log was paged, it read the whole log.
     let read = Instant::now();
     let stored = ports.runs.run(&t, &c, &run).await.unwrap().unwrap();
-    let log = ports.runs.log(&t, &c, &run).await.unwrap();
+    let page = ports.runs.log_page(&t, &c, &run, 0, 500).await.unwrap();
     let get_run = read.elapsed();
+    assert_eq!(page.lines.len(), 500.min(stored.log.lines as usize));
+    // Every line is still reached, a page at a time.
+    let mut log = page.lines;
+    let mut next = page.next;
+    while let Some(after) = next {
+        let page = ports.runs.log_page(&t, &c, &run, after, 500).await.unwrap();
+        log.extend(page.lines);
+        next = page.next;
+    }
+    assert_eq!(log.len() as u64, stored.log.lines);
     assert_eq!(stored.status, domain::RunStatus::FinishedSuccessfully);
     let mut calls = BTreeMap::new();
     for call in sim.calls() {

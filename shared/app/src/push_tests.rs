@@ -1267,3 +1267,44 @@ async fn a_disabled_connection_is_pushed_only_when_a_person_runs_it() {
         .unwrap();
     assert!(env.moodle_user("ana.ruiz@example.com").is_some());
 }
+
+#[tokio::test]
+async fn look_ups_go_side_by_side_within_max_concurrency() {
+    use domain::connection::MatchField;
+    // Batches of 2 and 3 calls at once: 12 learners are 6 idnumber look-ups,
+    // and, matched on first and last name, 12 name searches.
+    for fields in [vec![], vec![MatchField::Firstname, MatchField::Lastname]] {
+        let env = Env::new(MoodleSettings {
+            batch_size: 2,
+            max_concurrency: 3,
+            match_fields: fields.clone(),
+            ..MoodleSettings::default()
+        })
+        .await;
+        env.link().await;
+        for i in 0..12 {
+            // No email: nothing but the idnumber (and name) look-ups is asked.
+            env.learner(&format!("L{i:03}"), "Look", &format!("Up{i}"), None)
+                .await;
+        }
+        env.sim.set_switches(simulators::moodle::Switches {
+            latency: std::time::Duration::from_millis(50),
+            ..simulators::moodle::Switches::default()
+        });
+        env.sim.clear_calls();
+        env.sim.reset_max_in_flight();
+        env.push().preview(&t(), &c(), &off()).await.unwrap();
+        assert_eq!(
+            env.sim.call_count("core_user_get_users_by_field"),
+            6,
+            "{fields:?}"
+        );
+        let searches = env.sim.call_count("core_user_get_users");
+        assert_eq!(searches, if fields.is_empty() { 0 } else { 12 });
+        assert_eq!(
+            env.sim.max_in_flight(),
+            3,
+            "look-ups run side by side, never more than max_concurrency ({fields:?})"
+        );
+    }
+}
