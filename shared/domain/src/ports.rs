@@ -813,6 +813,20 @@ pub trait ResultStore: Send + Sync {
         at: DateTime<Utc>,
         retries: &[crate::results::RetryEntry],
     ) -> Result<(), StoreError>;
+    /// The connection's offerings downloaded on their own, each with its own
+    /// watermark and retry set (see [`crate::results::OfferingProgress`]).
+    async fn offering_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::results::OfferingProgress>, StoreError>;
+    /// Replaces one offering's own watermark and retry set, in one write.
+    async fn save_offering_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        progress: &crate::results::OfferingProgress,
+    ) -> Result<(), StoreError>;
     /// Stores a course completion under review (or done).
     async fn save_completion(
         &self,

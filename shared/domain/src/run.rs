@@ -242,8 +242,10 @@ pub mod counts {
     pub const RESULTS_SAVED: &str = "results_saved";
     /// Course completions read.
     pub const COMPLETIONS: &str = "completions";
-    /// Learners unenrolled after completion.
+    /// Learners unenrolled (after completion, or on removal).
     pub const UNENROLLED: &str = "unenrolled";
+    /// Enrolments suspended (kept) on removal.
+    pub const SUSPENDED: &str = "suspended";
     /// Records that failed (one learner or one offering each).
     pub const FAILURES: &str = "failures";
     /// Moodle participants unknown to the SMS (exclusive-tenant alerts).

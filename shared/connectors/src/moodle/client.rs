@@ -264,7 +264,7 @@ impl MoodleClient {
             .join("webservice/rest/server.php")
             .map_err(MoodleError::BaseUrl)?;
         let login_endpoint = root.join("login/token.php").map_err(MoodleError::BaseUrl)?;
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!(
