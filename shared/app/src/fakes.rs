@@ -67,6 +67,8 @@ impl ConnectionStore for MemConnections {
 }
 
 type RunKey = (TenantId, ConnectionId, RunId);
+/// A run's figures per offering, by name.
+type OfferingFigures = BTreeMap<String, BTreeMap<String, u64>>;
 /// A lease's holder and until when.
 type Lease = (RunId, DateTime<Utc>);
 
@@ -80,7 +82,7 @@ pub struct MemRuns {
     /// Keys given to `append_once`, per run.
     pub once: Mutex<std::collections::BTreeSet<(RunKey, String)>>,
     /// Figures set per offering, per run.
-    pub per_offering: Mutex<BTreeMap<RunKey, BTreeMap<String, BTreeMap<String, u64>>>>,
+    pub per_offering: Mutex<BTreeMap<RunKey, OfferingFigures>>,
 }
 
 impl MemRuns {
@@ -148,7 +150,7 @@ impl RunStore for MemRuns {
     ) -> Result<(), StoreError> {
         let key = (t.clone(), c.clone(), r.clone());
         if let Some(run) = self.runs.lock().unwrap().get_mut(&key) {
-            run.log = run.log.add(domain::LogTally::of(lines));
+            run.log = run.log.plus(domain::LogTally::of(lines));
         }
         self.logs
             .lock()

@@ -107,7 +107,7 @@ impl LogTally {
     }
 
     /// Both tallies together.
-    pub fn add(self, other: LogTally) -> LogTally {
+    pub fn plus(self, other: LogTally) -> LogTally {
         LogTally {
             lines: self.lines.saturating_add(other.lines),
             warnings: self.warnings.saturating_add(other.warnings),
@@ -342,7 +342,7 @@ mod tests {
             assert_eq!(tally.lines, lines.len() as u64);
         }
         let two =
-            LogTally::of(&[line(LogLevel::Warning)]).add(LogTally::of(&[line(LogLevel::Error)]));
+            LogTally::of(&[line(LogLevel::Warning)]).plus(LogTally::of(&[line(LogLevel::Error)]));
         assert_eq!((two.lines, two.warnings, two.errors), (2, 1, 1));
     }
 
