@@ -1131,7 +1131,14 @@ impl Push<'_> {
                     report.missing_functions.join(", ")
                 ),
             ),
-            Err(e) if e.is_retryable() => return Err(e.into()),
+            // Not reached (a timeout, a 5xx): said, and checked again next run.
+            Err(e) if e.is_retryable() => (
+                LogLevel::Warning,
+                format!(
+                    "No offering is linked through this connection, and Moodle could not be reached for the connection check: {}; checked again next run.",
+                    error_text(&e)
+                ),
+            ),
             Err(e) => (
                 LogLevel::Error,
                 format!(
