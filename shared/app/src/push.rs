@@ -1180,6 +1180,9 @@ impl Push<'_> {
     }
 }
 
+/// How the line of an unlinked connection's check begins.
+const UNLINKED_PREFIX: &str = "No offering is linked through this connection";
+
 impl Push<'_> {
     /// A run of a Moodle connection nothing is linked through pushes and reads
     /// nothing, yet it says whether Moodle answers (one call, the connection
@@ -1191,6 +1194,11 @@ impl Push<'_> {
         run: &RunId,
         now: DateTime<Utc>,
     ) -> Result<(), PushError> {
+        // A redelivered job checks once (the run's log is a line or two here).
+        let log = self.runs.log(&conn.tenant, &conn.id, run).await?;
+        if log.iter().any(|l| l.message.starts_with(UNLINKED_PREFIX)) {
+            return Ok(());
+        }
         let checked = match self.learning.for_connection(conn).await {
             Ok(lms) => lms.test().await,
             Err(e) => Err(e),
@@ -1199,14 +1207,14 @@ impl Push<'_> {
             Ok(report) if report.missing_functions.is_empty() => (
                 LogLevel::Info,
                 format!(
-                    "No offering is linked through this connection: nothing to push or read. Moodle answers ({}, {}).",
+                    "{UNLINKED_PREFIX}: nothing to push or read. Moodle answers ({}, {}).",
                     report.site_name, report.release
                 ),
             ),
             Ok(report) => (
                 LogLevel::Error,
                 format!(
-                    "No offering is linked through this connection, and Moodle's service for its token lacks functions learnbridge needs: {}. Add them to the external service in Moodle.",
+                    "{UNLINKED_PREFIX}, and Moodle's service for its token lacks functions learnbridge needs: {}. Add them to the external service in Moodle.",
                     report.missing_functions.join(", ")
                 ),
             ),
@@ -1214,14 +1222,14 @@ impl Push<'_> {
             Err(e) if e.is_retryable() => (
                 LogLevel::Warning,
                 format!(
-                    "No offering is linked through this connection, and Moodle could not be reached for the connection check: {}; checked again next run.",
+                    "{UNLINKED_PREFIX}, and Moodle could not be reached for the connection check: {}; checked again next run.",
                     error_text(&e)
                 ),
             ),
             Err(e) => (
                 LogLevel::Error,
                 format!(
-                    "No offering is linked through this connection, and Moodle refused the connection check: {}.",
+                    "{UNLINKED_PREFIX}, and Moodle refused the connection check: {}.",
                     error_text(&e)
                 ),
             ),
