@@ -2055,7 +2055,7 @@ async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() 
     for secret in [ACME_KEY, BOLT_KEY, REVOKED_KEY] {
         assert!(!text.contains(secret), "no key is ever shown");
     }
-    let pepper = api.deps.pepper.expose_secret().as_bytes().to_vec();
+    let pepper = api.deps.pepper.get().await.unwrap().expose_secret().as_bytes().to_vec();
     let acme_hash = app::auth::hash_api_key(&pepper, ACME_KEY);
     assert!(!text.contains(&acme_hash), "nor its hash");
     let acme_id = domain::ports::api_key_id(&acme_hash);
