@@ -126,7 +126,8 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
         })
         .await
         .unwrap();
-    let learning = MoodleGateways::new(Arc::new(Token), "bench");
+    let learning = MoodleGateways::new(Arc::new(Token), "bench")
+        .with_egress(connectors::egress::Egress::AllowInternal);
     let push = Push {
         connections: &connections,
         runs: &runs,

@@ -95,6 +95,7 @@ fn stack_config(stack: &str) -> cloud::Config {
         api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
         mail_from: None,
         run_history_days: cloud::config::DEFAULT_RUN_HISTORY_DAYS,
+        egress: domain::egress::Egress::PublicOnly,
     }
 }
 
@@ -145,6 +146,11 @@ async fn main() -> anyhow::Result<()> {
                 println!("MAIL_FROM={from}");
             }
             println!("RUN_HISTORY_DAYS={}", c.run_history_days);
+            println!(
+                "{}={}",
+                cloud::config::ALLOW_INTERNAL_URLS,
+                c.egress.allows_internal()
+            );
             Ok(())
         }
         Command::Serve {

@@ -150,6 +150,8 @@ pub async fn provision(
         api_key_pepper_secret: Some(pepper),
         mail_from: mail_from.map(str::to_owned),
         run_history_days,
+        // The local stack: its connections reach the simulators on 127.0.0.1.
+        egress: domain::egress::Egress::AllowInternal,
     })
 }
 
