@@ -54,6 +54,20 @@ async fn api() -> Api {
             .await
             .unwrap();
     }
+    // Each tenant's SMS connection (deliveries are listed per SMS connection).
+    for tenant in ["acme", "bolt"] {
+        use domain::ports::ConnectionStore;
+        stores
+            .connections
+            .save_connection(&testing::connection(
+                tenant,
+                "sms",
+                domain::ConnectionKind::Sms,
+                true,
+            ))
+            .await
+            .unwrap();
+    }
     // From here on the api may do only what its role in infra/template.yaml allows.
     let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
     let secrets = Arc::new(stores.secrets);

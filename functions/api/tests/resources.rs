@@ -2362,3 +2362,165 @@ async fn a_non_moodle_answer_is_reflected_only_as_a_short_sanitised_excerpt() {
         "only an excerpt of the page: {whole}"
     );
 }
+
+/// Every route that works with one kind of connection refuses another kind with
+/// a 422 naming the field (never a 200 over nothing, a 404 or a 502).
+#[tokio::test]
+async fn a_connection_of_the_wrong_kind_is_a_422_naming_the_field_on_every_route() {
+    let api = api().await;
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ana()))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let cases: &[(&str, &str, Option<Value>, &str)] = &[
+        // Moodle-only routes, given the CourseKey connection.
+        (
+            "GET",
+            "/v1/connections/coursekey-main/results",
+            None,
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/connections/coursekey-main/completions",
+            None,
+            "connection",
+        ),
+        (
+            "POST",
+            "/v1/connections/coursekey-main/results/process",
+            None,
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/connections/coursekey-main/categories",
+            None,
+            "links.connection",
+        ),
+        (
+            "GET",
+            "/v1/offerings/OCC-1/links/coursekey-main/activities",
+            None,
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/offerings/OCC-1/mappings/coursekey-main",
+            None,
+            "connection",
+        ),
+        (
+            "PUT",
+            "/v1/learners/X1/accounts/coursekey-main",
+            Some(json!({"moodle_user_id": 5})),
+            "connection_id",
+        ),
+        (
+            "POST",
+            "/v1/offerings/OCC-1/links",
+            Some(json!({"connection": "coursekey-main", "course_id": 2})),
+            "links.connection",
+        ),
+        (
+            "GET",
+            "/v1/offerings/OCC-1/transfer-preview?connection=coursekey-main",
+            None,
+            "connection",
+        ),
+        // CourseKey-only, given a Moodle connection.
+        (
+            "GET",
+            "/v1/connections/moodle-main/coursekey/errors",
+            None,
+            "connection",
+        ),
+        // SMS-only.
+        (
+            "GET",
+            "/v1/deliveries?connection=moodle-main",
+            None,
+            "connection",
+        ),
+        // LLN-only.
+        (
+            "GET",
+            "/v1/lln/connections/moodle-main/log",
+            None,
+            "connection",
+        ),
+        (
+            "PUT",
+            "/v1/lln/connections/moodle-main/logging",
+            Some(json!({"enabled": true})),
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/lln/assessments?connection=moodle-main",
+            None,
+            "connection",
+        ),
+        (
+            "POST",
+            "/v1/lln/downloads",
+            Some(json!({"connection": "moodle-main"})),
+            "connection",
+        ),
+    ];
+    // Every route, wired as the api's main wires them.
+    let stores = cloud::Stores::new(&api.config, &api.sdk);
+    let mut deps = api.deps.clone();
+    let results = api::results::ResultsDeps {
+        results: Arc::new(stores.results),
+        grades: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                deps.secret_source.clone(),
+                deps.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
+    };
+    let coursekey = api::coursekey::CourseKeyApi {
+        connections: deps.connections.clone(),
+        sis: deps.sis.clone(),
+        attendance: Arc::new(stores.attendance),
+        queue: deps.queue.clone(),
+        tenants: deps.tenants.clone(),
+        now: Utc::now,
+    };
+    let lln = api::lln::wire(&mut deps, stores.lln);
+    let app = handler::app_with(
+        deps,
+        api::results::routes(results)
+            .merge(api::coursekey::routes(coursekey))
+            .merge(api::lln::routes(lln)),
+    );
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let app = app.clone();
+        let request = request(ACME_KEY, method, path, body);
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    for (method, path, body, field) in cases {
+        let (status, answer) = call(method, path, body.clone()).await;
+        assert_eq!(status, 422, "{method} {path}: {answer}");
+        assert_error(status, &answer, 422, Some(field));
+    }
+    // An unknown connection is a 404 naming it.
+    for path in [
+        "/v1/connections/nope/results",
+        "/v1/deliveries?connection=nope",
+    ] {
+        let (status, body) = call("GET", path, None).await;
+        assert_error(status, &body, 404, Some("connection"));
+    }
+}

@@ -451,10 +451,14 @@ async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
     assert_eq!(body[0]["learner"], "L1");
     assert_eq!(body[0]["state"], "ready");
     assert_eq!(body[0]["unenrol_after_completion"], true);
-    let (_, body) = api
+    let (status, body) = api
         .call(BOLT_KEY, "GET", "/v1/connections/moodle/completions", None)
         .await;
-    assert_eq!(body, json!([]), "another tenant sees nothing");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("connection")),
+        "another tenant has no such connection: {body}"
+    );
     let (status, body) = api
         .call(
             ACME_KEY,
