@@ -79,7 +79,7 @@ async fn api() -> Api {
         deliveries: Arc::new(stores.deliveries),
         tenants: Arc::new(stores.tenants),
         api_keys: Arc::new(stores.api_keys),
-        pepper,
+        pepper: pepper.into(),
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
@@ -2061,7 +2061,15 @@ async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() 
     for secret in [ACME_KEY, BOLT_KEY, REVOKED_KEY] {
         assert!(!text.contains(secret), "no key is ever shown");
     }
-    let pepper = api.deps.pepper.expose_secret().as_bytes().to_vec();
+    let pepper = api
+        .deps
+        .pepper
+        .get()
+        .await
+        .unwrap()
+        .expose_secret()
+        .as_bytes()
+        .to_vec();
     let acme_hash = app::auth::hash_api_key(&pepper, ACME_KEY);
     assert!(!text.contains(&acme_hash), "nor its hash");
     let acme_id = domain::ports::api_key_id(&acme_hash);

@@ -113,12 +113,13 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// A client builder that obeys `egress`: with [`Egress::PublicOnly`], https
+/// A client builder ([`crate::http::client_builder`], the process's TLS roots)
+/// that obeys `egress`: with [`Egress::PublicOnly`], https
 /// only, every resolved address checked, every redirect target checked (at
 /// most [`MAX_REDIRECTS`]), no proxy. Callers add timeouts, and may refuse
 /// redirects altogether with `.redirect(Policy::none())`.
 pub fn client_builder(egress: Egress) -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder();
+    let builder = crate::http::client_builder();
     if egress.allows_internal() {
         return builder;
     }

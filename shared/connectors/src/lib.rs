@@ -5,6 +5,7 @@
 
 pub mod coursekey;
 pub mod egress;
+pub mod http;
 pub mod moodle;
 pub mod moodle_gateway;
 pub mod moodle_results;
