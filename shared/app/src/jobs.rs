@@ -242,7 +242,9 @@ impl Pipeline<'_> {
     /// A change sent on its own (no run of its own) failed for good on this
     /// connection: it is recorded as a run with that one error, in the
     /// connection's history, and the error address is emailed, so nothing
-    /// fails where nobody looks. Returns the run's id.
+    /// fails where nobody looks. The run started when the change's job did
+    /// (`started`) and finished when the failure was known (`now`). Returns
+    /// the run's id.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
     pub async fn incident(
         &self,
@@ -250,6 +252,7 @@ impl Pipeline<'_> {
         connection: &ConnectionId,
         what: &str,
         error: &dyn std::error::Error,
+        started: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RunId, JobError> {
         let run = RunId::new_v7();
@@ -259,7 +262,7 @@ impl Pipeline<'_> {
             connection.clone(),
             run.clone(),
             Trigger::Change,
-            now,
+            started,
         )
         .keeping(keep);
         self.runs.start_run(&record).await?;

@@ -4,6 +4,7 @@
 //! an error that names it.
 
 use domain::QueueRole;
+use domain::egress::Egress;
 
 pub const DATA_TABLE: &str = "DATA_TABLE";
 pub const RUNS_TABLE: &str = "RUNS_TABLE";
@@ -15,6 +16,10 @@ pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
 pub const API_KEY_PEPPER_SECRET: &str = "API_KEY_PEPPER_SECRET";
 pub const MAIL_FROM: &str = "MAIL_FROM";
 pub const RUN_HISTORY_DAYS: &str = "RUN_HISTORY_DAYS";
+/// `true` lets connections reach internal addresses and plain http (the local
+/// stack and tests, whose simulators listen on 127.0.0.1); unset or `false` in
+/// a deployment. See [`domain::egress`].
+pub const ALLOW_INTERNAL_URLS: &str = "LEARNBRIDGE_ALLOW_INTERNAL_URLS";
 
 /// How long runs are kept when `RUN_HISTORY_DAYS` is not set.
 pub const DEFAULT_RUN_HISTORY_DAYS: u32 = 90;
@@ -95,6 +100,9 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// How many days runs and their logs are kept.
     pub run_history_days: u32,
+    /// Where connectors may connect ([`ALLOW_INTERNAL_URLS`]): public https
+    /// only unless the deployment allows internal URLs.
+    pub egress: Egress,
 }
 
 impl Config {
@@ -142,6 +150,17 @@ impl Config {
             },
         };
 
+        let egress = match optional(ALLOW_INTERNAL_URLS).as_deref() {
+            None | Some("false") | Some("0") => Egress::PublicOnly,
+            Some("true") | Some("1") => Egress::AllowInternal,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: ALLOW_INTERNAL_URLS,
+                    reason: "expected true or false".to_owned(),
+                });
+            }
+        };
+
         Ok(Self {
             tables: Tables {
                 data: required(DATA_TABLE)?,
@@ -157,6 +176,7 @@ impl Config {
             api_key_pepper_secret: optional(API_KEY_PEPPER_SECRET),
             mail_from: optional(MAIL_FROM),
             run_history_days,
+            egress,
         })
     }
 }
@@ -213,6 +233,17 @@ mod tests {
         assert_eq!(config.api_key_pepper_secret, None);
         assert_eq!(config.mail_from, None);
         assert_eq!(config.run_history_days, 90);
+        assert_eq!(config.egress, Egress::PublicOnly, "internal URLs refused");
+    }
+
+    #[test]
+    fn internal_urls_are_allowed_only_when_the_deployment_says_so() {
+        let allowed = load(&env(&[(ALLOW_INTERNAL_URLS, "true")])).unwrap();
+        assert_eq!(allowed.egress, Egress::AllowInternal);
+        let refused = load(&env(&[(ALLOW_INTERNAL_URLS, "false")])).unwrap();
+        assert_eq!(refused.egress, Egress::PublicOnly);
+        let err = load(&env(&[(ALLOW_INTERNAL_URLS, "yes please")])).unwrap_err();
+        assert_eq!(err.name(), ALLOW_INTERNAL_URLS);
     }
 
     #[test]

@@ -53,9 +53,10 @@ impl MoodleGateway {
         base_url: &str,
         settings: &MoodleSettings,
         secret: secrecy::SecretString,
+        egress: crate::egress::Egress,
     ) -> Result<Self, MoodleError> {
         let client = MoodleClient::new(
-            MoodleConfig::from_settings(base_url, settings),
+            MoodleConfig::from_settings(base_url, settings).with_egress(egress),
             MoodleAuth::for_login(&settings.login, secret),
         )?;
         Ok(Self {
@@ -568,15 +569,24 @@ pub struct MoodleGateways {
     secrets: Arc<dyn SecretSource>,
     secret_prefix: String,
     cache: Mutex<GatewayCache>,
+    egress: crate::egress::Egress,
 }
 
 impl MoodleGateways {
+    /// Gateways that connect to public https sites only ([`Self::with_egress`]
+    /// to allow internal ones).
     pub fn new(secrets: Arc<dyn SecretSource>, secret_prefix: impl Into<String>) -> Self {
         Self {
             secrets,
             secret_prefix: secret_prefix.into(),
             cache: Mutex::new(HashMap::new()),
+            egress: crate::egress::Egress::PublicOnly,
         }
+    }
+
+    /// The same gateways with `egress` as the rule for where they connect.
+    pub fn with_egress(self, egress: crate::egress::Egress) -> Self {
+        Self { egress, ..self }
     }
 
     /// The gateway for a connection (built if needed), with its concrete type.
@@ -617,7 +627,7 @@ impl MoodleGateways {
             return Ok(Arc::clone(gateway));
         }
         let gateway = Arc::new(
-            MoodleGateway::for_settings(&connection.base_url, settings, token)
+            MoodleGateway::for_settings(&connection.base_url, settings, token, self.egress)
                 .map_err(|e| LearningError::Refused(Box::new(e)))?,
         );
         if let Ok(mut cache) = self.cache.lock() {
