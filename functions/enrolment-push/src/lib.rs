@@ -41,10 +41,10 @@ impl Deps {
         // Without MAIL_FROM learner emails are refused, and each refusal is a
         // warning on the run, so nobody thinks they were sent.
         let mailer = cloud::mail::mailer(config, sdk);
-        let gateways = Arc::new(MoodleGateways::new(
-            Arc::new(stores.secrets),
-            config.secret_prefix.clone(),
-        ));
+        let gateways = Arc::new(
+            MoodleGateways::new(Arc::new(stores.secrets), config.secret_prefix.clone())
+                .with_timeout(config.moodle_timeout),
+        );
         Self {
             learning: gateways.clone(),
             grades: gateways,

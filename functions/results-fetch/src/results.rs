@@ -27,10 +27,10 @@ impl ResultsDeps {
     pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
         let stores = cloud::Stores::new(config, sdk);
         Self {
-            grades: Arc::new(MoodleGateways::new(
-                Arc::new(stores.secrets),
-                config.secret_prefix.clone(),
-            )),
+            grades: Arc::new(
+                MoodleGateways::new(Arc::new(stores.secrets), config.secret_prefix.clone())
+                    .with_timeout(config.moodle_timeout),
+            ),
             sis: Arc::new(stores.sis),
             links: Arc::new(stores.links),
             results: Arc::new(stores.results),

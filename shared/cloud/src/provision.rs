@@ -428,5 +428,6 @@ pub async fn create_stack(
         api_key_pepper_secret: Some(pepper.name),
         mail_from: mail_from.map(str::to_owned),
         run_history_days,
+        moodle_timeout: None,
     })
 }

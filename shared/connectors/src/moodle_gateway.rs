@@ -54,10 +54,22 @@ impl MoodleGateway {
         settings: &MoodleSettings,
         secret: secrecy::SecretString,
     ) -> Result<Self, MoodleError> {
-        let client = MoodleClient::new(
-            MoodleConfig::from_settings(base_url, settings),
-            MoodleAuth::for_login(&settings.login, secret),
-        )?;
+        Self::for_settings_within(base_url, settings, secret, None)
+    }
+
+    /// As [`MoodleGateway::for_settings`], each HTTP request limited to
+    /// `timeout` instead of the client's default.
+    pub fn for_settings_within(
+        base_url: &str,
+        settings: &MoodleSettings,
+        secret: secrecy::SecretString,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Self, MoodleError> {
+        let mut config = MoodleConfig::from_settings(base_url, settings);
+        if let Some(timeout) = timeout {
+            config.timeout = timeout;
+        }
+        let client = MoodleClient::new(config, MoodleAuth::for_login(&settings.login, secret))?;
         Ok(Self {
             features: Feature::enabled_by(settings),
             ..Self::new(client, base_url.trim_end_matches('/'))
@@ -568,6 +580,9 @@ pub struct MoodleGateways {
     secrets: Arc<dyn SecretSource>,
     secret_prefix: String,
     cache: Mutex<GatewayCache>,
+    /// Per HTTP request (the deployment's `MOODLE_TIMEOUT_SECONDS`); the
+    /// client's default when `None`.
+    timeout: Option<std::time::Duration>,
 }
 
 impl MoodleGateways {
@@ -576,7 +591,13 @@ impl MoodleGateways {
             secrets,
             secret_prefix: secret_prefix.into(),
             cache: Mutex::new(HashMap::new()),
+            timeout: None,
         }
+    }
+
+    /// Every gateway's HTTP requests limited to `timeout` (`None`: the client's default).
+    pub fn with_timeout(self, timeout: Option<std::time::Duration>) -> Self {
+        Self { timeout, ..self }
     }
 
     /// The gateway for a connection (built if needed), with its concrete type.
@@ -617,7 +638,7 @@ impl MoodleGateways {
             return Ok(Arc::clone(gateway));
         }
         let gateway = Arc::new(
-            MoodleGateway::for_settings(&connection.base_url, settings, token)
+            MoodleGateway::for_settings_within(&connection.base_url, settings, token, self.timeout)
                 .map_err(|e| LearningError::Refused(Box::new(e)))?,
         );
         if let Ok(mut cache) = self.cache.lock() {

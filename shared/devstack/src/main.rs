@@ -95,6 +95,7 @@ fn stack_config(stack: &str) -> cloud::Config {
         api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
         mail_from: None,
         run_history_days: cloud::config::DEFAULT_RUN_HISTORY_DAYS,
+        moodle_timeout: None,
     }
 }
 
@@ -145,6 +146,9 @@ async fn main() -> anyhow::Result<()> {
                 println!("MAIL_FROM={from}");
             }
             println!("RUN_HISTORY_DAYS={}", c.run_history_days);
+            if let Some(timeout) = c.moodle_timeout {
+                println!("MOODLE_TIMEOUT_SECONDS={}", timeout.as_secs());
+            }
             Ok(())
         }
         Command::Serve {

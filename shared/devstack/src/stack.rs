@@ -150,6 +150,7 @@ pub async fn provision(
         api_key_pepper_secret: Some(pepper),
         mail_from: mail_from.map(str::to_owned),
         run_history_days,
+        moodle_timeout: None,
     })
 }
 
