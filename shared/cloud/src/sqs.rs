@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 pub use domain::ports::Retryable;
 use domain::ports::{EnqueueFailure, JobQueue, QueueError};
 use domain::{Job, QueueRole};
+use futures::FutureExt;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::fmt;
@@ -340,7 +341,24 @@ where
         }
     };
     let tenant = job.tenant().clone();
-    match handler(job).await {
+    let name = job.name();
+    // A job that panics fails alone: the batch's other jobs are answered.
+    let outcome = match std::panic::AssertUnwindSafe(handler(job))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%message_id, %tenant, job = name, panic = %what, "job panicked; SQS will deliver it again, then to the dead-letter queue");
+            return Some(message_id);
+        }
+    };
+    match outcome {
         Ok(()) => None,
         Err(err) if err.is_retryable() => {
             tracing::warn!(%message_id, %tenant, error = %error_chain(&err), "job failed transiently; SQS will retry it");
