@@ -74,7 +74,8 @@ async fn authenticate(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let key = app::auth::bearer_key(header).ok_or_else(ApiError::unauthorized)?;
-    let hash = app::auth::hash_api_key(deps.pepper.expose_secret().as_bytes(), key);
+    let pepper = deps.pepper.get().await?;
+    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), key);
     let tenant = match deps.api_keys.key_state(&hash).await? {
         domain::ports::KeyState::Active(tenant) => tenant,
         domain::ports::KeyState::Revoked => {

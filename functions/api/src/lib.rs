@@ -21,9 +21,55 @@ pub mod results;
 pub mod runs;
 pub mod settings;
 
-use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
+use domain::ports::{ApiKeyStore, ConnectionStore, RunStore, SecretError, SecretSource};
 use secrecy::SecretString;
 use std::sync::Arc;
+
+/// The API key pepper. In Lambda it is read from Secrets Manager by the first request
+/// that checks a key, then kept for the instance's life: init reads no secret, so a
+/// cold start does not wait for Secrets Manager (and `/health` never does). A failed
+/// read is not kept; the next request tries again.
+#[derive(Clone)]
+pub struct Pepper(Arc<PepperSource>);
+
+enum PepperSource {
+    Ready(SecretString),
+    Lazy {
+        secrets: Arc<dyn SecretSource>,
+        name: String,
+        value: tokio::sync::OnceCell<SecretString>,
+    },
+}
+
+impl Pepper {
+    /// The pepper stored under `name`, read when first needed.
+    pub fn lazy(secrets: Arc<dyn SecretSource>, name: impl Into<String>) -> Self {
+        Self(Arc::new(PepperSource::Lazy {
+            secrets,
+            name: name.into(),
+            value: tokio::sync::OnceCell::new(),
+        }))
+    }
+
+    /// The pepper, read now if this is the first time.
+    pub async fn get(&self) -> Result<&SecretString, SecretError> {
+        match self.0.as_ref() {
+            PepperSource::Ready(value) => Ok(value),
+            PepperSource::Lazy {
+                secrets,
+                name,
+                value,
+            } => value.get_or_try_init(|| secrets.secret(name)).await,
+        }
+    }
+}
+
+/// A pepper already read (tests, the local runner).
+impl From<SecretString> for Pepper {
+    fn from(value: SecretString) -> Self {
+        Self(Arc::new(PepperSource::Ready(value)))
+    }
+}
 
 /// What the routes need, built once per Lambda instance.
 #[derive(Clone)]
@@ -31,8 +77,8 @@ pub struct Deps {
     pub connections: Arc<dyn ConnectionStore>,
     pub runs: Arc<dyn RunStore>,
     pub api_keys: Arc<dyn ApiKeyStore>,
-    /// The key under which API keys are hashed.
-    pub pepper: SecretString,
+    /// The key under which API keys are hashed (read at the first request).
+    pub pepper: Pepper,
     /// Learners, offerings (with assessables) and enrolments.
     pub sis: Arc<dyn domain::ports::SisStore>,
     /// Course links and transfers.
@@ -54,4 +100,58 @@ pub struct Deps {
     pub deliveries: Arc<dyn domain::ports::DeliveryStore>,
     /// Each tenant's own settings (run history retention, run-error email).
     pub tenants: Arc<dyn domain::ports::TenantSettingsStore>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Counts reads; the first `fail` of them fail as an unavailable store would.
+    struct Counting {
+        reads: AtomicU32,
+        fail: u32,
+    }
+
+    #[async_trait::async_trait]
+    impl SecretSource for Counting {
+        async fn secret(&self, name: &str) -> Result<SecretString, SecretError> {
+            let n = self.reads.fetch_add(1, Ordering::SeqCst);
+            if n < self.fail {
+                return Err(SecretError::Unavailable("down".into()));
+            }
+            Ok(SecretString::from(format!("pepper of {name}")))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pepper_is_read_at_first_need_once_and_a_failed_read_is_tried_again() {
+        let source = Arc::new(Counting {
+            reads: AtomicU32::new(0),
+            fail: 1,
+        });
+        let pepper = Pepper::lazy(source.clone(), "s/api-key-pepper");
+        let copy = pepper.clone();
+        assert_eq!(
+            source.reads.load(Ordering::SeqCst),
+            0,
+            "nothing read at init"
+        );
+        assert!(pepper.get().await.is_err(), "the store is down");
+        assert_eq!(
+            copy.get().await.unwrap().expose_secret(),
+            "pepper of s/api-key-pepper"
+        );
+        assert_eq!(
+            pepper.get().await.unwrap().expose_secret(),
+            "pepper of s/api-key-pepper"
+        );
+        assert_eq!(
+            source.reads.load(Ordering::SeqCst),
+            2,
+            "one failed read, one good one, then kept"
+        );
+    }
 }

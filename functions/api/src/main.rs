@@ -11,9 +11,9 @@ async fn main() -> anyhow::Result<()> {
         .api_key_pepper_secret
         .clone()
         .ok_or_else(|| anyhow::anyhow!("API_KEY_PEPPER_SECRET is not set"))?;
-    // Read once per instance; this also warms the TLS connection.
-    let pepper = stores.secrets.get(&pepper_name).await?;
     let secrets = Arc::new(stores.secrets);
+    // Read by the first request that checks a key, not here: init waits for nothing.
+    let pepper = api::Pepper::lazy(secrets.clone(), pepper_name);
     let mut deps = Deps {
         connections: Arc::new(stores.connections),
         runs: Arc::new(stores.runs),

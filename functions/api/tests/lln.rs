@@ -95,7 +95,7 @@ async fn api() -> Api {
         deliveries: Arc::new(stores.deliveries),
         tenants: Arc::new(stores.tenants),
         api_keys: Arc::new(stores.api_keys),
-        pepper,
+        pepper: pepper.into(),
         sis: sis.clone(),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),

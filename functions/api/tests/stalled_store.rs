@@ -52,7 +52,7 @@ async fn a_stalled_store_answers_503_within_seconds() {
         deliveries: Arc::new(stores.deliveries),
         tenants: Arc::new(stores.tenants),
         api_keys: Arc::new(stores.api_keys),
-        pepper: SecretString::from("pepper"),
+        pepper: SecretString::from("pepper").into(),
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),

@@ -102,6 +102,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
                 runs: deps.runs.as_ref(),
                 mailer: deps.mailer.as_ref(),
                 tenants: deps.tenants.as_ref(),
+                clock: chrono::Utc::now,
             };
             match removals
                 .remove_enrolment(&tenant, &connection, &offering, &learner, now)

@@ -1,14 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Pushing 1,000 new enrolments into one course against the Moodle simulator
-//! with 50 ms latency per call: Moodle calls per function and wall time, beside
-//! a one-call-per-record baseline (the same push with batch size 1).
+//! with 50 ms latency per call, over the product's stores (DynamoDB, SQS, SES
+//! and Secrets Manager on moto, through the real AWS SDK) and, as a second
+//! line, over the in-memory stores: Moodle calls per function, wall time,
+//! learnbridge's own time, Moodle's busy time and their ratio, the first
+//! call's latency, the tail after Moodle's last answer and a read of the run.
 //!
-//! `cargo bench -p app --bench push` (set `PUSH_BENCH_BASELINE=1000` to run the
-//! baseline over all 1,000 records too; by default it runs 200 and scales).
+//! `scripts/bench push` (starts moto; `PUSH_BENCH_RECORDS`, default 1,000;
+//! `PUSH_BENCH_BASELINE=200` adds a one-call-per-record baseline over memory).
 
 #[allow(dead_code)]
 #[path = "../src/fakes.rs"]
 mod fakes;
+mod support;
 
 use app::push::Push;
 use async_trait::async_trait;
@@ -17,12 +21,14 @@ use connectors::moodle_gateway::MoodleGateways;
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::ports::*;
 use domain::sis::*;
-use domain::{Connection, ConnectionId, LearnerCode, OfferingId, RunId, TenantId, Trigger};
+use domain::{Connection, ConnectionId, LearnerCode, OfferingId, Run, RunId, TenantId, Trigger};
 use fakes::*;
+use futures::StreamExt;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::Timing;
 
 struct Token;
 
@@ -33,14 +39,29 @@ impl SecretSource for Token {
     }
 }
 
+/// The ports a push runs over.
+struct Ports<'a> {
+    connections: &'a dyn ConnectionStore,
+    runs: &'a dyn RunStore,
+    queue: &'a dyn JobQueue,
+    sis: &'a dyn SisStore,
+    links: &'a dyn LinkStore,
+    mailer: &'a dyn Mailer,
+    tenants: &'a dyn TenantSettingsStore,
+    secrets: Arc<dyn SecretSource>,
+    secret_prefix: String,
+}
+
 struct Outcome {
     calls: BTreeMap<String, usize>,
     total: usize,
-    wall: Duration,
+    timing: Timing,
     enrolled: usize,
+    log_lines: usize,
+    get_run: Duration,
 }
 
-async fn push(records: usize, batch_size: usize) -> Outcome {
+async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
     let sim = MoodleSim::sample_site();
     sim.set_switches(Switches {
         latency: Duration::from_millis(50),
@@ -50,8 +71,7 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
     let t = TenantId::parse("acme").unwrap();
     let c = ConnectionId::parse("moodle").unwrap();
     let o = OfferingId::parse("OCC-1001").unwrap();
-    let connections = MemConnections::default();
-    connections.0.lock().unwrap().push(Connection {
+    let connection = Connection {
         tenant: t.clone(),
         id: c.clone(),
         name: "bench".into(),
@@ -62,59 +82,73 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
             batch_size,
             ..MoodleSettings::default()
         }),
-    });
-    let (runs, queue, sis, links, mailer) = (
-        MemRuns::default(),
-        MemQueue::default(),
-        MemSis::default(),
-        MemLinks::default(),
-        MemMailer::default(),
-    );
+    };
+    ports
+        .connections
+        .save_connection(&connection)
+        .await
+        .unwrap();
     let now = Utc::now();
-    sis.save_offering(&Offering {
-        tenant: t.clone(),
-        id: o.clone(),
-        name: "Bench".into(),
-        start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-        end_date: None,
-        status: OfferingStatus::Active,
-        auto_push: false,
-        must_be_evaluated: false,
-        assessables: vec![],
-        updated_at: now,
-    })
-    .await
-    .unwrap();
-    for i in 0..records {
-        let code = LearnerCode::parse(format!("B{i:05}")).unwrap();
-        sis.save_learner(&Learner {
+    ports
+        .sis
+        .save_offering(&Offering {
             tenant: t.clone(),
-            code: code.clone(),
-            username: None,
-            given_name: "Bench".into(),
-            middle_name: None,
-            family_name: format!("Learner{i}"),
-            email: Some(format!("bench{i}@example.com")),
-            date_of_birth: None,
-            archived: false,
-            email_opt_out: false,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-        sis.save_enrolment(&Enrolment {
-            tenant: t.clone(),
-            learner: code,
-            offering: o.clone(),
-            state: EnrolmentState::NotCalled,
+            id: o.clone(),
+            name: "Bench".into(),
             start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-            session_date: None,
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
             updated_at: now,
         })
         .await
         .unwrap();
-    }
-    links
+    // Seeding is not measured: 16 writes at a time.
+    futures::stream::iter(0..records)
+        .map(|i| {
+            let t = t.clone();
+            let o = o.clone();
+            async move {
+                let code = LearnerCode::parse(format!("B{i:05}")).unwrap();
+                ports
+                    .sis
+                    .save_learner(&Learner {
+                        tenant: t.clone(),
+                        code: code.clone(),
+                        username: None,
+                        given_name: "Bench".into(),
+                        middle_name: None,
+                        family_name: format!("Learner{i}"),
+                        email: Some(format!("bench{i}@example.com")),
+                        date_of_birth: None,
+                        archived: false,
+                        email_opt_out: false,
+                        updated_at: now,
+                    })
+                    .await
+                    .unwrap();
+                ports
+                    .sis
+                    .save_enrolment(&Enrolment {
+                        tenant: t,
+                        learner: code,
+                        offering: o,
+                        state: EnrolmentState::NotCalled,
+                        start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+                        session_date: None,
+                        updated_at: now,
+                    })
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    ports
+        .links
         .save_link(&CourseLink {
             tenant: t.clone(),
             offering: o.clone(),
@@ -126,32 +160,46 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
         })
         .await
         .unwrap();
-    let learning = MoodleGateways::new(Arc::new(Token), "bench");
+    // The run exists before its job, as the API makes it.
+    let run = RunId::new_v7();
+    ports
+        .runs
+        .start_run(&Run::start(
+            t.clone(),
+            c.clone(),
+            run.clone(),
+            Trigger::Manual,
+            now,
+        ))
+        .await
+        .unwrap();
+    let learning = MoodleGateways::new(ports.secrets.clone(), ports.secret_prefix.clone());
     let push = Push {
-        connections: &connections,
-        runs: &runs,
-        queue: &queue,
-        sis: &sis,
-        links: &links,
+        connections: ports.connections,
+        runs: ports.runs,
+        queue: ports.queue,
+        sis: ports.sis,
+        links: ports.links,
         learning: &learning,
-        mailer: &mailer,
-        tenants: &MemTenants::default(),
+        mailer: ports.mailer,
+        tenants: ports.tenants,
         clock: chrono::Utc::now,
     };
     sim.clear_calls();
+    sim.clear_busy();
     let started = Instant::now();
     let report = push
-        .push_job(
-            &t,
-            &c,
-            &o,
-            &RunId::parse("bench").unwrap(),
-            Trigger::Manual,
-            now,
-        )
+        .push_job(&t, &c, &o, &run, Trigger::Manual, Utc::now())
         .await
         .unwrap();
-    let wall = started.elapsed();
+    let ended = Instant::now();
+    let timing = Timing::new(started, ended, &sim.busy_intervals());
+    // What `GET /v1/connections/{c}/runs/{r}` reads.
+    let read = Instant::now();
+    let stored = ports.runs.run(&t, &c, &run).await.unwrap().unwrap();
+    let log = ports.runs.log(&t, &c, &run).await.unwrap();
+    let get_run = read.elapsed();
+    assert_eq!(stored.status, domain::RunStatus::FinishedSuccessfully);
     let mut calls = BTreeMap::new();
     for call in sim.calls() {
         *calls.entry(call.function).or_insert(0) += 1;
@@ -159,55 +207,128 @@ async fn push(records: usize, batch_size: usize) -> Outcome {
     Outcome {
         total: calls.values().sum(),
         calls,
-        wall,
+        timing,
         enrolled: report.enrolled,
+        log_lines: log.len(),
+        get_run,
     }
 }
 
-fn print(name: &str, o: &Outcome) {
+fn print(stores: &str, o: &Outcome, calls: bool) {
+    println!("{}", o.timing.line(stores));
     println!(
-        "{name}: {} enrolled, {} Moodle calls, {:.2} s",
+        "            {} enrolled, {} Moodle calls, {} log lines; reading the run back (GET): {:.0} ms",
         o.enrolled,
         o.total,
-        o.wall.as_secs_f64()
+        o.log_lines,
+        o.get_run.as_secs_f64() * 1000.0
     );
-    for (f, n) in &o.calls {
-        println!("    {f:<40} {n:>5}");
+    if calls {
+        for (f, n) in &o.calls {
+            println!("    {f:<40} {n:>5}");
+        }
     }
 }
 
 #[tokio::main]
 async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("push benchmark: run it with `cargo bench -p app --bench push`");
+        println!("push benchmark: run it with `scripts/bench push`");
         return;
     }
-    let records = 1000;
-    let batched = push(records, 100).await;
-    print("batched (batch size 100, 50 ms per call)", &batched);
-    assert_eq!(batched.enrolled, records);
+    support::require_moto();
+    let records: usize = std::env::var("PUSH_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    println!(
+        "push of {records} new enrolments into one course, batch size 100, concurrency 4, 50 ms per Moodle call"
+    );
+
+    // The product's stores on moto.
+    let sdk = cloud::testing::sdk().await;
+    let config = cloud::testing::fresh_stack().await;
+    let stores = cloud::Stores::new(&config, &sdk);
+    stores
+        .secrets
+        .put(
+            &format!("{}/acme/moodle", config.secret_prefix),
+            &secrecy::SecretString::from(SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+    let mailer = cloud::SesMailer::new(
+        aws_sdk_sesv2::Client::new(&sdk),
+        cloud::testing::TEST_MAIL_FROM.to_owned(),
+    );
+    let moto = Ports {
+        connections: &stores.connections,
+        runs: &stores.runs,
+        queue: &stores.queue,
+        sis: &stores.sis,
+        links: &stores.links,
+        mailer: &mailer,
+        tenants: &stores.tenants,
+        secrets: Arc::new(cloud::Secrets::new(aws_sdk_secretsmanager::Client::new(
+            &sdk,
+        ))),
+        secret_prefix: config.secret_prefix.clone(),
+    };
+    let on_moto = push(&moto, records, 100).await;
+    assert_eq!(on_moto.enrolled, records);
+
+    let (connections, runs, queue, sis, links, mailer, tenants) = (
+        MemConnections::default(),
+        MemRuns::default(),
+        MemQueue::default(),
+        MemSis::default(),
+        MemLinks::default(),
+        MemMailer::default(),
+        MemTenants::default(),
+    );
+    let memory = Ports {
+        connections: &connections,
+        runs: &runs,
+        queue: &queue,
+        sis: &sis,
+        links: &links,
+        mailer: &mailer,
+        tenants: &tenants,
+        secrets: Arc::new(Token),
+        secret_prefix: "bench".into(),
+    };
+    let in_memory = push(&memory, records, 100).await;
+    assert_eq!(in_memory.enrolled, records);
+    print("moto", &on_moto, true);
+    print("in memory", &in_memory, false);
     // 30 batched calls (idnumber look-ups, creates, enrols) and one email
     // search per new learner: Moodle's exact email look-up is case-sensitive,
     // its search (one address per call) is not.
     assert!(
-        batched.total <= 30 + records,
-        "at most 30 + one email search per learner for 1,000 enrolments, made {}",
-        batched.total
+        on_moto.total <= 30 + records,
+        "at most 30 + one email search per learner, made {}",
+        on_moto.total
     );
 
-    let base_records: usize = std::env::var("PUSH_BENCH_BASELINE")
+    if let Some(base) = std::env::var("PUSH_BENCH_BASELINE")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let baseline = push(base_records, 1).await;
-    print(
-        &format!("baseline (batch size 1, {base_records} records, 50 ms per call)"),
-        &baseline,
-    );
-    let scale = records as f64 / base_records as f64;
-    println!(
-        "baseline scaled to {records} records: {:.0} Moodle calls, {:.1} s",
-        baseline.total as f64 * scale,
-        baseline.wall.as_secs_f64() * scale
-    );
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let (connections, runs, sis, links) = (
+            MemConnections::default(),
+            MemRuns::default(),
+            MemSis::default(),
+            MemLinks::default(),
+        );
+        let memory = Ports {
+            connections: &connections,
+            runs: &runs,
+            sis: &sis,
+            links: &links,
+            ..memory
+        };
+        let baseline = push(&memory, base, 1).await;
+        println!("baseline: batch size 1, {base} records, in memory");
+        print("in memory", &baseline, true);
+    }
 }

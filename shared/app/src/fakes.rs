@@ -77,6 +77,22 @@ pub struct MemRuns {
     pub logs: Mutex<BTreeMap<RunKey, Vec<RunLogLine>>>,
     /// Each connection's lease: its holder and until when.
     pub leases: Mutex<BTreeMap<(TenantId, ConnectionId), Lease>>,
+    /// Keys given to `append_once`, per run.
+    pub once: Mutex<std::collections::BTreeSet<(RunKey, String)>>,
+    /// Figures set per offering, per run.
+    pub per_offering: Mutex<BTreeMap<RunKey, BTreeMap<String, BTreeMap<String, u64>>>>,
+}
+
+impl MemRuns {
+    /// The run with its counts merged as the store's readers see them.
+    fn merged(&self, run: &Run) -> Run {
+        let key = (run.tenant.clone(), run.connection.clone(), run.id.clone());
+        let mut run = run.clone();
+        if let Some(per) = self.per_offering.lock().unwrap().get(&key) {
+            run.counts = domain::run::merged_counts(&run.counts, per);
+        }
+        run
+    }
 }
 
 #[async_trait]
@@ -96,12 +112,32 @@ impl RunStore for MemRuns {
         c: &ConnectionId,
         r: &RunId,
     ) -> Result<Option<Run>, StoreError> {
-        Ok(self
+        let run = self
             .runs
             .lock()
             .unwrap()
             .get(&(t.clone(), c.clone(), r.clone()))
-            .cloned())
+            .cloned();
+        Ok(run.map(|run| self.merged(&run)))
+    }
+    async fn set_offering_counts(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        offering: &str,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        self.per_offering
+            .lock()
+            .unwrap()
+            .entry((t.clone(), c.clone(), r.clone()))
+            .or_default()
+            .insert(
+                offering.to_owned(),
+                counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+            );
+        Ok(())
     }
     async fn append_log(
         &self,
@@ -110,13 +146,34 @@ impl RunStore for MemRuns {
         r: &RunId,
         lines: &[RunLogLine],
     ) -> Result<(), StoreError> {
+        let key = (t.clone(), c.clone(), r.clone());
+        if let Some(run) = self.runs.lock().unwrap().get_mut(&key) {
+            run.log = run.log.add(domain::LogTally::of(lines));
+        }
         self.logs
             .lock()
             .unwrap()
-            .entry((t.clone(), c.clone(), r.clone()))
+            .entry(key)
             .or_default()
             .extend_from_slice(lines);
         Ok(())
+    }
+    async fn append_once(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        r: &RunId,
+        key: &str,
+        lines: &[RunLogLine],
+        counts: &[(&str, u64)],
+    ) -> Result<bool, StoreError> {
+        let run = (t.clone(), c.clone(), r.clone());
+        if !self.once.lock().unwrap().insert((run, key.to_owned())) {
+            return Ok(false);
+        }
+        self.add_counts(t, c, r, counts).await?;
+        self.append_log(t, c, r, lines).await?;
+        Ok(true)
     }
     async fn log(
         &self,
@@ -185,7 +242,7 @@ impl RunStore for MemRuns {
             .collect();
         runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         runs.truncate(limit);
-        Ok(runs)
+        Ok(runs.iter().map(|r| self.merged(r)).collect())
     }
     async fn stop_requested(
         &self,

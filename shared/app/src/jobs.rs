@@ -182,20 +182,25 @@ impl Pipeline<'_> {
                 self.queue
                     .enqueue_delayed(job, u32::try_from(wait).unwrap_or(MAX_DELAY_SECONDS))
                     .await?;
-                let log = self.runs.log(tenant, connection, run).await?;
+                // Said once per holder, whatever the number of deliveries.
                 let prefix = format!("{WAITING_LOG_PREFIX}{holder}");
-                if !log.iter().any(|l| l.message.starts_with(&prefix)) {
-                    let line = RunLogLine {
-                        at: now,
-                        level: LogLevel::Info,
-                        message: format!(
-                            "{prefix}, which is working on this connection; this run goes on when it ends."
-                        ),
-                    };
-                    self.runs
-                        .append_log(tenant, connection, run, &[line])
-                        .await?;
-                }
+                let line = RunLogLine {
+                    at: now,
+                    level: LogLevel::Info,
+                    message: format!(
+                        "{prefix}, which is working on this connection; this run goes on when it ends."
+                    ),
+                };
+                self.runs
+                    .append_once(
+                        tenant,
+                        connection,
+                        run,
+                        &format!("waiting#{holder}"),
+                        &[line],
+                        &[],
+                    )
+                    .await?;
                 tracing::info!(%holder, wait, "connection busy; job queued again");
                 Ok(Begin::Waiting { holder })
             }
@@ -302,14 +307,23 @@ impl Pipeline<'_> {
         run: &RunId,
         now: DateTime<Utc>,
     ) -> Result<RunStatus, JobError> {
-        let log = self.runs.log(tenant, connection, run).await?;
-        let status = RunStatus::from_log(&log);
+        // The run's tally of its log lines, kept as they were appended: the
+        // log itself is not read.
+        let Some(stored) = self.runs.run(tenant, connection, run).await? else {
+            return Err(JobError::UnknownRun {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+                run: run.clone(),
+            });
+        };
+        let status = stored.log.status();
         self.runs
             .finish_run(tenant, connection, run, status, now)
             .await?;
         tracing::info!(status = status.label(), "run finished");
         if status == RunStatus::FinishedWithError {
-            self.email_errors(tenant, connection, run, &log).await?;
+            self.email_errors(tenant, connection, run, stored.log)
+                .await?;
         }
         Ok(status)
     }
@@ -319,7 +333,7 @@ impl Pipeline<'_> {
         tenant: &TenantId,
         connection: &ConnectionId,
         run: &RunId,
-        log: &[RunLogLine],
+        log: domain::LogTally,
     ) -> Result<(), JobError> {
         let (Some(conn), Some(stored)) = (
             self.connections.connection(tenant, connection).await?,
@@ -376,27 +390,21 @@ impl Pipeline<'_> {
         }
         // A redelivered job re-queues the import (its earlier enqueue may have
         // failed) but does not log the start twice.
-        let log = self.runs.log(tenant, connection, run).await?;
-        if !log
-            .iter()
-            .any(|line| line.message.starts_with(EXPORT_LOG_PREFIX))
-        {
-            let scope = offering.map_or_else(
-                || "all linked offerings".to_owned(),
-                |o| format!("offering {o}"),
-            );
-            let line = RunLogLine {
-                at: now,
-                level: LogLevel::Info,
-                message: format!(
-                    "{EXPORT_LOG_PREFIX}{}, for {scope}; export done, import queued.",
-                    trigger_label(trigger)
-                ),
-            };
-            self.runs
-                .append_log(tenant, connection, run, &[line])
-                .await?;
-        }
+        let scope = offering.map_or_else(
+            || "all linked offerings".to_owned(),
+            |o| format!("offering {o}"),
+        );
+        let line = RunLogLine {
+            at: now,
+            level: LogLevel::Info,
+            message: format!(
+                "{EXPORT_LOG_PREFIX}{}, for {scope}; export done, import queued.",
+                trigger_label(trigger)
+            ),
+        };
+        self.runs
+            .append_once(tenant, connection, run, "export", &[line], &[])
+            .await?;
         Ok(())
     }
 

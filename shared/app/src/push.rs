@@ -283,27 +283,43 @@ async fn look_up(
     if unlinked.is_empty() {
         return Ok(found);
     }
+    // Side by side: the connection's permits (`max_concurrency`) bound the
+    // calls in flight, as for every other call.
     if matching::needs_name_search(settings) {
-        for l in &unlinked {
-            found.extend(
-                lms.users_named(l.given_name.trim(), l.family_name.trim())
-                    .await?,
-            );
-        }
+        let named = futures::future::try_join_all(
+            unlinked
+                .iter()
+                .map(|l| lms.users_named(l.given_name.trim(), l.family_name.trim())),
+        )
+        .await?;
+        found.extend(named.into_iter().flatten());
     }
-    for field in matching::lookup_fields(settings) {
-        // Email is looked up last, one search per address (Moodle's search by
-        // email ignores case, its exact look-up does not), and only for the
-        // learners the other look-ups left to be created.
-        let values: Vec<String> = unlinked
+    let fields = matching::lookup_fields(settings);
+    let values = |field: UserLookup, found: &[LmsUser]| -> Vec<String> {
+        unlinked
             .iter()
             .filter(|l| {
-                field != UserLookup::Email || matching::needs_email_lookup(l, settings, &found)
+                field != UserLookup::Email || matching::needs_email_lookup(l, settings, found)
             })
             .filter_map(|l| matching::lookup_value(l, field, settings))
-            .collect();
-        if !values.is_empty() {
-            found.extend(lms.users_by(field, &values).await?);
+            .collect()
+    };
+    // The fields before email at once; email last, one search per address
+    // (Moodle's search by email ignores case, its exact look-up does not),
+    // and only for the learners the other look-ups left to be created.
+    let before: Vec<(UserLookup, Vec<String>)> = fields
+        .iter()
+        .filter(|f| **f != UserLookup::Email)
+        .map(|f| (*f, values(*f, &found)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let answers =
+        futures::future::try_join_all(before.iter().map(|(f, v)| lms.users_by(*f, v))).await?;
+    found.extend(answers.into_iter().flatten());
+    if fields.contains(&UserLookup::Email) {
+        let emails = values(UserLookup::Email, &found);
+        if !emails.is_empty() {
+            found.extend(lms.users_by(UserLookup::Email, &emails).await?);
         }
     }
     Ok(found)
@@ -332,43 +348,39 @@ impl Push<'_> {
         connection: &ConnectionId,
         offering: &OfferingId,
     ) -> Result<Loaded, PushError> {
-        let Some(off) = self.sis.offering(tenant, offering).await? else {
+        // Everything that does not depend on another read is read at once.
+        let (off, link, enrolments, transfers, tenant_settings) = futures::try_join!(
+            self.sis.offering(tenant, offering),
+            self.links.link(tenant, offering, connection),
+            self.sis.enrolments(tenant, offering),
+            self.links.transfers(tenant, connection, offering),
+            self.tenants.tenant_settings(tenant),
+        )?;
+        let Some(off) = off else {
             return Err(PushError::UnknownOffering {
                 tenant: tenant.clone(),
                 offering: offering.clone(),
             });
         };
-        let link = self.links.link(tenant, offering, connection).await?;
-        let enrolments: Vec<Enrolment> = self
-            .sis
-            .enrolments(tenant, offering)
-            .await?
+        let enrolments: Vec<Enrolment> = enrolments
             .into_iter()
             .filter(transfer::is_pushable)
             .collect();
         let codes: Vec<LearnerCode> = enrolments.iter().map(|e| e.learner.clone()).collect();
-        let learners = self
-            .sis
-            .learners(tenant, &codes)
-            .await?
-            .into_iter()
-            .map(|l| (l.code.clone(), l))
-            .collect();
-        let transfers = self
-            .links
-            .transfers(tenant, connection, offering)
-            .await?
+        let (learners, accounts) = futures::try_join!(
+            self.sis.learners(tenant, &codes),
+            self.links.accounts(tenant, connection, &codes),
+        )?;
+        let learners = learners.into_iter().map(|l| (l.code.clone(), l)).collect();
+        let transfers = transfers
             .into_iter()
             .map(|t| (t.learner.clone(), t))
             .collect();
-        let accounts = self
-            .links
-            .accounts(tenant, connection, &codes)
-            .await?
+        let accounts = accounts
             .into_iter()
             .map(|a| (a.learner.clone(), a))
             .collect();
-        let zone = self.tenants.tenant_settings(tenant).await?.zone();
+        let zone = tenant_settings.zone();
         Ok(Loaded {
             offering: off,
             link,
@@ -489,38 +501,52 @@ impl Push<'_> {
 
         let mut going: Vec<Going<'_>> = Vec::new();
         if let (Some(lms), Some(link)) = (&lms, &loaded.link) {
-            // Create the users nobody matched, one call per batch.
+            // Create the users nobody matched, one call per batch; their
+            // accounts are stored (and counted) as soon as Moodle answers.
             if !creates.is_empty() {
                 let users: Vec<NewLmsUser> = creates.iter().map(|(_, _, u)| u.clone()).collect();
                 let outcomes = lms.create_users(&users).await;
                 let mut refused: Vec<(&Enrolment, &Learner, &NewLmsUser, BlockReason)> = Vec::new();
+                let mut made: Vec<(&Enrolment, &Learner, &NewLmsUser, i64)> = Vec::new();
                 for ((e, l, user), outcome) in creates.iter().zip(outcomes) {
                     match outcome {
-                        Ok(id) => {
-                            let id = self
-                                .store_account(tenant, connection, l, id, true, now)
-                                .await?;
-                            report.created += 1;
-                            log.push(line(LogLevel::Info, messages::registered(l), now));
-                            let password = match &user.password {
-                                NewUserPassword::Generated(p) => Some(p.clone()),
-                                _ => None,
-                            };
-                            going.push(Going {
-                                enrolment: e,
-                                learner: l,
-                                user: id,
-                                created: true,
-                                password,
-                                username: Some(user.username.clone()),
-                            });
-                        }
+                        Ok(id) => made.push((e, l, user, id)),
                         Err(RecordFailure::Refused(reason)) => refused.push((e, l, user, reason)),
                         Err(RecordFailure::Failed(err)) => {
                             transient.get_or_insert(err);
                         }
                     }
                 }
+                let wanted: Vec<(&Learner, i64, bool)> =
+                    made.iter().map(|(_, l, _, id)| (*l, *id, true)).collect();
+                let ids = self
+                    .store_accounts(tenant, connection, &wanted, now)
+                    .await?;
+                let mut lines = Vec::new();
+                for ((e, l, user, _), (id, _)) in made.into_iter().zip(ids) {
+                    report.created += 1;
+                    lines.push(line(LogLevel::Info, messages::registered(l), now));
+                    let password = match &user.password {
+                        NewUserPassword::Generated(p) => Some(p.clone()),
+                        _ => None,
+                    };
+                    going.push(Going {
+                        enrolment: e,
+                        learner: l,
+                        user: id,
+                        created: true,
+                        password,
+                        username: Some(user.username.clone()),
+                    });
+                }
+                self.record(
+                    tenant,
+                    connection,
+                    run,
+                    &lines,
+                    &[(counts::USERS_CREATED, count(report.created))],
+                )
+                .await?;
                 // Moodle refused some: someone holds the username or email (a user
                 // created earlier in this push, or on an attempt whose answer was
                 // lost). Look both up and decide again: link, or block with why.
@@ -531,8 +557,12 @@ impl Push<'_> {
                         .collect();
                     let emails: Vec<String> =
                         refused.iter().map(|(_, _, u, _)| u.email.clone()).collect();
-                    let mut again = lms.users_by(UserLookup::Username, &usernames).await?;
-                    again.extend(lms.users_by(UserLookup::Email, &emails).await?);
+                    let (by_username, by_email) = futures::try_join!(
+                        lms.users_by(UserLookup::Username, &usernames),
+                        lms.users_by(UserLookup::Email, &emails)
+                    )?;
+                    let mut again = by_username;
+                    again.extend(by_email);
                     for (e, l, _, reason) in refused {
                         match matching::decide(l, &settings, None, &again) {
                             MatchDecision::Existing { user_id, by } => {
@@ -546,34 +576,50 @@ impl Push<'_> {
             }
 
             // Existing users: store the account, enrol unless already enrolled.
-            let mut already: Vec<(&Enrolment, &Learner, i64)> = Vec::new();
+            let mut already: Vec<Transfer> = Vec::new();
             if !existing.is_empty() {
                 let enrolled: BTreeSet<i64> = lms
                     .enrolled_users(link.course_id)
                     .await?
                     .into_iter()
                     .collect();
-                for (e, l, user_id, by) in existing {
-                    let stored = loaded.accounts.contains_key(&l.code);
-                    let id = if stored {
-                        user_id
-                    } else {
-                        let id = self
-                            .store_account(
-                                tenant,
-                                connection,
-                                l,
-                                user_id,
-                                by == MatchedBy::EarlierAttempt,
-                                now,
-                            )
-                            .await?;
-                        report.linked += 1;
-                        log.push(line(LogLevel::Info, messages::linked(l, id), now));
-                        id
+                let unstored: Vec<(&Learner, i64, bool)> = existing
+                    .iter()
+                    .filter(|(_, l, _, _)| !loaded.accounts.contains_key(&l.code))
+                    .map(|(_, l, id, by)| (*l, *id, *by == MatchedBy::EarlierAttempt))
+                    .collect();
+                let stored_ids: HashMap<&LearnerCode, (i64, bool)> = unstored
+                    .iter()
+                    .map(|(l, _, _)| &l.code)
+                    .zip(
+                        self.store_accounts(tenant, connection, &unstored, now)
+                            .await?,
+                    )
+                    .collect();
+                let mut lines = Vec::new();
+                let mut linked = 0;
+                for (e, l, user_id, _) in existing {
+                    let id = match stored_ids.get(&l.code) {
+                        Some((id, fresh)) => {
+                            if *fresh {
+                                linked += 1;
+                                lines.push(line(LogLevel::Info, messages::linked(l, *id), now));
+                            }
+                            *id
+                        }
+                        None => user_id,
                     };
                     if enrolled.contains(&id) {
-                        already.push((e, l, id));
+                        report.already_enrolled += 1;
+                        already.push(transfer_record(
+                            tenant,
+                            connection,
+                            &loaded,
+                            e,
+                            TransferStatus::Transferred,
+                            Some(id),
+                            now,
+                        ));
                     } else {
                         going.push(Going {
                             enrolment: e,
@@ -585,20 +631,17 @@ impl Push<'_> {
                         });
                     }
                 }
-            }
-            for (e, _, id) in already {
-                report.already_enrolled += 1;
-                self.save_transfer(
+                report.linked += linked;
+                self.record(
                     tenant,
                     connection,
-                    &loaded,
-                    e,
-                    TransferStatus::Transferred,
-                    Some(id),
-                    now,
+                    run,
+                    &lines,
+                    &[(counts::USERS_MATCHED, count(linked))],
                 )
                 .await?;
             }
+            self.links.save_transfers(&already).await?;
 
             // Enrol, one call per batch, with the role and the enrolment's start.
             if !going.is_empty() {
@@ -616,12 +659,15 @@ impl Push<'_> {
                     site_url: lms.site_url(),
                     course_name: &loaded.offering.name,
                 };
+                let mut transfers = Vec::new();
+                let mut lines = Vec::new();
+                let mut emails: Vec<(Email, &Learner)> = Vec::new();
                 for (g, outcome) in going.iter().zip(outcomes) {
                     match outcome {
                         Ok(()) => {
                             report.enrolled += 1;
-                            log.push(line(LogLevel::Info, messages::enrolled(g.learner), now));
-                            self.save_transfer(
+                            lines.push(line(LogLevel::Info, messages::enrolled(g.learner), now));
+                            transfers.push(transfer_record(
                                 tenant,
                                 connection,
                                 &loaded,
@@ -629,8 +675,7 @@ impl Push<'_> {
                                 TransferStatus::Transferred,
                                 Some(g.user),
                                 now,
-                            )
-                            .await?;
+                            ));
                             let email = if g.created {
                                 messages::registration_email(
                                     g.learner,
@@ -644,8 +689,7 @@ impl Push<'_> {
                                 messages::enrolment_email(g.learner, &invite)
                             };
                             if let Some(email) = email {
-                                self.send(&email, g.learner, &mut log, &mut report, now)
-                                    .await;
+                                emails.push((email, g.learner));
                             }
                         }
                         Err(RecordFailure::Refused(reason)) => {
@@ -656,9 +700,20 @@ impl Push<'_> {
                         }
                     }
                 }
+                self.links.save_transfers(&transfers).await?;
+                self.record(
+                    tenant,
+                    connection,
+                    run,
+                    &lines,
+                    &[(counts::ENROLLED, count(transfers.len()))],
+                )
+                .await?;
+                self.send_all(&emails, &mut log, &mut report, now).await;
             }
         }
 
+        let mut changed = Vec::new();
         for (e, reasons) in blocked {
             report.blocked += 1;
             let before = loaded.transfers.get(&e.learner).map(|t| &t.status);
@@ -675,10 +730,12 @@ impl Push<'_> {
                         now,
                     ));
                 }
-                self.save_transfer(tenant, connection, &loaded, e, status, None, now)
-                    .await?;
+                changed.push(transfer_record(
+                    tenant, connection, &loaded, e, status, None, now,
+                ));
             }
         }
+        self.links.save_transfers(&changed).await?;
 
         if call {
             report.called = self
@@ -694,26 +751,41 @@ impl Push<'_> {
                 Some(lms) => lms,
                 None => self.learning.for_connection(&conn).await?,
             };
+            let mut lines = Vec::new();
             unknown = self
-                .unknown_participants(tenant, lms.as_ref(), link, &loaded, &mut log, now)
+                .unknown_participants(tenant, lms.as_ref(), link, &loaded, &mut lines, now)
+                .await?;
+            // Said once per offering and run, however often the job comes back.
+            self.runs
+                .append_once(
+                    tenant,
+                    connection,
+                    run,
+                    &format!("unknown_participants#{offering}"),
+                    &lines,
+                    &[],
+                )
                 .await?;
         }
 
-        if !log.is_empty() {
-            self.runs.append_log(tenant, connection, run, &log).await?;
-        }
+        self.record(
+            tenant,
+            connection,
+            run,
+            &log,
+            &[(counts::CALLED, count(report.called))],
+        )
+        .await?;
+        // What the offering's push found (set, not added: a retried job
+        // replaces them rather than counting its blocked learners twice).
         self.runs
-            .add_counts(
+            .set_offering_counts(
                 tenant,
                 connection,
                 run,
+                offering.as_str(),
                 &[
-                    (counts::OFFERINGS_PUSHED, 1),
-                    (counts::USERS_CREATED, count(report.created)),
-                    (counts::USERS_MATCHED, count(report.linked)),
-                    (counts::ENROLLED, count(report.enrolled)),
                     (counts::BLOCKED, count(report.blocked)),
-                    (counts::CALLED, count(report.called)),
                     (counts::UNKNOWN_PARTICIPANTS, count(unknown)),
                 ],
             )
@@ -782,91 +854,98 @@ impl Push<'_> {
         Ok(unknown)
     }
 
-    /// Stores the learner's account once; if another was stored meanwhile, that one wins.
-    async fn store_account(
+    /// Stores the learners' accounts once each (side by side); where another
+    /// was stored meanwhile, that one wins. Per learner, in order: the id that
+    /// stands and whether this call stored it.
+    async fn store_accounts(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
-        learner: &Learner,
-        id: i64,
-        created_by_us: bool,
+        wanted: &[(&Learner, i64, bool)],
         now: DateTime<Utc>,
-    ) -> Result<i64, PushError> {
-        let account = ExternalAccount {
-            tenant: tenant.clone(),
-            connection: connection.clone(),
-            learner: learner.code.clone(),
-            external_id: id,
-            created_by_us,
-            linked_at: now,
-        };
-        match self.links.save_account(&account).await? {
-            Written::Done => Ok(id),
-            Written::AlreadyDone => Ok(self
-                .links
-                .account(tenant, connection, &learner.code)
-                .await?
-                .map_or(id, |a| a.external_id)),
+    ) -> Result<Vec<(i64, bool)>, PushError> {
+        let accounts: Vec<ExternalAccount> = wanted
+            .iter()
+            .map(|(learner, id, created_by_us)| ExternalAccount {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+                learner: learner.code.clone(),
+                external_id: *id,
+                created_by_us: *created_by_us,
+                linked_at: now,
+            })
+            .collect();
+        let written = self.links.save_accounts(&accounts).await?;
+        let mut ids = Vec::with_capacity(accounts.len());
+        for (account, written) in accounts.iter().zip(written) {
+            ids.push(match written {
+                Written::Done => (account.external_id, true),
+                Written::AlreadyDone => (
+                    self.links
+                        .account(tenant, connection, &account.learner)
+                        .await?
+                        .map_or(account.external_id, |a| a.external_id),
+                    false,
+                ),
+            });
         }
+        Ok(ids)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn save_transfer(
+    /// Log lines and counts of work just made durable, written at once, so a
+    /// job that fails later keeps what it did (and a retry, planning from
+    /// what is stored, never counts it again).
+    async fn record(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
-        loaded: &Loaded,
-        e: &Enrolment,
-        status: TransferStatus,
-        user: Option<i64>,
-        now: DateTime<Utc>,
+        run: &RunId,
+        lines: &[RunLogLine],
+        counted: &[(&str, u64)],
     ) -> Result<(), PushError> {
-        let before = loaded.transfers.get(&e.learner);
-        let transferred = status == TransferStatus::Transferred;
-        let record = Transfer {
-            tenant: tenant.clone(),
-            connection: connection.clone(),
-            offering: e.offering.clone(),
-            learner: e.learner.clone(),
-            status,
-            external_user: user.or_else(|| before.and_then(|t| t.external_user)),
-            transferred_at: if transferred {
-                Some(now)
-            } else {
-                before.and_then(|t| t.transferred_at)
-            },
-            updated_at: now,
-            removal_error: before.and_then(|t| t.removal_error.clone()),
-        };
-        self.links.save_transfer(&record).await?;
+        self.runs.append_log(tenant, connection, run, lines).await?;
+        if counted.iter().any(|(_, n)| *n > 0) {
+            self.runs
+                .add_counts(tenant, connection, run, counted)
+                .await?;
+        }
         Ok(())
     }
 
-    async fn send(
+    /// Sends the emails, [`EMAILS_IN_FLIGHT`] at once; one that cannot be
+    /// sent is a warning on the run.
+    async fn send_all(
         &self,
-        email: &Email,
-        learner: &Learner,
+        emails: &[(Email, &Learner)],
         log: &mut Vec<RunLogLine>,
         report: &mut PushReport,
         now: DateTime<Utc>,
     ) {
-        match self.mailer.send(email).await {
-            Ok(()) => report.emails += 1,
-            Err(error) => {
-                tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "learner email not sent"
-                );
-                log.push(line(
-                    LogLevel::Warning,
-                    format!(
-                        "User {} ({}) - the \"{}\" email could not be sent",
-                        learner.display_name(),
-                        learner.code,
-                        email.subject
-                    ),
-                    now,
-                ));
+        use futures::StreamExt;
+        let sent: Vec<(&Email, &Learner, Result<(), _>)> = futures::stream::iter(emails)
+            .map(|(email, learner)| async move { (email, *learner, self.mailer.send(email).await) })
+            .buffered(EMAILS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (email, learner, result) in sent {
+            match result {
+                Ok(()) => report.emails += 1,
+                Err(error) => {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "learner email not sent"
+                    );
+                    log.push(line(
+                        LogLevel::Warning,
+                        format!(
+                            "User {} ({}) - the \"{}\" email could not be sent",
+                            learner.display_name(),
+                            learner.code,
+                            email.subject
+                        ),
+                        now,
+                    ));
+                }
             }
         }
     }
@@ -1145,6 +1224,40 @@ impl Push<'_> {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Learner emails sent at once.
+const EMAILS_IN_FLIGHT: usize = 8;
+
+/// The transfer an enrolment has after this push: `status`, with what the
+/// earlier record knew (its Moodle user, when it was transferred, why a
+/// removal failed) kept.
+fn transfer_record(
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    loaded: &Loaded,
+    e: &Enrolment,
+    status: TransferStatus,
+    user: Option<i64>,
+    now: DateTime<Utc>,
+) -> Transfer {
+    let before = loaded.transfers.get(&e.learner);
+    let transferred = status == TransferStatus::Transferred;
+    Transfer {
+        tenant: tenant.clone(),
+        connection: connection.clone(),
+        offering: e.offering.clone(),
+        learner: e.learner.clone(),
+        status,
+        external_user: user.or_else(|| before.and_then(|t| t.external_user)),
+        transferred_at: if transferred {
+            Some(now)
+        } else {
+            before.and_then(|t| t.transferred_at)
+        },
+        updated_at: now,
+        removal_error: before.and_then(|t| t.removal_error.clone()),
     }
 }
 

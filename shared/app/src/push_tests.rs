@@ -148,6 +148,7 @@ impl Env {
             runs: &self.runs,
             mailer: &self.mailer,
             tenants: &self.tenants,
+            clock: later,
         }
     }
 
@@ -1045,6 +1046,7 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
         run: removal_run,
         read,
         suspended,
+        not_enrolled: false,
     } = removal
     else {
         panic!("{removal:?}")
@@ -1090,6 +1092,14 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
         .unwrap();
     assert_eq!(recorded.trigger, Trigger::Change);
     assert_eq!(recorded.status, RunStatus::FinishedSuccessfully);
+    // It finished when the work was done, and counts what it did.
+    assert_eq!(
+        (recorded.started_at, recorded.finished_at),
+        (now(), Some(later()))
+    );
+    assert_eq!(recorded.counts.get("learners_read"), Some(&1));
+    assert_eq!(recorded.counts.get("unenrolled"), Some(&1));
+    assert_eq!(env.transfer("STU-001").unwrap().updated_at, later());
     // A duplicate job changes nothing.
     env.sim.clear_calls();
     assert_eq!(
@@ -1129,6 +1139,7 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
         removal,
         Removal::Removed {
             suspended: true,
+            not_enrolled: false,
             ..
         }
     ));
@@ -1139,6 +1150,85 @@ async fn removing_reads_results_before_unenrolling_or_suspending() {
             .any(|ue| ue.userid == 5 && ue.status == 1),
         "kept, suspended"
     );
+}
+
+/// A learner a person already unenrolled in Moodle by hand: removing them
+/// (suspend mode) enrols nobody, as Moodle would (a suspension of a user with
+/// no enrolment creates one, suspended; seen on a real Moodle 4.3): nothing
+/// to suspend, the removal is done. Whether Moodle still enrols them comes
+/// from the participants the read had (or, when nothing is read, from the
+/// enrolled users), never from the grades.
+#[tokio::test]
+async fn removing_a_learner_moodle_no_longer_enrols_enrols_nobody() {
+    for course_completions in [true, false] {
+        let env = Env::new(MoodleSettings {
+            unenrol_on_removal: false,
+            course_completions,
+            ..MoodleSettings::default()
+        })
+        .await;
+        env.link().await;
+        env.learner("STU-002", "Fran", "Failer", Some("student2@example.com"))
+            .await;
+        env.push()
+            .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+            .await
+            .unwrap();
+        assert!(env.enrolled_in_course_2(5));
+        // A person unenrols Fran in Moodle by hand.
+        env.sim
+            .with_state(|s| s.user_enrolments.retain(|ue| ue.userid != 5));
+        env.sim.clear_calls();
+        let fran = LearnerCode::parse("STU-002").unwrap();
+        let removal = env
+            .removals()
+            .remove_enrolment(&t(), &c(), &off(), &fran, now())
+            .await
+            .unwrap();
+        let Removal::Removed {
+            run: removal_run,
+            suspended: false,
+            not_enrolled: true,
+            ..
+        } = removal
+        else {
+            panic!("{removal:?}")
+        };
+        assert_eq!(env.sim.call_count("enrol_manual_enrol_users"), 0);
+        assert_eq!(env.sim.call_count("enrol_manual_unenrol_users"), 0);
+        assert_eq!(
+            env.sim.call_count("core_enrol_get_enrolled_users"),
+            1,
+            "asked once (course completions {course_completions})"
+        );
+        assert!(
+            !env.sim
+                .snapshot()
+                .user_enrolments
+                .iter()
+                .any(|ue| ue.userid == 5),
+            "no enrolment made"
+        );
+        let transfer = env.transfer("STU-002").unwrap();
+        assert_eq!(
+            (transfer.status, transfer.updated_at),
+            (TransferStatus::Removed, later())
+        );
+        let recorded = env
+            .runs
+            .run(&t(), &c(), &removal_run)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(recorded.status, RunStatus::FinishedSuccessfully);
+        assert_eq!(recorded.counts.get("suspended"), Some(&0));
+        let log = env.runs.log(&t(), &c(), &removal_run).await.unwrap();
+        assert!(
+            log.iter()
+                .any(|l| l.message.contains("nothing to unenrol or suspend")),
+            "{log:?}"
+        );
+    }
 }
 
 /// A read that fails removes nothing: the run and the transfer say why, and

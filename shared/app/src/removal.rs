@@ -18,6 +18,7 @@ use domain::ports::{
     ConnectionStore, DeliveryStore, GradeSources, JobQueue, LearningSystems, LinkStore, Mailer,
     ResultStore, Retryable, RunStore, SisStore, TenantSettingsStore,
 };
+use domain::run::counts;
 use domain::sis::{Transfer, TransferStatus};
 use domain::{
     ConnectionId, LearnerCode, LogLevel, OfferingId, Run, RunId, RunLogLine, TenantId, Trigger,
@@ -36,6 +37,9 @@ pub struct Removals<'a> {
     pub runs: &'a dyn RunStore,
     pub mailer: &'a dyn Mailer,
     pub tenants: &'a dyn TenantSettingsStore,
+    /// The time as the removal goes on: its run finishes, and its transfer
+    /// changes, when the work is done, not when the job began.
+    pub clock: fn() -> DateTime<Utc>,
 }
 
 /// What a removal did.
@@ -48,6 +52,10 @@ pub enum Removal {
         read: FetchCounts,
         /// Suspended (kept enrolled) rather than unenrolled.
         suspended: bool,
+        /// Moodle had no enrolment of the learner in the course any more (a
+        /// person removed it there): nothing was unenrolled or suspended, and
+        /// nobody was enrolled.
+        not_enrolled: bool,
     },
     /// Removed already (a duplicate job): nothing read, nothing changed.
     AlreadyRemoved,
@@ -55,6 +63,15 @@ pub enum Removal {
     /// removal was refused): the run (finished with error) and the transfer
     /// say why; the next nightly export tries again.
     NotRemoved { run: RunId, reason: String },
+}
+
+/// What a removal did in Moodle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removed {
+    Unenrolled,
+    Suspended,
+    /// Moodle had no enrolment of the learner left: nothing was called.
+    NotEnrolled,
 }
 
 fn line(level: LogLevel, message: String, now: DateTime<Utc>) -> RunLogLine {
@@ -143,13 +160,25 @@ impl Removals<'_> {
             .await;
         let pipeline = self.pipeline();
         match outcome {
-            Ok((read, suspended)) => {
+            Ok((read, removed)) => {
+                let done = (self.clock)();
                 self.save_transfer(before.as_ref(), tenant, connection, offering, code, |t| {
                     t.status = TransferStatus::Removed;
                     t.external_user = Some(account.external_id);
                     t.removal_error = None;
+                    t.updated_at = done;
                 })
                 .await?;
+                let then = match removed {
+                    Removed::Unenrolled => {
+                        format!("then unenrolled from course {}", link.course_id)
+                    }
+                    Removed::Suspended => format!("then suspended in course {}", link.course_id),
+                    Removed::NotEnrolled => format!(
+                        "and Moodle has no enrolment of theirs in course {} any more (removed there already): nothing to unenrol or suspend, nobody enrolled",
+                        link.course_id
+                    ),
+                };
                 self.runs
                     .append_log(
                         tenant,
@@ -158,34 +187,50 @@ impl Removals<'_> {
                         &[line(
                             LogLevel::Info,
                             format!(
-                                "Learner {code} of offering {offering}: results read ({} ready, {} in error, {} saved, {} completions), then {} course {}.",
-                                read.ready,
-                                read.errors,
-                                read.saved,
-                                read.completions,
-                                if suspended {
-                                    "suspended in"
-                                } else {
-                                    "unenrolled from"
-                                },
-                                link.course_id
+                                "Learner {code} of offering {offering}: results read ({} ready, {} in error, {} saved, {} completions), {then}.",
+                                read.ready, read.errors, read.saved, read.completions,
                             ),
-                            now,
+                            done,
                         )],
                     )
                     .await?;
-                pipeline.finish(tenant, connection, &run, now).await?;
+                let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+                self.runs
+                    .add_counts(
+                        tenant,
+                        connection,
+                        &run,
+                        &[
+                            (counts::LEARNERS_READ, n(read.changed)),
+                            (counts::RESULTS_READY, n(read.ready)),
+                            (counts::RESULTS_IN_ERROR, n(read.errors)),
+                            (counts::RESULTS_SAVED, n(read.saved)),
+                            (counts::COMPLETIONS, n(read.completions)),
+                            (
+                                counts::UNENROLLED,
+                                u64::from(removed == Removed::Unenrolled),
+                            ),
+                            (counts::SUSPENDED, u64::from(removed == Removed::Suspended)),
+                        ],
+                    )
+                    .await?;
+                pipeline
+                    .finish(tenant, connection, &run, (self.clock)())
+                    .await?;
                 Ok(Removal::Removed {
                     run,
                     read,
-                    suspended,
+                    suspended: removed == Removed::Suspended,
+                    not_enrolled: removed == Removed::NotEnrolled,
                 })
             }
             Err(e) => {
                 let retry = e.is_retryable();
                 let reason = error_text(&e);
+                let done = (self.clock)();
                 self.save_transfer(before.as_ref(), tenant, connection, offering, code, |t| {
                     t.removal_error = Some(reason.clone());
+                    t.updated_at = done;
                 })
                 .await?;
                 let message = format!(
@@ -209,19 +254,16 @@ impl Removals<'_> {
                                 LogLevel::Error
                             },
                             message,
-                            now,
+                            done,
                         )],
                     )
                     .await?;
                 self.runs
-                    .add_counts(
-                        tenant,
-                        connection,
-                        &run,
-                        &[(domain::run::counts::FAILURES, 1)],
-                    )
+                    .add_counts(tenant, connection, &run, &[(counts::FAILURES, 1)])
                     .await?;
-                pipeline.finish(tenant, connection, &run, now).await?;
+                pipeline
+                    .finish(tenant, connection, &run, (self.clock)())
+                    .await?;
                 if retry {
                     Err(e)
                 } else {
@@ -231,7 +273,9 @@ impl Removals<'_> {
         }
     }
 
-    /// The read, then the unenrolment (or suspension): whether it suspended.
+    /// The read, then the unenrolment (or suspension), unless Moodle has no
+    /// enrolment of the learner in the course any more: then nothing is
+    /// called (a suspension would enrol them again, suspended).
     #[allow(clippy::too_many_arguments)]
     async fn read_then_remove(
         &self,
@@ -242,7 +286,7 @@ impl Removals<'_> {
         user: i64,
         run: &RunId,
         now: DateTime<Utc>,
-    ) -> Result<(FetchCounts, bool), PushError> {
+    ) -> Result<(FetchCounts, Removed), PushError> {
         let source = self
             .grades
             .for_connection(conn)
@@ -263,12 +307,22 @@ impl Removals<'_> {
             .await
             .map_err(|e| PushError::ResultsNotRead(Box::new(e)))?;
         tracing::info!(
-            ready = read.ready,
-            saved = read.saved,
-            completions = read.completions,
+            ready = read.counts.ready,
+            saved = read.counts.saved,
+            completions = read.counts.completions,
             "results read before removal"
         );
         let lms = self.learning.for_connection(conn).await?;
+        // Whether Moodle still enrols the learner (suspended too), from the
+        // participants the read just had, or asked when it read nothing.
+        let enrolled = match read.enrolled {
+            Some(enrolled) => enrolled,
+            None => lms.enrolled_users(link.course_id).await?.contains(&user),
+        };
+        if !enrolled {
+            tracing::info!("no enrolment left in Moodle; nothing to remove");
+            return Ok((read.counts, Removed::NotEnrolled));
+        }
         let suspended = !settings.unenrol_on_removal;
         let done = if suspended {
             // The enrolment's start as the push sends it: local midnight of its day.
@@ -296,7 +350,14 @@ impl Removals<'_> {
             },
             other => other,
         })?;
-        Ok((read, suspended))
+        Ok((
+            read.counts,
+            if suspended {
+                Removed::Suspended
+            } else {
+                Removed::Unenrolled
+            },
+        ))
     }
 
     async fn save_transfer(

@@ -34,8 +34,9 @@ use domain::ports::{
 };
 use domain::results::{
     self, Adjustment, CourseActivity, IdentifiedBy, KnownLearner, LearnerGrades, MappedActivity,
-    Mapping, MappingError, NoResult, Participant, PriorResult, Progress, ReadInputs, ResultKey,
-    ResultRules, ResultType, RetryEntry, ReviewError, ReviewState, StoredCompletion, StoredResult,
+    Mapping, MappingError, NoResult, OfferingProgress, Participant, PriorResult, Progress,
+    ReadInputs, ResultKey, ResultRules, ResultType, RetryEntry, ReviewError, ReviewState,
+    StoredCompletion, StoredResult,
 };
 use domain::sis::{CourseLink, EnrolmentState, ExternalAccount, Offering};
 use domain::zone::TenantZone;
@@ -138,6 +139,16 @@ pub struct FetchCounts {
     pub stopped: bool,
 }
 
+/// What reading a learner before their removal found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovalRead {
+    pub counts: FetchCounts,
+    /// Whether Moodle still has an enrolment of the learner in the course
+    /// (active or suspended), as its participants say; none when nothing was
+    /// read (nothing mapped, no completions).
+    pub enrolled: Option<bool>,
+}
+
 /// What "process all" saved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Processed {
@@ -180,11 +191,13 @@ struct FetchCtx<'c> {
     connection: &'c Connection,
     settings: &'c MoodleSettings,
     sms: Option<ConnectionId>,
-    /// The watermark less [`WATERMARK_OVERLAP`], for Moodle's times.
-    since: Option<DateTime<Utc>>,
-    /// The watermark itself, for our own times (accounts, enrolments).
+    /// The connection's watermark: when its last complete download of every
+    /// offering started.
     watermark: Option<DateTime<Utc>>,
-    /// Learners (and offerings) whose reads failed in the last download.
+    /// Offerings downloaded on their own since: each one's own watermark.
+    own: HashMap<OfferingId, DateTime<Utc>>,
+    /// Learners (and offerings) whose reads failed in the last download that
+    /// covered them.
     retries: &'c BTreeSet<RetryEntry>,
     run: &'c RunId,
     now: DateTime<Utc>,
@@ -192,10 +205,43 @@ struct FetchCtx<'c> {
     zone: TenantZone,
     /// Courses already reported as having no completion criteria this run.
     no_criteria: std::sync::Mutex<BTreeSet<i64>>,
+    /// What Moodle said this run about each course's completion criteria
+    /// (true: it has some). Learned from the first course completion read of
+    /// a tracked learner; a course without criteria is not asked again.
+    criteria: std::sync::Mutex<HashMap<i64, bool>>,
     /// Reading a learner before their removal: their enrolment may already be
     /// withdrawn in the SMS, yet what Moodle holds (a completed course included)
     /// is kept, for a person to review, before the unenrolment resets it.
     before_removal: bool,
+}
+
+/// Learners read one at a time, at most, before the others go concurrently,
+/// while Moodle has not yet said whether a course has completion criteria
+/// (a learner not tracked, e.g. whose enrolment has not started, cannot say).
+const CRITERIA_PROBES: usize = 3;
+
+impl FetchCtx<'_> {
+    /// The watermark of an offering: its own when a download scoped to it ran
+    /// after the connection's last complete download, else the connection's.
+    /// Learners are read when something changed since it (our own times), or
+    /// since it less [`WATERMARK_OVERLAP`] (Moodle's times).
+    fn watermark_of(&self, offering: &OfferingId) -> Option<DateTime<Utc>> {
+        self.own.get(offering).copied().or(self.watermark)
+    }
+
+    /// Whether the course has completion criteria, if Moodle said so this run.
+    fn has_criteria(&self, course: i64) -> Option<bool> {
+        self.criteria
+            .lock()
+            .ok()
+            .and_then(|known| known.get(&course).copied())
+    }
+
+    fn learn_criteria(&self, course: i64, has: bool) {
+        if let Ok(mut known) = self.criteria.lock() {
+            known.insert(course, has);
+        }
+    }
 }
 
 impl Results<'_> {
@@ -272,25 +318,38 @@ impl Results<'_> {
             None => self.links.links(tenant, &connection.id).await?,
         };
         let watermark = self.results.watermark(tenant, &connection.id).await?;
-        let since = watermark.map(|w| w - WATERMARK_OVERLAP);
-        let retries: BTreeSet<RetryEntry> = self
+        // Offerings downloaded on their own after the connection's last
+        // complete download: their own watermark and retry set stand for them.
+        let own: Vec<OfferingProgress> = self
+            .results
+            .offering_progress(tenant, &connection.id)
+            .await?
+            .into_iter()
+            .filter(|p| watermark.is_none_or(|w| p.at > w))
+            .collect();
+        let mut retries: BTreeSet<RetryEntry> = self
             .results
             .retries(tenant, &connection.id)
             .await?
             .into_iter()
+            .filter(|r| !own.iter().any(|p| p.offering == r.offering))
             .collect();
+        retries.extend(own.iter().flat_map(|p| p.retries.iter().cloned()));
+        let own: HashMap<OfferingId, DateTime<Utc>> =
+            own.into_iter().map(|p| (p.offering, p.at)).collect();
         let ctx = FetchCtx {
             connection,
             settings,
             sms: self.sms_connection(tenant).await?,
-            since,
             watermark,
+            own,
             retries: &retries,
             run,
             now,
             zone: self.zone(tenant).await?,
             before_removal: false,
             no_criteria: std::sync::Mutex::new(BTreeSet::new()),
+            criteria: std::sync::Mutex::new(HashMap::new()),
         };
         let mut counts = FetchCounts::default();
         let mut failed: BTreeSet<RetryEntry> = BTreeSet::new();
@@ -339,14 +398,30 @@ impl Results<'_> {
         if stop.load(Ordering::Relaxed) {
             counts.stopped = true;
         }
-        // A complete download of every linked offering moves the watermark;
-        // what failed is kept in the retry set instead of holding it back.
-        if offering.is_none() && !counts.stopped {
+        // A complete download moves its watermark: the connection's for every
+        // linked offering, the offering's own for one (so neither holds the
+        // other back or skips what the other did not read); what failed is
+        // kept in the retry set instead of holding it back.
+        if !counts.stopped {
             let failed: Vec<RetryEntry> = failed.into_iter().collect();
             counts.retries = failed.len();
-            self.results
-                .save_progress(tenant, &connection.id, now, &failed)
-                .await?;
+            match offering {
+                None => {
+                    self.results
+                        .save_progress(tenant, &connection.id, now, &failed)
+                        .await?;
+                }
+                Some(o) => {
+                    let progress = OfferingProgress {
+                        offering: o.clone(),
+                        at: now,
+                        retries: failed,
+                    };
+                    self.results
+                        .save_offering_progress(tenant, &connection.id, &progress)
+                        .await?;
+                }
+            }
         }
         self.log(
             &ctx,
@@ -491,7 +566,7 @@ impl Results<'_> {
         counts: &mut FetchCounts,
         failed: &mut BTreeSet<RetryEntry>,
         only: Option<&LearnerCode>,
-    ) -> Result<(), ResultsError> {
+    ) -> Result<Option<bool>, ResultsError> {
         let tenant = &link.tenant;
         let Some(offering) = self.sis.offering(tenant, &link.offering).await? else {
             return Err(ResultsError::UnknownOffering {
@@ -528,7 +603,7 @@ impl Results<'_> {
         mappings = allowed;
         let completions = ctx.settings.course_completions || ctx.settings.unenrol_after_completion;
         if mappings.is_empty() && !completions {
-            return Ok(());
+            return Ok(None);
         }
         let enrolments: HashMap<LearnerCode, domain::sis::Enrolment> = self
             .sis
@@ -542,6 +617,14 @@ impl Results<'_> {
         // One call: the participants, with idnumber, username and last access.
         let participants = source.participants(link.course_id).await?;
         let Known { by_user, linked_at } = self.identify(ctx, link, &participants, &codes).await?;
+        // The learner read on their own (before a removal): whether Moodle
+        // still has an enrolment of theirs in the course (any, suspended too).
+        let enrolled = only.map(|code| {
+            by_user
+                .iter()
+                .filter(|(_, c)| *c == code)
+                .any(|(user, _)| participants.iter().any(|p| p.user == *user))
+        });
         let last_access: HashMap<i64, Option<DateTime<Utc>>> = participants
             .iter()
             .map(|p| (p.user, p.last_access))
@@ -586,13 +669,14 @@ impl Results<'_> {
             .map(|c| (c.learner.clone(), c))
             .collect();
         // The whole offering failed last time: everyone is read.
+        let watermark = ctx.watermark_of(&link.offering);
         let since = if ctx.retries.contains(&RetryEntry {
             offering: link.offering.clone(),
             learner: None,
         }) {
             None
         } else {
-            ctx.since
+            watermark.map(|w| w - WATERMARK_OVERLAP)
         };
 
         let mut changed: Vec<(&LearnerGrades, LearnerCode, bool)> = Vec::new();
@@ -637,7 +721,7 @@ impl Results<'_> {
                 // Linked (exported, or identified just now) or enrolled (or
                 // re-activated) since the watermark: their earlier grades
                 // were never read.
-                new_to_us: ctx.watermark.is_some_and(|w| {
+                new_to_us: watermark.is_some_and(|w| {
                     (enrolment.state.is_active() && enrolment.updated_at > w)
                         || linked_at.get(code).is_some_and(|at| *at > w)
                 }),
@@ -649,26 +733,55 @@ impl Results<'_> {
         }
         counts.changed += changed.len();
 
-        // Completion reads, a few learners at a time.
+        // Completion reads, a few learners at a time. Whether the course has
+        // completion criteria is learned once per course and run: until Moodle
+        // said so (the first tracked learner's course completion), learners
+        // whose course completion is read go one at a time (a few at most),
+        // so a course without criteria is asked once, not once per learner.
         let course = link.course_id;
         let want_activities = !mappings.is_empty();
-        let reads = futures::stream::iter(changed.iter().map(|(g, code, completion_read)| {
+        let read_one = |g: &LearnerGrades, code: &LearnerCode, completion_read: bool| {
             let user = g.user;
             let code = code.clone();
-            let completion_read = *completion_read;
             async move {
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
-                Some(
+                let completion_read = completion_read && ctx.has_criteria(course) != Some(false);
+                let read =
                     read_learner(source, course, user, code, want_activities, completion_read)
-                        .await,
-                )
+                        .await;
+                if let Ok(LearnerReads {
+                    course: Some(c), ..
+                }) = &read
+                    && !c.untracked
+                {
+                    ctx.learn_criteria(course, !c.criteria.is_empty());
+                }
+                Some(read)
             }
-        }))
-        .buffer_unordered(ctx.settings.max_concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+        };
+        let mut pending: Vec<&(&LearnerGrades, LearnerCode, bool)> = changed.iter().collect();
+        let mut reads = Vec::with_capacity(pending.len());
+        let mut probes = 0;
+        while probes < CRITERIA_PROBES && ctx.has_criteria(course).is_none() {
+            let Some(at) = pending.iter().position(|(_, _, completion)| *completion) else {
+                break;
+            };
+            let (g, code, completion_read) = pending.remove(at);
+            reads.push(read_one(g, code, *completion_read).await);
+            probes += 1;
+        }
+        reads.extend(
+            futures::stream::iter(
+                pending
+                    .into_iter()
+                    .map(|(g, code, completion_read)| read_one(g, code, *completion_read)),
+            )
+            .buffer_unordered(ctx.settings.max_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await,
+        );
 
         let grades_by_user: HashMap<i64, &LearnerGrades> =
             grades.iter().map(|g| (g.user, g)).collect();
@@ -750,7 +863,7 @@ impl Results<'_> {
                 .await;
             }
         }
-        Ok(())
+        Ok(enrolled)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1083,7 +1196,7 @@ impl Results<'_> {
         learner: &LearnerCode,
         run: &RunId,
         now: DateTime<Utc>,
-    ) -> Result<FetchCounts, ResultsError> {
+    ) -> Result<RemovalRead, ResultsError> {
         let settings = moodle_settings(connection)?;
         let tenant = &connection.tenant;
         let link = self
@@ -1099,12 +1212,13 @@ impl Results<'_> {
             connection,
             settings,
             sms: self.sms_connection(tenant).await?,
-            since: None,
             watermark: None,
+            own: HashMap::new(),
             retries: &retries,
             run,
             now,
             no_criteria: std::sync::Mutex::new(BTreeSet::new()),
+            criteria: std::sync::Mutex::new(HashMap::new()),
             zone: self.zone(tenant).await?,
             before_removal: true,
         };
@@ -1113,18 +1227,19 @@ impl Results<'_> {
             ..FetchCounts::default()
         };
         let mut failed = BTreeSet::new();
-        self.fetch_offering(
-            &ctx,
-            source,
-            &link,
-            &mut HashMap::new(),
-            &AtomicBool::new(false),
-            &mut counts,
-            &mut failed,
-            Some(learner),
-        )
-        .await?;
-        Ok(counts)
+        let enrolled = self
+            .fetch_offering(
+                &ctx,
+                source,
+                &link,
+                &mut HashMap::new(),
+                &AtomicBool::new(false),
+                &mut counts,
+                &mut failed,
+                Some(learner),
+            )
+            .await?;
+        Ok(RemovalRead { counts, enrolled })
     }
 
     /// Whether a processed result's delivery reached the SMS.

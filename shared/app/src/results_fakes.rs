@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::delivery::{Attempt, Delivery, DeliveryId, DeliveryState};
 use domain::ports::{DeliveryStore, ResultStore, StoreError, Written};
-use domain::results::{Mapping, RetryEntry, ReviewState, StoredCompletion, StoredResult};
+use domain::results::{
+    Mapping, OfferingProgress, RetryEntry, ReviewState, StoredCompletion, StoredResult,
+};
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,6 +23,8 @@ pub struct MemResults {
     /// Each connection's watermark and retry set.
     pub progress: Mutex<BTreeMap<(TenantId, ConnectionId), Progress>>,
     pub completions: Mutex<BTreeMap<(OfferingId, LearnerCode), StoredCompletion>>,
+    /// Offerings downloaded on their own: their watermark and retry set.
+    pub offering_progress: Mutex<BTreeMap<(TenantId, ConnectionId, OfferingId), OfferingProgress>>,
 }
 
 impl MemResults {
@@ -143,6 +147,32 @@ impl ResultStore for MemResults {
             .lock()
             .unwrap()
             .insert((t.clone(), c.clone()), (Some(at), retries.to_vec()));
+        Ok(())
+    }
+    async fn offering_progress(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+    ) -> Result<Vec<OfferingProgress>, StoreError> {
+        Ok(self
+            .offering_progress
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((pt, pc, _), _)| pt == t && pc == c)
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+    async fn save_offering_progress(
+        &self,
+        t: &TenantId,
+        c: &ConnectionId,
+        progress: &OfferingProgress,
+    ) -> Result<(), StoreError> {
+        self.offering_progress.lock().unwrap().insert(
+            (t.clone(), c.clone(), progress.offering.clone()),
+            progress.clone(),
+        );
         Ok(())
     }
     async fn save_completion(&self, c: &StoredCompletion) -> Result<(), StoreError> {

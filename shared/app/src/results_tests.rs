@@ -1074,7 +1074,10 @@ async fn a_course_without_completion_criteria_yields_no_completion_and_one_warni
     }
     w.course.grades.lock().unwrap()[0].course_total = Some(8.0);
     let counts = w.fetch(at(10)).await;
-    assert_eq!(w.course.course_completion_calls.load(Ordering::Relaxed), 3);
+    // Learned once per course and run: the first `nocriteriaset` answer stops
+    // the course completion reads of the others (no call known to fail).
+    assert_eq!(w.course.course_completion_calls.load(Ordering::Relaxed), 1);
+    assert_eq!(w.course.completion_calls.load(Ordering::Relaxed), 3);
     assert_eq!((counts.completions, counts.failures), (0, 0));
     assert!(completion_delivery(&w).is_none(), "never a completion");
     assert!(w.results.completions.lock().unwrap().is_empty());
@@ -1088,7 +1091,13 @@ async fn a_course_without_completion_criteria_yields_no_completion_and_one_warni
     // The next run says it once again (once per run), still no completion.
     w.grade(101, 1, 90.0, 11);
     w.grade(102, 1, 90.0, 11);
+    let before = w.course.course_completion_calls.load(Ordering::Relaxed);
     w.fetch(at(12)).await;
+    assert_eq!(
+        w.course.course_completion_calls.load(Ordering::Relaxed) - before,
+        1,
+        "learned again in the next run, once"
+    );
     let log = w.runs.log(&t(), &c(), &run()).await.unwrap();
     assert_eq!(warnings(&log, says), 2, "{log:?}");
     assert!(completion_delivery(&w).is_none());

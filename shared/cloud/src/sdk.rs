@@ -30,6 +30,37 @@ pub fn timeouts() -> TimeoutConfig {
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts())
+        .http_client(http_client())
         .load()
         .await
+}
+
+/// The SDK's HTTPS client (hyper and rustls with aws-lc, as the SDK's default) with
+/// two differences that keep a cold start cheap:
+/// - it trusts the process's one copy of the system roots ([`tls_roots`]), which
+///   reqwest's clients share, instead of a second copy the SDK would read;
+/// - nothing is read at init. The SDK builds a throwaway connector when a client is
+///   constructed, only to load the certificates early (its `validate_base_client_config`
+///   is the one caller without settings); that call gets a plain HTTP connector, and the
+///   TLS connector is built at the first request.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut builder = aws_smithy_http_client::Connector::builder();
+        builder.set_connector_settings(settings.cloned());
+        builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+        if settings.is_none() {
+            // Client construction's eager build (see above): discarded by the SDK.
+            return builder.build_http();
+        }
+        let builder = builder.tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        let trust = TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(tls_roots::pem_bundle().as_bytes());
+        match TlsContext::builder().with_trust_store(trust).build() {
+            Ok(context) => builder.tls_context(context).build(),
+            // Not reachable today (building a context cannot fail); the SDK's own roots then.
+            Err(_) => builder.build(),
+        }
+    })
 }

@@ -9,8 +9,8 @@ use cloud::dynamo::{DynamoResultStore, Table};
 use common::{at, conn_id, tenant};
 use domain::ports::ResultStore;
 use domain::results::{
-    Adjustment, MappedActivity, Mapping, ProposedResult, ResultKey, ResultType, RetryEntry,
-    ReviewState, StoredCompletion, StoredResult,
+    Adjustment, MappedActivity, Mapping, OfferingProgress, ProposedResult, ResultKey, ResultType,
+    RetryEntry, ReviewState, StoredCompletion, StoredResult,
 };
 use domain::{AssessableId, LearnerCode, OfferingId};
 
@@ -215,6 +215,55 @@ async fn the_retry_set_moves_with_the_watermark_in_one_write() {
     store.save_progress(&t, &c, at(200), &[]).await.unwrap();
     assert_eq!(store.watermark(&t, &c).await.unwrap(), Some(at(200)));
     assert!(store.retries(&t, &c).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn each_offering_keeps_its_own_progress_beside_the_connections() {
+    let store = store().await;
+    let (t, c) = (tenant("acme"), conn_id("moodle"));
+    assert!(store.offering_progress(&t, &c).await.unwrap().is_empty());
+    let one = OfferingProgress {
+        offering: off("OFF-1"),
+        at: at(100),
+        retries: vec![RetryEntry {
+            offering: off("OFF-1"),
+            learner: Some(LearnerCode::parse("L1").unwrap()),
+        }],
+    };
+    store.save_offering_progress(&t, &c, &one).await.unwrap();
+    let two = OfferingProgress {
+        offering: off("OFF-2"),
+        at: at(150),
+        retries: vec![],
+    };
+    store.save_offering_progress(&t, &c, &two).await.unwrap();
+    // Replaced, not added to.
+    let one = OfferingProgress {
+        at: at(200),
+        retries: vec![],
+        ..one
+    };
+    store.save_offering_progress(&t, &c, &one).await.unwrap();
+    let mut all = store.offering_progress(&t, &c).await.unwrap();
+    all.sort_by(|a, b| a.offering.cmp(&b.offering));
+    assert_eq!(all, vec![one, two]);
+    // The connection's own watermark is another item, untouched.
+    assert_eq!(store.watermark(&t, &c).await.unwrap(), None);
+    store.save_progress(&t, &c, at(300), &[]).await.unwrap();
+    assert_eq!(store.offering_progress(&t, &c).await.unwrap().len(), 2);
+    for (other_t, other_c) in [
+        (tenant("other"), c.clone()),
+        (t.clone(), conn_id("moodle-2")),
+    ] {
+        assert!(
+            store
+                .offering_progress(&other_t, &other_c)
+                .await
+                .unwrap()
+                .is_empty(),
+            "another tenant or connection sees nothing"
+        );
+    }
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ impl CourseKeyClient {
         initial_password: Option<SecretString>,
     ) -> Result<Self, RosterError> {
         url::Url::parse(base_url).map_err(|e| RosterError::Client(Box::new(e)))?;
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()

@@ -4,6 +4,7 @@
 //! - [`ocsat`]: OCSAT and LLN Robot (docs/connectors/ocsat.md).
 
 pub mod coursekey;
+pub mod http;
 pub mod moodle;
 pub mod moodle_gateway;
 pub mod moodle_results;

@@ -90,7 +90,7 @@ impl OcsatClient {
         for url in [api_url, auth_url] {
             url::Url::parse(url).map_err(|e| LlnError::Client(Box::new(e)))?;
         }
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod runner;
+pub mod samples;
 pub mod stack;
 pub mod template;
 

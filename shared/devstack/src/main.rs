@@ -59,6 +59,25 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Make, in the local stack, what the events/ samples refer to (tenant acme, its
+    /// API key, connections moodle-main, coursekey-main and sms, learner X1234567,
+    /// offering OCC-1001 linked and marked for CourseKey, the retry-worker sample's
+    /// delivery); idempotent; prints what it made. Local stacks only: the samples'
+    /// API key is public.
+    SeedSamples {
+        #[command(flatten)]
+        systems: devstack::samples::SampleSystems,
+    },
+    /// Print a CourseKey webhook sample signed now with its connection's stored key
+    /// (`sign events/coursekey-webhook/signed.json > /tmp/signed.json`).
+    Sign {
+        /// The API Gateway request to sign (its pathParameters name the connection).
+        event: std::path::PathBuf,
+        /// Sign this other sample's body instead, keeping the event's own: a valid,
+        /// fresh signature over a different body (how tampered.json is made).
+        #[arg(long)]
+        body_of: Option<std::path::PathBuf>,
+    },
 }
 
 /// The stores of the deployed stack (its function variables) or, locally, of the
@@ -66,9 +85,17 @@ enum Command {
 /// The names the admin commands use: a named stack (`--stack`, LEARNBRIDGE_STACK) wins;
 /// else the exported function environment; else the default stack.
 fn admin_config(stack: Option<&str>) -> cloud::Config {
+    admin_config_from(stack, |name| std::env::var(name).ok())
+}
+
+/// [`admin_config`] over any environment (`lookup`), so tests need not set variables.
+fn admin_config_from(
+    stack: Option<&str>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> cloud::Config {
     match stack {
         Some(stack) => stack_config(stack),
-        None => cloud::Config::from_env().unwrap_or_else(|_| stack_config(DEFAULT_STACK)),
+        None => cloud::Config::from_lookup(lookup).unwrap_or_else(|_| stack_config(DEFAULT_STACK)),
     }
 }
 
@@ -115,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
         && !matches!(
             cli.command,
             Command::CreateApiKey { .. }
+                | Command::Sign { .. }
                 | Command::Openapi
                 | Command::ListApiKeys { .. }
                 | Command::RevokeApiKey { .. }
@@ -128,27 +156,38 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo => devstack::demo::run(&stack).await,
         Command::Provision => {
             let system = system(&stack).await?;
-            let c = &system.config;
-            println!(
-                "DATA_TABLE={}\nRUNS_TABLE={}\nDELIVERIES_TABLE={}",
-                c.tables.data, c.tables.runs, c.tables.deliveries
-            );
-            for (role, url) in c.queues.iter() {
-                println!("{}={url}", cloud::config::Queues::variable(role));
+            for (name, value) in devstack::stack::environment(&system.config) {
+                println!("{name}={value}");
             }
-            println!("SECRET_PREFIX={}", c.secret_prefix);
-            println!(
-                "API_KEY_PEPPER_SECRET={}",
-                c.api_key_pepper_secret.as_deref().unwrap_or_default()
-            );
-            // Every variable any function reads (retry-worker needs MAIL_FROM at init).
-            if let Some(from) = &c.mail_from {
-                println!("MAIL_FROM={from}");
+            Ok(())
+        }
+        Command::SeedSamples { systems } => {
+            let system = system(&stack).await?;
+            for line in devstack::samples::seed(&system, &systems).await? {
+                println!("{line}");
             }
-            println!("RUN_HISTORY_DAYS={}", c.run_history_days);
-            if let Some(timeout) = c.moodle_timeout {
-                println!("MOODLE_TIMEOUT_SECONDS={}", timeout.as_secs());
-            }
+            eprintln!("stack {stack}: what the events/ samples refer to is there");
+            Ok(())
+        }
+        Command::Sign { event, body_of } => {
+            let read = |path: &std::path::Path| {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            };
+            let event = read(&event)?;
+            let body_of = body_of.as_deref().map(read).transpose()?;
+            let sdk = cloud::load_sdk_config().await;
+            let config = admin_config(cli.stack.as_deref());
+            let stores = cloud::Stores::new(&config, &sdk);
+            let signed = devstack::samples::sign(
+                &stores.connections,
+                &stores.secrets,
+                &config.secret_prefix,
+                &event,
+                body_of.as_deref(),
+                Utc::now(),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&signed)?);
             Ok(())
         }
         Command::Serve {
@@ -357,4 +396,62 @@ async fn serve_loop(system: LocalSystem) -> anyhow::Result<()> {
     };
     tokio::join!(ticks, jobs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// The variables `provision` prints for the default stack, exported.
+    fn exported() -> HashMap<String, String> {
+        devstack::stack::environment(&stack_config(DEFAULT_STACK))
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect()
+    }
+
+    /// `--stack` wins over an exported function environment, for every admin
+    /// command (the others name their stack only by `--stack`).
+    #[test]
+    fn a_named_stack_wins_over_the_exported_variables_for_every_command() {
+        let env = exported();
+        for args in [
+            &["create-api-key", "--tenant", "acme"][..],
+            &["list-api-keys", "--tenant", "acme"],
+            &["revoke-api-key", "--tenant", "acme", "--id", "x"],
+            &["sign", "events/coursekey-webhook/signed.json"],
+        ] {
+            let cli = Cli::try_parse_from(
+                ["learnbridge-local", "--stack", "other"]
+                    .iter()
+                    .chain(args)
+                    .copied(),
+            )
+            .unwrap();
+            let config = admin_config_from(cli.stack.as_deref(), |n| env.get(n).cloned());
+            assert_eq!(config.tables.data, "other-data", "{args:?}");
+            assert_eq!(config.secret_prefix, "other/connections", "{args:?}");
+            assert_eq!(
+                config.api_key_pepper_secret.as_deref(),
+                Some("other/api-key-pepper"),
+                "{args:?}"
+            );
+            // The option may also come after the command.
+            let cli = Cli::try_parse_from(
+                ["learnbridge-local"]
+                    .iter()
+                    .chain(args)
+                    .chain(&["--stack", "other"])
+                    .copied(),
+            )
+            .unwrap();
+            assert_eq!(cli.stack.as_deref(), Some("other"), "{args:?}");
+        }
+        // Without --stack, the exported environment is used as it is.
+        let mut env = env;
+        env.insert("DATA_TABLE".to_owned(), "deployed-data".to_owned());
+        let config = admin_config_from(None, |n| env.get(n).cloned());
+        assert_eq!(config.tables.data, "deployed-data");
+    }
 }

@@ -156,7 +156,7 @@ impl LocalSystem {
             deliveries: Arc::new(stores.deliveries),
             tenants: Arc::new(stores.tenants),
             api_keys: Arc::new(stores.api_keys),
-            pepper,
+            pepper: pepper.into(),
             sis: Arc::new(stores.sis),
             links: Arc::new(stores.links),
             queue: Arc::new(stores.queue),

@@ -154,6 +154,33 @@ pub async fn provision(
     })
 }
 
+/// Every variable the functions read, with its value in the stack `config`
+/// describes: what `learnbridge-local provision` prints, one `NAME=value` a line,
+/// for `cargo lambda watch` (which runs every function in one environment).
+pub fn environment(config: &Config) -> Vec<(&'static str, String)> {
+    use cloud::config as var;
+    let mut vars = vec![
+        (var::DATA_TABLE, config.tables.data.clone()),
+        (var::RUNS_TABLE, config.tables.runs.clone()),
+        (var::DELIVERIES_TABLE, config.tables.deliveries.clone()),
+    ];
+    for (role, url) in config.queues.iter() {
+        vars.push((Queues::variable(role), url.to_owned()));
+    }
+    vars.push((var::SECRET_PREFIX, config.secret_prefix.clone()));
+    if let Some(pepper) = &config.api_key_pepper_secret {
+        vars.push((var::API_KEY_PEPPER_SECRET, pepper.clone()));
+    }
+    if let Some(from) = &config.mail_from {
+        vars.push((var::MAIL_FROM, from.clone()));
+    }
+    vars.push((var::RUN_HISTORY_DAYS, config.run_history_days.to_string()));
+    if let Some(timeout) = config.moodle_timeout {
+        vars.push((var::MOODLE_TIMEOUT_SECONDS, timeout.as_secs().to_string()));
+    }
+    vars
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +230,45 @@ mod tests {
                 .iter()
                 .any(|q| q.name == "s-enrolment-push" && q.dlq.is_some())
         );
+    }
+
+    /// `provision` prints every variable any function of the template is given, so
+    /// each function starts under cargo-lambda with what it has in AWS (retry-worker
+    /// stops at init without MAIL_FROM).
+    #[test]
+    fn the_printed_environment_has_every_variable_of_every_function() {
+        let config = Config {
+            tables: Tables {
+                data: "s-data".into(),
+                runs: "s-runs".into(),
+                deliveries: "s-deliveries".into(),
+            },
+            queues: Queues {
+                enrolment_push: Some("http://q/e".into()),
+                results_fetch: Some("http://q/r".into()),
+                deliveries: Some("http://q/d".into()),
+            },
+            secret_prefix: "s/connections".into(),
+            api_key_pepper_secret: Some("s/api-key-pepper".into()),
+            mail_from: Some("learnbridge@example.com".into()),
+            run_history_days: 90,
+            moodle_timeout: None,
+        };
+        let printed: Vec<&str> = environment(&config).iter().map(|(n, _)| *n).collect();
+        let functions = template::function_variables(template::TEMPLATE).unwrap();
+        assert_eq!(functions.len(), 6, "{functions:?}");
+        for (function, names) in &functions {
+            assert!(!names.is_empty(), "{function}");
+            for name in names {
+                assert!(
+                    printed.contains(&name.as_str()),
+                    "{function} is given {name} in the template; provision does not print it"
+                );
+            }
+        }
+        // And what the printed environment describes is what the functions read.
+        let vars: HashMap<_, _> = environment(&config).into_iter().collect();
+        let read = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        assert_eq!(read, config);
     }
 }

@@ -26,4 +26,4 @@ pub mod zone;
 pub use connection::{Connection, ConnectionKind, ConnectionSettings};
 pub use ids::{AssessableId, ConnectionId, IdError, LearnerCode, OfferingId, RunId, TenantId};
 pub use job::{Job, QueueRole, Trigger};
-pub use run::{LeaseOutcome, LogLevel, Run, RunLogLine, RunStatus};
+pub use run::{LeaseOutcome, LogLevel, LogPage, LogTally, Run, RunLogLine, RunStatus};

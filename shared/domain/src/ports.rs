@@ -127,12 +127,37 @@ pub trait RunStore: Send + Sync {
         run: &RunId,
         lines: &[RunLogLine],
     ) -> Result<(), StoreError>;
+    /// The whole log (a person reads it a page at a time: [`RunStore::log_page`]).
     async fn log(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         run: &RunId,
     ) -> Result<Vec<RunLogLine>, StoreError>;
+    /// The log's lines after line `after` (0: from the first), at most `limit`.
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<crate::run::LogPage, StoreError> {
+        let all = self.log(tenant, connection, run).await?;
+        Ok(crate::run::LogPage::of(all, after, limit))
+    }
+    /// Appends `lines` and adds `counts` only the first time `key` is given
+    /// for this run (a redelivered job's second attempt changes nothing);
+    /// true when it did.
+    async fn append_once(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        key: &str,
+        lines: &[RunLogLine],
+        counts: &[(&str, u64)],
+    ) -> Result<bool, StoreError>;
     async fn finish_run(
         &self,
         tenant: &TenantId,
@@ -184,6 +209,19 @@ pub trait RunStore: Send + Sync {
         tenant: &TenantId,
         connection: &ConnectionId,
         run: &RunId,
+    ) -> Result<(), StoreError>;
+    /// Sets what the run found in one offering (e.g. `blocked`): the last
+    /// value set for an offering stands, so an offering pushed again in the
+    /// same run (a retried job) replaces its figures instead of adding to
+    /// them. The run's [`Run::counts`] sum them over its offerings, and
+    /// `offerings_pushed` is how many offerings have figures.
+    async fn set_offering_counts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        offering: &str,
+        counts: &[(&str, u64)],
     ) -> Result<(), StoreError>;
     /// Adds to the run's counts, atomically per name (stages add concurrently).
     async fn add_counts(
@@ -479,6 +517,25 @@ pub trait LinkStore: Send + Sync {
         offering: &crate::OfferingId,
     ) -> Result<Vec<crate::sis::Transfer>, StoreError>;
     async fn save_transfer(&self, transfer: &crate::sis::Transfer) -> Result<(), StoreError>;
+    /// Many transfers at once (batched writes); each as [`LinkStore::save_transfer`].
+    async fn save_transfers(&self, transfers: &[crate::sis::Transfer]) -> Result<(), StoreError> {
+        for transfer in transfers {
+            self.save_transfer(transfer).await?;
+        }
+        Ok(())
+    }
+    /// Many accounts at once (side by side); each as [`LinkStore::save_account`],
+    /// answered in the order given.
+    async fn save_accounts(
+        &self,
+        accounts: &[crate::sis::ExternalAccount],
+    ) -> Result<Vec<Written>, StoreError> {
+        let mut written = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            written.push(self.save_account(account).await?);
+        }
+        Ok(written)
+    }
 }
 
 /// Deliveries to the SMS and their attempts.
@@ -786,6 +843,20 @@ pub trait ResultStore: Send + Sync {
         connection: &ConnectionId,
         at: DateTime<Utc>,
         retries: &[crate::results::RetryEntry],
+    ) -> Result<(), StoreError>;
+    /// The connection's offerings downloaded on their own, each with its own
+    /// watermark and retry set (see [`crate::results::OfferingProgress`]).
+    async fn offering_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<crate::results::OfferingProgress>, StoreError>;
+    /// Replaces one offering's own watermark and retry set, in one write.
+    async fn save_offering_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        progress: &crate::results::OfferingProgress,
     ) -> Result<(), StoreError>;
     /// Stores a course completion under review (or done).
     async fn save_completion(

@@ -1121,6 +1121,20 @@ pub struct RetryEntry {
     pub learner: Option<LearnerCode>,
 }
 
+/// How far a download scoped to one offering got, kept apart from the
+/// connection's own watermark: running it twice reads only what changed, and
+/// it never moves (or holds back) what a download of every offering keeps.
+/// It counts only while it is later than the connection's watermark (a later
+/// download of every offering read the offering too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferingProgress {
+    pub offering: OfferingId,
+    /// When the offering's last complete scoped download started.
+    pub at: DateTime<Utc>,
+    /// Its learners (or, with no learner, the whole offering) to read again.
+    pub retries: Vec<RetryEntry>,
+}
+
 /// A course completion read from Moodle, in the review queue like a result
 /// (the seed's "Course completions" tab): ready until a person (or, without
 /// review, the download) processes it; then it is a delivery and the enrolment

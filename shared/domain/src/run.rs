@@ -79,6 +79,78 @@ pub struct Run {
     /// The one offering the run was for; `None`: every linked offering.
     #[serde(default)]
     pub offering: Option<String>,
+    /// How many lines its log holds, and of which level: kept as lines are
+    /// appended, so the run's ending is known without reading its log.
+    #[serde(default)]
+    pub log: LogTally,
+}
+
+/// A run log's lines counted by level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogTally {
+    pub lines: u64,
+    pub warnings: u64,
+    pub errors: u64,
+}
+
+impl LogTally {
+    /// The tally of these lines.
+    pub fn of(lines: &[RunLogLine]) -> LogTally {
+        let count = |level| {
+            u64::try_from(lines.iter().filter(|l| l.level == level).count()).unwrap_or(u64::MAX)
+        };
+        LogTally {
+            lines: u64::try_from(lines.len()).unwrap_or(u64::MAX),
+            warnings: count(LogLevel::Warning),
+            errors: count(LogLevel::Error),
+        }
+    }
+
+    /// Both tallies together.
+    pub fn add(self, other: LogTally) -> LogTally {
+        LogTally {
+            lines: self.lines.saturating_add(other.lines),
+            warnings: self.warnings.saturating_add(other.warnings),
+            errors: self.errors.saturating_add(other.errors),
+        }
+    }
+
+    /// The ending a run with this log earns (see [`RunStatus::from_log`]).
+    pub fn status(self) -> RunStatus {
+        if self.errors > 0 {
+            RunStatus::FinishedWithError
+        } else if self.warnings > 0 {
+            RunStatus::FinishedWithWarnings
+        } else {
+            RunStatus::FinishedSuccessfully
+        }
+    }
+}
+
+/// One page of a run's log: lines numbered from 1 in the order appended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogPage {
+    /// `(number, line)`, in order.
+    pub lines: Vec<(u64, RunLogLine)>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<u64>,
+}
+
+impl LogPage {
+    /// The page of `all` (the whole log, in order) after line `after`, at most `limit` lines.
+    pub fn of(all: Vec<RunLogLine>, after: u64, limit: usize) -> LogPage {
+        let total = all.len();
+        let lines: Vec<(u64, RunLogLine)> = (1u64..)
+            .zip(all)
+            .skip(usize::try_from(after).unwrap_or(usize::MAX))
+            .take(limit)
+            .collect();
+        let last = lines.last().map_or(after, |(n, _)| *n);
+        LogPage {
+            next: (usize::try_from(last).unwrap_or(usize::MAX) < total).then_some(last),
+            lines,
+        }
+    }
 }
 
 impl Run {
@@ -100,6 +172,7 @@ impl Run {
             counts: BTreeMap::new(),
             keep_days: None,
             offering: None,
+            log: LogTally::default(),
         }
     }
 
@@ -126,6 +199,27 @@ impl Run {
     }
 }
 
+/// A run's counts: the event counts added as the work went, plus the
+/// figures set per offering (see `RunStore::set_offering_counts`) summed
+/// over its offerings, and `offerings_pushed`, how many offerings have some.
+pub fn merged_counts(
+    added: &BTreeMap<String, u64>,
+    per_offering: &BTreeMap<String, BTreeMap<String, u64>>,
+) -> BTreeMap<String, u64> {
+    let mut all = added.clone();
+    for figures in per_offering.values() {
+        for (name, n) in figures {
+            let total = all.entry(name.clone()).or_default();
+            *total = total.saturating_add(*n);
+        }
+    }
+    if !per_offering.is_empty() {
+        let pushed = all.entry(counts::OFFERINGS_PUSHED.to_owned()).or_default();
+        *pushed = pushed.saturating_add(u64::try_from(per_offering.len()).unwrap_or(u64::MAX));
+    }
+    all
+}
+
 /// The names runs count under ([`Run::counts`]), so every stage uses the same.
 pub mod counts {
     /// Offerings the export pushed.
@@ -148,8 +242,10 @@ pub mod counts {
     pub const RESULTS_SAVED: &str = "results_saved";
     /// Course completions read.
     pub const COMPLETIONS: &str = "completions";
-    /// Learners unenrolled after completion.
+    /// Learners unenrolled (after completion, or on removal).
     pub const UNENROLLED: &str = "unenrolled";
+    /// Enrolments suspended (kept) on removal.
+    pub const SUSPENDED: &str = "suspended";
     /// Records that failed (one learner or one offering each).
     pub const FAILURES: &str = "failures";
     /// Moodle participants unknown to the SMS (exclusive-tenant alerts).
@@ -231,6 +327,40 @@ mod tests {
             run.duration(start + TimeDelta::seconds(90)),
             TimeDelta::seconds(42)
         );
+    }
+
+    #[test]
+    fn a_tally_earns_the_status_its_lines_do() {
+        for lines in [
+            vec![],
+            vec![line(LogLevel::Info)],
+            vec![line(LogLevel::Info), line(LogLevel::Warning)],
+            vec![line(LogLevel::Warning), line(LogLevel::Error)],
+        ] {
+            let tally = LogTally::of(&lines);
+            assert_eq!(tally.status(), RunStatus::from_log(&lines));
+            assert_eq!(tally.lines, lines.len() as u64);
+        }
+        let two =
+            LogTally::of(&[line(LogLevel::Warning)]).add(LogTally::of(&[line(LogLevel::Error)]));
+        assert_eq!((two.lines, two.warnings, two.errors), (2, 1, 1));
+    }
+
+    #[test]
+    fn pages_cover_every_line_once() {
+        let all: Vec<RunLogLine> = (0..7).map(|_| line(LogLevel::Info)).collect();
+        let mut after = 0;
+        let mut seen = Vec::new();
+        loop {
+            let page = LogPage::of(all.clone(), after, 3);
+            seen.extend(page.lines.iter().map(|(n, _)| *n));
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=7).collect::<Vec<u64>>());
+        assert_eq!(LogPage::of(all, 7, 3), LogPage::default());
     }
 
     #[test]

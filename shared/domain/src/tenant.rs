@@ -2,7 +2,7 @@
 //! and the email a connection's error address gets when a run finishes with errors.
 
 use crate::connection::Connection;
-use crate::run::{LogLevel, Run, RunLogLine, RunStatus};
+use crate::run::{Run, RunStatus};
 use crate::zone::TenantZone;
 use serde::{Deserialize, Serialize};
 
@@ -169,7 +169,7 @@ pub fn run_error_email(
     template: &RunErrorTemplate,
     connection: &Connection,
     run: &Run,
-    log: &[RunLogLine],
+    log: crate::run::LogTally,
 ) -> Option<crate::ports::Email> {
     if run.status != RunStatus::FinishedWithError {
         return None;
@@ -178,8 +178,7 @@ pub fn run_error_email(
     if to.is_empty() {
         return None;
     }
-    let errors = log.iter().filter(|l| l.level == LogLevel::Error).count();
-    let warnings = log.iter().filter(|l| l.level == LogLevel::Warning).count();
+    let (errors, warnings) = (log.errors, log.warnings);
     let finished = run
         .finished_at
         .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
@@ -207,6 +206,7 @@ mod tests {
     use crate::connection::{ConnectionSettings, MoodleSettings};
     use crate::ids::{ConnectionId, RunId, TenantId};
     use crate::job::Trigger;
+    use crate::run::{LogLevel, RunLogLine};
     use chrono::{TimeZone, Utc};
 
     fn connection(error_email: Option<&str>) -> Connection {
@@ -257,7 +257,7 @@ mod tests {
             &RunErrorTemplate::default(),
             &connection(Some("ops@acme.example")),
             &run(RunStatus::FinishedWithError),
-            &log,
+            crate::run::LogTally::of(&log),
         )
         .unwrap();
         assert_eq!(email.to, "ops@acme.example");
@@ -291,7 +291,12 @@ mod tests {
             (RunStatus::FinishedWithError, Some("  ")),
         ] {
             assert_eq!(
-                run_error_email(&template, &connection(address), &run(status), &log),
+                run_error_email(
+                    &template,
+                    &connection(address),
+                    &run(status),
+                    crate::run::LogTally::of(&log)
+                ),
                 None,
                 "{status:?} {address:?}"
             );
@@ -308,7 +313,7 @@ mod tests {
             &template,
             &connection(Some("ops@acme.example")),
             &run(RunStatus::FinishedWithError),
-            &[line(LogLevel::Error, "x")],
+            crate::run::LogTally::of(&[line(LogLevel::Error, "x")]),
         )
         .unwrap();
         assert_eq!(email.subject, "[Finished with error] moodle-main");

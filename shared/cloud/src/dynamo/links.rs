@@ -438,7 +438,34 @@ impl LinkStore for DynamoLinkStore {
             .await?;
         Ok(())
     }
+
+    /// `BatchWriteItem`, 25 per call (an offering's transfers are unique per
+    /// learner, so one call never holds a key twice).
+    async fn save_transfers(&self, transfers: &[Transfer]) -> Result<(), StoreError> {
+        let records: Vec<TransferRecord> = transfers.iter().map(TransferRecord::from).collect();
+        self.table.batch_put(&records).await
+    }
+
+    /// Each a conditional put (a batch write cannot be conditional), up to
+    /// [`ACCOUNT_WRITES_IN_FLIGHT`] at once.
+    async fn save_accounts(
+        &self,
+        accounts: &[ExternalAccount],
+    ) -> Result<Vec<Written>, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let records: Vec<AccountRecord> = accounts.iter().map(AccountRecord::from).collect();
+        futures::stream::iter(records)
+            .map(|record: AccountRecord| async move {
+                self.table.put(&record, Condition::NotExists).await
+            })
+            .buffered(ACCOUNT_WRITES_IN_FLIGHT)
+            .try_collect()
+            .await
+    }
 }
+
+/// Conditional account writes one `save_accounts` has in flight at once.
+const ACCOUNT_WRITES_IN_FLIGHT: usize = 16;
 
 #[cfg(test)]
 mod tests {

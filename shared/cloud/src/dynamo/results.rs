@@ -6,6 +6,7 @@
 //! | mapping | `T#{t}#OFF#{o}` | `MAP#{c}#{a}` | — |
 //! | result | `T#{t}#OFF#{o}` | `RESULT#{code}#{a}` | `T#{t}#CONN#{c}#REVIEW#{state}` / `{o}#{code}#{a}` |
 //! | watermark and retry set | `T#{t}#CONN#{c}` | `RESULTS#WATERMARK` | — |
+//! | an offering's own watermark and retry set (scoped downloads) | `T#{t}#CONN#{c}` | `RESULTS#OFFERING#{o}` | — |
 //! | completion | `T#{t}#OFF#{o}` | `COMPLETION#{code}` | `T#{t}#CONN#{c}#COMPLETIONS#{state}` / `{o}#{code}` |
 //!
 //! A result moves between review queues by being written again: its gsi1 key
@@ -19,8 +20,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ports::{ResultStore, StoreError};
 use domain::results::{
-    LaterAttempt, LaterGrade, MappedActivity, Mapping, PastResult, ResultType, RetryEntry,
-    ReviewState, StoredCompletion, StoredResult,
+    LaterAttempt, LaterGrade, MappedActivity, Mapping, OfferingProgress, PastResult, ResultType,
+    RetryEntry, ReviewState, StoredCompletion, StoredResult,
 };
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 const MAP_SK_PREFIX: &str = "MAP#";
 const RESULT_SK_PREFIX: &str = "RESULT#";
 const WATERMARK_SK: &str = "RESULTS#WATERMARK";
+const OFFERING_PROGRESS_SK_PREFIX: &str = "RESULTS#OFFERING#";
 const COMPLETION_SK_PREFIX: &str = "COMPLETION#";
 
 fn completion_sk(learner: &LearnerCode) -> String {
@@ -215,6 +217,17 @@ struct WatermarkRecord {
     sk: String,
     at: DateTime<Utc>,
     /// The learners (or offerings) to read again next run.
+    #[serde(default)]
+    retries: Vec<RetryEntry>,
+}
+
+/// One offering's own watermark and retry set (downloads scoped to it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OfferingProgressRecord {
+    pk: String,
+    sk: String,
+    offering: String,
+    at: DateTime<Utc>,
     #[serde(default)]
     retries: Vec<RetryEntry>,
 }
@@ -470,6 +483,48 @@ impl ResultStore for DynamoResultStore {
             sk: WATERMARK_SK.to_owned(),
             at,
             retries: retries.to_vec(),
+        };
+        self.table.put(&record, Condition::None).await?;
+        Ok(())
+    }
+
+    async fn offering_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Vec<OfferingProgress>, StoreError> {
+        let records: Vec<OfferingProgressRecord> = self
+            .table
+            .query(
+                &keys::connection(tenant, connection),
+                Some(OFFERING_PROGRESS_SK_PREFIX),
+                QueryOptions::default(),
+            )
+            .await?;
+        records
+            .into_iter()
+            .map(|r| {
+                Ok(OfferingProgress {
+                    offering: parse_id(r.offering).map_err(|e| corrupt("offering progress", e))?,
+                    at: r.at,
+                    retries: r.retries,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_offering_progress(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        progress: &OfferingProgress,
+    ) -> Result<(), StoreError> {
+        let record = OfferingProgressRecord {
+            pk: keys::connection(tenant, connection),
+            sk: format!("{OFFERING_PROGRESS_SK_PREFIX}{}", progress.offering),
+            offering: progress.offering.to_string(),
+            at: progress.at,
+            retries: progress.retries.clone(),
         };
         self.table.put(&record, Condition::None).await?;
         Ok(())

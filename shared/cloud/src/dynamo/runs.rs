@@ -6,7 +6,9 @@ use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ports::{RunStore, StoreError, Written};
-use domain::{ConnectionId, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger};
+use domain::{
+    ConnectionId, LogLevel, LogPage, LogTally, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,7 +23,11 @@ pub enum RunStoreError {
 
 /// A run as stored: `T#{t}#CONN#{c}` / `RUN#{r}`, in gsi1 as
 /// `T#{t}#RUNS` / `{started_at}#{c}#{r}`. `log_seq` is the number of the last
-/// log line handed out: appenders reserve numbers by adding to it atomically.
+/// log line handed out: appenders reserve numbers by adding to it atomically,
+/// and add the warnings and errors among them to `log_warnings` and
+/// `log_errors` in the same update, so the run's ending is known without
+/// reading its log. `once` (a string set, not decoded here) holds the keys of
+/// [`RunStore::append_once`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RunRecord {
     pk: String,
@@ -39,12 +45,20 @@ struct RunRecord {
     expires_at: i64,
     #[serde(default)]
     log_seq: u64,
+    #[serde(default)]
+    log_warnings: u64,
+    #[serde(default)]
+    log_errors: u64,
     /// A person asked the run's download to stop.
     #[serde(default)]
     stop_requested: bool,
     /// What the run did, by name; stages add to it atomically.
     #[serde(default)]
     counts: BTreeMap<String, u64>,
+    /// What the run found per offering, by name: set (not added), so a
+    /// retried push of an offering replaces its figures.
+    #[serde(default)]
+    offerings: BTreeMap<String, BTreeMap<String, u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keep_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,36 +95,97 @@ impl TryFrom<RunRecord> for Run {
             status: r.status,
             started_at: r.started_at,
             finished_at: r.finished_at,
-            counts: r.counts,
+            counts: domain::run::merged_counts(&r.counts, &r.offerings),
             keep_days: r.keep_days,
             offering: r.offering,
+            log: LogTally {
+                lines: r.log_seq,
+                warnings: r.log_warnings,
+                errors: r.log_errors,
+            },
         })
     }
 }
 
-/// One log line as stored: `T#{t}#RUN#{r}` / `LOG#{seq:06}`.
+/// A page of log lines as stored: `T#{t}#RUN#{r}` / `LOG#{seq:06}`, where
+/// `seq` is the number of its first line and `lines` the lines of one
+/// append, in order (at most [`LINES_PER_ITEM`] and [`BYTES_PER_ITEM`]). Items
+/// written before pages held one line each in `at`, `level` and `message`:
+/// they are read as pages of one line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct LogLineRecord {
+struct LogRecord {
     pk: String,
     sk: String,
     tenant: String,
     connection: String,
     run: String,
     seq: u64,
-    at: DateTime<Utc>,
-    level: LogLevel,
-    message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    lines: Vec<StoredLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    level: Option<LogLevel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
     expires_at: i64,
 }
 
-impl From<LogLineRecord> for RunLogLine {
-    fn from(r: LogLineRecord) -> Self {
-        RunLogLine {
-            at: r.at,
-            level: r.level,
-            message: r.message,
-        }
+/// One line inside a [`LogRecord`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredLine {
+    at: DateTime<Utc>,
+    level: LogLevel,
+    message: String,
+}
+
+/// The most lines one log item holds: a 2,000-line log is 20 items.
+const LINES_PER_ITEM: usize = 100;
+/// The most message bytes one log item holds (DynamoDB's item limit is 400 KB).
+const BYTES_PER_ITEM: usize = 200_000;
+/// Log items read per query while a page fills.
+const ITEMS_PER_QUERY: usize = 10;
+
+impl LogRecord {
+    /// Its lines, numbered.
+    fn numbered(self) -> Vec<(u64, RunLogLine)> {
+        let lines: Vec<RunLogLine> = if self.lines.is_empty() {
+            match (self.at, self.level, self.message) {
+                (Some(at), Some(level), Some(message)) => vec![RunLogLine { at, level, message }],
+                _ => Vec::new(),
+            }
+        } else {
+            self.lines
+                .into_iter()
+                .map(|l| RunLogLine {
+                    at: l.at,
+                    level: l.level,
+                    message: l.message,
+                })
+                .collect()
+        };
+        (self.seq..).zip(lines).collect()
     }
+}
+
+/// Splits one append into items: consecutive lines, each item within both limits.
+fn pages(lines: &[RunLogLine]) -> Vec<&[RunLogLine]> {
+    let mut pages = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let size = line.message.len() + 64;
+        if i > start && (i - start >= LINES_PER_ITEM || bytes + size > BYTES_PER_ITEM) {
+            pages.push(&lines[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < lines.len() {
+        pages.push(&lines[start..]);
+    }
+    pages
 }
 
 /// The field `request_stop` sets.
@@ -225,8 +300,11 @@ impl RunStore for DynamoRunStore {
             finished_at: run.finished_at,
             expires_at: self.expires_at(run.started_at, run.keep_days),
             log_seq: 0,
+            log_warnings: 0,
+            log_errors: 0,
             stop_requested: false,
             counts: run.counts.clone(),
+            offerings: BTreeMap::new(),
             keep_days: run.keep_days,
             offering: run.offering.clone(),
         };
@@ -247,8 +325,9 @@ impl RunStore for DynamoRunStore {
     }
 
     /// Reserves sequence numbers for `lines` by adding their count to the run's
-    /// `log_seq` atomically, then writes them: concurrent appenders get disjoint
-    /// numbers, and no line ever overwrites an earlier one.
+    /// `log_seq` atomically (and their warnings and errors to the run's
+    /// tallies), then writes them a page per item: concurrent appenders get
+    /// disjoint numbers, and no line ever overwrites an earlier one.
     async fn append_log(
         &self,
         tenant: &TenantId,
@@ -259,14 +338,17 @@ impl RunStore for DynamoRunStore {
         if lines.is_empty() {
             return Ok(());
         }
-        let count = u64::try_from(lines.len()).unwrap_or(u64::MAX);
+        let tally = LogTally::of(lines);
         let reserved: Option<RunRecord> = self
             .table
-            .increment(
+            .add_numbers(
                 &keys::connection(tenant, connection),
                 &keys::run_sk(run),
-                "log_seq",
-                count,
+                &[
+                    ("log_seq", tally.lines),
+                    ("log_warnings", tally.warnings),
+                    ("log_errors", tally.errors),
+                ],
             )
             .await?;
         let Some(record) = reserved else {
@@ -280,23 +362,31 @@ impl RunStore for DynamoRunStore {
                 run: run.to_string(),
             }));
         }
-        let first = last.saturating_sub(count) + 1;
-        let records: Vec<LogLineRecord> = lines
-            .iter()
-            .zip(first..)
-            .map(|(line, seq)| LogLineRecord {
+        let mut seq = last.saturating_sub(tally.lines) + 1;
+        let mut records = Vec::new();
+        for page in pages(lines) {
+            records.push(LogRecord {
                 pk: keys::run_log(tenant, run),
                 sk: keys::log_sk(seq),
                 tenant: tenant.to_string(),
                 connection: connection.to_string(),
                 run: run.to_string(),
                 seq,
-                at: line.at,
-                level: line.level,
-                message: line.message.clone(),
+                lines: page
+                    .iter()
+                    .map(|l| StoredLine {
+                        at: l.at,
+                        level: l.level,
+                        message: l.message.clone(),
+                    })
+                    .collect(),
+                at: None,
+                level: None,
+                message: None,
                 expires_at: record.expires_at,
-            })
-            .collect();
+            });
+            seq += u64::try_from(page.len()).unwrap_or(u64::MAX);
+        }
         self.table.batch_put(&records).await
     }
 
@@ -306,7 +396,7 @@ impl RunStore for DynamoRunStore {
         connection: &ConnectionId,
         run: &RunId,
     ) -> Result<Vec<RunLogLine>, StoreError> {
-        let records: Vec<LogLineRecord> = self
+        let records: Vec<LogRecord> = self
             .table
             .query(
                 &keys::run_log(tenant, run),
@@ -318,8 +408,96 @@ impl RunStore for DynamoRunStore {
         Ok(records
             .into_iter()
             .filter(|r| r.connection == connection)
-            .map(RunLogLine::from)
+            .flat_map(LogRecord::numbered)
+            .map(|(_, line)| line)
             .collect())
+    }
+
+    /// The item holding line `after + 1` (the last one starting at or before
+    /// it), then the items after it, [`ITEMS_PER_QUERY`] per query, until the
+    /// page is full: a page of 500 lines reads about 5 items.
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<LogPage, StoreError> {
+        let pk = keys::run_log(tenant, run);
+        let ours = |r: &LogRecord| r.connection == connection.as_str();
+        let mut lines: Vec<(u64, RunLogLine)> = Vec::new();
+        let more;
+        let first = after.saturating_add(1);
+        let holding: Vec<LogRecord> = self
+            .table
+            .query_range(
+                &pk,
+                &SkRange::Between(keys::LOG_SK_PREFIX.to_owned(), keys::log_sk(first)),
+                QueryOptions::default().newest_first().limit(1),
+            )
+            .await?;
+        for record in holding.into_iter().filter(ours) {
+            lines.extend(record.numbered().into_iter().filter(|(n, _)| *n > after));
+        }
+        let mut from = first.saturating_add(1);
+        loop {
+            if lines.len() > limit {
+                more = true;
+                break;
+            }
+            let records: Vec<LogRecord> = self
+                .table
+                .query_range(
+                    &pk,
+                    &SkRange::Between(keys::log_sk(from), format!("{}~", keys::LOG_SK_PREFIX)),
+                    QueryOptions::default().limit(ITEMS_PER_QUERY),
+                )
+                .await?;
+            let got = records.len();
+            for record in records {
+                from = record.seq.saturating_add(1);
+                if ours(&record) {
+                    lines.extend(record.numbered());
+                }
+            }
+            if got < ITEMS_PER_QUERY {
+                more = lines.len() > limit;
+                break;
+            }
+        }
+        lines.truncate(limit);
+        Ok(LogPage {
+            next: more.then(|| lines.last().map_or(after, |(n, _)| *n)),
+            lines,
+        })
+    }
+
+    async fn append_once(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        key: &str,
+        lines: &[RunLogLine],
+        counts: &[(&str, u64)],
+    ) -> Result<bool, StoreError> {
+        let counts: Vec<(&str, u64)> = counts.iter().copied().filter(|(_, n)| *n > 0).collect();
+        let first = self
+            .table
+            .add_once(
+                &keys::connection(tenant, connection),
+                &keys::run_sk(run),
+                "once",
+                key,
+                "counts",
+                &counts,
+            )
+            .await?;
+        if first {
+            self.append_log(tenant, connection, run, lines).await?;
+        }
+        Ok(first)
     }
 
     async fn finish_run(
@@ -469,6 +647,34 @@ impl RunStore for DynamoRunStore {
             )
             .await
             .map(|_| ())
+    }
+
+    async fn set_offering_counts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        offering: &str,
+        counts: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        let figures: BTreeMap<&str, u64> = counts.iter().copied().collect();
+        if self
+            .table
+            .set_in_map(
+                &keys::connection(tenant, connection),
+                &keys::run_sk(run),
+                "offerings",
+                offering,
+                &figures,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(rejected(RunStoreError::NoSuchRun {
+                run: run.to_string(),
+            }))
+        }
     }
 
     async fn add_counts(

@@ -22,6 +22,10 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const BATCH_WRITE_MAX: usize = 25;
 /// Calls made for one batch before the items still unprocessed are reported.
 const BATCH_WRITE_ATTEMPTS: u32 = 6;
+/// `BatchWriteItem` calls one [`Table::batch_put`] has in flight at once.
+pub const BATCH_WRITE_CONCURRENCY: usize = 4;
+/// `BatchGetItem` calls one [`Table::batch_get`] has in flight at once.
+pub const BATCH_GET_CONCURRENCY: usize = 4;
 /// The most keys one `BatchGetItem` call takes.
 pub const BATCH_GET_MAX: usize = 100;
 /// Calls made for one batch of keys before the keys still unprocessed are reported.
@@ -299,6 +303,17 @@ impl Table {
         self.query_items(None, pk, &range, options).await
     }
 
+    /// Items under `pk` whose sort keys are in `sk` (strongly consistent),
+    /// following every page until `options.limit`.
+    pub async fn query_range<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &SkRange,
+        options: QueryOptions,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_items(None, pk, sk, options).await
+    }
+
     /// Items of a global secondary index (eventually consistent), following every page.
     pub async fn query_index<T: DeserializeOwned>(
         &self,
@@ -422,14 +437,22 @@ impl Table {
         Ok(found)
     }
 
-    /// Writes records unconditionally, 25 per call, retrying what DynamoDB leaves
+    /// Writes records unconditionally, 25 per call and up to
+    /// [`BATCH_WRITE_CONCURRENCY`] calls at once, retrying what DynamoDB leaves
     /// unprocessed with jittered backoff. Puts are idempotent, so after an error
     /// the whole call can be repeated. Keys must be unique within one call.
     pub async fn batch_put<T: Serialize>(&self, records: &[T]) -> Result<(), StoreError> {
+        use futures::{StreamExt, TryStreamExt};
         let items = records.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-        for chunk in items.chunks(BATCH_WRITE_MAX) {
-            self.write_batch(chunk).await?;
-        }
+        let chunks: Vec<Vec<Item>> = items
+            .chunks(BATCH_WRITE_MAX)
+            .map(<[Item]>::to_vec)
+            .collect();
+        futures::stream::iter(chunks)
+            .map(|chunk: Vec<Item>| async move { self.write_batch(&chunk).await })
+            .buffer_unordered(BATCH_WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 
@@ -481,15 +504,26 @@ impl Table {
     ) -> Result<Vec<T>, StoreError> {
         let mut seen = std::collections::HashSet::with_capacity(keys.len());
         let unique: Vec<&(String, String)> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        use futures::{StreamExt, TryStreamExt};
+        let chunks: Vec<Vec<Item>> = unique
+            .chunks(BATCH_GET_MAX)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|(pk, sk)| {
+                        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+                    })
+                    .collect()
+            })
+            .collect();
+        let batches: Vec<Vec<Item>> = futures::stream::iter(chunks)
+            .map(|chunk_keys: Vec<Item>| self.get_batch(chunk_keys))
+            .buffer_unordered(BATCH_GET_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut found = Vec::with_capacity(unique.len());
-        for chunk in unique.chunks(BATCH_GET_MAX) {
-            let chunk_keys: Vec<Item> = chunk
-                .iter()
-                .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
-                .collect();
-            for item in self.get_batch(chunk_keys).await? {
-                found.push(self.decode_any(item)?);
-            }
+        for item in batches.into_iter().flatten() {
+            found.push(self.decode_any(item)?);
         }
         Ok(found)
     }
@@ -626,6 +660,93 @@ impl Table {
         }
     }
 
+    /// Atomically adds each number to its attribute of an existing item
+    /// (missing attributes count as 0) and returns the item as it is afterwards;
+    /// `None`, changing nothing, when there is no such item.
+    pub async fn add_numbers<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+        adds: &[(&str, u64)],
+    ) -> Result<Option<T>, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        let mut parts = Vec::with_capacity(adds.len());
+        for (i, (name, by)) in adds.iter().enumerate() {
+            parts.push(format!("#a{i} :a{i}"));
+            request = request
+                .expression_attribute_names(format!("#a{i}"), *name)
+                .expression_attribute_values(format!(":a{i}"), n(*by));
+        }
+        let result = request
+            .update_expression(format!("ADD {}", parts.join(", ")))
+            .send()
+            .await;
+        match result {
+            Ok(output) => output
+                .attributes
+                .map(|item| self.decode(item, pk, sk))
+                .transpose(),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    /// Adds `key` to the string set `set` of an existing item and, in the same
+    /// atomic update, each number to its key in the map attribute `map` (which
+    /// must exist) — only when `key` is not in the set yet. False, changing
+    /// nothing, when it was (or there is no such item).
+    pub async fn add_once(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: &str,
+        key: &str,
+        map: &str,
+        adds: &[(&str, u64)],
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#set) OR NOT contains(#set, :key))",
+            )
+            .expression_attribute_names("#set", set)
+            .expression_attribute_values(":key", s(key))
+            .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.to_owned()]));
+        let mut parts = vec!["#set :keys".to_owned()];
+        for (i, (name, by)) in adds.iter().enumerate() {
+            if i == 0 {
+                request = request.expression_attribute_names("#map", map);
+            }
+            parts.push(format!("#map.#k{i} :v{i}"));
+            request = request
+                .expression_attribute_names(format!("#k{i}"), *name)
+                .expression_attribute_values(format!(":v{i}"), n(*by));
+        }
+        conditional(
+            request
+                .update_expression(format!("ADD {}", parts.join(", ")))
+                .send()
+                .await,
+        )
+    }
+
     /// A lease: writes `record` (with string `pk`/`sk`, a string `holder` and a
     /// number `expires_at`) only when no item has its key, the stored holder is
     /// this `holder`, or the stored `expires_at` is before `now`. Returns the item
@@ -726,6 +847,55 @@ impl Table {
             .send()
             .await;
         conditional(result)
+    }
+
+    /// Sets `key` of the map attribute `map` of an existing item to `value`
+    /// (a serde value), creating the map first when the item has none. False,
+    /// changing nothing, when there is no such item.
+    pub async fn set_in_map<V: Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        map: &str,
+        key: &str,
+        value: &V,
+    ) -> Result<bool, StoreError> {
+        let value: AttributeValue = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+            .map_err(|e| StoreError::Rejected(Box::new(TableError::Encode(e))))?;
+        let set = || {
+            self.client
+                .update_item()
+                .table_name(&self.name)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression("attribute_exists(pk) AND attribute_exists(#map)")
+                .update_expression("SET #map.#key = :value")
+                .expression_attribute_names("#map", map)
+                .expression_attribute_names("#key", key)
+                .expression_attribute_values(":value", value.clone())
+                .send()
+        };
+        if conditional(set().await)? {
+            return Ok(true);
+        }
+        // No item, or an item written before it had the map: make the map.
+        let made = conditional(
+            self.client
+                .update_item()
+                .table_name(&self.name)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression("attribute_exists(pk)")
+                .update_expression("SET #map = if_not_exists(#map, :empty)")
+                .expression_attribute_names("#map", map)
+                .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+                .send()
+                .await,
+        )?;
+        if !made {
+            return Ok(false);
+        }
+        conditional(set().await)
     }
 
     /// Deletes one item; deleting an item that is not there is fine.

@@ -264,7 +264,7 @@ impl MoodleClient {
             .join("webservice/rest/server.php")
             .map_err(MoodleError::BaseUrl)?;
         let login_endpoint = root.join("login/token.php").map_err(MoodleError::BaseUrl)?;
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!(
@@ -746,14 +746,21 @@ impl MoodleClient {
             .config
             .batch_size
             .clamp(1, self.inner.config.max_input_vars.saturating_sub(4).max(1));
-        for chunk in values.chunks(size) {
-            let request = GetUsersByFieldRequest {
+        // The chunks side by side: the permits bound the calls in flight.
+        let requests: Vec<GetUsersByFieldRequest> = values
+            .chunks(size)
+            .map(|chunk| GetUsersByFieldRequest {
                 field: field.name().to_owned(),
                 values: chunk.to_vec(),
-            };
-            let found: Vec<User> = self.call(WsFunction::GetUsersByField, &request).await?;
-            users.extend(found);
-        }
+            })
+            .collect();
+        let found: Vec<Vec<User>> = futures::future::try_join_all(
+            requests
+                .iter()
+                .map(|request| self.call(WsFunction::GetUsersByField, request)),
+        )
+        .await?;
+        users.extend(found.into_iter().flatten());
         Ok(users)
     }
 

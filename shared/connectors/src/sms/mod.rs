@@ -62,7 +62,7 @@ pub struct HttpSmsClient {
 
 impl HttpSmsClient {
     pub fn new(config: SmsClientConfig) -> Result<Self, SmsSendError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -135,22 +135,41 @@ pub struct InjectedFaults {
 struct InFlight {
     now: AtomicUsize,
     max: AtomicUsize,
+    /// When each request arrived and was answered: the site's busy time.
+    served: Mutex<Vec<BusyInterval>>,
+}
+
+/// One request as the site served it: from its arrival to its answer (or
+/// its cancellation), latency included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyInterval {
+    pub arrived: std::time::Instant,
+    pub answered: std::time::Instant,
 }
 
 /// Counts one request from its arrival to its answer (or its cancellation).
-struct InFlightGuard<'a>(&'a InFlight);
+struct InFlightGuard<'a>(&'a InFlight, std::time::Instant);
 
 impl InFlight {
     fn enter(&self) -> InFlightGuard<'_> {
         let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(now, Ordering::SeqCst);
-        InFlightGuard(self)
+        InFlightGuard(self, std::time::Instant::now())
     }
 }
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
         self.0.now.fetch_sub(1, Ordering::SeqCst);
+        let interval = BusyInterval {
+            arrived: self.1,
+            answered: std::time::Instant::now(),
+        };
+        self.0
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(interval);
     }
 }
 
@@ -297,6 +316,25 @@ impl MoodleSim {
     /// [`MoodleSim::reset_max_in_flight`]).
     pub fn max_in_flight(&self) -> usize {
         self.in_flight.max.load(Ordering::SeqCst)
+    }
+
+    /// Every request answered since the start (or the last
+    /// [`MoodleSim::clear_busy`]), from arrival to answer, in the order answered.
+    pub fn busy_intervals(&self) -> Vec<BusyInterval> {
+        self.in_flight
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Forgets the requests answered so far (see [`MoodleSim::busy_intervals`]).
+    pub fn clear_busy(&self) {
+        self.in_flight
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Starts a new measurement of [`MoodleSim::max_in_flight`] from the requests in flight now.

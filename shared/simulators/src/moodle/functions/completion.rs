@@ -225,7 +225,7 @@ pub fn get_course_completion_status(ctx: &mut Ctx<'_>, p: &Value) -> Result<Valu
     if course.completion_criteria.is_empty() {
         return Err(MoodleError::moodle(
             "nocriteriaset",
-            "No criteria set for this course",
+            "No completion criteria set for this course",
         ));
     }
     let completions: Vec<Value> = course
