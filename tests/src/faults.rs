@@ -102,6 +102,8 @@ pub struct FaultReport {
     pub duplicate_enrolments: usize,
     /// Runs not in a final status, with their last log line.
     pub unfinished_runs: Vec<String>,
+    /// Runs that finished with error, with their first error line.
+    pub failed_runs: Vec<String>,
 }
 
 impl FaultReport {
@@ -148,6 +150,7 @@ impl FaultReport {
             self.duplicate_enrolments,
             self.unfinished_runs
         );
+        println!("runs finished with error: {:?}", self.failed_runs);
     }
 }
 
@@ -269,6 +272,12 @@ pub async fn run(mix: &FaultMix) -> FaultReport {
         .count();
 
     for run in stores.runs.runs_of(&t, &c, 100).await.unwrap() {
+        if run.status == RunStatus::FinishedWithError {
+            let log = stores.runs.log(&t, &c, &run.id).await.unwrap();
+            if let Some(line) = log.iter().find(|l| l.level == domain::LogLevel::Error) {
+                report.failed_runs.push(format!("{}: {}", run.id, line.message));
+            }
+        }
         if run.status == RunStatus::Importing {
             let log = stores.runs.log(&t, &c, &run.id).await.unwrap();
             report.unfinished_runs.push(format!(
