@@ -275,7 +275,9 @@ pub async fn run(mix: &FaultMix) -> FaultReport {
         if run.status == RunStatus::FinishedWithError {
             let log = stores.runs.log(&t, &c, &run.id).await.unwrap();
             if let Some(line) = log.iter().find(|l| l.level == domain::LogLevel::Error) {
-                report.failed_runs.push(format!("{}: {}", run.id, line.message));
+                report
+                    .failed_runs
+                    .push(format!("{}: {}", run.id, line.message));
             }
         }
         if run.status == RunStatus::Importing {

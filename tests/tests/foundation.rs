@@ -17,6 +17,8 @@ const CK_SECRET: &str = "whsec_e2e_coursekey_secret_0001";
 async fn a_nightly_sync_runs_every_enabled_connection_through_export_and_import_once() {
     let system = tests::local_system().await;
     let stores = system.stores();
+    let sim = simulators::moodle::MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
     for c in [
         connection("acme", "moodle-main", Moodle, true),
         connection("acme", "coursekey-main", CourseKey, true),
@@ -24,7 +26,7 @@ async fn a_nightly_sync_runs_every_enabled_connection_through_export_and_import_
         connection("bolt", "moodle", Moodle, true),
         connection("bolt", "old-moodle", Moodle, false),
     ] {
-        stores.connections.save_connection(&c).await.unwrap();
+        save_reachable(&system, c, &server.base_url).await;
     }
 
     let scheduled = Utc::now();
@@ -58,13 +60,25 @@ async fn a_nightly_sync_runs_every_enabled_connection_through_export_and_import_
             .log(&tenant, &runs[0].connection, &runs[0].id)
             .await
             .unwrap();
-        let messages: Vec<&str> = log.iter().map(|l| l.message.as_str()).collect();
+        // Nothing is linked through the Moodle connections: each still asks
+        // Moodle whether it answers (a refused token would be an error).
+        let check = "No offering is linked through this connection: nothing to push or read.";
+        let messages: Vec<&str> = log
+            .iter()
+            .map(|l| l.message.as_str())
+            .filter(|m| !m.starts_with(check))
+            .collect();
         assert_eq!(
             messages,
             [
                 "Run started by the nightly schedule, for all linked offerings; export done, import queued.",
                 "Import done."
             ]
+        );
+        assert_eq!(
+            log.len() - messages.len(),
+            usize::from(id != "coursekey-main"),
+            "{log:?}"
         );
     }
 
@@ -145,11 +159,13 @@ async fn coursekey_attendance_is_verified_stored_once_and_queued_over_http() {
 async fn the_api_serves_each_tenant_only_its_own_runs() {
     let system = tests::local_system().await;
     let stores = system.stores();
+    let sim = simulators::moodle::MoodleSim::sample_site();
+    let server = sim.start().await.unwrap();
     for c in [
         connection("acme", "moodle-main", Moodle, true),
         connection("bolt", "moodle-main", Moodle, true),
     ] {
-        stores.connections.save_connection(&c).await.unwrap();
+        save_reachable(&system, c, &server.base_url).await;
     }
     let pepper = stores
         .secrets
@@ -207,7 +223,11 @@ async fn the_api_serves_each_tenant_only_its_own_runs() {
     assert_eq!(mine.status().as_u16(), 200);
     let view: serde_json::Value = mine.json().await.unwrap();
     assert_eq!(view["status"], "Finished successfully");
-    assert_eq!(view["log"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        view["log"].as_array().unwrap().len(),
+        3,
+        "the unlinked connection's check, the export, the import"
+    );
 
     // Same connection id, other tenant's run id: not found, and nothing leaks.
     let theirs = http
@@ -226,4 +246,26 @@ async fn the_api_serves_each_tenant_only_its_own_runs() {
         .await
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
+}
+
+/// Saves a connection; a Moodle one points at the simulator with its token, so
+/// the nightly check of a connection nothing is linked through passes.
+async fn save_reachable(
+    system: &devstack::runner::LocalSystem,
+    mut c: domain::Connection,
+    url: &str,
+) {
+    let stores = system.stores();
+    if c.kind() == Moodle {
+        c.base_url = url.to_owned();
+        stores
+            .secrets
+            .put(
+                &c.secret_name(&system.config.secret_prefix),
+                &SecretString::from(simulators::moodle::SAMPLE_TOKEN),
+            )
+            .await
+            .unwrap();
+    }
+    stores.connections.save_connection(&c).await.unwrap();
 }

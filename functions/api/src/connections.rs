@@ -167,6 +167,33 @@ fn validate(c: &Connection) -> Result<(), ApiError> {
     validate_settings(&c.settings)
 }
 
+/// How long the API waits for a base URL's host name to resolve when a
+/// connection is saved (a name that does not resolve in time passes: the
+/// connectors check every address again when they connect).
+const RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The URLs a connection makes learnbridge call (its base URL; for OCSAT and
+/// LLN Robot also the token endpoint) obey the deployment's egress rule: https,
+/// and no internal address, literally or once resolved (422 naming the field).
+async fn check_egress(c: &Connection, egress: domain::egress::Egress) -> Result<(), ApiError> {
+    let mut urls = vec![("connections.base_url", c.base_url.as_str())];
+    if let ConnectionSettings::Ocsat(s) | ConnectionSettings::LlnRobot(s) = &c.settings
+        && !s.auth_url.trim().is_empty()
+    {
+        urls.push(("connections.settings.auth_url", s.auth_url.as_str()));
+    }
+    for (field, url) in urls {
+        if let Err(refused) = connectors::egress::check_resolved(url, egress, RESOLVE_WITHIN).await
+        {
+            return Err(ApiError::unprocessable(
+                field,
+                format!("{field} cannot be used: {refused}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
     let bad = |field: &str, message: &str| {
         Err(ApiError::unprocessable(
@@ -412,7 +439,7 @@ async fn load(deps: &Deps, tenant: &TenantId, id: String) -> Result<Connection, 
         (status = 201, description = "Created", body = ConnectionOut),
         (status = 400, description = "Invalid field", body = ErrorBody),
         (status = 409, description = "A connection with this id exists, or a second connection of one LLN product", body = ErrorBody),
-        (status = 422, description = "A setting out of range", body = ErrorBody),
+        (status = 422, description = "A setting out of range, or a base URL (or token endpoint) that is not https or is an internal address", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -434,6 +461,7 @@ pub async fn create_connection(
     };
     crate::lln::prefill(&mut connection);
     validate(&connection)?;
+    check_egress(&connection, deps.egress).await?;
     if let Some(secret) = &input.secret {
         check_secret(secret)?;
     }
@@ -488,7 +516,7 @@ pub async fn create_connection(
         (status = 200, description = "Updated", body = ConnectionOut),
         (status = 400, description = "Invalid field", body = ErrorBody),
         (status = 404, description = "No such connection", body = ErrorBody),
-        (status = 422, description = "A setting out of range, or a change of kind", body = ErrorBody),
+        (status = 422, description = "A setting out of range, a change of kind, or a base URL (or token endpoint) that is not https or is an internal address", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -530,6 +558,7 @@ pub async fn patch_connection(
     }
     crate::lln::prefill(&mut connection);
     validate(&connection)?;
+    check_egress(&connection, deps.egress).await?;
     check_named_secrets(connection.kind(), &patch.secrets)?;
     if let Some(secret) = &patch.secret {
         check_secret(secret)?;

@@ -387,16 +387,23 @@ pub async fn list_rejected_records(
     Path(connection): Path<String>,
 ) -> Result<Json<RejectedList>, ApiError> {
     let connection = ConnectionId::parse(connection)?;
-    let known = api
-        .connections
-        .connection(&tenant, &connection)
-        .await?
-        .is_some_and(|c| c.kind() == ConnectionKind::CourseKey);
-    if !known {
-        return Err(ApiError::not_found(
-            "connection",
-            format!("CourseKey connection {connection} does not exist"),
-        ));
+    match api.connections.connection(&tenant, &connection).await? {
+        None => {
+            return Err(ApiError::not_found(
+                "connection",
+                format!("CourseKey connection {connection} does not exist"),
+            ));
+        }
+        Some(c) if c.kind() != ConnectionKind::CourseKey => {
+            return Err(ApiError::unprocessable(
+                "connection",
+                format!(
+                    "connection {connection} is a {} connection; this route works with a CourseKey connection",
+                    c.kind().as_str()
+                ),
+            ));
+        }
+        Some(_) => {}
     }
     let records = api
         .attendance

@@ -189,6 +189,26 @@ pub async fn list_deliveries(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let (connection, state, limit) = parse_list_query(&query)?;
+    // Deliveries go to an SMS connection: another kind is a 422 naming it.
+    let kind = match crate::handler::load_connection(&deps, &tenant, connection.as_str()).await {
+        Ok(c) => c.kind(),
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            return Err(ApiError::not_found(
+                "connection",
+                format!("connection {connection} does not exist"),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    if kind != domain::ConnectionKind::Sms {
+        return Err(ApiError::unprocessable(
+            "connection",
+            format!(
+                "connection {connection} is a {} connection; deliveries go to an SMS connection",
+                kind.as_str()
+            ),
+        ));
+    }
     let found = deps
         .deliveries
         .by_state(&tenant, &connection, state, limit)

@@ -100,6 +100,9 @@ pub struct Deps {
     pub deliveries: Arc<dyn domain::ports::DeliveryStore>,
     /// Each tenant's own settings (run history retention, run-error email).
     pub tenants: Arc<dyn domain::ports::TenantSettingsStore>,
+    /// Which base URLs a connection may have (`LEARNBRIDGE_ALLOW_INTERNAL_URLS`):
+    /// checked when a connection is saved; the connectors check again at connect time.
+    pub egress: domain::egress::Egress,
 }
 
 #[cfg(test)]

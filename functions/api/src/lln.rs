@@ -876,11 +876,14 @@ impl SiteProbe for Probes {
 /// connections.
 pub fn wire(deps: &mut crate::Deps, store: cloud::dynamo::DynamoLlnStore) -> LlnRoutes {
     let store = Arc::new(store);
-    let apis: Arc<dyn LlnApis> = Arc::new(connectors::ocsat::OcsatApis::new(
-        deps.secret_source.clone(),
-        deps.secret_prefix.clone(),
-        store.clone(),
-    ));
+    let apis: Arc<dyn LlnApis> = Arc::new(
+        connectors::ocsat::OcsatApis::new(
+            deps.secret_source.clone(),
+            deps.secret_prefix.clone(),
+            store.clone(),
+        )
+        .with_egress(deps.egress),
+    );
     deps.probe = Arc::new(Probes {
         moodle: deps.probe.clone(),
         lln: apis.clone(),

@@ -24,22 +24,29 @@ async fn main() -> anyhow::Result<()> {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
-        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            secrets.clone(),
-            config.secret_prefix.clone(),
-        )),
+        learning: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(config.egress),
+        ),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::default()),
+        probe: Arc::new(api::probe::MoodleProbe::new(config.egress)),
         now: chrono::Utc::now,
+        egress: config.egress,
     };
     let results = api::results::ResultsDeps {
         results: Arc::new(stores.results),
-        grades: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            deps.secret_source.clone(),
-            config.secret_prefix.clone(),
-        )),
+        grades: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                deps.secret_source.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(config.egress),
+        ),
     };
     let coursekey = api::coursekey::CourseKeyApi {
         connections: deps.connections.clone(),

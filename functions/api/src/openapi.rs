@@ -94,7 +94,7 @@ use utoipa::{Modify, OpenApi};
         crate::lln::summary,
         crate::lln::history,
     ),
-    modifiers(&ApiKeyAuth),
+    modifiers(&ApiKeyAuth, &ErrorsAndIds),
     tags(
         (name = "connections", description = "Configured links to Moodle, OCSAT, CourseKey and the SMS"),
         (name = "learners", description = "People in the SMS, by their code"),
@@ -128,6 +128,149 @@ impl Modify for ApiKeyAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// What a path id may be (`domain::ids`): 1 to 64 of `A-Z a-z 0-9 . _ -`,
+/// not dots only.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$";
+
+/// Every error status an operation can answer, each with the JSON error body
+/// (`ErrorBody`), and the id pattern on every path parameter. The statuses the
+/// routes share are added here, from where they come from, so no handler's
+/// annotation can forget one:
+/// - every `/v1` operation: 401 (no or unknown key), 403 (a revoked key), 500
+///   and 503 (the store failed, or is busy or stalled: try again);
+/// - with a path id, a query or a body: 400 (an id, a query parameter or a
+///   body field that cannot be read) and 422 (a value out of range, or a
+///   connection of the wrong kind);
+/// - with a path id, a `?connection=`, or an LLN body: 404 (no such record
+///   for this tenant);
+/// - with a body: 413 (over 1 MiB) and 415 (not JSON).
+///
+/// - every write: 409 (`If-Match` no longer matches, the record exists, or
+///   its state does not allow the change);
+/// - what calls Moodle or the LLN tool (results, links, LLN, categories): 502.
+///
+/// The handlers' own annotations say more about when (their description wins).
+struct ErrorsAndIds;
+
+impl ErrorsAndIds {
+    fn error(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+            .into()
+    }
+
+    fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some(ID_PATTERN))
+            .into()
+    }
+}
+
+impl Modify for ErrorsAndIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let v1 = path.starts_with("/v1/");
+            for (write, op) in [
+                (false, &mut item.get),
+                (true, &mut item.put),
+                (true, &mut item.post),
+                (true, &mut item.delete),
+                (true, &mut item.patch),
+            ]
+            .into_iter()
+            .filter_map(|(write, op)| op.as_mut().map(|op| (write, op)))
+            {
+                let mut has_path = false;
+                let mut has_query = false;
+                let mut names_a_connection = false;
+                for p in op.parameters.iter_mut().flatten() {
+                    match p.parameter_in {
+                        ParameterIn::Path => {
+                            has_path = true;
+                            p.schema = Some(Self::id_schema());
+                        }
+                        ParameterIn::Query => {
+                            has_query = true;
+                            names_a_connection |= p.name == "connection";
+                        }
+                        _ => {}
+                    }
+                }
+                if !v1 {
+                    continue;
+                }
+                let has_body = op.request_body.is_some();
+                let external = op
+                    .tags
+                    .iter()
+                    .flatten()
+                    .any(|t| matches!(t.as_str(), "results" | "links" | "lln"))
+                    || path.ends_with("/categories");
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| Self::error(description));
+                };
+                if has_path || has_query || has_body {
+                    add(
+                        "400",
+                        "A path id, query parameter or body field that cannot be read (`field` names it)",
+                    );
+                    add(
+                        "422",
+                        "A value out of range, or a connection of the wrong kind (`field` names it)",
+                    );
+                }
+                add("401", "No API key, or an unknown one");
+                add("403", "A revoked API key");
+                // A record named in the path, by `?connection=`, or in an LLN
+                // body (a learner, a connection) may not exist.
+                if has_path || names_a_connection || (has_body && path.starts_with("/v1/lln/")) {
+                    add("404", "No such record for this tenant");
+                }
+                if has_body {
+                    add("413", "The body is over 1 MiB");
+                    add(
+                        "415",
+                        "The body is not JSON (`Content-Type: application/json`)",
+                    );
+                }
+                if write {
+                    add(
+                        "409",
+                        "The record changed since it was read (`If-Match`), exists already, or is in a state that does not allow this",
+                    );
+                }
+                if external {
+                    add(
+                        "502",
+                        "Moodle or the LLN tool refused the call; test the connection",
+                    );
+                }
+                add("500", "The request could not be completed");
+                add(
+                    "503",
+                    "The store is busy or did not answer in time; try again shortly",
+                );
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use app::connections::{SiteProbe, SiteReport};
 use async_trait::async_trait;
+use connectors::egress::Egress;
 use connectors::moodle::types::SiteTimeZone;
 use connectors::moodle::{Feature, MoodleAuth, MoodleClient, MoodleConfig, RetryPolicy};
 use domain::connection::ConnectionSettings;
@@ -17,12 +18,16 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct MoodleProbe {
     pub timeout: Duration,
+    /// Where it may connect (public https only unless the deployment allows
+    /// internal URLs).
+    pub egress: Egress,
 }
 
-impl Default for MoodleProbe {
-    fn default() -> Self {
+impl MoodleProbe {
+    pub fn new(egress: Egress) -> Self {
         Self {
             timeout: Duration::from_secs(15),
+            egress,
         }
     }
 }
@@ -48,6 +53,7 @@ impl SiteProbe for MoodleProbe {
         let config = MoodleConfig {
             timeout: self.timeout,
             retry: RetryPolicy::none(),
+            egress: self.egress,
             ..MoodleConfig::from_settings(connection.base_url.clone(), settings)
         };
         let client = MoodleClient::new(config, MoodleAuth::for_login(&settings.login, secret))?;

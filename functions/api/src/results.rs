@@ -192,7 +192,7 @@ pub async fn list_results(
     Path(connection): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<ResultView>>, ApiError> {
-    let connection = ConnectionId::parse(connection)?;
+    let connection = moodle_connection_id(&deps, &tenant, connection).await?;
     let state = match query.state.as_deref() {
         None => ReviewState::Ready,
         Some(s) => ReviewState::parse(s).ok_or_else(|| {
@@ -208,6 +208,21 @@ pub async fn list_results(
         .await
         .map_err(api_error)?;
     Ok(Json(found.into_iter().map(ResultView::from).collect()))
+}
+
+/// A Moodle connection of the tenant named in the path: 404 when there is none
+/// by that id, 422 naming `connection` when it is of another kind (results and
+/// completions come from Moodle).
+async fn moodle_connection_id(
+    deps: &Deps,
+    tenant: &TenantId,
+    connection: String,
+) -> Result<ConnectionId, ApiError> {
+    Ok(
+        crate::links::moodle_connection(deps, tenant, "connection", Some(connection))
+            .await?
+            .id,
+    )
 }
 
 fn result_ids(
@@ -297,7 +312,7 @@ pub async fn process_all(
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
 ) -> Result<Json<ProcessedAll>, ApiError> {
-    let connection = ConnectionId::parse(connection)?;
+    let connection = moodle_connection_id(&deps, &tenant, connection).await?;
     let done = use_case(&deps, &results)
         .process_all(&tenant, &connection, (deps.now)())
         .await
@@ -363,7 +378,7 @@ pub async fn list_completions(
     Path(connection): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<CompletionView>>, ApiError> {
-    let connection = ConnectionId::parse(connection)?;
+    let connection = moodle_connection_id(&deps, &tenant, connection).await?;
     let state = match query.state.as_deref() {
         None => ReviewState::Ready,
         Some(s) => ReviewState::parse(s).ok_or_else(|| {

@@ -9,6 +9,7 @@ use cloud::testing;
 use domain::delivery::{
     Attempt, DeliveryKey, DeliveryKind, SendResult, SmsAnswer, Verdict, after_attempt, claim,
 };
+use domain::egress::Egress;
 use domain::ports::ApiKeyStore;
 use domain::{AssessableId, ConnectionId, Job, LearnerCode, OfferingId, QueueRole, TenantId};
 use http_body_util::BodyExt;
@@ -53,6 +54,20 @@ async fn api() -> Api {
             .await
             .unwrap();
     }
+    // Each tenant's SMS connection (deliveries are listed per SMS connection).
+    for tenant in ["acme", "bolt"] {
+        use domain::ports::ConnectionStore;
+        stores
+            .connections
+            .save_connection(&testing::connection(
+                tenant,
+                "sms",
+                domain::ConnectionKind::Sms,
+                true,
+            ))
+            .await
+            .unwrap();
+    }
     // From here on the api may do only what its role in infra/template.yaml allows.
     let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
     let secrets = Arc::new(stores.secrets);
@@ -66,15 +81,20 @@ async fn api() -> Api {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
-        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            secrets.clone(),
-            config.secret_prefix.clone(),
-        )),
+        learning: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::default()),
+        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
         now: Utc::now,
+        // The simulators listen on 127.0.0.1.
+        egress: Egress::AllowInternal,
     };
     Api { deps, config, sdk }
 }

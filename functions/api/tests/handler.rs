@@ -6,6 +6,7 @@ use chrono::Utc;
 use cloud::testing::{self, connection};
 use domain::ConnectionKind::{CourseKey, Moodle};
 use domain::TenantId;
+use domain::egress::Egress;
 use domain::ports::{ApiKeyStore, ConnectionStore};
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
@@ -54,15 +55,20 @@ async fn deps() -> Deps {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
-        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            secrets.clone(),
-            config.secret_prefix.clone(),
-        )),
+        learning: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::default()),
+        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
         now: Utc::now,
+        // The simulators listen on 127.0.0.1.
+        egress: Egress::AllowInternal,
     }
 }
 

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::Request;
 use chrono::{TimeDelta, Utc};
 use cloud::testing;
+use domain::egress::Egress;
 use domain::ports::{ApiKeyStore, ConnectionStore, SisStore};
 use domain::sis::Learner;
 use domain::{LearnerCode, TenantId};
@@ -99,15 +100,20 @@ async fn api() -> Api {
         sis: sis.clone(),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
-        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            secrets.clone(),
-            config.secret_prefix.clone(),
-        )),
+        learning: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::default()),
+        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
         now: Utc::now,
+        // The simulators listen on 127.0.0.1.
+        egress: Egress::AllowInternal,
     };
     let lln = api::lln::wire(&mut deps, stores.lln);
     Api { deps, lln, sis }

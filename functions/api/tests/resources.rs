@@ -9,6 +9,7 @@ use chrono::Utc;
 use cloud::testing::{self, connection};
 use domain::ConnectionKind::{CourseKey, Moodle};
 use domain::connection::{ConnectionSettings, MoodleSettings};
+use domain::egress::Egress;
 use domain::ports::{ApiKeyStore, ConnectionStore};
 use domain::sis::CourseLink;
 use domain::{ConnectionId, Job, OfferingId, QueueRole, TenantId, Trigger};
@@ -82,15 +83,20 @@ async fn api() -> Api {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
-        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            secrets.clone(),
-            config.secret_prefix.clone(),
-        )),
+        learning: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::default()),
+        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
         now: Utc::now,
+        // The simulators listen on 127.0.0.1.
+        egress: Egress::AllowInternal,
     };
     Api { deps, config, sdk }
 }
@@ -2055,7 +2061,15 @@ async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() 
     for secret in [ACME_KEY, BOLT_KEY, REVOKED_KEY] {
         assert!(!text.contains(secret), "no key is ever shown");
     }
-    let pepper = api.deps.pepper.expose_secret().as_bytes().to_vec();
+    let pepper = api
+        .deps
+        .pepper
+        .get()
+        .await
+        .unwrap()
+        .expose_secret()
+        .as_bytes()
+        .to_vec();
     let acme_hash = app::auth::hash_api_key(&pepper, ACME_KEY);
     assert!(!text.contains(&acme_hash), "nor its hash");
     let acme_id = domain::ports::api_key_id(&acme_hash);
@@ -2171,4 +2185,350 @@ async fn a_connection_of_another_kind_on_a_moodle_route_is_a_422_naming_it() {
         )
         .await;
     assert_error(status, &body, 422, Some("removal.connection"));
+}
+
+/// A deployment refuses a base URL that is plain http or reaches an internal
+/// address (literally or once resolved), with a 422 naming the field; one that
+/// allows internal URLs (`LEARNBRIDGE_ALLOW_INTERNAL_URLS=true`) accepts them.
+#[tokio::test]
+async fn internal_and_plain_http_base_urls_are_refused_unless_the_deployment_allows_them() {
+    let mut api = api().await;
+    api.deps.egress = Egress::PublicOnly;
+    let refused = [
+        "https://127.0.0.1:8443/moodle",
+        "https://169.254.169.254/latest/meta-data/",
+        "http://moodle.example.edu/",
+        "https://[::1]/",
+        "https://[::ffff:169.254.169.254]/",
+        "https://10.0.0.5/",
+        "https://100.64.0.1/",
+        "https://2130706433/",
+        // A host name that resolves to 127.0.0.1.
+        "https://localhost:8443/",
+    ];
+    for (i, url) in refused.iter().enumerate() {
+        let id = format!("ssrf-{i}");
+        let body = json!({"id": id, "kind": "moodle", "name": "Site", "base_url": url, "secret": "t0ken-0000000000"});
+        let (status, body) = api
+            .call(ACME_KEY, "POST", "/v1/connections", Some(body))
+            .await;
+        assert_error(status, &body, 422, Some("connections.base_url"));
+        let (status, body) = api
+            .call(
+                ACME_KEY,
+                "PATCH",
+                "/v1/connections/moodle-main",
+                Some(json!({"base_url": url})),
+            )
+            .await;
+        assert_error(status, &body, 422, Some("connections.base_url"));
+    }
+    let (_, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections",
+            Some(json!({"id": "md", "kind": "moodle", "name": "S", "base_url": "https://169.254.169.254/"})),
+        )
+        .await;
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("link-local"), "{message}");
+    // An OCSAT token endpoint is a URL learnbridge calls too.
+    let ocsat = json!({"id": "lln", "kind": "ocsat", "name": "LLN", "base_url": "https://api.ocsat.example/v1",
+        "settings": {"auth_url": "https://192.168.0.10/oauth/token", "client_id": "c"}});
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections", Some(ocsat))
+        .await;
+    assert_error(status, &body, 422, Some("connections.settings.auth_url"));
+    // A public https URL is fine (its name need not resolve here).
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections",
+            Some(json!({"id": "public", "kind": "moodle", "name": "S", "base_url": "https://moodle.example.edu/"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    api.deps.egress = Egress::AllowInternal;
+    for (i, url) in refused.iter().enumerate() {
+        let id = format!("ssrf-{i}");
+        let body = json!({"id": id, "kind": "moodle", "name": "Site", "base_url": url});
+        let (status, body) = api
+            .call(ACME_KEY, "POST", "/v1/connections", Some(body))
+            .await;
+        assert_eq!(status, 201, "{url} with internal URLs allowed: {body}");
+    }
+}
+
+/// The check at connect time: a stored connection whose host name resolves to
+/// 127.0.0.1 (saved before the rule, or by a name that rebinds) is refused by
+/// the client's resolver before any connection is made, and the test says why.
+#[tokio::test]
+async fn a_name_that_resolves_to_an_internal_address_is_refused_at_connect_time() {
+    let mut api = api().await;
+    api.deps.egress = Egress::PublicOnly;
+    api.deps.probe = Arc::new(api::probe::MoodleProbe::new(Egress::PublicOnly));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let stored = domain::Connection {
+        base_url: format!("https://localhost:{port}/"),
+        ..connection("acme", "rebound", Moodle, true)
+    };
+    api.deps.connections.save_connection(&stored).await.unwrap();
+    api.deps
+        .secret_sink
+        .put_secret(
+            &stored.secret_name(&api.deps.secret_prefix),
+            &secrecy::SecretString::from("t0ken-0000000000"),
+        )
+        .await
+        .unwrap();
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/rebound/test", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], false, "{body}");
+    let problem = body["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("loopback") && problem.contains("internal"),
+        "{problem}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no connection was made"
+    );
+}
+
+/// A server that is not Moodle answers a long HTML page full of secrets: the
+/// connection test shows a short, sanitised excerpt of it, never the page.
+#[tokio::test]
+async fn a_non_moodle_answer_is_reflected_only_as_a_short_sanitised_excerpt() {
+    let api = api().await;
+    let secrets_page = format!(
+        "<!DOCTYPE html><html><head><title>Router admin</title><style>body{{}}</style></head><body>\r\n<h1>Welcome\u{1b}[31m</h1>\u{202e}<p>{}</p><p>AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY</p></body></html>",
+        "internal-db-password=hunter2; ".repeat(200)
+    );
+    let app = axum::Router::new().fallback(move || {
+        let page = secrets_page.clone();
+        async move {
+            (
+                [
+                    ("content-type", "text/html"),
+                    ("x-internal-token", "hdr-secret-0001"),
+                ],
+                page,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, body) = api
+        .call(
+            ACME_KEY,
+            "POST",
+            "/v1/connections",
+            Some(json!({"id": "not-moodle", "kind": "moodle", "name": "S", "base_url": base_url, "secret": "t0ken-0000000000"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .call(ACME_KEY, "POST", "/v1/connections/not-moodle/test", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], false, "{body}");
+    let problem = body["problem"].as_str().unwrap();
+    let whole = body.to_string();
+    assert!(
+        problem.contains("Router admin"),
+        "an excerpt helps: {problem}"
+    );
+    assert!(problem.chars().count() < 300, "{problem}");
+    for leaked in [
+        "<",
+        "\u{1b}",
+        "\u{202e}",
+        "\r",
+        "hdr-secret",
+        "x-internal-token",
+        "AWS_SECRET",
+    ] {
+        assert!(!whole.contains(leaked), "{leaked:?} in {whole}");
+    }
+    assert!(
+        whole.matches("hunter2").count() <= 8,
+        "only an excerpt of the page: {whole}"
+    );
+}
+
+/// Every route that works with one kind of connection refuses another kind with
+/// a 422 naming the field (never a 200 over nothing, a 404 or a 502).
+#[tokio::test]
+async fn a_connection_of_the_wrong_kind_is_a_422_naming_the_field_on_every_route() {
+    let api = api().await;
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/offerings/OCC-1", Some(occ()))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let (status, body) = api
+        .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(ana()))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let cases: &[(&str, &str, Option<Value>, &str)] = &[
+        // Moodle-only routes, given the CourseKey connection.
+        (
+            "GET",
+            "/v1/connections/coursekey-main/results",
+            None,
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/connections/coursekey-main/completions",
+            None,
+            "connection",
+        ),
+        (
+            "POST",
+            "/v1/connections/coursekey-main/results/process",
+            None,
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/connections/coursekey-main/categories",
+            None,
+            "links.connection",
+        ),
+        (
+            "GET",
+            "/v1/offerings/OCC-1/links/coursekey-main/activities",
+            None,
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/offerings/OCC-1/mappings/coursekey-main",
+            None,
+            "connection",
+        ),
+        (
+            "PUT",
+            "/v1/learners/X1/accounts/coursekey-main",
+            Some(json!({"moodle_user_id": 5})),
+            "connection_id",
+        ),
+        (
+            "POST",
+            "/v1/offerings/OCC-1/links",
+            Some(json!({"connection": "coursekey-main", "course_id": 2})),
+            "links.connection",
+        ),
+        (
+            "GET",
+            "/v1/offerings/OCC-1/transfer-preview?connection=coursekey-main",
+            None,
+            "connection",
+        ),
+        // CourseKey-only, given a Moodle connection.
+        (
+            "GET",
+            "/v1/connections/moodle-main/coursekey/errors",
+            None,
+            "connection",
+        ),
+        // SMS-only.
+        (
+            "GET",
+            "/v1/deliveries?connection=moodle-main",
+            None,
+            "connection",
+        ),
+        // LLN-only.
+        (
+            "GET",
+            "/v1/lln/connections/moodle-main/log",
+            None,
+            "connection",
+        ),
+        (
+            "PUT",
+            "/v1/lln/connections/moodle-main/logging",
+            Some(json!({"enabled": true})),
+            "connection",
+        ),
+        (
+            "GET",
+            "/v1/lln/assessments?connection=moodle-main",
+            None,
+            "connection",
+        ),
+        (
+            "POST",
+            "/v1/lln/downloads",
+            Some(json!({"connection": "moodle-main"})),
+            "connection",
+        ),
+    ];
+    // Every route, wired as the api's main wires them.
+    let stores = cloud::Stores::new(&api.config, &api.sdk);
+    let mut deps = api.deps.clone();
+    let results = api::results::ResultsDeps {
+        results: Arc::new(stores.results),
+        grades: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                deps.secret_source.clone(),
+                deps.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
+    };
+    let coursekey = api::coursekey::CourseKeyApi {
+        connections: deps.connections.clone(),
+        sis: deps.sis.clone(),
+        attendance: Arc::new(stores.attendance),
+        queue: deps.queue.clone(),
+        tenants: deps.tenants.clone(),
+        now: Utc::now,
+    };
+    let lln = api::lln::wire(&mut deps, stores.lln);
+    let app = handler::app_with(
+        deps,
+        api::results::routes(results)
+            .merge(api::coursekey::routes(coursekey))
+            .merge(api::lln::routes(lln)),
+    );
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let app = app.clone();
+        let request = request(ACME_KEY, method, path, body);
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    for (method, path, body, field) in cases {
+        let (status, answer) = call(method, path, body.clone()).await;
+        assert_eq!(status, 422, "{method} {path}: {answer}");
+        assert_error(status, &answer, 422, Some(field));
+    }
+    // An unknown connection is a 404 naming it.
+    for path in [
+        "/v1/connections/nope/results",
+        "/v1/deliveries?connection=nope",
+    ] {
+        let (status, body) = call("GET", path, None).await;
+        assert_error(status, &body, 404, Some("connection"));
+    }
 }

@@ -10,6 +10,7 @@ use api::{Deps, handler};
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use cloud::testing::{self, connection};
+use domain::egress::Egress;
 use domain::learning::LearningError;
 use domain::ports::{ApiKeyStore, GradeSource, GradeSources};
 use domain::results::{
@@ -121,15 +122,20 @@ async fn api() -> Api {
         sis: Arc::new(stores.sis),
         links: Arc::new(stores.links),
         queue: Arc::new(stores.queue),
-        learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-            secrets.clone(),
-            config.secret_prefix.clone(),
-        )),
+        learning: Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(Egress::AllowInternal),
+        ),
         secret_sink: secrets.clone(),
         secret_source: secrets,
         secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::default()),
+        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
         now: Utc::now,
+        // The simulators listen on 127.0.0.1.
+        egress: Egress::AllowInternal,
     };
     Api { deps, results }
 }
@@ -445,10 +451,14 @@ async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
     assert_eq!(body[0]["learner"], "L1");
     assert_eq!(body[0]["state"], "ready");
     assert_eq!(body[0]["unenrol_after_completion"], true);
-    let (_, body) = api
+    let (status, body) = api
         .call(BOLT_KEY, "GET", "/v1/connections/moodle/completions", None)
         .await;
-    assert_eq!(body, json!([]), "another tenant sees nothing");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("connection")),
+        "another tenant has no such connection: {body}"
+    );
     let (status, body) = api
         .call(
             ACME_KEY,

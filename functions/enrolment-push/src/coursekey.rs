@@ -19,6 +19,8 @@ pub struct CourseKeyDeps {
     pub attendance: Arc<dyn AttendanceStore>,
     pub secrets: Arc<dyn SecretSource>,
     pub secret_prefix: String,
+    /// Where the CourseKey client may connect (`LEARNBRIDGE_ALLOW_INTERNAL_URLS`).
+    pub egress: connectors::egress::Egress,
 }
 
 impl CourseKeyDeps {
@@ -28,6 +30,7 @@ impl CourseKeyDeps {
             attendance: Arc::new(stores.attendance),
             secrets: Arc::new(stores.secrets),
             secret_prefix: config.secret_prefix.clone(),
+            egress: config.egress,
         }
     }
 }
@@ -71,7 +74,7 @@ pub async fn push_roster(
         Err(SecretError::NotFound { .. }) => None,
         Err(e) => return Err(RosterPushError::from(e).into()),
     };
-    let client = CourseKeyClient::new(&conn.base_url, key, initial_password)
+    let client = CourseKeyClient::new(&conn.base_url, key, initial_password, ck.egress)
         .map_err(RosterPushError::Client)?;
     let ports = RosterPorts {
         store: ck.attendance.as_ref(),

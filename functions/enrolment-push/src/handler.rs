@@ -168,13 +168,14 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
 }
 
 /// Changes a connection refused for good: each becomes a run with its error in
-/// that connection's history (and the error email), then the job is done.
+/// that connection's history (and the error email), then the job is done. The
+/// run started with the job (`started`) and finishes now.
 async fn record_failures(
     deps: &Deps,
     tenant: &domain::TenantId,
     what: &str,
     failures: Vec<app::push::ConnectionFailure>,
-    now: chrono::DateTime<chrono::Utc>,
+    started: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), PushError> {
     let pipeline = app::jobs::Pipeline {
         connections: deps.connections.as_ref(),
@@ -185,7 +186,14 @@ async fn record_failures(
     };
     for failure in failures {
         pipeline
-            .incident(tenant, &failure.connection, what, &failure.error, now)
+            .incident(
+                tenant,
+                &failure.connection,
+                what,
+                &failure.error,
+                started,
+                chrono::Utc::now(),
+            )
             .await?;
     }
     Ok(())

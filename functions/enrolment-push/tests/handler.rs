@@ -46,12 +46,22 @@ async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowl
         .unwrap()
         .expect("the run is recorded");
     assert_eq!(run.status, RunStatus::Importing);
+    // Nothing is linked through the connection, whose secret does not exist:
+    // its check says so (the nightly run of an unlinked connection is not a
+    // silent success), then the export's line.
     let log = deps.runs.log(&tenant, &conn, &run_id).await.unwrap();
-    assert_eq!(log.len(), 1);
+    assert_eq!(log.len(), 2, "{log:?}");
     assert!(
-        log[0].message.starts_with("Run started by a person"),
+        log[0]
+            .message
+            .starts_with("No offering is linked through this connection, and Moodle"),
         "{}",
         log[0].message
+    );
+    assert!(
+        log[1].message.starts_with("Run started by a person"),
+        "{}",
+        log[1].message
     );
 
     let imports = testing::drain_jobs(&sdk, &config, domain::QueueRole::ResultsFetch).await;
@@ -62,8 +72,8 @@ async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowl
     assert_eq!(again.batch_item_failures.len(), 1);
     assert_eq!(
         deps.runs.log(&tenant, &conn, &run_id).await.unwrap().len(),
-        1,
-        "the start is logged once"
+        2,
+        "the check and the start are logged once"
     );
     assert_eq!(
         testing::drain_jobs(&sdk, &config, domain::QueueRole::ResultsFetch)

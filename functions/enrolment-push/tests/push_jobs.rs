@@ -188,6 +188,10 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
         .expect("the refusal is in the history");
     assert_eq!(incident.status, RunStatus::FinishedWithError);
     assert_eq!(incident.counts.get("failures"), Some(&1));
+    assert!(
+        incident.finished_at > Some(incident.started_at),
+        "it finished when the refusal was known, after its job began: {incident:?}"
+    );
     let lines = deps.runs.log(&t, &c, &incident.id).await.unwrap();
     assert!(
         lines[0]
@@ -200,6 +204,7 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
 
     // Removal reads the grades first, then unenrols, twice delivered.
     sim.clear_calls();
+    let before_removal = Utc::now();
     let remove: SqsEvent = serde_json::from_str(REMOVE).unwrap();
     assert!(
         handler::handle(&deps, remove.clone())
@@ -222,6 +227,15 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
     {
         removal_lines.extend(deps.runs.log(&t, &c, &r.id).await.unwrap());
     }
+    let removal = history
+        .iter()
+        .find(|r| r.trigger == domain::Trigger::Change && r.started_at >= before_removal)
+        .expect("the removal's run");
+    assert!(
+        removal.finished_at > Some(removal.started_at),
+        "finished when the work was done: {removal:?}"
+    );
+    assert_eq!(removal.counts.get("unenrolled"), Some(&1), "{removal:?}");
     assert!(
         removal_lines
             .iter()
@@ -245,4 +259,5 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
         .unwrap()
         .unwrap();
     assert_eq!(transfer.status, TransferStatus::Removed);
+    assert!(transfer.updated_at >= before_removal, "{transfer:?}");
 }

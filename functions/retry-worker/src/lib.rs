@@ -41,8 +41,11 @@ impl Deps {
     ) -> Result<Self, DepsError> {
         let stores = cloud::Stores::new(config, sdk);
         let from = config.mail_from.clone().ok_or(DepsError::NoMailFrom)?;
-        let sms = connectors::sms::HttpSmsClient::new(connectors::sms::SmsClientConfig::default())
-            .map_err(DepsError::Sms)?;
+        let sms = connectors::sms::HttpSmsClient::new(connectors::sms::SmsClientConfig {
+            egress: config.egress,
+            ..connectors::sms::SmsClientConfig::default()
+        })
+        .map_err(DepsError::Sms)?;
         Ok(Self {
             deliveries: Arc::new(stores.deliveries),
             connections: Arc::new(stores.connections),

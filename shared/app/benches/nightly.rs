@@ -440,7 +440,8 @@ struct Instance {
 impl Instance {
     fn new() -> Self {
         Self {
-            gateways: MoodleGateways::new(Arc::new(Token), "bench"),
+            gateways: MoodleGateways::new(Arc::new(Token), "bench")
+                .with_egress(connectors::egress::Egress::AllowInternal),
         }
     }
 }

@@ -173,7 +173,8 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
         ))
         .await
         .unwrap();
-    let learning = MoodleGateways::new(ports.secrets.clone(), ports.secret_prefix.clone());
+    let learning = MoodleGateways::new(ports.secrets.clone(), ports.secret_prefix.clone())
+        .with_egress(connectors::egress::Egress::AllowInternal);
     let push = Push {
         connections: ports.connections,
         runs: ports.runs,

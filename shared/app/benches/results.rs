@@ -132,7 +132,8 @@ async fn main() {
         .unwrap();
 
     // 500 Moodle users, enrolled in course 2, through the gateway (setup calls are not counted).
-    let gateways = MoodleGateways::new(Arc::new(Token), "bench");
+    let gateways = MoodleGateways::new(Arc::new(Token), "bench")
+        .with_egress(connectors::egress::Egress::AllowInternal);
     let gateway = gateways.gateway(&connection).await.unwrap();
     let new_users: Vec<NewLmsUser> = (0..LEARNERS)
         .map(|i| NewLmsUser {

@@ -279,9 +279,16 @@ impl Pipeline<'_> {
                 tenant, connection, ..
             } => {
                 let what = format!("The {} job (after {receives} tries)", job.name());
-                self.incident(tenant, connection, &what, &GaveUp(reason.to_owned()), now)
-                    .await
-                    .map(|_| ())
+                self.incident(
+                    tenant,
+                    connection,
+                    &what,
+                    &GaveUp(reason.to_owned()),
+                    now,
+                    now,
+                )
+                .await
+                .map(|_| ())
             }
             Job::SyncLearner { .. } | Job::SyncOffering { .. } | Job::Deliver { .. } => {
                 tracing::error!(
@@ -326,7 +333,9 @@ impl Pipeline<'_> {
     /// A change sent on its own (no run of its own) failed for good on this
     /// connection: it is recorded as a run with that one error, in the
     /// connection's history, and the error address is emailed, so nothing
-    /// fails where nobody looks. Returns the run's id.
+    /// fails where nobody looks. The run started when the change's job did
+    /// (`started`) and finished when the failure was known (`now`). Returns
+    /// the run's id.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
     pub async fn incident(
         &self,
@@ -334,6 +343,7 @@ impl Pipeline<'_> {
         connection: &ConnectionId,
         what: &str,
         error: &dyn std::error::Error,
+        started: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RunId, JobError> {
         let run = RunId::new_v7();
@@ -343,7 +353,7 @@ impl Pipeline<'_> {
             connection.clone(),
             run.clone(),
             Trigger::Change,
-            now,
+            started,
         )
         .keeping(keep);
         self.runs.start_run(&record).await?;

@@ -1148,6 +1148,9 @@ impl Push<'_> {
             .await?;
         if matches!(conn.settings, ConnectionSettings::Moodle(_)) && !disabled {
             let links = self.links.links(tenant, connection).await?;
+            if links.is_empty() && offering.is_none() {
+                self.check_unlinked(&conn, run, now).await?;
+            }
             for link in links
                 .iter()
                 .filter(|l| offering.is_none_or(|o| l.offering.as_str() == o))
@@ -1177,7 +1180,72 @@ impl Push<'_> {
     }
 }
 
+/// How the line of an unlinked connection's check begins.
+const UNLINKED_PREFIX: &str = "No offering is linked through this connection";
+
 impl Push<'_> {
+    /// A run of a Moodle connection nothing is linked through pushes and reads
+    /// nothing, yet it says whether Moodle answers (one call, the connection
+    /// test's): a refusal (a bad token, a missing function) is an error on the
+    /// run, which then finishes with error, not a success nobody questions.
+    async fn check_unlinked(
+        &self,
+        conn: &Connection,
+        run: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<(), PushError> {
+        // A redelivered job checks once (the run's log is a line or two here).
+        let log = self.runs.log(&conn.tenant, &conn.id, run).await?;
+        if log.iter().any(|l| l.message.starts_with(UNLINKED_PREFIX)) {
+            return Ok(());
+        }
+        let checked = match self.learning.for_connection(conn).await {
+            Ok(lms) => lms.test().await,
+            Err(e) => Err(e),
+        };
+        let (level, message) = match checked {
+            Ok(report) if report.missing_functions.is_empty() => (
+                LogLevel::Info,
+                format!(
+                    "{UNLINKED_PREFIX}: nothing to push or read. Moodle answers ({}, {}).",
+                    report.site_name, report.release
+                ),
+            ),
+            Ok(report) => (
+                LogLevel::Error,
+                format!(
+                    "{UNLINKED_PREFIX}, and Moodle's service for its token lacks functions learnbridge needs: {}. Add them to the external service in Moodle.",
+                    report.missing_functions.join(", ")
+                ),
+            ),
+            // Not reached (a timeout, a 5xx): said, and checked again next run.
+            Err(e) if e.is_retryable() => (
+                LogLevel::Warning,
+                format!(
+                    "{UNLINKED_PREFIX}, and Moodle could not be reached for the connection check: {}; checked again next run.",
+                    error_text(&e)
+                ),
+            ),
+            Err(e) => (
+                LogLevel::Error,
+                format!(
+                    "{UNLINKED_PREFIX}, and Moodle refused the connection check: {}.",
+                    error_text(&e)
+                ),
+            ),
+        };
+        if level == LogLevel::Error {
+            tracing::warn!("the connection check of an unlinked connection failed");
+            self.runs
+                .add_counts(&conn.tenant, &conn.id, run, &[(counts::FAILURES, 1)])
+                .await?;
+        }
+        self.runs
+            .append_log(&conn.tenant, &conn.id, run, &[line(level, message, now)])
+            .await?;
+        Ok(())
+    }
+
     /// Removals that did not happen (their reads or Moodle failed: the
     /// transfer holds why) are queued again, each once per export.
     async fn retry_removals(

@@ -99,7 +99,8 @@ impl Env {
             links: MemLinks::default(),
             mailer: MemMailer::default(),
             tenants: MemTenants::default(),
-            learning: MoodleGateways::new(Arc::new(Token), "lb/connections"),
+            learning: MoodleGateways::new(Arc::new(Token), "lb/connections")
+                .with_egress(connectors::egress::Egress::AllowInternal),
             results: MemResults::default(),
             deliveries: MemDeliveries::default(),
         };

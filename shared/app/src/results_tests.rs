@@ -930,8 +930,24 @@ async fn one_offering_can_be_downloaded_alone_without_moving_the_watermark() {
     assert_eq!(
         w.results.progress_of(&t(), &c()).0,
         None,
-        "only a download of every linked offering moves the watermark"
+        "only a download of every linked offering moves the connection's watermark"
     );
+    // The offering keeps its own: the same download again reads nobody.
+    let own = w.results.offering_progress(&t(), &c()).await.unwrap();
+    assert_eq!(
+        own,
+        vec![domain::results::OfferingProgress {
+            offering: o(),
+            at: at(10),
+            retries: vec![],
+        }]
+    );
+    let again = w
+        .results()
+        .fetch(&w.connection, &w.course, Some(&o()), &run(), &stop, at(20))
+        .await
+        .unwrap();
+    assert_eq!((again.learners, again.changed), (2, 0), "{again:?}");
     let other = OfferingId::parse("OFF-2").unwrap();
     let err = w
         .results()

@@ -708,7 +708,13 @@ mod tests {
             .unwrap();
         }
         let _ = sim;
-        let client = CourseKeyClient::new(base_url, SecretString::from("ck_key"), None).unwrap();
+        let client = CourseKeyClient::new(
+            base_url,
+            SecretString::from("ck_key"),
+            None,
+            connectors::egress::Egress::AllowInternal,
+        )
+        .unwrap();
         (store, sis, client)
     }
 

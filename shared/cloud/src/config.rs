@@ -4,6 +4,7 @@
 //! an error that names it.
 
 use domain::QueueRole;
+use domain::egress::Egress;
 
 pub const DATA_TABLE: &str = "DATA_TABLE";
 pub const RUNS_TABLE: &str = "RUNS_TABLE";
@@ -20,6 +21,10 @@ pub const MOODLE_TIMEOUT_SECONDS: &str = "MOODLE_TIMEOUT_SECONDS";
 /// The longest `MOODLE_TIMEOUT_SECONDS` accepted: well below the functions'
 /// 300 s deadline, so a hanging Moodle call ends inside the invocation.
 pub const MAX_MOODLE_TIMEOUT_SECONDS: u64 = 120;
+/// `true` lets connections reach internal addresses and plain http (the local
+/// stack and tests, whose simulators listen on 127.0.0.1); unset or `false` in
+/// a deployment. See [`domain::egress`].
+pub const ALLOW_INTERNAL_URLS: &str = "LEARNBRIDGE_ALLOW_INTERNAL_URLS";
 
 /// How long runs are kept when `RUN_HISTORY_DAYS` is not set.
 pub const DEFAULT_RUN_HISTORY_DAYS: u32 = 90;
@@ -103,6 +108,9 @@ pub struct Config {
     /// Per Moodle HTTP request, connection to last byte (`MOODLE_TIMEOUT_SECONDS`,
     /// 1 to 120; the client's 20 s when unset).
     pub moodle_timeout: Option<std::time::Duration>,
+    /// Where connectors may connect ([`ALLOW_INTERNAL_URLS`]): public https
+    /// only unless the deployment allows internal URLs.
+    pub egress: Egress,
 }
 
 impl Config {
@@ -166,6 +174,16 @@ impl Config {
                 }
             },
         };
+        let egress = match optional(ALLOW_INTERNAL_URLS).as_deref() {
+            None | Some("false") | Some("0") => Egress::PublicOnly,
+            Some("true") | Some("1") => Egress::AllowInternal,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: ALLOW_INTERNAL_URLS,
+                    reason: "expected true or false".to_owned(),
+                });
+            }
+        };
 
         Ok(Self {
             tables: Tables {
@@ -183,6 +201,7 @@ impl Config {
             mail_from: optional(MAIL_FROM),
             run_history_days,
             moodle_timeout,
+            egress,
         })
     }
 }
@@ -253,6 +272,17 @@ mod tests {
             let err = load(&env(&[(MOODLE_TIMEOUT_SECONDS, bad)])).unwrap_err();
             assert_eq!(err.name(), MOODLE_TIMEOUT_SECONDS, "{bad}");
         }
+        assert_eq!(config.egress, Egress::PublicOnly, "internal URLs refused");
+    }
+
+    #[test]
+    fn internal_urls_are_allowed_only_when_the_deployment_says_so() {
+        let allowed = load(&env(&[(ALLOW_INTERNAL_URLS, "true")])).unwrap();
+        assert_eq!(allowed.egress, Egress::AllowInternal);
+        let refused = load(&env(&[(ALLOW_INTERNAL_URLS, "false")])).unwrap();
+        assert_eq!(refused.egress, Egress::PublicOnly);
+        let err = load(&env(&[(ALLOW_INTERNAL_URLS, "yes please")])).unwrap_err();
+        assert_eq!(err.name(), ALLOW_INTERNAL_URLS);
     }
 
     #[test]

@@ -34,9 +34,11 @@ impl CourseKeyClient {
         base_url: &str,
         api_key: SecretString,
         initial_password: Option<SecretString>,
+        egress: crate::egress::Egress,
     ) -> Result<Self, RosterError> {
-        url::Url::parse(base_url).map_err(|e| RosterError::Client(Box::new(e)))?;
-        let http = crate::http::client_builder()
+        let url = url::Url::parse(base_url).map_err(|e| RosterError::Client(Box::new(e)))?;
+        crate::egress::check_url(&url, egress).map_err(|e| RosterError::Client(Box::new(e)))?;
+        let http = crate::egress::client_builder(egress)
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
@@ -68,7 +70,11 @@ impl CourseKeyClient {
             .bearer_auth(self.api_key.expose_secret())
             .send()
             .await
-            .map_err(|e| RosterError::Unavailable(Box::new(e.without_url())))?;
+            .map_err(|e| match crate::egress::refusal(&e) {
+                // The name resolved to an internal address: the URL must change.
+                Some(refused) => RosterError::Client(Box::new(refused.clone())),
+                None => RosterError::Unavailable(Box::new(e.without_url())),
+            })?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());
@@ -250,8 +256,13 @@ mod tests {
     async fn every_roster_call_reaches_the_simulator_per_the_contract() {
         let sim = CourseKeySim::new("ck_key", "whsec");
         let server = sim.start().await.unwrap();
-        let client =
-            CourseKeyClient::new(&server.base_url, SecretString::from("ck_key"), None).unwrap();
+        let client = CourseKeyClient::new(
+            &server.base_url,
+            SecretString::from("ck_key"),
+            None,
+            crate::egress::Egress::AllowInternal,
+        )
+        .unwrap();
         let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
         client
             .upsert_course(&off(), "Welding 1", d(3, 2), d(4, 30))
@@ -307,17 +318,35 @@ mod tests {
     async fn a_wrong_key_is_refused_and_5xx_is_retryable() {
         let sim = CourseKeySim::new("ck_key", "whsec");
         let server = sim.start().await.unwrap();
-        let wrong =
-            CourseKeyClient::new(&server.base_url, SecretString::from("nope"), None).unwrap();
+        let wrong = CourseKeyClient::new(
+            &server.base_url,
+            SecretString::from("nope"),
+            None,
+            crate::egress::Egress::AllowInternal,
+        )
+        .unwrap();
         let err = wrong.add_instructor("INS-1", &off()).await.unwrap_err();
         assert!(matches!(err, RosterError::Refused { status: 401, .. }));
         assert!(!err.is_retryable());
         assert!(!err.to_string().contains("nope"));
-        let client =
-            CourseKeyClient::new(&server.base_url, SecretString::from("ck_key"), None).unwrap();
+        let client = CourseKeyClient::new(
+            &server.base_url,
+            SecretString::from("ck_key"),
+            None,
+            crate::egress::Egress::AllowInternal,
+        )
+        .unwrap();
         sim.fail_with(Some(503));
         let err = client.add_instructor("INS-1", &off()).await.unwrap_err();
         assert!(err.is_retryable());
-        assert!(CourseKeyClient::new("not a url", SecretString::from("k"), None).is_err());
+        assert!(
+            CourseKeyClient::new(
+                "not a url",
+                SecretString::from("k"),
+                None,
+                crate::egress::Egress::AllowInternal
+            )
+            .is_err()
+        );
     }
 }

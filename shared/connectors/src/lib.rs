@@ -4,6 +4,7 @@
 //! - [`ocsat`]: OCSAT and LLN Robot (docs/connectors/ocsat.md).
 
 pub mod coursekey;
+pub mod egress;
 pub mod http;
 pub mod moodle;
 pub mod moodle_gateway;

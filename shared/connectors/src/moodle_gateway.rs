@@ -53,8 +53,9 @@ impl MoodleGateway {
         base_url: &str,
         settings: &MoodleSettings,
         secret: secrecy::SecretString,
+        egress: crate::egress::Egress,
     ) -> Result<Self, MoodleError> {
-        Self::for_settings_within(base_url, settings, secret, None)
+        Self::for_settings_within(base_url, settings, secret, egress, None)
     }
 
     /// As [`MoodleGateway::for_settings`], each HTTP request limited to
@@ -63,9 +64,10 @@ impl MoodleGateway {
         base_url: &str,
         settings: &MoodleSettings,
         secret: secrecy::SecretString,
+        egress: crate::egress::Egress,
         timeout: Option<std::time::Duration>,
     ) -> Result<Self, MoodleError> {
-        let mut config = MoodleConfig::from_settings(base_url, settings);
+        let mut config = MoodleConfig::from_settings(base_url, settings).with_egress(egress);
         if let Some(timeout) = timeout {
             config.timeout = timeout;
         }
@@ -583,21 +585,30 @@ pub struct MoodleGateways {
     /// Per HTTP request (the deployment's `MOODLE_TIMEOUT_SECONDS`); the
     /// client's default when `None`.
     timeout: Option<std::time::Duration>,
+    egress: crate::egress::Egress,
 }
 
 impl MoodleGateways {
+    /// Gateways that connect to public https sites only ([`Self::with_egress`]
+    /// to allow internal ones).
     pub fn new(secrets: Arc<dyn SecretSource>, secret_prefix: impl Into<String>) -> Self {
         Self {
             secrets,
             secret_prefix: secret_prefix.into(),
             cache: Mutex::new(HashMap::new()),
             timeout: None,
+            egress: crate::egress::Egress::PublicOnly,
         }
     }
 
     /// Every gateway's HTTP requests limited to `timeout` (`None`: the client's default).
     pub fn with_timeout(self, timeout: Option<std::time::Duration>) -> Self {
         Self { timeout, ..self }
+    }
+
+    /// The same gateways with `egress` as the rule for where they connect.
+    pub fn with_egress(self, egress: crate::egress::Egress) -> Self {
+        Self { egress, ..self }
     }
 
     /// The gateway for a connection (built if needed), with its concrete type.
@@ -638,8 +649,14 @@ impl MoodleGateways {
             return Ok(Arc::clone(gateway));
         }
         let gateway = Arc::new(
-            MoodleGateway::for_settings_within(&connection.base_url, settings, token, self.timeout)
-                .map_err(|e| LearningError::Refused(Box::new(e)))?,
+            MoodleGateway::for_settings_within(
+                &connection.base_url,
+                settings,
+                token,
+                self.egress,
+                self.timeout,
+            )
+            .map_err(|e| LearningError::Refused(Box::new(e)))?,
         );
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, (built, Arc::clone(&gateway)));

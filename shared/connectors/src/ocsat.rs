@@ -86,11 +86,13 @@ impl OcsatClient {
         client_id: &str,
         client_secret: SecretString,
         api_key: SecretString,
+        egress: crate::egress::Egress,
     ) -> Result<Self, LlnError> {
         for url in [api_url, auth_url] {
-            url::Url::parse(url).map_err(|e| LlnError::Client(Box::new(e)))?;
+            let url = url::Url::parse(url).map_err(|e| LlnError::Client(Box::new(e)))?;
+            crate::egress::check_url(&url, egress).map_err(|e| LlnError::Client(Box::new(e)))?;
         }
-        let http = crate::http::client_builder()
+        let http = crate::egress::client_builder(egress)
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
@@ -149,7 +151,11 @@ impl OcsatClient {
         .map_err(|e| e.without_url());
         self.record(at, started.elapsed(), &out, &result, token)
             .await;
-        result.map_err(|e| LlnError::Unavailable(Box::new(e)))
+        result.map_err(|e| match crate::egress::refusal(&e) {
+            // The name resolved to an internal address: the URL must change.
+            Some(refused) => LlnError::Client(Box::new(refused.clone())),
+            None => LlnError::Unavailable(Box::new(e)),
+        })
     }
 
     async fn record(
@@ -755,6 +761,7 @@ pub struct OcsatApis {
     secret_prefix: String,
     log: Arc<dyn LlnCallLog>,
     cache: Mutex<ClientCache>,
+    egress: crate::egress::Egress,
 }
 
 impl OcsatApis {
@@ -768,7 +775,13 @@ impl OcsatApis {
             secret_prefix: secret_prefix.into(),
             log,
             cache: Mutex::new(HashMap::new()),
+            egress: crate::egress::Egress::PublicOnly,
         }
+    }
+
+    /// The same factory with `egress` as the rule for where its clients connect.
+    pub fn with_egress(self, egress: crate::egress::Egress) -> Self {
+        Self { egress, ..self }
     }
 
     /// The client of a connection (built if needed, or rebuilt when its URL or
@@ -816,6 +829,7 @@ impl OcsatApis {
             &settings.client_id,
             client_secret,
             api_key,
+            self.egress,
         )?;
         if settings.api_logging {
             client = client.with_call_log(
@@ -907,6 +921,7 @@ mod tests {
                 "id",
                 SecretString::from("s"),
                 SecretString::from("k"),
+                crate::egress::Egress::AllowInternal,
             )
             .err()
             .unwrap();

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed expectation is a failed test
 
+use connectors::egress::Egress;
 use connectors::moodle::functions::FALLBACKS;
 use connectors::moodle::{
     Feature, MoodleAuth, MoodleClient, MoodleConfig, OPTIONAL_FUNCTIONS, PortCall, RetryPolicy,
@@ -25,7 +26,7 @@ use std::collections::BTreeSet;
 fn ignore<T>(_answer: T) {}
 
 fn gateway(base_url: &str) -> MoodleGateway {
-    let mut config = MoodleConfig::new(base_url);
+    let mut config = MoodleConfig::new(base_url).with_egress(Egress::AllowInternal);
     config.retry = RetryPolicy::none();
     let client =
         MoodleClient::new(config, MoodleAuth::Token(SecretString::from(SAMPLE_TOKEN))).unwrap();

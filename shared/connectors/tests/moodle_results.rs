@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
+use connectors::egress::Egress;
 use connectors::moodle_gateway::MoodleGateways;
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::ports::{GradeSource, SecretError, SecretSource};
@@ -34,6 +35,7 @@ async fn participants_come_with_idnumber_username_and_last_course_access_in_one_
         settings: ConnectionSettings::Moodle(MoodleSettings::default()),
     };
     let gateway = MoodleGateways::new(Arc::new(Token), "test")
+        .with_egress(Egress::AllowInternal)
         .gateway(&connection)
         .await
         .unwrap();
@@ -83,7 +85,7 @@ async fn a_rotated_token_builds_a_new_gateway() {
         settings: ConnectionSettings::Moodle(MoodleSettings::default()),
     };
     let source = Arc::new(Rotating(std::sync::Mutex::new(SAMPLE_TOKEN.to_owned())));
-    let gateways = MoodleGateways::new(source.clone(), "test");
+    let gateways = MoodleGateways::new(source.clone(), "test").with_egress(Egress::AllowInternal);
     let first = gateways.gateway(&connection).await.unwrap();
     assert!(first.participants(2).await.is_ok());
     let same = gateways.gateway(&connection).await.unwrap();
@@ -122,6 +124,7 @@ async fn a_course_without_completion_criteria_reads_as_no_criteria_not_as_a_fail
         settings: ConnectionSettings::Moodle(MoodleSettings::default()),
     };
     let gateway = MoodleGateways::new(Arc::new(Token), "test")
+        .with_egress(Egress::AllowInternal)
         .gateway(&connection)
         .await
         .unwrap();
@@ -162,6 +165,7 @@ async fn a_learner_no_longer_enrolled_has_no_completion_and_no_grades() {
         settings: ConnectionSettings::Moodle(MoodleSettings::default()),
     };
     let gateway = MoodleGateways::new(Arc::new(Token), "test")
+        .with_egress(Egress::AllowInternal)
         .gateway(&connection)
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed expectation is a failed test
 
+use connectors::egress::Egress;
 use connectors::moodle::types::*;
 use connectors::moodle::*;
 use secrecy::SecretString;
@@ -18,7 +19,8 @@ struct Site {
 }
 
 fn quick_config(base_url: &str) -> MoodleConfig {
-    let mut config = MoodleConfig::new(base_url);
+    // The simulator listens on 127.0.0.1.
+    let mut config = MoodleConfig::new(base_url).with_egress(Egress::AllowInternal);
     config.timeout = Duration::from_secs(5);
     config.retry = RetryPolicy {
         max_retries: 3,

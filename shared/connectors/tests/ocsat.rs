@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use connectors::egress::Egress;
 use connectors::ocsat::OcsatApis;
 use domain::connection::{ConnectionSettings, LlnSettings, MoodleSettings};
 use domain::lln::{
@@ -105,7 +106,8 @@ async fn setup_with(api_key_stored: &str, api_logging: bool) -> Setup {
         ),
     ]));
     let log = Arc::new(CapturedLog::default());
-    let apis = OcsatApis::new(Arc::new(secrets), PREFIX, log.clone());
+    let apis =
+        OcsatApis::new(Arc::new(secrets), PREFIX, log.clone()).with_egress(Egress::AllowInternal);
     Setup {
         sim,
         server,

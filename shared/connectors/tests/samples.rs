@@ -143,7 +143,7 @@ fn every_error_sample_maps_to_its_variant() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert_eq!(files.len(), 35, "every recorded error case is checked");
+    assert_eq!(files.len(), 36, "every recorded error case is checked");
     for path in files {
         let case = path
             .file_stem()

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
+use connectors::egress::Egress;
 use connectors::sms::{HttpSmsClient, SmsClientConfig};
 use domain::connection::{ConnectionSettings, DeliveryFormat, SmsSettings};
 use domain::delivery::{Delivery, DeliveryKey, DeliveryKind, SendResult, Verdict, classify};
@@ -49,6 +50,8 @@ fn client(timeout_ms: u64) -> HttpSmsClient {
     HttpSmsClient::new(SmsClientConfig {
         timeout: Duration::from_millis(timeout_ms),
         connect_timeout: Duration::from_millis(timeout_ms),
+        // The SMS simulator listens on 127.0.0.1.
+        egress: Egress::AllowInternal,
     })
     .unwrap()
 }

@@ -123,6 +123,7 @@ fn stack_config(stack: &str) -> cloud::Config {
         mail_from: None,
         run_history_days: cloud::config::DEFAULT_RUN_HISTORY_DAYS,
         moodle_timeout: None,
+        egress: domain::egress::Egress::PublicOnly,
     }
 }
 

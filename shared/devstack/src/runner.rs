@@ -145,10 +145,13 @@ impl LocalSystem {
         let secrets = Arc::new(stores.secrets);
         let results = api::results::ResultsDeps {
             results: Arc::new(stores.results),
-            grades: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                self.config.secret_prefix.clone(),
-            )),
+            grades: Arc::new(
+                connectors::moodle_gateway::MoodleGateways::new(
+                    secrets.clone(),
+                    self.config.secret_prefix.clone(),
+                )
+                .with_egress(self.config.egress),
+            ),
         };
         let mut deps = api::Deps {
             connections: Arc::new(stores.connections),
@@ -160,15 +163,19 @@ impl LocalSystem {
             sis: Arc::new(stores.sis),
             links: Arc::new(stores.links),
             queue: Arc::new(stores.queue),
-            learning: Arc::new(connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                self.config.secret_prefix.clone(),
-            )),
+            learning: Arc::new(
+                connectors::moodle_gateway::MoodleGateways::new(
+                    secrets.clone(),
+                    self.config.secret_prefix.clone(),
+                )
+                .with_egress(self.config.egress),
+            ),
             secret_sink: secrets.clone(),
             secret_source: secrets,
             secret_prefix: self.config.secret_prefix.clone(),
-            probe: Arc::new(api::probe::MoodleProbe::default()),
+            probe: Arc::new(api::probe::MoodleProbe::new(self.config.egress)),
             now: Utc::now,
+            egress: self.config.egress,
         };
         let coursekey = api::coursekey::CourseKeyApi {
             connections: deps.connections.clone(),

@@ -151,6 +151,8 @@ pub async fn provision(
         mail_from: mail_from.map(str::to_owned),
         run_history_days,
         moodle_timeout: None,
+        // The local stack: its connections reach the simulators on 127.0.0.1.
+        egress: domain::egress::Egress::AllowInternal,
     })
 }
 
@@ -178,6 +180,11 @@ pub fn environment(config: &Config) -> Vec<(&'static str, String)> {
     if let Some(timeout) = config.moodle_timeout {
         vars.push((var::MOODLE_TIMEOUT_SECONDS, timeout.as_secs().to_string()));
     }
+    // The local stack lets connections reach the simulators on 127.0.0.1.
+    vars.push((
+        var::ALLOW_INTERNAL_URLS,
+        config.egress.allows_internal().to_string(),
+    ));
     vars
 }
 
@@ -253,6 +260,7 @@ mod tests {
             mail_from: Some("learnbridge@example.com".into()),
             run_history_days: 90,
             moodle_timeout: None,
+            egress: domain::egress::Egress::AllowInternal,
         };
         let printed: Vec<&str> = environment(&config).iter().map(|(n, _)| *n).collect();
         let functions = template::function_variables(template::TEMPLATE).unwrap();

@@ -6,6 +6,7 @@
 pub mod attendance;
 pub mod connection;
 pub mod delivery;
+pub mod egress;
 pub mod ids;
 pub mod job;
 pub mod learning;

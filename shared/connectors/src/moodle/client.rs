@@ -6,6 +6,7 @@ use super::error::{MoodleError, MoodleException};
 use super::functions::{FALLBACKS, Idempotency, OPTIONAL_FUNCTIONS, WsFunction};
 use super::ids::{CourseModuleId, MoodleCourseId, MoodleUserId};
 use super::types::*;
+use crate::egress::Egress;
 use backon::{ExponentialBuilder, Retryable};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -118,6 +119,9 @@ pub struct MoodleConfig {
     /// drops the fields beyond it.
     pub max_input_vars: usize,
     pub retry: RetryPolicy,
+    /// Where the client may connect (public https only unless the deployment
+    /// allows internal URLs).
+    pub egress: Egress,
 }
 
 impl MoodleConfig {
@@ -129,7 +133,13 @@ impl MoodleConfig {
             max_concurrency: 4,
             max_input_vars: 5000,
             retry: RetryPolicy::default(),
+            egress: Egress::PublicOnly,
         }
+    }
+
+    /// The same settings with `egress` as the rule for where to connect.
+    pub fn with_egress(self, egress: Egress) -> Self {
+        Self { egress, ..self }
     }
 
     /// Takes batch size and concurrency from a connection's settings.
@@ -236,6 +246,18 @@ pub fn encode_params<P: Serialize>(
     })
 }
 
+/// A short, sanitised excerpt of an answer that is not JSON at all (an HTML
+/// page, a proxy's error), for the person reading the error; none of a JSON
+/// answer (of the wrong shape), which may hold learners' details.
+fn foreign_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.trim_start().starts_with(['{', '[']) {
+        String::new()
+    } else {
+        domain::egress::excerpt(&text)
+    }
+}
+
 /// Reads an answer: Moodle's error body becomes a [`MoodleError`], anything
 /// else must be the function's JSON.
 pub fn parse_answer<R: DeserializeOwned>(
@@ -244,6 +266,7 @@ pub fn parse_answer<R: DeserializeOwned>(
 ) -> Result<R, MoodleError> {
     let malformed = |source| MoodleError::Malformed {
         function: function.name(),
+        excerpt: foreign_excerpt(body),
         source,
     };
     let value: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
@@ -264,7 +287,8 @@ impl MoodleClient {
             .join("webservice/rest/server.php")
             .map_err(MoodleError::BaseUrl)?;
         let login_endpoint = root.join("login/token.php").map_err(MoodleError::BaseUrl)?;
-        let http = crate::http::client_builder()
+        crate::egress::check_url(&root, config.egress).map_err(MoodleError::Egress)?;
+        let http = crate::egress::client_builder(config.egress)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!(
@@ -380,6 +404,7 @@ impl MoodleClient {
         let answer: TokenAnswer =
             serde_json::from_slice(&bytes).map_err(|source| MoodleError::Malformed {
                 function: LOGIN_COUNT_KEY,
+                excerpt: foreign_excerpt(&bytes),
                 source,
             })?;
         match answer {
@@ -401,7 +426,9 @@ impl MoodleClient {
         let _permit = self.inner.permits.acquire().await.ok();
         let timeout = self.inner.config.timeout;
         let to_error = |e: reqwest::Error| {
-            if e.is_timeout() {
+            if let Some(refused) = crate::egress::refusal(&e) {
+                MoodleError::Egress(refused.clone())
+            } else if e.is_timeout() {
                 MoodleError::Timeout {
                     after: timeout,
                     source: e,

@@ -147,10 +147,16 @@ pub enum MoodleError {
         source: reqwest::Error,
     },
 
-    /// The answer was not the JSON expected for this function.
-    #[error("Moodle's answer to {function} could not be read")]
+    /// The answer was not the JSON expected for this function. `excerpt` is a
+    /// short, sanitised start of what came instead ([`domain::egress::excerpt`]):
+    /// enough to tell a login page or a proxy's error, never the whole answer.
+    #[error(
+        "Moodle's answer to {function} could not be read{}",
+        answer_began(excerpt)
+    )]
     Malformed {
         function: &'static str,
+        excerpt: String,
         #[source]
         source: serde_json::Error,
     },
@@ -167,6 +173,12 @@ pub enum MoodleError {
     #[error("the Moodle base URL is not valid")]
     BaseUrl(#[source] url::ParseError),
 
+    /// The deployment's egress rule refuses the URL (plain http, or an internal
+    /// address: literally, once resolved, or after a redirect). A person must
+    /// change the connection's base URL; trying again cannot help.
+    #[error("learnbridge may not connect to this Moodle URL: {0}")]
+    Egress(crate::egress::UrlRefused),
+
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built")]
     Client(#[source] reqwest::Error),
@@ -179,6 +191,14 @@ fn or_code(message: &str, errorcode: &str) -> String {
         format!("Moodle refused the call ({errorcode}) without a message")
     } else {
         message.to_owned()
+    }
+}
+
+fn answer_began(excerpt: &str) -> String {
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!(" (it began: \"{excerpt}\")")
     }
 }
 
@@ -431,6 +451,7 @@ mod tests {
         assert!(
             MoodleError::Malformed {
                 function: "f",
+                excerpt: String::new(),
                 source: truncated
             }
             .is_retryable()
@@ -439,6 +460,7 @@ mod tests {
         assert!(
             !MoodleError::Malformed {
                 function: "f",
+                excerpt: String::new(),
                 source: shape
             }
             .is_retryable()

@@ -33,6 +33,9 @@ pub struct SmsClientConfig {
     /// and under [`domain::delivery::SEND_LEASE`].
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Where the client may connect (public https only unless the deployment
+    /// allows internal URLs).
+    pub egress: crate::egress::Egress,
 }
 
 impl Default for SmsClientConfig {
@@ -40,6 +43,7 @@ impl Default for SmsClientConfig {
         Self {
             timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
+            egress: crate::egress::Egress::PublicOnly,
         }
     }
 }
@@ -58,18 +62,22 @@ pub struct SignedRequest {
 #[derive(Debug, Clone)]
 pub struct HttpSmsClient {
     http: reqwest::Client,
+    egress: crate::egress::Egress,
 }
 
 impl HttpSmsClient {
     pub fn new(config: SmsClientConfig) -> Result<Self, SmsSendError> {
-        let http = crate::http::client_builder()
+        let http = crate::egress::client_builder(config.egress)
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("learnbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SmsSendError::Client(Box::new(e)))?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            egress: config.egress,
+        })
     }
 }
 
@@ -118,6 +126,8 @@ impl SmsClient for HttpSmsClient {
                 format!("the URL scheme {} is not http(s)", url.scheme()).into(),
             ));
         }
+        crate::egress::check_url(&url, self.egress)
+            .map_err(|refused| SmsSendError::BadUrl(Box::new(refused)))?;
         let request = build_request(connection, secret, delivery, now)?;
         let mut builder = self
             .http
@@ -151,6 +161,10 @@ impl SmsClient for HttpSmsClient {
             }
             Err(e) if e.is_builder() => Err(SmsSendError::Client(Box::new(e))),
             Err(e) => {
+                // The name resolved to an internal address: the URL must change.
+                if let Some(refused) = crate::egress::refusal(&e) {
+                    return Err(SmsSendError::BadUrl(Box::new(refused.clone())));
+                }
                 tracing::warn!(delivery = %delivery.id, connect = e.is_connect(), "the SMS could not be reached");
                 Ok(SendResult::Unreachable)
             }
