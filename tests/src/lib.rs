@@ -5,16 +5,29 @@
 
 use devstack::runner::LocalSystem;
 
+pub mod faults;
+
 /// A local system on a fresh stack (tables, queues, secrets as the template declares them).
 ///
 /// # Panics
 /// When moto server is not configured (`AWS_ENDPOINT_URL`): an end-to-end test never skips.
 pub async fn local_system() -> LocalSystem {
+    local_system_with(|_| {}).await
+}
+
+/// As [`local_system`], with the functions' configuration (what their
+/// environment would set) adjusted first.
+///
+/// # Panics
+/// As [`local_system`].
+pub async fn local_system_with(adjust: impl FnOnce(&mut cloud::Config)) -> LocalSystem {
     let sdk = cloud::testing::sdk().await;
     let stack = cloud::testing::unique_stack_name();
-    let config = devstack::stack::provision(&sdk, &stack, Some(cloud::testing::TEST_MAIL_FROM), 90)
-        .await
-        .unwrap_or_else(|e| panic!("provisioning {stack} on moto: {}", cloud::error_chain(&e)));
+    let mut config =
+        devstack::stack::provision(&sdk, &stack, Some(cloud::testing::TEST_MAIL_FROM), 90)
+            .await
+            .unwrap_or_else(|e| panic!("provisioning {stack} on moto: {}", cloud::error_chain(&e)));
+    adjust(&mut config);
     // Each function runs with only its role's policy from infra/template.yaml.
     let role = |function: &'static str| cloud::testing::function_sdk(&sdk, &config, function);
     let functions = devstack::runner::FunctionSdks {

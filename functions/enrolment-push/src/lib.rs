@@ -43,6 +43,7 @@ impl Deps {
         let mailer = cloud::mail::mailer(config, sdk);
         let gateways = Arc::new(
             MoodleGateways::new(Arc::new(stores.secrets), config.secret_prefix.clone())
+                .with_timeout(config.moodle_timeout)
                 .with_egress(config.egress),
         );
         Self {

@@ -10,7 +10,29 @@ pub const CONCURRENCY: usize = 4;
 
 /// Handles one SQS batch; only transient failures are reported back to SQS.
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    cloud::sqs::process_batch(event, CONCURRENCY, |job| handle_job(deps, job)).await
+    let pipeline = app::jobs::Pipeline {
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+        mailer: deps.mailer.as_ref(),
+        tenants: deps.tenants.as_ref(),
+    };
+    cloud::sqs::process_batch_or_give_up(
+        event,
+        CONCURRENCY,
+        |job| handle_job(deps, job),
+        // A job failing on its last receive: its run says why before SQS
+        // moves it to the dead-letter queue.
+        |job, reason, receives| {
+            let pipeline = &pipeline;
+            async move {
+                pipeline
+                    .gave_up(&job, &reason, receives, chrono::Utc::now())
+                    .await
+            }
+        },
+    )
+    .await
 }
 
 async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::FetchJobError> {

@@ -29,6 +29,7 @@ impl ResultsDeps {
         Self {
             grades: Arc::new(
                 MoodleGateways::new(Arc::new(stores.secrets), config.secret_prefix.clone())
+                    .with_timeout(config.moodle_timeout)
                     .with_egress(config.egress),
             ),
             sis: Arc::new(stores.sis),

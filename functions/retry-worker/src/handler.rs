@@ -90,6 +90,19 @@ pub async fn handle(deps: &Deps, event: Invocation) -> Result<Response, HandlerE
             let report = daily_sweep(deps.deliveries.as_ref(), deps.queue.as_ref(), (deps.now)())
                 .await
                 .map_err(HandlerError::Sweep)?;
+            if !report.unreadable.is_empty() {
+                let untold = app::deliveries::report_unreadable(
+                    deps.connections.as_ref(),
+                    deps.mailer.as_ref(),
+                    &report.unreadable,
+                )
+                .await;
+                tracing::error!(
+                    unreadable = report.unreadable.len(),
+                    untold,
+                    "due deliveries left out: their stored records could not be read"
+                );
+            }
             if report.failed > 0 {
                 return Err(HandlerError::Enqueue {
                     failed: report.failed,

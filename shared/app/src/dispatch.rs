@@ -7,7 +7,8 @@ use domain::ports::{
 use domain::{
     Connection, ConnectionId, Job, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
 };
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{FutureExt, StreamExt, stream};
+use std::panic::AssertUnwindSafe;
 
 /// DynamoDB writes in flight at once while starting runs.
 const START_CONCURRENCY: usize = 16;
@@ -19,14 +20,111 @@ pub struct NightlyReport {
     pub queued: Vec<(TenantId, ConnectionId, RunId)>,
     /// Runs for this schedule time that had already finished: left alone.
     pub already_finished: usize,
+    /// Runs that could not start (their connection's record or their tenant's
+    /// settings unreadable): finished with an error line saying why.
+    pub failed: usize,
+}
+
+/// What starting one connection's run came to.
+enum Started {
+    /// Recorded (or found unfinished): queue its export.
+    Queue(Box<Run>),
+    /// This schedule time's run had already finished.
+    AlreadyFinished,
+    /// It cannot run tonight: finished with an error saying why.
+    Failed,
+}
+
+/// Records tonight's run of one connection. With `cannot_run` (or when the
+/// tenant's settings cannot be read) the run is finished at once with an
+/// error line saying why, so the failure is in the connection's history.
+async fn start_one(
+    runs: &dyn RunStore,
+    tenants: &dyn TenantSettingsStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    cannot_run: Option<String>,
+    scheduled_ms: u64,
+    now: DateTime<Utc>,
+) -> Result<Started, String> {
+    let text = |e: &dyn std::error::Error| crate::push::error_text(e);
+    let (keep, cannot_run) = match tenants.tenant_settings(tenant).await {
+        Ok(settings) => (settings.run_history_days, cannot_run),
+        Err(e) if e.is_retryable() => return Err(text(&e)),
+        Err(e) => (
+            None,
+            Some(cannot_run.unwrap_or_else(|| {
+                format!(
+                    "The tenant's settings could not be read ({}); save them again through the API (PUT /v1/settings).",
+                    text(&e)
+                )
+            })),
+        ),
+    };
+    let id = RunId::for_schedule(scheduled_ms, tenant, connection);
+    let run = Run::start(
+        tenant.clone(),
+        connection.clone(),
+        id,
+        Trigger::Nightly,
+        now,
+    )
+    .keeping(keep);
+    match runs.start_run(&run).await.map_err(|e| text(&e))? {
+        Written::Done => {}
+        Written::AlreadyDone => {
+            let existing = runs
+                .run(&run.tenant, &run.connection, &run.id)
+                .await
+                .map_err(|e| text(&e))?;
+            if existing.is_some_and(|r| r.status != RunStatus::Importing) {
+                return Ok(Started::AlreadyFinished);
+            }
+        }
+    }
+    let Some(why) = cannot_run else {
+        return Ok(Started::Queue(Box::new(run)));
+    };
+    let line = RunLogLine {
+        at: now,
+        level: LogLevel::Error,
+        message: why,
+    };
+    runs.append_log(tenant, connection, &run.id, &[line])
+        .await
+        .map_err(|e| text(&e))?;
+    runs.finish_run(
+        tenant,
+        connection,
+        &run.id,
+        RunStatus::FinishedWithError,
+        now,
+    )
+    .await
+    .map_err(|e| text(&e))?;
+    Ok(Started::Failed)
+}
+
+/// A panic's message, for the log and the caller.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    format!("it panicked ({what})")
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
     #[error("the enabled connections could not be read")]
     List(#[source] StoreError),
-    #[error("a run could not be recorded")]
-    Start(#[source] StoreError),
+    /// Some connections' runs could not be recorded (the others were queued).
+    #[error("{} nightly run(s) could not be started: {}", failed.len(), failed.join("; "))]
+    Start {
+        failed: Vec<String>,
+        report: NightlyReport,
+    },
     #[error("{failed} of {total} runs could not be queued; the schedule's retry will queue them")]
     Enqueue {
         failed: usize,
@@ -40,7 +138,8 @@ pub enum DispatchError {
 impl domain::ports::Retryable for DispatchError {
     fn is_retryable(&self) -> bool {
         match self {
-            DispatchError::List(e) | DispatchError::Start(e) => e.is_retryable(),
+            DispatchError::List(e) => e.is_retryable(),
+            DispatchError::Start { .. } => true,
             DispatchError::Enqueue { .. } => true,
             DispatchError::Queue(e) => e.is_retryable(),
         }
@@ -51,6 +150,13 @@ impl domain::ports::Retryable for DispatchError {
 /// (kept as long as its tenant keeps history) and queues its export.
 /// Idempotent per schedule time: run ids derive from it, so a retried
 /// invocation re-queues only runs that have not finished.
+///
+/// One connection's failure never stops the others: each is started on its
+/// own (a panic included). A connection that cannot run (its stored record or
+/// its tenant's settings cannot be read) gets tonight's run finished with an
+/// error line saying why, in its history; one whose run could not even be
+/// recorded is logged and returned in [`DispatchError::Start`] after the others
+/// are queued, so the schedule's retry tries it again.
 #[tracing::instrument(skip_all, fields(scheduled_at = %scheduled_at))]
 pub async fn dispatch_nightly(
     connections: &dyn ConnectionStore,
@@ -60,55 +166,92 @@ pub async fn dispatch_nightly(
     scheduled_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<NightlyReport, DispatchError> {
-    let enabled: Vec<Connection> = connections
-        .enabled_connections()
+    let (enabled, unreadable) = connections
+        .enabled_connections_checked()
         .await
-        .map_err(DispatchError::List)?
+        .map_err(DispatchError::List)?;
+    let enabled: Vec<Connection> = enabled
         .into_iter()
         .filter(|c| c.enabled && c.kind().is_synced_nightly())
         .collect();
     let scheduled_ms = u64::try_from(scheduled_at.timestamp_millis()).unwrap_or(0);
-    let mut keep_days: std::collections::HashMap<TenantId, Option<u32>> =
-        std::collections::HashMap::new();
-    for connection in &enabled {
-        if !keep_days.contains_key(&connection.tenant) {
-            let settings = tenants
-                .tenant_settings(&connection.tenant)
-                .await
-                .map_err(DispatchError::Start)?;
-            keep_days.insert(connection.tenant.clone(), settings.run_history_days);
-        }
-    }
-    let keep_days = &keep_days;
 
-    let started: Vec<Option<Run>> = stream::iter(enabled.iter().map(|connection| async move {
-        let id = RunId::for_schedule(scheduled_ms, &connection.tenant, &connection.id);
-        let run = Run::start(
-            connection.tenant.clone(),
-            connection.id.clone(),
-            id,
-            Trigger::Nightly,
-            now,
-        )
-        .keeping(keep_days.get(&connection.tenant).copied().flatten());
-        match runs.start_run(&run).await? {
-            Written::Done => Ok(Some(run)),
-            Written::AlreadyDone => {
-                let existing = runs.run(&run.tenant, &run.connection, &run.id).await?;
-                Ok(match existing {
-                    Some(existing) if existing.status != RunStatus::Importing => None,
-                    _ => Some(run),
-                })
+    // Each connection on its own: what cannot start is recorded, never fatal.
+    let outcomes: Vec<(TenantId, ConnectionId, Result<Started, String>)> =
+        stream::iter(enabled.iter().map(|connection| async move {
+            let outcome = AssertUnwindSafe(start_one(
+                runs,
+                tenants,
+                &connection.tenant,
+                &connection.id,
+                None,
+                scheduled_ms,
+                now,
+            ))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(panic_text(panic.as_ref())));
+            (connection.tenant.clone(), connection.id.clone(), outcome)
+        }))
+        .buffer_unordered(START_CONCURRENCY)
+        .collect()
+        .await;
+    let mut started = Vec::new();
+    let mut failed_to_start = Vec::new();
+    for (tenant, connection, outcome) in outcomes {
+        match outcome {
+            Ok(s) => started.push(s),
+            Err(error) => {
+                tracing::error!(%tenant, %connection, %error, "the nightly run could not be started; the others go on");
+                failed_to_start.push(format!("{tenant}/{connection}: {error}"));
             }
         }
-    }))
-    .buffer_unordered(START_CONCURRENCY)
-    .try_collect()
-    .await
-    .map_err(DispatchError::Start)?;
+    }
+    // Enabled connections whose stored record cannot be read: their run says so.
+    for record in unreadable {
+        tracing::error!(key = %record.key, reason = %record.reason, "an enabled connection's stored record could not be read");
+        let (Some(tenant), Some(connection)) = (record.tenant.clone(), record.connection.clone())
+        else {
+            failed_to_start.push(format!("item {}: {}", record.key, record.reason));
+            continue;
+        };
+        let why = format!(
+            "The connection's stored settings could not be read ({}); save the connection again through the API (PUT /v1/connections/{connection}).",
+            record.reason
+        );
+        match AssertUnwindSafe(start_one(
+            runs,
+            tenants,
+            &tenant,
+            &connection,
+            Some(why),
+            scheduled_ms,
+            now,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(panic_text(panic.as_ref())))
+        {
+            Ok(s) => started.push(s),
+            Err(error) => failed_to_start.push(format!("{tenant}/{connection}: {error}")),
+        }
+    }
+    let failed_runs = started
+        .iter()
+        .filter(|s| matches!(s, Started::Failed))
+        .count();
+    let started: Vec<Option<Run>> = started
+        .into_iter()
+        .filter_map(|s| match s {
+            Started::Queue(run) => Some(Some(*run)),
+            Started::AlreadyFinished => Some(None),
+            Started::Failed => None,
+        })
+        .collect();
 
     let mut report = NightlyReport {
         already_finished: started.iter().filter(|r| r.is_none()).count(),
+        failed: failed_runs,
         ..Default::default()
     };
     let to_queue: Vec<Run> = started.into_iter().flatten().collect();
@@ -155,10 +298,17 @@ pub async fn dispatch_nightly(
         .filter(|(i, _)| !failed.contains(i))
         .map(|(_, run)| (run.tenant, run.connection, run.id))
         .collect();
+    if !failed_to_start.is_empty() {
+        return Err(DispatchError::Start {
+            failed: failed_to_start,
+            report,
+        });
+    }
     if failures.is_empty() {
         tracing::info!(
             queued = report.queued.len(),
             already_finished = report.already_finished,
+            failed = report.failed,
             "nightly runs queued"
         );
         Ok(report)
@@ -355,6 +505,82 @@ mod tests {
             report.queued.len(),
             2,
             "unfinished runs are re-queued; their consumers are idempotent"
+        );
+    }
+
+    /// Tenant settings that cannot be read for bolt, and that panic for zed.
+    struct Poisoned(MemTenants);
+    #[async_trait::async_trait]
+    impl TenantSettingsStore for Poisoned {
+        async fn tenant_settings(
+            &self,
+            tenant: &TenantId,
+        ) -> Result<domain::tenant::TenantSettings, StoreError> {
+            match tenant.as_str() {
+                "bolt" => Err(StoreError::Corrupt {
+                    what: "item T#bolt / SETTINGS".into(),
+                    source: "invalid type: integer `42`, expected a string".into(),
+                }),
+                "zed" => panic!("a poisoned setting"),
+                _ => self.0.tenant_settings(tenant).await,
+            }
+        }
+        async fn save_tenant_settings(
+            &self,
+            tenant: &TenantId,
+            settings: &domain::tenant::TenantSettings,
+        ) -> Result<(), StoreError> {
+            self.0.save_tenant_settings(tenant, settings).await
+        }
+    }
+
+    #[tokio::test]
+    async fn one_tenants_unreadable_settings_or_panic_never_stops_the_others() {
+        let (connections, runs, queue) = stores();
+        connections
+            .0
+            .lock()
+            .unwrap()
+            .push(connection("zed", "moodle", true, moodle()));
+        let tenants = Poisoned(MemTenants::default());
+        let err = dispatch_nightly(&connections, &runs, &queue, &tenants, at(2), at(2))
+            .await
+            .unwrap_err();
+        // zed panicked: logged, returned for the schedule's retry; the rest went on.
+        let DispatchError::Start { failed, report } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0].starts_with("zed/moodle: it panicked"),
+            "{failed:?}"
+        );
+        assert_eq!(report.queued.len(), 1, "acme's run is queued");
+        assert_eq!(report.failed, 1, "bolt's run failed with its reason");
+        let sent = queue.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].tenant().as_str(), "acme");
+        let bolt = runs
+            .runs
+            .lock()
+            .unwrap()
+            .values()
+            .find(|r| r.tenant.as_str() == "bolt")
+            .cloned()
+            .unwrap();
+        assert_eq!(bolt.status, RunStatus::FinishedWithError);
+        let logs = runs.logs.lock().unwrap();
+        let line = &logs
+            .iter()
+            .find(|((t, _, _), _)| t.as_str() == "bolt")
+            .unwrap()
+            .1[0];
+        assert_eq!(line.level, LogLevel::Error);
+        assert!(
+            line.message
+                .starts_with("The tenant's settings could not be read"),
+            "{}",
+            line.message
         );
     }
 }

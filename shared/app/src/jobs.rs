@@ -239,6 +239,97 @@ impl Pipeline<'_> {
         Ok(())
     }
 
+    /// A job that failed on every receive SQS allows (`receives`) and now goes
+    /// to the dead-letter queue: its run is finished with an error line saying
+    /// why (its lease given back, its error email sent), or, for a job without
+    /// a run but with a connection, the failure becomes a run of its own. Best
+    /// effort: what cannot be recorded is logged.
+    #[tracing::instrument(skip_all, fields(job = job.name(), receives))]
+    pub async fn gave_up(&self, job: &Job, reason: &str, receives: u32, now: DateTime<Utc>) {
+        let message = format!(
+            "The run's {} job failed {receives} times ({reason}) and was moved to the dead-letter queue; this run ends here. Run the connection again once the cause is fixed.",
+            job.name()
+        );
+        let recorded = match job {
+            Job::SyncConnection {
+                tenant,
+                connection,
+                run,
+                ..
+            }
+            | Job::PushOffering {
+                tenant,
+                connection,
+                run,
+                ..
+            }
+            | Job::FetchResults {
+                tenant,
+                connection,
+                run,
+                ..
+            } => self.end_run(tenant, connection, run, message, now).await,
+            Job::RemoveEnrolment {
+                tenant, connection, ..
+            }
+            | Job::PushCourseKeyRoster {
+                tenant, connection, ..
+            }
+            | Job::ProcessAttendance {
+                tenant, connection, ..
+            } => {
+                let what = format!("The {} job (after {receives} tries)", job.name());
+                self.incident(
+                    tenant,
+                    connection,
+                    &what,
+                    &GaveUp(reason.to_owned()),
+                    now,
+                    now,
+                )
+                .await
+                .map(|_| ())
+            }
+            Job::SyncLearner { .. } | Job::SyncOffering { .. } | Job::Deliver { .. } => {
+                tracing::error!(
+                    reason,
+                    "a job without a connection was dead-lettered; see the dead-letter queue"
+                );
+                Ok(())
+            }
+        };
+        if let Err(error) = recorded {
+            tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "could not record a dead-lettered job on its run"
+            );
+        }
+    }
+
+    async fn end_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &RunId,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
+        match self.runs.run(tenant, connection, run).await? {
+            Some(stored) if stored.status == RunStatus::Importing => {}
+            _ => return Ok(()),
+        }
+        let line = RunLogLine {
+            at: now,
+            level: LogLevel::Error,
+            message,
+        };
+        self.runs
+            .append_log(tenant, connection, run, &[line])
+            .await?;
+        self.finish(tenant, connection, run, now).await?;
+        Ok(())
+    }
+
     /// A change sent on its own (no run of its own) failed for good on this
     /// connection: it is recorded as a run with that one error, in the
     /// connection's history, and the error address is emailed, so nothing
@@ -860,3 +951,8 @@ mod tests {
         assert_eq!(queue.sent.lock().unwrap().len(), 1);
     }
 }
+
+/// A job's last transient failure, as the batch driver reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct GaveUp(String);

@@ -24,8 +24,9 @@ use domain::ports::{
 };
 use domain::sis::{Enrolment, EnrolmentState, Learner};
 use domain::{ConnectionId, Job, OfferingId, TenantId};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{FutureExt, StreamExt, stream};
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 
 /// The ports a roster push needs.
 pub struct RosterPorts<'a> {
@@ -282,6 +283,14 @@ pub enum RosterTickError {
         #[source]
         source: QueueError,
     },
+    /// Some tenants' ticks failed (each logged, and on their marked offerings'
+    /// status); every other tenant was ticked. Their tick is not recorded, so
+    /// the Scheduler's retry (or the next minute) tries them again.
+    #[error("the CourseKey roster tick failed for {}: {}", failed.len(), failed.join("; "))]
+    Tenants {
+        failed: Vec<String>,
+        report: RosterTickReport,
+    },
 }
 
 impl Retryable for RosterTickError {
@@ -289,6 +298,7 @@ impl Retryable for RosterTickError {
         match self {
             RosterTickError::Store(e) => e.is_retryable(),
             RosterTickError::Queue { source, .. } => source.is_retryable(),
+            RosterTickError::Tenants { .. } => true,
         }
     }
 }
@@ -313,6 +323,7 @@ pub async fn dispatch_roster_updates(
     let mut tenants = HashSet::new();
     let mut enabled = connections.enabled_connections().await?;
     enabled.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+    let mut failed = Vec::new();
     for conn in enabled {
         let ConnectionSettings::CourseKey(settings) = &conn.settings else {
             continue;
@@ -321,42 +332,119 @@ pub async fn dispatch_roster_updates(
             tracing::warn!(tenant = %conn.tenant, connection = %conn.id, "a second CourseKey connection of the tenant; its roster goes to the first");
             continue;
         }
-        let last = store.roster_tick(&conn.tenant, &conn.id).await?;
-        if !roster_tick_due(last, scheduled_at, settings.update_every_minutes) {
-            report.not_due += 1;
-            continue;
-        }
-        // "Today" is the tenant's: a window opens at its local midnight.
-        let today = tenant_settings
-            .tenant_settings(&conn.tenant)
-            .await?
-            .zone()
-            .today(scheduled_at);
-        let jobs = due_pushes(store, sis, settings, &conn.tenant, &conn.id, today).await?;
-        if !jobs.is_empty() {
-            let failures = queue
-                .enqueue(&jobs)
-                .await
-                .map_err(|source| RosterTickError::Queue {
-                    failed: jobs.len(),
-                    source,
-                })?;
-            let failed = failures.len();
-            if let Some(first) = failures.into_iter().next() {
-                return Err(RosterTickError::Queue {
-                    failed,
-                    source: first.error,
-                });
+        // One tenant's failure (or panic) never stops the others' rosters.
+        let ticked = AssertUnwindSafe(tick_one(
+            store,
+            sis,
+            queue,
+            tenant_settings,
+            settings,
+            &conn.tenant,
+            &conn.id,
+            scheduled_at,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            Err(TickFailure::Panic(crate::dispatch::panic_text(
+                panic.as_ref(),
+            )))
+        });
+        match ticked {
+            Ok(None) => report.not_due += 1,
+            Ok(Some(jobs)) => {
+                report.ticked += 1;
+                report.queued.extend(jobs);
+            }
+            Err(failure) => {
+                let reason = failure.to_string();
+                tracing::error!(tenant = %conn.tenant, connection = %conn.id, error = %reason, "CourseKey roster tick failed for this tenant; the others go on");
+                record_tick_failure(store, &conn.tenant, &reason).await;
+                failed.push(format!("{}/{}: {reason}", conn.tenant, conn.id));
             }
         }
-        store
-            .save_roster_tick(&conn.tenant, &conn.id, scheduled_at)
-            .await?;
-        tracing::info!(tenant = %conn.tenant, connection = %conn.id, queued = jobs.len(), "CourseKey roster tick");
-        report.ticked += 1;
-        report.queued.extend(jobs);
     }
-    Ok(report)
+    if failed.is_empty() {
+        Ok(report)
+    } else {
+        Err(RosterTickError::Tenants { failed, report })
+    }
+}
+
+/// Why one tenant's tick did not happen.
+#[derive(Debug, thiserror::Error)]
+enum TickFailure {
+    #[error("{}", crate::push::error_text(.0))]
+    Tick(#[from] RosterTickError),
+    #[error("{}", crate::push::error_text(.0))]
+    Store(#[from] StoreError),
+    #[error("the roster tick {0}")]
+    Panic(String),
+}
+
+/// One CourseKey connection's tick: `None` when not due, else the pushes queued.
+#[allow(clippy::too_many_arguments)]
+async fn tick_one(
+    store: &dyn AttendanceStore,
+    sis: &dyn SisStore,
+    queue: &dyn JobQueue,
+    tenant_settings: &dyn TenantSettingsStore,
+    settings: &CourseKeySettings,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    scheduled_at: DateTime<Utc>,
+) -> Result<Option<Vec<Job>>, TickFailure> {
+    let last = store.roster_tick(tenant, connection).await?;
+    if !roster_tick_due(last, scheduled_at, settings.update_every_minutes) {
+        return Ok(None);
+    }
+    // "Today" is the tenant's: a window opens at its local midnight.
+    let today = tenant_settings
+        .tenant_settings(tenant)
+        .await?
+        .zone()
+        .today(scheduled_at);
+    let jobs = due_pushes(store, sis, settings, tenant, connection, today).await?;
+    if !jobs.is_empty() {
+        let failures = queue
+            .enqueue(&jobs)
+            .await
+            .map_err(|source| RosterTickError::Queue {
+                failed: jobs.len(),
+                source,
+            })?;
+        let failed = failures.len();
+        if let Some(first) = failures.into_iter().next() {
+            return Err(RosterTickError::Queue {
+                failed,
+                source: first.error,
+            }
+            .into());
+        }
+    }
+    store
+        .save_roster_tick(tenant, connection, scheduled_at)
+        .await?;
+    tracing::info!(%tenant, %connection, queued = jobs.len(), "CourseKey roster tick");
+    Ok(Some(jobs))
+}
+
+/// A tenant's failed tick, on each of its marked offerings' CourseKey status
+/// (best effort: the tick's error log has it too).
+async fn record_tick_failure(store: &dyn AttendanceStore, tenant: &TenantId, reason: &str) {
+    let Ok(marked) = store.marked_coursekey_offerings(tenant).await else {
+        return;
+    };
+    let reason = format!("The CourseKey roster update could not run: {reason}");
+    for mut ck in marked {
+        if ck.last_error.as_deref() == Some(reason.as_str()) {
+            continue;
+        }
+        ck.last_error = Some(reason.clone());
+        if let Err(error) = store.save_coursekey_offering(&ck).await {
+            tracing::warn!(offering = %ck.offering, error = &error as &dyn std::error::Error, "could not record the tick's failure on the offering");
+        }
+    }
 }
 
 /// The SMS offerings read at once by one tick (their dates decide the window).
@@ -373,17 +461,35 @@ async fn due_pushes(
 ) -> Result<Vec<Job>, StoreError> {
     let marked = store.marked_coursekey_offerings(tenant).await?;
     let dated: Vec<_> = stream::iter(marked.into_iter().map(|ck| async move {
-        let sms = sis.offering(tenant, &ck.offering).await?;
-        Ok::<_, StoreError>((ck, sms))
+        let sms = sis.offering(tenant, &ck.offering).await;
+        (ck, sms)
     }))
     .buffered(TICK_READ_CONCURRENCY)
-    .try_collect()
-    .await?;
+    .collect()
+    .await;
     let mut seen = HashSet::new();
     let mut jobs = Vec::new();
     for (ck, sms) in dated {
-        let Some(sms) = sms else {
-            continue;
+        let sms = match sms {
+            Ok(Some(sms)) => sms,
+            Ok(None) => continue,
+            // A transient failure fails the tick (the Scheduler retries it).
+            Err(error) if error.is_retryable() => return Err(error),
+            // One offering whose SMS record cannot be read: its status says
+            // so, and the tenant's other offerings are pushed.
+            Err(error) => {
+                let reason = format!(
+                    "The SMS offering could not be read ({}); send the offering again through the API.",
+                    crate::push::error_text(&error)
+                );
+                tracing::error!(%tenant, offering = %ck.offering, error = &error as &dyn std::error::Error, "a marked offering could not be read; skipped");
+                if ck.last_error.as_deref() != Some(reason.as_str()) {
+                    let mut failed = ck;
+                    failed.last_error = Some(reason);
+                    store.save_coursekey_offering(&failed).await?;
+                }
+                continue;
+            }
         };
         if !roster_push_due(&ck, sms.start_date, sms.end_date, today, settings) {
             continue;
@@ -934,7 +1040,13 @@ mod tests {
         let err = dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, t(3, 1))
             .await
             .unwrap_err();
-        assert!(matches!(err, RosterTickError::Queue { failed: 1, .. }));
+        let RosterTickError::Tenants { failed, report } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].contains("could not be queued"), "{failed:?}");
+        assert_eq!(report.ticked, 0);
+        assert!(err.is_retryable());
         assert_eq!(*store.1.lock().unwrap(), None);
         let retried =
             dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, t(3, 1))

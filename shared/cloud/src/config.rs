@@ -16,6 +16,11 @@ pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
 pub const API_KEY_PEPPER_SECRET: &str = "API_KEY_PEPPER_SECRET";
 pub const MAIL_FROM: &str = "MAIL_FROM";
 pub const RUN_HISTORY_DAYS: &str = "RUN_HISTORY_DAYS";
+pub const MOODLE_TIMEOUT_SECONDS: &str = "MOODLE_TIMEOUT_SECONDS";
+
+/// The longest `MOODLE_TIMEOUT_SECONDS` accepted: well below the functions'
+/// 300 s deadline, so a hanging Moodle call ends inside the invocation.
+pub const MAX_MOODLE_TIMEOUT_SECONDS: u64 = 120;
 /// `true` lets connections reach internal addresses and plain http (the local
 /// stack and tests, whose simulators listen on 127.0.0.1); unset or `false` in
 /// a deployment. See [`domain::egress`].
@@ -100,6 +105,9 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// How many days runs and their logs are kept.
     pub run_history_days: u32,
+    /// Per Moodle HTTP request, connection to last byte (`MOODLE_TIMEOUT_SECONDS`,
+    /// 1 to 120; the client's 20 s when unset).
+    pub moodle_timeout: Option<std::time::Duration>,
     /// Where connectors may connect ([`ALLOW_INTERNAL_URLS`]): public https
     /// only unless the deployment allows internal URLs.
     pub egress: Egress,
@@ -150,6 +158,22 @@ impl Config {
             },
         };
 
+        let moodle_timeout = match optional(MOODLE_TIMEOUT_SECONDS) {
+            None => None,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(secs @ 1..=MAX_MOODLE_TIMEOUT_SECONDS) => {
+                    Some(std::time::Duration::from_secs(secs))
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: MOODLE_TIMEOUT_SECONDS,
+                        reason: format!(
+                            "expected a whole number of seconds from 1 to {MAX_MOODLE_TIMEOUT_SECONDS}"
+                        ),
+                    });
+                }
+            },
+        };
         let egress = match optional(ALLOW_INTERNAL_URLS).as_deref() {
             None | Some("false") | Some("0") => Egress::PublicOnly,
             Some("true") | Some("1") => Egress::AllowInternal,
@@ -176,6 +200,7 @@ impl Config {
             api_key_pepper_secret: optional(API_KEY_PEPPER_SECRET),
             mail_from: optional(MAIL_FROM),
             run_history_days,
+            moodle_timeout,
             egress,
         })
     }
@@ -233,6 +258,20 @@ mod tests {
         assert_eq!(config.api_key_pepper_secret, None);
         assert_eq!(config.mail_from, None);
         assert_eq!(config.run_history_days, 90);
+        assert_eq!(config.moodle_timeout, None);
+    }
+
+    #[test]
+    fn the_moodle_timeout_is_bounded() {
+        let config = load(&env(&[(MOODLE_TIMEOUT_SECONDS, "2")])).unwrap();
+        assert_eq!(
+            config.moodle_timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
+        for bad in ["0", "121", "-1", "1.5", "soon"] {
+            let err = load(&env(&[(MOODLE_TIMEOUT_SECONDS, bad)])).unwrap_err();
+            assert_eq!(err.name(), MOODLE_TIMEOUT_SECONDS, "{bad}");
+        }
         assert_eq!(config.egress, Egress::PublicOnly, "internal URLs refused");
     }
 

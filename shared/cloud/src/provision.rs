@@ -428,6 +428,7 @@ pub async fn create_stack(
         api_key_pepper_secret: Some(pepper.name),
         mail_from: mail_from.map(str::to_owned),
         run_history_days,
+        moodle_timeout: None,
         // A stack on the emulator is a local one: its connections reach the
         // simulators on 127.0.0.1.
         egress: domain::egress::Egress::AllowInternal,

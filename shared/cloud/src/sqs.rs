@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 pub use domain::ports::Retryable;
 use domain::ports::{EnqueueFailure, JobQueue, QueueError};
 use domain::{Job, QueueRole};
+use futures::FutureExt;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::fmt;
@@ -300,9 +301,35 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Retryable + std::error::Error + 'static,
 {
+    process_batch_or_give_up(event, concurrency, handler, |_, _, _| async {}).await
+}
+
+/// How many times SQS hands a job out before its queue's redrive moves it to
+/// the dead-letter queue (every queue's `maxReceiveCount` in infra/template.yaml;
+/// devstack's template test checks they agree).
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// As [`process_batch`]; when a job fails transiently on its last receive
+/// ([`MAX_RECEIVE_COUNT`]), before SQS moves it to the dead-letter queue,
+/// `give_up(job, reason, receives)` records why where a person sees it (the
+/// job's run), so nothing is dead-lettered without a reason.
+pub async fn process_batch_or_give_up<F, Fut, E, G, GFut>(
+    event: SqsEvent,
+    concurrency: usize,
+    handler: F,
+    give_up: G,
+) -> SqsBatchResponse
+where
+    F: Fn(Job) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Retryable + std::error::Error + 'static,
+    G: Fn(Job, String, u32) -> GFut,
+    GFut: Future<Output = ()>,
+{
     let handler = &handler;
+    let give_up = &give_up;
     let redeliver: Vec<Option<String>> = futures::stream::iter(event.records)
-        .map(|message| process_message(message, handler))
+        .map(|message| process_message(message, handler, give_up))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -314,12 +341,23 @@ where
 }
 
 /// Handles one message; returns its id when SQS should deliver it again.
-async fn process_message<F, Fut, E>(message: SqsMessage, handler: &F) -> Option<String>
+async fn process_message<F, Fut, E, G, GFut>(
+    message: SqsMessage,
+    handler: &F,
+    give_up: &G,
+) -> Option<String>
 where
     F: Fn(Job) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Retryable + std::error::Error + 'static,
+    G: Fn(Job, String, u32) -> GFut,
+    GFut: Future<Output = ()>,
 {
+    let receives: u32 = message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let message_id = message.message_id.unwrap_or_default();
     let Some(body) = message.body else {
         tracing::warn!(%message_id, "SQS message has no body; it will go to the dead-letter queue");
@@ -340,10 +378,37 @@ where
         }
     };
     let tenant = job.tenant().clone();
-    match handler(job).await {
+    let name = job.name();
+    let kept = job.clone();
+    // A job that panics fails alone: the batch's other jobs are answered.
+    let outcome = match std::panic::AssertUnwindSafe(handler(job))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%message_id, %tenant, job = name, panic = %what, "job panicked; SQS will deliver it again, then to the dead-letter queue");
+            if receives >= MAX_RECEIVE_COUNT {
+                give_up(kept, format!("the job panicked ({what})"), receives).await;
+            }
+            return Some(message_id);
+        }
+    };
+    match outcome {
         Ok(()) => None,
+        Err(err) if err.is_retryable() && receives >= MAX_RECEIVE_COUNT => {
+            let reason = error_chain(&err);
+            tracing::error!(%message_id, %tenant, receives, error = %reason, "job failed on its last receive; recorded, then SQS moves it to the dead-letter queue");
+            give_up(kept, reason, receives).await;
+            Some(message_id)
+        }
         Err(err) if err.is_retryable() => {
-            tracing::warn!(%message_id, %tenant, error = %error_chain(&err), "job failed transiently; SQS will retry it");
+            tracing::warn!(%message_id, %tenant, receives, error = %error_chain(&err), "job failed transiently; SQS will retry it");
             Some(message_id)
         }
         Err(err) => {
@@ -396,5 +461,81 @@ mod tests {
     #[test]
     fn an_entry_that_is_not_ours_is_ignored() {
         assert!(entry_outcome(failed("x", true, "Whatever"), false).is_none());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("Moodle is unavailable")]
+    struct Transient;
+    impl Retryable for Transient {
+        fn is_retryable(&self) -> bool {
+            true
+        }
+    }
+
+    fn batch(receives: &[u32]) -> SqsEvent {
+        let job = serde_json::json!({"type": "sync_learner", "tenant": "acme", "learner": "L1"});
+        let records: Vec<serde_json::Value> = receives
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                serde_json::json!({
+                    "messageId": format!("m{i}"),
+                    "body": job.to_string(),
+                    "attributes": {"ApproximateReceiveCount": n.to_string()},
+                    "messageAttributes": {},
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_job_failing_on_its_last_receive_is_given_up_with_its_reason_once() {
+        let given_up = std::sync::Mutex::new(Vec::new());
+        let response = process_batch_or_give_up(
+            batch(&[1, MAX_RECEIVE_COUNT - 1, MAX_RECEIVE_COUNT]),
+            4,
+            |_| async { Err::<(), _>(Transient) },
+            |job, reason, receives| {
+                given_up
+                    .lock()
+                    .unwrap()
+                    .push((job.name(), reason, receives));
+                async {}
+            },
+        )
+        .await;
+        // Every one goes back to SQS (the last to its dead-letter queue)...
+        assert_eq!(response.batch_item_failures.len(), 3);
+        // ...and only the last is recorded, with why.
+        assert_eq!(
+            *given_up.lock().unwrap(),
+            vec![(
+                "sync_learner",
+                "Moodle is unavailable".to_owned(),
+                MAX_RECEIVE_COUNT
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone() {
+        let response = process_batch(batch(&[1, 1]), 1, |job| {
+            let first = matches!(&job, Job::SyncLearner { .. });
+            async move {
+                static SEEN: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if first && !SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    panic!("a poisoned record");
+                }
+                Ok::<(), Transient>(())
+            }
+        })
+        .await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "only the panicking job is retried"
+        );
     }
 }

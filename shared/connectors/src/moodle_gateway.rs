@@ -55,10 +55,23 @@ impl MoodleGateway {
         secret: secrecy::SecretString,
         egress: crate::egress::Egress,
     ) -> Result<Self, MoodleError> {
-        let client = MoodleClient::new(
-            MoodleConfig::from_settings(base_url, settings).with_egress(egress),
-            MoodleAuth::for_login(&settings.login, secret),
-        )?;
+        Self::for_settings_within(base_url, settings, secret, egress, None)
+    }
+
+    /// As [`MoodleGateway::for_settings`], each HTTP request limited to
+    /// `timeout` instead of the client's default.
+    pub fn for_settings_within(
+        base_url: &str,
+        settings: &MoodleSettings,
+        secret: secrecy::SecretString,
+        egress: crate::egress::Egress,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Self, MoodleError> {
+        let mut config = MoodleConfig::from_settings(base_url, settings).with_egress(egress);
+        if let Some(timeout) = timeout {
+            config.timeout = timeout;
+        }
+        let client = MoodleClient::new(config, MoodleAuth::for_login(&settings.login, secret))?;
         Ok(Self {
             features: Feature::enabled_by(settings),
             ..Self::new(client, base_url.trim_end_matches('/'))
@@ -569,6 +582,9 @@ pub struct MoodleGateways {
     secrets: Arc<dyn SecretSource>,
     secret_prefix: String,
     cache: Mutex<GatewayCache>,
+    /// Per HTTP request (the deployment's `MOODLE_TIMEOUT_SECONDS`); the
+    /// client's default when `None`.
+    timeout: Option<std::time::Duration>,
     egress: crate::egress::Egress,
 }
 
@@ -580,8 +596,14 @@ impl MoodleGateways {
             secrets,
             secret_prefix: secret_prefix.into(),
             cache: Mutex::new(HashMap::new()),
+            timeout: None,
             egress: crate::egress::Egress::PublicOnly,
         }
+    }
+
+    /// Every gateway's HTTP requests limited to `timeout` (`None`: the client's default).
+    pub fn with_timeout(self, timeout: Option<std::time::Duration>) -> Self {
+        Self { timeout, ..self }
     }
 
     /// The same gateways with `egress` as the rule for where they connect.
@@ -627,8 +649,14 @@ impl MoodleGateways {
             return Ok(Arc::clone(gateway));
         }
         let gateway = Arc::new(
-            MoodleGateway::for_settings(&connection.base_url, settings, token, self.egress)
-                .map_err(|e| LearningError::Refused(Box::new(e)))?,
+            MoodleGateway::for_settings_within(
+                &connection.base_url,
+                settings,
+                token,
+                self.egress,
+                self.timeout,
+            )
+            .map_err(|e| LearningError::Refused(Box::new(e)))?,
         );
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, (built, Arc::clone(&gateway)));

@@ -122,6 +122,7 @@ fn stack_config(stack: &str) -> cloud::Config {
         api_key_pepper_secret: Some(format!("{stack}/api-key-pepper")),
         mail_from: None,
         run_history_days: cloud::config::DEFAULT_RUN_HISTORY_DAYS,
+        moodle_timeout: None,
         egress: domain::egress::Egress::PublicOnly,
     }
 }

@@ -150,6 +150,7 @@ pub async fn provision(
         api_key_pepper_secret: Some(pepper),
         mail_from: mail_from.map(str::to_owned),
         run_history_days,
+        moodle_timeout: None,
         // The local stack: its connections reach the simulators on 127.0.0.1.
         egress: domain::egress::Egress::AllowInternal,
     })
@@ -176,6 +177,9 @@ pub fn environment(config: &Config) -> Vec<(&'static str, String)> {
         vars.push((var::MAIL_FROM, from.clone()));
     }
     vars.push((var::RUN_HISTORY_DAYS, config.run_history_days.to_string()));
+    if let Some(timeout) = config.moodle_timeout {
+        vars.push((var::MOODLE_TIMEOUT_SECONDS, timeout.as_secs().to_string()));
+    }
     // The local stack lets connections reach the simulators on 127.0.0.1.
     vars.push((
         var::ALLOW_INTERNAL_URLS,
@@ -255,6 +259,7 @@ mod tests {
             api_key_pepper_secret: Some("s/api-key-pepper".into()),
             mail_from: Some("learnbridge@example.com".into()),
             run_history_days: 90,
+            moodle_timeout: None,
             egress: domain::egress::Egress::AllowInternal,
         };
         let printed: Vec<&str> = environment(&config).iter().map(|(n, _)| *n).collect();

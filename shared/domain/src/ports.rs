@@ -68,11 +68,33 @@ impl QueueError {
     }
 }
 
+/// A stored record that a cross-tenant listing could not read (written by
+/// hand, or by an older version): left out so every other tenant is served,
+/// and reported with what of it could be read, so the dispatch can record the
+/// failure where that tenant's people look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    /// The item's key, `pk / sk`.
+    pub key: String,
+    pub tenant: Option<TenantId>,
+    pub connection: Option<ConnectionId>,
+    /// Why it could not be read (the decoding error's chain; no values).
+    pub reason: String,
+}
+
 /// Connections, across tenants only for the nightly schedule.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Every enabled connection of every tenant (the nightly sync's one cross-tenant read).
     async fn enabled_connections(&self) -> Result<Vec<Connection>, StoreError>;
+    /// As [`ConnectionStore::enabled_connections`], with the enabled
+    /// connections' records that could not be read listed beside the others
+    /// instead of failing the whole list.
+    async fn enabled_connections_checked(
+        &self,
+    ) -> Result<(Vec<Connection>, Vec<UnreadableRecord>), StoreError> {
+        Ok((self.enabled_connections().await?, Vec::new()))
+    }
     async fn connection(
         &self,
         tenant: &TenantId,
@@ -534,6 +556,15 @@ pub trait DeliveryStore: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<crate::delivery::Delivery>, StoreError>;
+    /// As [`DeliveryStore::due`], with the due records that could not be read
+    /// listed beside the others instead of failing the whole sweep.
+    async fn due_checked(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<crate::delivery::Delivery>, Vec<UnreadableRecord>), StoreError> {
+        Ok((self.due(now, limit).await?, Vec::new()))
+    }
     /// A connection's deliveries in one state, oldest first.
     async fn by_state(
         &self,

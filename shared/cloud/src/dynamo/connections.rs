@@ -1,10 +1,10 @@
 //! Connections in the data table.
 
 use super::keys;
-use super::record::{RecordError, corrupt, parse_id};
+use super::record::{RecordError, corrupt, parse_id, unreadable};
 use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
-use domain::ports::{ConnectionStore, StoreError, Written};
+use domain::ports::{ConnectionStore, StoreError, UnreadableRecord, Written};
 use domain::{Connection, ConnectionId, ConnectionSettings, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +144,41 @@ impl ConnectionStore for DynamoConnectionStore {
             .into_iter()
             .filter(|c| c.enabled && c.kind().is_synced_nightly())
             .collect())
+    }
+
+    async fn enabled_connections_checked(
+        &self,
+    ) -> Result<(Vec<Connection>, Vec<UnreadableRecord>), StoreError> {
+        let (records, bad) = self
+            .table
+            .query_index_checked::<ConnectionRecord>(
+                keys::GSI1,
+                keys::ENABLED,
+                &SkRange::Any,
+                QueryOptions::default(),
+            )
+            .await?;
+        let mut unreadable_records: Vec<UnreadableRecord> = bad
+            .iter()
+            .map(|(item, error)| unreadable(item, "id", error))
+            .collect();
+        let mut connections = Vec::with_capacity(records.len());
+        for record in records {
+            let key = format!("{} / {}", record.pk, record.sk);
+            let (tenant, id) = (record.tenant.clone(), record.id.clone());
+            match to_connection(record) {
+                Ok(c) => connections.push(c),
+                Err(error) => unreadable_records.push(UnreadableRecord {
+                    key,
+                    tenant: TenantId::parse(tenant).ok(),
+                    connection: ConnectionId::parse(id).ok(),
+                    reason: crate::error::error_chain(&error),
+                }),
+            }
+        }
+        // As enabled_connections: the index may lag behind the record.
+        connections.retain(|c| c.enabled && c.kind().is_synced_nightly());
+        Ok((connections, unreadable_records))
     }
 
     async fn connection(

@@ -341,6 +341,42 @@ impl DeliveryStore for DynamoDeliveryStore {
         records.into_iter().map(Self::to_delivery).collect()
     }
 
+    async fn due_checked(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<Delivery>, Vec<domain::ports::UnreadableRecord>), StoreError> {
+        let range = SkRange::AtMost(format!("{}#~", keys::timestamp(now)));
+        let (records, bad) = self
+            .table
+            .query_index_checked::<DeliveryRecord>(
+                keys::GSI2,
+                DUE,
+                &range,
+                QueryOptions::default().limit(limit),
+            )
+            .await?;
+        let mut unreadable: Vec<_> = bad
+            .iter()
+            .map(|(item, error)| super::record::unreadable(item, "connection", error))
+            .collect();
+        let mut due = Vec::with_capacity(records.len());
+        for record in records {
+            let key = format!("{} / {}", record.pk, record.sk);
+            let (tenant, connection) = (record.tenant.clone(), record.connection.clone());
+            match Self::to_delivery(record) {
+                Ok(d) => due.push(d),
+                Err(error) => unreadable.push(domain::ports::UnreadableRecord {
+                    key,
+                    tenant: TenantId::parse(tenant).ok(),
+                    connection: ConnectionId::parse(connection).ok(),
+                    reason: crate::error::error_chain(&error),
+                }),
+            }
+        }
+        Ok((due, unreadable))
+    }
+
     async fn by_state(
         &self,
         tenant: &TenantId,

@@ -24,3 +24,25 @@ pub(crate) fn corrupt(what: &str, source: RecordError) -> StoreError {
         source: Box::new(source),
     }
 }
+
+/// What can be read of an item that did not decode: its key and, when they
+/// parse, the tenant and the connection it belongs to (`connection_attr` names
+/// the attribute holding the connection's id).
+pub(crate) fn unreadable(
+    item: &super::table::Item,
+    connection_attr: &str,
+    error: &StoreError,
+) -> domain::ports::UnreadableRecord {
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    domain::ports::UnreadableRecord {
+        key: format!("{} / {}", text("pk"), text("sk")),
+        tenant: domain::TenantId::parse(text("tenant")).ok(),
+        connection: domain::ConnectionId::parse(text(connection_attr)).ok(),
+        reason: crate::error::error_chain(error),
+    }
+}

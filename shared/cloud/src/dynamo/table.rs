@@ -325,6 +325,29 @@ impl Table {
         self.query_items(Some(index), pk, sk, options).await
     }
 
+    /// Items of a global secondary index as [`Table::query_index`], each item
+    /// decoded on its own: those that do not decode are returned apart (raw,
+    /// with why), so one bad item does not hide the others.
+    #[allow(clippy::type_complexity)]
+    pub async fn query_index_checked<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        pk: &str,
+        sk: &SkRange,
+        options: QueryOptions,
+    ) -> Result<(Vec<T>, Vec<(Item, StoreError)>), StoreError> {
+        let items = self.query_raw(Some(index), pk, sk, options).await?;
+        let mut good = Vec::with_capacity(items.len());
+        let mut bad = Vec::new();
+        for item in items {
+            match self.decode_any(item.clone()) {
+                Ok(value) => good.push(value),
+                Err(error) => bad.push((item, error)),
+            }
+        }
+        Ok((good, bad))
+    }
+
     async fn query_items<T: DeserializeOwned>(
         &self,
         index: Option<&str>,
@@ -332,6 +355,20 @@ impl Table {
         range: &SkRange,
         options: QueryOptions,
     ) -> Result<Vec<T>, StoreError> {
+        self.query_raw(index, pk, range, options)
+            .await?
+            .into_iter()
+            .map(|item| self.decode_any(item))
+            .collect()
+    }
+
+    async fn query_raw(
+        &self,
+        index: Option<&str>,
+        pk: &str,
+        range: &SkRange,
+        options: QueryOptions,
+    ) -> Result<Vec<Item>, StoreError> {
         let (pk_name, sk_name) = match index {
             Some(index) => (format!("{index}pk"), format!("{index}sk")),
             None => ("pk".to_owned(), "sk".to_owned()),
@@ -388,9 +425,7 @@ impl Table {
                 }
             }
             let output = request.send().await.map_err(store_error)?;
-            for item in output.items.unwrap_or_default() {
-                found.push(self.decode_any(item)?);
-            }
+            found.extend(output.items.unwrap_or_default());
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,

@@ -66,11 +66,11 @@ pub enum MoodleError {
     EmailTaken { message: String },
 
     /// A course with this short name exists (`shortnametaken`).
-    #[error("{message}")]
+    #[error("{}", or_code(message, "shortnametaken"))]
     ShortnameTaken { message: String },
 
     /// A course with this idnumber exists (`courseidnumbertaken`, `idnumbertaken`).
-    #[error("{message}")]
+    #[error("{}", or_code(message, "idnumbertaken"))]
     IdnumberTaken { message: String },
 
     /// The password breaks the site's password policy (Moodle sends the policy as HTML).
@@ -88,7 +88,7 @@ pub enum MoodleError {
     NotEnrolled { message: String },
 
     /// The token's user may not assign this role (`wsusercannotassign`).
-    #[error("{message}")]
+    #[error("{}", or_code(message, "wsusercannotassign"))]
     CannotAssignRole { message: String },
 
     /// The site course (id 1) is never treated as a real course: refused before calling.
@@ -182,6 +182,16 @@ pub enum MoodleError {
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built")]
     Client(#[source] reqwest::Error),
+}
+
+/// Moodle's own words; when it sent none (a blank message), its error code, so
+/// the error a person reads is never empty.
+fn or_code(message: &str, errorcode: &str) -> String {
+    if message.trim().is_empty() {
+        format!("Moodle refused the call ({errorcode}) without a message")
+    } else {
+        message.to_owned()
+    }
 }
 
 fn answer_began(excerpt: &str) -> String {

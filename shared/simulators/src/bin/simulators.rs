@@ -63,6 +63,10 @@ struct Args {
     /// Share of calls answered with truncated JSON (0..1).
     #[arg(long, default_value_t = 0.0)]
     malformed_rate: f64,
+    /// Seed for the fault switches above: the same calls in the same order
+    /// meet the same faults (default: a fresh random draw per call).
+    #[arg(long)]
+    fault_seed: Option<u64>,
     /// Port of the SMS simulator (0 = a free port).
     #[arg(long, env = "SIM_SMS_PORT", default_value_t = 0)]
     sms_port: u16,
@@ -148,6 +152,9 @@ async fn main() -> anyhow::Result<()> {
         max_input_vars: args.max_input_vars,
     });
     moodle.set_hang(Duration::from_secs(args.hang_secs));
+    if let Some(seed) = args.fault_seed {
+        moodle.seed_faults(seed);
+    }
     let server = simulators::server::serve_on(moodle.router(), args.moodle_port)
         .await
         .context("binding the Moodle simulator")?;

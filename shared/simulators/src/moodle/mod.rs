@@ -113,6 +113,19 @@ struct Inner {
     switches: Switches,
     hang: Duration,
     calls: Vec<Call>,
+    /// Set by [`MoodleSim::seed_faults`]: the fault switches draw from it, so a
+    /// run's faults repeat for the same order of calls.
+    faults_rng: Option<rand::rngs::StdRng>,
+    /// Faults injected so far: HTTP 503s, hangs, truncated answers.
+    faults: InjectedFaults,
+}
+
+/// Faults the switches injected since the start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InjectedFaults {
+    pub unavailable: usize,
+    pub hangs: usize,
+    pub malformed: usize,
 }
 
 /// Requests being answered at once, and the most seen at once: what a site's
@@ -184,6 +197,8 @@ impl MoodleSim {
                 switches: Switches::default(),
                 hang: Duration::from_secs(120),
                 calls: Vec::new(),
+                faults_rng: None,
+                faults: InjectedFaults::default(),
             })),
             in_flight: Arc::new(InFlight::default()),
         }
@@ -238,6 +253,41 @@ impl MoodleSim {
     /// How long a "timed out" answer hangs (120 s by default).
     pub fn set_hang(&self, hang: Duration) {
         self.lock().hang = hang;
+    }
+
+    /// Draws the fault switches from a generator seeded with `seed` instead of
+    /// the thread's random source: the same calls in the same order meet the
+    /// same faults.
+    pub fn seed_faults(&self, seed: u64) {
+        use rand::SeedableRng;
+        self.lock().faults_rng = Some(rand::rngs::StdRng::seed_from_u64(seed));
+    }
+
+    /// The faults injected so far.
+    pub fn injected_faults(&self) -> InjectedFaults {
+        self.lock().faults
+    }
+
+    /// Whether a fault of `kind` (at `rate`) hits this call; counted when it does.
+    fn fault(&self, rate: f64, kind: Fault) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let mut inner = self.lock();
+        let roll = match inner.faults_rng.as_mut() {
+            Some(rng) => rand::Rng::random::<f64>(rng),
+            None => rand::random::<f64>(),
+        };
+        let hit = roll < rate;
+        if hit {
+            let f = &mut inner.faults;
+            match kind {
+                Fault::Unavailable => f.unavailable += 1,
+                Fault::Hang => f.hangs += 1,
+                Fault::Malformed => f.malformed += 1,
+            }
+        }
+        hit
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -718,18 +768,21 @@ fn request_vars(
     pairs
 }
 
-fn chance(rate: f64) -> bool {
-    rate > 0.0 && rand::random::<f64>() < rate
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Unavailable,
+    Hang,
+    Malformed,
 }
 
 const UNAVAILABLE: &str = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>503 Service Unavailable</title>\n</head><body>\n<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n</body></html>\n";
 
 /// Latency and transient errors, before anything is done.
-async fn before(sw: &Switches) -> Option<Response> {
+async fn before(sim: &MoodleSim, sw: &Switches) -> Option<Response> {
     if !sw.latency.is_zero() {
         tokio::time::sleep(sw.latency).await;
     }
-    if chance(sw.error_rate) {
+    if sim.fault(sw.error_rate, Fault::Unavailable) {
         return Some(
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -744,15 +797,16 @@ async fn before(sw: &Switches) -> Option<Response> {
 
 /// Hangs and truncated answers, after the work is done.
 async fn after(
+    sim: &MoodleSim,
     sw: &Switches,
     hang: Duration,
     content_type: &'static str,
     body: String,
 ) -> Response {
-    if chance(sw.timeout_rate) {
+    if sim.fault(sw.timeout_rate, Fault::Hang) {
         tokio::time::sleep(hang).await;
     }
-    let body = if chance(sw.malformed_rate) {
+    let body = if sim.fault(sw.malformed_rate, Fault::Malformed) {
         let mut cut = body.len() / 2;
         while cut > 0 && !body.is_char_boundary(cut) {
             cut -= 1;
@@ -795,7 +849,7 @@ async fn rest(
             .cloned()
             .collect(),
     );
-    if let Some(r) = before(&sw).await {
+    if let Some(r) = before(&sim, &sw).await {
         return r;
     }
     let params: Vec<(String, PhpValue)> = tree
@@ -808,7 +862,7 @@ async fn rest(
             Ok(v) => v,
             Err(e) => e.to_json(debug),
         };
-        after(&sw, hang, "application/json", value.to_string()).await
+        after(&sim, &sw, hang, "application/json", value.to_string()).await
     } else {
         let body = match result {
             Ok(mut v) => {
@@ -822,7 +876,7 @@ async fn rest(
             }
             Err(e) => xml::exception(&e, debug),
         };
-        after(&sw, hang, "application/xml; charset=utf-8", body).await
+        after(&sim, &sw, hang, "application/xml; charset=utf-8", body).await
     }
 }
 
@@ -869,7 +923,7 @@ async fn token_php(
             .cloned()
             .collect(),
     );
-    if let Some(r) = before(&sw).await {
+    if let Some(r) = before(&sim, &sw).await {
         return r;
     }
     let mut missing = None;
@@ -895,7 +949,7 @@ async fn token_php(
             }
         }
     };
-    after(&sw, hang, "application/json", body).await
+    after(&sim, &sw, hang, "application/json", body).await
 }
 
 #[cfg(test)]
