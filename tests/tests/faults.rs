@@ -3,7 +3,9 @@
 //! Moodle timeout. The nightly export and the next night's results download
 //! both finish, every run ends in a final status, nothing reaches a
 //! dead-letter queue without a reason on its run, no Moodle user or enrolment
-//! is duplicated and the SMS gets each result once.
+//! is duplicated and the SMS gets each result once. A learner whose every read
+//! failed is named in a warning and read again the next night (at most two
+//! catch-up nights), as the product does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,9 +20,18 @@ async fn the_fault_mix_finishes_without_duplicates_or_silent_dead_letters() {
     let report = run(&mix).await;
     report.print(&mix);
     assert!(
-        report.export.finished && report.download.finished,
+        report.export.finished
+            && report.download.finished
+            && report.catch_up.iter().all(|night| night.finished),
         "the queues emptied"
     );
+    if report.results_first_night < report.graded {
+        assert!(
+            report.download.runs.contains_key("Finished with warnings"),
+            "a learner left for the next night is named in a warning: {:?}",
+            report.download.runs
+        );
+    }
     assert!(
         report.export.unavailable > 0 && report.export.hangs > 0,
         "the faults were injected"
