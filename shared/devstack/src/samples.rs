@@ -161,7 +161,15 @@ pub async fn seed(system: &LocalSystem, systems: &SampleSystems) -> anyhow::Resu
     )
     .await?;
     made.push("learner X1234567 (Ana Ruiz)".to_owned());
-    let today = now.date_naive();
+    // The offering's dates are days in the tenant's zone (UTC until set).
+    let settings = api.ok("GET", "/v1/settings", None).await?;
+    let zone = settings["time_zone"]
+        .as_str()
+        .map(domain::zone::TenantZone::parse)
+        .transpose()
+        .context("the tenant's time zone")?
+        .unwrap_or_default();
+    let today = zone.today(now);
     api.ok(
         "PUT",
         "/v1/offerings/OCC-1001",
