@@ -631,33 +631,7 @@ impl Table {
         attribute: &str,
         by: u64,
     ) -> Result<Option<T>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression("ADD #counter :by")
-            .expression_attribute_names("#counter", attribute)
-            .expression_attribute_values(":by", n(by))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => output
-                .attributes
-                .map(|item| self.decode(item, pk, sk))
-                .transpose(),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(store_error(err)),
-        }
+        self.add_numbers(pk, sk, &[(attribute, by)]).await
     }
 
     /// Atomically adds each number to its attribute of an existing item
