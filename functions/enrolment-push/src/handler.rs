@@ -15,13 +15,7 @@ pub const CONCURRENCY: usize = 4;
 
 /// Handles one SQS batch; only transient failures are reported back to SQS.
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let pipeline = app::jobs::Pipeline {
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        mailer: deps.mailer.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    };
+    let pipeline = deps.pipeline();
     cloud::sqs::process_batch_or_give_up(
         event,
         CONCURRENCY,
@@ -177,13 +171,7 @@ async fn record_failures(
     failures: Vec<app::push::ConnectionFailure>,
     started: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), PushError> {
-    let pipeline = app::jobs::Pipeline {
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        mailer: deps.mailer.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    };
+    let pipeline = deps.pipeline();
     for failure in failures {
         pipeline
             .incident(

@@ -34,6 +34,19 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// The job pipeline (leases, runs, retries, the run-error email) over these stores.
+    pub fn pipeline(&self) -> app::jobs::Pipeline<'_> {
+        app::jobs::Pipeline {
+            connections: self.connections.as_ref(),
+            runs: self.runs.as_ref(),
+            queue: self.queue.as_ref(),
+            mailer: self.mailer.as_ref(),
+            tenants: self.tenants.as_ref(),
+        }
+    }
+}
+
+impl Deps {
     /// The AWS adapters for the configured tables and queues, and the Moodle
     /// gateways over the connections' secrets.
     pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {

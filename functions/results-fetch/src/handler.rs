@@ -1,7 +1,7 @@
 //! SQS batch of jobs -> the import stage of each run.
 
 use crate::Deps;
-use app::jobs::{Begin, Pipeline, expect_queue};
+use app::jobs::{Begin, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::{Job, QueueRole};
 
@@ -10,13 +10,7 @@ pub const CONCURRENCY: usize = 4;
 
 /// Handles one SQS batch; only transient failures are reported back to SQS.
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let pipeline = app::jobs::Pipeline {
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        mailer: deps.mailer.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    };
+    let pipeline = deps.pipeline();
     cloud::sqs::process_batch_or_give_up(
         event,
         CONCURRENCY,
@@ -37,13 +31,7 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 
 async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::FetchJobError> {
     expect_queue(&job, QueueRole::ResultsFetch)?;
-    let pipeline = Pipeline {
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        mailer: deps.mailer.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    };
+    let pipeline = deps.pipeline();
     match &job {
         Job::FetchResults {
             tenant,
