@@ -263,7 +263,7 @@ mod tests {
             egress: domain::egress::Egress::AllowInternal,
         };
         let printed: Vec<&str> = environment(&config).iter().map(|(n, _)| *n).collect();
-        let functions = template::function_variables(template::TEMPLATE).unwrap();
+        let functions = template::function_environments(template::TEMPLATE).unwrap();
         assert_eq!(functions.len(), 6, "{functions:?}");
         for (function, names) in &functions {
             assert!(!names.is_empty(), "{function}");

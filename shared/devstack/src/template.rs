@@ -263,35 +263,6 @@ pub fn function_environments(yaml: &str) -> Result<BTreeMap<String, Vec<String>>
     Ok(out)
 }
 
-/// The environment variable names each function of the template is given
-/// (`Properties.Environment.Variables`), by the function's logical id.
-pub fn function_variables(yaml: &str) -> Result<BTreeMap<String, Vec<String>>, TemplateError> {
-    let doc: Value = serde_norway::from_str(yaml)?;
-    let resources = get(&doc, "Resources")
-        .and_then(Value::as_mapping)
-        .ok_or(TemplateError::NoResources)?;
-    let mut out = BTreeMap::new();
-    for (id, resource) in resources {
-        let Some(id) = id.as_str() else { continue };
-        if get(resource, "Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let names = get(resource, "Properties")
-            .and_then(|p| get(p, "Environment"))
-            .and_then(|e| get(e, "Variables"))
-            .and_then(Value::as_mapping)
-            .map(|vars| {
-                vars.keys()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.insert(id.to_owned(), names);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
