@@ -573,7 +573,13 @@ impl Push<'_> {
         now: DateTime<Utc>,
     ) -> Result<PushReport, PushError> {
         let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
-        let loaded = self.load(tenant, connection, offering).await?;
+        // The site's client (its secret read) side by side with the offering's
+        // records; it is used, and its failure counts, only if someone goes.
+        let (loaded, site) = futures::join!(
+            self.load(tenant, connection, offering),
+            self.learning.for_connection(&conn)
+        );
+        let loaded = loaded?;
         let mut log: Vec<RunLogLine> = Vec::new();
         let mut report = PushReport::default();
         let mut transient: Option<LearningError> = None;
@@ -597,7 +603,7 @@ impl Push<'_> {
         let lms = if sendable.is_empty() {
             None
         } else {
-            Some(self.learning.for_connection(&conn).await?)
+            Some(site?)
         };
         if let (Some(lms), Some(link)) = (&lms, &loaded.link) {
             // A batch of learners at a time, from their look-ups to their
