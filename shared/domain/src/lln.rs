@@ -10,9 +10,9 @@
 //! in the API log) are plain functions.
 
 use crate::connection::{ConnectionKind, LlnSettings};
+use crate::error::{BoxError, Retryable, SecretError};
 use crate::ids::{ConnectionId, IdError, LearnerCode, TenantId, check_id};
 use crate::mask::mask_secret;
-use crate::ports::{BoxError, Retryable, SecretError};
 use crate::sis::Learner;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
