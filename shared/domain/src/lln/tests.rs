@@ -1,5 +1,6 @@
-
+use super::api_log::mask_bearer;
 use super::*;
+use crate::connection::ConnectionKind;
 use chrono::TimeZone;
 
 fn learner(given: &str, family: &str, email: Option<&str>, dob: Option<NaiveDate>) -> Learner {

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::connection::NewUserAuth;
 use crate::ids::{LearnerCode, TenantId};
