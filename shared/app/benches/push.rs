@@ -258,6 +258,7 @@ async fn push(
         );
         for line in log
             .iter()
+            .map(|(_, l)| l)
             .filter(|l| l.level != domain::LogLevel::Info)
             .take(5)
         {
