@@ -438,7 +438,7 @@ struct ChunkDone<'a> {
 }
 
 /// Batches of one push in flight at once (see [`Push::push_offering`]).
-const CHUNKS_IN_FLIGHT: usize = 2;
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Local midnight (in the tenant's zone) of the enrolment's start date:
 /// Moodle's `timestart`, so an enrolment starting today is active all day.
