@@ -105,6 +105,13 @@ impl ApiError {
             .collect();
         let (field, message) = if let Some(id) = what.strip_prefix("connection ") {
             (Some("connection"), unreadable_connection(id, &reason))
+        } else if let Some(id) = what.strip_prefix("offering ") {
+            (
+                Some("offering"),
+                format!(
+                    "the stored offering {id} cannot be read ({reason}); send it again with PUT /v1/offerings/{id}"
+                ),
+            )
         } else if what == cloud::dynamo::TENANT_SETTINGS {
             (
                 Some("settings"),

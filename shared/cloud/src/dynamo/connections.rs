@@ -1,7 +1,7 @@
 //! Connections in the data table.
 
 use super::keys;
-use super::record::{RecordError, corrupt, parse_id, unreadable};
+use super::record::{RecordError, corrupt, innermost, parse_id, unreadable};
 use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use domain::ports::{ConnectionStore, StoreError, UnreadableRecord, Written};
@@ -85,16 +85,6 @@ fn kind_marker_sk(kind: domain::ConnectionKind) -> String {
 fn to_connection(record: ConnectionRecord) -> Result<Connection, StoreError> {
     let what = format!("connection {}", record.id);
     Connection::try_from(record).map_err(|e| corrupt(&what, e))
-}
-
-/// The innermost cause of a decoding error: what a person must repair (the
-/// attribute's path and what is wrong with it), without the table's name.
-fn innermost(error: &StoreError) -> String {
-    let mut cause: &(dyn std::error::Error + 'static) = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// A connection's item that did not decode, named as the connection it
@@ -244,7 +234,6 @@ impl ConnectionStore for DynamoConnectionStore {
             .iter()
             .map(|(item, error)| {
                 let mut record = unreadable(item, "id", error);
-                record.reason = innermost(error);
                 // The id is in the key whatever the attributes say.
                 let from_key = item
                     .get("sk")

@@ -98,7 +98,10 @@ impl QueryOptions {
 pub enum TableError {
     #[error("a record could not be encoded as an item")]
     Encode(#[source] serde_dynamo::Error),
-    #[error("an item of table {table} could not be decoded")]
+    /// The table's name is kept for a debugger, not said: the error reaches
+    /// people (a run's log, a status), and the key in `StoreError::Corrupt`
+    /// names the item.
+    #[error("the item does not decode")]
     Decode {
         table: String,
         /// The decoding error, led by the path of the attribute it is about
