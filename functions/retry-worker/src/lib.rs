@@ -4,7 +4,10 @@
 pub mod handler;
 
 use chrono::{DateTime, Utc};
-use domain::ports::{ConnectionStore, DeliveryStore, JobQueue, Mailer, SecretSource, SmsClient};
+use domain::ports::{
+    ConnectionStore, DeliveryStore, JobQueue, Mailer, RunStore, SecretSource, SmsClient,
+    TenantSettingsStore,
+};
 use std::sync::Arc;
 
 /// What the handler needs, built once per Lambda instance.
@@ -12,6 +15,10 @@ use std::sync::Arc;
 pub struct Deps {
     pub deliveries: Arc<dyn DeliveryStore>,
     pub connections: Arc<dyn ConnectionStore>,
+    /// Where a due delivery the daily sweep cannot read is recorded (a run of
+    /// its connection), and the tenant's retention for it.
+    pub runs: Arc<dyn RunStore>,
+    pub tenants: Arc<dyn TenantSettingsStore>,
     pub secrets: Arc<dyn SecretSource>,
     pub sms: Arc<dyn SmsClient>,
     pub mailer: Arc<dyn Mailer>,
@@ -49,6 +56,8 @@ impl Deps {
         Ok(Self {
             deliveries: Arc::new(stores.deliveries),
             connections: Arc::new(stores.connections),
+            runs: Arc::new(stores.runs),
+            tenants: Arc::new(stores.tenants),
             secrets: Arc::new(stores.secrets),
             sms: Arc::new(sms),
             mailer: Arc::new(cloud::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from)),

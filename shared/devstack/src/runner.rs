@@ -92,6 +92,11 @@ pub struct LocalSystem {
 }
 
 impl LocalSystem {
+    /// The configuration each function runs with (its role's credentials in tests).
+    pub fn function_sdks(&self) -> &FunctionSdks {
+        &self.functions
+    }
+
     /// Every function with `sdk`'s credentials.
     pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Self {
         let functions = FunctionSdks::shared(&sdk);
