@@ -99,7 +99,11 @@ impl Stack {
     fn deps(&self, now: fn() -> DateTime<Utc>) -> Deps {
         Deps {
             now,
-            ..Deps::from_aws(&self.config, &self.role).unwrap()
+            ..Deps::from_aws(
+                &retry_worker::Config::from_stack(&self.config).unwrap(),
+                &self.role,
+            )
+            .unwrap()
         }
     }
 
