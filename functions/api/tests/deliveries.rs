@@ -172,7 +172,7 @@ async fn list_see_resend_and_cancel_deliveries() {
         jobs,
         vec![Job::Deliver {
             tenant: TenantId::parse("acme").unwrap(),
-            delivery: l1.to_string()
+            delivery: l1.clone()
         }]
     );
     // A delivered one is neither resent nor cancelled.

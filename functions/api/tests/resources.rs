@@ -1563,7 +1563,7 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
     assert_eq!(status, 202, "{body}");
     let jobs = testing::drain_jobs(&api.sdk, &api.config, QueueRole::ResultsFetch).await;
     assert!(
-        matches!(jobs.as_slice(), [Job::FetchResults { offering: Some(o), .. }] if o == "OCC-7"),
+        matches!(jobs.as_slice(), [Job::FetchResults { offering: Some(o), .. }] if o.as_str() == "OCC-7"),
         "{jobs:?}"
     );
 

@@ -4,7 +4,7 @@
 
 use app::results::{FetchCounts, Results, ResultsError};
 use domain::ports::{DeliveryStore, GradeSources, LinkStore, ResultStore, SisStore};
-use domain::{ConnectionId, RunId, TenantId};
+use domain::{ConnectionId, OfferingId, RunId, TenantId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,7 +28,7 @@ pub async fn fetch(
     tenant: &TenantId,
     connection: &ConnectionId,
     run: &RunId,
-    offering: Option<&str>,
+    offering: Option<&OfferingId>,
 ) -> Result<Option<FetchCounts>, ResultsError> {
     let r = &deps.results;
     let results = Results {

@@ -87,7 +87,7 @@ async fn enqueue_one(queue: &dyn JobQueue, job: Job) -> Result<(), DeliveryError
 fn deliver_job(d: &Delivery) -> Job {
     Job::Deliver {
         tenant: d.tenant.clone(),
-        delivery: d.id.to_string(),
+        delivery: d.id.clone(),
     }
 }
 

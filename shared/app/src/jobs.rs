@@ -9,8 +9,8 @@ use domain::ports::{
 };
 use domain::run::LEASE_SECONDS;
 use domain::{
-    ConnectionId, Job, LeaseOutcome, LogLevel, QueueRole, Run, RunId, RunLogLine, RunStatus,
-    TenantId, Trigger,
+    ConnectionId, Job, LeaseOutcome, LogLevel, OfferingId, QueueRole, Run, RunId, RunLogLine,
+    RunStatus, TenantId, Trigger,
 };
 
 /// Why a job failed. Transient failures go back to SQS; permanent ones are
@@ -136,7 +136,7 @@ impl Pipeline<'_> {
             let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
             let offering = match job {
                 Job::SyncConnection { offering, .. } | Job::FetchResults { offering, .. } => {
-                    offering.as_deref()
+                    offering.as_ref().map(OfferingId::as_str)
                 }
                 Job::PushOffering { offering, .. } => Some(offering.as_str()),
                 _ => None,
@@ -464,14 +464,14 @@ impl Pipeline<'_> {
         connection: &ConnectionId,
         run: &RunId,
         trigger: Trigger,
-        offering: Option<&str>,
+        offering: Option<&OfferingId>,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
         let fetch = Job::FetchResults {
             tenant: tenant.clone(),
             connection: connection.clone(),
             run: run.clone(),
-            offering: offering.map(str::to_owned),
+            offering: offering.cloned(),
         };
         if let Some(failure) = self
             .queue
@@ -669,7 +669,7 @@ mod tests {
         let (t, _, _) = ids();
         let job = Job::Deliver {
             tenant: t,
-            delivery: "d".into(),
+            delivery: domain::delivery::DeliveryId::parse("d").unwrap(),
         };
         let err = expect_queue(&job, QueueRole::EnrolmentPush).unwrap_err();
         assert_eq!(

@@ -28,6 +28,8 @@ pub const BATCH_WRITE_CONCURRENCY: usize = 4;
 pub const BATCH_GET_CONCURRENCY: usize = 4;
 /// The most keys one `BatchGetItem` call takes.
 pub const BATCH_GET_MAX: usize = 100;
+/// Items per query call when the caller sets no page size (see [`QueryOptions`]).
+pub const QUERY_PAGE: u32 = 500;
 /// Calls made for one batch of keys before the keys still unprocessed are reported.
 const BATCH_GET_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(25);
@@ -71,7 +73,8 @@ pub struct QueryOptions {
     pub newest_first: bool,
     /// At most this many items.
     pub limit: Option<usize>,
-    /// At most this many items per DynamoDB call (the rest come in further pages).
+    /// At most this many items per DynamoDB call (the rest come in further
+    /// pages); [`QUERY_PAGE`] when unset.
     pub page_size: Option<u32>,
 }
 
@@ -392,12 +395,15 @@ impl Table {
             if remaining == Some(0) {
                 break;
             }
-            let page_limit = match (options.page_size, remaining) {
-                (Some(page), Some(rest)) => Some(page.min(u32::try_from(rest).unwrap_or(u32::MAX))),
-                (Some(page), None) => Some(page),
-                (None, Some(rest)) => Some(u32::try_from(rest).unwrap_or(u32::MAX)),
-                (None, None) => None,
-            };
+            // A page is at most QUERY_PAGE items unless asked otherwise: a
+            // partition of thousands (an offering's enrolments) comes in
+            // several short calls, each well within the SDK's attempt timeout
+            // even on a slow store, instead of one long one.
+            let page = options.page_size.unwrap_or(QUERY_PAGE);
+            let page_limit = Some(match remaining {
+                Some(rest) => page.min(u32::try_from(rest).unwrap_or(u32::MAX)),
+                None => page,
+            });
             let mut request = self
                 .client
                 .query()
