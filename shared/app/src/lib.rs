@@ -15,8 +15,10 @@ pub mod learners;
 pub mod lln;
 pub mod push;
 pub mod removal;
+pub mod requeue;
 pub mod results;
 pub mod roster;
+pub mod sms_records;
 
 #[cfg(test)]
 mod fakes;
