@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod learners;
 pub mod lln;
+pub mod marking;
 pub mod push;
 pub mod removal;
 pub mod requeue;
