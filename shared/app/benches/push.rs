@@ -9,12 +9,10 @@
 //! `scripts/bench push` (starts moto; `PUSH_BENCH_RECORDS`, default 1,000;
 //! `PUSH_BENCH_BASELINE=200` adds a one-call-per-record baseline over memory).
 
-#[allow(dead_code)]
-#[path = "../src/fakes.rs"]
-mod fakes;
 mod support;
 
 use app::push::Push;
+use app::testing::*;
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -22,7 +20,6 @@ use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::ports::*;
 use domain::sis::*;
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, Run, RunId, TenantId, Trigger};
-use fakes::*;
 use futures::StreamExt;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use std::collections::BTreeMap;

@@ -7,14 +7,8 @@
 //!
 //! `cargo bench -p app --bench results`
 
-#[allow(dead_code)]
-#[path = "../src/fakes.rs"]
-mod fakes;
-#[allow(dead_code)]
-#[path = "../src/results_fakes.rs"]
-mod results_fakes;
-
 use app::results::{FetchCounts, Results};
+use app::testing::*;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -23,8 +17,6 @@ use domain::learning::{CourseEnrolment, NewLmsUser, NewUserPassword};
 use domain::ports::*;
 use domain::sis::*;
 use domain::{AssessableId, Connection, ConnectionId, LearnerCode, OfferingId, RunId, TenantId};
-use fakes::*;
-use results_fakes::*;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use std::collections::BTreeMap;
 use std::sync::Arc;

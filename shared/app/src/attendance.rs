@@ -397,7 +397,7 @@ async fn one(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::fakes::{MemConnections, MemMailer, MemQueue, MemSis, MemTenants};
+    use crate::testing::{MemConnections, MemMailer, MemQueue, MemSis, MemTenants};
     use async_trait::async_trait;
     use chrono::TimeZone;
     use domain::attendance::{ClassSession, CourseKeyOffering, HoursType};

@@ -606,7 +606,7 @@ pub async fn cancel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{MemConnections, MemQueue};
+    use crate::testing::{MemConnections, MemQueue};
     use async_trait::async_trait;
     use chrono::TimeZone;
     use domain::connection::SmsSettings;

@@ -360,7 +360,7 @@ impl Pipeline<'_> {
         let line = RunLogLine {
             at: now,
             level: LogLevel::Error,
-            message: format!("{what} failed: {}", crate::push::error_text(error)),
+            message: format!("{what} failed: {}", crate::errors::error_text(error)),
         };
         self.runs
             .append_log(tenant, connection, &run, &[line])
@@ -537,7 +537,7 @@ impl Pipeline<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::*;
+    use crate::testing::*;
     use chrono::TimeZone;
     use domain::Connection;
     use domain::connection::{ConnectionSettings, MoodleSettings};

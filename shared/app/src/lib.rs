@@ -9,6 +9,7 @@ pub mod connections;
 pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
+pub mod errors;
 pub mod jobs;
 pub mod learners;
 pub mod lln;
@@ -17,5 +18,5 @@ pub mod removal;
 pub mod results;
 pub mod roster;
 
-#[cfg(test)]
-mod fakes;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::fakes::{MemConnections, MemQueue, MemSis};
+use crate::testing::{MemConnections, MemQueue, MemSis};
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone};
 use domain::delivery::{Attempt, Delivery, DeliveryState};
@@ -496,7 +496,7 @@ async fn world(extra: Vec<Connection>) -> World {
             apis: Arc::new(Tools(tool.clone())),
             deliveries: deliveries.clone(),
             queue: queue.clone(),
-            tenants: Arc::new(crate::fakes::MemTenants::default()),
+            tenants: Arc::new(crate::testing::MemTenants::default()),
         },
         connections,
         sis,

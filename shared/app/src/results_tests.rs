@@ -1,7 +1,7 @@
 //! The results use cases over in-memory ports and a scripted grade source.
 
 use super::*;
-use crate::fakes::*;
+use crate::testing::*;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone};
 use domain::connection::SmsSettings;
@@ -11,10 +11,6 @@ use domain::results::{
 use domain::sis::{Assessable, AssessableKind, Enrolment, Learner, OfferingStatus};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
-
-#[path = "results_fakes.rs"]
-mod results_fakes;
-use results_fakes::*;
 
 /// A scripted Moodle course: grades per user, completions, and call counts.
 #[derive(Default)]

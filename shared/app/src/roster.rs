@@ -346,7 +346,7 @@ pub async fn dispatch_roster_updates(
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
-            Err(TickFailure::Panic(crate::dispatch::panic_text(
+            Err(TickFailure::Panic(crate::errors::panic_text(
                 panic.as_ref(),
             )))
         });
@@ -374,9 +374,9 @@ pub async fn dispatch_roster_updates(
 /// Why one tenant's tick did not happen.
 #[derive(Debug, thiserror::Error)]
 enum TickFailure {
-    #[error("{}", crate::push::error_text(.0))]
+    #[error("{}", crate::errors::error_text(.0))]
     Tick(#[from] RosterTickError),
-    #[error("{}", crate::push::error_text(.0))]
+    #[error("{}", crate::errors::error_text(.0))]
     Store(#[from] StoreError),
     #[error("the roster tick {0}")]
     Panic(String),
@@ -480,7 +480,7 @@ async fn due_pushes(
             Err(error) => {
                 let reason = format!(
                     "The SMS offering could not be read ({}); send the offering again through the API.",
-                    crate::push::error_text(&error)
+                    crate::errors::error_text(&error)
                 );
                 tracing::error!(%tenant, offering = %ck.offering, error = &error as &dyn std::error::Error, "a marked offering could not be read; skipped");
                 if ck.last_error.as_deref() != Some(reason.as_str()) {
@@ -510,7 +510,7 @@ async fn due_pushes(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::fakes::MemSis;
+    use crate::testing::MemSis;
     use async_trait::async_trait;
     use chrono::{TimeDelta, TimeZone};
     use connectors::coursekey::CourseKeyClient;
@@ -728,7 +728,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
-            tenants: &crate::fakes::MemTenants::default(),
+            tenants: &crate::testing::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
 
@@ -808,7 +808,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
-            tenants: &crate::fakes::MemTenants::default(),
+            tenants: &crate::testing::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
         store
@@ -899,7 +899,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
-            tenants: &crate::fakes::MemTenants::default(),
+            tenants: &crate::testing::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
         let (tenant, off) = (tenant(), off());
@@ -971,13 +971,13 @@ mod tests {
      {
         let sim = CourseKeySim::new("ck_key", "whsec");
         let (store, sis, _) = setup(&sim, "http://127.0.0.1:9").await;
-        let connections = crate::fakes::MemConnections::default();
+        let connections = crate::testing::MemConnections::default();
         connections
             .save_connection(&ck_connection(15, true))
             .await
             .unwrap();
-        let queue = crate::fakes::MemQueue::default();
-        let tenants = crate::fakes::MemTenants::default();
+        let queue = crate::testing::MemQueue::default();
+        let tenants = crate::testing::MemTenants::default();
         let tick = |at| dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, at);
         let job = Job::PushCourseKeyRoster {
             tenant: tenant(),
@@ -1029,13 +1029,13 @@ mod tests {
     async fn a_tick_whose_pushes_cannot_be_queued_is_not_recorded_and_its_retry_queues_them() {
         let sim = CourseKeySim::new("ck_key", "whsec");
         let (store, sis, _) = setup(&sim, "http://127.0.0.1:9").await;
-        let connections = crate::fakes::MemConnections::default();
+        let connections = crate::testing::MemConnections::default();
         connections
             .save_connection(&ck_connection(1, true))
             .await
             .unwrap();
-        let queue = crate::fakes::MemQueue::default();
-        let tenants = crate::fakes::MemTenants::default();
+        let queue = crate::testing::MemQueue::default();
+        let tenants = crate::testing::MemTenants::default();
         queue.refuse_next.lock().unwrap().push(0);
         let err = dispatch_roster_updates(&connections, &store, &sis, &queue, &tenants, t(3, 1))
             .await
@@ -1111,7 +1111,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &meddling,
-            tenants: &crate::fakes::MemTenants::default(),
+            tenants: &crate::testing::MemTenants::default(),
         };
         push_offering(&p, &settings, &tenant(), &off(), t(2, 20))
             .await
@@ -1131,7 +1131,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
-            tenants: &crate::fakes::MemTenants::default(),
+            tenants: &crate::testing::MemTenants::default(),
         };
         push_offering(&p, &settings, &tenant(), &off(), t(2, 21))
             .await
@@ -1151,7 +1151,7 @@ mod tests {
             store: &store,
             sis: &sis,
             roster: &client,
-            tenants: &crate::fakes::MemTenants::default(),
+            tenants: &crate::testing::MemTenants::default(),
         };
         let settings = CourseKeySettings::default();
         push_offering(&p, &settings, &tenant(), &off(), t(2, 20))
