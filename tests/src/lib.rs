@@ -39,6 +39,7 @@ pub async fn local_system_with(adjust: impl FnOnce(&mut cloud::Config)) -> Local
         api: role("api").await,
     };
     LocalSystem::with_functions(config, sdk, functions)
+        .unwrap_or_else(|e| panic!("building the functions: {}", cloud::error_chain(&e)))
 }
 
 /// Serves a router on a free loopback port and returns its base URL.

@@ -82,7 +82,11 @@ async fn world<const N: usize>(format: DeliveryFormat) -> World {
         .unwrap();
     let deps = retry_worker::Deps {
         now: clock::<N>,
-        ..retry_worker::Deps::from_aws(&system.config, &sdk).unwrap()
+        ..retry_worker::Deps::from_aws(
+            &retry_worker::Config::from_stack(&system.config).unwrap(),
+            &sdk,
+        )
+        .unwrap()
     };
     World {
         system,

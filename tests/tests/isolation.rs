@@ -265,7 +265,11 @@ async fn the_daily_retry_delivers_every_tenants_due_deliveries_past_a_poisoned_o
     let outbox = Arc::new(Outbox::default());
     let deps = retry_worker::Deps {
         mailer: outbox.clone(),
-        ..retry_worker::Deps::from_aws(&system.config, &sdk).unwrap()
+        ..retry_worker::Deps::from_aws(
+            &retry_worker::Config::from_stack(&system.config).unwrap(),
+            &sdk,
+        )
+        .unwrap()
     };
     let swept = retry_worker::handler::handle(
         &deps,

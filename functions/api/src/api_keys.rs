@@ -2,8 +2,8 @@
 //! no key can be shown again, even masked), and revoked by id. A revoked key is
 //! refused (403) from the next request on.
 
-use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
+use crate::{AppState, Deps};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -13,7 +13,7 @@ use domain::ports::ApiKeyInfo;
 use serde::Serialize;
 
 /// The API key routes, merged under `/v1`.
-pub fn routes() -> Router<Deps> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api-keys", get(list_api_keys))
         .route("/api-keys/{id}", delete(revoke_api_key))

@@ -16,11 +16,11 @@
 //!   refused by validation, each with its reason, so a person sees what was not
 //!   imported (the same reasons the error email lists).
 //!
-//! The routes carry their own adapters ([`CourseKeyApi`], as an extension) and
-//! read the tenant the API key middleware puts in the request.
+//! The routes take their adapters ([`CourseKeyApi`], a part of [`crate::AppState`])
+//! as `State` and read the tenant the API key middleware puts in the request.
 
 use crate::error::ApiError;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -54,7 +54,7 @@ pub struct CourseKeyApi {
 }
 
 /// The routes, to merge under `/v1` behind the API key check.
-pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> {
+pub fn routes() -> Router<crate::AppState> {
     Router::new()
         .route(
             "/offerings/{offering}/coursekey",
@@ -69,7 +69,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: CourseKeyApi) -> Router<S> 
             "/programmes/{programme}/courses/{course}/coursekey",
             get(get_programme_course).put(put_programme_course),
         )
-        .layer(Extension(api))
 }
 
 /// What a person sets on an offering.
@@ -200,7 +199,7 @@ async fn view(
     responses((status = 200, body = CourseKeyView), (status = 404, body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_coursekey(
-    Extension(api): Extension<CourseKeyApi>,
+    State(api): State<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
 ) -> Result<Json<CourseKeyView>, ApiError> {
@@ -217,7 +216,7 @@ pub async fn get_coursekey(
                (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn put_coursekey(
-    Extension(api): Extension<CourseKeyApi>,
+    State(api): State<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
     body: axum::body::Bytes,
@@ -363,7 +362,7 @@ fn queue_error(e: domain::ports::QueueError) -> ApiError {
     responses((status = 200, body = AttendanceList), (status = 404, body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_attendance(
-    Extension(api): Extension<CourseKeyApi>,
+    State(api): State<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(offering): Path<String>,
 ) -> Result<Json<AttendanceList>, ApiError> {
@@ -382,7 +381,7 @@ pub async fn list_attendance(
     responses((status = 200, body = RejectedList), (status = 404, body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_rejected_records(
-    Extension(api): Extension<CourseKeyApi>,
+    State(api): State<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
 ) -> Result<Json<RejectedList>, ApiError> {
@@ -454,7 +453,7 @@ async fn programme_view(
     responses((status = 200, body = ProgrammeCourseView), (status = 400, body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_programme_course(
-    Extension(api): Extension<CourseKeyApi>,
+    State(api): State<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path((programme, course)): Path<(String, String)>,
 ) -> Result<Json<ProgrammeCourseView>, ApiError> {
@@ -471,7 +470,7 @@ pub async fn get_programme_course(
     responses((status = 200, body = ProgrammeCourseView), (status = 400, body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn put_programme_course(
-    Extension(api): Extension<CourseKeyApi>,
+    State(api): State<CourseKeyApi>,
     Extension(tenant): Extension<TenantId>,
     Path((programme, course)): Path<(String, String)>,
     body: axum::body::Bytes,

@@ -2,9 +2,9 @@
 //! attempt, resend one now, cancel one. Tenant-scoped like every `/v1` route:
 //! the tenant comes from the API key, and every key read starts with it.
 
-use crate::Deps;
 use crate::error::ApiError;
 use crate::json::Query;
+use crate::{AppState, Deps};
 use app::deliveries::{self, DeliveryError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,7 +22,7 @@ pub const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 100;
 
 /// The deliveries routes, merged under `/v1`.
-pub fn routes() -> Router<Deps> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/deliveries", get(list_deliveries))
         .route("/deliveries/{delivery}", get(get_delivery))

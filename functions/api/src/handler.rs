@@ -1,7 +1,7 @@
 //! The routes. Every `/v1` route is scoped to the tenant of the API key.
 
-use crate::Deps;
 use crate::error::ApiError;
+use crate::{AppState, Deps};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -15,15 +15,10 @@ use serde::Serialize;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The API as an axum Router: served by `lambda_http::run` in Lambda and by
-/// `axum::serve` in the local runner; tests call it with `oneshot`.
-pub fn app(deps: Deps) -> Router {
-    app_with(deps, Router::new())
-}
-
-/// [`app`] with more `/v1` routes (the results and mapping routes,
-/// [`crate::results::routes`]), behind the same API key check.
-pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
+/// The API as an axum Router, every route over one [`AppState`]: served by
+/// `lambda_http::run` in Lambda and by `axum::serve` in the local runner; tests call
+/// it with `oneshot`. The only place the shipped Router is assembled.
+pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/connections", get(list_connections))
         .route("/connections/{connection}", get(get_connection))
@@ -32,8 +27,10 @@ pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
         .merge(crate::deliveries::routes())
         .merge(crate::settings::routes())
         .merge(crate::api_keys::routes())
-        .merge(more_v1)
-        .route_layer(middleware::from_fn_with_state(deps.clone(), authenticate));
+        .merge(crate::results::routes())
+        .merge(crate::coursekey::routes())
+        .merge(crate::lln::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(crate::openapi::serve))
@@ -42,7 +39,7 @@ pub fn app_with(deps: Deps, more_v1: Router<Deps>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(crate::error::json_errors))
-        .with_state(deps)
+        .with_state(state)
 }
 
 #[utoipa::path(get, path = "/health", tag = "connections", responses((status = 200, description = "The API is up")))]

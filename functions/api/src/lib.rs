@@ -1,6 +1,7 @@
 //! api: the HTTP API for the SMS and its admins.
 
 pub mod api_keys;
+pub mod config;
 pub mod connections;
 pub mod coursekey;
 pub mod deliveries;
@@ -21,9 +22,110 @@ pub mod results;
 pub mod runs;
 pub mod settings;
 
+pub use config::Config;
+pub use handler::app;
+
+use axum::extract::FromRef;
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore, SecretError, SecretSource};
 use secrecy::SecretString;
 use std::sync::Arc;
+
+/// Everything the routes need, built once per instance by [`AppState::from_aws`] (the
+/// composition root: `main`, the local runner and the tests all call it) and handed to
+/// handlers as axum `State`. Each handler takes the part it needs (`State<Deps>`,
+/// `State<ResultsDeps>`, ...) through `FromRef`; only the request's tenant, which the
+/// API key middleware resolves, travels as a request extension.
+#[derive(Clone)]
+pub struct AppState {
+    pub deps: Deps,
+    /// The results and mapping routes' store and grade sources.
+    pub results: results::ResultsDeps,
+    /// The CourseKey routes' adapters.
+    pub coursekey: coursekey::CourseKeyApi,
+    /// The LLN use cases.
+    pub lln: lln::LlnRoutes,
+}
+
+impl AppState {
+    /// The AWS adapters over the configured tables, queues and secrets, the Moodle
+    /// gateways and the OCSAT / LLN Robot connector. Reads nothing and connects
+    /// nowhere: the pepper is read by the first request that checks a key.
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores =
+            cloud::Stores::build(&config.tables, &config.queues, config.run_history_days, sdk);
+        let secrets = Arc::new(stores.secrets);
+        let gateways = Arc::new(
+            connectors::moodle_gateway::MoodleGateways::new(
+                secrets.clone(),
+                config.secret_prefix.clone(),
+            )
+            .with_egress(config.egress),
+        );
+        let mut deps = Deps {
+            connections: Arc::new(stores.connections),
+            runs: Arc::new(stores.runs),
+            deliveries: Arc::new(stores.deliveries),
+            tenants: Arc::new(stores.tenants),
+            api_keys: Arc::new(stores.api_keys),
+            pepper: Pepper::lazy(secrets.clone(), config.api_key_pepper_secret.clone()),
+            sis: Arc::new(stores.sis),
+            links: Arc::new(stores.links),
+            queue: Arc::new(stores.queue),
+            learning: gateways.clone(),
+            secret_sink: secrets.clone(),
+            secret_source: secrets,
+            secret_prefix: config.secret_prefix.clone(),
+            probe: Arc::new(probe::MoodleProbe::new(config.egress)),
+            now: chrono::Utc::now,
+            egress: config.egress,
+        };
+        let results = results::ResultsDeps {
+            results: Arc::new(stores.results),
+            grades: gateways,
+        };
+        let coursekey = coursekey::CourseKeyApi {
+            connections: deps.connections.clone(),
+            sis: deps.sis.clone(),
+            attendance: Arc::new(stores.attendance),
+            queue: deps.queue.clone(),
+            tenants: deps.tenants.clone(),
+            now: chrono::Utc::now,
+        };
+        // OCSAT / LLN Robot through the real connector; `deps.probe` then tests LLN
+        // connections too.
+        let lln = lln::wire(&mut deps, stores.lln);
+        Self {
+            deps,
+            results,
+            coursekey,
+            lln,
+        }
+    }
+}
+
+impl FromRef<AppState> for Deps {
+    fn from_ref(state: &AppState) -> Self {
+        state.deps.clone()
+    }
+}
+
+impl FromRef<AppState> for results::ResultsDeps {
+    fn from_ref(state: &AppState) -> Self {
+        state.results.clone()
+    }
+}
+
+impl FromRef<AppState> for coursekey::CourseKeyApi {
+    fn from_ref(state: &AppState) -> Self {
+        state.coursekey.clone()
+    }
+}
+
+impl FromRef<AppState> for lln::LlnRoutes {
+    fn from_ref(state: &AppState) -> Self {
+        state.lln.clone()
+    }
+}
 
 /// The API key pepper. In Lambda it is read from Secrets Manager by the first request
 /// that checks a key, then kept for the instance's life: init reads no secret, so a

@@ -4,8 +4,8 @@
 //! optional `connection` (query or body); without it the tenant's only LLN
 //! connection is used.
 //!
-//! The routes carry their use cases ([`LlnRoutes`], as an extension) and read
-//! the tenant the API key middleware puts in the request. The rules for LLN
+//! The routes take their use cases ([`LlnRoutes`], a part of [`crate::AppState`])
+//! as `State` and read the tenant the API key middleware puts in the request. The rules for LLN
 //! connections themselves (one per product, URLs prefilled) are here too and
 //! called from `connections.rs`; the connection test goes through [`Probes`].
 
@@ -15,7 +15,7 @@ use crate::json::{JsonBody, Resource, nullable};
 use app::connections::{SiteProbe, SiteReport};
 use app::lln::{AssessmentEdit, Lln, LlnFlowError, SummaryFilter};
 use async_trait::async_trait;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -39,7 +39,7 @@ pub struct LlnRoutes {
 }
 
 /// The routes, to merge under `/v1` behind the API key check.
-pub fn routes<S: Clone + Send + Sync + 'static>(api: LlnRoutes) -> Router<S> {
+pub fn routes() -> Router<crate::AppState> {
     Router::new()
         .route("/lln/candidates", post(create_candidate))
         .route("/lln/candidates/{learner}", get(get_candidate))
@@ -67,7 +67,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: LlnRoutes) -> Router<S> {
         )
         .route("/lln/reports/summary", get(summary))
         .route("/lln/reports/history", get(history))
-        .layer(Extension(api))
 }
 
 // ---- errors ----
@@ -220,7 +219,7 @@ fn named(raw: Option<&str>, field: &str) -> Result<Option<ConnectionId>, ApiErro
               (status = 422, description = "Required fields missing (named in `field` and `message`)", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn create_candidate(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     JsonBody(input): JsonBody<CandidateInput>,
 ) -> Result<Response, ApiError> {
@@ -246,7 +245,7 @@ pub async fn create_candidate(
               (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_candidate(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(learner): Path<String>,
     Query(q): Query<Q>,
@@ -266,7 +265,7 @@ pub async fn get_candidate(
     responses((status = 200, description = "The invitation as pushed"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn push_candidate(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(learner): Path<String>,
     Query(q): Query<Q>,
@@ -301,7 +300,7 @@ struct BulkList {
     responses((status = 200, description = "connection, rows (status ok/issues, created/updated dates, selected)")),
     security(("api_key" = [])))]
 pub async fn bulk_changes(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Query(q): Query<Q>,
 ) -> Result<Response, ApiError> {
@@ -340,7 +339,7 @@ fn codes(raw: &[String], field: &str) -> Result<Vec<LearnerCode>, ApiError> {
     responses((status = 200, description = "pushed, excluded, failed (learner, error, retryable)")),
     security(("api_key" = [])))]
 pub async fn bulk_push(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     JsonBody(input): JsonBody<BulkPushInput>,
 ) -> Result<Response, ApiError> {
@@ -387,7 +386,7 @@ impl Resource for DownloadInput {
               (status = 503, description = "The LLN tool is unavailable", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn start_download(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -430,7 +429,7 @@ fn download_id(raw: &str) -> Result<&str, ApiError> {
     responses((status = 200, description = "The download"), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_download(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
@@ -449,7 +448,7 @@ pub async fn get_download(
               (status = 409, description = "Already saved or cancelled", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn save_download(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
@@ -473,7 +472,7 @@ pub async fn save_download(
               (status = 409, description = "Already saved or cancelled", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn cancel_download(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
@@ -502,7 +501,7 @@ fn assessment_id(raw: &str) -> Result<AssessmentId, ApiError> {
     responses((status = 200, description = "Saved assessments, by completion")),
     security(("api_key" = [])))]
 pub async fn list_assessments(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Query(q): Query<Q>,
 ) -> Result<Response, ApiError> {
@@ -523,7 +522,7 @@ pub async fn list_assessments(
     responses((status = 200, description = "The saved assessment"), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_assessment(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
@@ -563,7 +562,7 @@ impl Resource for AssessmentPatch {
     responses((status = 200, description = "The saved assessment"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn patch_assessment(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
@@ -601,7 +600,7 @@ pub async fn patch_assessment(
     responses((status = 200, description = "connection, product, learner and name, candidate, username, the saved assessment"), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn assessment_report(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
@@ -639,7 +638,7 @@ struct LoggingView {
     responses((status = 200, description = "connection, api_logging, message"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn put_logging(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
     JsonBody(input): JsonBody<LoggingInput>,
@@ -672,7 +671,7 @@ pub async fn put_logging(
     responses((status = 200, description = "The logged calls"), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_log(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -687,7 +686,7 @@ pub async fn get_log(
     responses((status = 200, description = "application/x-ndjson, one call a line", content_type = "application/x-ndjson"), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn download_log(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -717,7 +716,7 @@ pub async fn download_log(
     responses((status = 200, description = "Rows (JSON) or text/csv"), (status = 400, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn summary(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Query(q): Query<Q>,
 ) -> Result<Response, ApiError> {
@@ -762,7 +761,7 @@ pub async fn summary(
     responses((status = 200, description = "Entries oldest first: at, action, learner, detail"), (status = 400, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn history(
-    Extension(api): Extension<LlnRoutes>,
+    State(api): State<LlnRoutes>,
     Extension(tenant): Extension<TenantId>,
     Query(q): Query<Q>,
 ) -> Result<Response, ApiError> {

@@ -2,9 +2,9 @@
 //! the course's activities (type, and whether it can be mapped), map one
 //! assessable to one or more of them, list the mappings.
 
-use crate::Deps;
 use crate::error::ApiError;
 use crate::results::{ResultsDeps, api_error, use_case};
+use crate::{AppState, Deps};
 use app::results::ResultsError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +14,7 @@ use domain::results::{CourseActivity, Mapping, MappingError};
 use domain::{AssessableId, ConnectionId, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Router<Deps> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/offerings/{id}/links/{connection}/activities",
@@ -70,7 +70,7 @@ async fn connection(
 #[utoipa::path(get, path = "/v1/offerings/{id}/links/{connection}/activities", tag = "results", responses((status = 200, body = [ActivityView]), (status = 404, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn list_activities(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, conn)): Path<(String, String)>,
 ) -> Result<Json<Vec<ActivityView>>, ApiError> {
@@ -133,7 +133,7 @@ impl From<Mapping> for MappingView {
 #[utoipa::path(put, path = "/v1/offerings/{id}/mappings/{connection}/{assessable}", tag = "results", request_body = MapBody, responses((status = 200, body = MappingView), (status = 404, body = crate::error::ErrorBody), (status = 422, description = "An activity cannot be mapped (the message names its type), or the assessable is of a level the connection's `result_levels` leaves out (field `assessable`)", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn map_assessable(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, conn, assessable)): Path<(String, String, String)>,
     crate::json::JsonBody(body): crate::json::JsonBody<MapBody>,
@@ -173,7 +173,7 @@ pub async fn map_assessable(
 #[utoipa::path(get, path = "/v1/offerings/{id}/mappings/{connection}", tag = "results", responses((status = 200, body = [MappingView])), security(("api_key" = [])))]
 pub async fn list_mappings(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, conn)): Path<(String, String)>,
 ) -> Result<Json<Vec<MappingView>>, ApiError> {

@@ -2,7 +2,7 @@
 //! request and response types, served at `GET /openapi.json`; and the routes
 //! of the SMS and admin resources.
 
-use crate::Deps;
+use crate::AppState;
 use crate::{connections, enrolments, handler, learners, linking, links, offerings, preview};
 use axum::Json;
 use axum::Router;
@@ -285,7 +285,7 @@ pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The resource routes under `/v1` (the caller adds authentication).
-pub fn routes() -> Router<Deps> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/connections", post(connections::create_connection))
         .route(

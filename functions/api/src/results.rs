@@ -3,7 +3,7 @@
 //! like every `/v1` route.
 //!
 //! The results and mapping routes need the result store and the Moodle grade
-//! sources ([`ResultsDeps`]); [`crate::handler::app_with`] merges them under
+//! sources ([`ResultsDeps`], a part of [`crate::AppState`]); [`crate::handler::app`] merges them under
 //! `/v1`, behind the same API key check.
 
 use crate::Deps;
@@ -32,7 +32,7 @@ pub struct ResultsDeps {
 }
 
 /// The results and mapping routes, merged under `/v1`.
-pub fn routes(results: ResultsDeps) -> Router<Deps> {
+pub fn routes() -> Router<crate::AppState> {
     Router::new()
         .route("/connections/{connection}/results", get(list_results))
         .route(
@@ -60,7 +60,6 @@ pub fn routes(results: ResultsDeps) -> Router<Deps> {
             post(process_completion),
         )
         .merge(crate::mappings::routes())
-        .layer(Extension(results))
 }
 
 pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<'a> {
@@ -187,7 +186,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/connections/{connection}/results", tag = "results", params(("connection" = String, Path), ListQuery), responses((status = 200, body = [ResultView]), (status = 400, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn list_results(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
     Query(query): Query<ListQuery>,
@@ -257,7 +256,7 @@ impl crate::json::Resource for AdjustBody {
 #[utoipa::path(patch, path = "/v1/offerings/{id}/results/{learner}/{assessable}", tag = "results", request_body = AdjustBody, responses((status = 200, body = ResultView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn adjust_result(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, learner, assessable)): Path<(String, String, String)>,
     crate::json::JsonBody(body): crate::json::JsonBody<AdjustBody>,
@@ -285,7 +284,7 @@ pub async fn adjust_result(
 #[utoipa::path(post, path = "/v1/offerings/{id}/results/{learner}/{assessable}/process", tag = "results", responses((status = 200, body = ResultView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn process_result(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, learner, assessable)): Path<(String, String, String)>,
 ) -> Result<Json<ResultView>, ApiError> {
@@ -308,7 +307,7 @@ pub struct ProcessedAll {
 #[utoipa::path(post, path = "/v1/connections/{connection}/results/process", tag = "results", responses((status = 200, body = ProcessedAll), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn process_all(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
 ) -> Result<Json<ProcessedAll>, ApiError> {
@@ -373,7 +372,7 @@ impl From<StoredCompletion> for CompletionView {
 #[utoipa::path(get, path = "/v1/connections/{connection}/completions", tag = "results", params(("connection" = String, Path), ListQuery), responses((status = 200, body = [CompletionView]), (status = 400, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn list_completions(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path(connection): Path<String>,
     Query(query): Query<ListQuery>,
@@ -411,7 +410,7 @@ impl crate::json::Resource for AdjustCompletionBody {
 #[utoipa::path(patch, path = "/v1/offerings/{id}/completions/{learner}", tag = "results", request_body = AdjustCompletionBody, responses((status = 200, body = CompletionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn adjust_completion(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, learner)): Path<(String, String)>,
     crate::json::JsonBody(body): crate::json::JsonBody<AdjustCompletionBody>,
@@ -427,7 +426,7 @@ pub async fn adjust_completion(
 #[utoipa::path(post, path = "/v1/offerings/{id}/completions/{learner}/process", tag = "results", responses((status = 200, body = CompletionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn process_completion(
     State(deps): State<Deps>,
-    Extension(results): Extension<ResultsDeps>,
+    State(results): State<ResultsDeps>,
     Extension(tenant): Extension<TenantId>,
     Path((id, learner)): Path<(String, String)>,
 ) -> Result<Json<CompletionView>, ApiError> {

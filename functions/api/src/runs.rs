@@ -125,13 +125,13 @@ pub async fn start_run(
             connection: id.clone(),
             run: run.clone(),
             trigger: Trigger::Manual,
-            offering: offering.as_ref().map(ToString::to_string),
+            offering: offering.clone(),
         },
         Stage::Import => Job::FetchResults {
             tenant: tenant.clone(),
             connection: id.clone(),
             run: run.clone(),
-            offering: offering.as_ref().map(ToString::to_string),
+            offering: offering.clone(),
         },
     };
     enqueue(&deps, &[job]).await?;

@@ -1,9 +1,9 @@
 //! The tenant's own settings: its time zone, how long its run history is kept, and the email
 //! a connection's error address gets when a run finishes with errors.
 
-use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{JsonBody, Resource};
+use crate::{AppState, Deps};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -11,7 +11,7 @@ use domain::TenantId;
 use domain::tenant::TenantSettings;
 
 /// The settings routes, merged under `/v1`.
-pub fn routes() -> Router<Deps> {
+pub fn routes() -> Router<AppState> {
     Router::new().route("/settings", get(get_settings).put(put_settings))
 }
 

@@ -3,18 +3,32 @@
 //! settings and status, the send flag that cannot be unmarked once
 //! synchronized, and the offering's attendance.
 
-use api::coursekey::{CourseKeyApi, routes};
-use axum::Extension;
+use api::AppState;
+use api::coursekey::CourseKeyApi;
 use axum::body::Body;
 use axum::http::Request;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::attendance::{Attendance, JournalEntry, Mark};
-use domain::ports::SisStore;
+use domain::ports::{ApiKeyStore, SisStore};
 use domain::sis::{Offering, OfferingStatus};
 use domain::{LearnerCode, OfferingId, TenantId};
 use http_body_util::BodyExt;
-use std::sync::Arc;
+use secrecy::ExposeSecret;
 use tower::ServiceExt;
+
+const KEY: &str = "lb_test_key_acme_ck_0123456789abcdef0123456789abcdef";
+
+/// The api as its main builds it; its CourseKey adapters are at hand for set-up.
+struct Api {
+    state: AppState,
+}
+
+impl std::ops::Deref for Api {
+    type Target = CourseKeyApi;
+    fn deref(&self) -> &CourseKeyApi {
+        &self.state.coursekey
+    }
+}
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap()
@@ -24,7 +38,7 @@ fn tenant() -> TenantId {
     TenantId::parse("acme").unwrap()
 }
 
-async fn api() -> CourseKeyApi {
+async fn api() -> Api {
     let config = cloud::testing::fresh_stack().await;
     let sdk = cloud::testing::sdk().await;
     let stores = cloud::Stores::new(&config, &sdk);
@@ -44,33 +58,38 @@ async fn api() -> CourseKeyApi {
         })
         .await
         .unwrap();
-    // From here on the api may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(
-        &config,
+    let pepper = stores
+        .secrets
+        .get(config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), KEY);
+    stores
+        .api_keys
+        .save_key(&hash, &tenant(), "test", now())
+        .await
+        .unwrap();
+    // From here on the api may do only what its role in infra/template.yaml allows,
+    // built as its main builds it, with the test's clock on the CourseKey routes.
+    let mut state = AppState::from_aws(
+        &api::Config::from_stack(&config).unwrap(),
         &cloud::testing::function_sdk(&sdk, &config, "api").await,
     );
-    CourseKeyApi {
-        connections: Arc::new(stores.connections),
-        sis: Arc::new(stores.sis),
-        attendance: Arc::new(stores.attendance),
-        queue: Arc::new(stores.queue),
-        tenants: Arc::new(stores.tenants),
-        now,
-    }
+    state.coursekey.now = now;
+    Api { state }
 }
 
 async fn call(
-    api: &CourseKeyApi,
+    api: &Api,
     method: &str,
     uri: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let router = axum::Router::new()
-        .nest("/v1", routes::<()>(api.clone()))
-        .layer(Extension(tenant()));
+    let router = api::app(api.state.clone());
     let request = Request::builder()
         .method(method)
         .uri(uri)
+        .header("authorization", format!("Bearer {KEY}"))
         .header("content-type", "application/json")
         .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
         .unwrap();

@@ -3,19 +3,17 @@
 //! and state, one with every attempt, resend now, cancel; errors name the
 //! field; one tenant never sees another's deliveries.
 
-use api::{Deps, handler};
+use api::AppState;
 use chrono::{TimeZone, Utc};
 use cloud::testing;
 use domain::delivery::{
     Attempt, DeliveryKey, DeliveryKind, SendResult, SmsAnswer, Verdict, after_attempt, claim,
 };
-use domain::egress::Egress;
 use domain::ports::ApiKeyStore;
 use domain::{AssessableId, ConnectionId, Job, LearnerCode, OfferingId, QueueRole, TenantId};
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use std::sync::Arc;
 use tower::ServiceExt;
 
 const ACME_KEY: &str = "lb_fixture_key_acme_0123456789abcdef0123456789abcdef";
@@ -32,7 +30,7 @@ fn key(learner: &str) -> DeliveryKey {
 }
 
 struct Api {
-    deps: Deps,
+    state: AppState,
     config: cloud::Config,
     sdk: aws_config::SdkConfig,
 }
@@ -68,35 +66,13 @@ async fn api() -> Api {
             .await
             .unwrap();
     }
-    // From here on the api may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
-    let secrets = Arc::new(stores.secrets);
-    let deps = Deps {
-        connections: Arc::new(stores.connections),
-        runs: Arc::new(stores.runs),
-        deliveries: Arc::new(stores.deliveries),
-        tenants: Arc::new(stores.tenants),
-        api_keys: Arc::new(stores.api_keys),
-        pepper: pepper.into(),
-        sis: Arc::new(stores.sis),
-        links: Arc::new(stores.links),
-        queue: Arc::new(stores.queue),
-        learning: Arc::new(
-            connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                config.secret_prefix.clone(),
-            )
-            .with_egress(Egress::AllowInternal),
-        ),
-        secret_sink: secrets.clone(),
-        secret_source: secrets,
-        secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
-        now: Utc::now,
-        // The simulators listen on 127.0.0.1.
-        egress: Egress::AllowInternal,
-    };
-    Api { deps, config, sdk }
+    // From here on the api may do only what its role in infra/template.yaml allows,
+    // built as its main builds it.
+    let state = AppState::from_aws(
+        &api::Config::from_stack(&config).unwrap(),
+        &testing::function_sdk(&sdk, &config, "api").await,
+    );
+    Api { state, config, sdk }
 }
 
 impl Api {
@@ -107,10 +83,7 @@ impl Api {
             .header("authorization", format!("Bearer {key}"))
             .body(lambda_http::Body::Empty)
             .unwrap();
-        let response = handler::app(self.deps.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = api::app(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap())
@@ -120,7 +93,7 @@ impl Api {
 #[tokio::test]
 async fn list_see_resend_and_cancel_deliveries() {
     let api = api().await;
-    let store = api.deps.deliveries.clone();
+    let store = api.state.deps.deliveries.clone();
     let sms = ConnectionId::parse("sms").unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap();
     // One refused (pending, with an attempt), one delivered.
@@ -199,7 +172,7 @@ async fn list_see_resend_and_cancel_deliveries() {
         jobs,
         vec![Job::Deliver {
             tenant: TenantId::parse("acme").unwrap(),
-            delivery: l1.to_string()
+            delivery: l1.clone()
         }]
     );
     // A delivered one is neither resent nor cancelled.

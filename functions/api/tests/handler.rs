@@ -1,21 +1,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! API Gateway v2 requests from events/ through the Router, against moto.
 
-use api::{Deps, handler};
+use api::AppState;
 use chrono::Utc;
 use cloud::testing::{self, connection};
 use domain::ConnectionKind::{CourseKey, Moodle};
 use domain::TenantId;
-use domain::egress::Egress;
 use domain::ports::{ApiKeyStore, ConnectionStore};
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
-use std::sync::Arc;
 use tower::ServiceExt;
 
 const FIXTURE_KEY: &str = "lb_fixture_key_acme_0123456789abcdef0123456789abcdef";
 
-async fn deps() -> Deps {
+async fn deps() -> AppState {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
     let stores = cloud::Stores::new(&config, &sdk);
@@ -42,44 +40,22 @@ async fn deps() -> Deps {
     ] {
         stores.connections.save_connection(&c).await.unwrap();
     }
-    // From here on the api may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
-    let secrets = Arc::new(stores.secrets);
-    Deps {
-        connections: Arc::new(stores.connections),
-        runs: Arc::new(stores.runs),
-        deliveries: Arc::new(stores.deliveries),
-        tenants: Arc::new(stores.tenants),
-        api_keys: Arc::new(stores.api_keys),
-        pepper: pepper.into(),
-        sis: Arc::new(stores.sis),
-        links: Arc::new(stores.links),
-        queue: Arc::new(stores.queue),
-        learning: Arc::new(
-            connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                config.secret_prefix.clone(),
-            )
-            .with_egress(Egress::AllowInternal),
-        ),
-        secret_sink: secrets.clone(),
-        secret_source: secrets,
-        secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
-        now: Utc::now,
-        // The simulators listen on 127.0.0.1.
-        egress: Egress::AllowInternal,
-    }
+    // From here on the api may do only what its role in infra/template.yaml allows,
+    // built as its main builds it.
+    AppState::from_aws(
+        &api::Config::from_stack(&config).unwrap(),
+        &testing::function_sdk(&sdk, &config, "api").await,
+    )
 }
 
-async fn call(deps: &Deps, event: &str) -> (u16, serde_json::Value) {
+async fn call(deps: &AppState, event: &str) -> (u16, serde_json::Value) {
     let request =
         lambda_http::request::from_str(event).expect("fixture is an API Gateway v2 request");
     send(deps, request).await
 }
 
-async fn send(deps: &Deps, request: lambda_http::Request) -> (u16, serde_json::Value) {
-    let response = handler::app(deps.clone()).oneshot(request).await.unwrap();
+async fn send(deps: &AppState, request: lambda_http::Request) -> (u16, serde_json::Value) {
+    let response = api::app(deps.clone()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (

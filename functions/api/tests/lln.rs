@@ -5,12 +5,11 @@
 //! update, downloads held until saved or cancelled, saved assessments and
 //! their report, the API call log, the summary CSV and the history.
 
-use api::{Deps, handler};
+use api::AppState;
 use axum::body::Body;
 use axum::http::Request;
 use chrono::{TimeDelta, Utc};
 use cloud::testing;
-use domain::egress::Egress;
 use domain::ports::{ApiKeyStore, ConnectionStore, SisStore};
 use domain::sis::Learner;
 use domain::{LearnerCode, TenantId};
@@ -27,8 +26,7 @@ const CLIENT_SECRET: &str = "cs-very-secret-0987654321";
 const API_KEY: &str = "ak-very-secret-1234567890";
 
 struct Api {
-    deps: Deps,
-    lln: api::lln::LlnRoutes,
+    state: AppState,
     sis: Arc<dyn SisStore>,
 }
 
@@ -86,37 +84,14 @@ async fn api() -> Api {
     ] {
         stores.sis.save_learner(&l).await.unwrap();
     }
-    // From here on the api may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
-    let secrets = Arc::new(stores.secrets);
-    let sis: Arc<dyn SisStore> = Arc::new(stores.sis);
-    let mut deps = Deps {
-        connections: Arc::new(stores.connections),
-        runs: Arc::new(stores.runs),
-        deliveries: Arc::new(stores.deliveries),
-        tenants: Arc::new(stores.tenants),
-        api_keys: Arc::new(stores.api_keys),
-        pepper: pepper.into(),
-        sis: sis.clone(),
-        links: Arc::new(stores.links),
-        queue: Arc::new(stores.queue),
-        learning: Arc::new(
-            connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                config.secret_prefix.clone(),
-            )
-            .with_egress(Egress::AllowInternal),
-        ),
-        secret_sink: secrets.clone(),
-        secret_source: secrets,
-        secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
-        now: Utc::now,
-        // The simulators listen on 127.0.0.1.
-        egress: Egress::AllowInternal,
-    };
-    let lln = api::lln::wire(&mut deps, stores.lln);
-    Api { deps, lln, sis }
+    // From here on the api may do only what its role in infra/template.yaml allows,
+    // built as its main builds it.
+    let state = AppState::from_aws(
+        &api::Config::from_stack(&config).unwrap(),
+        &testing::function_sdk(&sdk, &config, "api").await,
+    );
+    let sis = state.deps.sis.clone();
+    Api { state, sis }
 }
 
 impl Api {
@@ -127,7 +102,7 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String, String) {
-        let router = handler::app_with(self.deps.clone(), api::lln::routes(self.lln.clone()));
+        let router = api::app(self.state.clone());
         let request = Request::builder()
             .method(method)
             .uri(path)

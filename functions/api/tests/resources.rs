@@ -4,7 +4,7 @@
 //! the connection test against the Moodle simulator), the OpenAPI document,
 //! every error as JSON `{error, field, message}`, and tenant isolation.
 
-use api::{Deps, handler};
+use api::{AppState, handler};
 use chrono::Utc;
 use cloud::testing::{self, connection};
 use domain::ConnectionKind::{CourseKey, Moodle};
@@ -24,7 +24,7 @@ const BOLT_KEY: &str = "lb_test_key_bolt_0123456789abcdef0123456789abcdef";
 const REVOKED_KEY: &str = "lb_test_key_revoked_0123456789abcdef0123456789abc";
 
 struct Api {
-    deps: Deps,
+    state: AppState,
     config: cloud::Config,
     sdk: aws_config::SdkConfig,
 }
@@ -70,35 +70,13 @@ async fn api() -> Api {
     ] {
         stores.connections.save_connection(&c).await.unwrap();
     }
-    // From here on the api may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
-    let secrets = Arc::new(stores.secrets);
-    let deps = Deps {
-        connections: Arc::new(stores.connections),
-        runs: Arc::new(stores.runs),
-        deliveries: Arc::new(stores.deliveries),
-        tenants: Arc::new(stores.tenants),
-        api_keys: Arc::new(stores.api_keys),
-        pepper: pepper.into(),
-        sis: Arc::new(stores.sis),
-        links: Arc::new(stores.links),
-        queue: Arc::new(stores.queue),
-        learning: Arc::new(
-            connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                config.secret_prefix.clone(),
-            )
-            .with_egress(Egress::AllowInternal),
-        ),
-        secret_sink: secrets.clone(),
-        secret_source: secrets,
-        secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
-        now: Utc::now,
-        // The simulators listen on 127.0.0.1.
-        egress: Egress::AllowInternal,
-    };
-    Api { deps, config, sdk }
+    // From here on the api may do only what its role in infra/template.yaml allows,
+    // built as its main builds it.
+    let state = AppState::from_aws(
+        &api::Config::from_stack(&config).unwrap(),
+        &testing::function_sdk(&sdk, &config, "api").await,
+    );
+    Api { state, config, sdk }
 }
 
 impl Api {
@@ -108,10 +86,7 @@ impl Api {
     }
 
     async fn send_full(&self, request: lambda_http::Request) -> (u16, http::HeaderMap, Value) {
-        let response = handler::app(self.deps.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = api::app(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -138,7 +113,8 @@ impl Api {
     }
 
     async fn link(&self, tenant: &str, offering: &str, connection: &str) {
-        self.deps
+        self.state
+            .deps
             .links
             .save_link(&CourseLink {
                 tenant: TenantId::parse(tenant).unwrap(),
@@ -1490,7 +1466,8 @@ async fn a_transferred_enrolment_is_removed_only_by_the_explicit_action() {
     assert_error(status, &body, 409, Some("removal.connection"));
 
     let tenant = TenantId::parse("acme").unwrap();
-    api.deps
+    api.state
+        .deps
         .links
         .save_transfer(&Transfer {
             tenant: tenant.clone(),
@@ -1557,6 +1534,7 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
     assert_eq!(body["stage"], "full");
     let run = domain::RunId::parse(body["run"].as_str().unwrap()).unwrap();
     let stored = api
+        .state
         .deps
         .runs
         .run(&tenant, &conn, &run)
@@ -1585,7 +1563,7 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
     assert_eq!(status, 202, "{body}");
     let jobs = testing::drain_jobs(&api.sdk, &api.config, QueueRole::ResultsFetch).await;
     assert!(
-        matches!(jobs.as_slice(), [Job::FetchResults { offering: Some(o), .. }] if o == "OCC-7"),
+        matches!(jobs.as_slice(), [Job::FetchResults { offering: Some(o), .. }] if o.as_str() == "OCC-7"),
         "{jobs:?}"
     );
 
@@ -1612,7 +1590,8 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
     let (status, body) = api.call(ACME_KEY, "POST", &stop, None).await;
     assert_eq!(status, 202, "{body}");
     assert!(
-        api.deps
+        api.state
+            .deps
             .runs
             .stop_requested(&tenant, &conn, &run)
             .await
@@ -1620,7 +1599,8 @@ async fn a_person_starts_a_run_or_only_a_download_and_can_stop_it() {
     );
     let (status, _) = api.call(BOLT_KEY, "POST", &stop, None).await;
     assert_eq!(status, 404, "another tenant cannot stop acme's run");
-    api.deps
+    api.state
+        .deps
         .runs
         .finish_run(
             &tenant,
@@ -1803,6 +1783,7 @@ async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_c
         ConnectionId::parse("moodle-manual").unwrap(),
     );
     let stored = api
+        .state
         .deps
         .runs
         .run(&tenant, &conn, &run)
@@ -1810,7 +1791,8 @@ async fn a_tenant_sets_its_history_retention_and_run_error_email_and_runs_show_c
         .unwrap()
         .unwrap();
     assert_eq!(stored.keep_days, Some(90));
-    api.deps
+    api.state
+        .deps
         .runs
         .add_counts(
             &tenant,
@@ -1851,7 +1833,8 @@ async fn an_offering_shows_the_runs_that_covered_it() {
             )
             .await;
         assert!(matches!(status, 200 | 201));
-        api.deps
+        api.state
+            .deps
             .links
             .save_link(&CourseLink {
                 tenant: tenant.clone(),
@@ -2062,6 +2045,7 @@ async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() 
         assert!(!text.contains(secret), "no key is ever shown");
     }
     let pepper = api
+        .state
         .deps
         .pepper
         .get()
@@ -2092,7 +2076,7 @@ async fn api_keys_are_listed_without_the_keys_and_a_revoked_one_stops_at_once() 
     assert_error(status, &body, 404, Some("api_key_id"));
 
     // Revoked, it is refused from the very next request.
-    let response = handler::app(api.deps.clone())
+    let response = api::app(api.state.clone())
         .oneshot(request(
             ACME_KEY,
             "DELETE",
@@ -2305,7 +2289,7 @@ async fn a_runs_log_is_read_a_page_at_a_time_and_every_line_is_reached() {
 #[tokio::test]
 async fn internal_and_plain_http_base_urls_are_refused_unless_the_deployment_allows_them() {
     let mut api = api().await;
-    api.deps.egress = Egress::PublicOnly;
+    api.state.deps.egress = Egress::PublicOnly;
     let refused = [
         "https://127.0.0.1:8443/moodle",
         "https://169.254.169.254/latest/meta-data/",
@@ -2363,7 +2347,7 @@ async fn internal_and_plain_http_base_urls_are_refused_unless_the_deployment_all
         .await;
     assert_eq!(status, 201, "{body}");
 
-    api.deps.egress = Egress::AllowInternal;
+    api.state.deps.egress = Egress::AllowInternal;
     for (i, url) in refused.iter().enumerate() {
         let id = format!("ssrf-{i}");
         let body = json!({"id": id, "kind": "moodle", "name": "Site", "base_url": url});
@@ -2380,8 +2364,8 @@ async fn internal_and_plain_http_base_urls_are_refused_unless_the_deployment_all
 #[tokio::test]
 async fn a_name_that_resolves_to_an_internal_address_is_refused_at_connect_time() {
     let mut api = api().await;
-    api.deps.egress = Egress::PublicOnly;
-    api.deps.probe = Arc::new(api::probe::MoodleProbe::new(Egress::PublicOnly));
+    api.state.deps.egress = Egress::PublicOnly;
+    api.state.deps.probe = Arc::new(api::probe::MoodleProbe::new(Egress::PublicOnly));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -2395,11 +2379,17 @@ async fn a_name_that_resolves_to_an_internal_address_is_refused_at_connect_time(
         base_url: format!("https://localhost:{port}/"),
         ..connection("acme", "rebound", Moodle, true)
     };
-    api.deps.connections.save_connection(&stored).await.unwrap();
-    api.deps
+    api.state
+        .deps
+        .connections
+        .save_connection(&stored)
+        .await
+        .unwrap();
+    api.state
+        .deps
         .secret_sink
         .put_secret(
-            &stored.secret_name(&api.deps.secret_prefix),
+            &stored.secret_name(&api.state.deps.secret_prefix),
             &secrecy::SecretString::from("t0ken-0000000000"),
         )
         .await
@@ -2593,33 +2583,7 @@ async fn a_connection_of_the_wrong_kind_is_a_422_naming_the_field_on_every_route
         ),
     ];
     // Every route, wired as the api's main wires them.
-    let stores = cloud::Stores::new(&api.config, &api.sdk);
-    let mut deps = api.deps.clone();
-    let results = api::results::ResultsDeps {
-        results: Arc::new(stores.results),
-        grades: Arc::new(
-            connectors::moodle_gateway::MoodleGateways::new(
-                deps.secret_source.clone(),
-                deps.secret_prefix.clone(),
-            )
-            .with_egress(Egress::AllowInternal),
-        ),
-    };
-    let coursekey = api::coursekey::CourseKeyApi {
-        connections: deps.connections.clone(),
-        sis: deps.sis.clone(),
-        attendance: Arc::new(stores.attendance),
-        queue: deps.queue.clone(),
-        tenants: deps.tenants.clone(),
-        now: Utc::now,
-    };
-    let lln = api::lln::wire(&mut deps, stores.lln);
-    let app = handler::app_with(
-        deps,
-        api::results::routes(results)
-            .merge(api::coursekey::routes(coursekey))
-            .merge(api::lln::routes(lln)),
-    );
+    let app = api::app(api.state.clone());
     let call = |method: &str, path: &str, body: Option<Value>| {
         let app = app.clone();
         let request = request(ACME_KEY, method, path, body);

@@ -5,12 +5,10 @@
 //! adjust one, process one (it becomes a delivery) and all; another tenant
 //! sees nothing.
 
-use api::results::{ResultsDeps, routes};
-use api::{Deps, handler};
+use api::AppState;
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use cloud::testing::{self, connection};
-use domain::egress::Egress;
 use domain::learning::LearningError;
 use domain::ports::{ApiKeyStore, GradeSource, GradeSources};
 use domain::results::{
@@ -84,8 +82,7 @@ impl GradeSources for Courses {
 }
 
 struct Api {
-    deps: Deps,
-    results: ResultsDeps,
+    state: AppState,
 }
 
 async fn api() -> Api {
@@ -105,39 +102,15 @@ async fn api() -> Api {
             .await
             .unwrap();
     }
-    // From here on the api may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(&config, &testing::function_sdk(&sdk, &config, "api").await);
-    let secrets = Arc::new(stores.secrets);
-    let results = ResultsDeps {
-        results: Arc::new(stores.results),
-        grades: Arc::new(Courses),
-    };
-    let deps = Deps {
-        connections: Arc::new(stores.connections),
-        runs: Arc::new(stores.runs),
-        deliveries: Arc::new(stores.deliveries),
-        tenants: Arc::new(stores.tenants),
-        api_keys: Arc::new(stores.api_keys),
-        pepper: pepper.into(),
-        sis: Arc::new(stores.sis),
-        links: Arc::new(stores.links),
-        queue: Arc::new(stores.queue),
-        learning: Arc::new(
-            connectors::moodle_gateway::MoodleGateways::new(
-                secrets.clone(),
-                config.secret_prefix.clone(),
-            )
-            .with_egress(Egress::AllowInternal),
-        ),
-        secret_sink: secrets.clone(),
-        secret_source: secrets,
-        secret_prefix: config.secret_prefix.clone(),
-        probe: Arc::new(api::probe::MoodleProbe::new(Egress::AllowInternal)),
-        now: Utc::now,
-        // The simulators listen on 127.0.0.1.
-        egress: Egress::AllowInternal,
-    };
-    Api { deps, results }
+    // From here on the api may do only what its role in infra/template.yaml allows,
+    // built as its main builds it.
+    let mut state = AppState::from_aws(
+        &api::Config::from_stack(&config).unwrap(),
+        &testing::function_sdk(&sdk, &config, "api").await,
+    );
+    // Grades come from a fake course, not a Moodle.
+    state.results.grades = Arc::new(Courses);
+    Api { state }
 }
 
 impl Api {
@@ -153,10 +126,7 @@ impl Api {
                 .unwrap(),
             None => builder.body(lambda_http::Body::Empty).unwrap(),
         };
-        let response = handler::app_with(self.deps.clone(), routes(self.results.clone()))
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = api::app(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (
@@ -171,17 +141,20 @@ async fn map_activities_then_review_adjust_and_process_results() {
     let api = api().await;
     let acme = TenantId::parse("acme").unwrap();
     let offering = OfferingId::parse("OFF-1").unwrap();
-    api.deps
+    api.state
+        .deps
         .connections
         .save_connection(&connection("acme", "moodle", ConnectionKind::Moodle, true))
         .await
         .unwrap();
-    api.deps
+    api.state
+        .deps
         .connections
         .save_connection(&connection("acme", "sms", ConnectionKind::Sms, true))
         .await
         .unwrap();
-    api.deps
+    api.state
+        .deps
         .sis
         .save_offering(&Offering {
             tenant: acme.clone(),
@@ -202,7 +175,8 @@ async fn map_activities_then_review_adjust_and_process_results() {
         })
         .await
         .unwrap();
-    api.deps
+    api.state
+        .deps
         .links
         .save_link(&CourseLink {
             tenant: acme.clone(),
@@ -303,7 +277,12 @@ async fn map_activities_then_review_adjust_and_process_results() {
         },
         Utc::now(),
     );
-    api.results.results.save_result(&result).await.unwrap();
+    api.state
+        .results
+        .results
+        .save_result(&result)
+        .await
+        .unwrap();
 
     let (status, body) = api
         .call(
@@ -404,13 +383,15 @@ async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
         ("moodle", ConnectionKind::Moodle),
         ("sms", ConnectionKind::Sms),
     ] {
-        api.deps
+        api.state
+            .deps
             .connections
             .save_connection(&connection("acme", id, kind, true))
             .await
             .unwrap();
     }
-    api.deps
+    api.state
+        .deps
         .sis
         .save_enrolment(&domain::sis::Enrolment {
             tenant: acme.clone(),
@@ -425,7 +406,8 @@ async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
         .unwrap();
     // A completion as a download with review on stores it.
     let completed_at = Utc::now() - chrono::Duration::days(3);
-    api.results
+    api.state
+        .results
         .results
         .save_completion(&domain::results::StoredCompletion::new(
             (
@@ -526,6 +508,7 @@ async fn course_completions_are_reviewed_adjusted_and_processed_per_tenant() {
         json!(date)
     );
     let enrolment = api
+        .state
         .deps
         .sis
         .enrolment(&acme, &offering, &learner)
@@ -565,7 +548,8 @@ async fn a_connection_maps_only_the_levels_it_results() {
     let api = api().await;
     let acme = TenantId::parse("acme").unwrap();
     let offering = OfferingId::parse("OFF-1").unwrap();
-    api.deps
+    api.state
+        .deps
         .connections
         .save_connection(&connection("acme", "moodle", ConnectionKind::Moodle, true))
         .await
@@ -576,7 +560,8 @@ async fn a_connection_maps_only_the_levels_it_results() {
         kind,
         expected_start_date: None,
     };
-    api.deps
+    api.state
+        .deps
         .sis
         .save_offering(&Offering {
             tenant: acme.clone(),
@@ -595,7 +580,8 @@ async fn a_connection_maps_only_the_levels_it_results() {
         })
         .await
         .unwrap();
-    api.deps
+    api.state
+        .deps
         .links
         .save_link(&CourseLink {
             tenant: acme.clone(),
@@ -677,7 +663,8 @@ async fn a_connection_maps_only_the_levels_it_results() {
 #[tokio::test]
 async fn a_connection_of_another_kind_on_a_moodle_route_is_a_422_naming_it() {
     let api = api().await;
-    api.deps
+    api.state
+        .deps
         .connections
         .save_connection(&connection("acme", "sms", ConnectionKind::Sms, true))
         .await

@@ -3,13 +3,12 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use cloud::testing::{self, connection};
-use coursekey_webhook::{Deps, handler};
+use coursekey_webhook::Deps;
 use domain::ConnectionKind::{CourseKey, Moodle};
 use domain::Job;
 use domain::ports::ConnectionStore;
 use http_body_util::BodyExt;
 use secrecy::SecretString;
-use std::sync::Arc;
 use tower::ServiceExt;
 
 const SIGNED: &str = include_str!("../../../events/coursekey-webhook/signed.json");
@@ -58,26 +57,26 @@ async fn harness(now: fn() -> DateTime<Utc>) -> Harness {
         .await
         .unwrap();
     // The webhook may do only what its role in infra/template.yaml allows.
-    let stores = cloud::Stores::new(
-        &config,
-        &testing::function_sdk(&sdk, &config, "coursekey-webhook").await,
-    );
+    // Built as its main builds it, with the test's clock.
+    let deps = Deps {
+        now,
+        ..Deps::from_aws(
+            &coursekey_webhook::Config::from_stack(&config).unwrap(),
+            &testing::function_sdk(&sdk, &config, "coursekey-webhook").await,
+        )
+    };
     Harness {
-        deps: Deps {
-            connections: Arc::new(stores.connections),
-            secrets: Arc::new(stores.secrets),
-            inbox: Arc::new(stores.inbox),
-            queue: Arc::new(stores.queue),
-            secret_prefix: config.secret_prefix.clone(),
-            now,
-        },
+        deps,
         sdk,
         config: config.clone(),
     }
 }
 
 async fn send(deps: &Deps, request: lambda_http::Request) -> (u16, serde_json::Value) {
-    let response = handler::app(deps.clone()).oneshot(request).await.unwrap();
+    let response = coursekey_webhook::app(deps.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (

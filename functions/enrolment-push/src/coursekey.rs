@@ -23,18 +23,6 @@ pub struct CourseKeyDeps {
     pub egress: connectors::egress::Egress,
 }
 
-impl CourseKeyDeps {
-    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
-        let stores = cloud::Stores::new(config, sdk);
-        Self {
-            attendance: Arc::new(stores.attendance),
-            secrets: Arc::new(stores.secrets),
-            secret_prefix: config.secret_prefix.clone(),
-            egress: config.egress,
-        }
-    }
-}
-
 /// Pushes one offering; the outcome is stored as the offering's CourseKey status.
 #[allow(clippy::too_many_arguments)]
 pub async fn push_roster(

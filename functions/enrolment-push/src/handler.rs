@@ -62,15 +62,8 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), PushError> {
             trigger,
             offering,
         } => {
-            push.export(
-                &tenant,
-                &connection,
-                &run,
-                trigger,
-                offering.as_deref(),
-                now,
-            )
-            .await
+            push.export(&tenant, &connection, &run, trigger, offering.as_ref(), now)
+                .await
         }
         Job::PushOffering {
             tenant,

@@ -1,7 +1,10 @@
 //! enrolment-push: consumes its SQS queue (see docs/architecture.md).
 
+pub mod config;
 pub mod coursekey;
 pub mod handler;
+
+pub use config::Config;
 
 use connectors::moodle_gateway::MoodleGateways;
 use domain::ports::{
@@ -47,15 +50,18 @@ impl Deps {
 }
 
 impl Deps {
-    /// The AWS adapters for the configured tables and queues, and the Moodle
-    /// gateways over the connections' secrets.
-    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
-        let stores = cloud::Stores::new(config, sdk);
+    /// The composition root: the AWS adapters for the configured tables and
+    /// queues, and the Moodle gateways over the connections' secrets. `main`, the
+    /// local runner (devstack) and the tests all build it here.
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores =
+            cloud::Stores::build(&config.tables, &config.queues, config.run_history_days, sdk);
         // Without MAIL_FROM learner emails are refused, and each refusal is a
         // warning on the run, so nobody thinks they were sent.
-        let mailer = cloud::mail::mailer(config, sdk);
+        let mailer = cloud::mail::mailer(config.mail_from.as_deref(), sdk);
+        let secrets = Arc::new(stores.secrets);
         let gateways = Arc::new(
-            MoodleGateways::new(Arc::new(stores.secrets), config.secret_prefix.clone())
+            MoodleGateways::new(secrets.clone(), config.secret_prefix.clone())
                 .with_timeout(config.moodle_timeout)
                 .with_egress(config.egress),
         );
@@ -71,7 +77,12 @@ impl Deps {
             links: Arc::new(stores.links),
             mailer,
             tenants: Arc::new(stores.tenants),
-            coursekey: coursekey::CourseKeyDeps::from_aws(config, sdk),
+            coursekey: coursekey::CourseKeyDeps {
+                attendance: Arc::new(stores.attendance),
+                secrets,
+                secret_prefix: config.secret_prefix.clone(),
+                egress: config.egress,
+            },
         }
     }
 }

@@ -1,11 +1,11 @@
 use aws_lambda_events::event::sqs::SqsEvent;
-use enrolment_push::{Deps, handler};
+use enrolment_push::{Config, Deps, handler};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = cloud::config::Config::from_env()?;
+    let config = Config::from_env()?;
     let sdk = cloud::sdk::load_sdk_config().await;
     let deps = Deps::from_aws(&config, &sdk);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

@@ -6,7 +6,7 @@ use cloud::testing::{self, connection};
 use domain::ConnectionKind::Moodle;
 
 use domain::{ConnectionId, Job, RunId, RunStatus, TenantId};
-use enrolment_push::{Deps, handler};
+use enrolment_push::{Config, Deps, handler};
 
 const EVENT: &str = include_str!("../../../events/enrolment-push/sqs-batch.json");
 
@@ -15,7 +15,7 @@ async fn good_jobs_run_bad_bodies_are_retried_and_permanent_failures_are_acknowl
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
     let deps = Deps::from_aws(
-        &config,
+        &Config::from_stack(&config).unwrap(),
         &testing::function_sdk(&sdk, &config, "enrolment-push").await,
     );
     deps.connections

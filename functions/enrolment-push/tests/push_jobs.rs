@@ -8,7 +8,7 @@ use cloud::testing::{self, connection};
 use domain::ConnectionKind::Moodle;
 use domain::sis::*;
 use domain::{ConnectionId, LearnerCode, OfferingId, RunId, RunStatus, TenantId};
-use enrolment_push::{Deps, handler};
+use enrolment_push::{Config, Deps, handler};
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
 
 const PUSH: &str = include_str!("../../../events/enrolment-push/push-jobs.json");
@@ -19,7 +19,7 @@ async fn every_push_job_kind_runs_once_however_often_it_is_delivered() {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
     let deps = Deps::from_aws(
-        &config,
+        &Config::from_stack(&config).unwrap(),
         &testing::function_sdk(&sdk, &config, "enrolment-push").await,
     );
     let stores = cloud::Stores::new(&config, &sdk);

@@ -1,7 +1,10 @@
 //! nightly-sync: the nightly schedule starts one run per enabled connection;
 //! the CourseKey roster tick (every minute) queues the roster pushes that are due.
 
+pub mod config;
 pub mod handler;
+
+pub use config::Config;
 
 use domain::ports::{
     AttendanceStore, ConnectionStore, JobQueue, RunStore, SisStore, TenantSettingsStore,
@@ -23,9 +26,11 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// The AWS adapters for the configured tables and queues.
-    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
-        let stores = cloud::Stores::new(config, sdk);
+    /// The composition root: the AWS adapters over the configured tables and
+    /// queue. `main`, the local runner (devstack) and the tests all build it here.
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores =
+            cloud::Stores::build(&config.tables, &config.queues, config.run_history_days, sdk);
         Self {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),

@@ -1,10 +1,10 @@
 use lambda_runtime::{LambdaEvent, service_fn};
-use nightly_sync::{Deps, handler};
+use nightly_sync::{Config, Deps, handler};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = cloud::config::Config::from_env()?;
+    let config = Config::from_env()?;
     let sdk = cloud::sdk::load_sdk_config().await;
     let deps = Deps::from_aws(&config, &sdk);
     lambda_runtime::run(service_fn(

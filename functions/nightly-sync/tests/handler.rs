@@ -6,7 +6,7 @@ use cloud::testing::{self, connection};
 use domain::ConnectionKind::{Moodle, Sms};
 use domain::ports::ConnectionStore;
 use domain::{Job, Trigger};
-use nightly_sync::{Deps, handler};
+use nightly_sync::{Config, Deps, handler};
 
 const EVENT: &str = include_str!("../../../events/nightly-sync/scheduled.json");
 const ROSTER_TICK: &str = include_str!("../../../events/nightly-sync/coursekey_roster.json");
@@ -25,7 +25,7 @@ async fn the_nightly_schedule_queues_one_run_per_enabled_connection_once() {
         stores.connections.save_connection(&c).await.unwrap();
     }
     let deps = Deps::from_aws(
-        &config,
+        &Config::from_stack(&config).unwrap(),
         &testing::function_sdk(&sdk, &config, "nightly-sync").await,
     );
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 15, 0, 3).unwrap();
@@ -77,7 +77,7 @@ async fn another_schedule_name_is_refused() {
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
     let deps = Deps::from_aws(
-        &config,
+        &Config::from_stack(&config).unwrap(),
         &testing::function_sdk(&sdk, &config, "nightly-sync").await,
     );
     let event: handler::ScheduledInvocation =
@@ -147,7 +147,7 @@ async fn the_coursekey_roster_tick_queues_a_push_per_marked_offering_in_its_wind
             .unwrap();
     }
     let deps = Deps::from_aws(
-        &config,
+        &Config::from_stack(&config).unwrap(),
         &testing::function_sdk(&sdk, &config, "nightly-sync").await,
     );
     let event: handler::ScheduledInvocation = serde_json::from_str(ROSTER_TICK).unwrap();

@@ -1,10 +1,9 @@
 //! The ports `process_attendance` needs, built once with the rest of [`crate::Deps`].
 
 use app::attendance::AttendancePorts;
-use async_trait::async_trait;
 use domain::ports::{
-    AttendanceRecords, AttendanceStore, ConnectionStore, DeliveryStore, Email, JobQueue, MailError,
-    Mailer, SisStore, TenantSettingsStore,
+    AttendanceRecords, AttendanceStore, ConnectionStore, DeliveryStore, JobQueue, Mailer, SisStore,
+    TenantSettingsStore,
 };
 use std::sync::Arc;
 
@@ -18,38 +17,7 @@ pub struct AttendanceDeps {
     pub mailer: Arc<dyn Mailer>,
 }
 
-/// Refuses to send when no sender address is configured (the validation
-/// errors are still logged as counts, and the job is acknowledged).
-struct NoMailer;
-
-#[async_trait]
-impl Mailer for NoMailer {
-    async fn send(&self, _email: &Email) -> Result<(), MailError> {
-        Err(MailError::Rejected {
-            reason: format!("{} is not set", cloud::config::MAIL_FROM),
-        })
-    }
-}
-
 impl AttendanceDeps {
-    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
-        let stores = cloud::Stores::new(config, sdk);
-        let mailer: Arc<dyn Mailer> = match &config.mail_from {
-            Some(from) => Arc::new(cloud::SesMailer::new(
-                aws_sdk_sesv2::Client::new(sdk),
-                from.clone(),
-            )),
-            None => Arc::new(NoMailer),
-        };
-        Self {
-            records: Arc::new(stores.inbox),
-            store: Arc::new(stores.attendance),
-            sis: Arc::new(stores.sis),
-            deliveries: Arc::new(stores.deliveries),
-            mailer,
-        }
-    }
-
     pub fn ports<'a>(
         &'a self,
         connections: &'a dyn ConnectionStore,

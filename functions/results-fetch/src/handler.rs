@@ -48,7 +48,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), crate::attendance::Fetc
             {
                 return Ok(());
             }
-            crate::results::fetch(deps, tenant, connection, run, offering.as_deref()).await?;
+            crate::results::fetch(deps, tenant, connection, run, offering.as_ref()).await?;
             pipeline
                 .import(tenant, connection, run, chrono::Utc::now())
                 .await

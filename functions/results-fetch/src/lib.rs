@@ -1,8 +1,11 @@
 //! results-fetch: consumes its SQS queue (see docs/architecture.md).
 
 pub mod attendance;
+pub mod config;
 pub mod handler;
 pub mod results;
+
+pub use config::Config;
 
 use domain::ports::{ConnectionStore, JobQueue, Mailer, RunStore, TenantSettingsStore};
 use std::sync::Arc;
@@ -37,17 +40,44 @@ impl Deps {
 }
 
 impl Deps {
-    /// The AWS adapters for the configured tables and queues.
-    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
-        let stores = cloud::Stores::new(config, sdk);
+    /// The composition root: the AWS adapters for the configured tables and
+    /// queues, and the Moodle gateways over the connections' secrets. `main`, the
+    /// local runner (devstack) and the tests all build it here.
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let stores =
+            cloud::Stores::build(&config.tables, &config.queues, config.run_history_days, sdk);
+        // Without MAIL_FROM the run-error and validation emails are refused, each a
+        // warning, so nobody thinks they were sent.
+        let mailer = cloud::mail::mailer(config.mail_from.as_deref(), sdk);
+        let deliveries: Arc<dyn domain::ports::DeliveryStore> = Arc::new(stores.deliveries);
+        let sis: Arc<dyn domain::ports::SisStore> = Arc::new(stores.sis);
         Self {
             connections: Arc::new(stores.connections),
             runs: Arc::new(stores.runs),
             queue: Arc::new(stores.queue),
-            mailer: cloud::mail::mailer(config, sdk),
+            mailer: mailer.clone(),
             tenants: Arc::new(stores.tenants),
-            attendance: attendance::AttendanceDeps::from_aws(config, sdk),
-            results: results::ResultsDeps::from_aws(config, sdk),
+            attendance: attendance::AttendanceDeps {
+                records: Arc::new(stores.inbox),
+                store: Arc::new(stores.attendance),
+                sis: sis.clone(),
+                deliveries: deliveries.clone(),
+                mailer,
+            },
+            results: results::ResultsDeps {
+                grades: Arc::new(
+                    connectors::moodle_gateway::MoodleGateways::new(
+                        Arc::new(stores.secrets),
+                        config.secret_prefix.clone(),
+                    )
+                    .with_timeout(config.moodle_timeout)
+                    .with_egress(config.egress),
+                ),
+                sis,
+                links: Arc::new(stores.links),
+                results: Arc::new(stores.results),
+                deliveries,
+            },
         }
     }
 }

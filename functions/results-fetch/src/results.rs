@@ -3,9 +3,8 @@
 //! finishes the run.
 
 use app::results::{FetchCounts, Results, ResultsError};
-use connectors::moodle_gateway::MoodleGateways;
 use domain::ports::{DeliveryStore, GradeSources, LinkStore, ResultStore, SisStore};
-use domain::{ConnectionId, RunId, TenantId};
+use domain::{ConnectionId, OfferingId, RunId, TenantId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,30 +22,13 @@ pub struct ResultsDeps {
     pub grades: Arc<dyn GradeSources>,
 }
 
-impl ResultsDeps {
-    pub fn from_aws(config: &cloud::config::Config, sdk: &aws_config::SdkConfig) -> Self {
-        let stores = cloud::Stores::new(config, sdk);
-        Self {
-            grades: Arc::new(
-                MoodleGateways::new(Arc::new(stores.secrets), config.secret_prefix.clone())
-                    .with_timeout(config.moodle_timeout)
-                    .with_egress(config.egress),
-            ),
-            sis: Arc::new(stores.sis),
-            links: Arc::new(stores.links),
-            results: Arc::new(stores.results),
-            deliveries: Arc::new(stores.deliveries),
-        }
-    }
-}
-
 /// Downloads the run's results (counts and log lines go on the run).
 pub async fn fetch(
     deps: &crate::Deps,
     tenant: &TenantId,
     connection: &ConnectionId,
     run: &RunId,
-    offering: Option<&str>,
+    offering: Option<&OfferingId>,
 ) -> Result<Option<FetchCounts>, ResultsError> {
     let r = &deps.results;
     let results = Results {

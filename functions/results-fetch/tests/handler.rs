@@ -7,7 +7,7 @@ use cloud::testing::{self, connection};
 use domain::ConnectionKind::Moodle;
 
 use domain::{ConnectionId, Run, RunId, RunStatus, TenantId, Trigger};
-use results_fetch::{Deps, handler};
+use results_fetch::{Config, Deps, handler};
 
 const EVENT: &str = include_str!("../../../events/results-fetch/sqs-batch.json");
 
@@ -16,7 +16,7 @@ async fn the_import_finishes_its_run_and_a_bad_tenant_id_goes_back_to_the_queue(
     let config = testing::fresh_stack().await;
     let sdk = testing::sdk().await;
     let deps = Deps::from_aws(
-        &config,
+        &Config::from_stack(&config).unwrap(),
         &testing::function_sdk(&sdk, &config, "results-fetch").await,
     );
     deps.connections

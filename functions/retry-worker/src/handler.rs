@@ -6,7 +6,7 @@ use app::jobs::{JobError, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::delivery::DeliveryId;
 use domain::ports::{MAX_DELAY_SECONDS, Retryable};
-use domain::{IdError, Job, QueueRole};
+use domain::{Job, QueueRole};
 use serde::{Deserialize, Serialize};
 
 /// Jobs handled at once within one batch.
@@ -59,8 +59,6 @@ pub enum HandlerError {
 pub enum DeliverError {
     #[error(transparent)]
     Job(#[from] JobError),
-    #[error("the job's delivery id is not valid")]
-    Id(#[source] IdError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
     /// Not an error in the delivery: it is retried later today. The job is sent
@@ -74,7 +72,6 @@ impl Retryable for DeliverError {
     fn is_retryable(&self) -> bool {
         match self {
             DeliverError::Job(e) => e.is_retryable(),
-            DeliverError::Id(_) => false,
             DeliverError::Delivery(e) => e.is_retryable(),
             DeliverError::LaterToday { .. } => true,
         }
@@ -123,7 +120,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), DeliverError> {
     let Job::Deliver { tenant, delivery } = &job else {
         return Ok(());
     };
-    let id = DeliveryId::parse(delivery.clone()).map_err(DeliverError::Id)?;
+    let id = delivery.clone();
     let sender = Sender {
         store: deps.deliveries.as_ref(),
         connections: deps.connections.as_ref(),

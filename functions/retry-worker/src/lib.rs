@@ -1,7 +1,10 @@
 //! retry-worker: sends deliveries to the SMS (from its SQS queue) and, daily,
 //! queues every delivery that is due again.
 
+pub mod config;
 pub mod handler;
+
+pub use config::Config;
 
 use chrono::{DateTime, Utc};
 use domain::ports::{ConnectionStore, DeliveryStore, JobQueue, Mailer, SecretSource, SmsClient};
@@ -26,21 +29,23 @@ pub struct Deps {
 /// Why the dependencies could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum DepsError {
-    #[error("MAIL_FROM is not set: retry-worker tells connections' error addresses")]
-    NoMailFrom,
     #[error("the SMS client could not be built")]
     Sms(#[source] domain::ports::SmsSendError),
 }
 
 impl Deps {
-    /// The AWS adapters for the configured tables, queue, secrets and sender,
-    /// and the SMS client.
-    pub fn from_aws(
-        config: &cloud::config::Config,
-        sdk: &aws_config::SdkConfig,
-    ) -> Result<Self, DepsError> {
-        let stores = cloud::Stores::new(config, sdk);
-        let from = config.mail_from.clone().ok_or(DepsError::NoMailFrom)?;
+    /// The composition root: the AWS adapters for the configured tables, queue,
+    /// secrets and sender, and the SMS client. `main`, the local runner (devstack)
+    /// and the tests all build it here.
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, DepsError> {
+        // retry-worker starts no run: the retention is the default, unused.
+        let stores = cloud::Stores::build(
+            &config.tables,
+            &config.queues,
+            cloud::config::DEFAULT_RUN_HISTORY_DAYS,
+            sdk,
+        );
+        let from = config.mail_from.clone();
         let sms = connectors::sms::HttpSmsClient::new(connectors::sms::SmsClientConfig {
             egress: config.egress,
             ..connectors::sms::SmsClientConfig::default()

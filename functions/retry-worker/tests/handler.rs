@@ -99,7 +99,11 @@ impl Stack {
     fn deps(&self, now: fn() -> DateTime<Utc>) -> Deps {
         Deps {
             now,
-            ..Deps::from_aws(&self.config, &self.role).unwrap()
+            ..Deps::from_aws(
+                &retry_worker::Config::from_stack(&self.config).unwrap(),
+                &self.role,
+            )
+            .unwrap()
         }
     }
 
@@ -138,10 +142,15 @@ async fn a_batch_sends_its_delivery_once_and_hands_back_only_what_sqs_should_ret
     let deps = stack.deps(day1);
     let event: Invocation = serde_json::from_str(SQS).unwrap();
     // 1: sent and acknowledged; 2: wrong queue, acknowledged; 3: not a job,
-    // handed back (then the DLQ); 4: not a delivery id, acknowledged.
+    // handed back (then the DLQ); 4: not a delivery id, so not a job either
+    // (ids are parsed once, when the message is read, as a bad tenant is):
+    // handed back (then the DLQ).
     assert_eq!(
         failures(handler::handle(&deps, event).await.unwrap()),
-        ["00000000-0000-4000-8000-000000000003"]
+        [
+            "00000000-0000-4000-8000-000000000003",
+            "00000000-0000-4000-8000-000000000004"
+        ]
     );
     assert_eq!(stack.sim.accepted().len(), 1);
     assert_eq!(stack.state().await, DeliveryState::Delivered);
@@ -159,7 +168,10 @@ async fn a_refusal_waits_for_the_next_daily_schedule() {
     let event: Invocation = serde_json::from_str(SQS).unwrap();
     assert_eq!(
         failures(handler::handle(&stack.deps(day1), event).await.unwrap()),
-        ["00000000-0000-4000-8000-000000000003"],
+        [
+            "00000000-0000-4000-8000-000000000003",
+            "00000000-0000-4000-8000-000000000004"
+        ],
         "a refusal is recorded and acknowledged: the daily run retries it"
     );
     assert_eq!(stack.state().await, DeliveryState::Pending);
@@ -200,7 +212,10 @@ async fn a_busy_sms_is_tried_again_after_the_backoff_not_the_visibility_timeout(
     let event: Invocation = serde_json::from_str(SQS).unwrap();
     assert_eq!(
         failures(handler::handle(&stack.deps(day1), event).await.unwrap()),
-        ["00000000-0000-4000-8000-000000000003"],
+        [
+            "00000000-0000-4000-8000-000000000003",
+            "00000000-0000-4000-8000-000000000004"
+        ],
         "the 503 is not handed back to SQS: the job is queued again with a delay"
     );
     assert_eq!(stack.state().await, DeliveryState::Pending);

@@ -463,16 +463,9 @@ async fn push_job(world: &World, instance: &Instance, job: Job) -> Result<(), St
     else {
         panic!("the nightly fan-out queues only sync_connection jobs for enrolment-push");
     };
-    push.export(
-        &tenant,
-        &connection,
-        &run,
-        trigger,
-        offering.as_deref(),
-        now,
-    )
-    .await
-    .map_err(|e| app::push::error_text(&e))
+    push.export(&tenant, &connection, &run, trigger, offering.as_ref(), now)
+        .await
+        .map_err(|e| app::push::error_text(&e))
 }
 
 /// results-fetch's handler for one job (functions/results-fetch/src/handler.rs
@@ -529,7 +522,7 @@ async fn fetch_job(world: &World, instance: &Instance, job: Job) -> Result<(), S
             &tenant,
             &connection,
             &run,
-            offering.as_deref(),
+            offering.as_ref(),
             &stop,
             world.now(),
         )

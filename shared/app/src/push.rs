@@ -1118,7 +1118,7 @@ impl Push<'_> {
         connection: &ConnectionId,
         run: &RunId,
         trigger: Trigger,
-        offering: Option<&str>,
+        offering: Option<&OfferingId>,
         now: DateTime<Utc>,
     ) -> Result<(), PushError> {
         let pipeline = self.pipeline();
@@ -1135,7 +1135,7 @@ impl Push<'_> {
             connection: connection.clone(),
             run: run.clone(),
             trigger,
-            offering: offering.map(str::to_owned),
+            offering: offering.cloned(),
         };
         if pipeline
             .begin(&job, tenant, connection, run, Some(trigger), now)
@@ -1154,7 +1154,7 @@ impl Push<'_> {
             }
             for link in links
                 .iter()
-                .filter(|l| offering.is_none_or(|o| l.offering.as_str() == o))
+                .filter(|l| offering.is_none_or(|o| &l.offering == o))
             {
                 match self
                     .push_offering(tenant, connection, &link.offering, run, true, now)

@@ -1266,7 +1266,7 @@ impl Results<'_> {
         tenant: &TenantId,
         connection: &ConnectionId,
         run: &RunId,
-        offering: Option<&str>,
+        offering: Option<&OfferingId>,
         stop: &AtomicBool,
         now: DateTime<Utc>,
     ) -> Result<Option<FetchCounts>, ResultsError> {
@@ -1295,26 +1295,12 @@ impl Results<'_> {
             .await;
             return Ok(None);
         }
-        let offering = match offering.map(OfferingId::parse).transpose() {
-            Ok(o) => o,
-            Err(e) => {
-                self.log_on(
-                    &conn,
-                    run,
-                    now,
-                    LogLevel::Error,
-                    format!("Results were not read: {e}."),
-                )
-                .await;
-                return Ok(None);
-            }
-        };
         if offering.is_none() && self.links.links(tenant, connection).await?.is_empty() {
             return Ok(None);
         }
         let outcome = match sources.for_connection(&conn).await {
             Ok(source) => {
-                self.fetch(&conn, source.as_ref(), offering.as_ref(), run, stop, now)
+                self.fetch(&conn, source.as_ref(), offering, run, stop, now)
                     .await
             }
             Err(e) => Err(e.into()),

@@ -92,7 +92,10 @@ impl Queues {
     }
 }
 
-/// Everything a function reads from its environment.
+/// A whole stack's variables: every table, queue and setting any function reads.
+/// The local runner and the tests describe a stack with it (`provision` prints its
+/// [`Config::variables`]); each function reads only its own part through its own
+/// typed config (`api::Config`, `nightly_sync::Config`, ...) built on [`Vars`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub tables: Tables,
@@ -113,22 +116,53 @@ pub struct Config {
     pub egress: Egress,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+/// One function's view of its environment: [`Vars::new`] is given the names the
+/// function reads (its `Config::VARIABLES`, the Environment infra/template.yaml gives
+/// it plus the optional tuning ones) and answers for no other, so a function's config
+/// cannot quietly come to depend on a variable it is not given. An empty value counts
+/// as unset. Every error names the variable.
+pub struct Vars<'a, F> {
+    allowed: &'a [&'static str],
+    lookup: F,
+}
+
+/// The process environment, for `from_env`.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl<'a, F: Fn(&str) -> Option<String>> Vars<'a, F> {
+    pub fn new(allowed: &'a [&'static str], lookup: F) -> Self {
+        Self { allowed, lookup }
     }
 
-    /// Reads variables through `lookup`, so tests need not touch the process
-    /// environment. An empty value counts as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let optional = |name: &'static str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |name: &'static str| optional(name).ok_or(ConfigError::Missing { name });
-        let url = |name: &'static str| match optional(name) {
+    /// The trimmed value, `None` when unset or empty (or not this function's).
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        if !self.allowed.contains(&name) {
+            return None;
+        }
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing { name })
+    }
+
+    /// `DATA_TABLE`, `RUNS_TABLE`, `DELIVERIES_TABLE`.
+    pub fn tables(&self) -> Result<Tables, ConfigError> {
+        Ok(Tables {
+            data: self.required(DATA_TABLE)?,
+            runs: self.required(RUNS_TABLE)?,
+            deliveries: self.required(DELIVERIES_TABLE)?,
+        })
+    }
+
+    /// The URL of `role`'s queue when set (an http(s) URL).
+    pub fn queue_url(&self, role: QueueRole) -> Result<Option<String>, ConfigError> {
+        let name = Queues::variable(role);
+        match self.optional(name) {
             None => Ok(None),
             Some(value) if value.starts_with("https://") || value.starts_with("http://") => {
                 Ok(Some(value))
@@ -137,72 +171,163 @@ impl Config {
                 name,
                 reason: "expected an http(s) queue URL".to_owned(),
             }),
-        };
+        }
+    }
 
-        let run_history_days = match optional(RUN_HISTORY_DAYS) {
-            None => DEFAULT_RUN_HISTORY_DAYS,
+    /// The queues a function sends to, each required.
+    pub fn queues(&self, roles: &[QueueRole]) -> Result<Queues, ConfigError> {
+        let mut queues = Queues::default();
+        for role in roles {
+            let url = self.queue_url(*role)?.ok_or(ConfigError::Missing {
+                name: Queues::variable(*role),
+            })?;
+            match role {
+                QueueRole::EnrolmentPush => queues.enrolment_push = Some(url),
+                QueueRole::ResultsFetch => queues.results_fetch = Some(url),
+                QueueRole::Deliveries => queues.deliveries = Some(url),
+            }
+        }
+        Ok(queues)
+    }
+
+    /// `SECRET_PREFIX`, without a trailing slash.
+    pub fn secret_prefix(&self) -> Result<String, ConfigError> {
+        Ok(self
+            .required(SECRET_PREFIX)?
+            .trim_end_matches('/')
+            .to_owned())
+    }
+
+    /// `RUN_HISTORY_DAYS`, at least 1; [`DEFAULT_RUN_HISTORY_DAYS`] when unset.
+    pub fn run_history_days(&self) -> Result<u32, ConfigError> {
+        match self.optional(RUN_HISTORY_DAYS) {
+            None => Ok(DEFAULT_RUN_HISTORY_DAYS),
             Some(raw) => match raw.parse::<u32>() {
-                Ok(0) => {
-                    return Err(ConfigError::Invalid {
-                        name: RUN_HISTORY_DAYS,
-                        reason: "must be at least 1 day".to_owned(),
-                    });
-                }
-                Ok(days) => days,
-                Err(err) => {
-                    return Err(ConfigError::Invalid {
-                        name: RUN_HISTORY_DAYS,
-                        reason: format!("expected a whole number of days ({err})"),
-                    });
-                }
+                Ok(0) => Err(ConfigError::Invalid {
+                    name: RUN_HISTORY_DAYS,
+                    reason: "must be at least 1 day".to_owned(),
+                }),
+                Ok(days) => Ok(days),
+                Err(err) => Err(ConfigError::Invalid {
+                    name: RUN_HISTORY_DAYS,
+                    reason: format!("expected a whole number of days ({err})"),
+                }),
             },
-        };
+        }
+    }
 
-        let moodle_timeout = match optional(MOODLE_TIMEOUT_SECONDS) {
-            None => None,
+    /// `MOODLE_TIMEOUT_SECONDS`, 1 to [`MAX_MOODLE_TIMEOUT_SECONDS`].
+    pub fn moodle_timeout(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        match self.optional(MOODLE_TIMEOUT_SECONDS) {
+            None => Ok(None),
             Some(raw) => match raw.parse::<u64>() {
                 Ok(secs @ 1..=MAX_MOODLE_TIMEOUT_SECONDS) => {
-                    Some(std::time::Duration::from_secs(secs))
+                    Ok(Some(std::time::Duration::from_secs(secs)))
                 }
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: MOODLE_TIMEOUT_SECONDS,
-                        reason: format!(
-                            "expected a whole number of seconds from 1 to {MAX_MOODLE_TIMEOUT_SECONDS}"
-                        ),
-                    });
-                }
+                _ => Err(ConfigError::Invalid {
+                    name: MOODLE_TIMEOUT_SECONDS,
+                    reason: format!(
+                        "expected a whole number of seconds from 1 to {MAX_MOODLE_TIMEOUT_SECONDS}"
+                    ),
+                }),
             },
-        };
-        let egress = match optional(ALLOW_INTERNAL_URLS).as_deref() {
-            None | Some("false") | Some("0") => Egress::PublicOnly,
-            Some("true") | Some("1") => Egress::AllowInternal,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    name: ALLOW_INTERNAL_URLS,
-                    reason: "expected true or false".to_owned(),
-                });
-            }
-        };
+        }
+    }
 
+    /// [`ALLOW_INTERNAL_URLS`]: public https only unless `true`.
+    pub fn egress(&self) -> Result<Egress, ConfigError> {
+        match self.optional(ALLOW_INTERNAL_URLS).as_deref() {
+            None | Some("false") | Some("0") => Ok(Egress::PublicOnly),
+            Some("true") | Some("1") => Ok(Egress::AllowInternal),
+            Some(_) => Err(ConfigError::Invalid {
+                name: ALLOW_INTERNAL_URLS,
+                reason: "expected true or false".to_owned(),
+            }),
+        }
+    }
+}
+
+/// Every variable any function reads.
+pub const ALL_VARIABLES: &[&str] = &[
+    DATA_TABLE,
+    RUNS_TABLE,
+    DELIVERIES_TABLE,
+    ENROLMENT_PUSH_QUEUE_URL,
+    RESULTS_FETCH_QUEUE_URL,
+    DELIVERIES_QUEUE_URL,
+    SECRET_PREFIX,
+    API_KEY_PEPPER_SECRET,
+    MAIL_FROM,
+    RUN_HISTORY_DAYS,
+    MOODLE_TIMEOUT_SECONDS,
+    ALLOW_INTERNAL_URLS,
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    /// Reads variables through `lookup`, so tests need not touch the process
+    /// environment. An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars::new(ALL_VARIABLES, lookup);
+        let run_history_days = vars.run_history_days()?;
+        let moodle_timeout = vars.moodle_timeout()?;
+        let egress = vars.egress()?;
         Ok(Self {
-            tables: Tables {
-                data: required(DATA_TABLE)?,
-                runs: required(RUNS_TABLE)?,
-                deliveries: required(DELIVERIES_TABLE)?,
-            },
+            tables: vars.tables()?,
             queues: Queues {
-                enrolment_push: url(ENROLMENT_PUSH_QUEUE_URL)?,
-                results_fetch: url(RESULTS_FETCH_QUEUE_URL)?,
-                deliveries: url(DELIVERIES_QUEUE_URL)?,
+                enrolment_push: vars.queue_url(QueueRole::EnrolmentPush)?,
+                results_fetch: vars.queue_url(QueueRole::ResultsFetch)?,
+                deliveries: vars.queue_url(QueueRole::Deliveries)?,
             },
-            secret_prefix: required(SECRET_PREFIX)?.trim_end_matches('/').to_owned(),
-            api_key_pepper_secret: optional(API_KEY_PEPPER_SECRET),
-            mail_from: optional(MAIL_FROM),
+            secret_prefix: vars.secret_prefix()?,
+            api_key_pepper_secret: vars.optional(API_KEY_PEPPER_SECRET),
+            mail_from: vars.optional(MAIL_FROM),
             run_history_days,
             moodle_timeout,
             egress,
         })
+    }
+
+    /// Every variable a function of this stack may read, with its value: what
+    /// `learnbridge-local provision` prints, and what each function's own config
+    /// reads its part of ([`Config::lookup`]).
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            (DATA_TABLE, self.tables.data.clone()),
+            (RUNS_TABLE, self.tables.runs.clone()),
+            (DELIVERIES_TABLE, self.tables.deliveries.clone()),
+        ];
+        for (role, url) in self.queues.iter() {
+            vars.push((Queues::variable(role), url.to_owned()));
+        }
+        vars.push((SECRET_PREFIX, self.secret_prefix.clone()));
+        if let Some(pepper) = &self.api_key_pepper_secret {
+            vars.push((API_KEY_PEPPER_SECRET, pepper.clone()));
+        }
+        if let Some(from) = &self.mail_from {
+            vars.push((MAIL_FROM, from.clone()));
+        }
+        vars.push((RUN_HISTORY_DAYS, self.run_history_days.to_string()));
+        if let Some(timeout) = self.moodle_timeout {
+            vars.push((MOODLE_TIMEOUT_SECONDS, timeout.as_secs().to_string()));
+        }
+        vars.push((
+            ALLOW_INTERNAL_URLS,
+            self.egress.allows_internal().to_string(),
+        ));
+        vars
+    }
+
+    /// [`Config::variables`] as a lookup, for a function's `Config::from_lookup`: the
+    /// local runner and the tests build each function from the stack this way.
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: std::collections::HashMap<&'static str, String> =
+            self.variables().into_iter().collect();
+        move |name| vars.get(name).cloned()
     }
 }
 

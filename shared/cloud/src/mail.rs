@@ -85,9 +85,9 @@ impl Mailer for NoMailer {
 }
 
 /// The function's mailer: SES from `MAIL_FROM`, or [`NoMailer`] without one.
-pub fn mailer(config: &crate::Config, sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn Mailer> {
-    match &config.mail_from {
-        Some(from) => std::sync::Arc::new(SesMailer::new(Client::new(sdk), from.clone())),
+pub fn mailer(mail_from: Option<&str>, sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn Mailer> {
+    match mail_from {
+        Some(from) => std::sync::Arc::new(SesMailer::new(Client::new(sdk), from.to_owned())),
         None => std::sync::Arc::new(NoMailer),
     }
 }

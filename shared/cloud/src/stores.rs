@@ -34,13 +34,27 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Over a whole stack ([`Config`]): the local runner and the tests.
     pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        Self::build(&config.tables, &config.queues, config.run_history_days, sdk)
+    }
+
+    /// Over `tables`, sending to `queues`, keeping runs `run_history_days`: what a
+    /// function's own config gives. One client per service (the DynamoDB one shared
+    /// by the three tables): building SDK clients is most of a function's init.
+    pub fn build(
+        tables: &crate::config::Tables,
+        queues: &crate::config::Queues,
+        run_history_days: u32,
+        sdk: &aws_config::SdkConfig,
+    ) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let data = Table::new(dynamo.clone(), config.tables.data.clone());
-        let runs = Table::new(dynamo, config.tables.runs.clone());
+        let data = Table::new(dynamo.clone(), tables.data.clone());
+        let runs = Table::new(dynamo.clone(), tables.runs.clone());
+        let deliveries = Table::new(dynamo, tables.deliveries.clone());
         Self {
             connections: DynamoConnectionStore::new(data.clone()),
-            runs: DynamoRunStore::new(runs, config.run_history_days),
+            runs: DynamoRunStore::new(runs, run_history_days),
             api_keys: DynamoApiKeyStore::new(data.clone()),
             sis: crate::dynamo::DynamoSisStore::new(data.clone()),
             links: crate::dynamo::DynamoLinkStore::new(data.clone()),
@@ -49,12 +63,9 @@ impl Stores {
             lln: crate::dynamo::DynamoLlnStore::new(data.clone()),
             tenants: crate::dynamo::DynamoTenantSettingsStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
-            queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone()),
+            queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), queues.clone()),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),
-            deliveries: crate::dynamo::deliveries::DynamoDeliveryStore::new(Table::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config.tables.deliveries.clone(),
-            )),
+            deliveries: crate::dynamo::deliveries::DynamoDeliveryStore::new(deliveries),
         }
     }
 }

@@ -28,7 +28,7 @@ fn fetch(i: usize) -> Job {
         tenant: tenant(&format!("t{i}")),
         connection: conn_id("moodle"),
         run: RunId::new_v7(),
-        offering: Some("o1".into()),
+        offering: Some(domain::OfferingId::parse("o1").unwrap()),
     }
 }
 
@@ -43,7 +43,7 @@ fn attendance(i: usize, ids: usize) -> Job {
 fn deliver(i: usize) -> Job {
     Job::Deliver {
         tenant: tenant(&format!("t{i}")),
-        delivery: format!("d{i}"),
+        delivery: domain::delivery::DeliveryId::parse(format!("d{i}")).unwrap(),
     }
 }
 
@@ -238,7 +238,7 @@ async fn the_batch_driver_reports_only_what_should_come_back() {
             let Job::Deliver { delivery, .. } = &job else {
                 unreachable!()
             };
-            seen.lock().unwrap().push(delivery.clone());
+            seen.lock().unwrap().push(delivery.to_string());
             match delivery.as_str() {
                 "d2" => Err(TestError::Transient),
                 "d3" => Err(TestError::Permanent(std::io::Error::other(

@@ -100,7 +100,7 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         moodle_server.base_url, sms_server.base_url, coursekey_server.base_url
     );
 
-    let system = LocalSystem::new(config.clone(), sdk.clone());
+    let system = LocalSystem::new(config.clone(), sdk.clone())?;
     let stores = system.stores();
 
     // The admin bootstrap: one API key for tenant acme (only its hash is stored).

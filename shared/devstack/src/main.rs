@@ -103,7 +103,7 @@ async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
     let sdk = cloud::load_sdk_config().await;
     let config =
         devstack::stack::provision(&sdk, stack, Some("learnbridge@example.com"), 90).await?;
-    Ok(LocalSystem::new(config, sdk))
+    Ok(LocalSystem::new(config, sdk)?)
 }
 
 const DEFAULT_STACK: &str = "learnbridge-local";

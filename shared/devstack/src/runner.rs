@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use cloud::{Config, Stores};
 use domain::QueueRole;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -25,10 +24,12 @@ pub enum RunnerError {
     },
     #[error("could not build an SQS event from received messages")]
     Event(#[source] serde_json::Error),
-    #[error("the API key pepper secret could not be read")]
-    Pepper(#[source] cloud::SecretError),
-    #[error("the configuration names no API key pepper secret")]
-    NoPepper,
+    #[error("{function}'s configuration")]
+    Config {
+        function: &'static str,
+        #[source]
+        source: cloud::ConfigError,
+    },
     #[error("the nightly schedule failed")]
     Nightly(#[source] nightly_sync::handler::HandlerError),
 }
@@ -89,39 +90,61 @@ pub struct LocalSystem {
     fetch: results_fetch::Deps,
     /// Locally without SES, notices go to a sender moto refuses: logged, not fatal.
     retry: Result<retry_worker::Deps, retry_worker::DepsError>,
+    api: api::AppState,
+    webhook: coursekey_webhook::Deps,
+}
+
+/// The error of `function`'s config.
+fn config_error(function: &'static str) -> impl FnOnce(cloud::ConfigError) -> RunnerError {
+    move |source| RunnerError::Config { function, source }
 }
 
 impl LocalSystem {
     /// Every function with `sdk`'s credentials.
-    pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Self {
+    pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Result<Self, RunnerError> {
         let functions = FunctionSdks::shared(&sdk);
         Self::with_functions(config, sdk, functions)
     }
 
     /// Each function with its own configuration; `sdk` seeds and inspects the stack.
+    ///
+    /// Each function is built by its own composition root (`Deps::from_aws`,
+    /// `api::AppState::from_aws`), as its `main` builds it, from its own typed config
+    /// read out of the stack's variables (what `provision` prints).
     pub fn with_functions(
         config: Config,
         sdk: aws_config::SdkConfig,
         functions: FunctionSdks,
-    ) -> Self {
-        Self {
-            nightly: nightly_sync::Deps::from_aws(&config, &functions.nightly_sync),
-            push: enrolment_push::Deps::from_aws(&config, &functions.enrolment_push),
-            fetch: results_fetch::Deps::from_aws(&config, &functions.results_fetch),
-            retry: retry_worker::Deps::from_aws(
-                &Config {
-                    mail_from: config
-                        .mail_from
-                        .clone()
-                        .or_else(|| Some("learnbridge@localhost".to_owned())),
-                    ..config.clone()
-                },
-                &functions.retry_worker,
-            ),
+    ) -> Result<Self, RunnerError> {
+        let nightly =
+            nightly_sync::Config::from_stack(&config).map_err(config_error("nightly-sync"))?;
+        let push =
+            enrolment_push::Config::from_stack(&config).map_err(config_error("enrolment-push"))?;
+        let fetch =
+            results_fetch::Config::from_stack(&config).map_err(config_error("results-fetch"))?;
+        let webhook = coursekey_webhook::Config::from_stack(&config)
+            .map_err(config_error("coursekey-webhook"))?;
+        let api = api::Config::from_stack(&config).map_err(config_error("api"))?;
+        // Locally a stack may have no sender: the notices then go to one moto refuses.
+        let retry = retry_worker::Config::from_stack(&Config {
+            mail_from: config
+                .mail_from
+                .clone()
+                .or_else(|| Some("learnbridge@localhost".to_owned())),
+            ..config.clone()
+        })
+        .map_err(config_error("retry-worker"))?;
+        Ok(Self {
+            nightly: nightly_sync::Deps::from_aws(&nightly, &functions.nightly_sync),
+            push: enrolment_push::Deps::from_aws(&push, &functions.enrolment_push),
+            fetch: results_fetch::Deps::from_aws(&fetch, &functions.results_fetch),
+            retry: retry_worker::Deps::from_aws(&retry, &functions.retry_worker),
+            api: api::AppState::from_aws(&api, &functions.api),
+            webhook: coursekey_webhook::Deps::from_aws(&webhook, &functions.coursekey_webhook),
             functions,
             config,
             sdk,
-        }
+        })
     }
 
     /// Adapters over this stack, for seeding and inspecting it.
@@ -131,81 +154,12 @@ impl LocalSystem {
 
     /// The api function's Router, as `lambda_http::run` serves it in Lambda.
     pub async fn api_router(&self) -> Result<axum::Router, RunnerError> {
-        let stores = Stores::new(&self.config, &self.functions.api);
-        let name = self
-            .config
-            .api_key_pepper_secret
-            .as_deref()
-            .ok_or(RunnerError::NoPepper)?;
-        let pepper = stores
-            .secrets
-            .get(name)
-            .await
-            .map_err(RunnerError::Pepper)?;
-        let secrets = Arc::new(stores.secrets);
-        let results = api::results::ResultsDeps {
-            results: Arc::new(stores.results),
-            grades: Arc::new(
-                connectors::moodle_gateway::MoodleGateways::new(
-                    secrets.clone(),
-                    self.config.secret_prefix.clone(),
-                )
-                .with_egress(self.config.egress),
-            ),
-        };
-        let mut deps = api::Deps {
-            connections: Arc::new(stores.connections),
-            runs: Arc::new(stores.runs),
-            deliveries: Arc::new(stores.deliveries),
-            tenants: Arc::new(stores.tenants),
-            api_keys: Arc::new(stores.api_keys),
-            pepper: pepper.into(),
-            sis: Arc::new(stores.sis),
-            links: Arc::new(stores.links),
-            queue: Arc::new(stores.queue),
-            learning: Arc::new(
-                connectors::moodle_gateway::MoodleGateways::new(
-                    secrets.clone(),
-                    self.config.secret_prefix.clone(),
-                )
-                .with_egress(self.config.egress),
-            ),
-            secret_sink: secrets.clone(),
-            secret_source: secrets,
-            secret_prefix: self.config.secret_prefix.clone(),
-            probe: Arc::new(api::probe::MoodleProbe::new(self.config.egress)),
-            now: Utc::now,
-            egress: self.config.egress,
-        };
-        let coursekey = api::coursekey::CourseKeyApi {
-            connections: deps.connections.clone(),
-            sis: deps.sis.clone(),
-            attendance: Arc::new(stores.attendance),
-            queue: deps.queue.clone(),
-            tenants: deps.tenants.clone(),
-            now: Utc::now,
-        };
-        // OCSAT / LLN Robot through the real connector, at each connection's URL.
-        let lln = api::lln::wire(&mut deps, stores.lln);
-        Ok(api::handler::app_with(
-            deps,
-            api::results::routes(results)
-                .merge(api::coursekey::routes(coursekey))
-                .merge(api::lln::routes(lln)),
-        ))
+        Ok(api::app(self.api.clone()))
     }
 
     /// The coursekey-webhook function's Router.
     pub fn webhook_router(&self) -> axum::Router {
-        let stores = Stores::new(&self.config, &self.functions.coursekey_webhook);
-        coursekey_webhook::handler::app(coursekey_webhook::Deps {
-            connections: Arc::new(stores.connections),
-            secrets: Arc::new(stores.secrets),
-            inbox: Arc::new(stores.inbox),
-            queue: Arc::new(stores.queue),
-            secret_prefix: self.config.secret_prefix.clone(),
-            now: Utc::now,
-        })
+        coursekey_webhook::app(self.webhook.clone())
     }
 
     /// Fires the nightly schedule as EventBridge Scheduler would for `scheduled_at`.

@@ -160,32 +160,7 @@ pub async fn provision(
 /// describes: what `learnbridge-local provision` prints, one `NAME=value` a line,
 /// for `cargo lambda watch` (which runs every function in one environment).
 pub fn environment(config: &Config) -> Vec<(&'static str, String)> {
-    use cloud::config as var;
-    let mut vars = vec![
-        (var::DATA_TABLE, config.tables.data.clone()),
-        (var::RUNS_TABLE, config.tables.runs.clone()),
-        (var::DELIVERIES_TABLE, config.tables.deliveries.clone()),
-    ];
-    for (role, url) in config.queues.iter() {
-        vars.push((Queues::variable(role), url.to_owned()));
-    }
-    vars.push((var::SECRET_PREFIX, config.secret_prefix.clone()));
-    if let Some(pepper) = &config.api_key_pepper_secret {
-        vars.push((var::API_KEY_PEPPER_SECRET, pepper.clone()));
-    }
-    if let Some(from) = &config.mail_from {
-        vars.push((var::MAIL_FROM, from.clone()));
-    }
-    vars.push((var::RUN_HISTORY_DAYS, config.run_history_days.to_string()));
-    if let Some(timeout) = config.moodle_timeout {
-        vars.push((var::MOODLE_TIMEOUT_SECONDS, timeout.as_secs().to_string()));
-    }
-    // The local stack lets connections reach the simulators on 127.0.0.1.
-    vars.push((
-        var::ALLOW_INTERNAL_URLS,
-        config.egress.allows_internal().to_string(),
-    ));
-    vars
+    config.variables()
 }
 
 #[cfg(test)]

@@ -319,45 +319,129 @@ mod tests {
         assert!(pepper.generated);
     }
 
-    /// Every function starts with the environment the template gives it, and
-    /// can send to each queue its jobs go to.
+    /// A value for each variable the template gives `function`, as the stack would.
+    fn template_lookup(vars: &[String]) -> impl Fn(&str) -> Option<String> + '_ {
+        |name: &str| {
+            vars.iter().any(|v| v == name).then(|| {
+                if name.ends_with("_URL") {
+                    format!("https://sqs.example/{name}")
+                } else if name == "MAIL_FROM" {
+                    "learnbridge@example.com".to_owned()
+                } else {
+                    "90".to_owned()
+                }
+            })
+        }
+    }
+
+    /// Every function starts with the environment the template gives it (its own
+    /// typed config reads it), and can send to each queue its jobs go to.
     #[test]
     fn each_function_s_environment_satisfies_its_config() {
         use domain::QueueRole::*;
         let envs = function_environments(TEMPLATE).unwrap();
-        let sends_to: &[(&str, &[domain::QueueRole])] = &[
-            ("nightly-sync", &[EnrolmentPush]),
-            ("enrolment-push", &[ResultsFetch]),
-            ("results-fetch", &[Deliveries]),
-            ("coursekey-webhook", &[ResultsFetch]),
-            ("retry-worker", &[Deliveries]),
-            ("api", &[EnrolmentPush, ResultsFetch, Deliveries]),
+        assert_eq!(envs.len(), 6, "{:?}", envs.keys());
+        let vars = |function: &str| {
+            envs.get(function)
+                .unwrap_or_else(|| panic!("{function} is not in the template"))
+        };
+        let nightly = nightly_sync::Config::from_lookup(template_lookup(vars("nightly-sync")))
+            .unwrap_or_else(|e| panic!("nightly-sync: {e}"));
+        assert!(nightly.queues.url(EnrolmentPush).is_some());
+        let push = enrolment_push::Config::from_lookup(template_lookup(vars("enrolment-push")))
+            .unwrap_or_else(|e| panic!("enrolment-push: {e}"));
+        assert!(push.queues.url(ResultsFetch).is_some());
+        assert!(
+            push.mail_from.is_some(),
+            "enrolment-push sends learner emails"
+        );
+        let fetch = results_fetch::Config::from_lookup(template_lookup(vars("results-fetch")))
+            .unwrap_or_else(|e| panic!("results-fetch: {e}"));
+        assert!(fetch.queues.url(Deliveries).is_some());
+        assert!(
+            fetch.mail_from.is_some(),
+            "results-fetch sends run-error emails"
+        );
+        let webhook =
+            coursekey_webhook::Config::from_lookup(template_lookup(vars("coursekey-webhook")))
+                .unwrap_or_else(|e| panic!("coursekey-webhook: {e}"));
+        assert!(webhook.queues.url(ResultsFetch).is_some());
+        let retry = retry_worker::Config::from_lookup(template_lookup(vars("retry-worker")))
+            .unwrap_or_else(|e| panic!("retry-worker: {e}"));
+        assert!(retry.queues.url(Deliveries).is_some());
+        let api = api::Config::from_lookup(template_lookup(vars("api")))
+            .unwrap_or_else(|e| panic!("api: {e}"));
+        for role in domain::QueueRole::ALL {
+            assert!(
+                api.queues.url(role).is_some(),
+                "api sends to {}",
+                role.name()
+            );
+        }
+        assert_eq!(api.run_history_days, 90, "RUN_HISTORY_DAYS reaches the api");
+    }
+
+    /// Each function reads exactly what the template gives it: nothing it is given
+    /// goes unread, and nothing it reads is missing from the template but the
+    /// optional tuning variables (their defaults are a deployment's).
+    #[test]
+    fn each_function_reads_only_its_own_variables() {
+        use cloud::config::{ALLOW_INTERNAL_URLS, MOODLE_TIMEOUT_SECONDS};
+        let tuning = [MOODLE_TIMEOUT_SECONDS, ALLOW_INTERNAL_URLS];
+        let envs = function_environments(TEMPLATE).unwrap();
+        let reads: &[(&str, &[&str])] = &[
+            ("nightly-sync", nightly_sync::Config::VARIABLES),
+            ("enrolment-push", enrolment_push::Config::VARIABLES),
+            ("results-fetch", results_fetch::Config::VARIABLES),
+            ("coursekey-webhook", coursekey_webhook::Config::VARIABLES),
+            ("retry-worker", retry_worker::Config::VARIABLES),
+            ("api", api::Config::VARIABLES),
         ];
-        assert_eq!(envs.len(), sends_to.len(), "{:?}", envs.keys());
-        for (function, queues) in sends_to {
-            let vars = envs
-                .get(*function)
-                .unwrap_or_else(|| panic!("{function} is not in the template"));
-            let lookup = |name: &str| {
-                vars.iter().any(|v| v == name).then(|| {
-                    if name.ends_with("_URL") {
-                        format!("https://sqs.example/{name}")
-                    } else {
-                        "90".to_owned()
-                    }
-                })
-            };
-            let config =
-                cloud::Config::from_lookup(lookup).unwrap_or_else(|e| panic!("{function}: {e}"));
-            for role in *queues {
+        assert_eq!(envs.len(), reads.len());
+        for (function, reads) in reads {
+            let given = &envs[*function];
+            for name in given {
                 assert!(
-                    config.queues.url(*role).is_some(),
-                    "{function} must be given the {} queue",
-                    role.name()
+                    reads.contains(&name.as_str()),
+                    "{function} is given {name} in the template but never reads it"
+                );
+            }
+            for name in *reads {
+                assert!(
+                    given.iter().any(|g| g == name) || tuning.contains(name),
+                    "{function} reads {name}, which the template does not give it"
                 );
             }
         }
-        assert!(envs["api"].contains(&"API_KEY_PEPPER_SECRET".to_owned()));
+    }
+
+    /// A function's config answers only for its own variables: one it does not
+    /// read stays unread even when the environment holds it.
+    #[test]
+    fn a_function_config_ignores_variables_that_are_not_its_own() {
+        let all = |name: &str| {
+            Some(match name {
+                n if n.ends_with("_URL") => format!("https://sqs.example/{n}"),
+                "MAIL_FROM" => "learnbridge@example.com".to_owned(),
+                _ => "90".to_owned(),
+            })
+        };
+        let webhook = coursekey_webhook::Config::from_lookup(all).unwrap();
+        assert_eq!(
+            webhook.queues.iter().count(),
+            1,
+            "only RESULTS_FETCH_QUEUE_URL: {:?}",
+            webhook.queues
+        );
+        let nightly = nightly_sync::Config::from_lookup(all).unwrap();
+        assert_eq!(nightly.queues.iter().count(), 1, "{:?}", nightly.queues);
+        let without = |name: &str| {
+            (name != "API_KEY_PEPPER_SECRET")
+                .then(|| all(name))
+                .flatten()
+        };
+        let err = api::Config::from_lookup(without).unwrap_err();
+        assert_eq!(err.name(), "API_KEY_PEPPER_SECRET");
     }
 
     #[test]

@@ -283,9 +283,9 @@ impl LlnSettings {
     /// The settings a new connection of an LLN kind starts with: the product's
     /// token endpoint prefilled (editable). `None` for kinds that are not LLN.
     /// The API URL is the connection's `base_url`:
-    /// [`crate::lln::LlnProduct::default_api_url`].
+    /// [`LlnProduct::default_api_url`].
     pub fn defaults_for(kind: ConnectionKind) -> Option<Self> {
-        let product = crate::lln::LlnProduct::from_kind(kind)?;
+        let product = LlnProduct::from_kind(kind)?;
         Some(Self {
             auth_url: product.default_auth_url().to_owned(),
             ..Self::default()
@@ -296,7 +296,7 @@ impl LlnSettings {
     pub fn auth_url_for(&self, kind: ConnectionKind) -> Option<String> {
         let configured = self.auth_url.trim();
         if configured.is_empty() {
-            crate::lln::LlnProduct::from_kind(kind).map(|p| p.default_auth_url().to_owned())
+            LlnProduct::from_kind(kind).map(|p| p.default_auth_url().to_owned())
         } else {
             Some(configured.to_owned())
         }
@@ -367,6 +367,63 @@ impl Default for SmsSettings {
             format: DeliveryFormat::default(),
             retry_days: 30,
         }
+    }
+}
+
+/// The LLN product a connection talks to. A tenant has at most one connection per product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlnProduct {
+    Ocsat,
+    LlnRobot,
+}
+
+impl LlnProduct {
+    /// The product of an LLN connection kind; `None` for every other kind.
+    pub fn from_kind(kind: ConnectionKind) -> Option<Self> {
+        match kind {
+            ConnectionKind::Ocsat => Some(LlnProduct::Ocsat),
+            ConnectionKind::LlnRobot => Some(LlnProduct::LlnRobot),
+            ConnectionKind::Moodle | ConnectionKind::CourseKey | ConnectionKind::Sms => None,
+        }
+    }
+
+    pub fn kind(self) -> ConnectionKind {
+        match self {
+            LlnProduct::Ocsat => ConnectionKind::Ocsat,
+            LlnProduct::LlnRobot => ConnectionKind::LlnRobot,
+        }
+    }
+
+    /// The product's name, as people know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LlnProduct::Ocsat => "OCSAT",
+            LlnProduct::LlnRobot => "LLN Robot",
+        }
+    }
+
+    /// The API URL a new connection is prefilled with (the connection's `base_url`).
+    /// To be confirmed against the real product at onboarding (docs/connectors/ocsat.md).
+    pub fn default_api_url(self) -> &'static str {
+        match self {
+            LlnProduct::Ocsat => "https://api.ocsat.vic.gov.au/v1",
+            LlnProduct::LlnRobot => "https://api.llnrobot.com.au/v1",
+        }
+    }
+
+    /// The OAuth2 token endpoint a new connection is prefilled with.
+    pub fn default_auth_url(self) -> &'static str {
+        match self {
+            LlnProduct::Ocsat => "https://auth.ocsat.vic.gov.au/oauth2/token",
+            LlnProduct::LlnRobot => "https://api.llnrobot.com.au/oauth2/token",
+        }
+    }
+}
+
+impl std::fmt::Display for LlnProduct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -444,11 +501,8 @@ mod tests {
     #[test]
     fn lln_settings_are_prefilled_per_product_and_stay_editable() {
         let cases = [
-            (ConnectionKind::Ocsat, Some(crate::lln::LlnProduct::Ocsat)),
-            (
-                ConnectionKind::LlnRobot,
-                Some(crate::lln::LlnProduct::LlnRobot),
-            ),
+            (ConnectionKind::Ocsat, Some(LlnProduct::Ocsat)),
+            (ConnectionKind::LlnRobot, Some(LlnProduct::LlnRobot)),
             (ConnectionKind::Moodle, None),
             (ConnectionKind::Sms, None),
         ];

@@ -3,7 +3,12 @@
 //! A job names its tenant and connection and carries ids only, never personal
 //! data: the handler loads what it needs, so a message that is delivered twice
 //! or late acts on the current state (at-least-once in, exactly-once effect).
+//!
+//! Every id is typed ([`crate::ids`], [`DeliveryId`]) and parsed once, when the
+//! message is read: a bad one is refused by field there, and no handler parses
+//! it again. On the wire an id is its plain string, as it always was.
 
+use crate::delivery::DeliveryId;
 use crate::ids::{ConnectionId, LearnerCode, OfferingId, RunId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +68,7 @@ pub enum Job {
         run: RunId,
         trigger: Trigger,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        offering: Option<String>,
+        offering: Option<OfferingId>,
     },
     /// Push one offering's ready enrolments to one connection: on demand
     /// ("transfer enrolments") or, for an auto-push offering, as each arrives.
@@ -97,7 +102,7 @@ pub enum Job {
         connection: ConnectionId,
         run: RunId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        offering: Option<String>,
+        offering: Option<OfferingId>,
     },
     /// Convert stored CourseKey attendance records into P/L/A and deliveries.
     ProcessAttendance {
@@ -106,7 +111,10 @@ pub enum Job {
         record_ids: Vec<String>,
     },
     /// Send one delivery to the SMS now.
-    Deliver { tenant: TenantId, delivery: String },
+    Deliver {
+        tenant: TenantId,
+        delivery: DeliveryId,
+    },
     /// Push one offering's roster to CourseKey (course, instructors, students, classes).
     #[serde(rename = "push_coursekey_roster")]
     PushCourseKeyRoster {
@@ -256,7 +264,7 @@ mod tests {
         assert_eq!(sync().queue(), QueueRole::EnrolmentPush);
         let deliver = Job::Deliver {
             tenant: TenantId::parse("acme").unwrap(),
-            delivery: "d".into(),
+            delivery: DeliveryId::parse("d").unwrap(),
         };
         assert_eq!(deliver.queue(), QueueRole::Deliveries);
         assert_eq!(deliver.tenant().as_str(), "acme");
@@ -273,5 +281,83 @@ mod tests {
         assert_eq!(json["type"], job.name());
         assert_eq!(job.queue(), QueueRole::EnrolmentPush);
         assert_eq!(serde_json::from_value::<Job>(json).unwrap(), job);
+    }
+
+    /// Messages written before the ids in jobs were typed (queued, in a DLQ,
+    /// or samples in events/): each still reads, and writes back unchanged.
+    #[test]
+    fn jobs_stored_before_typed_ids_read_and_write_the_same() {
+        for json in [
+            r#"{"type":"sync_connection","tenant":"acme","connection":"moodle-main","run":"r1","trigger":"manual","offering":"OPL-7"}"#,
+            r#"{"type":"fetch_results","tenant":"acme","connection":"moodle-main","run":"0195a1b2-0000-7000-8000-000000000001","offering":"OCC-1001"}"#,
+            r#"{"type":"fetch_results","tenant":"acme","connection":"moodle-main","run":"r1"}"#,
+            r#"{"type":"deliver","tenant":"acme","delivery":"dlv-c5ae5f6c5f902317d659049cc6e87c64"}"#,
+            r#"{"type":"push_offering","tenant":"acme","connection":"moodle-main","offering":"OCC-1001","run":"r2","trigger":"auto_push"}"#,
+            r#"{"type":"remove_enrolment","tenant":"acme","connection":"moodle-main","offering":"OCC-1001","learner":"X1234567"}"#,
+            r#"{"type":"process_attendance","tenant":"acme","connection":"ck","record_ids":["rec-1","rec-2"]}"#,
+        ] {
+            let job: Job = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&job).unwrap(), json);
+        }
+        let Job::SyncConnection { offering, .. } = serde_json::from_str(
+            r#"{"type":"sync_connection","tenant":"acme","connection":"c","run":"r","trigger":"nightly","offering":"OPL-7"}"#,
+        )
+        .unwrap() else {
+            panic!("a sync_connection job")
+        };
+        assert_eq!(offering, Some(OfferingId::parse("OPL-7").unwrap()));
+    }
+
+    /// The sample SQS events' jobs read as jobs (the ones meant to be
+    /// unreadable stay so), and each job reads back as itself.
+    #[test]
+    fn the_sample_events_jobs_still_read() {
+        let samples = [
+            include_str!("../../../events/enrolment-push/sqs-batch.json"),
+            include_str!("../../../events/enrolment-push/push-jobs.json"),
+            include_str!("../../../events/enrolment-push/remove-enrolment.json"),
+            include_str!("../../../events/results-fetch/sqs-batch.json"),
+            include_str!("../../../events/retry-worker/sqs-batch.json"),
+        ];
+        let mut read = 0;
+        let mut refused = Vec::new();
+        for sample in samples {
+            let event: serde_json::Value = serde_json::from_str(sample).unwrap();
+            for record in event["Records"].as_array().unwrap() {
+                let body = record["body"].as_str().unwrap();
+                match serde_json::from_str::<Job>(body) {
+                    Ok(job) => {
+                        let again = serde_json::to_string(&job).unwrap();
+                        assert_eq!(serde_json::from_str::<Job>(&again).unwrap(), job);
+                        read += 1;
+                    }
+                    Err(_) => refused.push(body.to_owned()),
+                }
+            }
+        }
+        assert_eq!(read, 11, "refused: {refused:?}");
+        assert_eq!(
+            refused,
+            [
+                "this is not a job",
+                r#"{"type": "fetch_results", "tenant": "acme#bolt", "connection": "moodle-main", "run": "x"}"#,
+                r#"{"type":"deliver"}"#,
+                r#"{"type": "deliver", "tenant": "acme", "delivery": "not/an-id"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_offering_or_delivery_in_a_message_is_refused_by_field() {
+        let err = serde_json::from_str::<Job>(
+            r#"{"type":"fetch_results","tenant":"acme","connection":"c","run":"r","offering":"a/b"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("offering"), "{err}");
+        let err = serde_json::from_str::<Job>(
+            r#"{"type":"deliver","tenant":"acme","delivery":"not/an-id"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("delivery_id"), "{err}");
     }
 }

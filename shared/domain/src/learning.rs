@@ -3,7 +3,7 @@
 //!
 //! Adapters convert their wire types into these; nothing here knows HTTP.
 
-use crate::ports::{BoxError, Retryable, SecretError};
+use crate::error::{BoxError, Retryable, SecretError};
 use crate::sis::BlockReason;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;

@@ -7,6 +7,8 @@ pub mod attendance;
 pub mod connection;
 pub mod delivery;
 pub mod egress;
+pub mod email;
+pub mod error;
 pub mod ids;
 pub mod job;
 pub mod learning;

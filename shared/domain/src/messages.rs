@@ -5,7 +5,7 @@
 //! secret. A password appears only in a registration email, and only when the
 //! connection generates passwords.
 
-use crate::ports::Email;
+use crate::email::Email;
 use crate::sis::{BlockReason, Learner};
 use secrecy::{ExposeSecret, SecretString};
 

@@ -170,7 +170,7 @@ pub fn run_error_email(
     connection: &Connection,
     run: &Run,
     log: crate::run::LogTally,
-) -> Option<crate::ports::Email> {
+) -> Option<crate::email::Email> {
     if run.status != RunStatus::FinishedWithError {
         return None;
     }
@@ -193,7 +193,7 @@ pub fn run_error_email(
             .replace("{started_at}", &run.started_at.to_rfc3339())
             .replace("{finished_at}", &finished)
     };
-    Some(crate::ports::Email {
+    Some(crate::email::Email {
         to: to.to_owned(),
         subject: fill(&template.subject).replace(['\r', '\n'], " "),
         body: fill(&template.body),

@@ -21,7 +21,7 @@ pub(super) async fn enqueue_one(queue: &dyn JobQueue, job: Job) -> Result<(), De
 pub(super) fn deliver_job(d: &Delivery) -> Job {
     Job::Deliver {
         tenant: d.tenant.clone(),
-        delivery: d.id.to_string(),
+        delivery: d.id.clone(),
     }
 }
 

@@ -8,7 +8,8 @@ use domain::ports::{
 };
 use domain::run::LEASE_SECONDS;
 use domain::{
-    ConnectionId, Job, LeaseOutcome, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
+    ConnectionId, Job, LeaseOutcome, LogLevel, OfferingId, Run, RunId, RunLogLine, RunStatus,
+    TenantId, Trigger,
 };
 
 /// The ports the pipeline stages use.
@@ -72,7 +73,7 @@ impl Pipeline<'_> {
             let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
             let offering = match job {
                 Job::SyncConnection { offering, .. } | Job::FetchResults { offering, .. } => {
-                    offering.as_deref()
+                    offering.as_ref().map(OfferingId::as_str)
                 }
                 Job::PushOffering { offering, .. } => Some(offering.as_str()),
                 _ => None,

@@ -4,7 +4,9 @@
 use super::begin::Pipeline;
 use super::error::JobError;
 use chrono::{DateTime, Utc};
-use domain::{ConnectionId, Job, LogLevel, RunId, RunLogLine, RunStatus, TenantId, Trigger};
+use domain::{
+    ConnectionId, Job, LogLevel, OfferingId, RunId, RunLogLine, RunStatus, TenantId, Trigger,
+};
 
 /// How the export's line on a run's log begins.
 const EXPORT_LOG_PREFIX: &str = "Run started by ";
@@ -28,14 +30,14 @@ impl Pipeline<'_> {
         connection: &ConnectionId,
         run: &RunId,
         trigger: Trigger,
-        offering: Option<&str>,
+        offering: Option<&OfferingId>,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
         let fetch = Job::FetchResults {
             tenant: tenant.clone(),
             connection: connection.clone(),
             run: run.clone(),
-            offering: offering.map(str::to_owned),
+            offering: offering.cloned(),
         };
         if let Some(failure) = self
             .queue

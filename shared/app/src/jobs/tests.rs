@@ -137,7 +137,7 @@ fn jobs_on_the_wrong_queue_are_refused_permanently() {
     let (t, _, _) = ids();
     let job = Job::Deliver {
         tenant: t,
-        delivery: "d".into(),
+        delivery: domain::delivery::DeliveryId::parse("d").unwrap(),
     };
     let err = expect_queue(&job, QueueRole::EnrolmentPush).unwrap_err();
     assert_eq!(

@@ -467,9 +467,12 @@ mod tests {
         let api = serde_json::to_string(&resolver.role_policies("api").unwrap()).unwrap();
         assert!(api.contains("secret:lbx/api-key-pepper-AbCdEf"), "{api}");
         assert!(api.contains("secret:lbx/connections/*"), "{api}");
+        // The MailFrom parameter, in the condition of a role that sends email.
+        let retry =
+            serde_json::to_string(&resolver.role_policies("retry-worker").unwrap()).unwrap();
         assert!(
-            api.contains("\"ses:FromAddress\":\"a@example.com\""),
-            "{api}"
+            retry.contains("\"ses:FromAddress\":\"a@example.com\""),
+            "{retry}"
         );
     }
 }

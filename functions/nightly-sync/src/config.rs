@@ -1,0 +1,47 @@
+//! nightly-sync's configuration: the variables infra/template.yaml gives it (and the
+//! optional ones it reads), read once at init. It reads no other variable.
+
+use cloud::config::{self as var, ConfigError, Queues, Tables, Vars};
+use domain::QueueRole;
+
+/// What nightly-sync reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub tables: Tables,
+    /// The queues it sends to: ENROLMENT_PUSH_QUEUE_URL.
+    pub queues: Queues,
+    /// `RUN_HISTORY_DAYS`: how long the runs it starts are kept.
+    pub run_history_days: u32,
+}
+
+impl Config {
+    /// Every variable it reads; devstack's template test checks them against the
+    /// function's Environment in infra/template.yaml.
+    pub const VARIABLES: &[&str] = &[
+        var::DATA_TABLE,
+        var::RUNS_TABLE,
+        var::DELIVERIES_TABLE,
+        var::ENROLMENT_PUSH_QUEUE_URL,
+        var::RUN_HISTORY_DAYS,
+    ];
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(var::process_env)
+    }
+
+    /// Its part of a whole stack's variables (the local runner, the tests).
+    pub fn from_stack(stack: &cloud::Config) -> Result<Self, ConfigError> {
+        Self::from_lookup(stack.lookup())
+    }
+
+    /// Reads [`Config::VARIABLES`] through `lookup`; a missing or bad one is named.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars::new(Self::VARIABLES, lookup);
+        Ok(Self {
+            tables: vars.tables()?,
+            queues: vars.queues(&[QueueRole::EnrolmentPush])?,
+            run_history_days: vars.run_history_days()?,
+        })
+    }
+}
