@@ -6,10 +6,26 @@
 use super::*;
 use crate::testing::{MemConnections, MemQueue, MemSis};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use chrono::{NaiveDate, TimeZone};
+use domain::TenantId;
+use domain::connection::{ConnectionSettings, LlnSettings};
 use domain::delivery::{Attempt, Delivery, DeliveryState};
+use domain::delivery::{DeliveryId, DeliveryKind};
+use domain::lln::{
+    ApiCall, AssessmentId, CandidateFields, DownloadStatus, LlnError, LlnProduct, RemoteCandidate,
+    SavedAssessment,
+};
 use domain::lln::{Assessment, AssessmentPage, CandidateId, SkillResult};
+use domain::ports::{
+    ConnectionStore, DeliveryStore, LlnAction, LlnApi, LlnApis, LlnDownload, LlnDownloadState,
+    LlnHistoryEntry, LlnInvitation, LlnStore, Retryable, SisStore, StoreError, Written,
+};
+use domain::sis::Learner;
+use domain::{Connection, ConnectionId, LearnerCode};
 use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
