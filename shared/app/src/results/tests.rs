@@ -3,14 +3,32 @@
 use super::*;
 use crate::testing::*;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use chrono::{NaiveDate, TimeZone};
 use domain::connection::SmsSettings;
+use domain::connection::{ConnectionSettings, MoodleSettings};
+use domain::delivery::DeliveryKind;
+use domain::learning::LearningError;
+use domain::ports::{
+    GradeSource, GradeSources, LinkStore, ResultStore, Retryable, RunStore, SisStore,
+};
 use domain::results::{
     ActivityCompletion, CompletionState, CourseCompletionRead, CriterionStatus, ItemGrade,
 };
+use domain::results::{
+    Adjustment, CourseActivity, LearnerGrades, MappingError, Participant, ResultType, RetryEntry,
+    ReviewError, ReviewState, StoredResult,
+};
 use domain::sis::{Assessable, AssessableKind, Enrolment, Learner, OfferingStatus};
+use domain::sis::{CourseLink, EnrolmentState, ExternalAccount, Offering};
+use domain::{
+    AssessableId, Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine,
+    TenantId,
+};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A scripted Moodle course: grades per user, completions, and call counts.
 #[derive(Default)]
