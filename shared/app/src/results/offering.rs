@@ -6,16 +6,44 @@ use super::fetch::{
 };
 use super::service::Results;
 use chrono::{DateTime, Utc};
+use domain::learning::LearningError;
 use domain::ports::GradeSource;
+use domain::results::Mapping;
 use domain::results::{
     self, LearnerGrades, ReadInputs, ResultType, RetryEntry, ReviewState, StoredCompletion,
     StoredResult,
 };
-use domain::sis::CourseLink;
+use domain::sis::{CourseLink, Offering};
 use domain::{AssessableId, LearnerCode, LogLevel};
 use futures::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One offering's course as read before any learner is: its mappings, who
+/// is who, everyone's grades and what was stored before.
+struct Course {
+    offering: Offering,
+    mappings: Vec<Mapping>,
+    /// Course completions are read (for review, or to unenrol after them).
+    completions: bool,
+    enrolments: HashMap<LearnerCode, domain::sis::Enrolment>,
+    by_user: HashMap<i64, LearnerCode>,
+    linked_at: HashMap<LearnerCode, DateTime<Utc>>,
+    last_access: HashMap<i64, Option<DateTime<Utc>>>,
+    idnumbers: HashMap<i64, String>,
+    grades: Vec<LearnerGrades>,
+    prior: HashMap<(LearnerCode, AssessableId), StoredResult>,
+    prior_completions: HashMap<LearnerCode, StoredCompletion>,
+    /// Grades changed since then are read (`None`: everyone is).
+    since: Option<DateTime<Utc>>,
+    watermark: Option<DateTime<Utc>>,
+    /// The learner read on their own (before a removal): whether Moodle still
+    /// enrols them in the course.
+    enrolled: Option<bool>,
+}
+
+/// A learner's reads, `None` when the fetch was stopped before them.
+type Read = Option<Result<LearnerReads, (LearnerCode, LearningError)>>;
 
 impl Results<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -30,6 +58,49 @@ impl Results<'_> {
         failed: &mut BTreeSet<RetryEntry>,
         only: Option<&LearnerCode>,
     ) -> Result<Option<bool>, ResultsError> {
+        let Some(course) = self
+            .read_course(ctx, source, link, pass_grades, only)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let changed = course.changed(ctx, link, only, counts);
+        let reads = read_changed(
+            ctx,
+            source,
+            link.course_id,
+            !course.mappings.is_empty(),
+            &changed,
+            stop,
+        )
+        .await;
+        self.apply_reads(
+            ctx,
+            source,
+            link,
+            &course,
+            reads,
+            pass_grades,
+            counts,
+            failed,
+            only,
+        )
+        .await?;
+        Ok(course.enrolled)
+    }
+
+    /// The offering's course before any learner is read: the mappings of the
+    /// levels the connection results, the participants (one call), every
+    /// learner's grades (one call), the pass grades and what was stored.
+    /// `None` when there is nothing to read.
+    async fn read_course(
+        &self,
+        ctx: &FetchCtx<'_>,
+        source: &dyn GradeSource,
+        link: &CourseLink,
+        pass_grades: &mut HashMap<i64, Option<f64>>,
+        only: Option<&LearnerCode>,
+    ) -> Result<Option<Course>, ResultsError> {
         let tenant = &link.tenant;
         let Some(offering) = self.sis.offering(tenant, &link.offering).await? else {
             return Err(ResultsError::UnknownOffering {
@@ -92,9 +163,9 @@ impl Results<'_> {
             .iter()
             .map(|p| (p.user, p.last_access))
             .collect();
-        let idnumbers: HashMap<i64, &str> = participants
+        let idnumbers: HashMap<i64, String> = participants
             .iter()
-            .map(|p| (p.user, p.idnumber.trim()))
+            .map(|p| (p.user, p.idnumber.trim().to_owned()))
             .filter(|(_, i)| !i.is_empty())
             .collect();
 
@@ -131,6 +202,7 @@ impl Results<'_> {
             .into_iter()
             .map(|c| (c.learner.clone(), c))
             .collect();
+
         // The whole offering failed last time: everyone is read.
         let watermark = ctx.watermark_of(&link.offering);
         let since = if ctx.retries.contains(&RetryEntry {
@@ -141,9 +213,157 @@ impl Results<'_> {
         } else {
             watermark.map(|w| w - WATERMARK_OVERLAP)
         };
+        Ok(Some(Course {
+            offering,
+            mappings,
+            completions,
+            enrolments,
+            by_user,
+            linked_at,
+            last_access,
+            idnumbers,
+            grades,
+            prior,
+            prior_completions,
+            since,
+            watermark,
+            enrolled,
+        }))
+    }
 
+    /// Applies each learner's reads; a learner that fails is kept for the next
+    /// run (before a removal, it stops the removal).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_reads(
+        &self,
+        ctx: &FetchCtx<'_>,
+        source: &dyn GradeSource,
+        link: &CourseLink,
+        course: &Course,
+        reads: Vec<Read>,
+        pass_grades: &HashMap<i64, Option<f64>>,
+        counts: &mut FetchCounts,
+        failed: &mut BTreeSet<RetryEntry>,
+        only: Option<&LearnerCode>,
+    ) -> Result<(), ResultsError> {
+        let Course {
+            offering,
+            mappings,
+            enrolments,
+            idnumbers,
+            grades,
+            prior,
+            prior_completions,
+            ..
+        } = course;
+        let grades_by_user: HashMap<i64, &LearnerGrades> =
+            grades.iter().map(|g| (g.user, g)).collect();
+        for read in reads {
+            let Some(read) = read else {
+                counts.stopped = true;
+                continue;
+            };
+            let mut read = match read {
+                Ok(r) => r,
+                // Before a removal a failed read stops it: nothing may be
+                // removed that was not read.
+                Err((_, e)) if only.is_some() => return Err(e.into()),
+                Err((code, e)) => {
+                    counts.failures += 1;
+                    failed.insert(RetryEntry {
+                        offering: link.offering.clone(),
+                        learner: Some(code.clone()),
+                    });
+                    tracing::warn!(learner = %code, error = &e as &dyn std::error::Error, "learner results could not be read");
+                    self.log(
+                        ctx,
+                        LogLevel::Warning,
+                        format!(
+                            "Learner {code} of offering {}: results could not be read ({}); read again next run.",
+                            link.offering,
+                            error_chain(&e)
+                        ),
+                    )
+                    .await;
+                    continue;
+                }
+            };
+            read.idnumber = idnumbers.get(&read.user).map(|i| (*i).to_owned());
+            let Some(g) = grades_by_user.get(&read.user) else {
+                continue;
+            };
+            let Some(enrolment) = enrolments.get(&read.learner) else {
+                continue;
+            };
+            if let Err(e) = self
+                .apply_learner(
+                    ctx,
+                    offering,
+                    link,
+                    mappings,
+                    pass_grades,
+                    prior,
+                    prior_completions.get(&read.learner),
+                    enrolment,
+                    g,
+                    &read,
+                    source,
+                    counts,
+                )
+                .await
+            {
+                if let ResultsError::Store(e) = e {
+                    return Err(ResultsError::Store(e));
+                }
+                if only.is_some() {
+                    return Err(e);
+                }
+                counts.failures += 1;
+                failed.insert(RetryEntry {
+                    offering: link.offering.clone(),
+                    learner: Some(read.learner.clone()),
+                });
+                self.log(
+                    ctx,
+                    LogLevel::Warning,
+                    format!(
+                        "Learner {} of offering {}: {}; read again next run.",
+                        read.learner,
+                        link.offering,
+                        error_chain(&e)
+                    ),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Course {
+    /// The learners to read: those the read rules pick (or the one learner
+    /// read before a removal), each with whether their course completion is read.
+    fn changed(
+        &self,
+        ctx: &FetchCtx<'_>,
+        link: &CourseLink,
+        only: Option<&LearnerCode>,
+        counts: &mut FetchCounts,
+    ) -> Vec<(&LearnerGrades, LearnerCode, bool)> {
+        let Course {
+            mappings,
+            enrolments,
+            by_user,
+            linked_at,
+            last_access,
+            grades,
+            prior,
+            prior_completions,
+            ..
+        } = self;
+        let (completions, since, watermark) = (self.completions, self.since, self.watermark);
         let mut changed: Vec<(&LearnerGrades, LearnerCode, bool)> = Vec::new();
-        for g in &grades {
+        for g in grades {
             let Some(code) = by_user.get(&g.user) else {
                 continue;
             };
@@ -195,137 +415,64 @@ impl Results<'_> {
             }
         }
         counts.changed += changed.len();
-
-        // Completion reads, a few learners at a time. Whether the course has
-        // completion criteria is learned once per course and run: until Moodle
-        // said so (the first tracked learner's course completion), learners
-        // whose course completion is read go one at a time (a few at most),
-        // so a course without criteria is asked once, not once per learner.
-        let course = link.course_id;
-        let want_activities = !mappings.is_empty();
-        let read_one = |g: &LearnerGrades, code: &LearnerCode, completion_read: bool| {
-            let user = g.user;
-            let code = code.clone();
-            async move {
-                if stop.load(Ordering::Relaxed) {
-                    return None;
-                }
-                let completion_read = completion_read && ctx.has_criteria(course) != Some(false);
-                let read =
-                    read_learner(source, course, user, code, want_activities, completion_read)
-                        .await;
-                if let Ok(LearnerReads {
-                    course: Some(c), ..
-                }) = &read
-                    && !c.untracked
-                {
-                    ctx.learn_criteria(course, !c.criteria.is_empty());
-                }
-                Some(read)
-            }
-        };
-        let mut pending: Vec<&(&LearnerGrades, LearnerCode, bool)> = changed.iter().collect();
-        let mut reads = Vec::with_capacity(pending.len());
-        let mut probes = 0;
-        while probes < CRITERIA_PROBES && ctx.has_criteria(course).is_none() {
-            let Some(at) = pending.iter().position(|(_, _, completion)| *completion) else {
-                break;
-            };
-            let (g, code, completion_read) = pending.remove(at);
-            reads.push(read_one(g, code, *completion_read).await);
-            probes += 1;
-        }
-        reads.extend(
-            futures::stream::iter(
-                pending
-                    .into_iter()
-                    .map(|(g, code, completion_read)| read_one(g, code, *completion_read)),
-            )
-            .buffer_unordered(ctx.settings.max_concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await,
-        );
-
-        let grades_by_user: HashMap<i64, &LearnerGrades> =
-            grades.iter().map(|g| (g.user, g)).collect();
-        for read in reads {
-            let Some(read) = read else {
-                counts.stopped = true;
-                continue;
-            };
-            let mut read = match read {
-                Ok(r) => r,
-                // Before a removal a failed read stops it: nothing may be
-                // removed that was not read.
-                Err((_, e)) if only.is_some() => return Err(e.into()),
-                Err((code, e)) => {
-                    counts.failures += 1;
-                    failed.insert(RetryEntry {
-                        offering: link.offering.clone(),
-                        learner: Some(code.clone()),
-                    });
-                    tracing::warn!(learner = %code, error = &e as &dyn std::error::Error, "learner results could not be read");
-                    self.log(
-                        ctx,
-                        LogLevel::Warning,
-                        format!(
-                            "Learner {code} of offering {}: results could not be read ({}); read again next run.",
-                            link.offering,
-                            error_chain(&e)
-                        ),
-                    )
-                    .await;
-                    continue;
-                }
-            };
-            read.idnumber = idnumbers.get(&read.user).map(|i| (*i).to_owned());
-            let Some(g) = grades_by_user.get(&read.user) else {
-                continue;
-            };
-            let Some(enrolment) = enrolments.get(&read.learner) else {
-                continue;
-            };
-            if let Err(e) = self
-                .apply_learner(
-                    ctx,
-                    &offering,
-                    link,
-                    &mappings,
-                    pass_grades,
-                    &prior,
-                    prior_completions.get(&read.learner),
-                    enrolment,
-                    g,
-                    &read,
-                    source,
-                    counts,
-                )
-                .await
-            {
-                if let ResultsError::Store(e) = e {
-                    return Err(ResultsError::Store(e));
-                }
-                if only.is_some() {
-                    return Err(e);
-                }
-                counts.failures += 1;
-                failed.insert(RetryEntry {
-                    offering: link.offering.clone(),
-                    learner: Some(read.learner.clone()),
-                });
-                self.log(
-                    ctx,
-                    LogLevel::Warning,
-                    format!(
-                        "Learner {} of offering {}: {}; read again next run.",
-                        read.learner,
-                        link.offering,
-                        error_chain(&e)
-                    ),
-                )
-                .await;
-            }
-        }
-        Ok(enrolled)
+        changed
     }
+}
+
+/// Reads the changed learners, a few at a time.
+async fn read_changed(
+    ctx: &FetchCtx<'_>,
+    source: &dyn GradeSource,
+    course: i64,
+    want_activities: bool,
+    changed: &[(&LearnerGrades, LearnerCode, bool)],
+    stop: &AtomicBool,
+) -> Vec<Read> {
+    // Completion reads, a few learners at a time. Whether the course has
+    // completion criteria is learned once per course and run: until Moodle
+    // said so (the first tracked learner's course completion), learners
+    // whose course completion is read go one at a time (a few at most),
+    // so a course without criteria is asked once, not once per learner.
+    let read_one = |g: &LearnerGrades, code: &LearnerCode, completion_read: bool| {
+        let user = g.user;
+        let code = code.clone();
+        async move {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let completion_read = completion_read && ctx.has_criteria(course) != Some(false);
+            let read =
+                read_learner(source, course, user, code, want_activities, completion_read).await;
+            if let Ok(LearnerReads {
+                course: Some(c), ..
+            }) = &read
+                && !c.untracked
+            {
+                ctx.learn_criteria(course, !c.criteria.is_empty());
+            }
+            Some(read)
+        }
+    };
+    let mut pending: Vec<&(&LearnerGrades, LearnerCode, bool)> = changed.iter().collect();
+    let mut reads = Vec::with_capacity(pending.len());
+    let mut probes = 0;
+    while probes < CRITERIA_PROBES && ctx.has_criteria(course).is_none() {
+        let Some(at) = pending.iter().position(|(_, _, completion)| *completion) else {
+            break;
+        };
+        let (g, code, completion_read) = pending.remove(at);
+        reads.push(read_one(g, code, *completion_read).await);
+        probes += 1;
+    }
+    reads.extend(
+        futures::stream::iter(
+            pending
+                .into_iter()
+                .map(|(g, code, completion_read)| read_one(g, code, *completion_read)),
+        )
+        .buffer_unordered(ctx.settings.max_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await,
+    );
+    reads
 }
