@@ -33,6 +33,52 @@ impl Results<'_> {
         source: &dyn GradeSource,
         counts: &mut FetchCounts,
     ) -> Result<(), ResultsError> {
+        self.apply_results(
+            ctx,
+            offering,
+            link,
+            mappings,
+            pass_grades,
+            prior,
+            enrolment,
+            grades,
+            read,
+            counts,
+        )
+        .await?;
+        // Everything of this learner was read and recorded above: only now may
+        // an approved completion's unenrolment happen (Smartosh).
+        self.apply_completion(
+            ctx,
+            offering,
+            link,
+            prior_completion,
+            enrolment,
+            grades,
+            read,
+            source,
+            counts,
+        )
+        .await
+    }
+
+    /// The learner's result for each mapped assessable: decided by the
+    /// rules, then stored for review, saved to the SMS, or recorded as a later
+    /// attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_results(
+        &self,
+        ctx: &FetchCtx<'_>,
+        offering: &Offering,
+        link: &CourseLink,
+        mappings: &[Mapping],
+        pass_grades: &HashMap<i64, Option<f64>>,
+        prior: &HashMap<(LearnerCode, AssessableId), StoredResult>,
+        enrolment: &domain::sis::Enrolment,
+        grades: &LearnerGrades,
+        read: &LearnerReads,
+        counts: &mut FetchCounts,
+    ) -> Result<(), ResultsError> {
         let rules = ResultRules {
             record_failed_results: ctx.settings.record_failed_results,
             use_enrolment_start_date: ctx.settings.use_enrolment_start_date,
@@ -158,9 +204,25 @@ impl Results<'_> {
             }
             self.results.save_result(&result).await?;
         }
+        Ok(())
+    }
 
-        // Everything of this learner was read and recorded above: only now may
-        // an approved completion's unenrolment happen (Smartosh).
+    /// The learner's course completion: a stored one regraded, or a new one
+    /// recorded (and approved without review); then, when approved in the
+    /// Smartosh mode, the unenrolment.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_completion(
+        &self,
+        ctx: &FetchCtx<'_>,
+        offering: &Offering,
+        link: &CourseLink,
+        prior_completion: Option<&StoredCompletion>,
+        enrolment: &domain::sis::Enrolment,
+        grades: &LearnerGrades,
+        read: &LearnerReads,
+        source: &dyn GradeSource,
+        counts: &mut FetchCounts,
+    ) -> Result<(), ResultsError> {
         let mut completion = match prior_completion {
             Some(c) => {
                 let mut c = c.clone();
