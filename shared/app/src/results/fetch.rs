@@ -320,8 +320,15 @@ impl Results<'_> {
                 }
             }
         }
+        self.report(&ctx, &counts).await?;
+        Ok(counts)
+    }
+
+    /// The fetch's counts: a line on the run's log and the run's tallies.
+    async fn report(&self, ctx: &FetchCtx<'_>, counts: &FetchCounts) -> Result<(), ResultsError> {
+        let (tenant, connection, run) = (&ctx.connection.tenant, ctx.connection, ctx.run);
         self.log(
-            &ctx,
+            ctx,
             LogLevel::Info,
             format!(
                 "Results: {} offerings, {} learners, {} read (changed), {} ready, {} in error, {} saved, {} completions, {} unenrolled, {} failures{}.",
@@ -355,7 +362,7 @@ impl Results<'_> {
                 ],
             )
             .await?;
-        Ok(counts)
+        Ok(())
     }
 
     /// Who is who in the course (SM-33): stored accounts first, then
