@@ -8,6 +8,10 @@
 //!
 //! `scripts/bench push` (starts moto; `PUSH_BENCH_RECORDS`, default 1,000;
 //! `PUSH_BENCH_BASELINE=200` adds a one-call-per-record baseline over memory).
+//! `PUSH_BENCH_MOODLE_URL` and `PUSH_BENCH_MOODLE_TOKEN` push over moto into
+//! that Moodle site's course `PUSH_BENCH_COURSE` (default 2) instead, with new
+//! learners named after the time (a real site's busy time is not measured:
+//! wall time, counts and the run's status are printed).
 
 mod support;
 
@@ -58,7 +62,31 @@ struct Outcome {
     get_run: Duration,
 }
 
-async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
+/// A real Moodle site to push to instead of the simulator.
+struct RealSite {
+    url: String,
+    token: String,
+    course: i64,
+}
+
+impl RealSite {
+    fn from_env() -> Option<RealSite> {
+        let url = std::env::var("PUSH_BENCH_MOODLE_URL").ok()?;
+        let token = std::env::var("PUSH_BENCH_MOODLE_TOKEN").ok()?;
+        let course = std::env::var("PUSH_BENCH_COURSE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        Some(RealSite { url, token, course })
+    }
+}
+
+async fn push(
+    ports: &Ports<'_>,
+    records: usize,
+    batch_size: usize,
+    real: Option<&RealSite>,
+) -> Outcome {
     let sim = MoodleSim::sample_site();
     sim.set_switches(Switches {
         latency: Duration::from_millis(50),
@@ -72,7 +100,7 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
         tenant: t.clone(),
         id: c.clone(),
         name: "bench".into(),
-        base_url: server.base_url.clone(),
+        base_url: real.map_or_else(|| server.base_url.clone(), |r| r.url.clone()),
         enabled: true,
         error_email: None,
         settings: ConnectionSettings::Moodle(MoodleSettings {
@@ -102,13 +130,19 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
         })
         .await
         .unwrap();
+    // New to a real site too: codes and emails carry the time.
+    let prefix = match real {
+        Some(_) => format!("R{}", now.timestamp()),
+        None => "B".to_owned(),
+    };
     // Seeding is not measured: 16 writes at a time.
     futures::stream::iter(0..records)
         .map(|i| {
             let t = t.clone();
             let o = o.clone();
+            let prefix = &prefix;
             async move {
-                let code = LearnerCode::parse(format!("B{i:05}")).unwrap();
+                let code = LearnerCode::parse(format!("{prefix}{i:05}")).unwrap();
                 ports
                     .sis
                     .save_learner(&Learner {
@@ -118,7 +152,7 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
                         given_name: "Bench".into(),
                         middle_name: None,
                         family_name: format!("Learner{i}"),
-                        email: Some(format!("bench{i}@example.com")),
+                        email: Some(format!("{}{i}@example.com", prefix.to_lowercase())),
                         date_of_birth: None,
                         archived: false,
                         email_opt_out: false,
@@ -150,7 +184,7 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
             tenant: t.clone(),
             offering: o.clone(),
             connection: c.clone(),
-            course_id: 2,
+            course_id: real.map_or(2, |r| r.course),
             course_idnumber: Some("OCC-1001".into()),
             course_shortname: None,
             linked_at: now,
@@ -208,7 +242,28 @@ async fn push(ports: &Ports<'_>, records: usize, batch_size: usize) -> Outcome {
         next = page.next;
     }
     assert_eq!(log.len() as u64, stored.log.lines);
-    assert_eq!(stored.status, domain::RunStatus::FinishedSuccessfully);
+    if real.is_some() {
+        println!(
+            "run {}: {}, counts {:?}; {} created, {} linked, {} enrolled, {} emails",
+            run,
+            stored.status.label(),
+            stored.counts,
+            report.created,
+            report.linked,
+            report.enrolled,
+            report.emails
+        );
+        for line in log
+            .iter()
+            .map(|(_, l)| l)
+            .filter(|l| l.level != domain::LogLevel::Info)
+            .take(5)
+        {
+            println!("    {:?}: {}", line.level, line.message);
+        }
+    } else {
+        assert_eq!(stored.status, domain::RunStatus::FinishedSuccessfully);
+    }
     let mut calls = BTreeMap::new();
     for call in sim.calls() {
         *calls.entry(call.function).or_insert(0) += 1;
@@ -283,7 +338,30 @@ async fn main() {
         ))),
         secret_prefix: config.secret_prefix.clone(),
     };
-    let on_moto = push(&moto, records, 100).await;
+    if let Some(real) = RealSite::from_env() {
+        stores
+            .secrets
+            .put(
+                &format!("{}/acme/moodle", config.secret_prefix),
+                &secrecy::SecretString::from(real.token.clone()),
+            )
+            .await
+            .unwrap();
+        println!(
+            "(into {} course {}, not the simulator)",
+            real.url, real.course
+        );
+        let outcome = push(&moto, records, 100, Some(&real)).await;
+        println!(
+            "[moto     ] wall {:>6.2} s | {} enrolled, {} log lines; reading the run back (GET): {:.0} ms",
+            outcome.timing.wall.as_secs_f64(),
+            outcome.enrolled,
+            outcome.log_lines,
+            outcome.get_run.as_secs_f64() * 1000.0
+        );
+        return;
+    }
+    let on_moto = push(&moto, records, 100, None).await;
     assert_eq!(on_moto.enrolled, records);
 
     let (connections, runs, queue, sis, links, mailer, tenants) = (
@@ -306,7 +384,7 @@ async fn main() {
         secrets: Arc::new(Token),
         secret_prefix: "bench".into(),
     };
-    let in_memory = push(&memory, records, 100).await;
+    let in_memory = push(&memory, records, 100, None).await;
     assert_eq!(in_memory.enrolled, records);
     print("moto", &on_moto, true);
     print("in memory", &in_memory, false);
@@ -336,7 +414,7 @@ async fn main() {
             links: &links,
             ..memory
         };
-        let baseline = push(&memory, base, 1).await;
+        let baseline = push(&memory, base, 1, None).await;
         println!("baseline: batch size 1, {base} records, in memory");
         print("in memory", &baseline, true);
     }

@@ -2,10 +2,14 @@
 //! Results download for a 500-learner course against the Moodle simulator:
 //! Moodle calls per function on the first run, on a re-run after 5 learners
 //! were graded again, and on a third run after 5 other learners only opened
-//! the course (an activity completed without a grade). Prints figures; not a
-//! timed test.
+//! the course (an activity completed without a grade). Runs over the
+//! product's stores (DynamoDB, SQS and Secrets Manager on moto, through the
+//! real AWS SDK) and, as a second line, over the in-memory stores; prints for
+//! each run learnbridge's own time, Moodle's busy time and their ratio.
 //!
-//! `cargo bench -p app --bench results`
+//! `scripts/bench results` (starts moto).
+
+mod support;
 
 use app::results::{FetchCounts, Results};
 use app::testing::*;
@@ -22,6 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+use support::Timing;
 
 const LEARNERS: usize = 500;
 const CHANGED: usize = 5;
@@ -36,31 +41,156 @@ impl SecretSource for Token {
     }
 }
 
-fn print(name: &str, counts: &FetchCounts, sim: &MoodleSim, wall: Duration) -> usize {
-    let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+/// The stores a download runs over.
+struct Ports<'a> {
+    connections: &'a dyn ConnectionStore,
+    runs: &'a dyn RunStore,
+    queue: &'a dyn JobQueue,
+    sis: &'a dyn SisStore,
+    links: &'a dyn LinkStore,
+    results: &'a dyn ResultStore,
+    deliveries: &'a dyn DeliveryStore,
+    tenants: &'a dyn TenantSettingsStore,
+    secrets: Arc<dyn SecretSource>,
+    secret_prefix: String,
+}
+
+/// One download: what it read, its Moodle calls per function, its timing.
+struct Stage {
+    name: String,
+    counts: FetchCounts,
+    calls: BTreeMap<String, usize>,
+    timing: Timing,
+}
+
+impl Stage {
+    fn total(&self) -> usize {
+        self.calls.values().sum()
+    }
+
+    fn print(&self, stores: &str, calls: bool) {
+        println!(
+            "{}: {} learners, {} read further, {} results, {} Moodle calls at {LATENCY_MS} ms per call",
+            self.name,
+            self.counts.learners,
+            self.counts.changed,
+            self.counts.ready + self.counts.errors,
+            self.total(),
+        );
+        println!("  {}", self.timing.line(stores));
+        if calls {
+            for (f, n) in &self.calls {
+                println!("    {f:<52} {n:>5}");
+            }
+        }
+    }
+}
+
+/// Runs `fetch` once, timed against the simulator's busy intervals.
+async fn stage<F: std::future::Future<Output = FetchCounts>>(
+    name: String,
+    sim: &MoodleSim,
+    fetch: F,
+) -> Stage {
+    sim.clear_calls();
+    sim.clear_busy();
+    let started = Instant::now();
+    let counts = fetch.await;
+    let ended = Instant::now();
+    let mut calls = BTreeMap::new();
     for call in sim.calls() {
         *calls.entry(call.function).or_insert(0) += 1;
     }
-    let total: usize = calls.values().sum();
-    println!(
-        "{name}: {} learners, {} read further, {} results, {total} Moodle calls, {:.2} s at {LATENCY_MS} ms per call",
-        counts.learners,
-        counts.changed,
-        counts.ready + counts.errors,
-        wall.as_secs_f64()
-    );
-    for (f, n) in &calls {
-        println!("    {f:<52} {n:>5}");
+    Stage {
+        name,
+        counts,
+        calls,
+        timing: Timing::new(started, ended, &sim.busy_intervals()),
     }
-    total
 }
 
 #[tokio::main]
 async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("results benchmark: run it with `cargo bench -p app --bench results`");
+        println!("results benchmark: run it with `scripts/bench results`");
         return;
     }
+    support::require_moto();
+    let sdk = cloud::testing::sdk().await;
+    let config = cloud::testing::fresh_stack().await;
+    let stores = cloud::Stores::new(&config, &sdk);
+    stores
+        .secrets
+        .put(
+            &format!("{}/acme/moodle", config.secret_prefix),
+            &secrecy::SecretString::from(SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+    let moto = Ports {
+        connections: &stores.connections,
+        runs: &stores.runs,
+        queue: &stores.queue,
+        sis: &stores.sis,
+        links: &stores.links,
+        results: &stores.results,
+        deliveries: &stores.deliveries,
+        tenants: &stores.tenants,
+        secrets: Arc::new(cloud::Secrets::new(aws_sdk_secretsmanager::Client::new(
+            &sdk,
+        ))),
+        secret_prefix: config.secret_prefix.clone(),
+    };
+    let on_moto = scenario(&moto).await;
+
+    let (connections, runs, queue, sis, links, results, deliveries, tenants) = (
+        MemConnections::default(),
+        MemRuns::default(),
+        MemQueue::default(),
+        MemSis::default(),
+        MemLinks::default(),
+        MemResults::default(),
+        MemDeliveries::default(),
+        MemTenants::default(),
+    );
+    let memory = Ports {
+        connections: &connections,
+        runs: &runs,
+        queue: &queue,
+        sis: &sis,
+        links: &links,
+        results: &results,
+        deliveries: &deliveries,
+        tenants: &tenants,
+        secrets: Arc::new(Token),
+        secret_prefix: "bench".into(),
+    };
+    let in_memory = scenario(&memory).await;
+
+    println!(
+        "results download of a {LEARNERS}-learner course, {LATENCY_MS} ms per Moodle call, concurrency 4"
+    );
+    for (m, i) in on_moto.iter().zip(&in_memory) {
+        m.print("moto", true);
+        println!("  {}", i.timing.line("in memory"));
+        assert_eq!(m.calls, i.calls, "the same calls whatever the stores");
+    }
+    let first = on_moto[0].total();
+    for later in &on_moto[1..] {
+        println!(
+            "{} / first run: {} / {first} Moodle calls ({:.1}%)",
+            later.name,
+            later.total(),
+            100.0 * later.total() as f64 / first as f64
+        );
+    }
+    assert_eq!(on_moto[0].counts.learners, LEARNERS);
+    assert_eq!(on_moto[1].counts.changed, CHANGED);
+    assert_eq!(on_moto[2].counts.changed, 2 * CHANGED);
+}
+
+/// The three downloads over `ports`, each against a fresh simulator.
+async fn scenario(ports: &Ports<'_>) -> Vec<Stage> {
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
     let t = TenantId::parse("acme").unwrap();
@@ -80,16 +210,12 @@ async fn main() {
             ..MoodleSettings::default()
         }),
     };
-    let connections = MemConnections::default();
-    connections.0.lock().unwrap().push(connection.clone());
-    let (runs, queue, sis, links, results, deliveries) = (
-        MemRuns::default(),
-        MemQueue::default(),
-        MemSis::default(),
-        MemLinks::default(),
-        MemResults::default(),
-        MemDeliveries::default(),
-    );
+    ports
+        .connections
+        .save_connection(&connection)
+        .await
+        .unwrap();
+    let (sis, links, results) = (ports.sis, ports.links, ports.results);
     let now = Utc::now();
     sis.save_offering(&Offering {
         tenant: t.clone(),
@@ -124,7 +250,7 @@ async fn main() {
         .unwrap();
 
     // 500 Moodle users, enrolled in course 2, through the gateway (setup calls are not counted).
-    let gateways = MoodleGateways::new(Arc::new(Token), "bench")
+    let gateways = MoodleGateways::new(ports.secrets.clone(), ports.secret_prefix.clone())
         .with_egress(connectors::egress::Egress::AllowInternal);
     let gateway = gateways.gateway(&connection).await.unwrap();
     let new_users: Vec<NewLmsUser> = (0..LEARNERS)
@@ -207,46 +333,51 @@ async fn main() {
     });
 
     let uc = Results {
-        connections: &connections,
-        sis: &sis,
-        links: &links,
-        results: &results,
-        deliveries: &deliveries,
-        queue: &queue,
-        runs: &runs,
-        tenants: &MemTenants::default(),
+        connections: ports.connections,
+        sis,
+        links,
+        results,
+        deliveries: ports.deliveries,
+        queue: ports.queue,
+        runs: ports.runs,
+        tenants: ports.tenants,
     };
     let stop = AtomicBool::new(false);
-    let run = RunId::parse("bench-1").unwrap();
-
-    sim.clear_calls();
-    let started = Instant::now();
-    let first = uc
-        .fetch(&connection, gateway.as_ref(), None, &run, &stop, now)
+    // The run exists before its job, as the nightly dispatch makes it.
+    let run = RunId::new_v7();
+    ports
+        .runs
+        .start_run(&domain::Run::start(
+            t.clone(),
+            c.clone(),
+            run.clone(),
+            domain::Trigger::Nightly,
+            now,
+        ))
         .await
         .unwrap();
-    let first_calls = print("first run", &first, &sim, started.elapsed());
+    let fetch = |at| {
+        let (uc, connection, gateway, run, stop) = (&uc, &connection, &gateway, &run, &stop);
+        async move {
+            uc.fetch(connection, gateway.as_ref(), None, run, stop, at)
+                .await
+                .unwrap()
+        }
+    };
+    let mut stages = vec![stage("first run".into(), &sim, fetch(now)).await];
 
     // A day later, 5 learners were graded on the assignment.
     let later = now + TimeDelta::days(1);
     for id in ids.iter().take(CHANGED) {
         sim.set_grade(*id, 2, Some(75.0), later.timestamp() - 60);
     }
-    sim.clear_calls();
-    let started = Instant::now();
-    let rerun = uc
-        .fetch(&connection, gateway.as_ref(), None, &run, &stop, later)
-        .await
-        .unwrap();
-    let rerun_calls = print(
-        &format!("re-run with {CHANGED} changed learners"),
-        &rerun,
-        &sim,
-        started.elapsed(),
-    );
-    println!(
-        "re-run / first run: {rerun_calls} / {first_calls} Moodle calls ({:.1}%)",
-        100.0 * rerun_calls as f64 / first_calls as f64
+    stages.push(
+        stage(
+            format!("re-run with {CHANGED} changed learners"),
+            &sim,
+            fetch(later),
+        )
+        .await,
     );
 
     // Another day later, 5 other learners opened the course and completed an
@@ -255,25 +386,16 @@ async fn main() {
     for id in ids.iter().skip(100).take(CHANGED) {
         sim.access_course(*id, 2, third_at.timestamp() - 60);
     }
-    sim.clear_calls();
-    let started = Instant::now();
-    let third = uc
-        .fetch(&connection, gateway.as_ref(), None, &run, &stop, third_at)
-        .await
-        .unwrap();
-    let third_calls = print(
-        &format!(
-            "third run: {CHANGED} learners accessed the course (and yesterday's {CHANGED} within the completion lag)"
-        ),
-        &third,
-        &sim,
-        started.elapsed(),
+    stages.push(
+        stage(
+            format!(
+                "third run: {CHANGED} learners accessed the course (and yesterday's {CHANGED} within the completion lag)"
+            ),
+            &sim,
+            fetch(third_at),
+        )
+        .await,
     );
-    println!(
-        "third run / first run: {third_calls} / {first_calls} Moodle calls ({:.1}%)",
-        100.0 * third_calls as f64 / first_calls as f64
-    );
-    assert_eq!(first.learners, LEARNERS);
-    assert_eq!(rerun.changed, CHANGED);
-    assert_eq!(third.changed, 2 * CHANGED);
+    drop(server);
+    stages
 }

@@ -10,6 +10,7 @@ pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
 pub mod errors;
+pub mod incidents;
 pub mod jobs;
 pub mod learners;
 pub mod lln;

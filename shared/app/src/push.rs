@@ -31,6 +31,7 @@ use domain::{
     Connection, ConnectionId, Job, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine, TenantId,
     Trigger, run::counts, transfer,
 };
+use futures::StreamExt;
 use secrecy::SecretString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -201,6 +202,22 @@ pub struct PushReport {
     pub blocked: usize,
     pub called: usize,
     pub emails: usize,
+    /// Learners left ready for the next run: Moodle could not be searched for them.
+    pub unavailable: usize,
+}
+
+impl PushReport {
+    /// Adds another part's counts (a batch's) to these.
+    fn absorb(&mut self, other: &PushReport) {
+        self.created += other.created;
+        self.linked += other.linked;
+        self.enrolled += other.enrolled;
+        self.already_enrolled += other.already_enrolled;
+        self.blocked += other.blocked;
+        self.called += other.called;
+        self.emails += other.emails;
+        self.unavailable += other.unavailable;
+    }
 }
 
 /// The connection's Moodle settings, or why there are none.
@@ -260,14 +277,33 @@ impl Loaded {
     }
 }
 
+/// What the look-ups of a push found, and the learners whose own search could
+/// not be made.
+struct LookedUp {
+    found: Vec<LmsUser>,
+    /// Learners whose search (by name, or by email: one call per learner)
+    /// stayed unavailable through every try, with why. Nothing is decided for
+    /// them in this push: they stay as they were (ready) for the next run,
+    /// while the others go on.
+    unavailable: Vec<(LearnerCode, LearningError)>,
+}
+
 /// Values to look up, per field, for the given learners.
+///
+/// The bulk look-ups (by id, by idnumber or username, 100 values a call)
+/// fail the push when they stay unavailable: a retry repeats few calls. A
+/// search made for one learner (by name, by email) that stays unavailable
+/// leaves only that learner out ([`LookedUp::unavailable`]): among a
+/// thousand such searches a few fail every try under a flaky site, and
+/// failing the whole push for one would start it all over.
 async fn look_up(
     lms: &dyn LearningSystem,
     settings: &MoodleSettings,
     learners: &[&Learner],
     accounts: &HashMap<LearnerCode, ExternalAccount>,
-) -> Result<Vec<LmsUser>, LearningError> {
+) -> Result<LookedUp, LearningError> {
     let mut found = Vec::new();
+    let mut unavailable: Vec<(LearnerCode, LearningError)> = Vec::new();
     let stored: Vec<String> = learners
         .iter()
         .filter_map(|l| accounts.get(&l.code))
@@ -276,32 +312,36 @@ async fn look_up(
     if !stored.is_empty() {
         found.extend(lms.users_by(UserLookup::Id, &stored).await?);
     }
-    let unlinked: Vec<&Learner> = learners
+    let mut unlinked: Vec<&Learner> = learners
         .iter()
         .copied()
         .filter(|l| !accounts.contains_key(&l.code))
         .collect();
     if unlinked.is_empty() {
-        return Ok(found);
+        return Ok(LookedUp { found, unavailable });
     }
     // Side by side: the connection's permits (`max_concurrency`) bound the
     // calls in flight, as for every other call.
     if matching::needs_name_search(settings) {
-        let named = futures::future::try_join_all(
+        let named = futures::future::join_all(
             unlinked
                 .iter()
                 .map(|l| lms.users_named(l.given_name.trim(), l.family_name.trim())),
         )
-        .await?;
-        found.extend(named.into_iter().flatten());
+        .await;
+        for (l, answer) in unlinked.iter().zip(named) {
+            match answer {
+                Ok(users) => found.extend(users),
+                Err(e) if e.is_retryable() => unavailable.push((l.code.clone(), e)),
+                Err(e) => return Err(e),
+            }
+        }
+        unlinked.retain(|l| !unavailable.iter().any(|(code, _)| *code == l.code));
     }
     let fields = matching::lookup_fields(settings);
-    let values = |field: UserLookup, found: &[LmsUser]| -> Vec<String> {
+    let values = |field: UserLookup| -> Vec<String> {
         unlinked
             .iter()
-            .filter(|l| {
-                field != UserLookup::Email || matching::needs_email_lookup(l, settings, found)
-            })
             .filter_map(|l| matching::lookup_value(l, field, settings))
             .collect()
     };
@@ -311,20 +351,95 @@ async fn look_up(
     let before: Vec<(UserLookup, Vec<String>)> = fields
         .iter()
         .filter(|f| **f != UserLookup::Email)
-        .map(|f| (*f, values(*f, &found)))
+        .map(|f| (*f, values(*f)))
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let answers =
         futures::future::try_join_all(before.iter().map(|(f, v)| lms.users_by(*f, v))).await?;
     found.extend(answers.into_iter().flatten());
     if fields.contains(&UserLookup::Email) {
-        let emails = values(UserLookup::Email, &found);
-        if !emails.is_empty() {
-            found.extend(lms.users_by(UserLookup::Email, &emails).await?);
+        // One call per address (as the adapter makes them), so that one
+        // address Moodle cannot be asked about holds back only its learners.
+        // Keyed as Moodle compares emails ([`matching::same_email`]).
+        let mut by_address: BTreeMap<String, (String, Vec<LearnerCode>)> = BTreeMap::new();
+        for l in unlinked
+            .iter()
+            .filter(|l| matching::needs_email_lookup(l, settings, &found))
+        {
+            if let Some(email) = matching::lookup_value(l, UserLookup::Email, settings) {
+                by_address
+                    .entry(email.trim().to_lowercase())
+                    .or_insert_with(|| (email, Vec::new()))
+                    .1
+                    .push(l.code.clone());
+            }
+        }
+        let answers = futures::future::join_all(
+            by_address
+                .values()
+                .map(|(email, _)| lms.users_by(UserLookup::Email, std::slice::from_ref(email))),
+        )
+        .await;
+        for ((_, codes), answer) in by_address.into_values().zip(answers) {
+            match answer {
+                Ok(users) => found.extend(users),
+                Err(e) if e.is_retryable() => {
+                    let reason = error_text(&e);
+                    for code in codes {
+                        unavailable.push((code, LearningError::Unavailable(reason.clone().into())));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
-    Ok(found)
+    Ok(LookedUp { found, unavailable })
 }
+
+/// What every batch of one push shares.
+struct Chunk<'a> {
+    tenant: &'a TenantId,
+    connection: &'a ConnectionId,
+    run: &'a RunId,
+    settings: &'a MoodleSettings,
+    loaded: &'a Loaded,
+    lms: &'a dyn LearningSystem,
+    link: &'a CourseLink,
+    /// The course's participants, read once per push when a batch first
+    /// needs them (for the users that exist: enrolled already, or not).
+    enrolled: futures::lock::Mutex<Option<BTreeSet<i64>>>,
+    now: DateTime<Utc>,
+}
+
+impl Chunk<'_> {
+    async fn enrolled_users(&self) -> Result<BTreeSet<i64>, LearningError> {
+        let mut enrolled = self.enrolled.lock().await;
+        if let Some(users) = &*enrolled {
+            return Ok(users.clone());
+        }
+        let users: BTreeSet<i64> = self
+            .lms
+            .enrolled_users(self.link.course_id)
+            .await?
+            .into_iter()
+            .collect();
+        *enrolled = Some(users.clone());
+        Ok(users)
+    }
+}
+
+/// What one batch did: its counts, the enrolments it blocked, the lines
+/// still to log (warnings), and a transient failure of one of its calls.
+#[derive(Default)]
+struct ChunkDone<'a> {
+    report: PushReport,
+    blocked: Vec<(&'a Enrolment, Vec<BlockReason>)>,
+    log: Vec<RunLogLine>,
+    transient: Option<LearningError>,
+}
+
+/// Batches of one push in flight at once (see [`Push::push_offering`]).
+const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// Local midnight (in the tenant's zone) of the enrolment's start date:
 /// Moodle's `timestart`, so an enrolment starting today is active all day.
@@ -414,7 +529,13 @@ impl Push<'_> {
             Vec::new()
         } else {
             let lms = self.learning.for_connection(&conn).await?;
-            look_up(lms.as_ref(), &settings, &pending, &loaded.accounts).await?
+            let looked = look_up(lms.as_ref(), &settings, &pending, &loaded.accounts).await?;
+            // A preview is a person's request: a search Moodle did not answer
+            // is theirs to try again, not a guess.
+            if let Some((_, e)) = looked.unavailable.into_iter().next() {
+                return Err(e.into());
+            }
+            looked.found
         };
         let linked = loaded.link.is_some();
         Ok(loaded
@@ -453,264 +574,80 @@ impl Push<'_> {
         now: DateTime<Utc>,
     ) -> Result<PushReport, PushError> {
         let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
-        let loaded = self.load(tenant, connection, offering).await?;
+        // The site's client (its secret read) side by side with the offering's
+        // records; it is used, and its failure counts, only if someone goes.
+        let (loaded, site) = futures::join!(
+            self.load(tenant, connection, offering),
+            self.learning.for_connection(&conn)
+        );
+        let loaded = loaded?;
         let mut log: Vec<RunLogLine> = Vec::new();
         let mut report = PushReport::default();
         let mut transient: Option<LearningError> = None;
         let linked = loaded.link.is_some();
 
-        // Look up only those a push can send: pending and with nothing local to fix.
-        let pushable: Vec<&Learner> = loaded
-            .enrolments
-            .iter()
-            .filter(|e| transfer::needs_push(loaded.transfers.get(&e.learner)))
-            .filter(|e| {
-                transfer::local_blocks(loaded.learners.get(&e.learner), e, linked).is_empty()
-            })
-            .filter_map(|e| loaded.learners.get(&e.learner))
-            .collect();
-        let lms = if pushable.is_empty() {
-            None
-        } else {
-            Some(self.learning.for_connection(&conn).await?)
-        };
-        let found = match &lms {
-            Some(lms) => look_up(lms.as_ref(), &settings, &pushable, &loaded.accounts).await?,
-            None => Vec::new(),
-        };
-
+        // Only those a push can send go to Moodle: pending, with nothing local to fix.
+        let (sendable, local): (Vec<&Enrolment>, Vec<&Enrolment>) =
+            loaded.enrolments.iter().partition(|e| {
+                transfer::needs_push(loaded.transfers.get(&e.learner))
+                    && loaded.learners.contains_key(&e.learner)
+                    && transfer::local_blocks(loaded.learners.get(&e.learner), e, linked).is_empty()
+            });
         let mut blocked: Vec<(&Enrolment, Vec<BlockReason>)> = Vec::new();
-        let mut creates: Vec<(&Enrolment, &Learner, NewLmsUser)> = Vec::new();
-        let mut existing: Vec<(&Enrolment, &Learner, i64, MatchedBy)> = Vec::new();
-        for e in &loaded.enrolments {
-            match plan::plan_entry(&settings, linked, loaded.entry(e), &found) {
-                Step::AlreadyDone => {}
-                Step::Blocked(reasons) => blocked.push((e, reasons)),
-                Step::Enrol { user_id, by } => {
-                    if let Some(l) = loaded.learners.get(&e.learner) {
-                        existing.push((e, l, user_id, by));
-                    }
-                }
-                Step::CreateAndEnrol => {
-                    if let Some(l) = loaded.learners.get(&e.learner) {
-                        let password = matching::new_user_password(&settings, new_password);
-                        creates.push((e, l, matching::new_user(l, &settings, password)));
-                    }
-                }
+        for e in local {
+            if let Step::Blocked(reasons) =
+                plan::plan_entry(&settings, linked, loaded.entry(e), &[])
+            {
+                blocked.push((e, reasons));
             }
         }
-
-        let mut going: Vec<Going<'_>> = Vec::new();
+        let lms = if sendable.is_empty() {
+            None
+        } else {
+            Some(site?)
+        };
         if let (Some(lms), Some(link)) = (&lms, &loaded.link) {
-            // Create the users nobody matched, one call per batch; their
-            // accounts are stored (and counted) as soon as Moodle answers.
-            if !creates.is_empty() {
-                let users: Vec<NewLmsUser> = creates.iter().map(|(_, _, u)| u.clone()).collect();
-                let outcomes = lms.create_users(&users).await;
-                let mut refused: Vec<(&Enrolment, &Learner, &NewLmsUser, BlockReason)> = Vec::new();
-                let mut made: Vec<(&Enrolment, &Learner, &NewLmsUser, i64)> = Vec::new();
-                for ((e, l, user), outcome) in creates.iter().zip(outcomes) {
-                    match outcome {
-                        Ok(id) => made.push((e, l, user, id)),
-                        Err(RecordFailure::Refused(reason)) => refused.push((e, l, user, reason)),
-                        Err(RecordFailure::Failed(err)) => {
-                            transient.get_or_insert(err);
+            // A batch of learners at a time, from their look-ups to their
+            // emails, [`CHUNKS_IN_FLIGHT`] batches at once: one batch's
+            // stores and emails overlap the next one's Moodle calls (which the
+            // connection's permits bound, whatever the number of batches).
+            let cx = Chunk {
+                tenant,
+                connection,
+                run,
+                settings: &settings,
+                loaded: &loaded,
+                lms: lms.as_ref(),
+                link,
+                enrolled: futures::lock::Mutex::new(None),
+                now,
+            };
+            let done: Vec<Result<ChunkDone<'_>, PushError>> =
+                futures::stream::iter(sendable.chunks(settings.batch_size.max(1)))
+                    .map(|enrolments| self.push_chunk(&cx, enrolments))
+                    .buffered(CHUNKS_IN_FLIGHT)
+                    .collect()
+                    .await;
+            // Every batch ran to its end (none is cut off halfway between a
+            // write and its count); the first failure is then the push's.
+            let mut failure = None;
+            for chunk in done {
+                match chunk {
+                    Ok(chunk) => {
+                        report.absorb(&chunk.report);
+                        blocked.extend(chunk.blocked);
+                        log.extend(chunk.log);
+                        if transient.is_none() {
+                            transient = chunk.transient;
                         }
                     }
-                }
-                let wanted: Vec<(&Learner, i64, bool)> =
-                    made.iter().map(|(_, l, _, id)| (*l, *id, true)).collect();
-                let ids = self
-                    .store_accounts(tenant, connection, &wanted, now)
-                    .await?;
-                let mut lines = Vec::new();
-                for ((e, l, user, _), (id, _)) in made.into_iter().zip(ids) {
-                    report.created += 1;
-                    lines.push(line(LogLevel::Info, messages::registered(l), now));
-                    let password = match &user.password {
-                        NewUserPassword::Generated(p) => Some(p.clone()),
-                        _ => None,
-                    };
-                    going.push(Going {
-                        enrolment: e,
-                        learner: l,
-                        user: id,
-                        created: true,
-                        password,
-                        username: Some(user.username.clone()),
-                    });
-                }
-                self.record(
-                    tenant,
-                    connection,
-                    run,
-                    &lines,
-                    &[(counts::USERS_CREATED, count(report.created))],
-                )
-                .await?;
-                // Moodle refused some: someone holds the username or email (a user
-                // created earlier in this push, or on an attempt whose answer was
-                // lost). Look both up and decide again: link, or block with why.
-                if !refused.is_empty() {
-                    let usernames: Vec<String> = refused
-                        .iter()
-                        .map(|(_, _, u, _)| u.username.clone())
-                        .collect();
-                    let emails: Vec<String> =
-                        refused.iter().map(|(_, _, u, _)| u.email.clone()).collect();
-                    let (by_username, by_email) = futures::try_join!(
-                        lms.users_by(UserLookup::Username, &usernames),
-                        lms.users_by(UserLookup::Email, &emails)
-                    )?;
-                    let mut again = by_username;
-                    again.extend(by_email);
-                    for (e, l, _, reason) in refused {
-                        match matching::decide(l, &settings, None, &again) {
-                            MatchDecision::Existing { user_id, by } => {
-                                existing.push((e, l, user_id, by));
-                            }
-                            MatchDecision::Blocked(why) => blocked.push((e, vec![why])),
-                            MatchDecision::Create => blocked.push((e, vec![reason])),
-                        }
+                    Err(e) => {
+                        failure.get_or_insert(e);
                     }
                 }
             }
-
-            // Existing users: store the account, enrol unless already enrolled.
-            let mut already: Vec<Transfer> = Vec::new();
-            if !existing.is_empty() {
-                let enrolled: BTreeSet<i64> = lms
-                    .enrolled_users(link.course_id)
-                    .await?
-                    .into_iter()
-                    .collect();
-                let unstored: Vec<(&Learner, i64, bool)> = existing
-                    .iter()
-                    .filter(|(_, l, _, _)| !loaded.accounts.contains_key(&l.code))
-                    .map(|(_, l, id, by)| (*l, *id, *by == MatchedBy::EarlierAttempt))
-                    .collect();
-                let stored_ids: HashMap<&LearnerCode, (i64, bool)> = unstored
-                    .iter()
-                    .map(|(l, _, _)| &l.code)
-                    .zip(
-                        self.store_accounts(tenant, connection, &unstored, now)
-                            .await?,
-                    )
-                    .collect();
-                let mut lines = Vec::new();
-                let mut linked = 0;
-                for (e, l, user_id, _) in existing {
-                    let id = match stored_ids.get(&l.code) {
-                        Some((id, fresh)) => {
-                            if *fresh {
-                                linked += 1;
-                                lines.push(line(LogLevel::Info, messages::linked(l, *id), now));
-                            }
-                            *id
-                        }
-                        None => user_id,
-                    };
-                    if enrolled.contains(&id) {
-                        report.already_enrolled += 1;
-                        already.push(transfer_record(
-                            tenant,
-                            connection,
-                            &loaded,
-                            e,
-                            TransferStatus::Transferred,
-                            Some(id),
-                            now,
-                        ));
-                    } else {
-                        going.push(Going {
-                            enrolment: e,
-                            learner: l,
-                            user: id,
-                            created: false,
-                            password: None,
-                            username: None,
-                        });
-                    }
-                }
-                report.linked += linked;
-                self.record(
-                    tenant,
-                    connection,
-                    run,
-                    &lines,
-                    &[(counts::USERS_MATCHED, count(linked))],
-                )
-                .await?;
-            }
-            self.links.save_transfers(&already).await?;
-
-            // Enrol, one call per batch, with the role and the enrolment's start.
-            if !going.is_empty() {
-                let wanted: Vec<CourseEnrolment> = going
-                    .iter()
-                    .map(|g| CourseEnrolment {
-                        course: link.course_id,
-                        user: g.user,
-                        role: settings.role_id,
-                        start: time_start(g.enrolment, loaded.zone),
-                    })
-                    .collect();
-                let outcomes = lms.enrol(&wanted).await;
-                let invite = CourseInvite {
-                    site_url: lms.site_url(),
-                    course_name: &loaded.offering.name,
-                };
-                let mut transfers = Vec::new();
-                let mut lines = Vec::new();
-                let mut emails: Vec<(Email, &Learner)> = Vec::new();
-                for (g, outcome) in going.iter().zip(outcomes) {
-                    match outcome {
-                        Ok(()) => {
-                            report.enrolled += 1;
-                            lines.push(line(LogLevel::Info, messages::enrolled(g.learner), now));
-                            transfers.push(transfer_record(
-                                tenant,
-                                connection,
-                                &loaded,
-                                g.enrolment,
-                                TransferStatus::Transferred,
-                                Some(g.user),
-                                now,
-                            ));
-                            let email = if g.created {
-                                messages::registration_email(
-                                    g.learner,
-                                    g.username.as_deref().unwrap_or_default(),
-                                    g.password.as_ref().filter(|_| {
-                                        settings.new_user_auth == NewUserAuth::GeneratedPassword
-                                    }),
-                                    &invite,
-                                )
-                            } else {
-                                messages::enrolment_email(g.learner, &invite)
-                            };
-                            if let Some(email) = email {
-                                emails.push((email, g.learner));
-                            }
-                        }
-                        Err(RecordFailure::Refused(reason)) => {
-                            blocked.push((g.enrolment, vec![reason]))
-                        }
-                        Err(RecordFailure::Failed(err)) => {
-                            transient.get_or_insert(err);
-                        }
-                    }
-                }
-                self.links.save_transfers(&transfers).await?;
-                self.record(
-                    tenant,
-                    connection,
-                    run,
-                    &lines,
-                    &[(counts::ENROLLED, count(transfers.len()))],
-                )
-                .await?;
-                self.send_all(&emails, &mut log, &mut report, now).await;
+            if let Some(e) = failure {
+                return Err(e);
             }
         }
 
@@ -798,12 +735,290 @@ impl Push<'_> {
             already_enrolled = report.already_enrolled,
             blocked = report.blocked,
             called = report.called,
+            unavailable = report.unavailable,
             "offering pushed"
         );
         match transient {
             Some(err) => Err(PushError::Learning(err)),
             None => Ok(report),
         }
+    }
+
+    /// One batch of an offering's sendable enrolments, from their look-ups
+    /// to their emails: the users nobody matched are created (their accounts
+    /// stored and counted as soon as Moodle answers), the others linked, and
+    /// all enrolled; their transfers, log lines and counts are written as each
+    /// step is durable.
+    async fn push_chunk<'a>(
+        &self,
+        cx: &Chunk<'a>,
+        enrolments: &[&'a Enrolment],
+    ) -> Result<ChunkDone<'a>, PushError> {
+        let (tenant, connection, run, now) = (cx.tenant, cx.connection, cx.run, cx.now);
+        let (settings, loaded, lms, link) = (cx.settings, cx.loaded, cx.lms, cx.link);
+        let mut done = ChunkDone::default();
+        let learners: Vec<&Learner> = enrolments
+            .iter()
+            .filter_map(|e| loaded.learners.get(&e.learner))
+            .collect();
+        let LookedUp { found, unavailable } =
+            look_up(lms, settings, &learners, &loaded.accounts).await?;
+        // Nothing is decided for a learner Moodle could not be asked about:
+        // they stay ready for the next run, and the run says so.
+        let held: BTreeSet<&LearnerCode> = unavailable.iter().map(|(code, _)| code).collect();
+        for (code, error) in &unavailable {
+            let name = loaded
+                .learners
+                .get(code)
+                .map_or_else(|| String::from("?"), Learner::display_name);
+            tracing::warn!(
+                error = error as &dyn std::error::Error,
+                "a learner's search stayed unavailable; left ready for the next run"
+            );
+            done.log.push(line(
+                LogLevel::Warning,
+                format!(
+                    "User {name} ({code}) - not pushed in this run: Moodle could not be searched for the learner ({}); it stays ready for the next run",
+                    error_text(error)
+                ),
+                now,
+            ));
+        }
+        done.report.unavailable = unavailable.len();
+
+        let mut creates: Vec<(&Enrolment, &Learner, NewLmsUser)> = Vec::new();
+        let mut existing: Vec<(&Enrolment, &Learner, i64, MatchedBy)> = Vec::new();
+        for e in enrolments
+            .iter()
+            .copied()
+            .filter(|e| !held.contains(&e.learner))
+        {
+            match plan::plan_entry(settings, true, loaded.entry(e), &found) {
+                Step::AlreadyDone => {}
+                Step::Blocked(reasons) => done.blocked.push((e, reasons)),
+                Step::Enrol { user_id, by } => {
+                    if let Some(l) = loaded.learners.get(&e.learner) {
+                        existing.push((e, l, user_id, by));
+                    }
+                }
+                Step::CreateAndEnrol => {
+                    if let Some(l) = loaded.learners.get(&e.learner) {
+                        let password = matching::new_user_password(settings, new_password);
+                        creates.push((e, l, matching::new_user(l, settings, password)));
+                    }
+                }
+            }
+        }
+
+        let mut going: Vec<Going<'_>> = Vec::new();
+        // Create the users nobody matched, one call per batch; their
+        // accounts are stored (and counted) as soon as Moodle answers.
+        if !creates.is_empty() {
+            let users: Vec<NewLmsUser> = creates.iter().map(|(_, _, u)| u.clone()).collect();
+            let outcomes = lms.create_users(&users).await;
+            let mut refused: Vec<(&Enrolment, &Learner, &NewLmsUser, BlockReason)> = Vec::new();
+            let mut made: Vec<(&Enrolment, &Learner, &NewLmsUser, i64)> = Vec::new();
+            for ((e, l, user), outcome) in creates.iter().zip(outcomes) {
+                match outcome {
+                    Ok(id) => made.push((e, l, user, id)),
+                    Err(RecordFailure::Refused(reason)) => refused.push((e, l, user, reason)),
+                    Err(RecordFailure::Failed(err)) => {
+                        done.transient.get_or_insert(err);
+                    }
+                }
+            }
+            let wanted: Vec<(&Learner, i64, bool)> =
+                made.iter().map(|(_, l, _, id)| (*l, *id, true)).collect();
+            let ids = self
+                .store_accounts(tenant, connection, &wanted, now)
+                .await?;
+            let mut lines = Vec::new();
+            for ((e, l, user, _), (id, _)) in made.into_iter().zip(ids) {
+                done.report.created += 1;
+                lines.push(line(LogLevel::Info, messages::registered(l), now));
+                let password = match &user.password {
+                    NewUserPassword::Generated(p) => Some(p.clone()),
+                    _ => None,
+                };
+                going.push(Going {
+                    enrolment: e,
+                    learner: l,
+                    user: id,
+                    created: true,
+                    password,
+                    username: Some(user.username.clone()),
+                });
+            }
+            self.record(
+                tenant,
+                connection,
+                run,
+                &lines,
+                &[(counts::USERS_CREATED, count(done.report.created))],
+            )
+            .await?;
+            // Moodle refused some: someone holds the username or email (a user
+            // created earlier in this push, or on an attempt whose answer was
+            // lost). Look both up and decide again: link, or block with why.
+            if !refused.is_empty() {
+                let usernames: Vec<String> = refused
+                    .iter()
+                    .map(|(_, _, u, _)| u.username.clone())
+                    .collect();
+                let emails: Vec<String> =
+                    refused.iter().map(|(_, _, u, _)| u.email.clone()).collect();
+                let (by_username, by_email) = futures::try_join!(
+                    lms.users_by(UserLookup::Username, &usernames),
+                    lms.users_by(UserLookup::Email, &emails)
+                )?;
+                let mut again = by_username;
+                again.extend(by_email);
+                for (e, l, _, reason) in refused {
+                    match matching::decide(l, settings, None, &again) {
+                        MatchDecision::Existing { user_id, by } => {
+                            existing.push((e, l, user_id, by));
+                        }
+                        MatchDecision::Blocked(why) => done.blocked.push((e, vec![why])),
+                        MatchDecision::Create => done.blocked.push((e, vec![reason])),
+                    }
+                }
+            }
+        }
+
+        // Existing users: store the account, enrol unless already enrolled.
+        let mut already: Vec<Transfer> = Vec::new();
+        if !existing.is_empty() {
+            let enrolled = cx.enrolled_users().await?;
+            let unstored: Vec<(&Learner, i64, bool)> = existing
+                .iter()
+                .filter(|(_, l, _, _)| !loaded.accounts.contains_key(&l.code))
+                .map(|(_, l, id, by)| (*l, *id, *by == MatchedBy::EarlierAttempt))
+                .collect();
+            let stored_ids: HashMap<&LearnerCode, (i64, bool)> = unstored
+                .iter()
+                .map(|(l, _, _)| &l.code)
+                .zip(
+                    self.store_accounts(tenant, connection, &unstored, now)
+                        .await?,
+                )
+                .collect();
+            let mut lines = Vec::new();
+            let mut linked = 0;
+            for (e, l, user_id, _) in existing {
+                let id = match stored_ids.get(&l.code) {
+                    Some((id, fresh)) => {
+                        if *fresh {
+                            linked += 1;
+                            lines.push(line(LogLevel::Info, messages::linked(l, *id), now));
+                        }
+                        *id
+                    }
+                    None => user_id,
+                };
+                if enrolled.contains(&id) {
+                    done.report.already_enrolled += 1;
+                    already.push(transfer_record(
+                        tenant,
+                        connection,
+                        loaded,
+                        e,
+                        TransferStatus::Transferred,
+                        Some(id),
+                        now,
+                    ));
+                } else {
+                    going.push(Going {
+                        enrolment: e,
+                        learner: l,
+                        user: id,
+                        created: false,
+                        password: None,
+                        username: None,
+                    });
+                }
+            }
+            done.report.linked += linked;
+            self.record(
+                tenant,
+                connection,
+                run,
+                &lines,
+                &[(counts::USERS_MATCHED, count(linked))],
+            )
+            .await?;
+        }
+        self.links.save_transfers(&already).await?;
+
+        // Enrol, one call per batch, with the role and the enrolment's start.
+        if !going.is_empty() {
+            let wanted: Vec<CourseEnrolment> = going
+                .iter()
+                .map(|g| CourseEnrolment {
+                    course: link.course_id,
+                    user: g.user,
+                    role: settings.role_id,
+                    start: time_start(g.enrolment, loaded.zone),
+                })
+                .collect();
+            let outcomes = lms.enrol(&wanted).await;
+            let invite = CourseInvite {
+                site_url: lms.site_url(),
+                course_name: &loaded.offering.name,
+            };
+            let mut transfers = Vec::new();
+            let mut lines = Vec::new();
+            let mut emails: Vec<(Email, &Learner)> = Vec::new();
+            for (g, outcome) in going.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => {
+                        done.report.enrolled += 1;
+                        lines.push(line(LogLevel::Info, messages::enrolled(g.learner), now));
+                        transfers.push(transfer_record(
+                            tenant,
+                            connection,
+                            loaded,
+                            g.enrolment,
+                            TransferStatus::Transferred,
+                            Some(g.user),
+                            now,
+                        ));
+                        let email = if g.created {
+                            messages::registration_email(
+                                g.learner,
+                                g.username.as_deref().unwrap_or_default(),
+                                g.password.as_ref().filter(|_| {
+                                    settings.new_user_auth == NewUserAuth::GeneratedPassword
+                                }),
+                                &invite,
+                            )
+                        } else {
+                            messages::enrolment_email(g.learner, &invite)
+                        };
+                        if let Some(email) = email {
+                            emails.push((email, g.learner));
+                        }
+                    }
+                    Err(RecordFailure::Refused(reason)) => {
+                        done.blocked.push((g.enrolment, vec![reason]))
+                    }
+                    Err(RecordFailure::Failed(err)) => {
+                        done.transient.get_or_insert(err);
+                    }
+                }
+            }
+            self.links.save_transfers(&transfers).await?;
+            self.record(
+                tenant,
+                connection,
+                run,
+                &lines,
+                &[(counts::ENROLLED, count(transfers.len()))],
+            )
+            .await?;
+            self.send_all(&emails, &mut done.log, &mut done.report, now)
+                .await;
+        }
+        Ok(done)
     }
 
     /// Exclusive-tenant alerts: everyone enrolled in the course should be known
@@ -922,7 +1137,6 @@ impl Push<'_> {
         report: &mut PushReport,
         now: DateTime<Utc>,
     ) {
-        use futures::StreamExt;
         let sent: Vec<(&Email, &Learner, Result<(), _>)> = futures::stream::iter(emails)
             .map(|(email, learner)| async move { (email, *learner, self.mailer.send(email).await) })
             .buffered(EMAILS_IN_FLIGHT)

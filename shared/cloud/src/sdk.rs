@@ -27,12 +27,32 @@ pub fn timeouts() -> TimeoutConfig {
 ///
 /// There is no endpoint code here on purpose: local runs and tests point every
 /// client at moto server by setting `AWS_ENDPOINT_URL`.
+///
+/// In Lambda the region and the role's credentials are environment variables, which
+/// the default chains read first. When they are set we hand the loader those two
+/// environment providers directly: the same answers, without building the rest of the
+/// chains at init (profile-file, web-identity and ECS providers, and an IMDS client for
+/// the region chain and another for the credentials chain), which a function would
+/// pay for on every cold start and never use. Without them (a developer's machine with
+/// a profile or SSO, an EC2 host) the defaults apply unchanged.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    load_sdk_config_from(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty())).await
+}
+
+/// [`load_sdk_config`], told by `is_set` which variables the environment holds.
+async fn load_sdk_config_from(is_set: impl Fn(&str) -> bool) -> aws_config::SdkConfig {
+    use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
+    use aws_config::environment::region::EnvironmentVariableRegionProvider;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts())
-        .http_client(http_client())
-        .load()
-        .await
+        .http_client(http_client());
+    if is_set("AWS_REGION") || is_set("AWS_DEFAULT_REGION") {
+        loader = loader.region(EnvironmentVariableRegionProvider::new());
+    }
+    if is_set("AWS_ACCESS_KEY_ID") && is_set("AWS_SECRET_ACCESS_KEY") {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
 }
 
 /// The SDK's HTTPS client (hyper and rustls with aws-lc, as the SDK's default) with

@@ -134,10 +134,26 @@ async fn a_stored_connection_with_a_bad_tenant_is_corrupt() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Corrupt { what, .. } if what == "connection"),
+        matches!(&err, StoreError::Corrupt { what, .. } if what == "connection x"),
         "{err:?}"
     );
-    assert!(store.connections(&tenant("tenant-a")).await.is_err());
+    // A list leaves it out (never fails for it); the checked list names it.
+    assert!(
+        store
+            .connections(&tenant("tenant-a"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (good, bad) = store
+        .connections_checked(&tenant("tenant-a"))
+        .await
+        .unwrap();
+    assert!(good.is_empty());
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].key, "T#tenant-a / CONN#x");
+    assert_eq!(bad[0].tenant, Some(tenant("tenant-a")));
+    assert_eq!(bad[0].connection, Some(conn_id("x")));
 }
 
 fn line(n: i64, level: LogLevel, message: &str) -> RunLogLine {
@@ -694,4 +710,47 @@ async fn a_tenant_gets_one_connection_per_lln_product_even_when_two_creates_race
         store.create_connection(&again).await.unwrap(),
         Written::Done
     );
+}
+
+#[tokio::test]
+async fn a_log_of_uneven_items_pages_through_every_line_once() {
+    let (_, runs) = tables().await;
+    let store = DynamoRunStore::new(runs, 30);
+    let (t, c) = (tenant("tenant-a"), conn_id("moodle"));
+    let run = Run::start(
+        t.clone(),
+        c.clone(),
+        RunId::new_v7(),
+        Trigger::Nightly,
+        at(0),
+    );
+    store.start_run(&run).await.unwrap();
+    // Appends of 1, 250 (three items), 7 and 130 lines, and 2 more.
+    let mut n = 0;
+    for size in [1, 250, 7, 130, 1, 1] {
+        let lines: Vec<RunLogLine> = (0..size)
+            .map(|i| line(n + i, LogLevel::Info, &format!("line {}", n + i)))
+            .collect();
+        store.append_log(&t, &c, &run.id, &lines).await.unwrap();
+        n += size;
+    }
+    let whole = store.log(&t, &c, &run.id).await.unwrap();
+    assert_eq!(whole.len() as i64, n);
+    for limit in [1, 7, 100, 120, 500] {
+        let mut read = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.log_page(&t, &c, &run.id, after, limit).await.unwrap();
+            assert!(page.lines.len() <= limit);
+            for (number, line) in &page.lines {
+                assert_eq!(*number, read.len() as u64 + 1, "limit {limit}");
+                read.push(line.clone());
+            }
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        assert_eq!(read, whole, "limit {limit}");
+    }
 }

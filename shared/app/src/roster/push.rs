@@ -62,12 +62,25 @@ pub async fn status(
     let Some(ck) = store.coursekey_offering(tenant, offering).await? else {
         return Ok(None);
     };
-    let (start, end) = sis
-        .offering(tenant, offering)
-        .await?
-        .map_or((None, None), |o| (o.start_date, o.end_date));
+    let (start, end) = match sis.offering(tenant, offering).await {
+        Ok(sms) => sms.map_or((None, None), |o| (o.start_date, o.end_date)),
+        // Its SMS record cannot be read: the status says so (as the tick's).
+        Err(error) if !error.is_retryable() => {
+            let reason = unreadable_offering(&error);
+            return Ok(Some((ck, SyncStatus::Failed { reason })));
+        }
+        Err(error) => return Err(error),
+    };
     let status = sync_status(&ck, start, end, today, settings);
     Ok(Some((ck, status)))
+}
+
+/// What a marked offering's status says when its SMS record cannot be read.
+pub(super) fn unreadable_offering(error: &StoreError) -> String {
+    format!(
+        "The SMS offering could not be read ({}); send the offering again through the API.",
+        crate::errors::error_text(error)
+    )
 }
 
 /// Pushes one offering when its status allows, and stores the outcome.

@@ -1,6 +1,7 @@
 //! The roster tick: each due CourseKey connection's marked offerings inside
 //! their window queued for a push.
 
+use super::push::unreadable_offering;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::attendance::{roster_push_due, roster_tick_due};
 use domain::connection::{ConnectionSettings, CourseKeySettings};
@@ -76,7 +77,8 @@ pub async fn dispatch_roster_updates(
     // Offerings do not name a CourseKey connection: like the API, a tenant's
     // roster goes to its first CourseKey connection only (by id).
     let mut tenants = HashSet::new();
-    let mut enabled = connections.enabled_connections().await?;
+    // A connection's record that cannot be read is left out, never the tick.
+    let (mut enabled, unreadable) = connections.enabled_connections_checked().await?;
     enabled.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
     let mut failed = Vec::new();
     for conn in enabled {
@@ -118,6 +120,28 @@ pub async fn dispatch_roster_updates(
                 failed.push(format!("{}/{}: {reason}", conn.tenant, conn.id));
             }
         }
+    }
+    // A tenant whose connection could not be read and that has no readable
+    // CourseKey connection: its marked offerings' status says why (that
+    // connection may be its CourseKey one). Not a failed tick: retrying the
+    // schedule cannot repair a record, a person can.
+    for record in unreadable {
+        tracing::error!(key = %record.key, reason = %record.reason, "an enabled connection's stored record could not be read; the tick goes on without it");
+        let Some(tenant) = &record.tenant else {
+            continue;
+        };
+        if tenants.contains(tenant) {
+            continue;
+        }
+        let id = record
+            .connection
+            .as_ref()
+            .map_or_else(|| record.key.clone(), ToString::to_string);
+        let reason = format!(
+            "the stored connection {id} cannot be read ({}); if it is the CourseKey connection, replace it with PUT /v1/connections/{id}",
+            record.reason
+        );
+        record_tick_failure(store, tenant, &reason).await;
     }
     if failed.is_empty() {
         Ok(report)
@@ -233,10 +257,7 @@ async fn due_pushes(
             // One offering whose SMS record cannot be read: its status says
             // so, and the tenant's other offerings are pushed.
             Err(error) => {
-                let reason = format!(
-                    "The SMS offering could not be read ({}); send the offering again through the API.",
-                    crate::errors::error_text(&error)
-                );
+                let reason = unreadable_offering(&error);
                 tracing::error!(%tenant, offering = %ck.offering, error = &error as &dyn std::error::Error, "a marked offering could not be read; skipped");
                 if ck.last_error.as_deref() != Some(reason.as_str()) {
                     let mut failed = ck;

@@ -414,8 +414,10 @@ impl RunStore for DynamoRunStore {
     }
 
     /// The item holding line `after + 1` (the last one starting at or before
-    /// it), then the items after it, [`ITEMS_PER_QUERY`] per query, until the
-    /// page is full: a page of 500 lines reads about 5 items.
+    /// it; for the first page, the first item), then the items after it, as
+    /// many per query as would fill the page (at most [`ITEMS_PER_QUERY`]),
+    /// until the page is full: the first page of 500 lines is one query of 6
+    /// items.
     async fn log_page(
         &self,
         tenant: &TenantId,
@@ -429,29 +431,39 @@ impl RunStore for DynamoRunStore {
         let mut lines: Vec<(u64, RunLogLine)> = Vec::new();
         let more;
         let first = after.saturating_add(1);
-        let holding: Vec<LogRecord> = self
-            .table
-            .query_range(
-                &pk,
-                &SkRange::Between(keys::LOG_SK_PREFIX.to_owned(), keys::log_sk(first)),
-                QueryOptions::default().newest_first().limit(1),
-            )
-            .await?;
-        for record in holding.into_iter().filter(ours) {
-            lines.extend(record.numbered().into_iter().filter(|(n, _)| *n > after));
+        // The first page starts with the first item (line 1 begins it): no
+        // look-up of the item holding line `after + 1` is needed.
+        let mut from = first;
+        if after > 0 {
+            let holding: Vec<LogRecord> = self
+                .table
+                .query_range(
+                    &pk,
+                    &SkRange::Between(keys::LOG_SK_PREFIX.to_owned(), keys::log_sk(first)),
+                    QueryOptions::default().newest_first().limit(1),
+                )
+                .await?;
+            for record in holding.into_iter().filter(ours) {
+                lines.extend(record.numbered().into_iter().filter(|(n, _)| *n > after));
+            }
+            from = first.saturating_add(1);
         }
-        let mut from = first.saturating_add(1);
         loop {
             if lines.len() > limit {
                 more = true;
                 break;
             }
+            // As many items as full ones would fill the page (and tell
+            // whether more follow), up to ITEMS_PER_QUERY.
+            let items = (limit + 1 - lines.len())
+                .div_ceil(LINES_PER_ITEM)
+                .clamp(1, ITEMS_PER_QUERY);
             let records: Vec<LogRecord> = self
                 .table
                 .query_range(
                     &pk,
                     &SkRange::Between(keys::log_sk(from), format!("{}~", keys::LOG_SK_PREFIX)),
-                    QueryOptions::default().limit(ITEMS_PER_QUERY),
+                    QueryOptions::default().limit(items),
                 )
                 .await?;
             let got = records.len();
@@ -461,7 +473,7 @@ impl RunStore for DynamoRunStore {
                     lines.extend(record.numbered());
                 }
             }
-            if got < ITEMS_PER_QUERY {
+            if got < items {
                 more = lines.len() > limit;
                 break;
             }
