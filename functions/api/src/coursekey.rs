@@ -26,12 +26,12 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use domain::attendance::{
-    Attendance, ClassSession, CourseKeyOffering, HoursType, ProgrammeCourse, RejectedRecord,
-    SyncStatus, programme_send_default,
+    Attendance, ClassSession, HoursType, ProgrammeCourse, RejectedRecord, SyncStatus,
+    programme_send_default,
 };
-use domain::connection::{ConnectionSettings, CourseKeySettings};
+use domain::connection::CourseKeySettings;
 use domain::ports::{AttendanceStore, ConnectionStore, JobQueue, SisStore};
-use domain::{ConnectionId, ConnectionKind, Job, OfferingId, TenantId};
+use domain::{ConnectionId, ConnectionKind, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -139,11 +139,7 @@ async fn coursekey_connection(
     api: &CourseKeyApi,
     tenant: &TenantId,
 ) -> Result<Option<(ConnectionId, CourseKeySettings)>, ApiError> {
-    let connections = api.connections.connections(tenant).await?;
-    Ok(connections.into_iter().find_map(|c| match c.settings {
-        ConnectionSettings::CourseKey(s) => Some((c.id, s)),
-        _ => None,
-    }))
+    Ok(app::marking::coursekey_connection(api.connections.as_ref(), tenant).await?)
 }
 
 /// The tenant's CourseKey settings, or the defaults.
@@ -274,72 +270,36 @@ pub async fn put_coursekey(
             ));
         }
     }
-    if api.sis.offering(&tenant, &offering).await?.is_none() {
-        return Err(ApiError::not_found(
-            "offering",
-            format!("offering {offering} does not exist"),
-        ));
-    }
-    let programme = input
-        .programme
-        .map(|p| ProgrammeCourse::parse(p.programme, p.course))
-        .transpose()?;
-    let existing = api
-        .attendance
-        .coursekey_offering(&tenant, &offering)
-        .await?;
-    let send = match (input.send_to_coursekey, &existing) {
-        (Some(send), _) => send,
-        (None, Some(known)) => known.send_to_coursekey,
-        (None, None) => {
-            let flag = match &programme {
-                Some(pc) => api.attendance.programme_course_send(&tenant, pc).await?,
-                None => None,
-            };
-            programme_send_default(programme.as_ref(), flag, &settings(&api, &tenant).await?)
-        }
+    let marking = app::marking::Marking {
+        connections: api.connections.as_ref(),
+        attendance: api.attendance.as_ref(),
+        sis: api.sis.as_ref(),
+        queue: api.queue.as_ref(),
     };
-    let mut ck = existing.unwrap_or(CourseKeyOffering {
-        tenant: tenant.clone(),
-        offering: offering.clone(),
-        send_to_coursekey: false,
-        hours_type: HoursType::default(),
-        instructors: vec![],
-        classes: vec![],
-        synchronized_at: None,
-        last_error: None,
-        pushed_fingerprint: None,
-        pushed_classes: vec![],
-    });
-    ck.set_send(send).map_err(|e| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            Some("send_to_coursekey"),
-            e.to_string(),
-        )
-    })?;
-    ck.hours_type = input.hours_type;
-    ck.instructors = input.instructors;
-    ck.classes = input.classes;
-    api.attendance.save_coursekey_offering(&ck).await?;
-    if ck.send_to_coursekey
-        && let Some((connection, _)) = coursekey_connection(&api, &tenant).await?
-    {
-        let job = Job::PushCourseKeyRoster {
-            tenant: tenant.clone(),
-            connection,
-            offering: offering.clone(),
-        };
-        let failures = api
-            .queue
-            .enqueue(std::slice::from_ref(&job))
-            .await
-            .map_err(queue_error)?;
-        if let Some(failure) = failures.into_iter().next() {
-            return Err(queue_error(failure.error));
-        }
-    }
+    let input = app::marking::MarkInput {
+        send_to_coursekey: input.send_to_coursekey,
+        programme: input.programme.map(|p| (p.programme, p.course)),
+        hours_type: input.hours_type,
+        instructors: input.instructors,
+        classes: input.classes,
+    };
+    marking
+        .mark(&tenant, &offering, input)
+        .await
+        .map_err(|e| match e {
+            app::marking::MarkError::UnknownOffering { offering } => {
+                ApiError::not_found("offering", format!("offering {offering} does not exist"))
+            }
+            app::marking::MarkError::Programme(e) => e.into(),
+            app::marking::MarkError::Unmark(e) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                Some("send_to_coursekey"),
+                e.to_string(),
+            ),
+            app::marking::MarkError::Store(e) => e.into(),
+            app::marking::MarkError::Queue(e) => queue_error(e),
+        })?;
     Ok(Json(view(&api, &tenant, &offering).await?))
 }
 

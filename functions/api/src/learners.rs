@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::sis::Learner;
-use domain::{Job, LearnerCode, TenantId};
+use domain::{LearnerCode, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -105,22 +105,6 @@ impl From<Learner> for LearnerView {
     }
 }
 
-/// The fields Moodle holds a copy of: a change to one is synced.
-fn synced_fields_differ(a: &Learner, b: &Learner) -> bool {
-    a.username != b.username
-        || a.given_name != b.given_name
-        || a.middle_name != b.middle_name
-        || a.family_name != b.family_name
-        || a.email != b.email
-        || a.archived != b.archived
-}
-
-fn same_content(a: &Learner, b: &Learner) -> bool {
-    !synced_fields_differ(a, b)
-        && a.date_of_birth == b.date_of_birth
-        && a.email_opt_out == b.email_opt_out
-}
-
 /// No learner was born before this day: an earlier date of birth is a typing error.
 const EARLIEST_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
     Some(d) => d,
@@ -193,23 +177,17 @@ async fn store(deps: &Deps, before: Option<Learner>, after: Learner) -> Result<R
     } else {
         StatusCode::CREATED
     };
-    if let Some(before) = &before
-        && same_content(before, &after)
-    {
-        return Ok(respond(status, before.clone()));
-    }
+    let app::sms_records::Save::Store { sync } =
+        app::sms_records::learner_save(before.as_ref(), &after)
+    else {
+        if let Some(before) = before {
+            return Ok(respond(status, before));
+        }
+        return Ok(respond(status, after));
+    };
     deps.sis.save_learner(&after).await?;
-    if let Some(before) = &before
-        && synced_fields_differ(before, &after)
-    {
-        enqueue(
-            deps,
-            &[Job::SyncLearner {
-                tenant: after.tenant.clone(),
-                learner: after.code.clone(),
-            }],
-        )
-        .await?;
+    if let Some(job) = sync {
+        enqueue(deps, &[job]).await?;
     }
     tracing::info!(learner = %after.code, created = before.is_none(), "learner saved");
     Ok(respond(status, after))

@@ -184,17 +184,6 @@ fn validate(offering: &Offering) -> Result<(), ApiError> {
 }
 
 /// What Moodle's course holds of an offering: its dates and visibility.
-fn course_fields_differ(a: &Offering, b: &Offering) -> bool {
-    a.start_date != b.start_date || a.end_date != b.end_date || a.status != b.status
-}
-
-fn same_content(a: &Offering, b: &Offering) -> bool {
-    Offering {
-        updated_at: b.updated_at,
-        ..a.clone()
-    } == *b
-}
-
 pub(crate) fn parse_id(id: String) -> Result<OfferingId, ApiError> {
     Ok(OfferingId::parse(id)?)
 }
@@ -235,23 +224,17 @@ async fn store(
     } else {
         StatusCode::CREATED
     };
-    if let Some(before) = &before
-        && same_content(before, &after)
-    {
-        return Ok(respond(status, before.clone()));
-    }
+    let app::sms_records::Save::Store { sync } =
+        app::sms_records::offering_save(before.as_ref(), &after)
+    else {
+        if let Some(before) = before {
+            return Ok(respond(status, before));
+        }
+        return Ok(respond(status, after));
+    };
     deps.sis.save_offering(&after).await?;
-    if let Some(before) = &before
-        && course_fields_differ(before, &after)
-    {
-        enqueue(
-            deps,
-            &[Job::SyncOffering {
-                tenant: after.tenant.clone(),
-                offering: after.id.clone(),
-            }],
-        )
-        .await?;
+    if let Some(job) = sync {
+        enqueue(deps, &[job]).await?;
     }
     tracing::info!(offering = %after.id, created = before.is_none(), assessables = after.assessables.len(), "offering saved");
     Ok(respond(status, after))

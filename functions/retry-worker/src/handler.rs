@@ -1,11 +1,11 @@
 //! SQS `deliver` jobs, and the daily schedule.
 
 use crate::Deps;
-use app::deliveries::{DeliverOutcome, DeliveryError, Sender, daily_sweep};
+use app::deliveries::{DeliveryError, Sender, daily_sweep};
 use app::jobs::{JobError, expect_queue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::delivery::DeliveryId;
-use domain::ports::{MAX_DELAY_SECONDS, Retryable};
+use domain::ports::Retryable;
 use domain::{Job, QueueRole};
 use serde::{Deserialize, Serialize};
 
@@ -142,14 +142,7 @@ async fn handle_job(deps: &Deps, job: Job) -> Result<(), DeliverError> {
     };
     let now = (deps.now)();
     let outcome = sender.deliver(tenant, &id, now).await?;
-    if outcome.wait_on_queue(now) {
-        // Back when the backoff ends (at most SQS's 15 minutes; a job that comes
-        // back early finds the delivery not due and waits again).
-        let at = match &outcome {
-            DeliverOutcome::NotDue { at, .. } | DeliverOutcome::Sent { next: Some(at), .. } => *at,
-            _ => now,
-        };
-        let delay = u32::try_from((at - now).num_seconds().max(1)).unwrap_or(MAX_DELAY_SECONDS);
+    if let Some(delay) = app::requeue::requeue_delay(&outcome, now) {
         if let Err(error) = deps.queue.enqueue_delayed(&job, delay).await {
             tracing::warn!(error = %error, "could not queue the retry; SQS brings the job back");
             return Err(DeliverError::LaterToday { id });

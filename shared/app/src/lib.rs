@@ -14,10 +14,13 @@ pub mod incidents;
 pub mod jobs;
 pub mod learners;
 pub mod lln;
+pub mod marking;
 pub mod push;
 pub mod removal;
+pub mod requeue;
 pub mod results;
 pub mod roster;
+pub mod sms_records;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,0 +1,76 @@
+//! What saving the SMS's new record of a learner or an offering comes to:
+//! nothing when its content is the same, else a save, and a sync job when a
+//! field a learning system holds a copy of changed.
+
+use domain::Job;
+use domain::sis::{Learner, Offering};
+
+/// What to do with a record the SMS sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Save {
+    /// Its content is the stored one's: nothing is written or queued.
+    Unchanged,
+    /// Store it, and queue `sync` (when a synced field changed).
+    Store { sync: Option<Job> },
+}
+
+/// The fields Moodle holds a copy of: a change to one is synced.
+pub fn learner_synced_fields_differ(a: &Learner, b: &Learner) -> bool {
+    a.username != b.username
+        || a.given_name != b.given_name
+        || a.middle_name != b.middle_name
+        || a.family_name != b.family_name
+        || a.email != b.email
+        || a.archived != b.archived
+}
+
+/// Whether two records of a learner say the same (its `updated_at` aside).
+pub fn learner_same_content(a: &Learner, b: &Learner) -> bool {
+    !learner_synced_fields_differ(a, b)
+        && a.date_of_birth == b.date_of_birth
+        && a.email_opt_out == b.email_opt_out
+}
+
+/// Saving `after` over `before` (none: a new learner): which learner field
+/// changes go to Moodle (a `sync_learner` job; a new learner has no account yet).
+pub fn learner_save(before: Option<&Learner>, after: &Learner) -> Save {
+    match before {
+        Some(before) if learner_same_content(before, after) => Save::Unchanged,
+        Some(before) => Save::Store {
+            sync: learner_synced_fields_differ(before, after).then(|| Job::SyncLearner {
+                tenant: after.tenant.clone(),
+                learner: after.code.clone(),
+            }),
+        },
+        None => Save::Store { sync: None },
+    }
+}
+
+/// The fields the linked courses copy (dates, and the status that sets the
+/// course's visibility): a change to one is synced.
+pub fn offering_course_fields_differ(a: &Offering, b: &Offering) -> bool {
+    a.start_date != b.start_date || a.end_date != b.end_date || a.status != b.status
+}
+
+/// Whether two records of an offering say the same (its `updated_at` aside).
+pub fn offering_same_content(a: &Offering, b: &Offering) -> bool {
+    Offering {
+        updated_at: b.updated_at,
+        ..a.clone()
+    } == *b
+}
+
+/// Saving `after` over `before` (none: a new offering): a change of a field
+/// the linked courses copy is a `sync_offering` job.
+pub fn offering_save(before: Option<&Offering>, after: &Offering) -> Save {
+    match before {
+        Some(before) if offering_same_content(before, after) => Save::Unchanged,
+        Some(before) => Save::Store {
+            sync: offering_course_fields_differ(before, after).then(|| Job::SyncOffering {
+                tenant: after.tenant.clone(),
+                offering: after.id.clone(),
+            }),
+        },
+        None => Save::Store { sync: None },
+    }
+}

@@ -1,0 +1,160 @@
+//! Which changes of the SMS's records are saved, and which go on to Moodle.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use app::sms_records::{Save, learner_save, offering_save};
+use chrono::{NaiveDate, TimeDelta, Utc};
+use domain::sis::{Learner, Offering, OfferingStatus};
+use domain::{Job, LearnerCode, OfferingId, TenantId};
+
+fn learner() -> Learner {
+    Learner {
+        tenant: TenantId::parse("acme").unwrap(),
+        code: LearnerCode::parse("L1").unwrap(),
+        username: None,
+        given_name: "Ana".into(),
+        middle_name: None,
+        family_name: "Ruiz".into(),
+        email: Some("ana@example.com".into()),
+        date_of_birth: None,
+        archived: false,
+        email_opt_out: false,
+        updated_at: Utc::now(),
+    }
+}
+
+fn offering() -> Offering {
+    Offering {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: OfferingId::parse("OCC-1").unwrap(),
+        name: "Welding".into(),
+        start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+        end_date: NaiveDate::from_ymd_opt(2027, 6, 30),
+        status: OfferingStatus::Active,
+        auto_push: false,
+        must_be_evaluated: false,
+        assessables: vec![],
+        updated_at: Utc::now(),
+    }
+}
+
+#[test]
+fn a_new_learner_is_stored_and_nothing_is_synced() {
+    assert_eq!(learner_save(None, &learner()), Save::Store { sync: None });
+}
+
+#[test]
+fn the_same_learner_again_changes_nothing_whatever_its_time() {
+    let before = learner();
+    let after = Learner {
+        updated_at: before.updated_at + TimeDelta::hours(1),
+        ..before.clone()
+    };
+    assert_eq!(learner_save(Some(&before), &after), Save::Unchanged);
+}
+
+#[test]
+fn each_field_moodle_holds_goes_to_moodle_and_the_others_are_only_stored() {
+    let before = learner();
+    let sync = Job::SyncLearner {
+        tenant: before.tenant.clone(),
+        learner: before.code.clone(),
+    };
+    let synced: Vec<Learner> = vec![
+        Learner {
+            username: Some("ana".into()),
+            ..before.clone()
+        },
+        Learner {
+            given_name: "Anna".into(),
+            ..before.clone()
+        },
+        Learner {
+            middle_name: Some("M".into()),
+            ..before.clone()
+        },
+        Learner {
+            family_name: "Ruíz".into(),
+            ..before.clone()
+        },
+        Learner {
+            email: Some("ana@new.example".into()),
+            ..before.clone()
+        },
+        Learner {
+            archived: true,
+            ..before.clone()
+        },
+    ];
+    for after in synced {
+        assert_eq!(
+            learner_save(Some(&before), &after),
+            Save::Store {
+                sync: Some(sync.clone())
+            },
+            "{after:?}"
+        );
+    }
+    let stored_only: Vec<Learner> = vec![
+        Learner {
+            date_of_birth: NaiveDate::from_ymd_opt(1990, 1, 1),
+            ..before.clone()
+        },
+        Learner {
+            email_opt_out: true,
+            ..before.clone()
+        },
+    ];
+    for after in stored_only {
+        assert_eq!(
+            learner_save(Some(&before), &after),
+            Save::Store { sync: None },
+            "{after:?}"
+        );
+    }
+}
+
+#[test]
+fn an_offerings_dates_or_status_go_to_its_courses_and_its_name_is_only_stored() {
+    let before = offering();
+    assert_eq!(offering_save(None, &before), Save::Store { sync: None });
+    let again = Offering {
+        updated_at: before.updated_at + TimeDelta::hours(1),
+        ..before.clone()
+    };
+    assert_eq!(offering_save(Some(&before), &again), Save::Unchanged);
+    let sync = Job::SyncOffering {
+        tenant: before.tenant.clone(),
+        offering: before.id.clone(),
+    };
+    for after in [
+        Offering {
+            start_date: NaiveDate::from_ymd_opt(2027, 3, 1),
+            ..before.clone()
+        },
+        Offering {
+            end_date: None,
+            ..before.clone()
+        },
+        Offering {
+            status: OfferingStatus::Cancelled,
+            ..before.clone()
+        },
+    ] {
+        assert_eq!(
+            offering_save(Some(&before), &after),
+            Save::Store {
+                sync: Some(sync.clone())
+            },
+            "{after:?}"
+        );
+    }
+    let renamed = Offering {
+        name: "Welding 2".into(),
+        ..before.clone()
+    };
+    assert_eq!(
+        offering_save(Some(&before), &renamed),
+        Save::Store { sync: None }
+    );
+}
