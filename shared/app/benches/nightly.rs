@@ -22,17 +22,11 @@
 //! (200), `NIGHTLY_BENCH_LEARNERS` (500), `NIGHTLY_BENCH_TENANTS` (20) and
 //! `NIGHTLY_BENCH_LATENCY_MS` (50 ms per Moodle call).
 
-#[allow(dead_code)]
-#[path = "../src/fakes.rs"]
-mod fakes;
-#[allow(dead_code)]
-#[path = "../src/results_fakes.rs"]
-mod results_fakes;
-
 use app::dispatch::dispatch_nightly;
 use app::jobs::{Begin, Pipeline, expect_queue};
 use app::push::Push;
 use app::results::{FetchCounts, Results};
+use app::testing::*;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -43,9 +37,7 @@ use domain::{
     AssessableId, Connection, ConnectionId, Job, LearnerCode, OfferingId, QueueRole, RunStatus,
     TenantId,
 };
-use fakes::*;
 use futures::StreamExt;
-use results_fakes::*;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use simulators::server::RunningServer;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};

@@ -13,12 +13,10 @@
 //! learners named after the time (a real site's busy time is not measured:
 //! wall time, counts and the run's status are printed).
 
-#[allow(dead_code)]
-#[path = "../src/fakes.rs"]
-mod fakes;
 mod support;
 
 use app::push::Push;
+use app::testing::*;
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -26,7 +24,6 @@ use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::ports::*;
 use domain::sis::*;
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, Run, RunId, TenantId, Trigger};
-use fakes::*;
 use futures::StreamExt;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use std::collections::BTreeMap;

@@ -9,15 +9,10 @@
 //!
 //! `scripts/bench results` (starts moto).
 
-#[allow(dead_code)]
-#[path = "../src/fakes.rs"]
-mod fakes;
-#[allow(dead_code)]
-#[path = "../src/results_fakes.rs"]
-mod results_fakes;
 mod support;
 
 use app::results::{FetchCounts, Results};
+use app::testing::*;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -26,8 +21,6 @@ use domain::learning::{CourseEnrolment, NewLmsUser, NewUserPassword};
 use domain::ports::*;
 use domain::sis::*;
 use domain::{AssessableId, Connection, ConnectionId, LearnerCode, OfferingId, RunId, TenantId};
-use fakes::*;
-use results_fakes::*;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The nightly schedule: one run per enabled connection, queued for export.
 
+use crate::errors::panic_text;
 use chrono::{DateTime, Utc};
 use domain::ports::{
     ConnectionStore, JobQueue, QueueError, RunStore, StoreError, TenantSettingsStore, Written,
@@ -47,7 +48,7 @@ async fn start_one(
     scheduled_ms: u64,
     now: DateTime<Utc>,
 ) -> Result<Started, String> {
-    let text = |e: &dyn std::error::Error| crate::push::error_text(e);
+    let text = |e: &dyn std::error::Error| crate::errors::error_text(e);
     let (keep, cannot_run) = match tenants.tenant_settings(tenant).await {
         Ok(settings) => (settings.run_history_days, cannot_run),
         Err(e) if e.is_retryable() => return Err(text(&e)),
@@ -103,16 +104,6 @@ async fn start_one(
     .await
     .map_err(|e| text(&e))?;
     Ok(Started::Failed)
-}
-
-/// A panic's message, for the log and the caller.
-pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_owned());
-    format!("it panicked ({what})")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -324,7 +315,7 @@ pub async fn dispatch_nightly(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::*;
+    use crate::testing::*;
     use chrono::TimeZone;
     use domain::connection::{ConnectionSettings, MoodleSettings, SmsSettings};
 

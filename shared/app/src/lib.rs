@@ -9,6 +9,7 @@ pub mod connections;
 pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
+pub mod errors;
 pub mod incidents;
 pub mod jobs;
 pub mod learners;
@@ -21,5 +22,5 @@ pub mod results;
 pub mod roster;
 pub mod sms_records;
 
-#[cfg(test)]
-mod fakes;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

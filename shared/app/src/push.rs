@@ -8,6 +8,7 @@
 //! so a duplicate message or a re-run creates no second user and no second
 //! enrolment, and writes no second log line.
 
+pub use crate::errors::error_text;
 use crate::jobs::{Begin, JobError, Pipeline};
 use chrono::{DateTime, Utc};
 use domain::connection::{ConnectionSettings, MoodleSettings, NewUserAuth};
@@ -1546,19 +1547,6 @@ fn transfer_record(
 /// A count for [`RunStore::add_counts`].
 fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-/// An error and its sources, joined, for the run log (adapters' errors never
-/// carry secrets, names or emails).
-pub fn error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! against the Moodle simulator.
 
 use crate::courses::{Courses, LinkChoice};
-use crate::fakes::*;
 use crate::learners::Learners;
 use crate::push::{PreviewRow, Push, PushError};
 use crate::removal::{Removal, Removals};
+use crate::testing::*;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use connectors::moodle_gateway::MoodleGateways;
@@ -19,12 +19,7 @@ use domain::{
 use simulators::moodle::{MoodleFixture, MoodleSim, SAMPLE_TOKEN};
 use std::sync::Arc;
 
-// The results tests' in-memory stores, for the removal's reads (the results
-// tests keep their own copy private; a second inclusion is the simplest share).
-#[path = "results_fakes.rs"]
-#[allow(dead_code, clippy::duplicate_mod)]
-mod results_fakes;
-use results_fakes::{MemDeliveries, MemResults};
+use crate::testing::{MemDeliveries, MemResults};
 
 struct Token;
 

@@ -9,8 +9,9 @@
 //! tried again (a transient failure by the queue; every failure by the next
 //! nightly export of the connection, see [`crate::push::Push::export`]).
 
+use crate::errors::error_text;
 use crate::jobs::Pipeline;
-use crate::push::{PushError, error_text, moodle_connection};
+use crate::push::{PushError, moodle_connection};
 use crate::results::{FetchCounts, Results};
 use chrono::{DateTime, Utc};
 use domain::learning::CourseEnrolment;

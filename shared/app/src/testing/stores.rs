@@ -1,5 +1,5 @@
-//! In-memory ports for the use cases' own unit tests. Adapters are tested
-//! against the real services (moto, simulators), never against these.
+//! In-memory stores of connections, runs, tenants, jobs, SIS records, links
+//! and mail.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
