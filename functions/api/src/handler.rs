@@ -259,21 +259,19 @@ pub async fn get_run(
     }
     let connection = load_connection(&deps, &tenant, &connection).await?;
     let run_id = RunId::parse(run)?;
-    let run = deps
-        .runs
-        .run(&tenant, &connection.id, &run_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run_id", format!("run {run_id} does not exist")))?;
-    let log = deps
-        .runs
-        .log_page(
+    // The run and its log's page are read side by side: one round trip, not two.
+    let (run, log) = tokio::try_join!(
+        deps.runs.run(&tenant, &connection.id, &run_id),
+        deps.runs.log_page(
             &tenant,
             &connection.id,
             &run_id,
             page.after.unwrap_or(0),
             limit,
-        )
-        .await?;
+        ),
+    )?;
+    let run =
+        run.ok_or_else(|| ApiError::not_found("run_id", format!("run {run_id} does not exist")))?;
     Ok(Json(RunView {
         duration_seconds: run.duration((deps.now)()).num_seconds(),
         counts: run.counts.clone(),
