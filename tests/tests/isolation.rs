@@ -4,7 +4,9 @@
 //! refuses, a connection whose secret is missing: each gets its run finished
 //! with an error saying why, readable at GET /v1/connections/{id}/runs/{run})
 //! and through the daily retry's handler (a delivery record that cannot be read
-//! is left out, its connection's error address told, the others delivered).
+//! is left out, its connection's error address told and a run of that
+//! connection finished with the reason, readable through the API; the others
+//! delivered).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -261,21 +263,23 @@ async fn the_daily_retry_delivers_every_tenants_due_deliveries_past_a_poisoned_o
     )
     .await;
 
-    // The daily schedule fires retry-worker's handler; its jobs run from the queue.
+    // The daily schedule fires retry-worker's handler (with only its role's
+    // permissions); its jobs run from the queue.
     let outbox = Arc::new(Outbox::default());
     let deps = retry_worker::Deps {
         mailer: outbox.clone(),
         ..retry_worker::Deps::from_aws(
             &retry_worker::Config::from_stack(&system.config).unwrap(),
-            &sdk,
+            &system.function_sdks().retry_worker,
         )
         .unwrap()
     };
+    let scheduled = Utc::now();
     let swept = retry_worker::handler::handle(
         &deps,
         retry_worker::handler::Invocation::Schedule(retry_worker::handler::ScheduledInvocation {
             schedule: "daily-retry".into(),
-            scheduled_time: Some(Utc::now()),
+            scheduled_time: Some(scheduled),
         }),
     )
     .await
@@ -301,4 +305,69 @@ async fn the_daily_retry_delivers_every_tenants_due_deliveries_past_a_poisoned_o
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].to, "ops@bolt.example");
     assert!(told[0].body.contains(&pk), "{}", told[0].body);
+
+    // And it is in bolt's history, through the API: a run of the SMS
+    // connection finished with an error naming the item and why.
+    let run = RunId::for_schedule(
+        u64::try_from(scheduled.timestamp_millis()).unwrap(),
+        &bolt,
+        &sms_id,
+    );
+    let api = tests::serve(system.api_router().await.unwrap()).await;
+    let key = api_key(&system, "bolt").await;
+    let http = reqwest::Client::new();
+    let history: serde_json::Value = http
+        .get(format!("{api}/v1/connections/sms/runs"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(history.to_string().contains(run.as_str()), "{history}");
+    let seen: serde_json::Value = http
+        .get(format!("{api}/v1/connections/sms/runs/{run}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["status"], "Finished with error", "{seen}");
+    assert_eq!(seen["counts"]["failures"], 1, "{seen}");
+    let line = seen["log"][0]["message"].as_str().unwrap();
+    assert!(
+        line.contains("could not read a stored delivery") && line.contains(&pk),
+        "{line}"
+    );
+    // acme's history has no such run.
+    let acme_key = api_key(&system, "acme").await;
+    let acme_history: serde_json::Value = http
+        .get(format!("{api}/v1/connections/sms/runs"))
+        .bearer_auth(&acme_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !acme_history.to_string().contains(run.as_str()),
+        "{acme_history}"
+    );
+
+    // The Scheduler retrying the invocation records nothing twice.
+    retry_worker::handler::handle(
+        &deps,
+        retry_worker::handler::Invocation::Schedule(retry_worker::handler::ScheduledInvocation {
+            schedule: "daily-retry".into(),
+            scheduled_time: Some(scheduled),
+        }),
+    )
+    .await
+    .unwrap();
+    let again = stores.runs.log(&bolt, &sms_id, &run).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
 }

@@ -505,6 +505,114 @@ pub async fn create_connection(
     Ok((StatusCode::CREATED, Json(out(&deps, connection).await?)))
 }
 
+/// A connection's every field but its id (the path's), replacing what is
+/// stored; `settings` left out take their defaults, as on create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionReplace {
+    /// The stored connection's kind (a connection cannot change kind); for
+    /// one whose stored record cannot be read, the kind it should be.
+    #[schema(value_type = String, example = "moodle")]
+    pub kind: ConnectionKind,
+    pub name: String,
+    #[serde(default)]
+    pub base_url: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub error_email: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Set or rotate the secret (left out: the stored one stays).
+    #[schema(value_type = Option<String>, write_only)]
+    pub secret: Option<SecretString>,
+    /// Further secrets to set or rotate, by name (see [`ConnectionInput::secrets`]).
+    #[serde(default)]
+    #[schema(value_type = Object, write_only)]
+    pub secrets: BTreeMap<String, SecretString>,
+}
+
+impl Resource for ConnectionReplace {
+    const NAME: &'static str = "connections";
+}
+
+/// Replace a connection's fields (its secrets stay unless sent). This is
+/// also how a connection whose stored record cannot be read (written by hand
+/// or by an older version; listed as `unreadable`, read as 409) is repaired:
+/// the record is written anew from the body.
+#[utoipa::path(
+    put,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection's id")),
+    request_body = ConnectionReplace,
+    responses(
+        (status = 200, description = "Replaced (or repaired)", body = ConnectionOut),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such connection (create it with POST /v1/connections)", body = ErrorBody),
+        (status = 409, description = "A second connection of one LLN product or of CourseKey", body = ErrorBody),
+        (status = 422, description = "A setting out of range, a change of kind, or a base URL (or token endpoint) that is not https or is an internal address", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn put_connection(
+    State(deps): State<Deps>,
+    Extension(tenant): Extension<TenantId>,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<ConnectionReplace>,
+) -> Result<Json<ConnectionOut>, ApiError> {
+    let id = ConnectionId::parse(id)?;
+    match deps.connections.connection(&tenant, &id).await {
+        Ok(Some(stored)) if stored.kind() != input.kind => {
+            return Err(ApiError::unprocessable(
+                "connections.kind",
+                format!(
+                    "connection {id} is a {} connection; a connection cannot change kind",
+                    stored.kind().as_str()
+                ),
+            ));
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(ApiError::not_found(
+                "connection_id",
+                format!("connection {id} does not exist; create it with POST /v1/connections"),
+            ));
+        }
+        // Unreadable: this PUT writes it anew.
+        Err(domain::ports::StoreError::Corrupt { .. }) => {
+            tracing::warn!(connection = %id, "repairing a connection whose stored record could not be read");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut connection = Connection {
+        tenant: tenant.clone(),
+        id,
+        name: input.name,
+        base_url: input.base_url,
+        enabled: input.enabled,
+        error_email: input.error_email,
+        settings: settings_of(input.kind, input.settings)?,
+    };
+    crate::lln::prefill(&mut connection);
+    validate(&connection)?;
+    check_egress(&connection, deps.egress).await?;
+    if let Some(secret) = &input.secret {
+        check_secret(secret)?;
+    }
+    check_named_secrets(connection.kind(), &input.secrets)?;
+    crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
+    if let Some(secret) = &input.secret {
+        deps.secret_sink
+            .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
+            .await?;
+    }
+    put_named_secrets(&deps, &connection, &input.secrets).await?;
+    deps.connections.save_connection(&connection).await?;
+    tracing::info!(connection = %connection.id, "connection replaced");
+    Ok(Json(out(&deps, connection).await?))
+}
+
 /// Change some of a connection's fields; settings are merged.
 #[utoipa::path(
     patch,

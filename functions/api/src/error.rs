@@ -61,6 +61,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         // Logged once, here, with its chain; the caller sees no internals.
         tracing::error!(error = &error as &dyn std::error::Error, "store error");
+        if let StoreError::Corrupt { what, source } = &error {
+            return Self::unreadable(what, source.as_ref());
+        }
         if error.is_retryable() {
             Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +80,64 @@ impl From<StoreError> for ApiError {
             )
         }
     }
+}
+
+/// Longest part of a decoding error kept in an `unreadable` answer.
+const UNREADABLE_REASON_CHARS: usize = 300;
+
+impl ApiError {
+    /// 409 `unreadable`: a stored record this request needs does not decode
+    /// (written by hand, or by an older version). `field` names the record
+    /// (`connection`, `settings`) and `message` what is wrong with it (the
+    /// attribute's path and the decoding error, no internals) and how to
+    /// repair it; a list shows its readable records and marks the others.
+    pub fn unreadable(what: &str, source: &(dyn std::error::Error + 'static)) -> Self {
+        // The innermost cause says what is wrong (`settings.role_id: invalid type ...`).
+        let mut cause = source;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let reason: String = cause
+            .to_string()
+            .chars()
+            .filter(|c| !domain::ids::is_control_or_bidi(*c))
+            .take(UNREADABLE_REASON_CHARS)
+            .collect();
+        let (field, message) = if let Some(id) = what.strip_prefix("connection ") {
+            (Some("connection"), unreadable_connection(id, &reason))
+        } else if let Some(id) = what.strip_prefix("offering ") {
+            (
+                Some("offering"),
+                format!(
+                    "the stored offering {id} cannot be read ({reason}); send it again with PUT /v1/offerings/{id}"
+                ),
+            )
+        } else if what == cloud::dynamo::TENANT_SETTINGS {
+            (
+                Some("settings"),
+                format!(
+                    "the tenant's stored settings cannot be read ({reason}); save them again with PUT /v1/settings"
+                ),
+            )
+        } else {
+            (
+                None,
+                format!(
+                    "a stored record this needs cannot be read ({reason}); it was written in a form this version does not read"
+                ),
+            )
+        };
+        Self::new(StatusCode::CONFLICT, "unreadable", field, message)
+    }
+}
+
+/// What a person reads about a connection whose stored record cannot be
+/// read: why (`reason`, the attribute's path and the decoding error) and how
+/// to repair it.
+pub fn unreadable_connection(id: &str, reason: &str) -> String {
+    format!(
+        "the stored connection {id} cannot be read ({reason}); replace it with PUT /v1/connections/{id}"
+    )
 }
 
 impl From<domain::IdError> for ApiError {

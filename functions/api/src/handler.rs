@@ -127,15 +127,55 @@ impl From<Connection> for ConnectionView {
     }
 }
 
-#[utoipa::path(get, path = "/v1/connections", tag = "connections", responses((status = 200, body = [ConnectionView]), (status = 401, body = crate::error::ErrorBody)), security(("api_key" = [])))]
+/// One entry of the connections list: a connection, or one whose stored
+/// record cannot be read (written by hand or by an older version).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ConnectionListItem {
+    Connection(Box<ConnectionView>),
+    Unreadable(UnreadableConnection),
+}
+
+/// A connection whose stored record cannot be read: its id (from the
+/// record's key), why, and how to repair it (`PUT /v1/connections/{id}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnreadableConnection {
+    pub id: String,
+    /// What is wrong with the record and how to repair it.
+    pub unreadable: String,
+}
+
+/// The tenant's connections; one whose stored record cannot be read is
+/// listed as `{id, unreadable}` with why, the others as they are.
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", responses((status = 200, body = [ConnectionListItem]), (status = 401, body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn list_connections(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
-) -> Result<Json<Vec<ConnectionView>>, ApiError> {
-    let connections = deps.connections.connections(&tenant).await?;
-    Ok(Json(
-        connections.into_iter().map(ConnectionView::from).collect(),
-    ))
+) -> Result<Json<Vec<ConnectionListItem>>, ApiError> {
+    let (connections, unreadable) = deps.connections.connections_checked(&tenant).await?;
+    let mut items: Vec<(String, ConnectionListItem)> = connections
+        .into_iter()
+        .map(|c| {
+            (
+                c.id.to_string(),
+                ConnectionListItem::Connection(Box::new(ConnectionView::from(c))),
+            )
+        })
+        .collect();
+    for record in unreadable {
+        tracing::warn!(key = %record.key, "a connection's stored record could not be read; listed as unreadable");
+        let id = record
+            .connection
+            .map_or_else(|| record.key.clone(), |c| c.to_string());
+        let unreadable = crate::error::unreadable_connection(&id, &record.reason);
+        items.push((
+            id.clone(),
+            ConnectionListItem::Unreadable(UnreadableConnection { id, unreadable }),
+        ));
+    }
+    // In the store's order (by id), the unreadable ones in their place.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Json(items.into_iter().map(|(_, item)| item).collect()))
 }
 
 pub(crate) async fn load_connection(

@@ -281,7 +281,15 @@ pub async fn put_offering(
     JsonBody(input): JsonBody<OfferingInput>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
-    let before = deps.sis.offering(&tenant, &id).await?;
+    // A stored record that cannot be read is replaced by this one (the repair).
+    let (before, unreadable) = match deps.sis.offering(&tenant, &id).await {
+        Ok(before) => (before, false),
+        Err(domain::ports::StoreError::Corrupt { .. }) => {
+            tracing::warn!(offering = %id, "repairing an offering whose stored record could not be read");
+            (None, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
     check_if_match(&headers, before.as_ref().map(|o| o.updated_at))?;
     let after = Offering {
         tenant,
@@ -295,7 +303,27 @@ pub async fn put_offering(
         assessables: assessables(input.assessables)?,
         updated_at: (deps.now)(),
     };
+    if unreadable {
+        return repair(&deps, after).await;
+    }
     store(&deps, before, after).await
+}
+
+/// Writes an offering over its unreadable stored record: what changed is not
+/// known, so its courses are synced as after a change of dates.
+async fn repair(deps: &Deps, after: Offering) -> Result<Response, ApiError> {
+    validate(&after)?;
+    deps.sis.save_offering(&after).await?;
+    enqueue(
+        deps,
+        &[Job::SyncOffering {
+            tenant: after.tenant.clone(),
+            offering: after.id.clone(),
+        }],
+    )
+    .await?;
+    tracing::info!(offering = %after.id, "offering repaired");
+    Ok(respond(StatusCode::OK, after))
 }
 
 /// Change some of an offering's fields.

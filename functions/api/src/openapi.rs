@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         handler::get_run,
         connections::create_connection,
         connections::patch_connection,
+        connections::put_connection,
         connections::disable_connection,
         connections::enable_connection,
         connections::get_secret,
@@ -150,6 +151,9 @@ pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$";
 ///
 /// - every write: 409 (`If-Match` no longer matches, the record exists, or
 ///   its state does not allow the change);
+/// - every `/v1` operation: 409 `unreadable` (a stored record it needs, such
+///   as the tenant's settings or a connection, does not decode; `field` names
+///   it and `message` says how to repair it);
 /// - what calls Moodle or the LLN tool (results, links, LLN, categories): 502.
 ///
 /// The handlers' own annotations say more about when (their description wins).
@@ -255,7 +259,12 @@ impl Modify for ErrorsAndIds {
                 if write {
                     add(
                         "409",
-                        "The record changed since it was read (`If-Match`), exists already, or is in a state that does not allow this",
+                        "The record changed since it was read (`If-Match`), exists already, or is in a state that does not allow this; or (`unreadable`) a stored record this needs cannot be read: `field` names it, `message` says what is wrong and how to repair it",
+                    );
+                } else {
+                    add(
+                        "409",
+                        "`unreadable`: a stored record this needs (the tenant's settings, a connection) cannot be read: `field` names it, `message` says what is wrong and how to repair it",
                     );
                 }
                 if external {
@@ -290,7 +299,7 @@ pub fn routes() -> Router<AppState> {
         .route("/connections", post(connections::create_connection))
         .route(
             "/connections/{connection}",
-            axum::routing::patch(connections::patch_connection),
+            axum::routing::patch(connections::patch_connection).put(connections::put_connection),
         )
         .route(
             "/connections/{connection}/disable",

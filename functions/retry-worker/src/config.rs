@@ -16,6 +16,9 @@ pub struct Config {
     pub mail_from: String,
     /// `LEARNBRIDGE_ALLOW_INTERNAL_URLS`: where connectors may connect.
     pub egress: domain::egress::Egress,
+    /// `RUN_HISTORY_DAYS`: how long the runs it records (a due delivery it
+    /// cannot read) are kept, unless the tenant says otherwise.
+    pub run_history_days: u32,
 }
 
 impl Config {
@@ -29,6 +32,7 @@ impl Config {
         var::SECRET_PREFIX,
         var::MAIL_FROM,
         var::ALLOW_INTERNAL_URLS,
+        var::RUN_HISTORY_DAYS,
     ];
 
     /// Reads the process environment.
@@ -50,6 +54,7 @@ impl Config {
             secret_prefix: vars.secret_prefix()?,
             mail_from: vars.required(var::MAIL_FROM)?,
             egress: vars.egress()?,
+            run_history_days: vars.run_history_days()?,
         })
     }
 }

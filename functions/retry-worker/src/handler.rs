@@ -84,10 +84,19 @@ pub async fn handle(deps: &Deps, event: Invocation) -> Result<Response, HandlerE
             cloud::sqs::process_batch(event, CONCURRENCY, |job| handle_job(deps, job)).await,
         )),
         Invocation::Schedule(s) if s.schedule == "daily-retry" => {
-            let report = daily_sweep(deps.deliveries.as_ref(), deps.queue.as_ref(), (deps.now)())
+            let now = (deps.now)();
+            let report = daily_sweep(deps.deliveries.as_ref(), deps.queue.as_ref(), now)
                 .await
                 .map_err(HandlerError::Sweep)?;
             if !report.unreadable.is_empty() {
+                let recorded = app::incidents::record_unreadable_deliveries(
+                    deps.runs.as_ref(),
+                    deps.tenants.as_ref(),
+                    &report.unreadable,
+                    s.scheduled_time.unwrap_or(now),
+                    now,
+                )
+                .await;
                 let untold = app::deliveries::report_unreadable(
                     deps.connections.as_ref(),
                     deps.mailer.as_ref(),
@@ -96,6 +105,8 @@ pub async fn handle(deps: &Deps, event: Invocation) -> Result<Response, HandlerE
                 .await;
                 tracing::error!(
                     unreadable = report.unreadable.len(),
+                    runs = recorded.runs.len(),
+                    unrecorded = recorded.unrecorded,
                     untold,
                     "due deliveries left out: their stored records could not be read"
                 );

@@ -7,7 +7,10 @@ pub mod handler;
 pub use config::Config;
 
 use chrono::{DateTime, Utc};
-use domain::ports::{ConnectionStore, DeliveryStore, JobQueue, Mailer, SecretSource, SmsClient};
+use domain::ports::{
+    ConnectionStore, DeliveryStore, JobQueue, Mailer, RunStore, SecretSource, SmsClient,
+    TenantSettingsStore,
+};
 use std::sync::Arc;
 
 /// What the handler needs, built once per Lambda instance.
@@ -15,6 +18,10 @@ use std::sync::Arc;
 pub struct Deps {
     pub deliveries: Arc<dyn DeliveryStore>,
     pub connections: Arc<dyn ConnectionStore>,
+    /// Where a due delivery the daily sweep cannot read is recorded (a run of
+    /// its connection), and the tenant's retention for it.
+    pub runs: Arc<dyn RunStore>,
+    pub tenants: Arc<dyn TenantSettingsStore>,
     pub secrets: Arc<dyn SecretSource>,
     pub sms: Arc<dyn SmsClient>,
     pub mailer: Arc<dyn Mailer>,
@@ -38,13 +45,8 @@ impl Deps {
     /// secrets and sender, and the SMS client. `main`, the local runner (devstack)
     /// and the tests all build it here.
     pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, DepsError> {
-        // retry-worker starts no run: the retention is the default, unused.
-        let stores = cloud::Stores::build(
-            &config.tables,
-            &config.queues,
-            cloud::config::DEFAULT_RUN_HISTORY_DAYS,
-            sdk,
-        );
+        let stores =
+            cloud::Stores::build(&config.tables, &config.queues, config.run_history_days, sdk);
         let from = config.mail_from.clone();
         let sms = connectors::sms::HttpSmsClient::new(connectors::sms::SmsClientConfig {
             egress: config.egress,
@@ -54,6 +56,8 @@ impl Deps {
         Ok(Self {
             deliveries: Arc::new(stores.deliveries),
             connections: Arc::new(stores.connections),
+            runs: Arc::new(stores.runs),
+            tenants: Arc::new(stores.tenants),
             secrets: Arc::new(stores.secrets),
             sms: Arc::new(sms),
             mailer: Arc::new(cloud::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from)),

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
+pub mod incidents;
 pub mod jobs;
 pub mod learners;
 pub mod lln;

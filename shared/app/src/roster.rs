@@ -77,12 +77,25 @@ pub async fn status(
     let Some(ck) = store.coursekey_offering(tenant, offering).await? else {
         return Ok(None);
     };
-    let (start, end) = sis
-        .offering(tenant, offering)
-        .await?
-        .map_or((None, None), |o| (o.start_date, o.end_date));
+    let (start, end) = match sis.offering(tenant, offering).await {
+        Ok(sms) => sms.map_or((None, None), |o| (o.start_date, o.end_date)),
+        // Its SMS record cannot be read: the status says so (as the tick's).
+        Err(error) if !error.is_retryable() => {
+            let reason = unreadable_offering(&error);
+            return Ok(Some((ck, SyncStatus::Failed { reason })));
+        }
+        Err(error) => return Err(error),
+    };
     let status = sync_status(&ck, start, end, today, settings);
     Ok(Some((ck, status)))
+}
+
+/// What a marked offering's status says when its SMS record cannot be read.
+fn unreadable_offering(error: &StoreError) -> String {
+    format!(
+        "The SMS offering could not be read ({}); send the offering again through the API.",
+        crate::push::error_text(error)
+    )
 }
 
 /// Pushes one offering when its status allows, and stores the outcome.
@@ -321,7 +334,8 @@ pub async fn dispatch_roster_updates(
     // Offerings do not name a CourseKey connection: like the API, a tenant's
     // roster goes to its first CourseKey connection only (by id).
     let mut tenants = HashSet::new();
-    let mut enabled = connections.enabled_connections().await?;
+    // A connection's record that cannot be read is left out, never the tick.
+    let (mut enabled, unreadable) = connections.enabled_connections_checked().await?;
     enabled.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
     let mut failed = Vec::new();
     for conn in enabled {
@@ -363,6 +377,28 @@ pub async fn dispatch_roster_updates(
                 failed.push(format!("{}/{}: {reason}", conn.tenant, conn.id));
             }
         }
+    }
+    // A tenant whose connection could not be read and that has no readable
+    // CourseKey connection: its marked offerings' status says why (that
+    // connection may be its CourseKey one). Not a failed tick: retrying the
+    // schedule cannot repair a record, a person can.
+    for record in unreadable {
+        tracing::error!(key = %record.key, reason = %record.reason, "an enabled connection's stored record could not be read; the tick goes on without it");
+        let Some(tenant) = &record.tenant else {
+            continue;
+        };
+        if tenants.contains(tenant) {
+            continue;
+        }
+        let id = record
+            .connection
+            .as_ref()
+            .map_or_else(|| record.key.clone(), ToString::to_string);
+        let reason = format!(
+            "the stored connection {id} cannot be read ({}); if it is the CourseKey connection, replace it with PUT /v1/connections/{id}",
+            record.reason
+        );
+        record_tick_failure(store, tenant, &reason).await;
     }
     if failed.is_empty() {
         Ok(report)
@@ -478,10 +514,7 @@ async fn due_pushes(
             // One offering whose SMS record cannot be read: its status says
             // so, and the tenant's other offerings are pushed.
             Err(error) => {
-                let reason = format!(
-                    "The SMS offering could not be read ({}); send the offering again through the API.",
-                    crate::push::error_text(&error)
-                );
+                let reason = unreadable_offering(&error);
                 tracing::error!(%tenant, offering = %ck.offering, error = &error as &dyn std::error::Error, "a marked offering could not be read; skipped");
                 if ck.last_error.as_deref() != Some(reason.as_str()) {
                     let mut failed = ck;

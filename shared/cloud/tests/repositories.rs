@@ -134,10 +134,26 @@ async fn a_stored_connection_with_a_bad_tenant_is_corrupt() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Corrupt { what, .. } if what == "connection"),
+        matches!(&err, StoreError::Corrupt { what, .. } if what == "connection x"),
         "{err:?}"
     );
-    assert!(store.connections(&tenant("tenant-a")).await.is_err());
+    // A list leaves it out (never fails for it); the checked list names it.
+    assert!(
+        store
+            .connections(&tenant("tenant-a"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (good, bad) = store
+        .connections_checked(&tenant("tenant-a"))
+        .await
+        .unwrap();
+    assert!(good.is_empty());
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].key, "T#tenant-a / CONN#x");
+    assert_eq!(bad[0].tenant, Some(tenant("tenant-a")));
+    assert_eq!(bad[0].connection, Some(conn_id("x")));
 }
 
 fn line(n: i64, level: LogLevel, message: &str) -> RunLogLine {

@@ -100,6 +100,11 @@ fn config_error(function: &'static str) -> impl FnOnce(cloud::ConfigError) -> Ru
 }
 
 impl LocalSystem {
+    /// The configuration each function runs with (its role's credentials in tests).
+    pub fn function_sdks(&self) -> &FunctionSdks {
+        &self.functions
+    }
+
     /// Every function with `sdk`'s credentials.
     pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Result<Self, RunnerError> {
         let functions = FunctionSdks::shared(&sdk);

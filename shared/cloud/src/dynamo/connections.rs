@@ -1,7 +1,7 @@
 //! Connections in the data table.
 
 use super::keys;
-use super::record::{RecordError, corrupt, parse_id, unreadable};
+use super::record::{RecordError, corrupt, innermost, parse_id, unreadable};
 use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use domain::ports::{ConnectionStore, StoreError, UnreadableRecord, Written};
@@ -83,7 +83,20 @@ fn kind_marker_sk(kind: domain::ConnectionKind) -> String {
 }
 
 fn to_connection(record: ConnectionRecord) -> Result<Connection, StoreError> {
-    Connection::try_from(record).map_err(|e| corrupt("connection", e))
+    let what = format!("connection {}", record.id);
+    Connection::try_from(record).map_err(|e| corrupt(&what, e))
+}
+
+/// A connection's item that did not decode, named as the connection it
+/// should be (`what`: `connection {id}`), so the error says which to repair.
+fn named(id: &ConnectionId, error: StoreError) -> StoreError {
+    match error {
+        StoreError::Corrupt { source, .. } => StoreError::Corrupt {
+            what: format!("connection {id}"),
+            source,
+        },
+        other => other,
+    }
 }
 
 /// [`ConnectionStore`] over the data table.
@@ -189,20 +202,68 @@ impl ConnectionStore for DynamoConnectionStore {
         let record: Option<ConnectionRecord> = self
             .table
             .get(&keys::tenant(tenant), &keys::connection_sk(id))
-            .await?;
+            .await
+            .map_err(|e| named(id, e))?;
         record.map(to_connection).transpose()
     }
 
+    /// The tenant's readable connections: one whose record does not decode is
+    /// left out (logged with its key), so it never stops the work of the
+    /// others; [`ConnectionStore::connections_checked`] lists it.
     async fn connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError> {
-        let records: Vec<ConnectionRecord> = self
+        let (connections, unreadable) = self.connections_checked(tenant).await?;
+        for record in &unreadable {
+            tracing::warn!(key = %record.key, reason = %record.reason, "a connection's stored record could not be read; left out");
+        }
+        Ok(connections)
+    }
+
+    async fn connections_checked(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Vec<Connection>, Vec<UnreadableRecord>), StoreError> {
+        let (records, bad) = self
             .table
-            .query(
+            .query_checked::<ConnectionRecord>(
                 &keys::tenant(tenant),
                 Some(keys::CONNECTION_SK_PREFIX),
                 QueryOptions::default(),
             )
             .await?;
-        records.into_iter().map(to_connection).collect()
+        let mut unreadable_records: Vec<UnreadableRecord> = bad
+            .iter()
+            .map(|(item, error)| {
+                let mut record = unreadable(item, "id", error);
+                // The id is in the key whatever the attributes say.
+                let from_key = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(keys::CONNECTION_SK_PREFIX))
+                    .and_then(|id| ConnectionId::parse(id).ok());
+                record.connection = from_key.or(record.connection);
+                record
+            })
+            .collect();
+        let mut connections = Vec::with_capacity(records.len());
+        for record in records {
+            let key = format!("{} / {}", record.pk, record.sk);
+            let id = record.id.clone();
+            match to_connection(record) {
+                Ok(c) => connections.push(c),
+                Err(error) => unreadable_records.push(UnreadableRecord {
+                    key,
+                    tenant: Some(tenant.clone()),
+                    connection: ConnectionId::parse(id).ok(),
+                    reason: innermost(&error),
+                }),
+            }
+        }
+        // An item of another tenant's key space never reaches here (the
+        // query is by this tenant's key), whatever its `tenant` attribute says.
+        for record in &mut unreadable_records {
+            record.tenant = Some(tenant.clone());
+        }
+        Ok((connections, unreadable_records))
     }
 
     async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError> {

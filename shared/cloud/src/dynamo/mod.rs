@@ -27,4 +27,4 @@ pub use runs::{DynamoRunStore, RunStoreError};
 pub use sis::DynamoSisStore;
 pub use table::BATCH_GET_MAX;
 pub use table::{BATCH_WRITE_MAX, Condition, Item, QueryOptions, SkRange, Table, TableError};
-pub use tenants::DynamoTenantSettingsStore;
+pub use tenants::{DynamoTenantSettingsStore, TENANT_SETTINGS};

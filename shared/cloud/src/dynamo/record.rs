@@ -43,6 +43,16 @@ pub(crate) fn unreadable(
         key: format!("{} / {}", text("pk"), text("sk")),
         tenant: domain::TenantId::parse(text("tenant")).ok(),
         connection: domain::ConnectionId::parse(text(connection_attr)).ok(),
-        reason: crate::error::error_chain(error),
+        reason: innermost(error),
     }
+}
+
+/// The innermost cause of a decoding error: what a person must repair (the
+/// attribute's path and what is wrong with it), without the table's name.
+pub(crate) fn innermost(error: &StoreError) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

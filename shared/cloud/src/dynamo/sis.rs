@@ -388,14 +388,23 @@ impl SisStore for DynamoSisStore {
         id: &OfferingId,
     ) -> Result<Option<Offering>, StoreError> {
         let pk = offering_pk(tenant, id);
+        // Named as the offering it should be, so the error says what to repair.
+        let what = format!("offering {id}");
+        let named = |error: StoreError| match error {
+            StoreError::Corrupt { source, .. } => StoreError::Corrupt {
+                what: what.clone(),
+                source,
+            },
+            other => other,
+        };
         let (record, assessables) = tokio::try_join!(
             self.table.get::<OfferingRecord>(&pk, OFFERING_SK),
             self.assessable_records(tenant, id),
-        )?;
+        )
+        .map_err(named)?;
         record
             .map(|r| {
-                Offering::try_from(StoredOffering(r, assessables))
-                    .map_err(|e| corrupt("offering", e))
+                Offering::try_from(StoredOffering(r, assessables)).map_err(|e| corrupt(&what, e))
             })
             .transpose()
     }

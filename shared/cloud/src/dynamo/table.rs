@@ -11,7 +11,7 @@ use domain::ports::{StoreError, Written};
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::to_item;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -101,11 +101,16 @@ impl QueryOptions {
 pub enum TableError {
     #[error("a record could not be encoded as an item")]
     Encode(#[source] serde_dynamo::Error),
-    #[error("an item of table {table} could not be decoded")]
+    /// The table's name is kept for a debugger, not said: the error reaches
+    /// people (a run's log, a status), and the key in `StoreError::Corrupt`
+    /// names the item.
+    #[error("the item does not decode")]
     Decode {
         table: String,
+        /// The decoding error, led by the path of the attribute it is about
+        /// (`settings.run_history_days: invalid type ...`).
         #[source]
-        source: serde_dynamo::Error,
+        source: serde_path_to_error::Error<serde_dynamo::Error>,
     },
     #[error("a record has no string `{attribute}` key attribute")]
     MissingKey { attribute: &'static str },
@@ -208,7 +213,13 @@ impl Table {
     }
 
     fn decode<T: DeserializeOwned>(&self, item: Item, pk: &str, sk: &str) -> Result<T, StoreError> {
-        from_item(item).map_err(|source| StoreError::Corrupt {
+        // As `from_item`, with the path of the attribute that does not decode
+        // kept in the error, so a person can tell which one to repair.
+        let item: serde_dynamo::Item = item.into();
+        let deserializer = serde_dynamo::Deserializer::from_attribute_value(
+            serde_dynamo::AttributeValue::M(item.into()),
+        );
+        serde_path_to_error::deserialize(deserializer).map_err(|source| StoreError::Corrupt {
             what: format!("item {pk} / {sk}"),
             source: Box::new(TableError::Decode {
                 table: self.name.clone(),
@@ -340,6 +351,29 @@ impl Table {
         options: QueryOptions,
     ) -> Result<(Vec<T>, Vec<(Item, StoreError)>), StoreError> {
         let items = self.query_raw(Some(index), pk, sk, options).await?;
+        let mut good = Vec::with_capacity(items.len());
+        let mut bad = Vec::new();
+        for item in items {
+            match self.decode_any(item.clone()) {
+                Ok(value) => good.push(value),
+                Err(error) => bad.push((item, error)),
+            }
+        }
+        Ok((good, bad))
+    }
+
+    /// Items under `pk` as [`Table::query`], each decoded on its own: those
+    /// that do not decode are returned apart (raw, with why), so one bad item
+    /// does not hide the others.
+    #[allow(clippy::type_complexity)]
+    pub async fn query_checked<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        options: QueryOptions,
+    ) -> Result<(Vec<T>, Vec<(Item, StoreError)>), StoreError> {
+        let range = sk_prefix.map_or(SkRange::Any, |prefix| SkRange::Prefix(prefix.to_owned()));
+        let items = self.query_raw(None, pk, &range, options).await?;
         let mut good = Vec::with_capacity(items.len());
         let mut bad = Vec::new();
         for item in items {

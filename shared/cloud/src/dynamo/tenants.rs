@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 const SETTINGS_SK: &str = "SETTINGS";
 
+/// What a settings item that does not decode is called in its error
+/// ([`StoreError::Corrupt`]'s `what`).
+pub const TENANT_SETTINGS: &str = "tenant settings";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SettingsRecord {
     pk: String,
@@ -33,8 +37,18 @@ impl DynamoTenantSettingsStore {
 #[async_trait]
 impl TenantSettingsStore for DynamoTenantSettingsStore {
     async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
-        let record: Option<SettingsRecord> =
-            self.table.get(&keys::tenant(tenant), SETTINGS_SK).await?;
+        let record: Option<SettingsRecord> = self
+            .table
+            .get(&keys::tenant(tenant), SETTINGS_SK)
+            .await
+            .map_err(|error| match error {
+                // Named as what it is, so the error says what to repair.
+                StoreError::Corrupt { source, .. } => StoreError::Corrupt {
+                    what: TENANT_SETTINGS.to_owned(),
+                    source,
+                },
+                other => other,
+            })?;
         Ok(record
             .filter(|r| r.tenant == tenant.as_str())
             .map(|r| r.settings)

@@ -27,6 +27,15 @@ pub trait ConnectionStore: Send + Sync {
         id: &ConnectionId,
     ) -> Result<Option<Connection>, StoreError>;
     async fn connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError>;
+    /// A tenant's connections as [`ConnectionStore::connections`], with the
+    /// records that could not be read listed beside them (a person repairs
+    /// them), instead of failing the whole list.
+    async fn connections_checked(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Vec<Connection>, Vec<UnreadableRecord>), StoreError> {
+        Ok((self.connections(tenant).await?, Vec::new()))
+    }
     async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError>;
     /// Stores a new connection only if the tenant has none with its id, nor
     /// (for a kind [`crate::ConnectionKind::one_per_tenant`]) one of its kind:

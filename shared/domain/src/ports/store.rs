@@ -60,6 +60,6 @@ pub struct UnreadableRecord {
     pub key: String,
     pub tenant: Option<TenantId>,
     pub connection: Option<ConnectionId>,
-    /// Why it could not be read (the decoding error's chain; no values).
+    /// Why it could not be read: the attribute at fault and the decoding error.
     pub reason: String,
 }
