@@ -21,6 +21,8 @@ import threading
 import time
 
 PREFIX = "/2018-06-01/runtime"
+# Per binary: (CPU ms, minor page faults) of each start, from wait4's rusage.
+RUSAGE = {}
 
 
 class Emulator(http.server.ThreadingHTTPServer):
@@ -73,6 +75,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def lambda_env(port, name):
     env = dict(os.environ)
+    # Lambda sets neither; with them every error built at init would capture a backtrace.
+    env.pop("RUST_BACKTRACE", None)
+    env.pop("RUST_LIB_BACKTRACE", None)
     env.update(
         {
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
@@ -96,7 +101,14 @@ def start_once(server, name, path, port, timeout_s=20):
     )
     arrived = server.arrived.wait(timeout_s)
     proc.kill()
-    _, stderr = proc.communicate()
+    # The process's own CPU time (all threads, user + system) and minor faults: unlike
+    # the wall time, they barely move with the machine's load.
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status
+    stderr = proc.stderr.read()
+    RUSAGE.setdefault(name, []).append(
+        ((usage.ru_utime + usage.ru_stime) * 1000, usage.ru_minflt)
+    )
     if not arrived:
         raise SystemExit(f"{name}: no `next` within {timeout_s} s\n{stderr.decode()[-2000:]}")
     if server.init_error is not None:
@@ -126,16 +138,31 @@ def main():
             results.setdefault(name, []).append(start_once(server, name, path, port))
 
     base = statistics.median(results[args.baseline]) if args.baseline in results else None
+    base_cpu = (
+        statistics.median(c for c, _ in RUSAGE[args.baseline][1:])
+        if args.baseline in RUSAGE
+        else None
+    )
     print(
-        f"{'function':<20} {'min ms':>8} {'median ms':>10} {'x hello':>8} {'size MiB':>9}"
+        f"{'function':<20} {'min ms':>8} {'median ms':>10} {'x hello':>8}"
+        f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7} {'size MiB':>9}"
     )
     for name, path in pairs:
         times = results[name]
         median = statistics.median(times)
         ratio = f"{median / base:.2f}" if base else "-"
+        cpu = [c for c, _ in RUSAGE[name]][1:]  # the warm-up start is not counted
+        faults = statistics.median(f for _, f in RUSAGE[name][1:])
+        cpu_ratio = f"{statistics.median(cpu) / base_cpu:.2f}" if base_cpu else "-"
         size = os.path.getsize(path) / (1024 * 1024)
-        print(f"{name:<20} {min(times):>8.2f} {median:>10.2f} {ratio:>8} {size:>9.1f}")
-    print(f"({args.runs} starts each, interleaved; init = spawn to first `next`)")
+        print(
+            f"{name:<20} {min(times):>8.2f} {median:>10.2f} {ratio:>8}"
+            f" {min(cpu):>8.2f} {statistics.median(cpu):>8.2f} {cpu_ratio:>8} {faults:>7.0f} {size:>9.1f}"
+        )
+    print(
+        f"({args.runs} starts each, interleaved; init = spawn to first `next`;"
+        " cpu = the process's CPU ms, all threads; faults = minor page faults, median)"
+    )
     server.shutdown()
 
 
