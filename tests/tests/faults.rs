@@ -21,10 +21,18 @@ async fn the_fault_mix_finishes_without_duplicates_or_silent_dead_letters() {
     report.print(&mix);
     assert!(
         report.export.finished
+            && report.export_catch_up.iter().all(|night| night.finished)
             && report.download.finished
             && report.catch_up.iter().all(|night| night.finished),
         "the queues emptied"
     );
+    if !report.export_catch_up.is_empty() {
+        assert!(
+            report.export.runs.contains_key("Finished with warnings"),
+            "a learner left for the next night is named in a warning: {:?}",
+            report.export.runs
+        );
+    }
     if report.results_first_night < report.graded {
         assert!(
             report.download.runs.contains_key("Finished with warnings"),
