@@ -1,91 +1,16 @@
-//! The routes. Every `/v1` route is scoped to the tenant of the API key.
+//! The connections' and runs' own routes (the other resources have a module each),
+//! and `/health`.
 
+use crate::Deps;
 use crate::error::ApiError;
-use crate::{AppState, Deps};
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use domain::{Connection, ConnectionId, RunId, RunLogLine, TenantId};
-use secrecy::ExposeSecret;
 use serde::Serialize;
-
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The API as an axum Router, every route over one [`AppState`]: served by
-/// `lambda_http::run` in Lambda and by `axum::serve` in the local runner; tests call
-/// it with `oneshot`. The only place the shipped Router is assembled.
-pub fn app(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/connections", get(list_connections))
-        .route("/connections/{connection}", get(get_connection))
-        .route("/connections/{connection}/runs/{run}", get(get_run))
-        .merge(crate::openapi::routes())
-        .merge(crate::deliveries::routes())
-        .merge(crate::settings::routes())
-        .merge(crate::api_keys::routes())
-        .merge(crate::results::routes())
-        .merge(crate::coursekey::routes())
-        .merge(crate::lln::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(crate::openapi::serve))
-        .nest("/v1", v1)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::map_response(crate::error::json_errors))
-        .with_state(state)
-}
 
 #[utoipa::path(get, path = "/health", tag = "connections", responses((status = 200, description = "The API is up")))]
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such route")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        None,
-        "this route does not take that method",
-    )
-}
-
-/// Resolves the API key to its tenant; refuses the request otherwise.
-async fn authenticate(
-    State(deps): State<Deps>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let key = app::auth::bearer_key(header).ok_or_else(ApiError::unauthorized)?;
-    let pepper = deps.pepper.get().await?;
-    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), key);
-    let tenant = match deps.api_keys.key_state(&hash).await? {
-        domain::ports::KeyState::Active(tenant) => tenant,
-        domain::ports::KeyState::Revoked => {
-            return Err(ApiError::forbidden(
-                Some("authorization"),
-                "this API key was revoked; ask an admin for a new one",
-            ));
-        }
-        domain::ports::KeyState::Unknown => return Err(ApiError::unauthorized()),
-    };
-    tracing::Span::current().record("tenant", tracing::field::display(&tenant));
-    request.extensions_mut().insert(tenant);
-    Ok(next.run(request).await)
 }
 
 /// A connection as the API shows it. Its secret is never part of it.

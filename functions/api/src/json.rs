@@ -270,7 +270,7 @@ impl ApiError {
             Some("body"),
             format!(
                 "the request body is larger than {} bytes",
-                crate::handler::MAX_BODY_BYTES
+                crate::router::MAX_BODY_BYTES
             ),
         )
     }

@@ -19,11 +19,12 @@ pub mod openapi;
 pub mod preview;
 pub mod probe;
 pub mod results;
+pub mod router;
 pub mod runs;
 pub mod settings;
 
 pub use config::Config;
-pub use handler::app;
+pub use router::app;
 
 use axum::extract::FromRef;
 use domain::ports::{ApiKeyStore, ConnectionStore, RunStore, SecretError, SecretSource};

@@ -3,7 +3,7 @@
 //! like every `/v1` route.
 //!
 //! The results and mapping routes need the result store and the Moodle grade
-//! sources ([`ResultsDeps`], a part of [`crate::AppState`]); [`crate::handler::app`] merges them under
+//! sources ([`ResultsDeps`], a part of [`crate::AppState`]); [`crate::router::app`] merges them under
 //! `/v1`, behind the same API key check.
 
 use crate::Deps;
