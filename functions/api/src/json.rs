@@ -14,6 +14,9 @@ use domain::ports::{QueueError, SecretError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
+/// Largest request body accepted (the Router's limit).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// A request body of a resource: deserialised with the resource's name as the
 /// prefix of every field named in an error.
 pub trait Resource {
@@ -268,10 +271,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             Some("body"),
-            format!(
-                "the request body is larger than {} bytes",
-                crate::router::MAX_BODY_BYTES
-            ),
+            format!("the request body is larger than {} bytes", MAX_BODY_BYTES),
         )
     }
 

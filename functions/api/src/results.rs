@@ -59,7 +59,6 @@ pub fn routes() -> Router<crate::AppState> {
             "/offerings/{id}/completions/{learner}/process",
             post(process_completion),
         )
-        .merge(crate::mappings::routes())
 }
 
 pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<'a> {

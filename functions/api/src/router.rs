@@ -12,9 +12,6 @@ use axum::response::Response;
 use axum::routing::get;
 use secrecy::ExposeSecret;
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 /// The API as an axum Router, every route over one [`AppState`]: served by
 /// `lambda_http::run` in Lambda and by `axum::serve` in the local runner; tests call
 /// it with `oneshot`. The only place the shipped Router is assembled.
@@ -31,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::settings::routes())
         .merge(crate::api_keys::routes())
         .merge(crate::results::routes())
+        .merge(crate::mappings::routes())
         .merge(crate::coursekey::routes())
         .merge(crate::lln::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -40,7 +38,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(crate::json::MAX_BODY_BYTES))
         .layer(middleware::map_response(crate::error::json_errors))
         .with_state(state)
 }

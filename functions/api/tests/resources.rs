@@ -404,7 +404,7 @@ async fn bad_learner_input_names_the_field() {
 async fn an_oversized_body_is_refused_with_a_json_413() {
     let api = api().await;
     let mut big = ana();
-    big["given_name"] = json!("x".repeat(api::router::MAX_BODY_BYTES + 10));
+    big["given_name"] = json!("x".repeat(api::json::MAX_BODY_BYTES + 10));
     let (status, body) = api
         .call(ACME_KEY, "PUT", "/v1/learners/X1", Some(big))
         .await;
