@@ -153,3 +153,61 @@ pub async fn seed_moodle_offering(
         .expect("the link");
     offering
 }
+
+/// Issues an API key for `tenant` as the admin command does (only its hash,
+/// under the stack's pepper, is stored) and returns the key.
+///
+/// # Panics
+/// When the pepper cannot be read or the key cannot be saved.
+pub async fn api_key(system: &LocalSystem, tenant: &domain::TenantId) -> String {
+    use domain::ports::ApiKeyStore;
+    use secrecy::ExposeSecret;
+    let stores = system.stores();
+    let pepper = stores
+        .secrets
+        .get(
+            system
+                .config
+                .api_key_pepper_secret
+                .as_deref()
+                .expect("the stack's pepper secret"),
+        )
+        .await
+        .expect("the pepper");
+    let key = devstack::new_api_key();
+    stores
+        .api_keys
+        .save_key(
+            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
+            tenant,
+            "e2e",
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("the API key saved");
+    key
+}
+
+/// A DynamoDB string attribute.
+pub fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
+}
+
+/// Writes an item as it is, past the stores (a record an older version or a
+/// person left behind).
+///
+/// # Panics
+/// When DynamoDB refuses the write.
+pub async fn put_raw(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("the raw item written");
+}

@@ -12,49 +12,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
 use domain::TenantId;
-use domain::ports::ApiKeyStore;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-async fn put_raw(sdk: &aws_config::SdkConfig, table: &str, item: HashMap<String, AttributeValue>) {
-    aws_sdk_dynamodb::Client::new(sdk)
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn api_key(system: &devstack::runner::LocalSystem, tenant: &str) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &TenantId::parse(tenant).unwrap(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
-}
+use tests::{api_key, put_raw, s};
 
 /// The routes a tenant's admin and SMS read most, over the readable
 /// connection `moodle-main` and its linked offering `OCC-1001`.
@@ -117,7 +80,7 @@ async fn a_corrupt_connection_or_settings_item_is_named_and_repaired_and_never_b
     )
     .await;
 
-    let key = api_key(&system, "acme").await;
+    let key = api_key(&system, &TenantId::parse("acme").unwrap()).await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
     let get = |path: &str| {

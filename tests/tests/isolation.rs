@@ -15,29 +15,14 @@ use chrono::{TimeDelta, Utc};
 use cloud::testing::connection;
 use domain::ConnectionKind::{Moodle, Sms};
 use domain::delivery::{DeliveryKey, DeliveryKind, DeliveryState};
-use domain::ports::{
-    ApiKeyStore, ConnectionStore, DeliveryStore, Email, MailError, Mailer, RunStore,
-};
+use domain::ports::{ConnectionStore, DeliveryStore, Email, MailError, Mailer, RunStore};
 use domain::{ConnectionId, LearnerCode, OfferingId, QueueRole, RunId, RunStatus, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use simulators::moodle::MoodleSim;
 use simulators::sms::SmsSim;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-async fn put_raw(sdk: &aws_config::SdkConfig, table: &str, item: HashMap<String, AttributeValue>) {
-    aws_sdk_dynamodb::Client::new(sdk)
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
-}
+use tests::{api_key, put_raw, s};
 
 #[tokio::test]
 async fn the_nightly_serves_every_tenant_when_one_is_poisoned_and_says_why_on_its_run() {
@@ -131,7 +116,7 @@ async fn the_nightly_serves_every_tenant_when_one_is_poisoned_and_says_why_on_it
         ("bolt", "The tenant's settings could not be read"),
         ("cara", "secret"),
     ] {
-        let key = api_key(&system, tenant).await;
+        let key = api_key(&system, &TenantId::parse(tenant).unwrap()).await;
         let run: serde_json::Value = reqwest::Client::new()
             .get(format!(
                 "{api}/v1/connections/moodle-main/runs/{}",
@@ -152,27 +137,6 @@ async fn the_nightly_serves_every_tenant_when_one_is_poisoned_and_says_why_on_it
             "{tenant}: {run}"
         );
     }
-}
-
-async fn api_key(system: &devstack::runner::LocalSystem, tenant: &str) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &TenantId::parse(tenant).unwrap(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
 }
 
 /// The emails the worker sends (SES on moto keeps none to read back).
@@ -314,7 +278,7 @@ async fn the_daily_retry_delivers_every_tenants_due_deliveries_past_a_poisoned_o
         &sms_id,
     );
     let api = tests::serve(system.api_router().await.unwrap()).await;
-    let key = api_key(&system, "bolt").await;
+    let key = api_key(&system, &TenantId::parse("bolt").unwrap()).await;
     let http = reqwest::Client::new();
     let history: serde_json::Value = http
         .get(format!("{api}/v1/connections/sms/runs"))
@@ -343,7 +307,7 @@ async fn the_daily_retry_delivers_every_tenants_due_deliveries_past_a_poisoned_o
         "{line}"
     );
     // acme's history has no such run.
-    let acme_key = api_key(&system, "acme").await;
+    let acme_key = api_key(&system, &TenantId::parse("acme").unwrap()).await;
     let acme_history: serde_json::Value = http
         .get(format!("{api}/v1/connections/sms/runs"))
         .bearer_auth(&acme_key)

@@ -17,50 +17,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeDelta, Utc};
 use domain::attendance::{ClassSession, CourseKeyOffering, HoursType};
 use domain::connection::{ConnectionSettings, CourseKeySettings};
-use domain::ports::{ApiKeyStore, AttendanceStore, ConnectionStore, SisStore};
+use domain::ports::{AttendanceStore, ConnectionStore, SisStore};
 use domain::sis::{Enrolment, EnrolmentState, Learner, Offering, OfferingStatus};
+use domain::zone::TenantZone;
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use simulators::coursekey::CourseKeySim;
 use std::collections::HashMap;
+use tests::{api_key, put_raw, s};
 
 const CK_SECRET: &str = "whsec_e2e_roster_isolation";
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-async fn put_raw(sdk: &aws_config::SdkConfig, table: &str, item: HashMap<String, AttributeValue>) {
-    aws_sdk_dynamodb::Client::new(sdk)
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn api_key(system: &devstack::runner::LocalSystem, tenant: &TenantId) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            tenant,
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
-}
 
 /// A tenant with a CourseKey connection ticking every minute.
 async fn coursekey_tenant(
@@ -98,7 +65,8 @@ async fn coursekey_tenant(
 async fn marked_offering(system: &devstack::runner::LocalSystem, tenant: &TenantId, id: &str) {
     let stores = system.stores();
     let now = Utc::now();
-    let today = now.date_naive();
+    // The tenants keep the default settings: their days are UTC's.
+    let today = TenantZone::UTC.date_of(now);
     let offering = OfferingId::parse(id).unwrap();
     stores
         .sis
@@ -358,7 +326,7 @@ async fn a_poisoned_tenant_never_stops_the_roster_tick_for_the_others_and_its_st
     assert_eq!(code, 200, "{body}");
     let (code, body) = status("bolt", "OFF-B").await;
     assert_eq!((code, &body["status"]), (200, &json!("failed")), "{body}");
-    let today = Utc::now().date_naive();
+    let today = TenantZone::UTC.date_of(Utc::now());
     let (code, body) = call(
         reqwest::Method::PUT,
         "cara",
