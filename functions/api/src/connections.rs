@@ -381,6 +381,40 @@ async fn put_named_secrets(
     Ok(())
 }
 
+/// What a created or replaced connection is checked for before anything is
+/// stored: the LLN products' defaults filled in, its fields and settings, where
+/// its URLs reach, and the secrets sent with it.
+async fn checked(
+    deps: &Deps,
+    mut connection: Connection,
+    secret: Option<&SecretString>,
+    secrets: &BTreeMap<String, SecretString>,
+) -> Result<Connection, ApiError> {
+    crate::lln::prefill(&mut connection);
+    validate(&connection)?;
+    check_egress(&connection, deps.egress).await?;
+    if let Some(secret) = secret {
+        check_secret(secret)?;
+    }
+    check_named_secrets(connection.kind(), secrets)?;
+    Ok(connection)
+}
+
+/// Stores the secrets sent with a created or replaced connection.
+async fn store_secrets(
+    deps: &Deps,
+    connection: &Connection,
+    secret: Option<&SecretString>,
+    secrets: &BTreeMap<String, SecretString>,
+) -> Result<(), ApiError> {
+    if let Some(secret) = secret {
+        deps.secret_sink
+            .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
+            .await?;
+    }
+    put_named_secrets(deps, connection, secrets).await
+}
+
 async fn masked(deps: &Deps, name: &str) -> Result<Option<String>, ApiError> {
     match deps.secret_source.secret(name).await {
         Ok(secret) => Ok(Some(domain::mask::mask_secret(secret.expose_secret()))),
@@ -450,7 +484,7 @@ pub async fn create_connection(
 ) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
     let id = ConnectionId::parse(input.id)
         .map_err(|e| ApiError::bad_request("connections.id", e.to_string()))?;
-    let mut connection = Connection {
+    let connection = Connection {
         tenant: tenant.clone(),
         id,
         name: input.name,
@@ -459,13 +493,7 @@ pub async fn create_connection(
         error_email: input.error_email,
         settings: settings_of(input.kind, input.settings)?,
     };
-    crate::lln::prefill(&mut connection);
-    validate(&connection)?;
-    check_egress(&connection, deps.egress).await?;
-    if let Some(secret) = &input.secret {
-        check_secret(secret)?;
-    }
-    check_named_secrets(connection.kind(), &input.secrets)?;
+    let connection = checked(&deps, connection, input.secret.as_ref(), &input.secrets).await?;
     if deps
         .connections
         .connection(&tenant, &connection.id)
@@ -495,12 +523,7 @@ pub async fn create_connection(
             ),
         ));
     }
-    if let Some(secret) = &input.secret {
-        deps.secret_sink
-            .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
-            .await?;
-    }
-    put_named_secrets(&deps, &connection, &input.secrets).await?;
+    store_secrets(&deps, &connection, input.secret.as_ref(), &input.secrets).await?;
     tracing::info!(connection = %connection.id, kind = ?connection.kind(), "connection created");
     Ok((StatusCode::CREATED, Json(out(&deps, connection).await?)))
 }
@@ -585,7 +608,7 @@ pub async fn put_connection(
         }
         Err(e) => return Err(e.into()),
     }
-    let mut connection = Connection {
+    let connection = Connection {
         tenant: tenant.clone(),
         id,
         name: input.name,
@@ -594,20 +617,9 @@ pub async fn put_connection(
         error_email: input.error_email,
         settings: settings_of(input.kind, input.settings)?,
     };
-    crate::lln::prefill(&mut connection);
-    validate(&connection)?;
-    check_egress(&connection, deps.egress).await?;
-    if let Some(secret) = &input.secret {
-        check_secret(secret)?;
-    }
-    check_named_secrets(connection.kind(), &input.secrets)?;
+    let connection = checked(&deps, connection, input.secret.as_ref(), &input.secrets).await?;
     crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
-    if let Some(secret) = &input.secret {
-        deps.secret_sink
-            .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
-            .await?;
-    }
-    put_named_secrets(&deps, &connection, &input.secrets).await?;
+    store_secrets(&deps, &connection, input.secret.as_ref(), &input.secrets).await?;
     deps.connections.save_connection(&connection).await?;
     tracing::info!(connection = %connection.id, "connection replaced");
     Ok(Json(out(&deps, connection).await?))
