@@ -137,26 +137,15 @@ impl DynamoConnectionStore {
 
 #[async_trait]
 impl ConnectionStore for DynamoConnectionStore {
+    /// The enabled connections that are readable: one whose record does not
+    /// decode is left out (logged with its key), as in [`Self::connections`];
+    /// [`ConnectionStore::enabled_connections_checked`] lists it.
     async fn enabled_connections(&self) -> Result<Vec<Connection>, StoreError> {
-        let records: Vec<ConnectionRecord> = self
-            .table
-            .query_index(
-                keys::GSI1,
-                keys::ENABLED,
-                &SkRange::Any,
-                QueryOptions::default(),
-            )
-            .await?;
-        let connections = records
-            .into_iter()
-            .map(to_connection)
-            .collect::<Result<Vec<_>, _>>()?;
-        // The index is eventually consistent: a connection disabled a moment ago
-        // may still be listed, so the rule is checked again on the record itself.
-        Ok(connections
-            .into_iter()
-            .filter(|c| c.enabled && c.kind().is_synced_nightly())
-            .collect())
+        let (connections, unreadable) = self.enabled_connections_checked().await?;
+        for record in &unreadable {
+            tracing::warn!(key = %record.key, reason = %record.reason, "a connection's stored record could not be read; left out");
+        }
+        Ok(connections)
     }
 
     async fn enabled_connections_checked(
@@ -189,7 +178,8 @@ impl ConnectionStore for DynamoConnectionStore {
                 }),
             }
         }
-        // As enabled_connections: the index may lag behind the record.
+        // The index is eventually consistent: a connection disabled a moment ago
+        // may still be listed, so the rule is checked again on the record itself.
         connections.retain(|c| c.enabled && c.kind().is_synced_nightly());
         Ok((connections, unreadable_records))
     }
