@@ -20,6 +20,7 @@ pub mod removal;
 pub mod requeue;
 pub mod results;
 pub mod roster;
+pub mod runs;
 pub mod sms_records;
 
 #[cfg(any(test, feature = "testing"))]
