@@ -96,7 +96,8 @@ pub async fn start_run(
     ))
 }
 
-fn runs(deps: &Deps) -> Runs<'_> {
+/// Runs over the deployment's ports (also the transfer of `links.rs`).
+pub(crate) fn runs(deps: &Deps) -> Runs<'_> {
     Runs {
         connections: deps.connections.as_ref(),
         runs: deps.runs.as_ref(),
@@ -106,11 +107,14 @@ fn runs(deps: &Deps) -> Runs<'_> {
     }
 }
 
-fn run_error(e: RunError) -> ApiError {
+/// A run's refusal as the runs routes answer it.
+pub(crate) fn run_error(e: RunError) -> ApiError {
     match e {
         RunError::NoConnection { .. } => ApiError::not_found("connection_id", e.to_string()),
         RunError::NotSynced { .. } => ApiError::unprocessable("connection_id", e.to_string()),
         RunError::BadOffering(e) => ApiError::bad_request("runs.offering", e.to_string()),
+        RunError::BadConnection(e) => ApiError::bad_request("connection_id", e.to_string()),
+        RunError::NotMoodle { .. } => ApiError::unprocessable("connection_id", e.to_string()),
         RunError::NoOffering { .. } => ApiError::not_found("runs.offering", e.to_string()),
         RunError::NoRun { .. } => ApiError::not_found("run_id", e.to_string()),
         RunError::Finished { .. } => ApiError::new(

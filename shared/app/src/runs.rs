@@ -1,6 +1,7 @@
 //! Runs a person starts — a whole sync (export then import) or only the
-//! results download, for a connection or one offering — and stopping one.
-//! Disabled connections can still be run by hand.
+//! results download, for a connection or one offering; one offering's
+//! enrolments transferred to Moodle now — and stopping one. Disabled
+//! connections can still be run by hand.
 
 use chrono::{DateTime, Utc};
 use domain::ports::{
@@ -41,6 +42,12 @@ pub enum RunError {
     BadOffering(domain::IdError),
     #[error("offering {offering} does not exist")]
     NoOffering { offering: OfferingId },
+    /// The connection sent is not a connection id.
+    #[error(transparent)]
+    BadConnection(domain::IdError),
+    /// A transfer goes to a Moodle connection only.
+    #[error("connection {id} is not a Moodle connection; enrolments are transferred to Moodle")]
+    NotMoodle { id: ConnectionId },
     #[error("run {run} does not exist")]
     NoRun { run: RunId },
     /// Stopping a run that has finished.
@@ -118,9 +125,48 @@ impl Runs<'_> {
                 offering: offering.clone(),
             },
         };
+        self.enqueue(&job).await?;
+        Ok((run, offering))
+    }
+
+    /// Transfers one offering's enrolments to a Moodle connection now (a
+    /// `push_offering` job of its own run). `connection`: as sent, checked
+    /// once the offering is known. Answers the run and the connection.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, offering = %offering))]
+    pub async fn transfer(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        connection: String,
+    ) -> Result<(RunId, ConnectionId), RunError> {
+        if self.sis.offering(tenant, offering).await?.is_none() {
+            return Err(RunError::NoOffering {
+                offering: offering.clone(),
+            });
+        }
+        let id = ConnectionId::parse(connection).map_err(RunError::BadConnection)?;
+        let Some(stored) = self.connections.connection(tenant, &id).await? else {
+            return Err(RunError::NoConnection { id });
+        };
+        if stored.settings.kind() != ConnectionKind::Moodle {
+            return Err(RunError::NotMoodle { id });
+        }
+        let run = RunId::new_v7();
+        self.enqueue(&Job::PushOffering {
+            tenant: tenant.clone(),
+            connection: id.clone(),
+            offering: offering.clone(),
+            run: run.clone(),
+            trigger: Trigger::Manual,
+        })
+        .await?;
+        Ok((run, id))
+    }
+
+    async fn enqueue(&self, job: &Job) -> Result<(), RunError> {
         let failures = self
             .queue
-            .enqueue(std::slice::from_ref(&job))
+            .enqueue(std::slice::from_ref(job))
             .await
             .map_err(RunError::NotQueued)?;
         if let Some(failure) = failures.into_iter().next() {
@@ -132,7 +178,7 @@ impl Runs<'_> {
             return Err(RunError::NotQueued(failure.error));
         }
         tracing::info!(jobs = 1, "jobs queued");
-        Ok((run, offering))
+        Ok(())
     }
 
     /// Asks a running run to stop (the download checks between offerings).

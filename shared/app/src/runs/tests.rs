@@ -154,3 +154,61 @@ async fn the_sms_an_unknown_connection_or_offering_start_nothing() {
     assert!(world.queue.sent.lock().unwrap().is_empty());
     assert!(world.runs.runs.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_transfer_goes_to_a_moodle_connection_for_a_known_offering() {
+    let world = World::with(vec![
+        ("lms", ConnectionSettings::Moodle(MoodleSettings::default())),
+        ("sms", ConnectionSettings::Sms(SmsSettings::default())),
+    ]);
+    let offering = OfferingId::parse("OFF-1").unwrap();
+    let e = world
+        .runs()
+        .transfer(&tenant(), &offering, "lms".to_owned())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::NoOffering { .. }), "{e:?}");
+    world.sis.offerings.lock().unwrap().insert(
+        (tenant(), offering.clone()),
+        domain::sis::Offering {
+            tenant: tenant(),
+            id: offering.clone(),
+            name: "Offering".into(),
+            start_date: None,
+            end_date: None,
+            status: domain::sis::OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: Vec::new(),
+            updated_at: Utc::now(),
+        },
+    );
+    let e = world
+        .runs()
+        .transfer(&tenant(), &offering, "sms".to_owned())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::NotMoodle { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("enrolments are transferred to Moodle")
+    );
+    let e = world
+        .runs()
+        .transfer(&tenant(), &offering, "nope".to_owned())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::NoConnection { .. }), "{e:?}");
+    assert!(world.queue.sent.lock().unwrap().is_empty());
+    let (run, connection) = world
+        .runs()
+        .transfer(&tenant(), &offering, "lms".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(connection, id("lms"));
+    let sent = world.queue.sent.lock().unwrap().clone();
+    assert!(
+        matches!(&sent[..], [Job::PushOffering { run: r, trigger: Trigger::Manual, .. }] if *r == run),
+        "{sent:?}"
+    );
+}
