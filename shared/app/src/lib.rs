@@ -9,6 +9,7 @@ pub mod connections;
 pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
+pub mod enrolment_removal;
 pub mod errors;
 pub mod incidents;
 pub mod jobs;
