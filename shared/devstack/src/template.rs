@@ -396,6 +396,7 @@ mod tests {
             ("coursekey-webhook", coursekey_webhook::Config::VARIABLES),
             ("retry-worker", retry_worker::Config::VARIABLES),
             ("api", api::Config::VARIABLES),
+            ("console", console::Config::VARIABLES),
         ];
         assert_eq!(envs.len(), reads.len());
         for (function, reads) in reads {
