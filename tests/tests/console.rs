@@ -9,7 +9,7 @@
 use chrono::Utc;
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
-use domain::ports::{ApiKeyStore, Role, RunStore, SessionStore};
+use domain::ports::{ApiKeyStore, Role, RunStore, SessionStore, TenantSettingsStore};
 use domain::{ConnectionId, TenantId};
 use fantoccini::Locator;
 use secrecy::ExposeSecret;
@@ -228,7 +228,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         &stores.secrets,
         &system.config.secret_prefix,
         &api::probe::MoodleProbe::new(domain::egress::Egress::AllowInternal),
-        domain::zone::TenantZone::default(),
+        stores.tenants.tenant_settings(&acme).await.unwrap().zone(),
     )
     .await
     .unwrap()
@@ -248,7 +248,8 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     browser.screenshot("connection-test").await;
 
     // Runs: history by connection and days, then the run's log.
-    let today = domain::zone::TenantZone::default().today(Utc::now());
+    let zone = stores.tenants.tenant_settings(&acme).await.unwrap().zone();
+    let today = zone.today(Utc::now());
     c.goto(&format!(
         "{base}/console/runs?connection=moodle-main&from={today}&to={today}"
     ))
@@ -382,7 +383,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .unwrap();
     assert_eq!(api.status(), 403);
     let body: serde_json::Value = api.json().await.unwrap();
-    assert_eq!(body["error"]["field"], "role", "{body}");
+    assert_eq!(body["field"], "role", "{body}");
     let api = http
         .get(format!("{base}/v1/connections"))
         .bearer_auth(&viewer)
