@@ -19,7 +19,8 @@ pub struct Config {
     pub run_history_days: u32,
     /// `LEARNBRIDGE_ALLOW_INTERNAL_URLS`: where the connection test may connect.
     pub egress: domain::egress::Egress,
-    /// `CONSOLE_SESSION_HOURS`: how long a sign-in lasts (default 8, 1 to 24).
+    /// `CONSOLE_SESSION_HOURS` (optional tuning, not set by the template): how long a
+    /// sign-in lasts (default 8, 1 to 24).
     pub session_hours: u32,
 }
 
