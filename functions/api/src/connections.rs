@@ -6,21 +6,17 @@ use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
 use crate::handler::ConnectionView;
 use crate::json::{self, JsonBody, Resource, nullable};
+use app::connections::{
+    ConnectionChanges, ConnectionFields, MaskedConnection, Setup, SetupError, UrlCheck,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use domain::connection::{ConnectionSettings, MoodleLogin, NewUserAuth};
-use domain::ports::{SecretError, Written};
-use domain::{Connection, ConnectionId, ConnectionKind, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use domain::{ConnectionId, ConnectionKind, TenantId};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-
-const NAME_MAX: usize = 200;
-const URL_MAX: usize = 2048;
-const EMAIL_MAX: usize = 254;
-const SECRET_MAX: usize = 4096;
 
 /// A new connection. `settings` holds the options of its kind (see
 /// docs/api.md); the ones left out take their defaults.
@@ -134,333 +130,61 @@ pub struct TestView {
     pub notes: Vec<String>,
 }
 
-fn validate(c: &Connection) -> Result<(), ApiError> {
-    json::text("connections.name", &c.name, NAME_MAX)?;
-    if c.name.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "connections.name",
-            "the name must not be empty",
-        ));
-    }
-    json::text("connections.base_url", &c.base_url, URL_MAX)?;
-    match url::Url::parse(&c.base_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "connections.base_url",
-                "base_url must be an http(s) URL",
-            ));
-        }
-    }
-    if let Some(email) = &c.error_email {
-        json::text("connections.error_email", email, EMAIL_MAX)?;
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-        if !valid {
-            return Err(ApiError::bad_request(
-                "connections.error_email",
-                "error_email must be an email address",
-            ));
-        }
-    }
-    validate_settings(&c.settings)
-}
-
 /// How long the API waits for a base URL's host name to resolve when a
 /// connection is saved (a name that does not resolve in time passes: the
 /// connectors check every address again when they connect).
 const RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The URLs a connection makes learnbridge call (its base URL; for OCSAT and
-/// LLN Robot also the token endpoint) obey the deployment's egress rule: https,
-/// and no internal address, literally or once resolved (422 naming the field).
-async fn check_egress(c: &Connection, egress: domain::egress::Egress) -> Result<(), ApiError> {
-    let mut urls = vec![("connections.base_url", c.base_url.as_str())];
-    if let ConnectionSettings::Ocsat(s) | ConnectionSettings::LlnRobot(s) = &c.settings
-        && !s.auth_url.trim().is_empty()
-    {
-        urls.push(("connections.settings.auth_url", s.auth_url.as_str()));
+/// The deployment's egress rule, with host names resolved (the connectors' check).
+struct Resolved(domain::egress::Egress);
+
+#[async_trait::async_trait]
+impl UrlCheck for Resolved {
+    async fn check(&self, url: &str) -> Result<(), String> {
+        connectors::egress::check_resolved(url, self.0, RESOLVE_WITHIN)
+            .await
+            .map_err(|refused| refused.to_string())
     }
-    for (field, url) in urls {
-        if let Err(refused) = connectors::egress::check_resolved(url, egress, RESOLVE_WITHIN).await
-        {
-            return Err(ApiError::unprocessable(
-                field,
-                format!("{field} cannot be used: {refused}"),
-            ));
+}
+
+/// Configuring connections over the deployment's ports.
+fn with_setup<'a>(deps: &'a Deps, urls: &'a Resolved) -> Setup<'a> {
+    Setup {
+        connections: deps.connections.as_ref(),
+        secret_sink: deps.secret_sink.as_ref(),
+        secret_source: deps.secret_source.as_ref(),
+        secret_prefix: &deps.secret_prefix,
+        urls,
+    }
+}
+
+impl From<SetupError> for ApiError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Invalid { field, message } => ApiError::bad_request(&field, message),
+            SetupError::Unusable { field, message } => ApiError::unprocessable(&field, message),
+            SetupError::Settings(e) => json::path_error(e, "connections.settings"),
+            SetupError::Exists { .. } => ApiError::conflict(Some("connections.id"), e.to_string()),
+            SetupError::OnePerTenant { .. } => {
+                ApiError::conflict(Some("connections.kind"), e.to_string())
+            }
+            SetupError::NotFound { .. } => ApiError::not_found("connection_id", e.to_string()),
+            SetupError::KindChange { .. } => {
+                ApiError::unprocessable("connections.kind", e.to_string())
+            }
+            SetupError::Encode(_) => ApiError::internal(),
+            SetupError::Store(e) => e.into(),
+            SetupError::Secret(e) => e.into(),
         }
     }
-    Ok(())
 }
 
-fn validate_settings(settings: &ConnectionSettings) -> Result<(), ApiError> {
-    let bad = |field: &str, message: &str| {
-        Err(ApiError::unprocessable(
-            &format!("connections.settings.{field}"),
-            message.to_owned(),
-        ))
-    };
-    match settings {
-        ConnectionSettings::Moodle(m) => {
-            if m.role_id < 1 {
-                return bad(
-                    "role_id",
-                    "a Moodle role id is a positive number (5 is the student role)",
-                );
-            }
-            if !(1..=1000).contains(&m.batch_size) {
-                return bad("batch_size", "batch_size must be between 1 and 1000");
-            }
-            if !(1..=16).contains(&m.max_concurrency) {
-                return bad(
-                    "max_concurrency",
-                    "max_concurrency must be between 1 and 16",
-                );
-            }
-            if let MoodleLogin::Password { username, service } = &m.login {
-                if username.trim().is_empty() {
-                    return bad(
-                        "login.username",
-                        "name the Moodle user learnbridge signs in as",
-                    );
-                }
-                if service.trim().is_empty() {
-                    return bad(
-                        "login.service",
-                        "name the external service's short name (Site administration > Server > Web services > External services)",
-                    );
-                }
-            }
-            if let NewUserAuth::Plugin { auth } = &m.new_user_auth
-                && auth.trim().is_empty()
-            {
-                return bad(
-                    "new_user_auth.auth",
-                    "name the Moodle authentication plugin",
-                );
-            }
-        }
-        ConnectionSettings::CourseKey(ck) => {
-            if ck.update_every_minutes < 1 {
-                return bad(
-                    "update_every_minutes",
-                    "update_every_minutes must be at least 1",
-                );
-            }
-            // Bounded so that no setting reaches date arithmetic it could overflow.
-            for (field, value, min, max) in [
-                ("update_every_minutes", ck.update_every_minutes, 1, 1440),
-                (
-                    "weeks_before_start_to_enable",
-                    ck.weeks_before_start_to_enable,
-                    0,
-                    104,
-                ),
-                (
-                    "weeks_after_end_to_disable",
-                    ck.weeks_after_end_to_disable,
-                    0,
-                    104,
-                ),
-                (
-                    "absent_after_start_minutes",
-                    ck.absent_after_start_minutes,
-                    0,
-                    1440,
-                ),
-                (
-                    "absent_before_end_minutes",
-                    ck.absent_before_end_minutes,
-                    0,
-                    1440,
-                ),
-                (
-                    "follow_adjustments_days",
-                    ck.follow_adjustments_days,
-                    0,
-                    365,
-                ),
-            ] {
-                if let Err(range) = domain::limits::check_setting(value, min, max) {
-                    return bad(field, &format!("{field} must be {range}"));
-                }
-            }
-        }
-        ConnectionSettings::Sms(sms) => {
-            if let Err(range) = domain::limits::check_setting(sms.retry_days, 1, 365) {
-                return bad("retry_days", &format!("retry_days must be {range}"));
-            }
-        }
-        ConnectionSettings::Ocsat(lln) | ConnectionSettings::LlnRobot(lln) => {
-            if lln
-                .code
-                .as_ref()
-                .is_some_and(|c| c.trim().is_empty() || c.len() > 64)
-            {
-                return bad("code", "an LLN code is 1 to 64 characters (or left out)");
-            }
-        }
+fn out(masked: MaskedConnection) -> ConnectionOut {
+    ConnectionOut {
+        connection: ConnectionView::from(masked.connection),
+        secret: masked.secret,
+        secrets: masked.secrets,
     }
-    Ok(())
-}
-
-/// Settings of a kind from a JSON object (the kind tag is ours to add).
-fn settings_of(
-    kind: ConnectionKind,
-    mut object: serde_json::Map<String, serde_json::Value>,
-) -> Result<ConnectionSettings, ApiError> {
-    let tag = serde_json::Value::from(kind.as_str());
-    if let Some(sent) = object.get("kind")
-        && *sent != tag
-    {
-        return Err(ApiError::unprocessable(
-            "connections.settings.kind",
-            "a connection's kind cannot change; create another connection",
-        ));
-    }
-    object.insert("kind".to_owned(), tag);
-    json::from_value(serde_json::Value::Object(object), "connections.settings")
-}
-
-fn check_secret(secret: &SecretString) -> Result<(), ApiError> {
-    check_secret_value("connections.secret", secret)
-}
-
-fn check_secret_value(field: &str, secret: &SecretString) -> Result<(), ApiError> {
-    let value = secret.expose_secret();
-    if value.trim().is_empty() || value.len() > SECRET_MAX {
-        return Err(ApiError::bad_request(
-            field,
-            format!("the secret must be 1 to {SECRET_MAX} characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// Further secrets must be ones the kind has, each 1 to SECRET_MAX characters.
-fn check_named_secrets(
-    kind: ConnectionKind,
-    secrets: &BTreeMap<String, SecretString>,
-) -> Result<(), ApiError> {
-    let allowed = kind.secret_fields();
-    for (name, value) in secrets {
-        let field = format!("connections.secrets.{name}");
-        if !allowed.contains(&name.as_str()) {
-            let known = if allowed.is_empty() {
-                "none".to_owned()
-            } else {
-                allowed.join(", ")
-            };
-            return Err(ApiError::bad_request(
-                &field,
-                format!(
-                    "a {kind:?} connection has no secret named {name:?} (its further secrets: {known})"
-                ),
-            ));
-        }
-        check_secret_value(&field, value)?;
-    }
-    Ok(())
-}
-
-async fn put_named_secrets(
-    deps: &Deps,
-    connection: &Connection,
-    secrets: &BTreeMap<String, SecretString>,
-) -> Result<(), ApiError> {
-    for (name, value) in secrets {
-        deps.secret_sink
-            .put_secret(
-                &connection.field_secret_name(&deps.secret_prefix, name),
-                value,
-            )
-            .await?;
-        tracing::info!(connection = %connection.id, secret = %name, "connection secret stored");
-    }
-    Ok(())
-}
-
-/// What a created or replaced connection is checked for before anything is
-/// stored: the LLN products' defaults filled in, its fields and settings, where
-/// its URLs reach, and the secrets sent with it.
-async fn checked(
-    deps: &Deps,
-    mut connection: Connection,
-    secret: Option<&SecretString>,
-    secrets: &BTreeMap<String, SecretString>,
-) -> Result<Connection, ApiError> {
-    crate::lln::prefill(&mut connection);
-    validate(&connection)?;
-    check_egress(&connection, deps.egress).await?;
-    if let Some(secret) = secret {
-        check_secret(secret)?;
-    }
-    check_named_secrets(connection.kind(), secrets)?;
-    Ok(connection)
-}
-
-/// Stores the secrets sent with a created or replaced connection.
-async fn store_secrets(
-    deps: &Deps,
-    connection: &Connection,
-    secret: Option<&SecretString>,
-    secrets: &BTreeMap<String, SecretString>,
-) -> Result<(), ApiError> {
-    if let Some(secret) = secret {
-        deps.secret_sink
-            .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
-            .await?;
-    }
-    put_named_secrets(deps, connection, secrets).await
-}
-
-async fn masked(deps: &Deps, name: &str) -> Result<Option<String>, ApiError> {
-    match deps.secret_source.secret(name).await {
-        Ok(secret) => Ok(Some(domain::mask::mask_secret(secret.expose_secret()))),
-        Err(SecretError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn masked_secret(deps: &Deps, connection: &Connection) -> Result<Option<String>, ApiError> {
-    masked(deps, &connection.secret_name(&deps.secret_prefix)).await
-}
-
-async fn out(deps: &Deps, connection: Connection) -> Result<ConnectionOut, ApiError> {
-    let secret = masked_secret(deps, &connection).await?;
-    let secrets = masked_named_secrets(deps, &connection).await?;
-    Ok(ConnectionOut {
-        connection: ConnectionView::from(connection),
-        secret,
-        secrets,
-    })
-}
-
-async fn masked_named_secrets(
-    deps: &Deps,
-    connection: &Connection,
-) -> Result<BTreeMap<String, Option<String>>, ApiError> {
-    let mut secrets = BTreeMap::new();
-    for name in connection.kind().secret_fields() {
-        let value = masked(
-            deps,
-            &connection.field_secret_name(&deps.secret_prefix, name),
-        )
-        .await?;
-        secrets.insert((*name).to_owned(), value);
-    }
-    Ok(secrets)
-}
-
-async fn load(deps: &Deps, tenant: &TenantId, id: String) -> Result<Connection, ApiError> {
-    let id = ConnectionId::parse(id)?;
-    deps.connections
-        .connection(tenant, &id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("connection_id", format!("connection {id} does not exist"))
-        })
 }
 
 /// Create a connection (and store its secret).
@@ -484,48 +208,19 @@ pub async fn create_connection(
 ) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
     let id = ConnectionId::parse(input.id)
         .map_err(|e| ApiError::bad_request("connections.id", e.to_string()))?;
-    let connection = Connection {
-        tenant: tenant.clone(),
-        id,
+    let fields = ConnectionFields {
+        kind: input.kind,
         name: input.name,
         base_url: input.base_url,
         enabled: input.enabled,
         error_email: input.error_email,
-        settings: settings_of(input.kind, input.settings)?,
+        settings: input.settings,
+        secret: input.secret,
+        secrets: input.secrets,
     };
-    let connection = checked(&deps, connection, input.secret.as_ref(), &input.secrets).await?;
-    if deps
-        .connections
-        .connection(&tenant, &connection.id)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict(
-            Some("connections.id"),
-            format!(
-                "connection {} exists; change it with PATCH /v1/connections/{}",
-                connection.id, connection.id
-            ),
-        ));
-    }
-    crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
-    // The record first, conditionally: of two creates racing (for one id, or
-    // for a kind a tenant has one of), the loser gets a 409 before it writes
-    // any secret (so it never overwrites the winner's).
-    if deps.connections.create_connection(&connection).await? == Written::AlreadyDone {
-        // Which one: another connection of the kind, else the id.
-        crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
-        return Err(ApiError::conflict(
-            Some("connections.id"),
-            format!(
-                "connection {} exists; change it with PATCH /v1/connections/{}",
-                connection.id, connection.id
-            ),
-        ));
-    }
-    store_secrets(&deps, &connection, input.secret.as_ref(), &input.secrets).await?;
-    tracing::info!(connection = %connection.id, kind = ?connection.kind(), "connection created");
-    Ok((StatusCode::CREATED, Json(out(&deps, connection).await?)))
+    let urls = Resolved(deps.egress);
+    let made = with_setup(&deps, &urls).create(&tenant, id, fields).await?;
+    Ok((StatusCode::CREATED, Json(out(made))))
 }
 
 /// A connection's every field but its id (the path's), replacing what is
@@ -585,44 +280,25 @@ pub async fn put_connection(
     JsonBody(input): JsonBody<ConnectionReplace>,
 ) -> Result<Json<ConnectionOut>, ApiError> {
     let id = ConnectionId::parse(id)?;
-    match deps.connections.connection(&tenant, &id).await {
-        Ok(Some(stored)) if stored.kind() != input.kind => {
-            return Err(ApiError::unprocessable(
-                "connections.kind",
-                format!(
-                    "connection {id} is a {} connection; a connection cannot change kind",
-                    stored.kind().as_str()
-                ),
-            ));
-        }
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return Err(ApiError::not_found(
-                "connection_id",
-                format!("connection {id} does not exist; create it with POST /v1/connections"),
-            ));
-        }
-        // Unreadable: this PUT writes it anew.
-        Err(domain::ports::StoreError::Corrupt { .. }) => {
-            tracing::warn!(connection = %id, "repairing a connection whose stored record could not be read");
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let connection = Connection {
-        tenant: tenant.clone(),
-        id,
+    let fields = ConnectionFields {
+        kind: input.kind,
         name: input.name,
         base_url: input.base_url,
         enabled: input.enabled,
         error_email: input.error_email,
-        settings: settings_of(input.kind, input.settings)?,
+        settings: input.settings,
+        secret: input.secret,
+        secrets: input.secrets,
     };
-    let connection = checked(&deps, connection, input.secret.as_ref(), &input.secrets).await?;
-    crate::lln::one_per_product(deps.connections.as_ref(), &connection).await?;
-    store_secrets(&deps, &connection, input.secret.as_ref(), &input.secrets).await?;
-    deps.connections.save_connection(&connection).await?;
-    tracing::info!(connection = %connection.id, "connection replaced");
-    Ok(Json(out(&deps, connection).await?))
+    let urls = Resolved(deps.egress);
+    match with_setup(&deps, &urls).replace(&tenant, id, fields).await {
+        Ok(replaced) => Ok(Json(out(replaced))),
+        Err(SetupError::NotFound { id }) => Err(ApiError::not_found(
+            "connection_id",
+            format!("connection {id} does not exist; create it with POST /v1/connections"),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Change some of a connection's fields; settings are merged.
@@ -646,50 +322,21 @@ pub async fn patch_connection(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ConnectionPatch>,
 ) -> Result<Json<ConnectionOut>, ApiError> {
-    let mut connection = load(&deps, &tenant, id).await?;
-    if let Some(v) = patch.name {
-        connection.name = v;
-    }
-    if let Some(v) = patch.base_url {
-        connection.base_url = v;
-    }
-    if let Some(v) = patch.enabled {
-        connection.enabled = v;
-    }
-    if let Some(v) = patch.error_email {
-        connection.error_email = v;
-    }
-    if let Some(changes) = patch.settings {
-        let current =
-            serde_json::to_value(&connection.settings).map_err(|_| ApiError::internal())?;
-        let mut merged = match current {
-            serde_json::Value::Object(map) => map,
-            _ => return Err(ApiError::internal()),
-        };
-        merged.remove("kind");
-        for (key, value) in changes {
-            if value.is_null() {
-                merged.remove(&key);
-            } else {
-                merged.insert(key, value);
-            }
-        }
-        connection.settings = settings_of(connection.kind(), merged)?;
-    }
-    crate::lln::prefill(&mut connection);
-    validate(&connection)?;
-    check_egress(&connection, deps.egress).await?;
-    check_named_secrets(connection.kind(), &patch.secrets)?;
-    if let Some(secret) = &patch.secret {
-        check_secret(secret)?;
-        deps.secret_sink
-            .put_secret(&connection.secret_name(&deps.secret_prefix), secret)
-            .await?;
-    }
-    put_named_secrets(&deps, &connection, &patch.secrets).await?;
-    deps.connections.save_connection(&connection).await?;
-    tracing::info!(connection = %connection.id, "connection updated");
-    Ok(Json(out(&deps, connection).await?))
+    let id = ConnectionId::parse(id)?;
+    let changes = ConnectionChanges {
+        name: patch.name,
+        base_url: patch.base_url,
+        enabled: patch.enabled,
+        error_email: patch.error_email,
+        settings: patch.settings,
+        secret: patch.secret,
+        secrets: patch.secrets,
+    };
+    let urls = Resolved(deps.egress);
+    let changed = with_setup(&deps, &urls)
+        .change(&tenant, &id, changes)
+        .await?;
+    Ok(Json(out(changed)))
 }
 
 async fn set_enabled(
@@ -698,13 +345,12 @@ async fn set_enabled(
     id: String,
     enabled: bool,
 ) -> Result<Json<ConnectionOut>, ApiError> {
-    let mut connection = load(deps, tenant, id).await?;
-    if connection.enabled != enabled {
-        connection.enabled = enabled;
-        deps.connections.save_connection(&connection).await?;
-        tracing::info!(connection = %connection.id, enabled, "connection switched");
-    }
-    Ok(Json(out(deps, connection).await?))
+    let id = ConnectionId::parse(id)?;
+    let urls = Resolved(deps.egress);
+    let switched = with_setup(deps, &urls)
+        .set_enabled(tenant, &id, enabled)
+        .await?;
+    Ok(Json(out(switched)))
 }
 
 /// Disable a connection: the nightly run skips it; it can still be run by hand.
@@ -764,10 +410,12 @@ pub async fn get_secret(
     Extension(tenant): Extension<TenantId>,
     Path(id): Path<String>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let connection = load(&deps, &tenant, id).await?;
+    let id = ConnectionId::parse(id)?;
+    let urls = Resolved(deps.egress);
+    let masked = with_setup(&deps, &urls).connection(&tenant, &id).await?;
     Ok(Json(SecretView {
-        secret: masked_secret(&deps, &connection).await?,
-        secrets: masked_named_secrets(&deps, &connection).await?,
+        secret: masked.secret,
+        secrets: masked.secrets,
     }))
 }
 
@@ -791,15 +439,14 @@ pub async fn put_secret(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<SecretInput>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let connection = load(&deps, &tenant, id).await?;
-    check_secret(&input.secret)?;
-    deps.secret_sink
-        .put_secret(&connection.secret_name(&deps.secret_prefix), &input.secret)
+    let id = ConnectionId::parse(id)?;
+    let urls = Resolved(deps.egress);
+    let masked = with_setup(&deps, &urls)
+        .set_secret(&tenant, &id, &input.secret)
         .await?;
-    tracing::info!(connection = %connection.id, "connection secret stored");
     Ok(Json(SecretView {
-        secret: Some(domain::mask::mask_secret(input.secret.expose_secret())),
-        secrets: masked_named_secrets(&deps, &connection).await?,
+        secret: masked.secret,
+        secrets: masked.secrets,
     }))
 }
 
@@ -825,7 +472,9 @@ pub async fn test_connection(
     Path(id): Path<String>,
 ) -> Result<Json<TestView>, ApiError> {
     use app::connections::TestError;
-    let connection = load(&deps, &tenant, id).await?;
+    let id = ConnectionId::parse(id)?;
+    let urls = Resolved(deps.egress);
+    let connection = with_setup(&deps, &urls).load(&tenant, &id).await?;
     let test = app::connections::test_connection(
         &connection,
         deps.secret_source.as_ref(),

@@ -13,9 +13,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::connection::ConnectionSettings;
 use domain::sis::{Enrolment, EnrolmentState, Offering};
-use domain::{Job, LearnerCode, OfferingId, RunId, TenantId, Trigger};
+use domain::{Job, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -98,35 +97,12 @@ fn enrolment_not_found(offering: &OfferingId, learner: &LearnerCode) -> ApiError
     )
 }
 
-/// The push jobs a new enrolment of `offering` starts, one per connection
-/// that takes auto-pushed enrolments and has a course linked to it.
+/// The push jobs a new enrolment of `offering` starts ([`app::sms_records::auto_push_jobs`]).
 async fn auto_push_jobs(deps: &Deps, offering: &Offering) -> Result<Vec<Job>, ApiError> {
-    if !offering.auto_push {
-        return Ok(Vec::new());
-    }
-    let mut jobs = Vec::new();
-    for connection in deps.connections.connections(&offering.tenant).await? {
-        let takes_auto_push =
-            matches!(&connection.settings, ConnectionSettings::Moodle(m) if m.auto_push);
-        if !connection.enabled || !takes_auto_push {
-            continue;
-        }
-        if deps
-            .links
-            .link(&offering.tenant, &offering.id, &connection.id)
-            .await?
-            .is_some()
-        {
-            jobs.push(Job::PushOffering {
-                tenant: offering.tenant.clone(),
-                connection: connection.id,
-                offering: offering.id.clone(),
-                run: RunId::new_v7(),
-                trigger: Trigger::AutoPush,
-            });
-        }
-    }
-    Ok(jobs)
+    Ok(
+        app::sms_records::auto_push_jobs(deps.connections.as_ref(), deps.links.as_ref(), offering)
+            .await?,
+    )
 }
 
 fn validate(offering: &Offering, e: &Enrolment) -> Result<(), ApiError> {

@@ -96,8 +96,8 @@ pub fn time_bound(
 /// Deserialises JSON, naming the field of any error as `{prefix}.{path}`.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| from_path_error(e, prefix))?;
+    let value =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| path_error(e, prefix))?;
     deserializer
         .end()
         .map_err(|e| ApiError::bad_request("body", json_syntax_message(&e)))?;
@@ -110,7 +110,7 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| from_path_error(e, prefix))
+    serde_path_to_error::deserialize(value).map_err(|e| path_error(e, prefix))
 }
 
 fn json_syntax_message(e: &serde_json::Error) -> String {
@@ -121,7 +121,8 @@ fn json_syntax_message(e: &serde_json::Error) -> String {
     )
 }
 
-fn from_path_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
+/// A decoding error as a 400 naming the field under `prefix`.
+pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
     let path = e.path().to_string();
     let inner = e.into_inner();
     if inner.is_syntax() || inner.is_eof() {

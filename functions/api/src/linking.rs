@@ -253,52 +253,31 @@ pub async fn remove_enrolment(
 ) -> Result<(StatusCode, Json<RemovalQueued>), ApiError> {
     let offering = offerings::parse_id(offering)?;
     let learner = domain::LearnerCode::parse(code)?;
-    let connection = crate::links::moodle_connection(
-        &deps,
-        &tenant,
-        "removal.connection",
-        Some(request.connection),
-    )
-    .await?
-    .id;
-    if deps
-        .sis
-        .enrolment(&tenant, &offering, &learner)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(
-            "learner_code",
-            format!("learner {learner} is not enrolled in offering {offering}"),
-        ));
+    use app::enrolment_removal::{RemovalRequest, RemovalRequestError as E};
+    let field = "removal.connection";
+    let connection = RemovalRequest {
+        connections: deps.connections.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        queue: deps.queue.as_ref(),
     }
-    let transfer = deps
-        .links
-        .transfer(&tenant, &connection, &offering, &learner)
-        .await?;
-    if !matches!(
-        transfer.map(|t| t.status),
-        Some(domain::sis::TransferStatus::Transferred)
-    ) {
-        return Err(ApiError::new(
+    .request(&tenant, &offering, &learner, request.connection)
+    .await
+    .map_err(|e| match e {
+        E::BadConnection(e) => ApiError::bad_request(field, e.to_string()),
+        E::NoConnection { .. } => ApiError::not_found(field, e.to_string()),
+        E::NotMoodle { .. } => ApiError::unprocessable(field, e.to_string()),
+        E::NotEnrolled { .. } => ApiError::not_found("learner_code", e.to_string()),
+        E::NotTransferred { .. } => ApiError::new(
             StatusCode::CONFLICT,
             "not_transferred",
-            Some("removal.connection"),
-            format!(
-                "the enrolment is not in connection {connection}'s course (never transferred, or removed already)"
-            ),
-        ));
-    }
-    crate::json::enqueue(
-        &deps,
-        &[domain::Job::RemoveEnrolment {
-            tenant,
-            connection: connection.clone(),
-            offering: offering.clone(),
-            learner: learner.clone(),
-        }],
-    )
-    .await?;
+            Some(field),
+            e.to_string(),
+        ),
+        E::Store(e) => e.into(),
+        E::NotQueued(e) if e.is_retryable() => ApiError::unavailable(),
+        E::NotQueued(_) => ApiError::internal(),
+    })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RemovalQueued {

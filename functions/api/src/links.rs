@@ -4,14 +4,14 @@
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::Query;
-use crate::json::{JsonBody, Resource, enqueue};
+use crate::json::{JsonBody, Resource};
 use crate::offerings;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use domain::sis::{CourseLink, Transfer, TransferStatus};
-use domain::{Connection, ConnectionId, ConnectionKind, Job, RunId, TenantId, Trigger};
+use domain::{Connection, ConnectionId, ConnectionKind, TenantId, Trigger};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -201,41 +201,24 @@ pub async fn start_transfer(
     Path(offering): Path<String>,
     JsonBody(request): JsonBody<TransferRequest>,
 ) -> Result<(StatusCode, Json<TransferStarted>), ApiError> {
+    use app::runs::RunError;
     let offering = offerings::parse_id(offering)?;
-    let offering = offerings::load(&deps, &tenant, &offering).await?;
-    let connection = connection(
-        &deps,
-        &tenant,
-        "transfers.connection",
-        Some(request.connection),
-    )
-    .await?;
-    if connection.kind() != ConnectionKind::Moodle {
-        return Err(ApiError::unprocessable(
-            "transfers.connection",
-            format!(
-                "connection {} is not a Moodle connection; enrolments are transferred to Moodle",
-                connection.id
-            ),
-        ));
-    }
-    let run = RunId::new_v7();
-    enqueue(
-        &deps,
-        &[Job::PushOffering {
-            tenant,
-            connection: connection.id.clone(),
-            offering: offering.id.clone(),
-            run: run.clone(),
-            trigger: Trigger::Manual,
-        }],
-    )
-    .await?;
+    let field = "transfers.connection";
+    let (run, connection) = crate::runs::runs(&deps)
+        .transfer(&tenant, &offering, request.connection)
+        .await
+        .map_err(|e| match e {
+            RunError::NoOffering { offering } => offerings::offering_not_found(&offering),
+            RunError::BadConnection(e) => ApiError::bad_request(field, e.to_string()),
+            RunError::NoConnection { .. } => ApiError::not_found(field, e.to_string()),
+            RunError::NotMoodle { .. } => ApiError::unprocessable(field, e.to_string()),
+            e => crate::runs::run_error(e),
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(TransferStarted {
-            offering: offering.id.to_string(),
-            connection: connection.id.to_string(),
+            offering: offering.to_string(),
+            connection: connection.to_string(),
             run: run.to_string(),
             trigger: Trigger::Manual,
         }),

@@ -12,20 +12,16 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::json::Query;
 use crate::json::{JsonBody, Resource, nullable};
-use app::connections::{SiteProbe, SiteReport};
 use app::lln::{AssessmentEdit, Lln, LlnFlowError, SummaryFilter};
-use async_trait::async_trait;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use domain::connection::ConnectionSettings;
-use domain::lln::{AssessmentId, LlnError, LlnProduct};
-use domain::ports::{BoxError, ConnectionStore, LlnApis, Retryable};
-use domain::{Connection, ConnectionId, ConnectionKind, LearnerCode, TenantId};
-use secrecy::SecretString;
+use domain::lln::{AssessmentId, LlnError};
+use domain::ports::{LlnApis, Retryable};
+use domain::{ConnectionId, LearnerCode, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -781,94 +777,7 @@ pub async fn history(
     Ok(Json(entries).into_response())
 }
 
-// ---- LLN connections (called from connections.rs) ----
-
-/// An LLN connection's API URL and token endpoint, prefilled with the
-/// product's defaults when left empty (both can be changed).
-pub(crate) fn prefill(connection: &mut Connection) {
-    let Some(product) = LlnProduct::from_kind(connection.kind()) else {
-        return;
-    };
-    if connection.base_url.trim().is_empty() {
-        connection.base_url = product.default_api_url().to_owned();
-    }
-    if let ConnectionSettings::Ocsat(s) | ConnectionSettings::LlnRobot(s) = &mut connection.settings
-        && s.auth_url.trim().is_empty()
-    {
-        s.auth_url = product.default_auth_url().to_owned();
-    }
-}
-
-/// One connection per LLN product, and one CourseKey connection, per tenant
-/// (409 naming the kind).
-pub(crate) async fn one_per_product(
-    connections: &dyn ConnectionStore,
-    connection: &Connection,
-) -> Result<(), ApiError> {
-    if !connection.kind().one_per_tenant() {
-        return Ok(());
-    }
-    let existing = connections
-        .connections(&connection.tenant)
-        .await?
-        .into_iter()
-        .find(|c| c.kind() == connection.kind() && c.id != connection.id);
-    let Some(other) = existing else {
-        return Ok(());
-    };
-    let message = match LlnProduct::from_kind(connection.kind()) {
-        Some(product) => format!(
-            "the tenant already has a {product} connection ({}); only one connection per LLN product is allowed",
-            other.id
-        ),
-        None => format!(
-            "the tenant already has a CourseKey connection ({}); a tenant has one CourseKey connection",
-            other.id
-        ),
-    };
-    Err(ApiError::conflict(Some("connections.kind"), message))
-}
-
-/// The connection test for every kind: Moodle through its probe, OCSAT and
-/// LLN Robot through the LLN connector (a token and one cheap call).
-pub struct Probes {
-    pub moodle: Arc<dyn SiteProbe>,
-    pub lln: Arc<dyn LlnApis>,
-}
-
-#[async_trait]
-impl SiteProbe for Probes {
-    fn supports(&self, kind: ConnectionKind) -> bool {
-        LlnProduct::from_kind(kind).is_some() || self.moodle.supports(kind)
-    }
-
-    async fn probe(
-        &self,
-        connection: &Connection,
-        secret: SecretString,
-    ) -> Result<SiteReport, BoxError> {
-        let Some(product) = LlnProduct::from_kind(connection.kind()) else {
-            return self.moodle.probe(connection, secret).await;
-        };
-        let client_id = match &connection.settings {
-            ConnectionSettings::Ocsat(s) | ConnectionSettings::LlnRobot(s) => s.client_id.clone(),
-            _ => String::new(),
-        };
-        let api = self.lln.for_connection(connection).await?;
-        api.test_connection().await?;
-        Ok(SiteReport {
-            site_name: product.name().to_owned(),
-            site_url: connection.base_url.clone(),
-            release: String::new(),
-            version: String::new(),
-            account: client_id,
-            missing_functions: Vec::new(),
-            missing_optional_functions: Vec::new(),
-            time_zone: None,
-            time_zone_unknown: None,
-        })
-    }
-}
+// ---- wiring ----
 
 /// The LLN routes over one stack's adapters, with the OCSAT / LLN Robot
 /// connector (its API call log in `store`); `deps.probe` then also tests LLN
@@ -883,7 +792,7 @@ pub fn wire(deps: &mut crate::Deps, store: cloud::dynamo::DynamoLlnStore) -> Lln
         )
         .with_egress(deps.egress),
     );
-    deps.probe = Arc::new(Probes {
+    deps.probe = Arc::new(crate::probe::Probes {
         moodle: deps.probe.clone(),
         lln: apis.clone(),
     });

@@ -1,16 +1,18 @@
 //! The connection test's adapter: asks a Moodle site about itself with the
 //! connection's token (or its username and password, exchanged for one),
-//! through the Moodle connector.
+//! through the Moodle connector; and [`Probes`], which tests OCSAT and LLN
+//! Robot connections through the LLN connector.
 
 use app::connections::{SiteProbe, SiteReport};
 use async_trait::async_trait;
 use connectors::egress::Egress;
 use connectors::moodle::types::SiteTimeZone;
 use connectors::moodle::{Feature, MoodleAuth, MoodleClient, MoodleConfig, RetryPolicy};
-use domain::connection::ConnectionSettings;
-use domain::ports::BoxError;
+use domain::connection::{ConnectionSettings, LlnProduct};
+use domain::ports::{BoxError, LlnApis};
 use domain::{Connection, ConnectionKind};
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Tests Moodle connections. One call, no retries, and a timeout well below
@@ -84,6 +86,47 @@ impl SiteProbe for MoodleProbe {
             missing_optional_functions: report.missing_optional_functions,
             time_zone,
             time_zone_unknown,
+        })
+    }
+}
+
+/// The connection test for every kind: Moodle through its probe, OCSAT and
+/// LLN Robot through the LLN connector (a token and one cheap call).
+pub struct Probes {
+    pub moodle: Arc<dyn SiteProbe>,
+    pub lln: Arc<dyn LlnApis>,
+}
+
+#[async_trait]
+impl SiteProbe for Probes {
+    fn supports(&self, kind: ConnectionKind) -> bool {
+        LlnProduct::from_kind(kind).is_some() || self.moodle.supports(kind)
+    }
+
+    async fn probe(
+        &self,
+        connection: &Connection,
+        secret: SecretString,
+    ) -> Result<SiteReport, BoxError> {
+        let Some(product) = LlnProduct::from_kind(connection.kind()) else {
+            return self.moodle.probe(connection, secret).await;
+        };
+        let client_id = match &connection.settings {
+            ConnectionSettings::Ocsat(s) | ConnectionSettings::LlnRobot(s) => s.client_id.clone(),
+            _ => String::new(),
+        };
+        let api = self.lln.for_connection(connection).await?;
+        api.test_connection().await?;
+        Ok(SiteReport {
+            site_name: product.name().to_owned(),
+            site_url: connection.base_url.clone(),
+            release: String::new(),
+            version: String::new(),
+            account: client_id,
+            missing_functions: Vec::new(),
+            missing_optional_functions: Vec::new(),
+            time_zone: None,
+            time_zone_unknown: None,
         })
     }
 }

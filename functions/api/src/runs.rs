@@ -4,13 +4,12 @@
 
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
-use crate::json::{JsonBody, Resource, enqueue};
+use crate::json::{JsonBody, Resource};
+use app::runs::{RunError, Runs};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use domain::{
-    ConnectionId, ConnectionKind, Job, OfferingId, Run, RunId, RunStatus, TenantId, Trigger,
-};
+use domain::{ConnectionId, RunId, TenantId, Trigger};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -76,65 +75,15 @@ pub async fn start_run(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    let connection = crate::handler::load_connection(&deps, &tenant, &id).await?;
-    let id = connection.id.clone();
-    if connection.kind() == ConnectionKind::Sms {
-        return Err(ApiError::unprocessable(
-            "connection_id",
-            format!("connection {id} is the SMS: deliveries go to it, it is not synced"),
-        ));
-    }
-    let offering = match request.offering {
-        Some(raw) => {
-            let offering = OfferingId::parse(raw)
-                .map_err(|e| ApiError::bad_request("runs.offering", e.to_string()))?;
-            if deps.sis.offering(&tenant, &offering).await?.is_none() {
-                return Err(ApiError::not_found(
-                    "runs.offering",
-                    format!("offering {offering} does not exist"),
-                ));
-            }
-            Some(offering)
-        }
-        None => None,
+    let id = ConnectionId::parse(id)?;
+    let stage = match request.stage {
+        Stage::Full => app::runs::Stage::Full,
+        Stage::Import => app::runs::Stage::Import,
     };
-    let run = RunId::new_v7();
-    let keep = deps
-        .tenants
-        .tenant_settings(&tenant)
-        .await?
-        .run_history_days;
-    // The run exists before its job does, so the history shows it at once and an
-    // import-only job finds it.
-    deps.runs
-        .start_run(
-            &Run::start(
-                tenant.clone(),
-                id.clone(),
-                run.clone(),
-                Trigger::Manual,
-                (deps.now)(),
-            )
-            .keeping(keep)
-            .for_offering(offering.as_ref().map(OfferingId::as_str)),
-        )
-        .await?;
-    let job = match request.stage {
-        Stage::Full => Job::SyncConnection {
-            tenant: tenant.clone(),
-            connection: id.clone(),
-            run: run.clone(),
-            trigger: Trigger::Manual,
-            offering: offering.clone(),
-        },
-        Stage::Import => Job::FetchResults {
-            tenant: tenant.clone(),
-            connection: id.clone(),
-            run: run.clone(),
-            offering: offering.clone(),
-        },
-    };
-    enqueue(&deps, &[job]).await?;
+    let (run, offering) = runs(&deps)
+        .start(&tenant, &id, stage, request.offering, (deps.now)())
+        .await
+        .map_err(run_error)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RunStarted {
@@ -145,6 +94,39 @@ pub async fn start_run(
             offering: offering.map(|o| o.to_string()),
         }),
     ))
+}
+
+/// Runs over the deployment's ports (also the transfer of `links.rs`).
+pub(crate) fn runs(deps: &Deps) -> Runs<'_> {
+    Runs {
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        sis: deps.sis.as_ref(),
+        tenants: deps.tenants.as_ref(),
+        queue: deps.queue.as_ref(),
+    }
+}
+
+/// A run's refusal as the runs routes answer it.
+pub(crate) fn run_error(e: RunError) -> ApiError {
+    match e {
+        RunError::NoConnection { .. } => ApiError::not_found("connection_id", e.to_string()),
+        RunError::NotSynced { .. } => ApiError::unprocessable("connection_id", e.to_string()),
+        RunError::BadOffering(e) => ApiError::bad_request("runs.offering", e.to_string()),
+        RunError::BadConnection(e) => ApiError::bad_request("connection_id", e.to_string()),
+        RunError::NotMoodle { .. } => ApiError::unprocessable("connection_id", e.to_string()),
+        RunError::NoOffering { .. } => ApiError::not_found("runs.offering", e.to_string()),
+        RunError::NoRun { .. } => ApiError::not_found("run_id", e.to_string()),
+        RunError::Finished { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "finished",
+            Some("run_id"),
+            e.to_string(),
+        ),
+        RunError::Store(e) => e.into(),
+        RunError::NotQueued(e) if e.is_retryable() => ApiError::unavailable(),
+        RunError::NotQueued(_) => ApiError::internal(),
+    }
 }
 
 /// Stop a run's results download; what was read so far is kept, and the next
@@ -168,21 +150,10 @@ pub async fn stop_run(
 ) -> Result<(StatusCode, Json<StopRequested>), ApiError> {
     let id = ConnectionId::parse(id)?;
     let run = RunId::parse(run)?;
-    let Some(stored) = deps.runs.run(&tenant, &id, &run).await? else {
-        return Err(ApiError::not_found(
-            "run_id",
-            format!("run {run} does not exist"),
-        ));
-    };
-    if stored.status != RunStatus::Importing {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "finished",
-            Some("run_id"),
-            format!("run {run} has finished ({})", stored.status.label()),
-        ));
-    }
-    deps.runs.request_stop(&tenant, &id, &run).await?;
+    runs(&deps)
+        .stop(&tenant, &id, &run)
+        .await
+        .map_err(run_error)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(StopRequested {

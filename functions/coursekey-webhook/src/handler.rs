@@ -1,6 +1,7 @@
 //! `POST /webhooks/coursekey/{tenant}/{connection}`.
 
 use crate::Deps;
+use app::attendance::accept::{AcceptError, Inbox, Unsigned};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -8,17 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use connectors::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use domain::ports::{Retryable, Written};
-use domain::{ConnectionId, ConnectionKind, Job, TenantId};
-use secrecy::ExposeSecret;
+use domain::{ConnectionId, TenantId};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 /// Largest body accepted (CourseKey sends records in small batches).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// Most records in one request.
-pub const MAX_RECORDS: usize = 500;
-/// Longest record id accepted.
-pub const MAX_RECORD_ID_LEN: usize = 128;
+pub use app::attendance::accept::{MAX_RECORD_ID_LEN, MAX_RECORDS};
 
 pub fn app(deps: Deps) -> Router {
     Router::new()
@@ -69,7 +66,7 @@ fn unauthorized(field: &str, message: impl Into<String>) -> Response {
     )
 }
 
-fn unavailable(e: &(dyn std::error::Error + 'static)) -> Response {
+fn unavailable(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Response {
     tracing::error!(error = e, "could not accept attendance");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -79,10 +76,20 @@ fn unavailable(e: &(dyn std::error::Error + 'static)) -> Response {
     )
 }
 
+/// The answer: how many records were new and how many were duplicates.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Accepted {
     pub accepted: usize,
     pub duplicates: usize,
+}
+
+impl From<app::attendance::accept::Accepted> for Accepted {
+    fn from(a: app::attendance::accept::Accepted) -> Self {
+        Accepted {
+            accepted: a.accepted,
+            duplicates: a.duplicates,
+        }
+    }
 }
 
 #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
@@ -111,142 +118,48 @@ async fn receive(
             );
         }
     };
-    // An unknown tenant or connection gets the same answer as a bad signature,
-    // so the endpoint reveals nothing about which ones exist.
-    let (Ok(tenant), Ok(connection)) = (TenantId::parse(tenant), ConnectionId::parse(connection))
-    else {
-        return unauthorized(SIGNATURE_HEADER, "the signature does not match the body");
-    };
-    let conn = match deps.connections.connection(&tenant, &connection).await {
-        Ok(Some(c)) if c.kind() == ConnectionKind::CourseKey => c,
-        Ok(_) => return unauthorized(SIGNATURE_HEADER, "the signature does not match the body"),
-        Err(e) => return unavailable(&e),
-    };
-    let secret = match deps
-        .secrets
-        .secret(&conn.secret_name(&deps.secret_prefix))
-        .await
-    {
-        Ok(secret) => secret,
-        Err(e) if e.is_retryable() => return unavailable(&e),
-        Err(e) => {
-            tracing::error!(
-                error = &e as &dyn std::error::Error,
-                "the connection's signing secret is missing"
-            );
-            return unauthorized(SIGNATURE_HEADER, "the signature does not match the body");
-        }
+    let inbox = Inbox {
+        connections: deps.connections.as_ref(),
+        secrets: deps.secrets.as_ref(),
+        secret_prefix: &deps.secret_prefix,
+        inbox: deps.inbox.as_ref(),
+        queue: deps.queue.as_ref(),
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // The signature covers the route: a request signed for another tenant's or
-    // connection's URL is refused here even if both were given one secret.
-    let route = signature::webhook_route(tenant.as_str(), connection.as_str());
-    if let Err(e) = signature::verify_route(
-        secret.expose_secret().as_bytes(),
-        header(TIMESTAMP_HEADER),
-        header(SIGNATURE_HEADER),
-        &route,
-        &body,
-        (deps.now)(),
-        signature::DEFAULT_TOLERANCE_SECS,
-    ) {
-        tracing::warn!(reason = %e, "refused an unsigned or badly signed request");
-        return unauthorized(e.field(), e.to_string());
-    }
-
-    let records = match parse_records(&body) {
-        Ok(records) => records,
-        Err(response) => return response,
-    };
+    // connection's URL is refused even if both were given one secret.
     let now = (deps.now)();
-    let mut fresh = Vec::new();
-    for (id, raw) in &records {
-        match deps
-            .inbox
-            .store_record(&tenant, &connection, id, raw, now)
-            .await
-        {
-            Ok(Written::Done) => fresh.push(id.clone()),
-            Ok(Written::AlreadyDone) => {}
-            Err(e) => return unavailable(&e),
-        }
-    }
-    let duplicates = records.len() - fresh.len();
-    if !fresh.is_empty() {
-        let job = Job::ProcessAttendance {
-            tenant: tenant.clone(),
-            connection: connection.clone(),
-            record_ids: fresh.clone(),
-        };
-        match deps.queue.enqueue(std::slice::from_ref(&job)).await {
-            Ok(failures) if failures.is_empty() => {}
-            Ok(mut failures) => return unavailable(&failures.remove(0).error),
-            Err(e) => return unavailable(&e),
-        }
-    }
-    tracing::info!(
-        accepted = fresh.len(),
-        duplicates,
-        "attendance records stored"
-    );
-    (
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            accepted: fresh.len(),
-            duplicates,
-        }),
-    )
-        .into_response()
-}
-
-/// Checks the envelope `{"records": [{"id": "...", ...}, ...]}` and returns each
-/// record's id with its raw JSON. The record's own fields are checked when it is
-/// processed, so one odd record never loses the others.
-#[allow(clippy::result_large_err)]
-fn parse_records(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
-    let bad = |field: &str, message: String| {
-        error(StatusCode::BAD_REQUEST, "invalid", Some(field), message)
+    let verify = |secret: &SecretString, tenant: &TenantId, connection: &ConnectionId| {
+        let route = signature::webhook_route(tenant.as_str(), connection.as_str());
+        signature::verify_route(
+            secret.expose_secret().as_bytes(),
+            header(TIMESTAMP_HEADER),
+            header(SIGNATURE_HEADER),
+            &route,
+            &body,
+            now,
+            signature::DEFAULT_TOLERANCE_SECS,
+        )
+        .map_err(|e| Unsigned {
+            field: e.field().to_owned(),
+            message: e.to_string(),
+        })
     };
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| bad("body", format!("the body is not valid JSON: {e}")))?;
-    let records = value
-        .get("records")
-        .and_then(|r| r.as_array())
-        .ok_or_else(|| {
-            bad(
-                "records",
-                "the body must be an object with a \"records\" array".to_owned(),
-            )
-        })?;
-    if records.len() > MAX_RECORDS {
-        return Err(error(
+    match inbox
+        .accept(&tenant, &connection, SIGNATURE_HEADER, verify, &body, now)
+        .await
+    {
+        Ok(accepted) => (StatusCode::ACCEPTED, Json(Accepted::from(accepted))).into_response(),
+        Err(AcceptError::Unsigned(u)) => unauthorized(&u.field, u.message),
+        Err(AcceptError::Invalid { field, message }) => {
+            error(StatusCode::BAD_REQUEST, "invalid", Some(&field), message)
+        }
+        Err(e @ AcceptError::TooMany { .. }) => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             Some("records"),
-            format!(
-                "{} records sent; at most {MAX_RECORDS} are accepted per request",
-                records.len()
-            ),
-        ));
+            e.to_string(),
+        ),
+        Err(AcceptError::Unavailable(e)) => unavailable(e.as_ref()),
     }
-    let mut out = Vec::with_capacity(records.len());
-    let mut seen = std::collections::HashSet::new();
-    for (i, record) in records.iter().enumerate() {
-        let field = format!("records[{i}].id");
-        let id = record
-            .get("id")
-            .and_then(|id| id.as_str())
-            .filter(|id| !id.trim().is_empty())
-            .ok_or_else(|| bad(&field, format!("{field} must be a non-empty string")))?;
-        if id.len() > MAX_RECORD_ID_LEN {
-            return Err(bad(
-                &field,
-                format!("{field} is longer than {MAX_RECORD_ID_LEN} characters"),
-            ));
-        }
-        if seen.insert(id.to_owned()) {
-            out.push((id.to_owned(), record.to_string()));
-        }
-    }
-    Ok(out)
 }

@@ -6,10 +6,6 @@ use app::results::{FetchCounts, Results, ResultsError};
 use domain::ports::{DeliveryStore, GradeSources, LinkStore, ResultStore, SisStore};
 use domain::{ConnectionId, OfferingId, RunId, TenantId};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// How often a download checks whether a person asked it to stop.
-const STOP_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Adapters for the results download.
 #[derive(Clone)]
@@ -22,7 +18,8 @@ pub struct ResultsDeps {
     pub grades: Arc<dyn GradeSources>,
 }
 
-/// Downloads the run's results (counts and log lines go on the run).
+/// Downloads the run's results (counts and log lines go on the run), stopped
+/// when a person asks ([`Results::fetch_until_stopped`]).
 pub async fn fetch(
     deps: &crate::Deps,
     tenant: &TenantId,
@@ -41,34 +38,15 @@ pub async fn fetch(
         runs: deps.runs.as_ref(),
         tenants: deps.tenants.as_ref(),
     };
-    // A person stops a download through the API (`POST .../runs/{run}/stop`),
-    // which marks the run; a watcher turns that mark into the use case's flag.
-    let stop = Arc::new(AtomicBool::new(
-        deps.runs.stop_requested(tenant, connection, run).await?,
-    ));
-    let watcher = {
-        let (runs, stop) = (deps.runs.clone(), stop.clone());
-        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(STOP_POLL).await;
-                if let Ok(true) = runs.stop_requested(&tenant, &connection, &run).await {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        })
-    };
-    let outcome = results
-        .fetch_for_run(
+    results
+        .fetch_until_stopped(
             r.grades.as_ref(),
             tenant,
             connection,
             run,
             offering,
-            &stop,
+            tokio::time::sleep,
             chrono::Utc::now(),
         )
-        .await;
-    watcher.abort();
-    outcome
+        .await
 }

@@ -1,8 +1,16 @@
+//! Configuring a connection ([`setup`]) and testing it.
+//!
 //! Testing a connection: read its secret, ask its system who it is and what
 //! the secret may do there. For Moodle: the site's name, release and version
 //! (`core_webservice_get_site_info`) and the functions the enabled features
 //! need that the token's service lacks, by name; and the site's time zone
 //! (`tool_mobile_get_config`), with a note when it is not the tenant's.
+
+pub mod setup;
+
+pub use setup::{
+    ConnectionChanges, ConnectionFields, MaskedConnection, Setup, SetupError, UrlCheck,
+};
 
 use async_trait::async_trait;
 use domain::ports::{BoxError, SecretError, SecretSource};

@@ -3,7 +3,8 @@
 use crate::errors::panic_text;
 use chrono::{DateTime, Utc};
 use domain::ports::{
-    ConnectionStore, JobQueue, QueueError, RunStore, StoreError, TenantSettingsStore, Written,
+    ConnectionStore, EnqueueFailure, JobQueue, QueueError, RunStore, StoreError,
+    TenantSettingsStore, UnreadableRecord, Written,
 };
 use domain::{
     Connection, ConnectionId, Job, LogLevel, Run, RunId, RunLogLine, RunStatus, TenantId, Trigger,
@@ -167,7 +168,79 @@ pub async fn dispatch_nightly(
         .collect();
     let scheduled_ms = u64::try_from(scheduled_at.timestamp_millis()).unwrap_or(0);
 
-    // Each connection on its own: what cannot start is recorded, never fatal.
+    let (mut started, mut failed_to_start) =
+        start_enabled(runs, tenants, &enabled, scheduled_ms, now).await;
+    start_unreadable(
+        runs,
+        tenants,
+        unreadable,
+        scheduled_ms,
+        now,
+        &mut started,
+        &mut failed_to_start,
+    )
+    .await;
+    let failed_runs = started
+        .iter()
+        .filter(|s| matches!(s, Started::Failed))
+        .count();
+    let started: Vec<Option<Run>> = started
+        .into_iter()
+        .filter_map(|s| match s {
+            Started::Queue(run) => Some(Some(*run)),
+            Started::AlreadyFinished => Some(None),
+            Started::Failed => None,
+        })
+        .collect();
+
+    let mut report = NightlyReport {
+        already_finished: started.iter().filter(|r| r.is_none()).count(),
+        failed: failed_runs,
+        ..Default::default()
+    };
+    let to_queue: Vec<Run> = started.into_iter().flatten().collect();
+    let total = to_queue.len();
+    let failures = queue_exports(runs, queue, &to_queue, now).await?;
+    let failed: std::collections::HashSet<usize> = failures.iter().map(|f| f.index).collect();
+    report.queued = to_queue
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !failed.contains(i))
+        .map(|(_, run)| (run.tenant, run.connection, run.id))
+        .collect();
+    if !failed_to_start.is_empty() {
+        return Err(DispatchError::Start {
+            failed: failed_to_start,
+            report,
+        });
+    }
+    if failures.is_empty() {
+        tracing::info!(
+            queued = report.queued.len(),
+            already_finished = report.already_finished,
+            failed = report.failed,
+            "nightly runs queued"
+        );
+        Ok(report)
+    } else {
+        Err(DispatchError::Enqueue {
+            failed: failures.len(),
+            total,
+            report,
+        })
+    }
+}
+
+/// Starts tonight's run of each enabled connection, each on its own (a panic
+/// included): what cannot start is recorded, never fatal. The runs started,
+/// and those that could not even be recorded, with why.
+async fn start_enabled(
+    runs: &dyn RunStore,
+    tenants: &dyn TenantSettingsStore,
+    enabled: &[Connection],
+    scheduled_ms: u64,
+    now: DateTime<Utc>,
+) -> (Vec<Started>, Vec<String>) {
     let outcomes: Vec<(TenantId, ConnectionId, Result<Started, String>)> =
         stream::iter(enabled.iter().map(|connection| async move {
             let outcome = AssertUnwindSafe(start_one(
@@ -198,7 +271,20 @@ pub async fn dispatch_nightly(
             }
         }
     }
-    // Enabled connections whose stored record cannot be read: their run says so.
+    (started, failed_to_start)
+}
+
+/// Enabled connections whose stored record cannot be read: their run says so
+/// (added to `started`), or, when it cannot be recorded, `failed_to_start`.
+async fn start_unreadable(
+    runs: &dyn RunStore,
+    tenants: &dyn TenantSettingsStore,
+    unreadable: Vec<UnreadableRecord>,
+    scheduled_ms: u64,
+    now: DateTime<Utc>,
+    started: &mut Vec<Started>,
+    failed_to_start: &mut Vec<String>,
+) {
     for record in unreadable {
         tracing::error!(key = %record.key, reason = %record.reason, "an enabled connection's stored record could not be read");
         let (Some(tenant), Some(connection)) = (record.tenant.clone(), record.connection.clone())
@@ -227,25 +313,16 @@ pub async fn dispatch_nightly(
             Err(error) => failed_to_start.push(format!("{tenant}/{connection}: {error}")),
         }
     }
-    let failed_runs = started
-        .iter()
-        .filter(|s| matches!(s, Started::Failed))
-        .count();
-    let started: Vec<Option<Run>> = started
-        .into_iter()
-        .filter_map(|s| match s {
-            Started::Queue(run) => Some(Some(*run)),
-            Started::AlreadyFinished => Some(None),
-            Started::Failed => None,
-        })
-        .collect();
+}
 
-    let mut report = NightlyReport {
-        already_finished: started.iter().filter(|r| r.is_none()).count(),
-        failed: failed_runs,
-        ..Default::default()
-    };
-    let to_queue: Vec<Run> = started.into_iter().flatten().collect();
+/// Queues the export of each run; one that could not be queued gets a
+/// warning line on the run (best effort). The queue's failures.
+async fn queue_exports(
+    runs: &dyn RunStore,
+    queue: &dyn JobQueue,
+    to_queue: &[Run],
+    now: DateTime<Utc>,
+) -> Result<Vec<EnqueueFailure>, DispatchError> {
     let jobs: Vec<Job> = to_queue
         .iter()
         .map(|run| Job::SyncConnection {
@@ -261,8 +338,6 @@ pub async fn dispatch_nightly(
     } else {
         queue.enqueue(&jobs).await.map_err(DispatchError::Queue)?
     };
-    let failed: std::collections::HashSet<usize> = failures.iter().map(|f| f.index).collect();
-
     for failure in &failures {
         if let Some(run) = to_queue.get(failure.index) {
             tracing::warn!(tenant = %run.tenant, connection = %run.connection, run = %run.id, error = %failure.error, "run could not be queued");
@@ -283,33 +358,7 @@ pub async fn dispatch_nightly(
             }
         }
     }
-    report.queued = to_queue
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !failed.contains(i))
-        .map(|(_, run)| (run.tenant, run.connection, run.id))
-        .collect();
-    if !failed_to_start.is_empty() {
-        return Err(DispatchError::Start {
-            failed: failed_to_start,
-            report,
-        });
-    }
-    if failures.is_empty() {
-        tracing::info!(
-            queued = report.queued.len(),
-            already_finished = report.already_finished,
-            failed = report.failed,
-            "nightly runs queued"
-        );
-        Ok(report)
-    } else {
-        Err(DispatchError::Enqueue {
-            failed: failures.len(),
-            total: jobs.len(),
-            report,
-        })
-    }
+    Ok(failures)
 }
 
 #[cfg(test)]

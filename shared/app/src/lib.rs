@@ -9,6 +9,7 @@ pub mod connections;
 pub mod courses;
 pub mod deliveries;
 pub mod dispatch;
+pub mod enrolment_removal;
 pub mod errors;
 pub mod incidents;
 pub mod jobs;
@@ -20,6 +21,7 @@ pub mod removal;
 pub mod requeue;
 pub mod results;
 pub mod roster;
+pub mod runs;
 pub mod sms_records;
 
 #[cfg(any(test, feature = "testing"))]

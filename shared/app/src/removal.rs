@@ -75,6 +75,20 @@ enum Removed {
     NotEnrolled,
 }
 
+/// The enrolment a removal is about, and its run.
+#[derive(Clone, Copy)]
+struct Removing<'r> {
+    tenant: &'r TenantId,
+    connection: &'r ConnectionId,
+    offering: &'r OfferingId,
+    code: &'r LearnerCode,
+    /// The transfer before the removal.
+    before: Option<&'r Transfer>,
+    /// The linked Moodle course.
+    course: i64,
+    run: &'r RunId,
+}
+
 fn line(level: LogLevel, message: String, now: DateTime<Utc>) -> RunLogLine {
     RunLogLine {
         at: now,
@@ -159,118 +173,166 @@ impl Removals<'_> {
                 now,
             )
             .await;
-        let pipeline = self.pipeline();
+        let removing = Removing {
+            tenant,
+            connection,
+            offering,
+            code,
+            before: before.as_ref(),
+            course: link.course_id,
+            run: &run,
+        };
         match outcome {
             Ok((read, removed)) => {
-                let done = (self.clock)();
-                self.save_transfer(before.as_ref(), tenant, connection, offering, code, |t| {
-                    t.status = TransferStatus::Removed;
-                    t.external_user = Some(account.external_id);
-                    t.removal_error = None;
-                    t.updated_at = done;
-                })
-                .await?;
-                let then = match removed {
-                    Removed::Unenrolled => {
-                        format!("then unenrolled from course {}", link.course_id)
-                    }
-                    Removed::Suspended => format!("then suspended in course {}", link.course_id),
-                    Removed::NotEnrolled => format!(
-                        "and Moodle has no enrolment of theirs in course {} any more (removed there already): nothing to unenrol or suspend, nobody enrolled",
-                        link.course_id
+                self.removed(&removing, account.external_id, read, removed)
+                    .await
+            }
+            Err(e) => self.not_removed(&removing, e).await,
+        }
+    }
+
+    /// A removal done: the transfer removed, the run told what was read and
+    /// removed, and finished.
+    async fn removed(
+        &self,
+        removing: &Removing<'_>,
+        user: i64,
+        read: FetchCounts,
+        removed: Removed,
+    ) -> Result<Removal, PushError> {
+        let Removing {
+            tenant,
+            connection,
+            offering,
+            code,
+            before,
+            course,
+            ..
+        } = *removing;
+        let run = removing.run.clone();
+        let done = (self.clock)();
+        self.save_transfer(before, tenant, connection, offering, code, |t| {
+            t.status = TransferStatus::Removed;
+            t.external_user = Some(user);
+            t.removal_error = None;
+            t.updated_at = done;
+        })
+        .await?;
+        let then = match removed {
+            Removed::Unenrolled => {
+                format!("then unenrolled from course {course}")
+            }
+            Removed::Suspended => format!("then suspended in course {course}"),
+            Removed::NotEnrolled => format!(
+                "and Moodle has no enrolment of theirs in course {course} any more (removed there already): nothing to unenrol or suspend, nobody enrolled"
+            ),
+        };
+        self.runs
+            .append_log(
+                tenant,
+                connection,
+                &run,
+                &[line(
+                    LogLevel::Info,
+                    format!(
+                        "Learner {code} of offering {offering}: results read ({} ready, {} in error, {} saved, {} completions), {then}.",
+                        read.ready, read.errors, read.saved, read.completions,
                     ),
-                };
-                self.runs
-                    .append_log(
-                        tenant,
-                        connection,
-                        &run,
-                        &[line(
-                            LogLevel::Info,
-                            format!(
-                                "Learner {code} of offering {offering}: results read ({} ready, {} in error, {} saved, {} completions), {then}.",
-                                read.ready, read.errors, read.saved, read.completions,
-                            ),
-                            done,
-                        )],
-                    )
-                    .await?;
-                let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-                self.runs
-                    .add_counts(
-                        tenant,
-                        connection,
-                        &run,
-                        &[
-                            (counts::LEARNERS_READ, n(read.changed)),
-                            (counts::RESULTS_READY, n(read.ready)),
-                            (counts::RESULTS_IN_ERROR, n(read.errors)),
-                            (counts::RESULTS_SAVED, n(read.saved)),
-                            (counts::COMPLETIONS, n(read.completions)),
-                            (
-                                counts::UNENROLLED,
-                                u64::from(removed == Removed::Unenrolled),
-                            ),
-                            (counts::SUSPENDED, u64::from(removed == Removed::Suspended)),
-                        ],
-                    )
-                    .await?;
-                pipeline
-                    .finish(tenant, connection, &run, (self.clock)())
-                    .await?;
-                Ok(Removal::Removed {
-                    run,
-                    read,
-                    suspended: removed == Removed::Suspended,
-                    not_enrolled: removed == Removed::NotEnrolled,
-                })
+                    done,
+                )],
+            )
+            .await?;
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        self.runs
+            .add_counts(
+                tenant,
+                connection,
+                &run,
+                &[
+                    (counts::LEARNERS_READ, n(read.changed)),
+                    (counts::RESULTS_READY, n(read.ready)),
+                    (counts::RESULTS_IN_ERROR, n(read.errors)),
+                    (counts::RESULTS_SAVED, n(read.saved)),
+                    (counts::COMPLETIONS, n(read.completions)),
+                    (
+                        counts::UNENROLLED,
+                        u64::from(removed == Removed::Unenrolled),
+                    ),
+                    (counts::SUSPENDED, u64::from(removed == Removed::Suspended)),
+                ],
+            )
+            .await?;
+        self.pipeline()
+            .finish(tenant, connection, &run, (self.clock)())
+            .await?;
+        Ok(Removal::Removed {
+            run,
+            read,
+            suspended: removed == Removed::Suspended,
+            not_enrolled: removed == Removed::NotEnrolled,
+        })
+    }
+
+    /// A removal that failed: the transfer and the run say why, and the run
+    /// is finished. A transient failure is returned (the queue tries again),
+    /// another is [`Removal::NotRemoved`].
+    async fn not_removed(
+        &self,
+        removing: &Removing<'_>,
+        e: PushError,
+    ) -> Result<Removal, PushError> {
+        let Removing {
+            tenant,
+            connection,
+            offering,
+            code,
+            before,
+            course,
+            ..
+        } = *removing;
+        let run = removing.run.clone();
+        let retry = e.is_retryable();
+        let reason = error_text(&e);
+        let done = (self.clock)();
+        self.save_transfer(before, tenant, connection, offering, code, |t| {
+            t.removal_error = Some(reason.clone());
+            t.updated_at = done;
+        })
+        .await?;
+        let message = format!(
+            "Learner {code} was not removed from offering {offering} (course {course}): {reason}. Nothing was unenrolled; the removal is tried again {}.",
+            if retry {
+                "shortly"
+            } else {
+                "by the next nightly run, or when a person asks again"
             }
-            Err(e) => {
-                let retry = e.is_retryable();
-                let reason = error_text(&e);
-                let done = (self.clock)();
-                self.save_transfer(before.as_ref(), tenant, connection, offering, code, |t| {
-                    t.removal_error = Some(reason.clone());
-                    t.updated_at = done;
-                })
-                .await?;
-                let message = format!(
-                    "Learner {code} was not removed from offering {offering} (course {}): {reason}. Nothing was unenrolled; the removal is tried again {}.",
-                    link.course_id,
+        );
+        self.runs
+            .append_log(
+                tenant,
+                connection,
+                &run,
+                &[line(
                     if retry {
-                        "shortly"
+                        LogLevel::Warning
                     } else {
-                        "by the next nightly run, or when a person asks again"
-                    }
-                );
-                self.runs
-                    .append_log(
-                        tenant,
-                        connection,
-                        &run,
-                        &[line(
-                            if retry {
-                                LogLevel::Warning
-                            } else {
-                                LogLevel::Error
-                            },
-                            message,
-                            done,
-                        )],
-                    )
-                    .await?;
-                self.runs
-                    .add_counts(tenant, connection, &run, &[(counts::FAILURES, 1)])
-                    .await?;
-                pipeline
-                    .finish(tenant, connection, &run, (self.clock)())
-                    .await?;
-                if retry {
-                    Err(e)
-                } else {
-                    Ok(Removal::NotRemoved { run, reason })
-                }
-            }
+                        LogLevel::Error
+                    },
+                    message,
+                    done,
+                )],
+            )
+            .await?;
+        self.runs
+            .add_counts(tenant, connection, &run, &[(counts::FAILURES, 1)])
+            .await?;
+        self.pipeline()
+            .finish(tenant, connection, &run, (self.clock)())
+            .await?;
+        if retry {
+            Err(e)
+        } else {
+            Ok(Removal::NotRemoved { run, reason })
         }
     }
 

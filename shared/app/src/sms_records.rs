@@ -1,6 +1,7 @@
 //! What saving the SMS's new record of a learner or an offering comes to:
 //! nothing when its content is the same, else a save, and a sync job when a
-//! field a learning system holds a copy of changed.
+//! field a learning system holds a copy of changed. And the push jobs a new
+//! enrolment of an auto-push offering starts ([`auto_push_jobs`]).
 
 use domain::Job;
 use domain::sis::{Learner, Offering};
@@ -73,4 +74,40 @@ pub fn offering_save(before: Option<&Offering>, after: &Offering) -> Save {
         },
         None => Save::Store { sync: None },
     }
+}
+
+/// The push jobs a new enrolment of `offering` starts: none unless the
+/// offering is auto-pushed, then one per enabled Moodle connection that takes
+/// auto-pushed enrolments and has a course linked to it.
+pub async fn auto_push_jobs(
+    connections: &dyn domain::ports::ConnectionStore,
+    links: &dyn domain::ports::LinkStore,
+    offering: &Offering,
+) -> Result<Vec<Job>, domain::ports::StoreError> {
+    use domain::connection::ConnectionSettings;
+    if !offering.auto_push {
+        return Ok(Vec::new());
+    }
+    let mut jobs = Vec::new();
+    for connection in connections.connections(&offering.tenant).await? {
+        let takes_auto_push =
+            matches!(&connection.settings, ConnectionSettings::Moodle(m) if m.auto_push);
+        if !connection.enabled || !takes_auto_push {
+            continue;
+        }
+        if links
+            .link(&offering.tenant, &offering.id, &connection.id)
+            .await?
+            .is_some()
+        {
+            jobs.push(Job::PushOffering {
+                tenant: offering.tenant.clone(),
+                connection: connection.id,
+                offering: offering.id.clone(),
+                run: domain::RunId::new_v7(),
+                trigger: domain::Trigger::AutoPush,
+            });
+        }
+    }
+    Ok(jobs)
 }

@@ -158,3 +158,64 @@ fn an_offerings_dates_or_status_go_to_its_courses_and_its_name_is_only_stored() 
         Save::Store { sync: None }
     );
 }
+
+#[tokio::test]
+async fn a_new_enrolment_is_auto_pushed_to_each_linked_moodle_connection_that_takes_it() {
+    use app::testing::{MemConnections, MemLinks};
+    use domain::connection::{ConnectionSettings, MoodleSettings};
+    use domain::{Connection, ConnectionId};
+    let connections = MemConnections::default();
+    for (id, auto_push, enabled) in [
+        ("a", true, true),
+        ("b", false, true),
+        ("c", true, false),
+        ("d", true, true),
+    ] {
+        connections.0.lock().unwrap().push(Connection {
+            tenant: TenantId::parse("acme").unwrap(),
+            id: ConnectionId::parse(id).unwrap(),
+            name: id.into(),
+            base_url: "https://lms.example".into(),
+            enabled,
+            error_email: None,
+            settings: ConnectionSettings::Moodle(MoodleSettings {
+                auto_push,
+                ..MoodleSettings::default()
+            }),
+        });
+    }
+    let links = MemLinks::default();
+    let mut offering = offering();
+    for id in ["a", "b", "c"] {
+        let connection = ConnectionId::parse(id).unwrap();
+        links.links.lock().unwrap().insert(
+            (
+                offering.tenant.clone(),
+                offering.id.clone(),
+                connection.clone(),
+            ),
+            domain::sis::CourseLink {
+                tenant: offering.tenant.clone(),
+                offering: offering.id.clone(),
+                connection,
+                course_id: 7,
+                course_idnumber: None,
+                course_shortname: None,
+                linked_at: Utc::now(),
+            },
+        );
+    }
+    let none = app::sms_records::auto_push_jobs(&connections, &links, &offering)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "the offering is not auto-pushed");
+    offering.auto_push = true;
+    let jobs = app::sms_records::auto_push_jobs(&connections, &links, &offering)
+        .await
+        .unwrap();
+    // b does not take auto-push, c is disabled, d has no course linked.
+    assert!(
+        matches!(&jobs[..], [Job::PushOffering { connection, trigger: domain::Trigger::AutoPush, .. }] if connection.as_str() == "a"),
+        "{jobs:?}"
+    );
+}

@@ -32,12 +32,14 @@ mod offering;
 mod removal;
 mod review;
 mod service;
+mod stop;
 
 pub use error::ResultsError;
 pub use fetch::{FetchCounts, WATERMARK_OVERLAP};
 pub use removal::RemovalRead;
 pub use review::{PROCESS_ALL_LIMIT, Processed};
 pub use service::Results;
+pub use stop::STOP_POLL;
 
 #[cfg(test)]
 mod tests;

@@ -570,3 +570,48 @@ async fn a_disabled_connection_is_read_only_when_a_person_runs_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_download_reads_the_stop_a_person_asked_for_and_stops() {
+    use domain::job::Trigger;
+    let w = world(2, settings(false), true).await;
+    let run = RunId::parse("stopped").unwrap();
+    w.runs
+        .start_run(&domain::Run::start(
+            t(),
+            c(),
+            run.clone(),
+            Trigger::Manual,
+            at(10),
+        ))
+        .await
+        .unwrap();
+    assert!(w.runs.request_stop(&t(), &c(), &run).await.unwrap());
+    let sources = CountingSources::default();
+    let counts = w
+        .results()
+        .fetch_until_stopped(&sources, &t(), &c(), &run, None, tokio::time::sleep, at(10))
+        .await
+        .unwrap()
+        .expect("the run is importing");
+    assert!(counts.stopped, "{counts:?}");
+    // Not asked: the download runs to its end (the watcher never holds it).
+    let run = RunId::parse("whole").unwrap();
+    w.runs
+        .start_run(&domain::Run::start(
+            t(),
+            c(),
+            run.clone(),
+            Trigger::Manual,
+            at(11),
+        ))
+        .await
+        .unwrap();
+    let counts = w
+        .results()
+        .fetch_until_stopped(&sources, &t(), &c(), &run, None, tokio::time::sleep, at(11))
+        .await
+        .unwrap()
+        .expect("the run is importing");
+    assert!(!counts.stopped, "{counts:?}");
+}
