@@ -24,6 +24,22 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
+# The console's browser tests drive headless Chromium through chromedriver (WebDriver).
+# Installs Debian's packages when they are missing (as root, or through sudo); a machine
+# where that is impossible fails here, saying what to install, rather than skipping them.
+ensure_browser() {
+  if command -v chromedriver >/dev/null 2>&1 && [[ -x "${CHROME_BIN:-/usr/bin/chromium}" ]]; then
+    return 0
+  fi
+  log "installing chromium and chromium-driver (the console's browser tests)"
+  local sudo=()
+  [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
+  if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium chromium-driver; } >&2; then
+    echo "error: the console's browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver" >&2
+    return 1
+  fi
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -5,6 +5,7 @@
 
 use devstack::runner::LocalSystem;
 
+pub mod browser;
 pub mod faults;
 
 /// A local system on a fresh stack (tables, queues, secrets as the template declares them).
@@ -37,6 +38,7 @@ pub async fn local_system_with(adjust: impl FnOnce(&mut cloud::Config)) -> Local
         coursekey_webhook: role("coursekey-webhook").await,
         retry_worker: role("retry-worker").await,
         api: role("api").await,
+        console: role("console").await,
     };
     LocalSystem::with_functions(config, sdk, functions)
         .unwrap_or_else(|e| panic!("building the functions: {}", cloud::error_chain(&e)))

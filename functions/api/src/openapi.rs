@@ -243,7 +243,14 @@ impl Modify for ErrorsAndIds {
                     );
                 }
                 add("401", "No API key, or an unknown one");
-                add("403", "A revoked API key");
+                if write {
+                    add(
+                        "403",
+                        "A revoked API key, or (`role`) a viewer key: viewer keys read only, every change needs an admin key",
+                    );
+                } else {
+                    add("403", "A revoked API key");
+                }
                 // A record named in the path, by `?connection=`, or in an LLN
                 // body (a learner, a connection) may not exist.
                 if has_path || names_a_connection || (has_body && path.starts_with("/v1/lln/")) {

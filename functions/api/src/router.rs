@@ -56,6 +56,11 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Whether a request only reads (what a viewer key may do).
+pub fn is_read(method: &axum::http::Method) -> bool {
+    method == axum::http::Method::GET || method == axum::http::Method::HEAD
+}
+
 /// Resolves the API key to its tenant; refuses the request otherwise.
 async fn authenticate(
     State(deps): State<Deps>,
@@ -69,8 +74,8 @@ async fn authenticate(
     let key = app::auth::bearer_key(header).ok_or_else(ApiError::unauthorized)?;
     let pepper = deps.pepper.get().await?;
     let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), key);
-    let tenant = match deps.api_keys.key_state(&hash).await? {
-        domain::ports::KeyState::Active(tenant) => tenant,
+    let (tenant, role) = match deps.api_keys.key_state(&hash).await? {
+        domain::ports::KeyState::Active(tenant, role) => (tenant, role),
         domain::ports::KeyState::Revoked => {
             return Err(ApiError::forbidden(
                 Some("authorization"),
@@ -80,6 +85,13 @@ async fn authenticate(
         domain::ports::KeyState::Unknown => return Err(ApiError::unauthorized()),
     };
     tracing::Span::current().record("tenant", tracing::field::display(&tenant));
+    if !role.may_change() && !is_read(request.method()) {
+        return Err(ApiError::forbidden(
+            Some("role"),
+            "this API key is a viewer key: it reads only; ask an admin for an admin key to change anything",
+        ));
+    }
     request.extensions_mut().insert(tenant);
+    request.extensions_mut().insert(role);
     Ok(next.run(request).await)
 }

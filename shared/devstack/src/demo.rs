@@ -135,6 +135,9 @@ pub async fn run(stack_name: &str) -> anyhow::Result<()> {
         "   api at {api}, coursekey-webhook at {webhook}; API key for acme {}",
         domain::mask::mask_secret(&key)
     );
+    println!(
+        "   console at {api}/console while the demo runs (scripts/serve keeps it at http://127.0.0.1:8080/console; sign in with a key from `learnbridge-local create-api-key --tenant acme`)"
+    );
     let sms = Sms {
         http: reqwest::Client::new(),
         api,

@@ -44,6 +44,10 @@ enum Command {
         tenant: String,
         #[arg(long, default_value = "sms")]
         label: String,
+        /// `admin` (reads and changes) or `viewer` (reads only: the api and the
+        /// console refuse its changes with 403).
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: domain::ports::Role,
     },
     /// Print the api's OpenAPI document (JSON), as `GET /openapi.json` serves it.
     Openapi,
@@ -104,6 +108,10 @@ async fn system(stack: &str) -> anyhow::Result<LocalSystem> {
     let config =
         devstack::stack::provision(&sdk, stack, Some("learnbridge@example.com"), 90).await?;
     Ok(LocalSystem::new(config, sdk)?)
+}
+
+fn parse_role(raw: &str) -> Result<domain::ports::Role, domain::ports::UnknownRole> {
+    domain::ports::Role::parse(raw)
 }
 
 const DEFAULT_STACK: &str = "learnbridge-local";
@@ -203,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("webhook port")?;
             println!(
-                "api on http://127.0.0.1:{api_port}, coursekey-webhook on http://127.0.0.1:{webhook_port}; polling queues (Ctrl-C stops)"
+                "api on http://127.0.0.1:{api_port}, console on http://127.0.0.1:{api_port}/console, coursekey-webhook on http://127.0.0.1:{webhook_port}; polling queues (Ctrl-C stops)"
             );
             let api_router = system.api_router().await?;
             tokio::spawn(async move { axum::serve(api, api_router).await });
@@ -235,7 +243,11 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CreateApiKey { tenant, label } => {
+        Command::CreateApiKey {
+            tenant,
+            label,
+            role,
+        } => {
             let tenant = TenantId::parse(tenant)?;
             let sdk = cloud::load_sdk_config().await;
             let config = admin_config(cli.stack.as_deref());
@@ -253,11 +265,11 @@ async fn main() -> anyhow::Result<()> {
             let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key);
             stores
                 .api_keys
-                .save_key(&hash, &tenant, &label, Utc::now())
+                .save_key_as(&hash, &tenant, &label, role, Utc::now())
                 .await?;
             println!("{key}");
             eprintln!(
-                "API key for tenant {tenant} ({label}): shown once; only its hash is stored."
+                "{role} API key for tenant {tenant} ({label}): shown once; only its hash is stored."
             );
             Ok(())
         }
@@ -273,7 +285,10 @@ async fn main() -> anyhow::Result<()> {
             let sdk = cloud::load_sdk_config().await;
             let stores = cloud::Stores::new(&admin_config(cli.stack.as_deref()), &sdk);
             let keys = stores.api_keys.list_keys(&tenant).await?;
-            println!("{:<18} {:<24} {:<22} state", "id", "label", "created");
+            println!(
+                "{:<18} {:<24} {:<7} {:<22} state",
+                "id", "label", "role", "created"
+            );
             for key in &keys {
                 let state = match key.revoked_at {
                     Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
@@ -281,9 +296,10 @@ async fn main() -> anyhow::Result<()> {
                     None => "active".to_owned(),
                 };
                 println!(
-                    "{:<18} {:<24} {:<22} {state}",
+                    "{:<18} {:<24} {:<7} {:<22} {state}",
                     key.id,
                     key.label,
+                    key.role.as_str(),
                     key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()
                 );
             }

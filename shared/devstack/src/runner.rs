@@ -54,6 +54,7 @@ pub struct FunctionSdks {
     pub coursekey_webhook: aws_config::SdkConfig,
     pub retry_worker: aws_config::SdkConfig,
     pub api: aws_config::SdkConfig,
+    pub console: aws_config::SdkConfig,
 }
 
 impl FunctionSdks {
@@ -66,6 +67,7 @@ impl FunctionSdks {
             coursekey_webhook: sdk.clone(),
             retry_worker: sdk.clone(),
             api: sdk.clone(),
+            console: sdk.clone(),
         }
     }
 
@@ -91,6 +93,7 @@ pub struct LocalSystem {
     /// Locally without SES, notices go to a sender moto refuses: logged, not fatal.
     retry: Result<retry_worker::Deps, retry_worker::DepsError>,
     api: api::AppState,
+    console: console::ConsoleState,
     webhook: coursekey_webhook::Deps,
 }
 
@@ -130,6 +133,7 @@ impl LocalSystem {
         let webhook = coursekey_webhook::Config::from_stack(&config)
             .map_err(config_error("coursekey-webhook"))?;
         let api = api::Config::from_stack(&config).map_err(config_error("api"))?;
+        let console = console::Config::from_stack(&config).map_err(config_error("console"))?;
         // Locally a stack may have no sender: the notices then go to one moto refuses.
         let retry = retry_worker::Config::from_stack(&Config {
             mail_from: config
@@ -145,6 +149,7 @@ impl LocalSystem {
             fetch: results_fetch::Deps::from_aws(&fetch, &functions.results_fetch),
             retry: retry_worker::Deps::from_aws(&retry, &functions.retry_worker),
             api: api::AppState::from_aws(&api, &functions.api),
+            console: console::ConsoleState::from_aws(&console, &functions.console),
             webhook: coursekey_webhook::Deps::from_aws(&webhook, &functions.coursekey_webhook),
             functions,
             config,
@@ -157,9 +162,16 @@ impl LocalSystem {
         Stores::new(&self.config, &self.sdk)
     }
 
-    /// The api function's Router, as `lambda_http::run` serves it in Lambda.
+    /// The HTTP API's routes on one address, as API Gateway routes them to two
+    /// functions: the api's Router (`/health`, `/openapi.json`, `/v1/...`) beside the
+    /// console's (`/console/...`), each as `lambda_http::run` serves it in Lambda.
     pub async fn api_router(&self) -> Result<axum::Router, RunnerError> {
-        Ok(api::app(self.api.clone()))
+        Ok(api::app(self.api.clone()).merge(self.console_router()))
+    }
+
+    /// The console function's Router alone (`/console/...`).
+    pub fn console_router(&self) -> axum::Router {
+        console::app(self.console.clone())
     }
 
     /// The coursekey-webhook function's Router.

@@ -239,7 +239,7 @@ mod tests {
         };
         let printed: Vec<&str> = environment(&config).iter().map(|(n, _)| *n).collect();
         let functions = template::function_environments(template::TEMPLATE).unwrap();
-        assert_eq!(functions.len(), 6, "{functions:?}");
+        assert_eq!(functions.len(), 7, "{functions:?}");
         for (function, names) in &functions {
             assert!(!names.is_empty(), "{function}");
             for name in names {

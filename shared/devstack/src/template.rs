@@ -340,7 +340,7 @@ mod tests {
     fn each_function_s_environment_satisfies_its_config() {
         use domain::QueueRole::*;
         let envs = function_environments(TEMPLATE).unwrap();
-        assert_eq!(envs.len(), 6, "{:?}", envs.keys());
+        assert_eq!(envs.len(), 7, "{:?}", envs.keys());
         let vars = |function: &str| {
             envs.get(function)
                 .unwrap_or_else(|| panic!("{function} is not in the template"))
@@ -379,6 +379,9 @@ mod tests {
             );
         }
         assert_eq!(api.run_history_days, 90, "RUN_HISTORY_DAYS reaches the api");
+        let console = console::Config::from_lookup(template_lookup(vars("console")))
+            .unwrap_or_else(|e| panic!("console: {e}"));
+        assert_eq!(console.session_hours, 8, "the default sign-in length");
     }
 
     /// Each function reads exactly what the template gives it: nothing it is given
@@ -387,7 +390,11 @@ mod tests {
     #[test]
     fn each_function_reads_only_its_own_variables() {
         use cloud::config::{ALLOW_INTERNAL_URLS, MOODLE_TIMEOUT_SECONDS};
-        let tuning = [MOODLE_TIMEOUT_SECONDS, ALLOW_INTERNAL_URLS];
+        let tuning = [
+            MOODLE_TIMEOUT_SECONDS,
+            ALLOW_INTERNAL_URLS,
+            console::config::CONSOLE_SESSION_HOURS,
+        ];
         let envs = function_environments(TEMPLATE).unwrap();
         let reads: &[(&str, &[&str])] = &[
             ("nightly-sync", nightly_sync::Config::VARIABLES),
@@ -396,6 +403,7 @@ mod tests {
             ("coursekey-webhook", coursekey_webhook::Config::VARIABLES),
             ("retry-worker", retry_worker::Config::VARIABLES),
             ("api", api::Config::VARIABLES),
+            ("console", console::Config::VARIABLES),
         ];
         assert_eq!(envs.len(), reads.len());
         for (function, reads) in reads {

@@ -6,7 +6,7 @@ use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::TenantId;
-use domain::ports::{ApiKeyInfo, ApiKeyStore, KeyState, StoreError, Written, api_key_id};
+use domain::ports::{ApiKeyInfo, ApiKeyStore, KeyState, Role, StoreError, Written, api_key_id};
 use serde::{Deserialize, Serialize};
 
 /// An API key as stored: `KEY#{hash}` / `KEY`. The record names its tenant: the
@@ -17,6 +17,9 @@ struct ApiKeyRecord {
     sk: String,
     tenant: String,
     label: String,
+    /// Absent on keys stored before keys had roles: they read as admin keys.
+    #[serde(default)]
+    role: Role,
     created_at: DateTime<Utc>,
     #[serde(default)]
     revoked: bool,
@@ -39,6 +42,7 @@ fn tenant_keys_pk(tenant: &TenantId) -> String {
 pub struct ApiKey {
     pub tenant: TenantId,
     pub label: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
     pub revoked: bool,
 }
@@ -50,6 +54,7 @@ impl TryFrom<ApiKeyRecord> for ApiKey {
         Ok(ApiKey {
             tenant: parse_id(r.tenant)?,
             label: r.label,
+            role: r.role,
             created_at: r.created_at,
             revoked: r.revoked,
         })
@@ -110,11 +115,12 @@ impl ApiKeyStore for DynamoApiKeyStore {
             .map(|key| key.tenant))
     }
 
-    async fn save_key(
+    async fn save_key_as(
         &self,
         key_hash: &str,
         tenant: &TenantId,
         label: &str,
+        role: Role,
         now: DateTime<Utc>,
     ) -> Result<Written, StoreError> {
         let record = ApiKeyRecord {
@@ -122,6 +128,7 @@ impl ApiKeyStore for DynamoApiKeyStore {
             sk: keys::API_KEY_SK.to_owned(),
             tenant: tenant.to_string(),
             label: label.to_owned(),
+            role,
             created_at: now,
             revoked: false,
             revoked_at: None,
@@ -149,6 +156,7 @@ impl ApiKeyStore for DynamoApiKeyStore {
                 Some(ApiKeyInfo {
                     id: api_key_id(r.pk.strip_prefix("KEY#")?),
                     label: r.label,
+                    role: r.role,
                     created_at: r.created_at,
                     revoked: r.revoked,
                     revoked_at: r.revoked_at,
@@ -204,7 +212,7 @@ impl ApiKeyStore for DynamoApiKeyStore {
     async fn key_state(&self, key_hash: &str) -> Result<KeyState, StoreError> {
         Ok(match self.key(key_hash).await? {
             Some(key) if key.revoked => KeyState::Revoked,
-            Some(key) => KeyState::Active(key.tenant),
+            Some(key) => KeyState::Active(key.tenant, key.role),
             None => KeyState::Unknown,
         })
     }

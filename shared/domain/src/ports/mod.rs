@@ -17,6 +17,7 @@ mod queue;
 mod results;
 mod runs;
 mod secrets;
+mod sessions;
 mod sis;
 mod store;
 
@@ -32,5 +33,6 @@ pub use queue::*;
 pub use results::*;
 pub use runs::*;
 pub use secrets::*;
+pub use sessions::*;
 pub use sis::*;
 pub use store::*;
