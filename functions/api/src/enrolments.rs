@@ -8,6 +8,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::{JsonBody, Resource, check_if_match, enqueue, etag, nullable};
 use crate::learners::{learner_not_found, parse_code};
 use crate::offerings;
+use app::sms_records::{EnrolmentSave, enrolment_save};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -105,48 +106,26 @@ async fn auto_push_jobs(deps: &Deps, offering: &Offering) -> Result<Vec<Job>, Ap
     )
 }
 
-fn validate(offering: &Offering, e: &Enrolment) -> Result<(), ApiError> {
-    for (field, date) in [
-        ("enrolments.start_date", e.start_date),
-        ("enrolments.session_date", e.session_date),
-    ] {
-        if let Some(Err(range)) = date.map(domain::limits::check_date) {
-            return Err(ApiError::unprocessable(field, range.to_string()));
-        }
-    }
-    if let (Some(start), Some(end)) = (e.start_date, offering.end_date)
-        && start > end
-    {
-        return Err(ApiError::unprocessable(
-            "enrolments.start_date",
-            "the enrolment starts after its offering ends",
-        ));
-    }
-    Ok(())
-}
-
 async fn store(
     deps: &Deps,
     offering: &Offering,
     before: Option<Enrolment>,
     after: Enrolment,
 ) -> Result<Response, ApiError> {
-    validate(offering, &after)?;
+    domain::sis::check::enrolment(offering, &after)?;
     let status = if before.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    if let Some(before) = &before
-        && (Enrolment {
-            updated_at: after.updated_at,
-            ..before.clone()
-        }) == after
-    {
-        return Ok(respond(status, before.clone()));
-    }
+    let EnrolmentSave::Store { auto_push } = enrolment_save(before.as_ref(), &after) else {
+        if let Some(before) = before {
+            return Ok(respond(status, before));
+        }
+        return Ok(respond(status, after));
+    };
     deps.sis.save_enrolment(&after).await?;
-    if before.is_none() && after.state.is_active() {
+    if auto_push {
         let jobs = auto_push_jobs(deps, offering).await?;
         enqueue(deps, &jobs).await?;
     }

@@ -57,6 +57,17 @@ impl ApiError {
     }
 }
 
+/// A refused SMS record: malformed is 400, well-formed but wrong is 422.
+impl From<domain::sis::check::RecordError> for ApiError {
+    fn from(e: domain::sis::check::RecordError) -> Self {
+        use domain::sis::check::RecordError;
+        match e {
+            RecordError::Invalid { field, message } => ApiError::bad_request(&field, message),
+            RecordError::Unusable { field, message } => ApiError::unprocessable(&field, message),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         // Logged once, here, with its chain; the caller sees no internals.

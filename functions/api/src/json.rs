@@ -192,22 +192,7 @@ where
 
 /// Checks a text field: at most `max` characters and no control characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::bad_request(
-            field,
-            format!("at most {max} characters are allowed"),
-        ));
-    }
-    if let Some(c) = value.chars().find(|c| domain::ids::is_control_or_bidi(*c)) {
-        return Err(ApiError::bad_request(
-            field,
-            format!(
-                "control and bidirectional formatting characters are not allowed (found U+{:04X})",
-                u32::from(c)
-            ),
-        ));
-    }
-    Ok(())
+    Ok(domain::sis::check::text(field, value, max)?)
 }
 
 /// An entity tag from a record's last change, for `ETag` / `If-Match`.

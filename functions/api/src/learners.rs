@@ -5,7 +5,7 @@
 
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
-use crate::json::{self, JsonBody, Resource, check_if_match, enqueue, etag, nullable};
+use crate::json::{JsonBody, Resource, check_if_match, enqueue, etag, nullable};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,9 +15,6 @@ use domain::sis::Learner;
 use domain::{LearnerCode, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-const NAME_MAX: usize = 200;
-const EMAIL_MAX: usize = 254;
 
 /// A learner as the SMS sends it (the code is in the path).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -105,48 +102,6 @@ impl From<Learner> for LearnerView {
     }
 }
 
-/// No learner was born before this day: an earlier date of birth is a typing error.
-const EARLIEST_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
-    Some(d) => d,
-    None => NaiveDate::MIN,
-};
-
-fn validate(learner: &Learner, today: NaiveDate) -> Result<(), ApiError> {
-    if let Some(username) = &learner.username {
-        json::text("learners.username", username, NAME_MAX)?;
-    }
-    json::text("learners.given_name", &learner.given_name, NAME_MAX)?;
-    if let Some(middle) = &learner.middle_name {
-        json::text("learners.middle_name", middle, NAME_MAX)?;
-    }
-    json::text("learners.family_name", &learner.family_name, NAME_MAX)?;
-    if let Some(email) = &learner.email {
-        json::text("learners.email", email, EMAIL_MAX)?;
-        if !domain::transfer::valid_email(email) {
-            return Err(ApiError::unprocessable(
-                "learners.email",
-                "not an email address (name@domain.tld, no spaces)",
-            ));
-        }
-    }
-    if learner.date_of_birth.is_some_and(|d| d > today) {
-        return Err(ApiError::unprocessable(
-            "learners.date_of_birth",
-            "the date of birth is in the future",
-        ));
-    }
-    if learner
-        .date_of_birth
-        .is_some_and(|d| d < EARLIEST_BIRTH_DATE)
-    {
-        return Err(ApiError::unprocessable(
-            "learners.date_of_birth",
-            "the date of birth is before 1900-01-01",
-        ));
-    }
-    Ok(())
-}
-
 pub(crate) fn parse_code(code: String) -> Result<LearnerCode, ApiError> {
     Ok(LearnerCode::parse(code)?)
 }
@@ -171,7 +126,7 @@ async fn store(deps: &Deps, before: Option<Learner>, after: Learner) -> Result<R
     // "The future" starts tomorrow in the tenant's zone: a learner born today
     // in Sydney is not refused while UTC is still on yesterday.
     let zone = deps.tenants.tenant_settings(&after.tenant).await?.zone();
-    validate(&after, zone.today((deps.now)()))?;
+    domain::sis::check::learner(&after, zone.today((deps.now)()))?;
     let status = if before.is_some() {
         StatusCode::OK
     } else {

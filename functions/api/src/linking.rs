@@ -7,7 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::{JsonBody, Resource};
 use crate::links::LinkView;
 use crate::offerings;
-use app::courses::{Courses, LinkChoice};
+use app::courses::{CourseDraft, Courses, LinkChoice, LinkRequestError};
 use app::push::PushError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -136,34 +136,15 @@ pub async fn link_offering(
     let offering = offerings::parse_id(offering)?;
     let connection = ConnectionId::parse(request.connection)
         .map_err(|e| ApiError::bad_request("links.connection", e.to_string()))?;
-    let choice = match (request.course_id, request.create) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::unprocessable(
-                "links.create",
-                "send course_id or create, not both",
-            ));
-        }
-        (Some(id), None) => LinkChoice::CourseId(id),
-        (None, Some(new)) => {
-            for (field, value) in [
-                ("links.create.shortname", &new.shortname),
-                ("links.create.fullname", &new.fullname),
-            ] {
-                if value.trim().is_empty() {
-                    return Err(ApiError::bad_request(
-                        field,
-                        format!("{field} must not be empty"),
-                    ));
-                }
-            }
-            LinkChoice::Create {
-                shortname: new.shortname,
-                fullname: new.fullname,
-                category: new.category,
-            }
-        }
-        (None, None) => LinkChoice::FindByIdnumber,
-    };
+    let create = request.create.map(|new| CourseDraft {
+        shortname: new.shortname,
+        fullname: new.fullname,
+        category: new.category,
+    });
+    let choice = LinkChoice::from_request(request.course_id, create).map_err(|e| match e {
+        LinkRequestError::Both => ApiError::unprocessable(e.field(), e.to_string()),
+        LinkRequestError::EmptyName { field } => ApiError::bad_request(field, e.to_string()),
+    })?;
     let link = courses(&deps)
         .link(&tenant, &connection, &offering, choice, (deps.now)())
         .await

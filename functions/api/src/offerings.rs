@@ -4,21 +4,18 @@
 
 use crate::Deps;
 use crate::error::{ApiError, ErrorBody};
-use crate::json::{self, JsonBody, Resource, check_if_match, enqueue, etag, nullable};
+use crate::json::{JsonBody, Resource, check_if_match, enqueue, etag, nullable};
+use app::sms_records::{Save, offering_repair, offering_save};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::sis::check;
 use domain::sis::{Assessable, AssessableKind, Offering, OfferingStatus};
-use domain::{AssessableId, Job, OfferingId, TenantId};
+use domain::{OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use utoipa::ToSchema;
-
-const NAME_MAX: usize = 255;
-/// More assessables than this in one offering is a mistake, not a course.
-const ASSESSABLES_MAX: usize = 500;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -117,73 +114,19 @@ impl From<Offering> for OfferingView {
 }
 
 fn assessables(input: Vec<AssessableInput>) -> Result<Vec<Assessable>, ApiError> {
-    if input.len() > ASSESSABLES_MAX {
-        return Err(ApiError::unprocessable(
-            "offerings.assessables",
-            format!("at most {ASSESSABLES_MAX} assessables are allowed"),
-        ));
-    }
-    let mut seen = HashSet::new();
-    input
+    let drafts = input
         .into_iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let field = format!("offerings.assessables[{i}]");
-            let id = AssessableId::parse(a.id)
-                .map_err(|e| ApiError::bad_request(&format!("{field}.id"), e.to_string()))?;
-            if !seen.insert(id.clone()) {
-                return Err(ApiError::unprocessable(
-                    &format!("{field}.id"),
-                    format!("assessable {id} appears more than once"),
-                ));
-            }
-            json::text(&format!("{field}.name"), &a.name, NAME_MAX)?;
-            Ok(Assessable {
-                id,
-                name: a.name,
-                kind: a.kind,
-                expected_start_date: a.expected_start_date,
-            })
+        .map(|a| check::AssessableDraft {
+            id: a.id,
+            name: a.name,
+            kind: a.kind,
+            expected_start_date: a.expected_start_date,
         })
-        .collect()
+        .collect();
+    Ok(check::assessables(drafts)?)
 }
 
-fn validate(offering: &Offering) -> Result<(), ApiError> {
-    json::text("offerings.name", &offering.name, NAME_MAX)?;
-    if offering.name.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "offerings.name",
-            "the name must not be empty",
-        ));
-    }
-    for (field, date) in [
-        ("offerings.start_date", offering.start_date),
-        ("offerings.end_date", offering.end_date),
-    ] {
-        if let Some(Err(range)) = date.map(domain::limits::check_date) {
-            return Err(ApiError::unprocessable(field, range.to_string()));
-        }
-    }
-    for (i, a) in offering.assessables.iter().enumerate() {
-        if let Some(Err(range)) = a.expected_start_date.map(domain::limits::check_date) {
-            return Err(ApiError::unprocessable(
-                &format!("offerings.assessables[{i}].expected_start_date"),
-                range.to_string(),
-            ));
-        }
-    }
-    if let (Some(start), Some(end)) = (offering.start_date, offering.end_date)
-        && end < start
-    {
-        return Err(ApiError::unprocessable(
-            "offerings.end_date",
-            "the end date is before the start date",
-        ));
-    }
-    Ok(())
-}
-
-/// What Moodle's course holds of an offering: its dates and visibility.
+/// An offering's id from the path.
 pub(crate) fn parse_id(id: String) -> Result<OfferingId, ApiError> {
     Ok(OfferingId::parse(id)?)
 }
@@ -218,15 +161,13 @@ async fn store(
     before: Option<Offering>,
     after: Offering,
 ) -> Result<Response, ApiError> {
-    validate(&after)?;
+    check::offering(&after)?;
     let status = if before.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    let app::sms_records::Save::Store { sync } =
-        app::sms_records::offering_save(before.as_ref(), &after)
-    else {
+    let Save::Store { sync } = offering_save(before.as_ref(), &after) else {
         if let Some(before) = before {
             return Ok(respond(status, before));
         }
@@ -292,19 +233,13 @@ pub async fn put_offering(
     store(&deps, before, after).await
 }
 
-/// Writes an offering over its unreadable stored record: what changed is not
-/// known, so its courses are synced as after a change of dates.
+/// Writes an offering over its unreadable stored record ([`offering_repair`]).
 async fn repair(deps: &Deps, after: Offering) -> Result<Response, ApiError> {
-    validate(&after)?;
+    check::offering(&after)?;
     deps.sis.save_offering(&after).await?;
-    enqueue(
-        deps,
-        &[Job::SyncOffering {
-            tenant: after.tenant.clone(),
-            offering: after.id.clone(),
-        }],
-    )
-    .await?;
+    if let Save::Store { sync: Some(job) } = offering_repair(&after) {
+        enqueue(deps, &[job]).await?;
+    }
     tracing::info!(offering = %after.id, "offering repaired");
     Ok(respond(StatusCode::OK, after))
 }

@@ -25,6 +25,66 @@ pub enum LinkChoice {
     },
 }
 
+/// A new course as a person asks for it (see [`LinkChoice::Create`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseDraft {
+    pub shortname: String,
+    pub fullname: String,
+    pub category: i64,
+}
+
+/// A link request of the wrong shape, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkRequestError {
+    /// Both a course to link and a course to create (`links.create`).
+    #[error("send course_id or create, not both")]
+    Both,
+    /// A new course's short or full name is empty or blank.
+    #[error("{field} must not be empty")]
+    EmptyName { field: &'static str },
+}
+
+impl LinkRequestError {
+    /// The request field the refusal is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Both => "links.create",
+            Self::EmptyName { field } => field,
+        }
+    }
+}
+
+impl LinkChoice {
+    /// How a request links: a course id or a course to create, not both; with
+    /// neither, the course whose ID number is the offering's id. A new
+    /// course's names must not be blank.
+    pub fn from_request(
+        course_id: Option<i64>,
+        create: Option<CourseDraft>,
+    ) -> Result<Self, LinkRequestError> {
+        match (course_id, create) {
+            (Some(_), Some(_)) => Err(LinkRequestError::Both),
+            (Some(id), None) => Ok(LinkChoice::CourseId(id)),
+            (None, Some(new)) => {
+                for (field, value) in [
+                    ("links.create.shortname", &new.shortname),
+                    ("links.create.fullname", &new.fullname),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(LinkRequestError::EmptyName { field });
+                    }
+                }
+                Ok(LinkChoice::Create {
+                    shortname: new.shortname,
+                    fullname: new.fullname,
+                    category: new.category,
+                })
+            }
+            (None, None) => Ok(LinkChoice::FindByIdnumber),
+        }
+    }
+}
+
 /// The ports linking uses.
 pub struct Courses<'a> {
     pub connections: &'a dyn ConnectionStore,

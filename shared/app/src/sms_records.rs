@@ -1,10 +1,11 @@
 //! What saving the SMS's new record of a learner or an offering comes to:
 //! nothing when its content is the same, else a save, and a sync job when a
 //! field a learning system holds a copy of changed. And the push jobs a new
-//! enrolment of an auto-push offering starts ([`auto_push_jobs`]).
+//! enrolment of an auto-push offering starts ([`auto_push_jobs`]). What makes
+//! a record valid is [`domain::sis::check`].
 
 use domain::Job;
-use domain::sis::{Learner, Offering};
+use domain::sis::{Enrolment, Learner, Offering};
 
 /// What to do with a record the SMS sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +74,47 @@ pub fn offering_save(before: Option<&Offering>, after: &Offering) -> Save {
             }),
         },
         None => Save::Store { sync: None },
+    }
+}
+
+/// Writing `after` over a stored record of the offering that could not be
+/// read (the repair): what changed is not known, so it is stored and its
+/// courses are synced as after a change of dates.
+pub fn offering_repair(after: &Offering) -> Save {
+    Save::Store {
+        sync: Some(Job::SyncOffering {
+            tenant: after.tenant.clone(),
+            offering: after.id.clone(),
+        }),
+    }
+}
+
+/// What to do with an enrolment the SMS sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolmentSave {
+    /// Its content is the stored one's: nothing is written or queued.
+    Unchanged,
+    /// Store it; when `auto_push`, queue the offering's [`auto_push_jobs`].
+    Store { auto_push: bool },
+}
+
+/// Saving `after` over `before` (none: a new enrolment): only a new, active
+/// enrolment goes on to Moodle by itself (the offering's auto-push); a change
+/// of an existing one waits for the next push.
+pub fn enrolment_save(before: Option<&Enrolment>, after: &Enrolment) -> EnrolmentSave {
+    match before {
+        Some(before)
+            if Enrolment {
+                updated_at: after.updated_at,
+                ..before.clone()
+            } == *after =>
+        {
+            EnrolmentSave::Unchanged
+        }
+        Some(_) => EnrolmentSave::Store { auto_push: false },
+        None => EnrolmentSave::Store {
+            auto_push: after.state.is_active(),
+        },
     }
 }
 

@@ -2,9 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use app::sms_records::{Save, learner_save, offering_save};
+use app::sms_records::{
+    EnrolmentSave, Save, enrolment_save, learner_save, offering_repair, offering_save,
+};
 use chrono::{NaiveDate, TimeDelta, Utc};
-use domain::sis::{Learner, Offering, OfferingStatus};
+use domain::sis::{Enrolment, EnrolmentState, Learner, Offering, OfferingStatus};
 use domain::{Job, LearnerCode, OfferingId, TenantId};
 
 fn learner() -> Learner {
@@ -156,6 +158,66 @@ fn an_offerings_dates_or_status_go_to_its_courses_and_its_name_is_only_stored() 
     assert_eq!(
         offering_save(Some(&before), &renamed),
         Save::Store { sync: None }
+    );
+}
+
+#[test]
+fn a_repaired_offering_is_stored_and_its_courses_are_synced() {
+    let after = offering();
+    assert_eq!(
+        offering_repair(&after),
+        Save::Store {
+            sync: Some(Job::SyncOffering {
+                tenant: after.tenant.clone(),
+                offering: after.id.clone(),
+            })
+        }
+    );
+}
+
+fn enrolment(state: EnrolmentState) -> Enrolment {
+    Enrolment {
+        tenant: TenantId::parse("acme").unwrap(),
+        learner: LearnerCode::parse("L1").unwrap(),
+        offering: OfferingId::parse("OCC-1").unwrap(),
+        state,
+        start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+        session_date: None,
+        updated_at: Utc::now(),
+    }
+}
+
+#[test]
+fn only_a_new_active_enrolment_is_auto_pushed_and_the_same_one_again_changes_nothing() {
+    for (state, auto_push) in [
+        (EnrolmentState::NotCalled, true),
+        (EnrolmentState::InProgress, true),
+        (EnrolmentState::Completed, false),
+        (EnrolmentState::Withdrawn, false),
+    ] {
+        assert_eq!(
+            enrolment_save(None, &enrolment(state)),
+            EnrolmentSave::Store { auto_push },
+            "{state:?}"
+        );
+    }
+    let before = enrolment(EnrolmentState::NotCalled);
+    let again = Enrolment {
+        updated_at: before.updated_at + TimeDelta::hours(1),
+        ..before.clone()
+    };
+    assert_eq!(
+        enrolment_save(Some(&before), &again),
+        EnrolmentSave::Unchanged
+    );
+    let called = Enrolment {
+        state: EnrolmentState::InProgress,
+        session_date: NaiveDate::from_ymd_opt(2027, 2, 3),
+        ..again
+    };
+    assert_eq!(
+        enrolment_save(Some(&before), &called),
+        EnrolmentSave::Store { auto_push: false }
     );
 }
 

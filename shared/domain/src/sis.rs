@@ -9,6 +9,8 @@ use crate::ids::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod check;
+
 /// A person in the SMS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Learner {
