@@ -9,7 +9,7 @@
 use crate::Deps;
 use crate::error::ApiError;
 use crate::json::Query;
-use app::results::{Results, ResultsError};
+use app::results::{ResultRef, Results, ResultsError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
@@ -20,8 +20,8 @@ use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Most results one list returns (and the default).
-pub const MAX_LIMIT: usize = 500;
+/// Most results one list returns.
+pub const MAX_LIMIT: usize = app::results::MAX_LIST;
 
 /// What the results and mapping routes need beyond [`Deps`].
 #[derive(Clone)]
@@ -78,6 +78,8 @@ pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<
 pub(crate) fn api_error(error: ResultsError) -> ApiError {
     match error {
         ResultsError::Store(e) => e.into(),
+        ResultsError::BadId(e) => e.into(),
+        e @ ResultsError::BadState { .. } => ApiError::bad_request("state", e.to_string()),
         ResultsError::Mapping(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unmappable",
@@ -191,16 +193,8 @@ pub async fn list_results(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<ResultView>>, ApiError> {
     let connection = moodle_connection_id(&deps, &tenant, connection).await?;
-    let state = match query.state.as_deref() {
-        None => ReviewState::Ready,
-        Some(s) => ReviewState::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "state",
-                format!("{s} is not a review state: use ready, error or done"),
-            )
-        })?,
-    };
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let state = app::results::review_state(query.state.as_deref()).map_err(api_error)?;
+    let limit = app::results::list_limit(query.limit);
     let found = use_case(&deps, &results)
         .list(&tenant, &connection, state, limit)
         .await
@@ -228,11 +222,8 @@ fn result_ids(
     learner: String,
     assessable: String,
 ) -> Result<(OfferingId, LearnerCode, AssessableId), ApiError> {
-    Ok((
-        OfferingId::parse(id)?,
-        LearnerCode::parse(learner)?,
-        AssessableId::parse(assessable)?,
-    ))
+    let r = ResultRef::parse(id, learner, assessable).map_err(api_error)?;
+    Ok((r.offering, r.learner, r.assessable))
 }
 
 /// The type and dates a person may change; fields left out stay as they are.
@@ -377,16 +368,8 @@ pub async fn list_completions(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<CompletionView>>, ApiError> {
     let connection = moodle_connection_id(&deps, &tenant, connection).await?;
-    let state = match query.state.as_deref() {
-        None => ReviewState::Ready,
-        Some(s) => ReviewState::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "state",
-                format!("{s} is not a review state: use ready, error or done"),
-            )
-        })?,
-    };
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let state = app::results::review_state(query.state.as_deref()).map_err(api_error)?;
+    let limit = app::results::list_limit(query.limit);
     let found = use_case(&deps, &results)
         .list_completions(&tenant, &connection, state, limit)
         .await

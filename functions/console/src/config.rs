@@ -11,6 +11,9 @@ use cloud::config::{self as var, ConfigError, Queues, Tables, Vars};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub tables: Tables,
+    /// The queues its screens start work on: a results download
+    /// (`RESULTS_FETCH_QUEUE_URL`) and a delivery resent now (`DELIVERIES_QUEUE_URL`).
+    pub queues: Queues,
     /// `SECRET_PREFIX`: connection secrets live under it (the connection test reads them).
     pub secret_prefix: String,
     /// `API_KEY_PEPPER_SECRET`: the secret API keys are hashed with (sign-in checks a key).
@@ -34,6 +37,8 @@ impl Config {
         var::DATA_TABLE,
         var::RUNS_TABLE,
         var::DELIVERIES_TABLE,
+        var::RESULTS_FETCH_QUEUE_URL,
+        var::DELIVERIES_QUEUE_URL,
         var::SECRET_PREFIX,
         var::API_KEY_PEPPER_SECRET,
         var::RUN_HISTORY_DAYS,
@@ -68,6 +73,10 @@ impl Config {
         let vars = Vars::new(Self::VARIABLES, lookup);
         Ok(Self {
             tables: vars.tables()?,
+            queues: vars.queues(&[
+                domain::QueueRole::ResultsFetch,
+                domain::QueueRole::Deliveries,
+            ])?,
             secret_prefix: vars.secret_prefix()?,
             api_key_pepper_secret: vars.required(var::API_KEY_PEPPER_SECRET)?,
             run_history_days: vars.run_history_days()?,
@@ -81,7 +90,7 @@ impl Config {
     pub fn api(&self) -> api::Config {
         api::Config {
             tables: self.tables.clone(),
-            queues: Queues::default(),
+            queues: self.queues.clone(),
             secret_prefix: self.secret_prefix.clone(),
             api_key_pepper_secret: self.api_key_pepper_secret.clone(),
             run_history_days: self.run_history_days,
@@ -100,6 +109,8 @@ mod tests {
             ("DATA_TABLE", "d"),
             ("RUNS_TABLE", "r"),
             ("DELIVERIES_TABLE", "l"),
+            ("RESULTS_FETCH_QUEUE_URL", "https://sqs/results"),
+            ("DELIVERIES_QUEUE_URL", "https://sqs/deliveries"),
             ("SECRET_PREFIX", "s/connections"),
             ("API_KEY_PEPPER_SECRET", "s/pepper"),
         ]

@@ -4,8 +4,10 @@
 //! the api's routes call: never copies of the api's handlers.
 
 pub mod config;
+pub mod deliveries;
 pub mod error;
 pub mod pages;
+pub mod results;
 pub mod session;
 pub mod views;
 
@@ -82,6 +84,8 @@ pub fn app(state: ConsoleState) -> Router {
         )
         .route("/console/connections/{id}/runs/{run}", get(pages::run))
         .route("/console/runs", get(pages::runs))
+        .merge(results::routes())
+        .merge(deliveries::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .route("/console/{*rest}", axum::routing::any(pages::not_found))
         .layer(axum::middleware::map_response(pages::no_store))

@@ -34,9 +34,9 @@ pub const NAV: &[NavItem] = &[
         coming: true,
     },
     NavItem {
-        href: "/console/coming/results",
+        href: "/console/results",
         label: "Results",
-        coming: true,
+        coming: false,
     },
     NavItem {
         href: "/console/runs",
@@ -44,9 +44,9 @@ pub const NAV: &[NavItem] = &[
         coming: false,
     },
     NavItem {
-        href: "/console/coming/deliveries",
+        href: "/console/deliveries",
         label: "Deliveries",
-        coming: true,
+        coming: false,
     },
     NavItem {
         href: "/console/coming/coursekey",

@@ -44,6 +44,24 @@ pub enum ResultsError {
     },
     #[error("the tenant has no enabled SMS connection to save results to")]
     NoSms,
+    /// A request named a result by something that is not an id.
+    #[error(transparent)]
+    BadId(#[from] domain::IdError),
+    /// A list asked for a state results are never in.
+    #[error("{state} is not a review state: use ready, error or done")]
+    BadState { state: String },
+}
+
+impl ResultsError {
+    /// The request's field this error is about, when it is about one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ResultsError::BadId(e) => Some(e.field()),
+            ResultsError::BadState { .. } => Some("state"),
+            ResultsError::Mapping(_) => Some("activities"),
+            _ => None,
+        }
+    }
 }
 
 impl Retryable for ResultsError {
