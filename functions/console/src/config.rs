@@ -22,6 +22,9 @@ pub struct Config {
     /// `CONSOLE_SESSION_HOURS` (optional tuning, not set by the template): how long a
     /// sign-in lasts (default 8, 1 to 24).
     pub session_hours: u32,
+    /// The queues it sends to: DELIVERIES_QUEUE_URL (a saved LLN assessment is
+    /// delivered to the SMS).
+    pub queues: Queues,
 }
 
 /// `CONSOLE_SESSION_HOURS`.
@@ -38,6 +41,7 @@ impl Config {
         var::API_KEY_PEPPER_SECRET,
         var::RUN_HISTORY_DAYS,
         var::ALLOW_INTERNAL_URLS,
+        var::DELIVERIES_QUEUE_URL,
         CONSOLE_SESSION_HOURS,
     ];
 
@@ -73,15 +77,16 @@ impl Config {
             run_history_days: vars.run_history_days()?,
             egress: vars.egress()?,
             session_hours,
+            queues: vars.queues(&[domain::QueueRole::Deliveries])?,
         })
     }
 
     /// The api's config for its composition root: the same tables, secrets and
-    /// egress, and no queue.
+    /// egress, and only the deliveries queue.
     pub fn api(&self) -> api::Config {
         api::Config {
             tables: self.tables.clone(),
-            queues: Queues::default(),
+            queues: self.queues.clone(),
             secret_prefix: self.secret_prefix.clone(),
             api_key_pepper_secret: self.api_key_pepper_secret.clone(),
             run_history_days: self.run_history_days,
@@ -102,6 +107,7 @@ mod tests {
             ("DELIVERIES_TABLE", "l"),
             ("SECRET_PREFIX", "s/connections"),
             ("API_KEY_PEPPER_SECRET", "s/pepper"),
+            ("DELIVERIES_QUEUE_URL", "http://127.0.0.1:1/q/deliveries"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -115,6 +121,11 @@ mod tests {
         let config = Config::from_lookup(vars(&[])).unwrap();
         assert_eq!(config.session_hours, 8);
         assert_eq!(config.api().tables.data, "d");
+        assert_eq!(
+            config.api().queues.deliveries.as_deref(),
+            Some("http://127.0.0.1:1/q/deliveries")
+        );
+        assert_eq!(config.api().queues.enrolment_push, None);
         let config = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "2")])).unwrap();
         assert_eq!(config.session_hours, 2);
         let error = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "48")])).unwrap_err();
