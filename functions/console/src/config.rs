@@ -2,8 +2,8 @@
 //! at init. It reads no other variable.
 //!
 //! The console builds its dependencies with the api's composition root
-//! ([`api::AppState::from_aws`]), so it reads what that root needs of the stack
-//! except the queues: no screen of the console sends a job yet.
+//! ([`api::AppState::from_aws`]), so it reads what that root needs of the stack,
+//! and of the queues only those its screens send to.
 
 use cloud::config::{self as var, ConfigError, Queues, Tables, Vars};
 
@@ -12,7 +12,8 @@ use cloud::config::{self as var, ConfigError, Queues, Tables, Vars};
 pub struct Config {
     pub tables: Tables,
     /// The queues its screens start work on: a results download
-    /// (`RESULTS_FETCH_QUEUE_URL`) and a delivery resent now (`DELIVERIES_QUEUE_URL`).
+    /// (`RESULTS_FETCH_QUEUE_URL`), a delivery resent now and a saved LLN
+    /// assessment delivered to the SMS (`DELIVERIES_QUEUE_URL`).
     pub queues: Queues,
     /// `SECRET_PREFIX`: connection secrets live under it (the connection test reads them).
     pub secret_prefix: String,
@@ -86,7 +87,7 @@ impl Config {
     }
 
     /// The api's config for its composition root: the same tables, secrets and
-    /// egress, and no queue.
+    /// egress, and only the deliveries queue.
     pub fn api(&self) -> api::Config {
         api::Config {
             tables: self.tables.clone(),
@@ -126,6 +127,11 @@ mod tests {
         let config = Config::from_lookup(vars(&[])).unwrap();
         assert_eq!(config.session_hours, 8);
         assert_eq!(config.api().tables.data, "d");
+        assert_eq!(
+            config.api().queues.deliveries.as_deref(),
+            Some("https://sqs/deliveries")
+        );
+        assert_eq!(config.api().queues.enrolment_push, None);
         let config = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "2")])).unwrap();
         assert_eq!(config.session_hours, 2);
         let error = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "48")])).unwrap_err();

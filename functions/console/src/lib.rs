@@ -6,6 +6,7 @@
 pub mod config;
 pub mod deliveries;
 pub mod error;
+pub mod lln;
 pub mod pages;
 pub mod results;
 pub mod session;
@@ -86,6 +87,7 @@ pub fn app(state: ConsoleState) -> Router {
         .route("/console/runs", get(pages::runs))
         .merge(results::routes())
         .merge(deliveries::routes())
+        .merge(lln::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .route("/console/{*rest}", axum::routing::any(pages::not_found))
         .layer(axum::middleware::map_response(pages::no_store))

@@ -54,9 +54,9 @@ pub const NAV: &[NavItem] = &[
         coming: true,
     },
     NavItem {
-        href: "/console/coming/lln",
+        href: "/console/lln",
         label: "LLN",
-        coming: true,
+        coming: false,
     },
 ];
 

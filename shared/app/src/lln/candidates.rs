@@ -28,6 +28,17 @@ pub struct CandidateView {
     pub out_of_sync: Vec<FieldDiff>,
 }
 
+/// What "create candidate" would push for a learner (see [`Lln::candidate_preview`]).
+#[derive(Debug, Clone)]
+pub struct CandidatePreview {
+    pub connection: ConnectionId,
+    pub learner: domain::sis::Learner,
+    /// The fields with the default username, or every issue at once.
+    pub fields: Result<CandidateFields, lln::CandidateIssues>,
+    /// The candidate the learner already has in this connection.
+    pub existing: Option<LlnInvitation>,
+}
+
 impl Lln {
     /// Creates the learner's candidate in the tool (LLN-15..20, LLN-08): every
     /// missing required field listed at once; the username as given, else the
@@ -56,17 +67,7 @@ impl Lln {
                 candidate: existing.candidate.candidate_id.to_string(),
             });
         }
-        // Shared with another candidate of this connection (the tool refusing the
-        // email as a username is handled after the create, below).
-        let email_unique = match person.email.as_deref().map(str::trim) {
-            Some(email) if !email.is_empty() => self
-                .store
-                .invitations_with_email(tenant, &connection.id, email)
-                .await?
-                .iter()
-                .all(|i| i.candidate.learner == *learner),
-            _ => true,
-        };
+        let email_unique = self.email_unique(&connection, &person).await?;
         let rule = match username {
             Some(given) => UsernameRule::Given(given),
             None => UsernameRule::Default { email_unique },
@@ -112,6 +113,51 @@ impl Lln {
         .await?;
         tracing::info!(candidate = %remote.id, "LLN candidate created");
         Ok(invitation)
+    }
+
+    /// Whether the learner's email is shared with no other candidate of the
+    /// connection (the tool refusing the email as a username is handled after a
+    /// create): the default username is then the email, else `Firstname.Surname`.
+    async fn email_unique(
+        &self,
+        connection: &Connection,
+        person: &domain::sis::Learner,
+    ) -> Result<bool, LlnFlowError> {
+        Ok(match person.email.as_deref().map(str::trim) {
+            Some(email) if !email.is_empty() => self
+                .store
+                .invitations_with_email(&connection.tenant, &connection.id, email)
+                .await?
+                .iter()
+                .all(|i| i.candidate.learner == person.code),
+            _ => true,
+        })
+    }
+
+    /// What "create candidate" would push for a learner, before anything is
+    /// sent (the console's create screen): the learner, the fields with the
+    /// default username (as [`Lln::create_candidate`] chooses it), or every
+    /// missing or invalid field at once; and the candidate it already has.
+    pub async fn candidate_preview(
+        &self,
+        tenant: &TenantId,
+        named: Option<&ConnectionId>,
+        learner: &LearnerCode,
+    ) -> Result<CandidatePreview, LlnFlowError> {
+        let connection = self.connection(tenant, named).await?;
+        let person = self.learner(tenant, learner).await?;
+        let existing = self
+            .store
+            .invitation(tenant, &connection.id, learner)
+            .await?;
+        let email_unique = self.email_unique(&connection, &person).await?;
+        let fields = lln::candidate_fields(&person, UsernameRule::Default { email_unique });
+        Ok(CandidatePreview {
+            connection: connection.id,
+            learner: person,
+            fields,
+            existing,
+        })
     }
 
     pub(super) async fn create_or_adopt(

@@ -21,7 +21,7 @@ mod service;
 
 pub use assessments::{AssessmentEdit, AssessmentReport};
 pub use bulk::{BULK_PUSH_CONCURRENCY, BulkFailure, BulkReport, BulkRow};
-pub use candidates::CandidateView;
+pub use candidates::{CandidatePreview, CandidateView};
 pub use downloads::{SaveReport, delivery_payload};
 pub use error::LlnFlowError;
 pub use reports::{SummaryFilter, SummaryRow, api_log_ndjson, csv_field, summary_csv};

@@ -72,6 +72,56 @@ async fn usernames_default_to_the_email_then_firstname_surname_or_are_given() {
 }
 
 #[tokio::test]
+async fn the_preview_lists_every_issue_and_the_default_username_without_pushing() {
+    let w = world(vec![]).await;
+    let mut bare = learner("L9", "", " ", None);
+    bare.date_of_birth = None;
+    w.sis.save_learner(&bare).await.unwrap();
+    let preview = w
+        .lln
+        .candidate_preview(&t(), None, &code("L9"))
+        .await
+        .unwrap();
+    assert_eq!(
+        preview.fields.unwrap_err().fields(),
+        vec!["family_name", "date_of_birth", "email"]
+    );
+    let preview = w
+        .lln
+        .candidate_preview(&t(), None, &code("L1"))
+        .await
+        .unwrap();
+    assert_eq!(preview.fields.unwrap().username, "greg@example.com");
+    assert!(preview.existing.is_none());
+    w.lln
+        .create_candidate(&t(), None, &code("L1"), None, at(10))
+        .await
+        .unwrap();
+    // L2 shares L1's email: the preview defaults to Firstname.Surname, as the create does.
+    w.sis
+        .save_learner(&learner("L2", "Ana", "Ruiz", Some("GREG@example.com")))
+        .await
+        .unwrap();
+    let preview = w
+        .lln
+        .candidate_preview(&t(), None, &code("L2"))
+        .await
+        .unwrap();
+    assert_eq!(preview.fields.unwrap().username, "Ana.Ruiz");
+    let again = w
+        .lln
+        .candidate_preview(&t(), None, &code("L1"))
+        .await
+        .unwrap();
+    assert!(again.existing.is_some(), "the candidate it already has");
+    assert_eq!(
+        w.tool.candidates.lock().unwrap().len(),
+        1,
+        "preview pushes nothing"
+    );
+}
+
+#[tokio::test]
 async fn a_username_taken_in_the_tool_falls_back_to_firstname_surname() {
     let w = world(vec![]).await;
     // Someone created in the tool's own screens uses Greg's email as a username.

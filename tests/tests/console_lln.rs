@@ -1,0 +1,729 @@
+//! The console's LLN screens in a real browser (headless Chromium over
+//! WebDriver) over the local stack: moto with IAM enforced, the OCSAT simulator
+//! through the real connector and the SMS simulator. A candidate with missing
+//! fields is refused naming each, then candidates are created (the default
+//! username and an edited one); a learner changed in the SMS shows Out of sync
+//! and is updated; the bulk grid pushes the one ticked candidate and leaves
+//! the other flagged; a results download with an Ok and an Error row is cancelled
+//! (nothing stored, the date not moved), then downloaded again and saved (the
+//! assessment stored, the date advanced); a viewer sees no change button. Each
+//! step asserts on the page and on what is stored; each screen is saved under
+//! target/console-screenshots.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{TimeDelta, Utc};
+use domain::connection::{ConnectionSettings, SmsSettings};
+use domain::lln::AssessmentId;
+use domain::ports::{ApiKeyStore, ConnectionStore, LlnStore, Role};
+use domain::{Connection, ConnectionId, LearnerCode, TenantId};
+use fantoccini::Locator;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use simulators::ocsat::{OcsatSim, SimAssessment};
+use simulators::sms::SmsSim;
+use tests::browser::Browser;
+
+const SMS_SECRET: &str = "whsec_console_lln_sms";
+const CLIENT_SECRET: &str = "ocsat-client-secret-console-4711";
+const API_KEY: &str = "ocsat-api-key-console-0815";
+
+fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+fn code(c: &str) -> LearnerCode {
+    LearnerCode::parse(c).unwrap()
+}
+
+/// A key of `role` for `tenant`, saved as create-api-key saves it.
+async fn key_with_role(
+    system: &devstack::runner::LocalSystem,
+    tenant: &TenantId,
+    role: Role,
+) -> String {
+    let stores = system.stores();
+    let pepper = stores
+        .secrets
+        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    let key = devstack::new_api_key();
+    stores
+        .api_keys
+        .save_key_as(
+            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
+            tenant,
+            "console lln test",
+            role,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    key
+}
+
+/// Signs in through the form.
+async fn sign_in(browser: &Browser, base: &str, key: &str) {
+    let c = &browser.client;
+    c.goto(&format!("{base}/console/sign-in")).await.unwrap();
+    c.find(Locator::Css("#api_key"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/connections"
+    );
+}
+
+/// The text of the element `css` selects, once the page after a click is there
+/// (a form's answer may still be loading: a vanished element is looked up again).
+async fn text(browser: &Browser, css: &str) -> String {
+    let mut last = None;
+    for _ in 0..50 {
+        match browser.client.find(Locator::Css(css)).await {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e.to_string()),
+            },
+            Err(e) => last = Some(e.to_string()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css}: {last:?}")
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn value(browser: &Browser, css: &str) -> String {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn api(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let response = http
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_console() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sms_sim = SmsSim::new(SMS_SECRET);
+    let sms_server = sms_sim.start().await.unwrap();
+    let ocsat = OcsatSim::new("lb-console", CLIENT_SECRET, API_KEY);
+    let ocsat_server = ocsat.start().await.unwrap();
+    let sms = Connection {
+        tenant: acme(),
+        id: ConnectionId::parse("sms-main").unwrap(),
+        name: "SMS".into(),
+        base_url: format!("{}/results", sms_server.base_url),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Sms(SmsSettings::default()),
+    };
+    stores.connections.save_connection(&sms).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &sms.secret_name(&system.config.secret_prefix),
+            &SecretString::from(SMS_SECRET),
+        )
+        .await
+        .unwrap();
+    let base = tests::serve(system.api_router().await.unwrap()).await;
+    let admin = tests::api_key(&system, &acme()).await;
+    let http = reqwest::Client::new();
+    let (status, body) = api(
+        &http,
+        &base,
+        &admin,
+        reqwest::Method::POST,
+        "/v1/connections",
+        json!({
+            "id": "ocsat", "kind": "ocsat", "name": "OCSAT",
+            "base_url": format!("{}/api/v1", ocsat_server.base_url),
+            "settings": {
+                "auth_url": format!("{}/oauth2/token", ocsat_server.base_url),
+                "client_id": "lb-console",
+                "default_staff": "STAFF-7",
+                "default_assessment_status": "Received",
+            },
+            "secret": CLIENT_SECRET,
+            "secrets": {"api_key": API_KEY},
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let ocsat_id = ConnectionId::parse("ocsat").unwrap();
+    // Learners, through the SMS API: L3 lacks surname, date of birth and email.
+    for (code, learner) in [
+        (
+            "L1",
+            json!({"given_name": "Greg", "family_name": "Abbott", "email": "greg@example.com", "date_of_birth": "2001-05-06"}),
+        ),
+        (
+            "L2",
+            json!({"given_name": "Ana", "family_name": "Ruiz", "email": "ana@example.com", "date_of_birth": "2000-01-02"}),
+        ),
+        ("L3", json!({"given_name": "Kim"})),
+    ] {
+        let (status, body) = api(
+            &http,
+            &base,
+            &admin,
+            reqwest::Method::PUT,
+            &format!("/v1/learners/{code}"),
+            learner,
+        )
+        .await;
+        assert!(status == 200 || status == 201, "{status} {body}");
+    }
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(&browser, &base, &admin).await;
+    c.find(Locator::LinkText("LLN"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&browser, "#lln-connection").await.contains("OCSAT"));
+
+    // API logging on, from the API log screen.
+    c.goto(&format!("{base}/console/lln/log")).await.unwrap();
+    assert!(text(&browser, "#logging-state").await.contains("off"));
+    click(&browser, "#switch-logging").await;
+    assert!(text(&browser, "#logging-state").await.contains("on"));
+    c.goto(&format!("{base}/console/lln")).await.unwrap();
+
+    // 1. A learner with missing fields: each listed by name with what to fix;
+    // Create is refused naming them, and nothing is stored or pushed.
+    c.find(Locator::Css("#learner"))
+        .await
+        .unwrap()
+        .send_keys("L3")
+        .await
+        .unwrap();
+    click(&browser, "#check-learner").await;
+    let missing = text(&browser, "#missing").await;
+    for field in ["family_name", "date_of_birth", "email"] {
+        assert!(missing.contains(field), "{field} named: {missing}");
+    }
+    assert!(
+        missing.contains("Surname") && missing.contains("in the SMS"),
+        "{missing}"
+    );
+    click(&browser, "#create-candidate").await;
+    let refused = text(&browser, "#missing").await;
+    for field in ["family_name", "date_of_birth", "email"] {
+        assert!(refused.contains(field), "{field} named: {refused}");
+    }
+    assert!(
+        stores
+            .lln
+            .invitation(&acme(), &ocsat_id, &code("L3"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(ocsat.candidates().is_empty(), "nothing pushed");
+    browser.screenshot("lln-create-missing").await;
+
+    // Created with the default username (the email), then one with an edited one.
+    c.goto(&format!("{base}/console/lln/candidates/new?learner=L1"))
+        .await
+        .unwrap();
+    assert_eq!(value(&browser, "#username").await, "greg@example.com");
+    browser.screenshot("lln-create").await;
+    click(&browser, "#create-candidate").await;
+    assert!(text(&browser, "#notice").await.contains("created"));
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/lln/candidates/L1"
+    );
+    let l1 = stores
+        .lln
+        .invitation(&acme(), &ocsat_id, &code("L1"))
+        .await
+        .unwrap()
+        .expect("L1's candidate stored");
+    assert_eq!(l1.candidate.username, "greg@example.com");
+    assert_eq!(l1.staff.as_deref(), Some("STAFF-7"));
+    assert_eq!(
+        text(&browser, "#candidate-id").await,
+        l1.candidate.candidate_id.to_string()
+    );
+    let sim_l1 = ocsat.candidate(l1.candidate.candidate_id.as_str()).unwrap();
+    assert_eq!(sim_l1.external_id.as_deref(), Some("L1"));
+    c.goto(&format!("{base}/console/lln/candidates/new?learner=L2"))
+        .await
+        .unwrap();
+    let field = c.find(Locator::Css("#username")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("ana.ruiz.2000").await.unwrap();
+    click(&browser, "#create-candidate").await;
+    let l2 = stores
+        .lln
+        .invitation(&acme(), &ocsat_id, &code("L2"))
+        .await
+        .unwrap()
+        .expect("L2's candidate stored");
+    assert_eq!(l2.candidate.username, "ana.ruiz.2000");
+
+    // 2. A learner changed in the SMS: Out of sync, field by field; updated.
+    let (status, body) = api(
+        &http,
+        &base,
+        &admin,
+        reqwest::Method::PATCH,
+        "/v1/learners/L1",
+        json!({"given_name": "Gregory"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    c.goto(&format!("{base}/console/lln/candidates/L1"))
+        .await
+        .unwrap();
+    assert!(
+        text(&browser, "#out-of-sync-alert")
+            .await
+            .contains("Out of sync")
+    );
+    let row = text(&browser, "tr[data-field=given_name]").await;
+    assert!(
+        row.contains("Gregory") && row.contains("Greg") && row.contains("Out of sync"),
+        "{row}"
+    );
+    assert!(
+        text(&browser, "tr[data-field=family_name]")
+            .await
+            .contains("Same")
+    );
+    browser.screenshot("lln-candidate-out-of-sync").await;
+    click(&browser, "#update-candidate").await;
+    assert!(text(&browser, "#notice").await.contains("updated"));
+    assert!(text(&browser, "#in-sync").await.contains("In sync"));
+    assert_eq!(
+        ocsat
+            .candidate(l1.candidate.candidate_id.as_str())
+            .unwrap()
+            .given_name
+            .as_deref(),
+        Some("Gregory")
+    );
+
+    // 4. The bulk update grid: both changed learners ticked; L2 unticked is left
+    // out (flagged, offered again), L1 pushed.
+    for (learner, patch) in [
+        ("L1", json!({"family_name": "Abbott-Smith"})),
+        ("L2", json!({"given_name": "Anna"})),
+    ] {
+        let (status, body) = api(
+            &http,
+            &base,
+            &admin,
+            reqwest::Method::PATCH,
+            &format!("/v1/learners/{learner}"),
+            patch,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    c.goto(&format!("{base}/console/lln/bulk")).await.unwrap();
+    for learner in ["L1", "L2"] {
+        assert!(
+            text(&browser, &format!("tr[data-learner={learner}]"))
+                .await
+                .contains("Ok")
+        );
+        assert!(
+            c.find(Locator::Css(&format!("#use-{learner}")))
+                .await
+                .unwrap()
+                .prop("checked")
+                .await
+                .unwrap()
+                .as_deref()
+                == Some("true"),
+            "{learner} ticked"
+        );
+    }
+    browser.screenshot("lln-bulk").await;
+    click(&browser, "#use-L2").await;
+    click(&browser, "#push-updates").await;
+    assert_eq!(text(&browser, "#pushed").await, "L1");
+    assert_eq!(text(&browser, "#excluded").await, "L2");
+    assert!(
+        text(&browser, "tr[data-learner=L2]")
+            .await
+            .contains("left out"),
+        "L2 stays in the grid, flagged"
+    );
+    assert!(
+        c.find(Locator::Css("tr[data-learner=L1]")).await.is_err(),
+        "L1 pushed: no longer changed"
+    );
+    assert_eq!(
+        ocsat
+            .candidate(l1.candidate.candidate_id.as_str())
+            .unwrap()
+            .family_name,
+        "Abbott-Smith"
+    );
+    assert_eq!(
+        ocsat
+            .candidate(l2.candidate.candidate_id.as_str())
+            .unwrap()
+            .given_name
+            .as_deref(),
+        Some("Ana")
+    );
+    assert!(
+        stores
+            .lln
+            .invitation(&acme(), &ocsat_id, &code("L2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .candidate
+            .needs_update,
+        "L2 flagged for the next bulk update"
+    );
+    browser.screenshot("lln-bulk-pushed").await;
+
+    // 3. Get results: an Ok row (L1's) and an Error row (a candidate made in
+    // OCSAT's own screens, the reason written out). Cancel stores nothing.
+    let done = Utc::now() - TimeDelta::hours(3);
+    ocsat.add_assessment(SimAssessment::core_skills(
+        "a-1",
+        l1.candidate.candidate_id.to_string(),
+        done,
+    ));
+    let walk_in =
+        ocsat.add_candidate_in_ui("walkin", "walk@in.example", "Walkin", None, None, done);
+    ocsat.add_assessment(SimAssessment::core_skills(
+        "a-3",
+        walk_in,
+        done + TimeDelta::minutes(2),
+    ));
+    c.goto(&format!("{base}/console/lln/downloads"))
+        .await
+        .unwrap();
+    assert!(text(&browser, "#last-check").await.starts_with("never"));
+    assert_eq!(value(&browser, "#modified_since").await, "");
+    click(&browser, "button#get-results").await;
+    let check_grid = || async {
+        assert!(
+            text(&browser, "tr[data-assessment=a-1]")
+                .await
+                .starts_with("Ok")
+        );
+        let error = text(&browser, "tr[data-assessment=a-3]").await;
+        assert!(
+            error.starts_with("Error") && error.contains("unknown to learnbridge"),
+            "the reason readable without hovering: {error}"
+        );
+        assert!(
+            text(&browser, "#counts")
+                .await
+                .contains("1 Ok, 1 Error, 0 Done")
+        );
+    };
+    check_grid().await;
+    browser.screenshot("lln-download").await;
+    click(&browser, "#cancel-download").await;
+    assert!(
+        text(&browser, "#download-state")
+            .await
+            .starts_with("Cancelled")
+    );
+    assert!(
+        c.find(Locator::Css("#save-results")).await.is_err(),
+        "a cancelled download cannot be saved"
+    );
+    assert!(
+        stores
+            .lln
+            .assessments(&acme(), &ocsat_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "cancel saves nothing"
+    );
+    assert_eq!(
+        stores.lln.modified_since(&acme(), &ocsat_id).await.unwrap(),
+        None,
+        "cancel leaves the date"
+    );
+
+    // The same again, then saved: the Ok assessment stored, the date advanced.
+    c.goto(&format!("{base}/console/lln/downloads"))
+        .await
+        .unwrap();
+    click(&browser, "button#get-results").await;
+    check_grid().await;
+    let download_url = c.current_url().await.unwrap();
+    click(&browser, "#save-results").await;
+    assert_eq!(text(&browser, "#download-state").await, "Saved");
+    let saved = stores.lln.assessments(&acme(), &ocsat_id).await.unwrap();
+    assert_eq!(saved.len(), 1, "only the Ok row is saved");
+    assert_eq!(saved[0].assessment.id, AssessmentId::parse("a-1").unwrap());
+    assert_eq!(saved[0].learner, code("L1"));
+    assert_eq!(saved[0].status.as_deref(), Some("Received"));
+    let since = stores
+        .lln
+        .modified_since(&acme(), &ocsat_id)
+        .await
+        .unwrap()
+        .expect("the date advanced");
+    assert!(since >= done);
+    browser.screenshot("lln-download-saved").await;
+    // The next Get results defaults to the last check's day in the tenant's zone.
+    let zone = {
+        use domain::ports::TenantSettingsStore;
+        stores
+            .tenants
+            .tenant_settings(&acme())
+            .await
+            .unwrap()
+            .zone()
+    };
+    c.goto(&format!("{base}/console/lln/downloads"))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&browser, "#modified_since").await,
+        zone.date_of(since).to_string()
+    );
+    // A day that is not one is refused naming the field, and nothing is downloaded.
+    c.execute(
+        "document.getElementById('modified_since').type = 'text'; document.getElementById('modified_since').value = '2026-13-01';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&browser, "button#get-results").await;
+    assert!(
+        text(&browser, ".field-error")
+            .await
+            .starts_with("modified_since:")
+    );
+
+    // 5. The assessment: its defaults, then status, staff and comment edited; its report.
+    c.goto(&format!("{base}/console/lln/candidates/L1"))
+        .await
+        .unwrap();
+    click(&browser, "tr[data-assessment=a-1] a").await;
+    assert_eq!(value(&browser, "#status").await, "Received");
+    assert_eq!(value(&browser, "#staff").await, "STAFF-7");
+    assert!(text(&browser, "#skill-results").await.contains("Reading"));
+    for (css, typed) in [
+        ("#status", "Reviewed"),
+        ("#staff", "STAFF-9"),
+        ("#follow_up_comment", "Call to discuss numeracy support"),
+    ] {
+        let input = c.find(Locator::Css(css)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(typed).await.unwrap();
+    }
+    click(&browser, "#save-assessment").await;
+    assert_eq!(text(&browser, "#notice").await, "Saved.");
+    let edited = stores
+        .lln
+        .assessment(&acme(), &ocsat_id, &AssessmentId::parse("a-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            edited.status.as_deref(),
+            edited.staff.as_deref(),
+            edited.follow_up_comment.as_deref()
+        ),
+        (
+            Some("Reviewed"),
+            Some("STAFF-9"),
+            Some("Call to discuss numeracy support")
+        )
+    );
+    browser.screenshot("lln-assessment").await;
+    click(&browser, "#report-link").await;
+    assert_eq!(
+        text(&browser, "#report-comment").await,
+        "Call to discuss numeracy support"
+    );
+    assert!(text(&browser, "#report-facts").await.contains("L1"));
+    browser.screenshot("lln-assessment-report").await;
+
+    // 6. The summary (filtered, and its CSV), the history, the API log.
+    c.goto(&format!("{base}/console/lln/reports/summary"))
+        .await
+        .unwrap();
+    assert!(
+        text(&browser, "tr[data-learner=L1]")
+            .await
+            .contains("Core Skills Profile for Adults")
+    );
+    assert!(text(&browser, "tr[data-learner=L2]").await.contains("L2"));
+    browser.screenshot("lln-summary").await;
+    let cookie = format!(
+        "lb_console={}",
+        c.get_named_cookie("lb_console").await.unwrap().value()
+    );
+    let csv = |query: &'static str| {
+        let (http, base, cookie) = (http.clone(), base.clone(), cookie.clone());
+        async move {
+            let response = http
+                .get(format!("{base}/console/lln/reports/summary?{query}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/csv")
+            );
+            response.text().await.unwrap()
+        }
+    };
+    let all = csv("format=csv").await;
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 3, "header, L1's assessment, L2: {all}");
+    assert!(lines[0].starts_with("learner,given_name,family_name,"));
+    assert!(
+        lines[1].starts_with("L1,Gregory,Abbott-Smith,")
+            && lines[1].contains(",a-1,Core Skills Profile for Adults,")
+            && lines[1].contains(",Reviewed,STAFF-9,Call to discuss numeracy support,"),
+        "{all}"
+    );
+    assert!(lines[2].starts_with("L2,Ana,Ruiz,"), "{all}");
+    let filtered = csv("status=Reviewed&format=csv").await;
+    assert_eq!(filtered.lines().count(), 2, "{filtered}");
+    // The CSV link carries the filters shown.
+    c.goto(&format!(
+        "{base}/console/lln/reports/summary?status=Reviewed"
+    ))
+    .await
+    .unwrap();
+    assert!(c.find(Locator::Css("tr[data-learner=L2]")).await.is_err());
+    let href = c
+        .find(Locator::Css("#csv"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        href.contains("status=Reviewed") && href.contains("format=csv"),
+        "{href}"
+    );
+    c.goto(&format!(
+        "{base}/console/lln/reports/summary?from=2026-02-30"
+    ))
+    .await
+    .unwrap();
+    assert!(text(&browser, ".field-error").await.starts_with("from:"));
+    c.goto(&format!("{base}/console/lln/reports/history"))
+        .await
+        .unwrap();
+    let history = text(&browser, "#history").await;
+    for wanted in [
+        "API logging switched",
+        "Candidate created",
+        "Candidate updated",
+        "Left out of a bulk update",
+        "Download cancelled",
+        "Assessment saved",
+        "Assessment edited",
+    ] {
+        assert!(history.contains(wanted), "{wanted} in {history}");
+    }
+    browser.screenshot("lln-history").await;
+    c.goto(&format!("{base}/console/lln/log")).await.unwrap();
+    let calls = text(&browser, "#calls").await;
+    assert!(
+        calls.contains("POST") && calls.contains("/candidates"),
+        "{calls}"
+    );
+    let source = c.source().await.unwrap();
+    for secret in [CLIENT_SECRET, API_KEY] {
+        assert!(!source.contains(secret), "a secret in the API log page");
+    }
+    browser.screenshot("lln-api-log").await;
+
+    // A viewer reads the same screens without any change button.
+    c.find(Locator::Css(".who button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let viewer = key_with_role(&system, &acme(), Role::Viewer).await;
+    sign_in(&browser, &base, &viewer).await;
+    for path in [
+        "/console/lln".to_owned(),
+        "/console/lln/candidates/new?learner=L2".to_owned(),
+        "/console/lln/candidates/L1".to_owned(),
+        "/console/lln/downloads".to_owned(),
+        "/console/lln/bulk".to_owned(),
+        "/console/lln/log".to_owned(),
+        "/console/lln/assessments/a-1".to_owned(),
+        download_url.path().to_owned(),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        assert!(
+            c.find(Locator::Css("main form[method=post]"))
+                .await
+                .is_err(),
+            "a viewer sees no change form on {path}"
+        );
+    }
+    assert!(text(&browser, "#results").await.contains("a-1"));
+    browser.screenshot("lln-viewer").await;
+    browser.client.clone().close().await.unwrap();
+}
