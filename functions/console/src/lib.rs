@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod offerings;
 pub mod pages;
 pub mod session;
 pub mod views;
@@ -82,6 +83,7 @@ pub fn app(state: ConsoleState) -> Router {
         )
         .route("/console/connections/{id}/runs/{run}", get(pages::run))
         .route("/console/runs", get(pages::runs))
+        .merge(offerings::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .route("/console/{*rest}", axum::routing::any(pages::not_found))
         .layer(axum::middleware::map_response(pages::no_store))

@@ -38,7 +38,7 @@ pub async fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn chrome(who: &SignedIn, current: &'static str) -> Chrome {
+pub(crate) fn chrome(who: &SignedIn, current: &'static str) -> Chrome {
     Chrome {
         tenant: who.tenant.to_string(),
         role: who.role,
@@ -47,7 +47,10 @@ fn chrome(who: &SignedIn, current: &'static str) -> Chrome {
     }
 }
 
-async fn zone(state: &ConsoleState, tenant: &TenantId) -> Result<TenantZone, ConsoleError> {
+pub(crate) async fn zone(
+    state: &ConsoleState,
+    tenant: &TenantId,
+) -> Result<TenantZone, ConsoleError> {
     Ok(state.api.deps.tenants.tenant_settings(tenant).await?.zone())
 }
 
