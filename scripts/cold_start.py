@@ -6,9 +6,16 @@ available offline): it serves `GET /2018-06-01/runtime/invocation/next` and reco
 when it arrives, and accepts `POST .../init/error` (reported as a failed start). Each
 binary is started N times with AWS_LAMBDA_RUNTIME_API pointing here; its init time is
 from just before the process is spawned to its first `next` request (what Lambda
-bills as Init Duration). The process is then killed: the bench measures init only.
+bills as Init Duration). The process is then killed.
+
+With `--event NAME=FILE` a binary is also started as many times again, interleaved with
+the init-only starts, and handed FILE as its first event: those starts are timed from
+spawn to the function's `POST .../invocation/{id}/response` (or `/error`), which is
+what the first caller of a cold instance waits for (init + first invocation), and
+killed there.
 
     cold_start.py --runs 10 hello-world=target/lambda/hello-world/bootstrap api=...
+    cold_start.py --runs 10 --event api=events/api/health.json hello-world=... api=...
 """
 
 import argparse
@@ -21,8 +28,10 @@ import threading
 import time
 
 PREFIX = "/2018-06-01/runtime"
-# Per binary: (CPU ms, minor page faults) of each start, from wait4's rusage.
+# Per binary and kind of start ("init", "first"): (CPU ms, minor page faults) of each
+# start, from wait4's rusage.
 RUSAGE = {}
+REQUEST_ID = "00000000-0000-4000-8000-00000000c01d"
 
 
 class Emulator(http.server.ThreadingHTTPServer):
@@ -34,12 +43,29 @@ class Emulator(http.server.ThreadingHTTPServer):
         self.arrived = threading.Event()
         self.first_next = None
         self.init_error = None
+        # The first invocation: the event to hand out (None: hold `next`), whether it
+        # was handed out, and when the function answered it.
+        self.event = None
+        self.delivered = False
+        self.answered = threading.Event()
+        self.answered_at = None
+        self.answer = None
 
-    def reset(self):
+    def handle_error(self, request, client_address):
+        # A start is killed with its connections open: their resets are expected.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+    def reset(self, event=None):
         with self.lock:
             self.arrived.clear()
             self.first_next = None
             self.init_error = None
+            self.event = event
+            self.delivered = False
+            self.answered.clear()
+            self.answered_at = None
+            self.answer = None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,20 +80,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.server.lock:
                 if self.server.first_next is None:
                     self.server.first_next = now
+                deliver = self.server.event is not None and not self.server.delivered
+                self.server.delivered = self.server.delivered or deliver
             self.server.arrived.set()
+            if deliver:
+                self.send_event(self.server.event)
+                return
             # Hold the request: the bench kills the process once `next` arrived,
             # as a function waits here for its first event.
             time.sleep(30)
             return
         self.send_error(404)
 
+    def send_event(self, body):
+        deadline_ms = int(time.time() * 1000) + 30_000
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.send_header("lambda-runtime-aws-request-id", REQUEST_ID)
+        self.send_header("lambda-runtime-deadline-ms", str(deadline_ms))
+        self.send_header(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:bench",
+        )
+        self.send_header("lambda-runtime-trace-id", "Root=1-6941dc00-0123456789abcdef01234567")
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_POST(self):
+        now = time.perf_counter_ns()
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
         if self.path == f"{PREFIX}/init/error":
             with self.server.lock:
                 self.server.init_error = body
             self.server.arrived.set()
+            self.server.answered.set()
+        elif self.path in (
+            f"{PREFIX}/invocation/{REQUEST_ID}/response",
+            f"{PREFIX}/invocation/{REQUEST_ID}/error",
+        ):
+            with self.server.lock:
+                self.server.answered_at = now
+                self.server.answer = (self.path.rsplit("/", 1)[1], body)
+            self.server.answered.set()
         self.send_response(202)
         self.send_header("content-length", "0")
         self.end_headers()
@@ -92,57 +148,95 @@ def lambda_env(port, name):
     return env
 
 
-def start_once(server, name, path, port, timeout_s=20):
-    server.reset()
+def start_once(server, name, path, port, event=None, timeout_s=20):
+    """One cold start: init only (killed at the first `next`), or with `event` init and
+    the first invocation (killed when it is answered). Returns the wall ms."""
+    server.reset(event)
+    kind = "init" if event is None else "first"
     env = lambda_env(port, name)
     started = time.perf_counter_ns()
     proc = subprocess.Popen(
         [path], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    arrived = server.arrived.wait(timeout_s)
+    done = server.arrived if event is None else server.answered
+    arrived = done.wait(timeout_s)
     proc.kill()
     # The process's own CPU time (all threads, user + system) and minor faults: unlike
     # the wall time, they barely move with the machine's load.
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = status
     stderr = proc.stderr.read()
-    RUSAGE.setdefault(name, []).append(
+    RUSAGE.setdefault((name, kind), []).append(
         ((usage.ru_utime + usage.ru_stime) * 1000, usage.ru_minflt)
     )
     if not arrived:
-        raise SystemExit(f"{name}: no `next` within {timeout_s} s\n{stderr.decode()[-2000:]}")
+        what = "`next`" if event is None else "answer to the first event"
+        raise SystemExit(f"{name}: no {what} within {timeout_s} s\n{stderr.decode()[-2000:]}")
     if server.init_error is not None:
         raise SystemExit(
             f"{name}: init failed: {server.init_error}\n{stderr.decode()[-2000:]}"
         )
-    return (server.first_next - started) / 1e6
+    if event is None:
+        return (server.first_next - started) / 1e6
+    ANSWERS[name] = server.answer
+    return (server.answered_at - started) / 1e6
+
+
+# Per binary: (kind, body) of the last answer to its first event.
+ANSWERS = {}
+
+
+def median_cpu(name, kind):
+    """Median CPU ms and minor faults of a binary's starts of one kind (the warm-up
+    start is not counted)."""
+    samples = RUSAGE[(name, kind)][1:]
+    return (
+        statistics.median(c for c, _ in samples),
+        statistics.median(f for _, f in samples),
+        min(c for c, _ in samples),
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline", default="hello-world")
+    parser.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="also time init + the first invocation of NAME with FILE as its event",
+    )
     parser.add_argument("binaries", nargs="+", help="name=path/to/bootstrap")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     server = Emulator()
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     pairs = [b.split("=", 1) for b in args.binaries]
+    events = {}
+    for e in args.event:
+        name, file = e.split("=", 1)
+        with open(file, "rb") as f:
+            events[name] = f.read()
     results = {}
+    firsts = {}
     # Interleave the functions run by run, so a busy moment of the machine falls on all.
     for name, path in pairs:
         start_once(server, name, path, port)  # warm the page cache; not counted
+        if name in events:
+            start_once(server, name, path, port, events[name])
     for _ in range(args.runs):
         for name, path in pairs:
             results.setdefault(name, []).append(start_once(server, name, path, port))
+            if name in events:
+                firsts.setdefault(name, []).append(
+                    start_once(server, name, path, port, events[name])
+                )
 
     base = statistics.median(results[args.baseline]) if args.baseline in results else None
-    base_cpu = (
-        statistics.median(c for c, _ in RUSAGE[args.baseline][1:])
-        if args.baseline in RUSAGE
-        else None
-    )
+    base_cpu = median_cpu(args.baseline, "init")[0] if args.baseline in results else None
     print(
         f"{'function':<20} {'min ms':>8} {'median ms':>10} {'x hello':>8}"
         f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7} {'size MiB':>9}"
@@ -151,18 +245,41 @@ def main():
         times = results[name]
         median = statistics.median(times)
         ratio = f"{median / base:.2f}" if base else "-"
-        cpu = [c for c, _ in RUSAGE[name]][1:]  # the warm-up start is not counted
-        faults = statistics.median(f for _, f in RUSAGE[name][1:])
-        cpu_ratio = f"{statistics.median(cpu) / base_cpu:.2f}" if base_cpu else "-"
+        cpu, faults, cpu_min = median_cpu(name, "init")
+        cpu_ratio = f"{cpu / base_cpu:.2f}" if base_cpu else "-"
         size = os.path.getsize(path) / (1024 * 1024)
         print(
             f"{name:<20} {min(times):>8.2f} {median:>10.2f} {ratio:>8}"
-            f" {min(cpu):>8.2f} {statistics.median(cpu):>8.2f} {cpu_ratio:>8} {faults:>7.0f} {size:>9.1f}"
+            f" {cpu_min:>8.2f} {cpu:>8.2f} {cpu_ratio:>8} {faults:>7.0f} {size:>9.1f}"
         )
     print(
         f"({args.runs} starts each, interleaved; init = spawn to first `next`;"
         " cpu = the process's CPU ms, all threads; faults = minor page faults, median)"
     )
+    if firsts:
+        base_first = (
+            median_cpu(args.baseline, "first")[0] if args.baseline in firsts else None
+        )
+        print()
+        print(
+            f"{'init + 1st event':<20} {'min ms':>8} {'median ms':>10}"
+            f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7}  answer"
+        )
+        for name, _ in pairs:
+            if name not in firsts:
+                continue
+            times = firsts[name]
+            cpu, faults, cpu_min = median_cpu(name, "first")
+            ratio = f"{cpu / base_first:.2f}" if base_first else "-"
+            kind, body = ANSWERS[name]
+            print(
+                f"{name:<20} {min(times):>8.2f} {statistics.median(times):>10.2f}"
+                f" {cpu_min:>8.2f} {cpu:>8.2f} {ratio:>8} {faults:>7.0f}  {kind}: {body[:60]}"
+            )
+        print(
+            "(spawn to the function's answer to its first event, killed there: what the"
+            " first caller of a cold instance waits for; the AWS calls go to moto)"
+        )
     server.shutdown()
 
 

@@ -60,7 +60,7 @@ impl Deps {
             tenants: Arc::new(stores.tenants),
             secrets: Arc::new(stores.secrets),
             sms: Arc::new(sms),
-            mailer: Arc::new(cloud::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from)),
+            mailer: Arc::new(cloud::SesMailer::lazy(sdk, from)),
             queue: Arc::new(stores.queue),
             secret_prefix: config.secret_prefix.clone(),
             now: Utc::now,

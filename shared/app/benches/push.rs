@@ -15,10 +15,10 @@
 
 mod support;
 
-use app::push::Push;
+use app::push::{Push, PushReport};
 use app::testing::*;
 use async_trait::async_trait;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use connectors::moodle_gateway::MoodleGateways;
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::ports::*;
@@ -96,88 +96,15 @@ async fn push(
     let t = TenantId::parse("acme").unwrap();
     let c = ConnectionId::parse("moodle").unwrap();
     let o = OfferingId::parse("OCC-1001").unwrap();
-    let connection = Connection {
-        tenant: t.clone(),
-        id: c.clone(),
-        name: "bench".into(),
-        base_url: real.map_or_else(|| server.base_url.clone(), |r| r.url.clone()),
-        enabled: true,
-        error_email: None,
-        settings: ConnectionSettings::Moodle(MoodleSettings {
-            batch_size,
-            ..MoodleSettings::default()
-        }),
-    };
-    ports
-        .connections
-        .save_connection(&connection)
-        .await
-        .unwrap();
+    let base_url = real.map_or_else(|| server.base_url.clone(), |r| r.url.clone());
     let now = Utc::now();
-    ports
-        .sis
-        .save_offering(&Offering {
-            tenant: t.clone(),
-            id: o.clone(),
-            name: "Bench".into(),
-            start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-            end_date: None,
-            status: OfferingStatus::Active,
-            auto_push: false,
-            must_be_evaluated: false,
-            assessables: vec![],
-            updated_at: now,
-        })
-        .await
-        .unwrap();
+    seed(ports, (&t, &c, &o), &base_url, batch_size, now).await;
     // New to a real site too: codes and emails carry the time.
     let prefix = match real {
         Some(_) => format!("R{}", now.timestamp()),
         None => "B".to_owned(),
     };
-    // Seeding is not measured: 16 writes at a time.
-    futures::stream::iter(0..records)
-        .map(|i| {
-            let t = t.clone();
-            let o = o.clone();
-            let prefix = &prefix;
-            async move {
-                let code = LearnerCode::parse(format!("{prefix}{i:05}")).unwrap();
-                ports
-                    .sis
-                    .save_learner(&Learner {
-                        tenant: t.clone(),
-                        code: code.clone(),
-                        username: None,
-                        given_name: "Bench".into(),
-                        middle_name: None,
-                        family_name: format!("Learner{i}"),
-                        email: Some(format!("{}{i}@example.com", prefix.to_lowercase())),
-                        date_of_birth: None,
-                        archived: false,
-                        email_opt_out: false,
-                        updated_at: now,
-                    })
-                    .await
-                    .unwrap();
-                ports
-                    .sis
-                    .save_enrolment(&Enrolment {
-                        tenant: t,
-                        learner: code,
-                        offering: o,
-                        state: EnrolmentState::NotCalled,
-                        start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
-                        session_date: None,
-                        updated_at: now,
-                    })
-                    .await
-                    .unwrap();
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
+    seed_learners(ports, &t, &o, &prefix, records, now).await;
     ports
         .links
         .save_link(&CourseLink {
@@ -226,23 +153,143 @@ async fn push(
         .unwrap();
     let ended = Instant::now();
     let timing = Timing::new(started, ended, &sim.busy_intervals());
-    // What `GET /v1/connections/{c}/runs/{r}` reads: the run and the log's
-    // first page (500 lines). Before the log was paged, it read the whole log.
+    let (log_lines, get_run) = read_back(ports, (&t, &c, &run), &report, real.is_some()).await;
+    let mut calls = BTreeMap::new();
+    for call in sim.calls() {
+        *calls.entry(call.function).or_insert(0) += 1;
+    }
+    Outcome {
+        total: calls.values().sum(),
+        calls,
+        timing,
+        enrolled: report.enrolled,
+        log_lines,
+        get_run,
+    }
+}
+
+/// The connection (to `base_url`, with `batch_size`) and the offering.
+async fn seed(
+    ports: &Ports<'_>,
+    (t, c, o): (&TenantId, &ConnectionId, &OfferingId),
+    base_url: &str,
+    batch_size: usize,
+    now: DateTime<Utc>,
+) {
+    let connection = Connection {
+        tenant: t.clone(),
+        id: c.clone(),
+        name: "bench".into(),
+        base_url: base_url.to_owned(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(MoodleSettings {
+            batch_size,
+            ..MoodleSettings::default()
+        }),
+    };
+    ports
+        .connections
+        .save_connection(&connection)
+        .await
+        .unwrap();
+    ports
+        .sis
+        .save_offering(&Offering {
+            tenant: t.clone(),
+            id: o.clone(),
+            name: "Bench".into(),
+            start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+}
+
+/// `records` new learners, each enrolled in the offering (seeding is not
+/// measured: 16 writes at a time).
+async fn seed_learners(
+    ports: &Ports<'_>,
+    t: &TenantId,
+    o: &OfferingId,
+    prefix: &str,
+    records: usize,
+    now: DateTime<Utc>,
+) {
+    futures::stream::iter(0..records)
+        .map(|i| {
+            let t = t.clone();
+            let o = o.clone();
+            async move {
+                let code = LearnerCode::parse(format!("{prefix}{i:05}")).unwrap();
+                ports
+                    .sis
+                    .save_learner(&Learner {
+                        tenant: t.clone(),
+                        code: code.clone(),
+                        username: None,
+                        given_name: "Bench".into(),
+                        middle_name: None,
+                        family_name: format!("Learner{i}"),
+                        email: Some(format!("{}{i}@example.com", prefix.to_lowercase())),
+                        date_of_birth: None,
+                        archived: false,
+                        email_opt_out: false,
+                        updated_at: now,
+                    })
+                    .await
+                    .unwrap();
+                ports
+                    .sis
+                    .save_enrolment(&Enrolment {
+                        tenant: t,
+                        learner: code,
+                        offering: o,
+                        state: EnrolmentState::NotCalled,
+                        start_date: NaiveDate::from_ymd_opt(2027, 2, 1),
+                        session_date: None,
+                        updated_at: now,
+                    })
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// What `GET /v1/connections/{c}/runs/{r}` reads: the run and the log's
+/// first page (500 lines), timed; then every line, a page at a time. On a
+/// real site the run is printed, on the simulator it must have succeeded.
+/// The log's lines, and the time of the GET's reads.
+async fn read_back(
+    ports: &Ports<'_>,
+    (t, c, run): (&TenantId, &ConnectionId, &RunId),
+    report: &PushReport,
+    real: bool,
+) -> (usize, Duration) {
+    // Before the log was paged, it read the whole log.
     let read = Instant::now();
-    let stored = ports.runs.run(&t, &c, &run).await.unwrap().unwrap();
-    let page = ports.runs.log_page(&t, &c, &run, 0, 500).await.unwrap();
+    let stored = ports.runs.run(t, c, run).await.unwrap().unwrap();
+    let page = ports.runs.log_page(t, c, run, 0, 500).await.unwrap();
     let get_run = read.elapsed();
     assert_eq!(page.lines.len(), 500.min(stored.log.lines as usize));
     // Every line is still reached, a page at a time.
     let mut log = page.lines;
     let mut next = page.next;
     while let Some(after) = next {
-        let page = ports.runs.log_page(&t, &c, &run, after, 500).await.unwrap();
+        let page = ports.runs.log_page(t, c, run, after, 500).await.unwrap();
         log.extend(page.lines);
         next = page.next;
     }
     assert_eq!(log.len() as u64, stored.log.lines);
-    if real.is_some() {
+    if real {
         println!(
             "run {}: {}, counts {:?}; {} created, {} linked, {} enrolled, {} emails",
             run,
@@ -264,18 +311,7 @@ async fn push(
     } else {
         assert_eq!(stored.status, domain::RunStatus::FinishedSuccessfully);
     }
-    let mut calls = BTreeMap::new();
-    for call in sim.calls() {
-        *calls.entry(call.function).or_insert(0) += 1;
-    }
-    Outcome {
-        total: calls.values().sum(),
-        calls,
-        timing,
-        enrolled: report.enrolled,
-        log_lines: log.len(),
-        get_run,
-    }
+    (log.len(), get_run)
 }
 
 fn print(stores: &str, o: &Outcome, calls: bool) {

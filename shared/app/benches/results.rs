@@ -189,144 +189,35 @@ async fn main() {
     assert_eq!(on_moto[2].counts.changed, 2 * CHANGED);
 }
 
+/// The bench's tenant, connection, offering and unit.
+struct Keys {
+    t: TenantId,
+    c: ConnectionId,
+    o: OfferingId,
+    u1: AssessableId,
+}
+
 /// The three downloads over `ports`, each against a fresh simulator.
 async fn scenario(ports: &Ports<'_>) -> Vec<Stage> {
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    let t = TenantId::parse("acme").unwrap();
-    let c = ConnectionId::parse("moodle").unwrap();
-    let o = OfferingId::parse("OCC-1001").unwrap();
-    let u1 = AssessableId::parse("U1").unwrap();
-    let connection = Connection {
-        tenant: t.clone(),
-        id: c.clone(),
-        name: "bench".into(),
-        base_url: server.base_url.clone(),
-        enabled: true,
-        error_email: None,
-        settings: ConnectionSettings::Moodle(MoodleSettings {
-            use_enrolment_start_date: true,
-            course_completions: true,
-            ..MoodleSettings::default()
-        }),
+    let keys = Keys {
+        t: TenantId::parse("acme").unwrap(),
+        c: ConnectionId::parse("moodle").unwrap(),
+        o: OfferingId::parse("OCC-1001").unwrap(),
+        u1: AssessableId::parse("U1").unwrap(),
     };
-    ports
-        .connections
-        .save_connection(&connection)
-        .await
-        .unwrap();
-    let (sis, links, results) = (ports.sis, ports.links, ports.results);
+    let Keys { t, c, .. } = &keys;
     let now = Utc::now();
-    sis.save_offering(&Offering {
-        tenant: t.clone(),
-        id: o.clone(),
-        name: "Bench".into(),
-        start_date: None,
-        end_date: None,
-        status: OfferingStatus::Active,
-        auto_push: false,
-        must_be_evaluated: false,
-        assessables: vec![Assessable {
-            id: u1.clone(),
-            name: "Unit".into(),
-            kind: AssessableKind::Unit,
-            expected_start_date: None,
-        }],
-        updated_at: now,
-    })
-    .await
-    .unwrap();
-    links
-        .save_link(&CourseLink {
-            tenant: t.clone(),
-            offering: o.clone(),
-            connection: c.clone(),
-            course_id: 2,
-            course_idnumber: Some("OCC-1001".into()),
-            course_shortname: None,
-            linked_at: now,
-        })
-        .await
-        .unwrap();
+    let connection = seed_course(ports, &keys, &server.base_url, now).await;
+    let (sis, links, results) = (ports.sis, ports.links, ports.results);
 
     // 500 Moodle users, enrolled in course 2, through the gateway (setup calls are not counted).
     let gateways = MoodleGateways::new(ports.secrets.clone(), ports.secret_prefix.clone())
         .with_egress(connectors::egress::Egress::AllowInternal);
     let gateway = gateways.gateway(&connection).await.unwrap();
-    let new_users: Vec<NewLmsUser> = (0..LEARNERS)
-        .map(|i| NewLmsUser {
-            username: format!("bench{i}"),
-            idnumber: format!("B{i:05}"),
-            firstname: "Bench".into(),
-            middlename: None,
-            lastname: format!("Learner{i}"),
-            email: format!("bench{i}@example.com"),
-            password: NewUserPassword::MoodleCreates,
-        })
-        .collect();
-    let ids: Vec<i64> = gateway
-        .create_users(&new_users)
-        .await
-        .into_iter()
-        .map(|r| r.ok().unwrap())
-        .collect();
-    let enrolments: Vec<CourseEnrolment> = ids
-        .iter()
-        .map(|id| CourseEnrolment {
-            course: 2,
-            user: *id,
-            role: 5,
-            start: None,
-        })
-        .collect();
-    assert!(gateway.enrol(&enrolments).await.iter().all(Result::is_ok));
-    let graded_at = (now - TimeDelta::days(2)).timestamp();
-    for (i, id) in ids.iter().enumerate() {
-        let code = LearnerCode::parse(format!("B{i:05}")).unwrap();
-        sis.save_enrolment(&Enrolment {
-            tenant: t.clone(),
-            learner: code.clone(),
-            offering: o.clone(),
-            state: EnrolmentState::InProgress,
-            start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
-            session_date: None,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-        links
-            .save_account(&ExternalAccount {
-                tenant: t.clone(),
-                connection: c.clone(),
-                learner: code,
-                external_id: *id,
-                created_by_us: true,
-                linked_at: now,
-            })
-            .await
-            .unwrap();
-        sim.set_grade(*id, 1, Some(if i % 3 == 0 { 4.0 } else { 8.0 }), graded_at);
-    }
-    results
-        .save_mapping(&domain::results::Mapping {
-            tenant: t.clone(),
-            offering: o.clone(),
-            connection: c.clone(),
-            assessable: u1.clone(),
-            activities: vec![
-                domain::results::MappedActivity {
-                    cmid: 1,
-                    modname: "quiz".into(),
-                },
-                domain::results::MappedActivity {
-                    cmid: 2,
-                    modname: "assign".into(),
-                },
-            ],
-            updated_at: now,
-        })
-        .await
-        .unwrap();
+    let ids = seed_learners(ports, &sim, gateway.as_ref(), &keys, now).await;
+    save_mapping(ports, &keys, now).await;
     sim.set_switches(Switches {
         latency: Duration::from_millis(LATENCY_MS),
         ..Switches::default()
@@ -398,4 +289,164 @@ async fn scenario(ports: &Ports<'_>) -> Vec<Stage> {
     );
     drop(server);
     stages
+}
+
+/// The connection, the offering with its unit, and its link to course 2.
+async fn seed_course(
+    ports: &Ports<'_>,
+    keys: &Keys,
+    base_url: &str,
+    now: chrono::DateTime<Utc>,
+) -> Connection {
+    let Keys { t, c, o, u1 } = keys;
+    let connection = Connection {
+        tenant: t.clone(),
+        id: c.clone(),
+        name: "bench".into(),
+        base_url: base_url.to_owned(),
+        enabled: true,
+        error_email: None,
+        settings: ConnectionSettings::Moodle(MoodleSettings {
+            use_enrolment_start_date: true,
+            course_completions: true,
+            ..MoodleSettings::default()
+        }),
+    };
+    ports
+        .connections
+        .save_connection(&connection)
+        .await
+        .unwrap();
+    ports
+        .sis
+        .save_offering(&Offering {
+            tenant: t.clone(),
+            id: o.clone(),
+            name: "Bench".into(),
+            start_date: None,
+            end_date: None,
+            status: OfferingStatus::Active,
+            auto_push: false,
+            must_be_evaluated: false,
+            assessables: vec![Assessable {
+                id: u1.clone(),
+                name: "Unit".into(),
+                kind: AssessableKind::Unit,
+                expected_start_date: None,
+            }],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    ports
+        .links
+        .save_link(&CourseLink {
+            tenant: t.clone(),
+            offering: o.clone(),
+            connection: c.clone(),
+            course_id: 2,
+            course_idnumber: Some("OCC-1001".into()),
+            course_shortname: None,
+            linked_at: now,
+        })
+        .await
+        .unwrap();
+    connection
+}
+
+/// [`LEARNERS`] Moodle users created and enrolled in course 2 through the
+/// gateway, each an SMS enrolment with a stored account, graded on the quiz
+/// two days ago. Their Moodle ids, in learner order.
+async fn seed_learners(
+    ports: &Ports<'_>,
+    sim: &MoodleSim,
+    gateway: &dyn LearningSystem,
+    keys: &Keys,
+    now: chrono::DateTime<Utc>,
+) -> Vec<i64> {
+    let Keys { t, c, o, .. } = keys;
+    let new_users: Vec<NewLmsUser> = (0..LEARNERS)
+        .map(|i| NewLmsUser {
+            username: format!("bench{i}"),
+            idnumber: format!("B{i:05}"),
+            firstname: "Bench".into(),
+            middlename: None,
+            lastname: format!("Learner{i}"),
+            email: format!("bench{i}@example.com"),
+            password: NewUserPassword::MoodleCreates,
+        })
+        .collect();
+    let ids: Vec<i64> = gateway
+        .create_users(&new_users)
+        .await
+        .into_iter()
+        .map(|r| r.ok().unwrap())
+        .collect();
+    let enrolments: Vec<CourseEnrolment> = ids
+        .iter()
+        .map(|id| CourseEnrolment {
+            course: 2,
+            user: *id,
+            role: 5,
+            start: None,
+        })
+        .collect();
+    assert!(gateway.enrol(&enrolments).await.iter().all(Result::is_ok));
+    let graded_at = (now - TimeDelta::days(2)).timestamp();
+    for (i, id) in ids.iter().enumerate() {
+        let code = LearnerCode::parse(format!("B{i:05}")).unwrap();
+        ports
+            .sis
+            .save_enrolment(&Enrolment {
+                tenant: t.clone(),
+                learner: code.clone(),
+                offering: o.clone(),
+                state: EnrolmentState::InProgress,
+                start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
+                session_date: None,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        ports
+            .links
+            .save_account(&ExternalAccount {
+                tenant: t.clone(),
+                connection: c.clone(),
+                learner: code,
+                external_id: *id,
+                created_by_us: true,
+                linked_at: now,
+            })
+            .await
+            .unwrap();
+        sim.set_grade(*id, 1, Some(if i % 3 == 0 { 4.0 } else { 8.0 }), graded_at);
+    }
+    ids
+}
+
+/// The unit mapped to the quiz and the assignment.
+async fn save_mapping(ports: &Ports<'_>, keys: &Keys, now: chrono::DateTime<Utc>) {
+    let Keys { t, c, o, u1 } = keys;
+    ports
+        .results
+        .save_mapping(&domain::results::Mapping {
+            tenant: t.clone(),
+            offering: o.clone(),
+            connection: c.clone(),
+            assessable: u1.clone(),
+            activities: vec![
+                domain::results::MappedActivity {
+                    cmid: 1,
+                    modname: "quiz".into(),
+                },
+                domain::results::MappedActivity {
+                    cmid: 2,
+                    modname: "assign".into(),
+                },
+            ],
+            updated_at: now,
+        })
+        .await
+        .unwrap();
 }

@@ -19,14 +19,23 @@ const REFUSED: &[&str] = &[
 /// Sends plain-text email from one verified sender identity.
 #[derive(Debug, Clone)]
 pub struct SesMailer {
-    client: Client,
+    client: crate::sdk::LazyClient<Client>,
     from: String,
 }
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::sdk::LazyClient::ready(client),
+            from: from.into(),
+        }
+    }
+
+    /// Over a client built at the first email, not now (a function's init: see
+    /// [`crate::sdk::LazyClient`]).
+    pub fn lazy(sdk: &aws_config::SdkConfig, from: impl Into<String>) -> Self {
+        Self {
+            client: crate::sdk::LazyClient::new(sdk, Client::new),
             from: from.into(),
         }
     }
@@ -87,7 +96,7 @@ impl Mailer for NoMailer {
 /// The function's mailer: SES from `MAIL_FROM`, or [`NoMailer`] without one.
 pub fn mailer(mail_from: Option<&str>, sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn Mailer> {
     match mail_from {
-        Some(from) => std::sync::Arc::new(SesMailer::new(Client::new(sdk), from.to_owned())),
+        Some(from) => std::sync::Arc::new(SesMailer::lazy(sdk, from.to_owned())),
         None => std::sync::Arc::new(NoMailer),
     }
 }

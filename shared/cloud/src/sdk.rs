@@ -84,3 +84,110 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         }
     })
 }
+
+/// An SDK client built the first time a call needs it, from the function's
+/// [`aws_config::SdkConfig`]; or one built already ([`LazyClient::ready`]: tests, and
+/// callers that hold a client). Dereferences to the client.
+///
+/// Building a client is part of every cold start that builds it (runtime plugins, and
+/// for the first client of each service its endpoint partitions parsed and their
+/// regexes compiled), so a function builds at init only the clients each of its
+/// invocations uses (DynamoDB) and leaves the rest (SQS, Secrets Manager, SES) to the
+/// first invocation that calls them: nightly-sync never reads a secret, retry-worker's
+/// daily sweep sends no email, most API requests queue nothing. Clones share one client.
+pub struct LazyClient<C>(std::sync::Arc<Source<C>>);
+
+enum Source<C> {
+    Ready(C),
+    Lazy {
+        sdk: Box<aws_config::SdkConfig>,
+        build: fn(&aws_config::SdkConfig) -> C,
+        client: std::sync::OnceLock<C>,
+    },
+}
+
+impl<C> LazyClient<C> {
+    /// A client built by `build` (`Client::new`) from `sdk` at its first use.
+    pub fn new(sdk: &aws_config::SdkConfig, build: fn(&aws_config::SdkConfig) -> C) -> Self {
+        Self(std::sync::Arc::new(Source::Lazy {
+            sdk: Box::new(sdk.clone()),
+            build,
+            client: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// A client already built.
+    pub fn ready(client: C) -> Self {
+        Self(std::sync::Arc::new(Source::Ready(client)))
+    }
+
+    /// Whether the client has been built (by [`LazyClient::ready`] or a first use).
+    pub fn is_built(&self) -> bool {
+        match &*self.0 {
+            Source::Ready(_) => true,
+            Source::Lazy { client, .. } => client.get().is_some(),
+        }
+    }
+}
+
+impl<C> std::ops::Deref for LazyClient<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        match &*self.0 {
+            Source::Ready(client) => client,
+            Source::Lazy { sdk, build, client } => client.get_or_init(|| build(sdk)),
+        }
+    }
+}
+
+impl<C> Clone for LazyClient<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<C> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient")
+            .field("built", &self.is_built())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod lazy_client_tests {
+    use super::LazyClient;
+
+    fn sdk() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build()
+    }
+
+    #[test]
+    fn a_lazy_client_is_built_at_its_first_use_once_and_clones_share_it() {
+        let lazy = LazyClient::new(&sdk(), aws_sdk_sqs::Client::new);
+        let clone = lazy.clone();
+        assert!(!lazy.is_built() && !clone.is_built());
+        assert_eq!(
+            clone.config().region().map(|r| r.as_ref()),
+            Some("eu-west-1")
+        );
+        assert!(lazy.is_built(), "built by the clone's first use");
+        assert!(std::ptr::eq(&*lazy, &*clone));
+        assert_eq!(format!("{lazy:?}"), "LazyClient { built: true }");
+    }
+
+    #[test]
+    fn a_ready_client_is_the_one_given() {
+        let client = aws_sdk_sqs::Client::new(&sdk());
+        let ready = LazyClient::ready(client);
+        assert!(ready.is_built());
+        assert_eq!(
+            ready.config().region().map(|r| r.as_ref()),
+            Some("eu-west-1")
+        );
+    }
+}

@@ -79,7 +79,7 @@ pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// [`CACHE_TTL`].
 #[derive(Debug)]
 pub struct Secrets {
-    client: Client,
+    client: crate::sdk::LazyClient<Client>,
     ttl: std::time::Duration,
     cache: RwLock<HashMap<String, (SecretString, std::time::Instant)>>,
 }
@@ -89,8 +89,18 @@ impl Secrets {
         Self::with_ttl(client, CACHE_TTL)
     }
 
+    /// Over a client built at the first read or write, not now (a function's init:
+    /// see [`crate::sdk::LazyClient`]).
+    pub fn lazy(sdk: &aws_config::SdkConfig) -> Self {
+        Self::over(crate::sdk::LazyClient::new(sdk, Client::new), CACHE_TTL)
+    }
+
     /// A cache whose values are served for `ttl` (zero: always read).
     pub fn with_ttl(client: Client, ttl: std::time::Duration) -> Self {
+        Self::over(crate::sdk::LazyClient::ready(client), ttl)
+    }
+
+    fn over(client: crate::sdk::LazyClient<Client>, ttl: std::time::Duration) -> Self {
         Self {
             client,
             ttl,

@@ -47,7 +47,7 @@ pub struct EntryError {
 /// [`Job::queue`], ten per `SendMessageBatch` call.
 #[derive(Debug, Clone)]
 pub struct SqsJobQueue {
-    client: Client,
+    client: crate::sdk::LazyClient<Client>,
     queues: Queues,
 }
 
@@ -70,7 +70,19 @@ enum Outcome {
 
 impl SqsJobQueue {
     pub fn new(client: Client, queues: Queues) -> Self {
-        Self { client, queues }
+        Self {
+            client: crate::sdk::LazyClient::ready(client),
+            queues,
+        }
+    }
+
+    /// Over a client built at the first send, not now (a function's init: see
+    /// [`crate::sdk::LazyClient`]).
+    pub fn lazy(sdk: &aws_config::SdkConfig, queues: Queues) -> Self {
+        Self {
+            client: crate::sdk::LazyClient::new(sdk, Client::new),
+            queues,
+        }
     }
 
     /// Sends up to ten jobs to one queue. Entries that fail for a reason that is

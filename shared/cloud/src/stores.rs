@@ -41,7 +41,8 @@ impl Stores {
 
     /// Over `tables`, sending to `queues`, keeping runs `run_history_days`: what a
     /// function's own config gives. One client per service (the DynamoDB one shared
-    /// by the three tables): building SDK clients is most of a function's init.
+    /// by the three tables); the SQS and Secrets Manager ones are built at their first
+    /// call, not at init ([`crate::sdk::LazyClient`]): not every invocation uses them.
     pub fn build(
         tables: &crate::config::Tables,
         queues: &crate::config::Queues,
@@ -63,8 +64,8 @@ impl Stores {
             lln: crate::dynamo::DynamoLlnStore::new(data.clone()),
             tenants: crate::dynamo::DynamoTenantSettingsStore::new(data.clone()),
             inbox: DynamoAttendanceInbox::new(data),
-            queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), queues.clone()),
-            secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(sdk)),
+            queue: SqsJobQueue::lazy(sdk, queues.clone()),
+            secrets: Secrets::lazy(sdk),
             deliveries: crate::dynamo::deliveries::DynamoDeliveryStore::new(deliveries),
         }
     }
