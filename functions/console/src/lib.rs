@@ -7,6 +7,7 @@ pub mod config;
 pub mod deliveries;
 pub mod error;
 pub mod lln;
+pub mod offerings;
 pub mod pages;
 pub mod results;
 pub mod session;
@@ -88,6 +89,7 @@ pub fn app(state: ConsoleState) -> Router {
         .merge(results::routes())
         .merge(deliveries::routes())
         .merge(lln::routes())
+        .merge(offerings::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .route("/console/{*rest}", axum::routing::any(pages::not_found))
         .layer(axum::middleware::map_response(pages::no_store))

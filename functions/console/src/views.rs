@@ -29,9 +29,9 @@ pub const NAV: &[NavItem] = &[
         coming: false,
     },
     NavItem {
-        href: "/console/coming/offerings",
+        href: "/console/offerings",
         label: "Offerings",
-        coming: true,
+        coming: false,
     },
     NavItem {
         href: "/console/results",

@@ -1,0 +1,500 @@
+//! The offerings screens (issue 19 item 3): the tenant's offerings with their
+//! course link per Moodle connection and CourseKey status; an offering's links
+//! (find by ID number), its transfer preview; its CourseKey
+//! attendance. Every read and change goes through the stores and the app use
+//! cases the api's links, linking, preview and coursekey routes call.
+
+use crate::ConsoleState;
+use crate::error::ConsoleError;
+use crate::pages::{chrome, zone};
+use crate::session::SignedIn;
+use crate::views::{Chrome, FieldError, render};
+use app::courses::{Courses, LinkChoice};
+use app::push::{Push, PushError};
+use askama::Template;
+use async_trait::async_trait;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use domain::attendance::SyncStatus;
+use domain::ports::{Email, MailError, Mailer};
+use domain::sis::{Offering, TransferStatus};
+use domain::zone::TenantZone;
+use domain::{Connection, ConnectionId, ConnectionKind, OfferingId, TenantId};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+type Page = Result<Html<String>, ConsoleError>;
+
+/// The transfer preview asks Moodle only; it never sends an email.
+struct NoEmail;
+
+#[async_trait]
+impl Mailer for NoEmail {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        Err(MailError::Rejected {
+            reason: "the transfer preview sends no email".to_owned(),
+        })
+    }
+}
+
+/// A CourseKey status as shown: its word, its CSS class and the reason of a failure.
+pub struct CourseKeyStatus {
+    pub label: &'static str,
+    pub class: &'static str,
+    pub reason: String,
+}
+
+impl CourseKeyStatus {
+    fn of(status: &SyncStatus) -> Self {
+        let (label, class, reason) = match status {
+            SyncStatus::Disabled => ("Disabled", "status-none", String::new()),
+            SyncStatus::Scheduled => ("Scheduled", "status-importing", String::new()),
+            SyncStatus::Failed { reason } => ("Failed", "status-error", reason.clone()),
+            SyncStatus::Synchronized => ("Synchronized", "status-ok", String::new()),
+        };
+        Self {
+            label,
+            class,
+            reason,
+        }
+    }
+}
+
+/// An offering's CourseKey status, as the api's `GET /v1/offerings/{id}/coursekey` computes it.
+async fn coursekey_status(
+    state: &ConsoleState,
+    tenant: &TenantId,
+    offering: &OfferingId,
+    zone: TenantZone,
+) -> Result<(CourseKeyStatus, bool), ConsoleError> {
+    let ck = &state.api.coursekey;
+    let settings = app::marking::coursekey_connection(ck.connections.as_ref(), tenant)
+        .await?
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    let today = zone.today((ck.now)());
+    let found = app::roster::status(
+        ck.attendance.as_ref(),
+        ck.sis.as_ref(),
+        &settings,
+        tenant,
+        offering,
+        today,
+    )
+    .await?;
+    Ok(match found {
+        Some((o, status)) => (CourseKeyStatus::of(&status), o.send_to_coursekey),
+        None => (CourseKeyStatus::of(&SyncStatus::Disabled), false),
+    })
+}
+
+/// One course link cell: the connection and its course, or "not linked".
+pub struct LinkCell {
+    pub connection: String,
+    pub connection_name: String,
+    pub course: Option<String>,
+}
+
+pub struct OfferingRow {
+    pub id: String,
+    pub name: String,
+    pub dates: String,
+    pub links: Vec<LinkCell>,
+    pub coursekey: CourseKeyStatus,
+}
+
+#[derive(Template)]
+#[template(path = "offerings.html")]
+pub struct OfferingsPage {
+    pub chrome: Chrome,
+    pub moodle: Vec<(String, String)>,
+    pub rows: Vec<OfferingRow>,
+    pub error: Option<FieldError>,
+    pub open: String,
+}
+
+fn moodle_connections(all: Vec<Connection>) -> Vec<Connection> {
+    all.into_iter()
+        .filter(|c| c.kind() == ConnectionKind::Moodle)
+        .collect()
+}
+
+fn dates(offering: &Offering) -> String {
+    let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "—".to_owned(), |d| d.to_string());
+    format!("{} to {}", day(offering.start_date), day(offering.end_date))
+}
+
+async fn links_of(
+    state: &ConsoleState,
+    tenant: &TenantId,
+    offering: &OfferingId,
+    moodle: &[Connection],
+) -> Result<Vec<LinkCell>, ConsoleError> {
+    let mut cells = Vec::with_capacity(moodle.len());
+    for c in moodle {
+        let link = state.api.deps.links.link(tenant, offering, &c.id).await?;
+        cells.push(LinkCell {
+            connection: c.id.to_string(),
+            connection_name: c.name.clone(),
+            course: link.map(|l| {
+                format!(
+                    "course {}{}",
+                    l.course_id,
+                    l.course_shortname
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                )
+            }),
+        });
+    }
+    Ok(cells)
+}
+
+#[derive(Deserialize, Default)]
+pub struct OpenQuery {
+    open: Option<String>,
+}
+
+/// The tenant's offerings that learnbridge keeps something about (a course link
+/// on one of its Moodle connections, or a CourseKey marking), each with its link per
+/// Moodle connection and its CourseKey status; any other offering opens by its id.
+pub async fn offerings(
+    State(state): State<ConsoleState>,
+    who: SignedIn,
+    Query(query): Query<OpenQuery>,
+) -> Result<Response, ConsoleError> {
+    let deps = &state.api.deps;
+    let open = query.open.unwrap_or_default();
+    let mut error = None;
+    if !open.trim().is_empty() {
+        match OfferingId::parse(open.trim()) {
+            Ok(id) if deps.sis.offering(&who.tenant, &id).await?.is_some() => {
+                return Ok(Redirect::to(&format!("/console/offerings/{id}")).into_response());
+            }
+            Ok(id) => {
+                error = Some(FieldError {
+                    field: "open",
+                    message: format!("this tenant has no offering {id}"),
+                });
+            }
+            Err(e) => {
+                error = Some(FieldError {
+                    field: "open",
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    let moodle = moodle_connections(deps.connections.connections(&who.tenant).await?);
+    let zone = zone(&state, &who.tenant).await?;
+    let mut ids = BTreeSet::new();
+    for c in &moodle {
+        for link in deps.links.links(&who.tenant, &c.id).await? {
+            ids.insert(link.offering);
+        }
+    }
+    for marked in state
+        .api
+        .coursekey
+        .attendance
+        .marked_coursekey_offerings(&who.tenant)
+        .await?
+    {
+        ids.insert(marked.offering);
+    }
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(offering) = deps.sis.offering(&who.tenant, &id).await? else {
+            continue;
+        };
+        rows.push(OfferingRow {
+            id: id.to_string(),
+            name: offering.name.clone(),
+            dates: dates(&offering),
+            links: links_of(&state, &who.tenant, &id, &moodle).await?,
+            coursekey: coursekey_status(&state, &who.tenant, &id, zone).await?.0,
+        });
+    }
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let page = OfferingsPage {
+        chrome: chrome(&who, "Offerings"),
+        moodle: moodle
+            .iter()
+            .map(|c| (c.id.to_string(), c.name.clone()))
+            .collect(),
+        rows,
+        error,
+        open,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// One enrolment in the transfer preview.
+pub struct PreviewLine {
+    pub learner: String,
+    pub label: &'static str,
+    pub class: &'static str,
+    pub reasons: Vec<String>,
+}
+
+impl PreviewLine {
+    fn of(learner: String, status: &TransferStatus) -> Self {
+        let (label, class, reasons) = match status {
+            TransferStatus::Ready => ("Ready", "transfer-ready", vec![]),
+            TransferStatus::Transferred => ("Transferred", "transfer-done", vec![]),
+            TransferStatus::Removed => ("Removed", "transfer-done", vec![]),
+            TransferStatus::Blocked { reasons } => (
+                "Blocked",
+                "transfer-blocked",
+                reasons.iter().map(|r| r.message()).collect(),
+            ),
+        };
+        Self {
+            learner,
+            label,
+            class,
+            reasons,
+        }
+    }
+}
+
+/// An offering's state on one Moodle connection.
+pub struct ConnectionSection {
+    pub id: String,
+    pub name: String,
+    pub course: Option<String>,
+    /// The preview's lines, or why Moodle could not be asked.
+    pub preview: Result<Vec<PreviewLine>, String>,
+}
+
+pub struct AttendanceLine {
+    pub learner: String,
+    pub class_code: String,
+    pub mark: &'static str,
+    pub word: &'static str,
+    pub recorded: String,
+}
+
+#[derive(Template)]
+#[template(path = "offering.html")]
+pub struct OfferingPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub name: String,
+    pub dates: String,
+    pub sections: Vec<ConnectionSection>,
+    pub coursekey: CourseKeyStatus,
+    pub send_to_coursekey: bool,
+    pub attendance: Vec<AttendanceLine>,
+    pub zone: String,
+    pub error: Option<FieldError>,
+}
+
+/// What a failed preview says, as the api's preview route words it.
+fn preview_problem(e: &PushError) -> String {
+    use domain::ports::Retryable;
+    match e {
+        PushError::Learning(domain::learning::LearningError::Secret(_)) => {
+            "the connection has no secret yet; set it first".to_owned()
+        }
+        e if e.is_retryable() => "Moodle could not be reached; try again shortly".to_owned(),
+        e => format!(
+            "Moodle refused the look-up; test the connection: {}",
+            app::push::error_text(e)
+        ),
+    }
+}
+
+async fn load_offering(
+    state: &ConsoleState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Offering, ConsoleError> {
+    let missing = || ConsoleError::NotFound(format!("This tenant has no offering {id:?}."));
+    let id = OfferingId::parse(id).map_err(|_| missing())?;
+    state
+        .api
+        .deps
+        .sis
+        .offering(tenant, &id)
+        .await?
+        .ok_or_else(missing)
+}
+
+async fn offering_page(
+    state: &ConsoleState,
+    who: &SignedIn,
+    offering: Offering,
+    error: Option<FieldError>,
+) -> Page {
+    let deps = &state.api.deps;
+    let tenant = &who.tenant;
+    let zone = zone(state, tenant).await?;
+    let moodle = moodle_connections(deps.connections.connections(tenant).await?);
+    let push = Push {
+        clock: deps.now,
+        tenants: deps.tenants.as_ref(),
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
+        mailer: &NoEmail,
+    };
+    let cells = links_of(state, tenant, &offering.id, &moodle).await?;
+    let mut sections = Vec::with_capacity(cells.len());
+    for cell in cells {
+        let preview = if cell.course.is_some() {
+            let id = ConnectionId::parse(cell.connection.clone())
+                .map_err(|e| ConsoleError::NotFound(e.to_string()))?;
+            match push.preview(tenant, &id, &offering.id).await {
+                Ok(rows) => Ok(rows
+                    .into_iter()
+                    .map(|r| PreviewLine::of(r.learner.to_string(), &r.status))
+                    .collect()),
+                Err(PushError::Store(e)) => return Err(e.into()),
+                Err(e) => Err(preview_problem(&e)),
+            }
+        } else {
+            Ok(Vec::new())
+        };
+        sections.push(ConnectionSection {
+            id: cell.connection,
+            name: cell.connection_name,
+            course: cell.course,
+            preview,
+        });
+    }
+    let (coursekey, send_to_coursekey) =
+        coursekey_status(state, tenant, &offering.id, zone).await?;
+    let attendance = state
+        .api
+        .coursekey
+        .attendance
+        .attendances(tenant, &offering.id)
+        .await?
+        .into_iter()
+        .map(|a| AttendanceLine {
+            learner: a.learner.to_string(),
+            class_code: a.class_code,
+            mark: a.mark.letter(),
+            word: match a.mark {
+                domain::attendance::Mark::Present => "present",
+                domain::attendance::Mark::Late => "late",
+                domain::attendance::Mark::Absent => "absent",
+            },
+            recorded: crate::views::local_time(zone, a.recorded_at),
+        })
+        .collect();
+    Ok(render(&OfferingPage {
+        chrome: chrome(who, "Offerings"),
+        id: offering.id.to_string(),
+        name: offering.name.clone(),
+        dates: dates(&offering),
+        sections,
+        coursekey,
+        send_to_coursekey,
+        attendance,
+        zone: zone.name().to_owned(),
+        error,
+    })?)
+}
+
+/// An offering: its course per Moodle connection, the transfer preview, CourseKey.
+pub async fn offering(
+    State(state): State<ConsoleState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Page {
+    let offering = load_offering(&state, &who.tenant, &id).await?;
+    offering_page(&state, &who, offering, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ConnectionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    connection: String,
+}
+
+/// The connection a form names, one of the tenant's; else the field's error.
+fn form_connection(raw: &str) -> Result<ConnectionId, FieldError> {
+    ConnectionId::parse(raw.to_owned()).map_err(|e| FieldError {
+        field: "connection",
+        message: e.to_string(),
+    })
+}
+
+/// Links the offering to the course whose ID number is the offering's id ("Find
+/// by ID number", and "Check again"), with `app::courses::Courses::link` as
+/// `POST /v1/offerings/{id}/links` does.
+pub async fn link(
+    State(state): State<ConsoleState>,
+    who: SignedIn,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ConnectionForm>,
+) -> Result<Response, ConsoleError> {
+    who.check_change(&method, &headers, &form.csrf)?;
+    let offering = load_offering(&state, &who.tenant, &id).await?;
+    let deps = &state.api.deps;
+    let error = match form_connection(&form.connection) {
+        Err(e) => e,
+        Ok(connection) => {
+            let courses = Courses {
+                connections: deps.connections.as_ref(),
+                sis: deps.sis.as_ref(),
+                links: deps.links.as_ref(),
+                learning: deps.learning.as_ref(),
+                tenants: deps.tenants.as_ref(),
+            };
+            match courses
+                .link(
+                    &who.tenant,
+                    &connection,
+                    &offering.id,
+                    LinkChoice::FindByIdnumber,
+                    (deps.now)(),
+                )
+                .await
+            {
+                Ok(_) => {
+                    return Ok(Redirect::to(&format!("/console/offerings/{}", offering.id))
+                        .into_response());
+                }
+                Err(PushError::Store(e)) => return Err(e.into()),
+                Err(e @ PushError::CourseNotFound { .. }) => FieldError {
+                    field: "course",
+                    message: format!(
+                        "{e}: give the Moodle course the ID number {} and check again",
+                        offering.id
+                    ),
+                },
+                Err(e) => FieldError {
+                    field: "connection",
+                    message: e.to_string(),
+                },
+            }
+        }
+    };
+    let page = offering_page(&state, &who, offering, Some(error)).await?;
+    Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// The offerings screens' routes, merged into the console's router.
+pub fn routes() -> axum::Router<ConsoleState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/console/offerings", get(offerings))
+        .route("/console/offerings/{id}", get(offering))
+        .route("/console/offerings/{id}/link", post(link))
+}

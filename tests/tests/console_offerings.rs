@@ -1,0 +1,393 @@
+//! The offerings screens in a real browser over the local stack (moto with IAM
+//! enforced, the Moodle simulator): an offering found by its id and linked to the
+//! course whose ID number it is, its transfer preview in three colours (each with
+//! its word) and a blocked reason (the transfer itself started through the api), a CourseKey status Failed with its reason
+//! readable without hovering, and a viewer who sees no change button.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::Utc;
+use cloud::testing::connection;
+use domain::ConnectionKind::Moodle;
+use domain::attendance::{CourseKeyOffering, HoursType};
+use domain::ports::{
+    ApiKeyStore, AttendanceStore, ConnectionStore, LinkStore, Role, SessionStore, SisStore,
+};
+use domain::sis::{Enrolment, EnrolmentState, Learner, Offering, OfferingStatus, TransferStatus};
+use domain::{LearnerCode, OfferingId, RunStatus, TenantId};
+use fantoccini::Locator;
+use secrecy::ExposeSecret;
+use simulators::moodle::MoodleSim;
+use tests::browser::Browser;
+
+async fn key_with_role(
+    system: &devstack::runner::LocalSystem,
+    tenant: &TenantId,
+    role: Role,
+) -> String {
+    let stores = system.stores();
+    let pepper = stores
+        .secrets
+        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+        .await
+        .unwrap();
+    let key = devstack::new_api_key();
+    stores
+        .api_keys
+        .save_key_as(
+            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
+            tenant,
+            "console test",
+            role,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    key
+}
+
+async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
+    let c = &browser.client;
+    c.goto(&format!("{base}/console/sign-in")).await.unwrap();
+    c.find(Locator::Css("#api_key"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#role")).await.unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/connections"
+    );
+    c.get_named_cookie("lb_console")
+        .await
+        .unwrap()
+        .value()
+        .to_owned()
+}
+
+async fn text(browser: &Browser, css: &str) -> String {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+fn offering(tenant: &TenantId, id: &str, dated: bool) -> Offering {
+    Offering {
+        tenant: tenant.clone(),
+        id: OfferingId::parse(id).unwrap(),
+        name: "First aid".into(),
+        start_date: dated.then(|| chrono::NaiveDate::from_ymd_opt(2027, 2, 1).unwrap()),
+        end_date: dated.then(|| chrono::NaiveDate::from_ymd_opt(2027, 3, 31).unwrap()),
+        status: OfferingStatus::Active,
+        auto_push: false,
+        must_be_evaluated: false,
+        assessables: vec![],
+        updated_at: Utc::now(),
+    }
+}
+
+/// A learner and their enrolment in `offering`, as the SMS sends them.
+async fn enrol(
+    stores: &cloud::Stores,
+    tenant: &TenantId,
+    offering: &OfferingId,
+    (code, given, family, email): (&str, &str, &str, Option<&str>),
+) {
+    let code = LearnerCode::parse(code).unwrap();
+    let now = Utc::now();
+    stores
+        .sis
+        .save_learner(&Learner {
+            tenant: tenant.clone(),
+            code: code.clone(),
+            username: None,
+            given_name: given.into(),
+            middle_name: None,
+            family_name: family.into(),
+            email: email.map(str::to_owned),
+            date_of_birth: None,
+            archived: false,
+            email_opt_out: true,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    stores
+        .sis
+        .save_enrolment(&Enrolment {
+            tenant: tenant.clone(),
+            learner: code,
+            offering: offering.clone(),
+            state: EnrolmentState::NotCalled,
+            start_date: chrono::NaiveDate::from_ymd_opt(2027, 2, 1),
+            session_date: None,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_coursekey_status_read() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let sim = MoodleSim::sample_site();
+    let moodle = sim.start().await.unwrap();
+    let acme = TenantId::parse("acme").unwrap();
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = moodle.base_url.clone();
+    conn.name = "Acme Moodle".into();
+    stores.connections.save_connection(&conn).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &conn.secret_name(&system.config.secret_prefix),
+            &secrecy::SecretString::from(simulators::moodle::SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+    // OCC-1001 is in the SMS, not linked; the sample site's course 2 has its id as ID number.
+    let occ = offering(&acme, "OCC-1001", true);
+    stores.sis.save_offering(&occ).await.unwrap();
+    enrol(
+        &stores,
+        &acme,
+        &occ.id,
+        ("X1234567", "Ana", "Ruiz", Some("ana.ruiz@example.com")),
+    )
+    .await;
+    enrol(&stores, &acme, &occ.id, ("X0000000", "Sin", "Correo", None)).await;
+    // OCC-3001 is marked for CourseKey but has no dates: Failed, with the reason.
+    let undated = offering(&acme, "OCC-3001", false);
+    stores.sis.save_offering(&undated).await.unwrap();
+    stores
+        .attendance
+        .save_coursekey_offering(&CourseKeyOffering {
+            tenant: acme.clone(),
+            offering: undated.id.clone(),
+            send_to_coursekey: true,
+            hours_type: HoursType::default(),
+            instructors: vec!["INS-1".into()],
+            classes: vec![],
+            synchronized_at: None,
+            last_error: None,
+            pushed_fingerprint: None,
+            pushed_classes: vec![],
+        })
+        .await
+        .unwrap();
+
+    let base = tests::serve(system.api_router().await.unwrap()).await;
+    let admin = tests::api_key(&system, &acme).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(&browser, &base, &admin).await;
+
+    // The list: the CourseKey offering only (nothing links OCC-1001 yet), Failed with its reason in words.
+    click(&browser, "nav a[href='/console/offerings']").await;
+    let row = text(&browser, "tr[data-offering=OCC-3001]").await;
+    assert!(row.contains("not linked"), "{row}");
+    assert!(
+        row.contains("Failed: the offering has no start or end date"),
+        "{row}"
+    );
+    let title = c
+        .find(Locator::Css(
+            "tr[data-offering=OCC-3001] .coursekey .status",
+        ))
+        .await
+        .unwrap()
+        .attr("title")
+        .await
+        .unwrap();
+    assert_eq!(
+        title.as_deref(),
+        Some("the offering has no start or end date")
+    );
+    assert!(
+        c.find(Locator::Css("tr[data-offering=OCC-1001]"))
+            .await
+            .is_err()
+    );
+    // An unknown id names the field.
+    c.goto(&format!("{base}/console/offerings?open=OCC-9999"))
+        .await
+        .unwrap();
+    assert!(
+        text(&browser, ".field-error").await.starts_with("open:"),
+        "{}",
+        c.source().await.unwrap()
+    );
+    browser.screenshot("offerings").await;
+
+    // Open OCC-1001 by its id: not linked; find the course by ID number.
+    c.goto(&format!("{base}/console/offerings?open=OCC-1001"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/offerings/OCC-1001"
+    );
+    assert!(text(&browser, ".not-linked").await.contains("OCC-1001"));
+    click(&browser, "button.find-link").await;
+    if c.find(Locator::Css("section.moodle .course"))
+        .await
+        .is_err()
+    {
+        panic!("not linked: {}", text(&browser, "main").await);
+    }
+    assert!(
+        text(&browser, "section.moodle .course")
+            .await
+            .starts_with("course 2"),
+        "{}",
+        c.source().await.unwrap()
+    );
+    let link = stores
+        .links
+        .link(&acme, &occ.id, &conn.id)
+        .await
+        .unwrap()
+        .expect("linked");
+    assert_eq!(link.course_id, 2);
+    assert_eq!(link.course_idnumber.as_deref(), Some("OCC-1001"));
+
+    // The preview: Ana ready, the learner without an email blocked with the fix.
+    let ready = c
+        .find(Locator::Css("tr[data-learner=X1234567]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.attr("class").await.unwrap().as_deref(),
+        Some("transfer-ready")
+    );
+    assert!(ready.text().await.unwrap().contains("Ready"));
+    let blocked = text(&browser, "tr[data-learner=X0000000]").await;
+    assert!(blocked.contains("Blocked"), "{blocked}");
+    assert!(blocked.to_lowercase().contains("email"), "{blocked}");
+
+    // Transfer (through the api: the console's button is not built yet), worked by the queues.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let started = http
+        .post(format!("{base}/v1/offerings/OCC-1001/transfers"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"connection": "moodle-main"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    assert_eq!(system.drain().await.unwrap().failed, 0);
+    let runs = stores.runs.runs_of(&acme, &conn.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_ne!(runs[0].status, RunStatus::Importing);
+    let transfers = stores
+        .links
+        .transfers(&acme, &conn.id, &occ.id)
+        .await
+        .unwrap();
+    let ana = transfers
+        .iter()
+        .find(|t| t.learner.as_str() == "X1234567")
+        .unwrap();
+    assert_eq!(ana.status, TransferStatus::Transferred);
+
+    // A new enrolment: the preview in its three colours, each with its word.
+    enrol(
+        &stores,
+        &acme,
+        &occ.id,
+        ("X7654321", "Luis", "Gómez", Some("luis.gomez@example.com")),
+    )
+    .await;
+    c.goto(&format!("{base}/console/offerings/OCC-1001"))
+        .await
+        .unwrap();
+    for (learner, class, word) in [
+        ("X1234567", "transfer-done", "Transferred"),
+        ("X7654321", "transfer-ready", "Ready"),
+        ("X0000000", "transfer-blocked", "Blocked"),
+    ] {
+        let row = c
+            .find(Locator::Css(&format!("tr[data-learner={learner}]")))
+            .await
+            .unwrap();
+        assert_eq!(row.attr("class").await.unwrap().as_deref(), Some(class));
+        assert!(row.text().await.unwrap().contains(word), "{learner}");
+    }
+    assert_eq!(text(&browser, "#coursekey-status").await, "Disabled");
+    browser.screenshot("offering").await;
+
+    // The list now shows OCC-1001's course.
+    c.goto(&format!("{base}/console/offerings")).await.unwrap();
+    assert!(
+        text(&browser, "tr[data-offering=OCC-1001] td.link")
+            .await
+            .starts_with("course 2")
+    );
+
+    // A viewer: no change button; a POST is refused.
+    let viewer = key_with_role(&system, &acme, Role::Viewer).await;
+    c.delete_all_cookies().await.unwrap();
+    let id = sign_in(&browser, &base, &viewer).await;
+    c.goto(&format!("{base}/console/offerings/OCC-1001"))
+        .await
+        .unwrap();
+    assert!(c.find(Locator::Css("main form")).await.is_err());
+    let sdk = cloud::testing::sdk().await;
+    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        system.config.tables.data.clone(),
+    ));
+    let csrf = sessions
+        .session(&console::session::id_hash(&id), Utc::now())
+        .await
+        .unwrap()
+        .unwrap()
+        .csrf;
+    let refused = http
+        .post(format!("{base}/console/offerings/OCC-1001/link"))
+        .header("cookie", format!("lb_console={id}"))
+        .header("origin", &base)
+        .form(&[("csrf", csrf.as_str()), ("connection", "moodle-main")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        stores
+            .runs
+            .runs_of(&acme, &conn.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no run started by the viewer"
+    );
+}
