@@ -7,6 +7,8 @@ pub mod config;
 pub mod error;
 pub mod pages;
 pub mod session;
+pub mod setup;
+pub mod tenant;
 pub mod views;
 
 pub use config::Config;
@@ -83,6 +85,8 @@ pub fn app(state: ConsoleState) -> Router {
         .route("/console/connections/{id}/runs/{run}", get(pages::run))
         .route("/console/runs", get(pages::runs))
         .route("/console/coming/{screen}", get(pages::coming))
+        .merge(setup::routes())
+        .merge(tenant::routes())
         .route("/console/{*rest}", axum::routing::any(pages::not_found))
         .layer(axum::middleware::map_response(pages::no_store))
         .with_state(state)
