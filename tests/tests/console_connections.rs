@@ -52,6 +52,10 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
         .await
         .unwrap();
     click(browser, "form button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css("#role"))
+        .await
+        .expect("a signed-in page");
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/connections",
@@ -69,10 +73,12 @@ async fn sign_out(browser: &Browser) {
     click(browser, ".who button").await;
 }
 
+/// The text of the first element matching `css`, waiting for the page to show it.
 async fn text(browser: &Browser, css: &str) -> String {
     browser
         .client
-        .find(Locator::Css(css))
+        .wait()
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
@@ -83,7 +89,8 @@ async fn text(browser: &Browser, css: &str) -> String {
 async fn click(browser: &Browser, css: &str) {
     browser
         .client
-        .find(Locator::Css(css))
+        .wait()
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
@@ -163,6 +170,7 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     fill(&browser, "#secret", token).await;
     browser.screenshot("connection-new-moodle").await;
     click(&browser, "#save").await;
+    text(&browser, "#saved").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/connections/moodle-new/edit",
@@ -259,6 +267,7 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
 
     // Disable, then enable again.
     click(&browser, "#switch").await;
+    text(&browser, "#edit-connection").await;
     assert!(
         !stores
             .connections
@@ -277,6 +286,7 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
             .starts_with("Disabled")
     );
     click(&browser, "#switch").await;
+    text(&browser, "#edit-connection").await;
     assert!(
         stores
             .connections
