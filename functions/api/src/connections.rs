@@ -135,8 +135,9 @@ pub struct TestView {
 /// connectors check every address again when they connect).
 const RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The deployment's egress rule, with host names resolved (the connectors' check).
-struct Resolved(domain::egress::Egress);
+/// The deployment's egress rule, with host names resolved (the connectors' check):
+/// the [`UrlCheck`] the api's and the console's connection forms both use.
+pub struct Resolved(pub domain::egress::Egress);
 
 #[async_trait::async_trait]
 impl UrlCheck for Resolved {
@@ -147,8 +148,9 @@ impl UrlCheck for Resolved {
     }
 }
 
-/// Configuring connections over the deployment's ports.
-fn with_setup<'a>(deps: &'a Deps, urls: &'a Resolved) -> Setup<'a> {
+/// Configuring connections over the deployment's ports (the api's routes and
+/// the console's forms).
+pub fn with_setup<'a>(deps: &'a Deps, urls: &'a Resolved) -> Setup<'a> {
     Setup {
         connections: deps.connections.as_ref(),
         secret_sink: deps.secret_sink.as_ref(),

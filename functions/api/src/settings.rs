@@ -56,16 +56,14 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(deps): State<Deps>,
     Extension(tenant): Extension<TenantId>,
-    JsonBody(mut settings): JsonBody<TenantSettings>,
+    JsonBody(settings): JsonBody<TenantSettings>,
 ) -> Result<Json<TenantSettings>, ApiError> {
-    settings
-        .validate()
-        .map_err(|e| ApiError::unprocessable(&format!("settings.{}", e.field), e.message))?;
-    // Stored as the tz database spells it (no surrounding spaces).
-    settings.time_zone = settings.zone().name().to_owned();
-    deps.tenants
-        .save_tenant_settings(&tenant, &settings)
-        .await?;
-    tracing::info!(%tenant, "tenant settings stored");
-    Ok(Json(settings))
+    match app::settings::save(deps.tenants.as_ref(), &tenant, settings).await {
+        Ok(stored) => Ok(Json(stored)),
+        Err(app::settings::SaveSettingsError::Invalid(e)) => Err(ApiError::unprocessable(
+            &format!("settings.{}", e.field),
+            e.message,
+        )),
+        Err(app::settings::SaveSettingsError::Store(e)) => Err(e.into()),
+    }
 }

@@ -11,6 +11,8 @@ pub mod offerings;
 pub mod pages;
 pub mod results;
 pub mod session;
+pub mod setup;
+pub mod tenant;
 pub mod views;
 
 pub use config::Config;
@@ -91,6 +93,8 @@ pub fn app(state: ConsoleState) -> Router {
         .merge(lln::routes())
         .merge(offerings::routes())
         .route("/console/coming/{screen}", get(pages::coming))
+        .merge(setup::routes())
+        .merge(tenant::routes())
         .route("/console/{*rest}", axum::routing::any(pages::not_found))
         .layer(axum::middleware::map_response(pages::no_store))
         .with_state(state)

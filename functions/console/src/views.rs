@@ -58,6 +58,16 @@ pub const NAV: &[NavItem] = &[
         label: "LLN",
         coming: false,
     },
+    NavItem {
+        href: "/console/settings",
+        label: "Settings",
+        coming: false,
+    },
+    NavItem {
+        href: "/console/api-keys",
+        label: "API keys",
+        coming: false,
+    },
 ];
 
 /// What every signed-in page shows around its content.

@@ -22,6 +22,7 @@ pub mod requeue;
 pub mod results;
 pub mod roster;
 pub mod runs;
+pub mod settings;
 pub mod sms_records;
 
 #[cfg(any(test, feature = "testing"))]
