@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::lln::{DownloadStatus, FieldProblem, LlnError};
-use domain::ports::{LlnDownloadState, LlnStore, Retryable};
+use domain::ports::{LlnDownloadState, Retryable};
 use domain::zone::TenantZone;
 use domain::{LearnerCode, TenantId};
 use serde::Deserialize;

@@ -74,7 +74,9 @@ async fn a_connections_further_secrets_are_write_only_masked_and_named_by_kind()
 async fn connections_are_created_with_a_masked_secret_and_merged_settings() {
     let api = api().await;
     let (status, body) = api
-        .event(include_str!("../../../../events/api/create-connection.json"))
+        .event(include_str!(
+            "../../../../events/api/create-connection.json"
+        ))
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["id"], "moodle-2");
@@ -98,7 +100,9 @@ async fn connections_are_created_with_a_masked_secret_and_merged_settings() {
     assert_eq!(stored.expose_secret(), "fixture-token-0123456789abcd");
 
     let (status, body) = api
-        .event(include_str!("../../../../events/api/create-connection.json"))
+        .event(include_str!(
+            "../../../../events/api/create-connection.json"
+        ))
         .await;
     assert_error(status, &body, 409, Some("connections.id"));
 
