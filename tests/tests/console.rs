@@ -75,6 +75,11 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
         .click()
         .await
         .unwrap();
+    // The click returns before the next page has loaded: wait for it.
+    c.wait()
+        .for_element(Locator::Css("#role"))
+        .await
+        .expect("a signed-in page");
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/connections",
@@ -216,7 +221,8 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .click()
         .await
         .unwrap();
-    c.find(Locator::Css("#test-connection"))
+    c.wait()
+        .for_element(Locator::Css("#test-connection"))
         .await
         .unwrap()
         .click()
@@ -321,6 +327,10 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .click()
         .await
         .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#api_key"))
+        .await
+        .expect("the sign-in page");
     assert!(
         c.current_url()
             .await
@@ -397,6 +407,10 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .click()
         .await
         .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#api_key"))
+        .await
+        .expect("the sign-in page");
 
     // A revoked key ends its sessions.
     let id = sign_in(&browser, &base, &admin).await;
