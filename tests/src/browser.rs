@@ -89,6 +89,36 @@ impl Browser {
         panic!("chromedriver at {url} did not open a Chromium session: {last:?}");
     }
 
+    /// Clicks the element `css` names (waiting for it to be on the page) and, when
+    /// the click submits a form or follows a link, waits until the next page has
+    /// replaced this one: WebDriver's click can return before the browser has
+    /// left the page, and a test reading the store or the page right after it
+    /// would race the request. A click that loads nothing returns after 5 s.
+    ///
+    /// # Panics
+    /// When no such element appears or the click fails.
+    pub async fn click(&self, css: &str) {
+        use fantoccini::Locator;
+        let before = self.client.find(Locator::Css("html")).await.ok();
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let Some(before) = before else { return };
+        for _ in 0..100 {
+            if before.tag_name().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The next page's document is there; let it finish loading.
+        let _ = self.client.wait().for_element(Locator::Css("body")).await;
+    }
+
     /// Saves a screenshot of the page as `{name}.png` under the test artefacts
     /// folder (`target/console-screenshots`) and prints its path.
     ///

@@ -87,15 +87,7 @@ async fn text(browser: &Browser, css: &str) -> String {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    browser.click(css).await;
 }
 
 /// Replaces what an input holds.

@@ -85,14 +85,7 @@ async fn text(browser: &Browser, css: &str) -> String {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    browser.click(css).await;
 }
 
 fn offering(tenant: &TenantId, id: &str, dated: bool) -> Offering {

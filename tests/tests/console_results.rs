@@ -89,14 +89,7 @@ async fn text(browser: &Browser, css: &str) -> String {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    browser.click(css).await;
 }
 
 async fn fill(browser: &Browser, css: &str, value: &str) {
