@@ -69,12 +69,7 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
         .send_keys(key)
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("form button[type=submit]").await;
     // The click returns before the next page has loaded: wait for it.
     c.wait()
         .for_element(Locator::Css("#role"))
@@ -155,12 +150,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .send_keys("lb_not-a-key")
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("form button[type=submit]").await;
     assert!(
         text(&browser, ".field-error")
             .await
@@ -276,12 +266,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     c.goto(&format!("{base}/console/runs?connection=moodle-main"))
         .await
         .unwrap();
-    c.find(Locator::Css(&format!("tr[data-run='{}'] a", run.id)))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(&format!("tr[data-run='{}'] a", run.id)).await;
     assert_eq!(text(&browser, "#run-status").await, run.status.label());
     let shown = text(&browser, "#log").await;
     for line in log.iter().take(5) {
@@ -321,12 +306,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     assert_eq!(refused.status(), 403, "another site's form");
 
     // Sign-out ends the stored session; its cookie no longer opens a page.
-    c.find(Locator::Css(".who button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".who button").await;
     c.wait()
         .for_element(Locator::Css("#api_key"))
         .await
@@ -401,12 +381,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .await
         .unwrap();
     assert_eq!(api.status(), 200, "a viewer reads");
-    c.find(Locator::Css(".who button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".who button").await;
     c.wait()
         .for_element(Locator::Css("#api_key"))
         .await

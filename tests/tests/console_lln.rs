@@ -73,12 +73,7 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) {
         .send_keys(key)
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("form button[type=submit]").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/connections"
@@ -690,12 +685,7 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     browser.screenshot("lln-api-log").await;
 
     // A viewer reads the same screens without any change button.
-    c.find(Locator::Css(".who button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".who button").await;
     let viewer = key_with_role(&system, &acme(), Role::Viewer).await;
     sign_in(&browser, &base, &viewer).await;
     for path in [

@@ -55,12 +55,7 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
         .send_keys(key)
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("form button[type=submit]").await;
     c.wait().for_element(Locator::Css("#role")).await.unwrap();
     assert_eq!(
         c.current_url().await.unwrap().path(),

@@ -60,12 +60,7 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
         .send_keys(key)
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("form button[type=submit]").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/connections"
@@ -469,12 +464,7 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     assert_eq!(cancelled.state, DeliveryState::Cancelled);
 
     // A viewer reads both screens with no button, and a POST is refused.
-    c.find(Locator::Css(".who button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".who button").await;
     let viewer = key_with_role(&system, &t, Role::Viewer).await;
     let id = sign_in(&browser, &base, &viewer).await;
     for page in [
