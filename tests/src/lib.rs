@@ -162,6 +162,22 @@ pub async fn seed_moodle_offering(
 /// # Panics
 /// When the pepper cannot be read or the key cannot be saved.
 pub async fn api_key(system: &LocalSystem, tenant: &domain::TenantId) -> String {
+    api_key_as(system, tenant, "e2e", domain::ports::Role::Admin)
+        .await
+        .0
+}
+
+/// An API key for `tenant` acting with `role`, stored as the stack stores them
+/// (only its keyed hash): the key and that hash.
+///
+/// # Panics
+/// When the pepper cannot be read or the key cannot be saved.
+pub async fn api_key_as(
+    system: &LocalSystem,
+    tenant: &domain::TenantId,
+    label: &str,
+    role: domain::ports::Role,
+) -> (String, String) {
     use domain::ports::ApiKeyStore;
     use secrecy::ExposeSecret;
     let stores = system.stores();
@@ -177,17 +193,13 @@ pub async fn api_key(system: &LocalSystem, tenant: &domain::TenantId) -> String 
         .await
         .expect("the pepper");
     let key = devstack::new_api_key();
+    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key);
     stores
         .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            tenant,
-            "e2e",
-            chrono::Utc::now(),
-        )
+        .save_key_as(&hash, tenant, label, role, chrono::Utc::now())
         .await
         .expect("the API key saved");
-    key
+    (key, hash)
 }
 
 /// A DynamoDB string attribute.

@@ -12,7 +12,6 @@ use domain::ConnectionKind::Moodle;
 use domain::ports::{ApiKeyStore, Role, RunStore, SessionStore, TenantSettingsStore};
 use domain::{ConnectionId, TenantId};
 use fantoccini::Locator;
-use secrecy::ExposeSecret;
 use simulators::moodle::MoodleSim;
 use tests::browser::Browser;
 
@@ -22,25 +21,9 @@ async fn key_with_role(
     tenant: &TenantId,
     role: Role,
 ) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+    tests::api_key_as(system, tenant, "console test", role)
         .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key_as(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            tenant,
-            "console test",
-            role,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
+        .0
 }
 
 /// The console's session store over the stack (to check what sign-in stored).

@@ -25,20 +25,7 @@ async fn key_with_role(
     role: Role,
     label: &str,
 ) -> (String, String) {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    let hash = app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key);
-    stores
-        .api_keys
-        .save_key_as(&hash, tenant, label, role, Utc::now())
-        .await
-        .unwrap();
-    (key, hash)
+    tests::api_key_as(system, tenant, label, role).await
 }
 
 /// Signs in through the form; returns the session id the browser got.

@@ -15,10 +15,10 @@
 use chrono::{TimeDelta, Utc};
 use domain::connection::{ConnectionSettings, SmsSettings};
 use domain::lln::AssessmentId;
-use domain::ports::{ApiKeyStore, ConnectionStore, LlnStore, Role};
+use domain::ports::{ConnectionStore, LlnStore, Role};
 use domain::{Connection, ConnectionId, LearnerCode, TenantId};
 use fantoccini::Locator;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use simulators::ocsat::{OcsatSim, SimAssessment};
 use simulators::sms::SmsSim;
@@ -42,25 +42,9 @@ async fn key_with_role(
     tenant: &TenantId,
     role: Role,
 ) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+    tests::api_key_as(system, tenant, "console lln test", role)
         .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key_as(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            tenant,
-            "console lln test",
-            role,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
+        .0
 }
 
 /// Signs in through the form.

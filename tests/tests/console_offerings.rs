@@ -10,13 +10,10 @@ use chrono::Utc;
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
 use domain::attendance::{CourseKeyOffering, HoursType};
-use domain::ports::{
-    ApiKeyStore, AttendanceStore, ConnectionStore, LinkStore, Role, SessionStore, SisStore,
-};
+use domain::ports::{AttendanceStore, ConnectionStore, LinkStore, Role, SessionStore, SisStore};
 use domain::sis::{Enrolment, EnrolmentState, Learner, Offering, OfferingStatus, TransferStatus};
 use domain::{LearnerCode, OfferingId, RunStatus, TenantId};
 use fantoccini::Locator;
-use secrecy::ExposeSecret;
 use simulators::moodle::MoodleSim;
 use tests::browser::Browser;
 
@@ -25,25 +22,9 @@ async fn key_with_role(
     tenant: &TenantId,
     role: Role,
 ) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+    tests::api_key_as(system, tenant, "console test", role)
         .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key_as(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            tenant,
-            "console test",
-            role,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
+        .0
 }
 
 async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {

@@ -14,14 +14,13 @@ use domain::ConnectionKind::{Moodle, Sms};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
 use domain::ports::{
-    ApiKeyStore, ConnectionStore, DeliveryStore, LinkStore, ResultStore, Role, RunStore,
-    SessionStore, SisStore,
+    ConnectionStore, DeliveryStore, LinkStore, ResultStore, Role, RunStore, SessionStore, SisStore,
 };
 use domain::results::{MappedActivity, Mapping, ResultType, ReviewState};
 use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use fantoccini::Locator;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
 use tests::browser::Browser;
 
@@ -30,25 +29,9 @@ async fn key_with_role(
     tenant: &TenantId,
     role: Role,
 ) -> String {
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
+    tests::api_key_as(system, tenant, "console test", role)
         .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key_as(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            tenant,
-            "console test",
-            role,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
+        .0
 }
 
 async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {

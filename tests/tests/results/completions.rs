@@ -118,7 +118,7 @@ async fn smartosh_completions_wait_for_review_and_unenrol_only_after_processing(
     );
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
-    let key = api_key(&system, &stores).await;
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     let ready: serde_json::Value = http
         .get(format!("{api}/v1/connections/moodle-main/completions"))
         .bearer_auth(&key)

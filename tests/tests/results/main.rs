@@ -10,9 +10,7 @@ use cloud::testing::connection;
 use domain::ConnectionKind::{Moodle, Sms};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
-use domain::ports::{
-    ApiKeyStore, ConnectionStore, DeliveryStore, LinkStore, ResultStore, RunStore, SisStore,
-};
+use domain::ports::{ConnectionStore, DeliveryStore, LinkStore, ResultStore, RunStore, SisStore};
 use domain::results::{MappedActivity, Mapping, ResultType, ReviewState};
 use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
@@ -23,28 +21,6 @@ use simulators::sms::SmsSim;
 mod completions;
 mod download;
 mod progress;
-
-/// An API key for the tenant, stored as the API stores them.
-async fn api_key(system: &devstack::runner::LocalSystem, stores: &cloud::Stores) -> String {
-    use secrecy::ExposeSecret;
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &TenantId::parse("acme").unwrap(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
-}
 
 /// The setup the tests below share: the sample site's course 2 linked to
 /// OCC-1001 with unit U1 mapped to the quiz (cmid 1) and the assignment

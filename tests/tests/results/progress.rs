@@ -23,7 +23,7 @@ async fn a_learner_graded_then_removed_keeps_the_result_while_moodle_loses_the_g
     );
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
-    let key = api_key(&system, &stores).await;
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     let graded = |user: i64| {
         sim.snapshot()
             .grades
