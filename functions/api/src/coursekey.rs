@@ -35,11 +35,6 @@ use domain::{ConnectionId, ConnectionKind, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Most classes accepted for one offering.
-const CLASSES_MAX: usize = 1000;
-/// Most instructors accepted for one offering.
-const INSTRUCTORS_MAX: usize = 100;
-
 /// The adapters the CourseKey routes need.
 #[derive(Clone)]
 pub struct CourseKeyApi {
@@ -228,48 +223,6 @@ pub async fn put_coursekey(
             ),
         )
     })?;
-    if input.classes.len() > CLASSES_MAX {
-        return Err(ApiError::bad_request(
-            "classes",
-            format!("at most {CLASSES_MAX} classes"),
-        ));
-    }
-    if input.instructors.len() > INSTRUCTORS_MAX {
-        return Err(ApiError::bad_request(
-            "instructors",
-            format!("at most {INSTRUCTORS_MAX} instructors"),
-        ));
-    }
-    for (i, instructor) in input.instructors.iter().enumerate() {
-        if let Err(problem) = domain::ids::check_external_code(instructor) {
-            return Err(ApiError::bad_request(
-                &format!("instructors[{i}]"),
-                format!("an instructor id {problem}"),
-            ));
-        }
-    }
-    for (i, class) in input.classes.iter().enumerate() {
-        if let Err(problem) = domain::ids::check_external_code(&class.code) {
-            return Err(ApiError::bad_request(
-                &format!("classes[{i}].code"),
-                format!("a class code {problem}"),
-            ));
-        }
-        if let Err(range) =
-            domain::limits::check_instant(class.start).and(domain::limits::check_instant(class.end))
-        {
-            return Err(ApiError::bad_request(
-                &format!("classes[{i}]"),
-                format!("a class's start and end: {range}"),
-            ));
-        }
-        if class.end <= class.start {
-            return Err(ApiError::bad_request(
-                &format!("classes[{i}]"),
-                "a class must end after it starts",
-            ));
-        }
-    }
     let marking = app::marking::Marking {
         connections: api.connections.as_ref(),
         attendance: api.attendance.as_ref(),
@@ -287,6 +240,9 @@ pub async fn put_coursekey(
         .mark(&tenant, &offering, input)
         .await
         .map_err(|e| match e {
+            app::marking::MarkError::Invalid { field, message } => {
+                ApiError::bad_request(&field, message)
+            }
             app::marking::MarkError::UnknownOffering { offering } => {
                 ApiError::not_found("offering", format!("offering {offering} does not exist"))
             }

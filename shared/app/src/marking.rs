@@ -31,8 +31,69 @@ pub struct MarkInput {
     pub classes: Vec<ClassSession>,
 }
 
+/// Most classes accepted for one offering.
+pub const CLASSES_MAX: usize = 1000;
+/// Most instructors accepted for one offering.
+pub const INSTRUCTORS_MAX: usize = 100;
+
+impl MarkInput {
+    /// What CourseKey could not take, naming the field (`classes`, `instructors`,
+    /// `instructors[i]`, `classes[i].code`, `classes[i]`): too many classes or
+    /// instructors, an id or class code that cannot be a path segment, a class
+    /// outside the supported dates or ending before it starts.
+    pub fn check(&self) -> Result<(), MarkError> {
+        let invalid = |field: String, message: String| MarkError::Invalid { field, message };
+        if self.classes.len() > CLASSES_MAX {
+            return Err(invalid(
+                "classes".into(),
+                format!("at most {CLASSES_MAX} classes"),
+            ));
+        }
+        if self.instructors.len() > INSTRUCTORS_MAX {
+            return Err(invalid(
+                "instructors".into(),
+                format!("at most {INSTRUCTORS_MAX} instructors"),
+            ));
+        }
+        for (i, instructor) in self.instructors.iter().enumerate() {
+            if let Err(problem) = domain::ids::check_external_code(instructor) {
+                return Err(invalid(
+                    format!("instructors[{i}]"),
+                    format!("an instructor id {problem}"),
+                ));
+            }
+        }
+        for (i, class) in self.classes.iter().enumerate() {
+            if let Err(problem) = domain::ids::check_external_code(&class.code) {
+                return Err(invalid(
+                    format!("classes[{i}].code"),
+                    format!("a class code {problem}"),
+                ));
+            }
+            if let Err(range) = domain::limits::check_instant(class.start)
+                .and(domain::limits::check_instant(class.end))
+            {
+                return Err(invalid(
+                    format!("classes[{i}]"),
+                    format!("a class's start and end: {range}"),
+                ));
+            }
+            if class.end <= class.start {
+                return Err(invalid(
+                    format!("classes[{i}]"),
+                    "a class must end after it starts".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MarkError {
+    /// A field of the input CourseKey could not take.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
     #[error("offering {offering} does not exist")]
     UnknownOffering { offering: OfferingId },
     /// Un-marking an offering CourseKey already has (a 409 for a person).
@@ -68,6 +129,7 @@ impl Marking<'_> {
         offering: &OfferingId,
         input: MarkInput,
     ) -> Result<CourseKeyOffering, MarkError> {
+        input.check()?;
         if self.sis.offering(tenant, offering).await?.is_none() {
             return Err(MarkError::UnknownOffering {
                 offering: offering.clone(),
@@ -128,5 +190,36 @@ impl Marking<'_> {
             }
         }
         Ok(ck)
+    }
+
+    /// Marks (`true`) or unmarks an offering "Send to CourseKey" and changes
+    /// nothing else of its CourseKey side (hours type, instructors and classes
+    /// stay as the SMS sent them): the console's Send to CourseKey form. As
+    /// [`Marking::mark`]: unmarking an offering CourseKey already has is
+    /// refused, and a marked offering's roster push is queued.
+    pub async fn set_send(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        send: bool,
+    ) -> Result<CourseKeyOffering, MarkError> {
+        let existing = self.attendance.coursekey_offering(tenant, offering).await?;
+        let input = match existing {
+            Some(known) => MarkInput {
+                send_to_coursekey: Some(send),
+                programme: None,
+                hours_type: known.hours_type,
+                instructors: known.instructors,
+                classes: known.classes,
+            },
+            None => MarkInput {
+                send_to_coursekey: Some(send),
+                programme: None,
+                hours_type: HoursType::default(),
+                instructors: vec![],
+                classes: vec![],
+            },
+        };
+        self.mark(tenant, offering, input).await
     }
 }

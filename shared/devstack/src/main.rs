@@ -63,6 +63,10 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Admin repair after an upgrade: add the offerings stored before the tenant
+    /// offering index (the console's offerings list) to it. Idempotent; prints how
+    /// many it added and any offering item that does not decode.
+    IndexOfferings,
     /// Make, in the local stack, what the events/ samples refer to (tenant acme, its
     /// API key, connections moodle-main, coursekey-main and sms, learner X1234567,
     /// offering OCC-1001 linked and marked for CourseKey, the retry-worker sample's
@@ -155,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
                 | Command::Openapi
                 | Command::ListApiKeys { .. }
                 | Command::RevokeApiKey { .. }
+                | Command::IndexOfferings
         )
     {
         anyhow::bail!(
@@ -308,6 +313,23 @@ async fn main() -> anyhow::Result<()> {
                 keys.len()
             );
             Ok(())
+        }
+        Command::IndexOfferings => {
+            let sdk = cloud::load_sdk_config().await;
+            let stores = cloud::Stores::new(&admin_config(cli.stack.as_deref()), &sdk);
+            let report = stores.sis.index_offerings().await?;
+            for skipped in &report.skipped {
+                eprintln!("not indexed (repair it, then run again): {skipped}");
+            }
+            println!(
+                "{} offerings added to their tenant's offering index",
+                report.added
+            );
+            if report.skipped.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} offering items do not decode", report.skipped.len())
+            }
         }
         Command::RevokeApiKey { tenant, id } => {
             let tenant = TenantId::parse(tenant)?;

@@ -92,6 +92,37 @@ pub struct Offering {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An offering as a list shows it: what the SMS sent, without its assessables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferingSummary {
+    pub id: OfferingId,
+    pub name: String,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub status: OfferingStatus,
+}
+
+impl From<&Offering> for OfferingSummary {
+    fn from(o: &Offering) -> Self {
+        Self {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            start_date: o.start_date,
+            end_date: o.end_date,
+            status: o.status,
+        }
+    }
+}
+
+/// Whether an offering's id or name contains `filter`, ignoring case (an empty
+/// filter matches every offering): the offerings list's filter.
+pub fn offering_matches(id: &OfferingId, name: &str, filter: &str) -> bool {
+    let filter = filter.trim().to_lowercase();
+    filter.is_empty()
+        || id.as_str().to_lowercase().contains(&filter)
+        || name.to_lowercase().contains(&filter)
+}
+
 /// not-called -> in-progress -> completed / withdrawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -282,6 +313,16 @@ pub struct Transfer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_filter_finds_id_or_name_ignoring_case() {
+        let id = OfferingId::parse("OCC-1001").unwrap();
+        assert!(offering_matches(&id, "First aid", ""));
+        assert!(offering_matches(&id, "First aid", "  "));
+        assert!(offering_matches(&id, "First aid", "occ-10"));
+        assert!(offering_matches(&id, "First aid", " AID "));
+        assert!(!offering_matches(&id, "First aid", "welding"));
+    }
 
     #[test]
     fn only_active_offerings_are_visible() {

@@ -679,3 +679,124 @@ async fn a_class_no_longer_scheduled_is_removed_from_coursekey_once() {
         .unwrap();
     assert_eq!(sim.calls().len(), calls);
 }
+
+/// The console's Send to CourseKey form: marking changes the flag only (the
+/// instructors and classes the SMS sent stay), queues the roster push, and
+/// unmarking once synchronized is refused by name; the api's input check names
+/// the field it refuses.
+#[tokio::test]
+async fn set_send_changes_the_flag_only_queues_the_push_and_refuses_an_unmark_once_synchronized() {
+    use crate::marking::{MarkError, MarkInput, Marking};
+    let sim = CourseKeySim::new("k", "k");
+    let (store, sis, _) = setup(&sim, "http://127.0.0.1:9").await;
+    let mut ck = store
+        .coursekey_offering(&tenant(), &off())
+        .await
+        .unwrap()
+        .unwrap();
+    ck.send_to_coursekey = false;
+    store.save_coursekey_offering(&ck).await.unwrap();
+    let connections = crate::testing::MemConnections::default();
+    connections
+        .save_connection(&domain::Connection {
+            tenant: tenant(),
+            id: ConnectionId::parse("ck").unwrap(),
+            name: "CourseKey".into(),
+            base_url: "http://127.0.0.1:9".into(),
+            enabled: true,
+            error_email: None,
+            settings: ConnectionSettings::CourseKey(CourseKeySettings::default()),
+        })
+        .await
+        .unwrap();
+    let queue = crate::testing::MemQueue::default();
+    let marking = Marking {
+        connections: &connections,
+        attendance: &store,
+        sis: &sis,
+        queue: &queue,
+    };
+    let marked = marking.set_send(&tenant(), &off(), true).await.unwrap();
+    assert!(marked.send_to_coursekey);
+    assert_eq!(marked.instructors, ["INS-1"]);
+    assert_eq!(marked.classes.len(), 1);
+    assert_eq!(marked.hours_type, HoursType::Marks);
+    assert_eq!(
+        queue.sent.lock().unwrap().as_slice(),
+        [Job::PushCourseKeyRoster {
+            tenant: tenant(),
+            connection: ConnectionId::parse("ck").unwrap(),
+            offering: off(),
+        }]
+    );
+    // Unmarked before any push: allowed, and nothing more is queued.
+    let unmarked = marking.set_send(&tenant(), &off(), false).await.unwrap();
+    assert!(!unmarked.send_to_coursekey);
+    assert_eq!(queue.sent.lock().unwrap().len(), 1);
+    // Once synchronized, unmarking is refused and the flag stays.
+    let mut synced = store
+        .coursekey_offering(&tenant(), &off())
+        .await
+        .unwrap()
+        .unwrap();
+    synced.send_to_coursekey = true;
+    synced.synchronized_at = Some(t(3, 1));
+    store.save_coursekey_offering(&synced).await.unwrap();
+    assert!(matches!(
+        marking.set_send(&tenant(), &off(), false).await,
+        Err(MarkError::Unmark(_))
+    ));
+    assert!(
+        store
+            .coursekey_offering(&tenant(), &off())
+            .await
+            .unwrap()
+            .unwrap()
+            .send_to_coursekey
+    );
+    // An offering the SMS never sent is named.
+    assert!(matches!(
+        marking
+            .set_send(&tenant(), &OfferingId::parse("NOPE").unwrap(), true)
+            .await,
+        Err(MarkError::UnknownOffering { .. })
+    ));
+    // The input check names the field (the api's 400s).
+    let input = |instructors: Vec<String>, classes: Vec<ClassSession>| MarkInput {
+        send_to_coursekey: Some(true),
+        programme: None,
+        hours_type: HoursType::default(),
+        instructors,
+        classes,
+    };
+    let field = |r: Result<(), MarkError>| match r {
+        Err(MarkError::Invalid { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        field(input(vec!["..".into()], vec![]).check()),
+        "instructors[0]"
+    );
+    let class = |code: &str, hours: i64| ClassSession {
+        code: code.into(),
+        start: t(3, 2),
+        end: t(3, 2) + TimeDelta::hours(hours),
+    };
+    assert_eq!(
+        field(input(vec![], vec![class("C1", 1), class(".", 1)]).check()),
+        "classes[1].code"
+    );
+    assert_eq!(
+        field(input(vec![], vec![class("C1", 0)]).check()),
+        "classes[0]"
+    );
+    assert_eq!(
+        field(input(vec!["I".into(); 101], vec![]).check()),
+        "instructors"
+    );
+    assert!(
+        input(vec!["INS-1".into()], vec![class("C1", 2)])
+            .check()
+            .is_ok()
+    );
+}

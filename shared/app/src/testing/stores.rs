@@ -426,6 +426,33 @@ impl SisStore for MemSis {
             .get(&(t.clone(), id.clone()))
             .cloned())
     }
+    async fn offering_page(
+        &self,
+        t: &TenantId,
+        filter: &str,
+        after: Option<&domain::OfferingId>,
+        limit: usize,
+    ) -> Result<domain::ports::OfferingPage, StoreError> {
+        let all = self.offerings.lock().unwrap();
+        let mut found: Vec<domain::sis::OfferingSummary> = all
+            .iter()
+            .filter(|((tenant, id), o)| {
+                tenant == t
+                    && after.is_none_or(|after| id > after)
+                    && domain::sis::offering_matches(id, &o.name, filter)
+            })
+            .map(|(_, o)| domain::sis::OfferingSummary::from(o))
+            .take(limit + 1)
+            .collect();
+        let next = (found.len() > limit).then(|| {
+            found.truncate(limit);
+            found.last().map(|o| o.id.clone())
+        });
+        Ok(domain::ports::OfferingPage {
+            offerings: found,
+            next: next.flatten(),
+        })
+    }
     async fn save_offering(&self, o: &domain::sis::Offering) -> Result<(), StoreError> {
         self.offerings
             .lock()

@@ -26,7 +26,7 @@ pub use record::RecordError;
 pub use results::DynamoResultStore;
 pub use runs::{DynamoRunStore, RunStoreError};
 pub use sessions::DynamoSessionStore;
-pub use sis::DynamoSisStore;
+pub use sis::{DynamoSisStore, IndexedOfferings};
 pub use table::BATCH_GET_MAX;
 pub use table::{BATCH_WRITE_MAX, Condition, Item, QueryOptions, SkRange, Table, TableError};
 pub use tenants::{DynamoTenantSettingsStore, TENANT_SETTINGS};

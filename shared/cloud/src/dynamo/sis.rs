@@ -4,18 +4,26 @@
 //! | item | pk | sk | gsi1 |
 //! |---|---|---|---|
 //! | learner | `T#{t}` | `LEARNER#{code}` | — |
-//! | offering | `T#{t}#OFF#{o}` | `OFFERING` | — |
+//! | offering | `T#{t}#OFF#{o}` | `OFFERING` | `T#{t}#OFFERINGS` / `{o}` |
 //! | assessable | `T#{t}#OFF#{o}` | `ASSESSABLE#{a}` | — |
 //! | enrolment | `T#{t}#OFF#{o}` | `ENROL#{code}` | `T#{t}#LEARNER#{code}` / `ENROL#{o}` |
+//!
+//! The offering's gsi1 entry is the tenant's offering index: one Query pages
+//! through a tenant's offerings in id order (the console's list). The item also
+//! carries `search` (its id and name in lower case) for the list's filter.
+//! Offerings stored before the index have neither: [`DynamoSisStore::index_offerings`]
+//! (`learnbridge-local index-offerings`) adds them, and any save of the offering does.
 
 use super::keys;
 use super::record::{RecordError, corrupt, parse_id};
 use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::ports::{SisStore, StoreError};
+use domain::ports::{OfferingPage, SisStore, StoreError};
 use domain::sis::{
     Assessable, AssessableKind, Enrolment, EnrolmentState, Learner, Offering, OfferingStatus,
+    OfferingSummary,
 };
 use domain::{AssessableId, LearnerCode, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -43,6 +51,22 @@ fn assessable_sk(id: &AssessableId) -> String {
 fn enrol_sk(code: &LearnerCode) -> String {
     format!("{ENROL_SK_PREFIX}{code}")
 }
+
+/// `T#{t}#OFFERINGS`: a tenant's offerings in gsi1 (sort key: the offering's id).
+pub(crate) fn offerings_index_pk(tenant: &TenantId) -> String {
+    format!("{}#OFFERINGS", keys::tenant(tenant))
+}
+
+/// What the offerings list's filter searches: the id and the name, in lower case.
+fn search_text(id: &str, name: &str) -> String {
+    format!("{}\n{}", id.to_lowercase(), name.to_lowercase())
+}
+
+/// Items one filtered call of the offerings list reads.
+const FILTERED_READ: u32 = 100;
+/// Calls one page of the offerings list makes at most (so a filter that
+/// matches little reads at most `FILTERED_READ * PAGE_CALLS` offerings a page).
+const PAGE_CALLS: usize = 5;
 
 /// `T#{t}#LEARNER#{code}`: a learner's enrolments in gsi1.
 fn learner_enrolments_pk(tenant: &TenantId, code: &LearnerCode) -> String {
@@ -135,6 +159,21 @@ struct OfferingRecord {
     auto_push: bool,
     must_be_evaluated: bool,
     updated_at: DateTime<Utc>,
+    /// The tenant's offering index (absent on offerings stored before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    search: Option<String>,
+}
+
+/// The index attributes an offering stored before the index is given.
+#[derive(Debug, Serialize)]
+struct OfferingIndexFields {
+    gsi1pk: String,
+    gsi1sk: String,
+    search: String,
 }
 
 impl From<&Offering> for OfferingRecord {
@@ -142,6 +181,9 @@ impl From<&Offering> for OfferingRecord {
         Self {
             pk: offering_pk(&o.tenant, &o.id),
             sk: OFFERING_SK.to_owned(),
+            gsi1pk: Some(offerings_index_pk(&o.tenant)),
+            gsi1sk: Some(o.id.to_string()),
+            search: Some(search_text(o.id.as_str(), &o.name)),
             tenant: o.tenant.to_string(),
             id: o.id.to_string(),
             name: o.name.clone(),
@@ -211,7 +253,11 @@ impl TryFrom<StoredOffering> for Offering {
     fn try_from(StoredOffering(r, assessables): StoredOffering) -> Result<Self, RecordError> {
         let tenant: TenantId = parse_id(r.tenant)?;
         let id: OfferingId = parse_id(r.id)?;
-        if r.pk != offering_pk(&tenant, &id) || r.sk != OFFERING_SK {
+        if r.pk != offering_pk(&tenant, &id)
+            || r.sk != OFFERING_SK
+            || r.gsi1pk.is_some_and(|k| k != offerings_index_pk(&tenant))
+            || r.gsi1sk.is_some_and(|k| k != id.as_str())
+        {
             return Err(RecordError::KeyMismatch);
         }
         let assessables = assessables
@@ -302,6 +348,15 @@ fn to_enrolment(r: EnrolmentRecord) -> Result<Enrolment, StoreError> {
     Enrolment::try_from(r).map_err(|e| corrupt("enrolment", e))
 }
 
+/// What [`DynamoSisStore::index_offerings`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IndexedOfferings {
+    /// Offerings added to their tenant's index.
+    pub added: usize,
+    /// Offering items that do not decode, each with why (left as they are).
+    pub skipped: Vec<String>,
+}
+
 /// [`SisStore`] over the data table.
 #[derive(Debug, Clone)]
 pub struct DynamoSisStore {
@@ -324,6 +379,60 @@ impl DynamoSisStore {
             )
             .await?;
         records.into_iter().map(to_learner).collect()
+    }
+
+    /// Adds the offerings stored before the tenant offering index to it (every
+    /// tenant's: a scan of the table, for an operator after an upgrade; no
+    /// function's role may scan). Idempotent: an offering already in the index
+    /// is not read twice, and one saved meanwhile (which indexes itself) is left
+    /// as saved. Returns how many it added; an item that does not decode is
+    /// reported by its keys and left for a person to repair.
+    pub async fn index_offerings(&self) -> Result<IndexedOfferings, StoreError> {
+        let mut report = IndexedOfferings::default();
+        let mut start = None;
+        loop {
+            let (items, last) = self
+                .table
+                .scan_missing(OFFERING_SK, "gsi1pk", start.take(), 500)
+                .await?;
+            for item in items {
+                let record = self.table.decode_any::<OfferingRecord>(item).and_then(|r| {
+                    let tenant: TenantId = parse_id(r.tenant.clone())
+                        .map_err(|e| corrupt(&format!("item {}", r.pk), e))?;
+                    let id: OfferingId = parse_id(r.id.clone())
+                        .map_err(|e| corrupt(&format!("item {}", r.pk), e))?;
+                    if r.pk != offering_pk(&tenant, &id) {
+                        return Err(corrupt(&format!("item {}", r.pk), RecordError::KeyMismatch));
+                    }
+                    Ok((r, tenant, id))
+                });
+                let (record, tenant, id) = match record {
+                    Ok(found) => found,
+                    Err(error) => {
+                        report
+                            .skipped
+                            .push(format!("{error}: {}", super::record::innermost(&error)));
+                        continue;
+                    }
+                };
+                let fields = OfferingIndexFields {
+                    gsi1pk: offerings_index_pk(&tenant),
+                    gsi1sk: id.to_string(),
+                    search: search_text(id.as_str(), &record.name),
+                };
+                if self
+                    .table
+                    .update_where(&record.pk, OFFERING_SK, &fields, ("name", &record.name))
+                    .await?
+                {
+                    report.added += 1;
+                }
+            }
+            match last {
+                Some(key) => start = Some(key),
+                None => return Ok(report),
+            }
+        }
     }
 
     async fn assessable_records(
@@ -407,6 +516,85 @@ impl SisStore for DynamoSisStore {
                 Offering::try_from(StoredOffering(r, assessables)).map_err(|e| corrupt(&what, e))
             })
             .transpose()
+    }
+
+    async fn offering_page(
+        &self,
+        tenant: &TenantId,
+        filter: &str,
+        after: Option<&OfferingId>,
+        limit: usize,
+    ) -> Result<OfferingPage, StoreError> {
+        let index_pk = offerings_index_pk(tenant);
+        let filter = filter.trim().to_lowercase();
+        let contains = (!filter.is_empty()).then_some(("search", filter.as_str()));
+        // Where the page starts: the index key of the offering it starts after
+        // (the offering need not exist any more: a key orders by its values).
+        let mut start = after.map(|after| {
+            let pk = offering_pk(tenant, after);
+            std::collections::HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(pk)),
+                ("sk".to_owned(), AttributeValue::S(OFFERING_SK.to_owned())),
+                ("gsi1pk".to_owned(), AttributeValue::S(index_pk.clone())),
+                ("gsi1sk".to_owned(), AttributeValue::S(after.to_string())),
+            ])
+        });
+        // One more than asked for: whether there is a next page is then known.
+        let wanted = limit + 1;
+        let mut found: Vec<OfferingRecord> = Vec::with_capacity(wanted);
+        let mut next_key = None;
+        for _ in 0..PAGE_CALLS {
+            let read = if contains.is_some() {
+                FILTERED_READ
+            } else {
+                u32::try_from(wanted - found.len()).unwrap_or(u32::MAX)
+            };
+            let (records, last) = self
+                .table
+                .query_index_page::<OfferingRecord>(
+                    keys::GSI1,
+                    &index_pk,
+                    contains,
+                    start.take(),
+                    read,
+                )
+                .await?;
+            found.extend(records);
+            next_key = last;
+            if found.len() >= wanted || next_key.is_none() {
+                break;
+            }
+            start = next_key.clone();
+        }
+        let next = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|r| r.id.clone())
+        } else {
+            // Read as much as a page may: the next page starts where this one stopped.
+            match next_key.as_ref().and_then(|key| key.get("gsi1sk")) {
+                Some(AttributeValue::S(id)) => Some(id.clone()),
+                _ => None,
+            }
+        };
+        let offerings = found
+            .into_iter()
+            .map(|r| {
+                let what = format!("offering {}", r.id);
+                Offering::try_from(StoredOffering(r, vec![]))
+                    .map_err(|e| corrupt(&what, e))
+                    .and_then(|o| {
+                        if &o.tenant == tenant {
+                            Ok(OfferingSummary::from(&o))
+                        } else {
+                            Err(corrupt(&what, RecordError::KeyMismatch))
+                        }
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = next
+            .map(|id| parse_id::<OfferingId>(id).map_err(|e| corrupt("the offering index", e)))
+            .transpose()?;
+        Ok(OfferingPage { offerings, next })
     }
 
     /// Writes the offering and its assessables, and removes the assessables it

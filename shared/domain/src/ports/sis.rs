@@ -27,6 +27,18 @@ pub trait SisStore: Send + Sync {
         id: &crate::OfferingId,
     ) -> Result<Option<crate::sis::Offering>, StoreError>;
     async fn save_offering(&self, offering: &crate::sis::Offering) -> Result<(), StoreError>;
+    /// One page of the tenant's offerings in id order, those after `after` whose
+    /// id or name contains `filter` (ignoring case; empty: all), at most `limit`
+    /// of them. `next` is where the following page starts when there may be more:
+    /// a page reads a bounded number of offerings, so a page can hold fewer than
+    /// `limit` (even none) and still have a next one.
+    async fn offering_page(
+        &self,
+        tenant: &TenantId,
+        filter: &str,
+        after: Option<&crate::OfferingId>,
+        limit: usize,
+    ) -> Result<OfferingPage, StoreError>;
     async fn enrolment(
         &self,
         tenant: &TenantId,
@@ -46,6 +58,14 @@ pub trait SisStore: Send + Sync {
         learner: &crate::LearnerCode,
     ) -> Result<Vec<crate::sis::Enrolment>, StoreError>;
     async fn save_enrolment(&self, enrolment: &crate::sis::Enrolment) -> Result<(), StoreError>;
+}
+
+/// A page of a tenant's offerings ([`SisStore::offering_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfferingPage {
+    pub offerings: Vec<crate::sis::OfferingSummary>,
+    /// The id the next page starts after; `None` on the last page.
+    pub next: Option<crate::OfferingId>,
 }
 
 /// What learnbridge keeps per connection: course links, learners' external

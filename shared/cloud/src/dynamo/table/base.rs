@@ -75,7 +75,7 @@ impl Table {
         })
     }
 
-    pub(super) fn decode_any<T: DeserializeOwned>(&self, item: Item) -> Result<T, StoreError> {
+    pub(crate) fn decode_any<T: DeserializeOwned>(&self, item: Item) -> Result<T, StoreError> {
         let pk = item
             .get("pk")
             .and_then(|v| v.as_s().ok())

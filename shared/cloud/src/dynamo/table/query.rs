@@ -87,6 +87,76 @@ impl Table {
         Ok((good, bad))
     }
 
+    /// One call of a query of an index's partition `pk`, in sort key order: at
+    /// most `limit` items are read, from just after `start` (a key this call or
+    /// an earlier one returned, or one built from a known item's keys) on; of
+    /// those, only the items whose string `attribute` contains `value` (when
+    /// `contains` is given) are returned. The key to go on from is returned when
+    /// there may be more. Eventually consistent, as every index read.
+    pub async fn query_index_page<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        pk: &str,
+        contains: Option<(&str, &str)>,
+        start: Option<Item>,
+        limit: u32,
+    ) -> Result<(Vec<T>, Option<Item>), StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", format!("{index}pk"))
+            .expression_attribute_values(":pk", s(pk))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start);
+        if let Some((attribute, value)) = contains {
+            request = request
+                .filter_expression("contains(#f, :f)")
+                .expression_attribute_names("#f", attribute)
+                .expression_attribute_values(":f", s(value));
+        }
+        let output = request.send().await.map_err(store_error)?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| self.decode_any(item))
+            .collect::<Result<Vec<T>, _>>()?;
+        let last = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((items, last))
+    }
+
+    /// One call of a scan of the whole table (every tenant's items: for an
+    /// operator's repair, never for a request), keeping the items whose sort key
+    /// is `sk` and that have no attribute `missing`; at most `limit` items are
+    /// read from after `start`. Returns them raw, with the key to go on from.
+    pub async fn scan_missing(
+        &self,
+        sk: &str,
+        missing: &str,
+        start: Option<Item>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.name)
+            .filter_expression("#sk = :sk AND attribute_not_exists(#missing)")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_names("#missing", missing)
+            .expression_attribute_values(":sk", s(sk))
+            .consistent_read(true)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let last = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((output.items.unwrap_or_default(), last))
+    }
+
     async fn query_items<T: DeserializeOwned>(
         &self,
         index: Option<&str>,

@@ -18,14 +18,44 @@ impl Table {
         sk: &str,
         fields: &T,
     ) -> Result<bool, StoreError> {
+        self.update_guarded(pk, sk, fields, None).await
+    }
+
+    /// As [`Table::update`], only while the item's string `attribute` is still
+    /// `value`: `false`, changing nothing, when it is not (someone changed it
+    /// since it was read) or there is no such item.
+    pub async fn update_where<T: Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        fields: &T,
+        (attribute, value): (&str, &str),
+    ) -> Result<bool, StoreError> {
+        self.update_guarded(pk, sk, fields, Some((attribute, value)))
+            .await
+    }
+
+    async fn update_guarded<T: Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        fields: &T,
+        guard: Option<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
         let fields = encode(fields)?;
         let mut request = self
             .client
             .update_item()
             .table_name(&self.name)
             .key("pk", s(pk))
-            .key("sk", s(sk))
-            .condition_expression("attribute_exists(pk)");
+            .key("sk", s(sk));
+        request = match guard {
+            None => request.condition_expression("attribute_exists(pk)"),
+            Some((attribute, value)) => request
+                .condition_expression("attribute_exists(pk) AND #guard = :guard")
+                .expression_attribute_names("#guard", attribute)
+                .expression_attribute_values(":guard", s(value)),
+        };
         let mut sets = Vec::with_capacity(fields.len());
         for (i, (name, value)) in fields.into_iter().enumerate() {
             if name == "pk" || name == "sk" {
