@@ -139,10 +139,10 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
     let c = &browser.client;
     browser.sign_in(&base, &admin).await;
 
-    // The list: the CourseKey offering only (nothing links OCC-1001 yet), Failed with its reason in words.
+    // The list: every offering the SMS sent; OCC-3001 Failed with its reason in words.
     browser.click("nav a[href='/console/offerings']").await;
     let row = browser.text("tr[data-offering=OCC-3001]").await;
-    assert!(row.contains("not linked"), "{row}");
+    assert!(row.contains("Not linked"), "{row}");
     assert!(
         row.contains("Failed: the offering has no start or end date"),
         "{row}"
@@ -161,9 +161,10 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         Some("the offering has no start or end date")
     );
     assert!(
-        c.find(Locator::Css("tr[data-offering=OCC-1001]"))
+        browser
+            .text("tr[data-offering=OCC-1001] td.link")
             .await
-            .is_err()
+            .contains("Not linked")
     );
     // An unknown id names the field.
     c.goto(&format!("{base}/console/offerings?open=OCC-9999"))

@@ -13,7 +13,8 @@ pub struct Config {
     pub tables: Tables,
     /// The queues its screens start work on: a results download
     /// (`RESULTS_FETCH_QUEUE_URL`), a delivery resent now and a saved LLN
-    /// assessment delivered to the SMS (`DELIVERIES_QUEUE_URL`).
+    /// assessment delivered to the SMS (`DELIVERIES_QUEUE_URL`), the roster push
+    /// of an offering marked for CourseKey (`ENROLMENT_PUSH_QUEUE_URL`).
     pub queues: Queues,
     /// `SECRET_PREFIX`: connection secrets live under it (the connection test reads them).
     pub secret_prefix: String,
@@ -40,6 +41,7 @@ impl Config {
         var::DELIVERIES_TABLE,
         var::RESULTS_FETCH_QUEUE_URL,
         var::DELIVERIES_QUEUE_URL,
+        var::ENROLMENT_PUSH_QUEUE_URL,
         var::SECRET_PREFIX,
         var::API_KEY_PEPPER_SECRET,
         var::RUN_HISTORY_DAYS,
@@ -77,6 +79,7 @@ impl Config {
             queues: vars.queues(&[
                 domain::QueueRole::ResultsFetch,
                 domain::QueueRole::Deliveries,
+                domain::QueueRole::EnrolmentPush,
             ])?,
             secret_prefix: vars.secret_prefix()?,
             api_key_pepper_secret: vars.required(var::API_KEY_PEPPER_SECRET)?,
@@ -87,7 +90,7 @@ impl Config {
     }
 
     /// The api's config for its composition root: the same tables, secrets and
-    /// egress, and only the deliveries queue.
+    /// egress, and the queues its screens send to.
     pub fn api(&self) -> api::Config {
         api::Config {
             tables: self.tables.clone(),
@@ -112,6 +115,7 @@ mod tests {
             ("DELIVERIES_TABLE", "l"),
             ("RESULTS_FETCH_QUEUE_URL", "https://sqs/results"),
             ("DELIVERIES_QUEUE_URL", "https://sqs/deliveries"),
+            ("ENROLMENT_PUSH_QUEUE_URL", "https://sqs/push"),
             ("SECRET_PREFIX", "s/connections"),
             ("API_KEY_PEPPER_SECRET", "s/pepper"),
         ]
@@ -131,7 +135,14 @@ mod tests {
             config.api().queues.deliveries.as_deref(),
             Some("https://sqs/deliveries")
         );
-        assert_eq!(config.api().queues.enrolment_push, None);
+        assert_eq!(
+            config.api().queues.enrolment_push.as_deref(),
+            Some("https://sqs/push")
+        );
+        assert_eq!(
+            config.api().queues.results_fetch.as_deref(),
+            Some("https://sqs/results")
+        );
         let config = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "2")])).unwrap();
         assert_eq!(config.session_hours, 2);
         let error = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "48")])).unwrap_err();

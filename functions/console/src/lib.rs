@@ -4,10 +4,12 @@
 //! the api's routes call: never copies of the api's handlers.
 
 pub mod config;
+pub mod coursekey;
 pub mod deliveries;
 pub mod error;
 pub mod lln;
 pub mod offerings;
+pub mod offerings_list;
 pub mod pages;
 pub mod results;
 pub mod session;
@@ -92,6 +94,8 @@ pub fn app(state: ConsoleState) -> Router {
         .merge(deliveries::routes())
         .merge(lln::routes())
         .merge(offerings::routes())
+        .merge(offerings_list::routes())
+        .merge(coursekey::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .merge(setup::routes())
         .merge(tenant::routes())

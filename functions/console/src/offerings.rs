@@ -1,10 +1,10 @@
-//! The offerings screens (issue 19 item 3): the tenant's offerings with their
-//! course link per Moodle connection and CourseKey status; an offering's links
+//! The offering screen (issue 19 item 3; the list is `offerings_list`): an offering's links
 //! (find by ID number), its transfer preview; its CourseKey
 //! attendance. Every read and change goes through the stores and the app use
 //! cases the api's links, linking, preview and coursekey routes call.
 
 use crate::ConsoleState;
+use crate::coursekey::{CourseKeyStatus, coursekey_status};
 use crate::error::ConsoleError;
 use crate::pages::{chrome, zone};
 use crate::session::SignedIn;
@@ -14,16 +14,13 @@ use app::push::{Push, PushError};
 use askama::Template;
 use async_trait::async_trait;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use domain::attendance::SyncStatus;
 use domain::ports::{Email, MailError, Mailer};
 use domain::sis::{Offering, TransferStatus};
-use domain::zone::TenantZone;
 use domain::{Connection, ConnectionId, ConnectionKind, OfferingId, TenantId};
 use serde::Deserialize;
-use std::collections::BTreeSet;
 
 type Page = Result<Html<String>, ConsoleError>;
 
@@ -39,57 +36,6 @@ impl Mailer for NoEmail {
     }
 }
 
-/// A CourseKey status as shown: its word, its CSS class and the reason of a failure.
-pub struct CourseKeyStatus {
-    pub label: &'static str,
-    pub class: &'static str,
-    pub reason: String,
-}
-
-impl CourseKeyStatus {
-    fn of(status: &SyncStatus) -> Self {
-        let (label, class, reason) = match status {
-            SyncStatus::Disabled => ("Disabled", "status-none", String::new()),
-            SyncStatus::Scheduled => ("Scheduled", "status-importing", String::new()),
-            SyncStatus::Failed { reason } => ("Failed", "status-error", reason.clone()),
-            SyncStatus::Synchronized => ("Synchronized", "status-ok", String::new()),
-        };
-        Self {
-            label,
-            class,
-            reason,
-        }
-    }
-}
-
-/// An offering's CourseKey status, as the api's `GET /v1/offerings/{id}/coursekey` computes it.
-async fn coursekey_status(
-    state: &ConsoleState,
-    tenant: &TenantId,
-    offering: &OfferingId,
-    zone: TenantZone,
-) -> Result<(CourseKeyStatus, bool), ConsoleError> {
-    let ck = &state.api.coursekey;
-    let settings = app::marking::coursekey_connection(ck.connections.as_ref(), tenant)
-        .await?
-        .map(|(_, s)| s)
-        .unwrap_or_default();
-    let today = zone.today((ck.now)());
-    let found = app::roster::status(
-        ck.attendance.as_ref(),
-        ck.sis.as_ref(),
-        &settings,
-        tenant,
-        offering,
-        today,
-    )
-    .await?;
-    Ok(match found {
-        Some((o, status)) => (CourseKeyStatus::of(&status), o.send_to_coursekey),
-        None => (CourseKeyStatus::of(&SyncStatus::Disabled), false),
-    })
-}
-
 /// One course link cell: the connection and its course, or "not linked".
 pub struct LinkCell {
     pub connection: String,
@@ -97,36 +43,17 @@ pub struct LinkCell {
     pub course: Option<String>,
 }
 
-pub struct OfferingRow {
-    pub id: String,
-    pub name: String,
-    pub dates: String,
-    pub links: Vec<LinkCell>,
-    pub coursekey: CourseKeyStatus,
-}
-
-#[derive(Template)]
-#[template(path = "offerings.html")]
-pub struct OfferingsPage {
-    pub chrome: Chrome,
-    pub moodle: Vec<(String, String)>,
-    pub rows: Vec<OfferingRow>,
-    pub error: Option<FieldError>,
-    pub open: String,
-}
-
-fn moodle_connections(all: Vec<Connection>) -> Vec<Connection> {
+pub(crate) fn moodle_connections(all: Vec<Connection>) -> Vec<Connection> {
     all.into_iter()
         .filter(|c| c.kind() == ConnectionKind::Moodle)
         .collect()
 }
 
 fn dates(offering: &Offering) -> String {
-    let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "—".to_owned(), |d| d.to_string());
-    format!("{} to {}", day(offering.start_date), day(offering.end_date))
+    crate::offerings_list::dates(offering.start_date, offering.end_date)
 }
 
-async fn links_of(
+pub(crate) async fn links_of(
     state: &ConsoleState,
     tenant: &TenantId,
     offering: &OfferingId,
@@ -150,89 +77,6 @@ async fn links_of(
         });
     }
     Ok(cells)
-}
-
-#[derive(Deserialize, Default)]
-pub struct OpenQuery {
-    open: Option<String>,
-}
-
-/// The tenant's offerings that learnbridge keeps something about (a course link
-/// on one of its Moodle connections, or a CourseKey marking), each with its link per
-/// Moodle connection and its CourseKey status; any other offering opens by its id.
-pub async fn offerings(
-    State(state): State<ConsoleState>,
-    who: SignedIn,
-    Query(query): Query<OpenQuery>,
-) -> Result<Response, ConsoleError> {
-    let deps = &state.api.deps;
-    let open = query.open.unwrap_or_default();
-    let mut error = None;
-    if !open.trim().is_empty() {
-        match OfferingId::parse(open.trim()) {
-            Ok(id) if deps.sis.offering(&who.tenant, &id).await?.is_some() => {
-                return Ok(Redirect::to(&format!("/console/offerings/{id}")).into_response());
-            }
-            Ok(id) => {
-                error = Some(FieldError {
-                    field: "open",
-                    message: format!("this tenant has no offering {id}"),
-                });
-            }
-            Err(e) => {
-                error = Some(FieldError {
-                    field: "open",
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
-    let moodle = moodle_connections(deps.connections.connections(&who.tenant).await?);
-    let zone = zone(&state, &who.tenant).await?;
-    let mut ids = BTreeSet::new();
-    for c in &moodle {
-        for link in deps.links.links(&who.tenant, &c.id).await? {
-            ids.insert(link.offering);
-        }
-    }
-    for marked in state
-        .api
-        .coursekey
-        .attendance
-        .marked_coursekey_offerings(&who.tenant)
-        .await?
-    {
-        ids.insert(marked.offering);
-    }
-    let mut rows = Vec::with_capacity(ids.len());
-    for id in ids {
-        let Some(offering) = deps.sis.offering(&who.tenant, &id).await? else {
-            continue;
-        };
-        rows.push(OfferingRow {
-            id: id.to_string(),
-            name: offering.name.clone(),
-            dates: dates(&offering),
-            links: links_of(&state, &who.tenant, &id, &moodle).await?,
-            coursekey: coursekey_status(&state, &who.tenant, &id, zone).await?.0,
-        });
-    }
-    let status = if error.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
-    let page = OfferingsPage {
-        chrome: chrome(&who, "Offerings"),
-        moodle: moodle
-            .iter()
-            .map(|c| (c.id.to_string(), c.name.clone()))
-            .collect(),
-        rows,
-        error,
-        open,
-    };
-    Ok((status, render(&page)?).into_response())
 }
 
 /// One enrolment in the transfer preview.
@@ -494,7 +338,6 @@ pub async fn link(
 pub fn routes() -> axum::Router<ConsoleState> {
     use axum::routing::{get, post};
     axum::Router::new()
-        .route("/console/offerings", get(offerings))
         .route("/console/offerings/{id}", get(offering))
         .route("/console/offerings/{id}/link", post(link))
 }

@@ -49,9 +49,9 @@ pub const NAV: &[NavItem] = &[
         coming: false,
     },
     NavItem {
-        href: "/console/coming/coursekey",
+        href: "/console/coursekey",
         label: "CourseKey",
-        coming: true,
+        coming: false,
     },
     NavItem {
         href: "/console/lln",
