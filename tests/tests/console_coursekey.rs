@@ -369,6 +369,9 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
         ": the offering needs at least one instructor"
     );
     assert!(marked(&stores, &acme, "WELD-2").await);
+    c.goto(&format!("{base}/console/coursekey?q=WELD"))
+        .await
+        .unwrap();
     assert!(
         c.find(Locator::Css("tr[data-offering=WELD-1] .status.status-ok"))
             .await
