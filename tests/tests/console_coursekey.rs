@@ -14,7 +14,9 @@ use chrono::{TimeDelta, Utc};
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
 use domain::connection::{ConnectionSettings, CourseKeySettings};
-use domain::ports::{AttendanceStore, ConnectionStore, LinkStore, Role, SessionStore, SisStore};
+use domain::ports::{
+    AttendanceStore, ConnectionStore, LinkStore, Role, SessionStore, SisStore, TenantSettingsStore,
+};
 use domain::sis::{CourseLink, Enrolment, EnrolmentState, Learner, Offering, OfferingStatus};
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, TenantId};
 use fantoccini::Locator;
@@ -24,8 +26,13 @@ use tests::browser::Browser;
 
 const CK_SECRET: &str = "whsec_console_coursekey";
 
-fn offering(tenant: &TenantId, id: &str, name: &str, start_in_days: i64) -> Offering {
-    let today = Utc::now().date_naive();
+/// An offering the SMS sent, starting `start_in_days` after `today` (a day in the tenant's zone).
+fn offering(
+    tenant: &TenantId,
+    id: &str,
+    name: &str,
+    (today, start_in_days): (chrono::NaiveDate, i64),
+) -> Offering {
     Offering {
         tenant: tenant.clone(),
         id: OfferingId::parse(id).unwrap(),
@@ -38,6 +45,28 @@ fn offering(tenant: &TenantId, id: &str, name: &str, start_in_days: i64) -> Offe
         assessables: vec![],
         updated_at: Utc::now(),
     }
+}
+
+/// Posts the Send to CourseKey form for `offering` as the signed-in `session`
+/// would (its cookie, its CSRF token, the console's own Origin), without a button.
+async fn post_send(
+    system: &devstack::runner::LocalSystem,
+    base: &str,
+    session: &str,
+    offering: &str,
+) -> reqwest::Response {
+    let csrf = csrf_of(system, session).await;
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/console/coursekey/{offering}/send"))
+        .header("cookie", format!("lb_console={session}"))
+        .header("origin", base)
+        .form(&[("csrf", csrf.as_str()), ("send_to_coursekey", "true")])
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The session's CSRF token, as a form of the page would carry it.
@@ -71,6 +100,10 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
     let stores = system.stores();
     let acme = TenantId::parse("acme").unwrap();
     let globex = TenantId::parse("globex").unwrap();
+
+    // "Today" is a day in the tenant's zone (the sync window counts its days).
+    let zone = stores.tenants.tenant_settings(&acme).await.unwrap().zone();
+    let today = zone.today(Utc::now());
 
     // CourseKey (the simulator) and a Moodle connection, for acme.
     let sim = CourseKeySim::new(CK_SECRET, CK_SECRET);
@@ -108,7 +141,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
                 &acme,
                 &format!("OCC-{i:03}"),
                 &format!("First aid {i}"),
-                90,
+                (today, 90),
             ))
             .await
             .unwrap();
@@ -134,7 +167,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
     ] {
         stores
             .sis
-            .save_offering(&offering(&acme, id, name, 7))
+            .save_offering(&offering(&acme, id, name, (today, 7)))
             .await
             .unwrap();
     }
@@ -168,7 +201,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
     // Another tenant's offering, with an id acme also has.
     stores
         .sis
-        .save_offering(&offering(&globex, "OCC-001", "Globex forklift", 7))
+        .save_offering(&offering(&globex, "OCC-001", "Globex forklift", (today, 7)))
         .await
         .unwrap();
 
@@ -180,11 +213,10 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
         .unwrap();
     // The SMS sends each Welding offering's CourseKey side (instructors, classes),
     // unmarked; WELD-2 has no instructor.
-    let class_start = (Utc::now() + TimeDelta::days(7))
-        .date_naive()
-        .and_hms_opt(9, 0, 0)
-        .unwrap()
-        .and_utc();
+    let class_start = zone.at(
+        today + TimeDelta::days(7),
+        chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+    );
     for (id, instructors) in [
         ("WELD-1", vec!["INS-1"]),
         ("WELD-2", vec![]),
@@ -437,15 +469,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
         .await
         .unwrap();
     assert!(c.find(Locator::Css("#coursekey form")).await.is_err());
-    let csrf = csrf_of(&system, &session).await;
-    let refused = http
-        .post(format!("{base}/console/coursekey/WELD-3/send"))
-        .header("cookie", format!("lb_console={session}"))
-        .header("origin", &base)
-        .form(&[("csrf", csrf.as_str()), ("send_to_coursekey", "true")])
-        .send()
-        .await
-        .unwrap();
+    let refused = post_send(&system, &base, &session, "WELD-3").await;
     assert_eq!(refused.status(), 403);
     assert!(!marked(&stores, &acme, "WELD-3").await);
 
@@ -482,15 +506,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
         .await
         .unwrap();
     assert!(browser.text("main").await.contains("no offering"));
-    let csrf = csrf_of(&system, &session).await;
-    let answer = http
-        .post(format!("{base}/console/coursekey/WELD-3/send"))
-        .header("cookie", format!("lb_console={session}"))
-        .header("origin", &base)
-        .form(&[("csrf", csrf.as_str()), ("send_to_coursekey", "true")])
-        .send()
-        .await
-        .unwrap();
+    let answer = post_send(&system, &base, &session, "WELD-3").await;
     assert_eq!(answer.status(), 422);
     let page = answer.text().await.unwrap();
     assert!(page.contains("<strong>offering</strong>"), "{page}");

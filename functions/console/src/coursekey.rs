@@ -27,7 +27,11 @@ use domain::zone::TenantZone;
 use domain::{ConnectionId, OfferingId, TenantId};
 use serde::Deserialize;
 
-/// A CourseKey status as shown: its word, its CSS class and the reason of a failure.
+/// A CourseKey status as shown: its word, its CSS class and the reason of a
+/// failure. A list's cell renders it (`{{ status|safe }}`: the template escapes
+/// the reason): the word in its colour, the reason on hover and written after it.
+#[derive(Template)]
+#[template(path = "coursekey_status.html")]
 pub struct CourseKeyStatus {
     pub label: &'static str,
     pub class: &'static str,
