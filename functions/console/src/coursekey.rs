@@ -149,22 +149,23 @@ async fn page(
     let context = CourseKeyContext::load(state, &who.tenant, zone).await?;
     let (listing, offerings) =
         offerings_list::listing(state, &who.tenant, "/console/coursekey", query).await?;
-    let mut rows = Vec::with_capacity(offerings.len());
-    for o in offerings {
+    let context = &context;
+    let rows = offerings_list::rows_in_order(offerings, |o| async move {
         let (status, send) = context.status(state, &who.tenant, &o.id).await?;
-        rows.push(CourseKeyRow {
+        Ok(CourseKeyRow {
             id: o.id.to_string(),
             name: o.name,
             dates: offerings_list::dates(o.start_date, o.end_date),
             status,
             send,
-        });
-    }
+        })
+    })
+    .await?;
     let failed = error.is_some() || listing.error.is_some();
     let (error, error_offering) = error.map_or((None, String::new()), |(e, o)| (Some(e), o));
     let page = CourseKeyPage {
         chrome: chrome(who, "CourseKey"),
-        connection: context.connection.map(|c| c.to_string()),
+        connection: context.connection.as_ref().map(ToString::to_string),
         listing,
         rows,
         error,

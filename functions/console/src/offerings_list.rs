@@ -122,6 +122,27 @@ pub async fn listing(
     Ok((listing, page.offerings))
 }
 
+/// Rows a page reads at once (each a few store reads).
+const ROW_CONCURRENCY: usize = 8;
+
+/// A page's rows, each read by `row` ([`ROW_CONCURRENCY`] at a time), in the
+/// page's order; the first error ends the page.
+pub async fn rows_in_order<T, F, Fut>(
+    offerings: Vec<OfferingSummary>,
+    row: F,
+) -> Result<Vec<T>, ConsoleError>
+where
+    F: Fn(OfferingSummary) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConsoleError>>,
+{
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(offerings)
+        .map(row)
+        .buffered(ROW_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
 /// An offering's dates as the lists show them.
 pub fn dates(start: Option<NaiveDate>, end: Option<NaiveDate>) -> String {
     let day = |d: Option<NaiveDate>| d.map_or_else(|| "—".to_owned(), |d| d.to_string());
@@ -180,20 +201,21 @@ pub async fn offerings(
     let zone = zone(&state, &who.tenant).await?;
     let context = CourseKeyContext::load(&state, &who.tenant, zone).await?;
     let (listing, offerings) = listing(&state, &who.tenant, "/console/offerings", query).await?;
-    let mut rows = Vec::with_capacity(offerings.len());
-    for o in offerings {
+    let (state_ref, tenant, moodle_ref, context) = (&state, &who.tenant, &moodle, &context);
+    let rows: Vec<OfferingRow> = rows_in_order(offerings, |o| async move {
         let (links, coursekey) = tokio::try_join!(
-            links_of(&state, &who.tenant, &o.id, &moodle),
-            context.status(&state, &who.tenant, &o.id),
+            links_of(state_ref, tenant, &o.id, moodle_ref),
+            context.status(state_ref, tenant, &o.id),
         )?;
-        rows.push(OfferingRow {
+        Ok(OfferingRow {
             id: o.id.to_string(),
             name: o.name,
             dates: dates(o.start_date, o.end_date),
             links,
             coursekey: coursekey.0,
-        });
-    }
+        })
+    })
+    .await?;
     let status = if open_error.is_some() || listing.error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

@@ -459,6 +459,7 @@ mod tests {
             &["create-api-key", "--tenant", "acme"][..],
             &["list-api-keys", "--tenant", "acme"],
             &["revoke-api-key", "--tenant", "acme", "--id", "x"],
+            &["index-offerings"],
             &["sign", "events/coursekey-webhook/signed.json"],
         ] {
             let cli = Cli::try_parse_from(
