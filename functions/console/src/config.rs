@@ -11,10 +11,10 @@ use cloud::config::{self as var, ConfigError, Queues, Tables, Vars};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub tables: Tables,
-    /// The queues its screens start work on: a results download
-    /// (`RESULTS_FETCH_QUEUE_URL`), a delivery resent now and a saved LLN
-    /// assessment delivered to the SMS (`DELIVERIES_QUEUE_URL`), the roster push
-    /// of an offering marked for CourseKey (`ENROLMENT_PUSH_QUEUE_URL`).
+    /// The queues its screens start work on: an offering's transfer and an
+    /// enrolment's removal from Moodle (`ENROLMENT_PUSH_QUEUE_URL`), a results
+    /// download (`RESULTS_FETCH_QUEUE_URL`), a delivery resent now and a saved LLN
+    /// assessment delivered to the SMS (`DELIVERIES_QUEUE_URL`).
     pub queues: Queues,
     /// `SECRET_PREFIX`: connection secrets live under it (the connection test reads them).
     pub secret_prefix: String,
@@ -39,9 +39,9 @@ impl Config {
         var::DATA_TABLE,
         var::RUNS_TABLE,
         var::DELIVERIES_TABLE,
+        var::ENROLMENT_PUSH_QUEUE_URL,
         var::RESULTS_FETCH_QUEUE_URL,
         var::DELIVERIES_QUEUE_URL,
-        var::ENROLMENT_PUSH_QUEUE_URL,
         var::SECRET_PREFIX,
         var::API_KEY_PEPPER_SECRET,
         var::RUN_HISTORY_DAYS,
@@ -77,9 +77,9 @@ impl Config {
         Ok(Self {
             tables: vars.tables()?,
             queues: vars.queues(&[
+                domain::QueueRole::EnrolmentPush,
                 domain::QueueRole::ResultsFetch,
                 domain::QueueRole::Deliveries,
-                domain::QueueRole::EnrolmentPush,
             ])?,
             secret_prefix: vars.secret_prefix()?,
             api_key_pepper_secret: vars.required(var::API_KEY_PEPPER_SECRET)?,
@@ -90,7 +90,7 @@ impl Config {
     }
 
     /// The api's config for its composition root: the same tables, secrets and
-    /// egress, and the queues its screens send to.
+    /// egress, and only the queues its screens send to.
     pub fn api(&self) -> api::Config {
         api::Config {
             tables: self.tables.clone(),
@@ -113,9 +113,9 @@ mod tests {
             ("DATA_TABLE", "d"),
             ("RUNS_TABLE", "r"),
             ("DELIVERIES_TABLE", "l"),
+            ("ENROLMENT_PUSH_QUEUE_URL", "https://sqs/push"),
             ("RESULTS_FETCH_QUEUE_URL", "https://sqs/results"),
             ("DELIVERIES_QUEUE_URL", "https://sqs/deliveries"),
-            ("ENROLMENT_PUSH_QUEUE_URL", "https://sqs/push"),
             ("SECRET_PREFIX", "s/connections"),
             ("API_KEY_PEPPER_SECRET", "s/pepper"),
         ]
@@ -138,10 +138,6 @@ mod tests {
         assert_eq!(
             config.api().queues.enrolment_push.as_deref(),
             Some("https://sqs/push")
-        );
-        assert_eq!(
-            config.api().queues.results_fetch.as_deref(),
-            Some("https://sqs/results")
         );
         let config = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "2")])).unwrap();
         assert_eq!(config.session_hours, 2);

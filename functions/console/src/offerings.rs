@@ -1,6 +1,8 @@
-//! The offering screen (issue 19 item 3; the list is `offerings_list`): an offering's links
+//! The offerings screens (issue 19 item 3): the tenant's offerings with their
+//! course link per Moodle connection and CourseKey status; an offering's links
 //! (find by ID number), its transfer preview; its CourseKey
-//! attendance. Every read and change goes through the stores and the app use
+//! attendance. Its actions (Transfer, Remove from Moodle, a new course, the
+//! mapping editor, a blocked learner's record) are in [`crate::offering`]. Every read and change goes through the stores and the app use
 //! cases the api's links, linking, preview and coursekey routes call.
 
 use crate::ConsoleState;
@@ -49,8 +51,9 @@ pub(crate) fn moodle_connections(all: Vec<Connection>) -> Vec<Connection> {
         .collect()
 }
 
-fn dates(offering: &Offering) -> String {
-    crate::offerings_list::dates(offering.start_date, offering.end_date)
+pub(crate) fn dates(offering: &Offering) -> String {
+    let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "—".to_owned(), |d| d.to_string());
+    format!("{} to {}", day(offering.start_date), day(offering.end_date))
 }
 
 pub(crate) async fn links_of(
