@@ -232,3 +232,60 @@ pub async fn bulk_push(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::lln::{BulkFailure, BulkReport};
+
+    fn code(c: &str) -> LearnerCode {
+        LearnerCode::parse(c).unwrap()
+    }
+
+    #[test]
+    fn every_record_of_a_push_has_its_outcome_in_words_in_learner_order() {
+        let report = BulkReport {
+            pushed: vec![code("L1")],
+            excluded: vec![code("L2")],
+            failed: vec![BulkFailure {
+                learner: code("L0"),
+                error: "the tool is unavailable".into(),
+                retryable: true,
+            }],
+            unchanged: vec![code("L3")],
+        };
+        let shown: Vec<(String, &str, &str, String)> = outcomes(&report)
+            .into_iter()
+            .map(|o| (o.learner, o.outcome, o.class, o.message))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "L0".to_owned(),
+                    "Failed",
+                    "status-error",
+                    "the tool is unavailable; try again shortly".to_owned()
+                ),
+                (
+                    "L1".to_owned(),
+                    "Pushed",
+                    "status-ok",
+                    "sent to the tool".to_owned()
+                ),
+                (
+                    "L2".to_owned(),
+                    "Left out",
+                    "status-warning",
+                    "not sent; offered again in the next update".to_owned()
+                ),
+                (
+                    "L3".to_owned(),
+                    "Nothing to send",
+                    "status-none",
+                    "not changed since its last push".to_owned()
+                ),
+            ]
+        );
+    }
+}
