@@ -12,31 +12,17 @@ use crate::pages::{chrome, zone};
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
 use app::courses::{Courses, LinkChoice};
-use app::push::{Push, PushError};
+use app::push::{PreviewMailer, Push, PushError};
 use askama::Template;
-use async_trait::async_trait;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use domain::ports::{Email, MailError, Mailer};
 use domain::sis::{Offering, TransferStatus};
 use domain::{Connection, ConnectionId, ConnectionKind, OfferingId, TenantId};
 use serde::Deserialize;
 
 type Page = Result<Html<String>, ConsoleError>;
-
-/// The transfer preview asks Moodle only; it never sends an email.
-struct NoEmail;
-
-#[async_trait]
-impl Mailer for NoEmail {
-    async fn send(&self, _email: &Email) -> Result<(), MailError> {
-        Err(MailError::Rejected {
-            reason: "the transfer preview sends no email".to_owned(),
-        })
-    }
-}
 
 /// One course link cell: the connection and its course, or "not linked".
 pub struct LinkCell {
@@ -193,7 +179,7 @@ async fn offering_page(
         sis: deps.sis.as_ref(),
         links: deps.links.as_ref(),
         learning: deps.learning.as_ref(),
-        mailer: &NoEmail,
+        mailer: &PreviewMailer,
     };
     let cells = links_of(state, tenant, &offering.id, &moodle).await?;
     let mut sections = Vec::with_capacity(cells.len());
