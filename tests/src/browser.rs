@@ -119,6 +119,131 @@ impl Browser {
         let _ = self.client.wait().for_element(Locator::Css("body")).await;
     }
 
+    /// Signs in to the console at `base` with `key` through its form and returns
+    /// the session id the browser got. The browser must be signed out: `/console`
+    /// is checked to send it to the sign-in page first. Waits until the signed-in
+    /// page (its role badge) is there and checks it is the connections list.
+    ///
+    /// # Panics
+    /// When the console does not send a signed-out browser to sign in, or the
+    /// key does not sign in (the page's source is shown).
+    pub async fn sign_in(&self, base: &str, key: &str) -> String {
+        use fantoccini::Locator;
+        let c = &self.client;
+        c.goto(&format!("{base}/console"))
+            .await
+            .unwrap_or_else(|e| panic!("{base}/console: {e}"));
+        let path = c
+            .current_url()
+            .await
+            .expect("the address")
+            .path()
+            .to_owned();
+        assert!(
+            path.ends_with("/console/sign-in"),
+            "a signed-out browser is sent to sign in, not to {path}"
+        );
+        self.fill("#api_key", key).await;
+        self.click("form button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#role"))
+            .await
+            .expect("a signed-in page");
+        assert_eq!(
+            c.current_url().await.expect("the address").path(),
+            "/console/connections",
+            "signed in: {}",
+            c.source().await.unwrap_or_default()
+        );
+        c.get_named_cookie("lb_console")
+            .await
+            .expect("the session cookie")
+            .value()
+            .to_owned()
+    }
+
+    /// Signs out through the header's button and waits for the sign-in page.
+    ///
+    /// # Panics
+    /// When there is no sign-out button or the sign-in page does not follow.
+    pub async fn sign_out(&self) {
+        use fantoccini::Locator;
+        self.click(".who button").await;
+        self.client
+            .wait()
+            .for_element(Locator::Css("#api_key"))
+            .await
+            .expect("the sign-in page");
+    }
+
+    /// The text of the element `css` selects, waiting for it: the page a click
+    /// loaded may still be arriving, so an element that is not there yet, or
+    /// vanished while being read, is looked up again (for up to 10 s).
+    ///
+    /// # Panics
+    /// When no such element is on the page by then.
+    pub async fn text(&self, css: &str) -> String {
+        self.read(css, |element| async move { element.text().await })
+            .await
+    }
+
+    /// The current value of the form field `css` selects (what a person typed
+    /// or the page filled in), waiting for it as [`Browser::text`] does.
+    ///
+    /// # Panics
+    /// When no such field is on the page by then.
+    pub async fn value(&self, css: &str) -> String {
+        self.read(css, |element| async move {
+            element.prop("value").await.map(Option::unwrap_or_default)
+        })
+        .await
+    }
+
+    /// Replaces what the input `css` selects holds with `value`, waiting for
+    /// the input to be on the page.
+    ///
+    /// # Panics
+    /// When no such input appears or it cannot be typed into.
+    pub async fn fill(&self, css: &str, value: &str) {
+        use fantoccini::Locator;
+        let field = self
+            .client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        field
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        field
+            .send_keys(value)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Reads something of the element `css` selects, looking it up again while
+    /// it is missing or goes stale (up to 10 s).
+    async fn read<F, Fut>(&self, css: &str, get: F) -> String
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<String, fantoccini::error::CmdError>>,
+    {
+        use fantoccini::Locator;
+        let mut last = None;
+        for _ in 0..100 {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => match get(element).await {
+                    Ok(read) => return read,
+                    Err(e) => last = Some(e.to_string()),
+                },
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css}: {}", last.unwrap_or_default())
+    }
+
     /// Saves a screenshot of the page as `{name}.png` under the test artefacts
     /// folder (`target/console-screenshots`) and prints its path.
     ///

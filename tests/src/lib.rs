@@ -7,6 +7,9 @@ use devstack::runner::LocalSystem;
 
 pub mod browser;
 pub mod faults;
+pub mod graded;
+
+pub use graded::graded_course;
 
 /// A local system on a fresh stack (tables, queues, secrets as the template declares them).
 ///

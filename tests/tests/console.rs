@@ -35,53 +35,6 @@ async fn sessions(system: &devstack::runner::LocalSystem) -> cloud::dynamo::Dyna
     ))
 }
 
-/// Signs in through the form; returns the session id the browser got.
-async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
-    let c = &browser.client;
-    c.goto(&format!("{base}/console")).await.unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/sign-in")
-    );
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    browser.click("form button[type=submit]").await;
-    // The click returns before the next page has loaded: wait for it.
-    c.wait()
-        .for_element(Locator::Css("#role"))
-        .await
-        .expect("a signed-in page");
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/console/connections",
-        "signed in: {}",
-        c.source().await.unwrap()
-    );
-    c.get_named_cookie("lb_console")
-        .await
-        .unwrap()
-        .value()
-        .to_owned()
-}
-
-async fn text(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_and_roles_hold() {
     let system = tests::local_system().await;
@@ -127,15 +80,11 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     // Sign-in: a wrong key names the field and stores nothing.
     c.goto(&format!("{base}/console/sign-in")).await.unwrap();
     browser.screenshot("sign-in").await;
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys("lb_not-a-key")
-        .await
-        .unwrap();
+    browser.fill("#api_key", "lb_not-a-key").await;
     browser.click("form button[type=submit]").await;
     assert!(
-        text(&browser, ".field-error")
+        browser
+            .text(".field-error")
             .await
             .contains("api_key: this API key is not known")
     );
@@ -145,7 +94,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     );
 
     // Sign-in with the admin key: a session stored under the id's hash only.
-    let id = sign_in(&browser, &base, &admin).await;
+    let id = browser.sign_in(&base, &admin).await;
     let session = store
         .session(&console::session::id_hash(&id), Utc::now())
         .await
@@ -162,7 +111,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     );
 
     // Connections: acme's only, with its last run's status in words and colour.
-    let row = text(&browser, "tr[data-connection=moodle-main]").await;
+    let row = browser.text("tr[data-connection=moodle-main]").await;
     assert!(
         row.contains("Acme Moodle") && row.contains(run.status.label()),
         "{row}"
@@ -201,7 +150,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .click()
         .await
         .unwrap();
-    let report = text(&browser, "#test-report").await;
+    let report = browser.text("#test-report").await;
     let site = app::connections::test_connection(
         &conn,
         &stores.secrets,
@@ -215,7 +164,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     .expect("the simulator answers");
     assert!(report.contains(&site.site_name), "{report}");
     assert_eq!(
-        text(&browser, "#site-time-zone").await,
+        browser.text("#site-time-zone").await,
         site.time_zone.clone().unwrap_or_else(|| "not known".into())
     );
     for missing in &site.missing_functions {
@@ -234,7 +183,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     ))
     .await
     .unwrap();
-    let runs = text(&browser, "#runs").await;
+    let runs = browser.text("#runs").await;
     assert!(runs.contains(run.status.label()), "{runs}");
     browser.screenshot("runs").await;
     c.goto(&format!(
@@ -243,15 +192,15 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     .await
     .unwrap();
     assert!(
-        text(&browser, ".field-error").await.starts_with("from:"),
+        browser.text(".field-error").await.starts_with("from:"),
         "the field is named"
     );
     c.goto(&format!("{base}/console/runs?connection=moodle-main"))
         .await
         .unwrap();
     browser.click(&format!("tr[data-run='{}'] a", run.id)).await;
-    assert_eq!(text(&browser, "#run-status").await, run.status.label());
-    let shown = text(&browser, "#log").await;
+    assert_eq!(browser.text("#run-status").await, run.status.label());
+    let shown = browser.text("#log").await;
     for line in log.iter().take(5) {
         assert!(
             shown.contains(&line.message),
@@ -289,11 +238,7 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     assert_eq!(refused.status(), 403, "another site's form");
 
     // Sign-out ends the stored session; its cookie no longer opens a page.
-    browser.click(".who button").await;
-    c.wait()
-        .for_element(Locator::Css("#api_key"))
-        .await
-        .expect("the sign-in page");
+    browser.sign_out().await;
     assert!(
         c.current_url()
             .await
@@ -318,8 +263,8 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
 
     // A viewer: no change button, its POST refused by the console and the api alike.
     let viewer = key_with_role(&system, &acme, Role::Viewer).await;
-    let id = sign_in(&browser, &base, &viewer).await;
-    assert_eq!(text(&browser, "#role").await, "viewer (reads only)");
+    let id = browser.sign_in(&base, &viewer).await;
+    assert_eq!(browser.text("#role").await, "viewer (reads only)");
     c.goto(&format!("{base}/console/connections/moodle-main"))
         .await
         .unwrap();
@@ -364,14 +309,10 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .await
         .unwrap();
     assert_eq!(api.status(), 200, "a viewer reads");
-    browser.click(".who button").await;
-    c.wait()
-        .for_element(Locator::Css("#api_key"))
-        .await
-        .expect("the sign-in page");
+    browser.sign_out().await;
 
     // A revoked key ends its sessions.
-    let id = sign_in(&browser, &base, &admin).await;
+    let id = browser.sign_in(&base, &admin).await;
     let key_id = stores
         .api_keys
         .list_keys(&acme)
@@ -410,12 +351,8 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
     // A second tenant never sees the first's connections or runs.
     let globex = TenantId::parse("globex").unwrap();
     let globex_key = tests::api_key(&system, &globex).await;
-    sign_in(&browser, &base, &globex_key).await;
-    assert!(
-        text(&browser, "#connections")
-            .await
-            .contains("Globex Moodle")
-    );
+    browser.sign_in(&base, &globex_key).await;
+    assert!(browser.text("#connections").await.contains("Globex Moodle"));
     assert!(
         c.find(Locator::Css("tr[data-connection=moodle-main]"))
             .await
@@ -446,7 +383,8 @@ async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_an
         .await
         .unwrap();
     assert!(
-        text(&browser, ".field-error")
+        browser
+            .text(".field-error")
             .await
             .starts_with("connection:")
     );

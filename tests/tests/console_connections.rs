@@ -28,78 +28,6 @@ async fn key_with_role(
     tests::api_key_as(system, tenant, label, role).await
 }
 
-/// Signs in through the form; returns the session id the browser got.
-async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
-    let c = &browser.client;
-    c.goto(&format!("{base}/console/sign-in")).await.unwrap();
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    click(browser, "form button[type=submit]").await;
-    c.wait()
-        .for_element(Locator::Css("#role"))
-        .await
-        .expect("a signed-in page");
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/console/connections",
-        "signed in: {}",
-        c.source().await.unwrap()
-    );
-    c.get_named_cookie("lb_console")
-        .await
-        .unwrap()
-        .value()
-        .to_owned()
-}
-
-async fn sign_out(browser: &Browser) {
-    click(browser, ".who button").await;
-}
-
-/// The text of the first element matching `css`, waiting for the page to show it.
-async fn text(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser.click(css).await;
-}
-
-/// Replaces what an input holds.
-async fn fill(browser: &Browser, css: &str, value: &str) {
-    let field = browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
-}
-
-async fn value(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_settings_and_revokes_a_key()
  {
@@ -117,19 +45,19 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
         .build()
         .unwrap();
 
-    sign_in(&browser, &base, &admin).await;
+    browser.sign_in(&base, &admin).await;
 
     // OCSAT: the form comes prefilled with the product's API and token URLs.
-    click(&browser, "#new-connection").await;
+    browser.click("#new-connection").await;
     c.goto(&format!("{base}/console/connections/new?kind=ocsat"))
         .await
         .unwrap();
     assert_eq!(
-        value(&browser, "#base_url").await,
+        browser.value("#base_url").await,
         LlnProduct::Ocsat.default_api_url()
     );
     assert_eq!(
-        value(&browser, "#settings-auth_url").await,
+        browser.value("#settings-auth_url").await,
         LlnProduct::Ocsat.default_auth_url()
     );
     assert!(c.find(Locator::Css("#secrets-api_key")).await.is_ok());
@@ -140,23 +68,23 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     c.goto(&format!("{base}/console/connections/new?kind=moodle"))
         .await
         .unwrap();
-    fill(&browser, "#id", "moodle-new").await;
-    fill(&browser, "#name", "Acme Moodle").await;
-    fill(&browser, "#base_url", &moodle.base_url).await;
-    fill(&browser, "#error_email", "ops@acme.example").await;
-    fill(&browser, "#settings-role_id", "5").await;
-    click(&browser, "#settings-auto_push").await;
-    fill(&browser, "#secret", token).await;
+    browser.fill("#id", "moodle-new").await;
+    browser.fill("#name", "Acme Moodle").await;
+    browser.fill("#base_url", &moodle.base_url).await;
+    browser.fill("#error_email", "ops@acme.example").await;
+    browser.fill("#settings-role_id", "5").await;
+    browser.click("#settings-auto_push").await;
+    browser.fill("#secret", token).await;
     browser.screenshot("connection-new-moodle").await;
-    click(&browser, "#save").await;
-    text(&browser, "#saved").await;
+    browser.click("#save").await;
+    browser.text("#saved").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/connections/moodle-new/edit",
         "{}",
         c.source().await.unwrap()
     );
-    assert_eq!(text(&browser, "#saved").await, "Saved.");
+    assert_eq!(browser.text("#saved").await, "Saved.");
     let id = ConnectionId::parse("moodle-new").unwrap();
     let stored = stores
         .connections
@@ -185,8 +113,8 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     );
     let html = c.source().await.unwrap();
     assert!(!html.contains(token), "the token never shows in the page");
-    assert_eq!(text(&browser, "#secret-masked").await, "****c8d7");
-    assert_eq!(text(&browser, "#secrets-password-masked").await, "none");
+    assert_eq!(browser.text("#secret-masked").await, "****c8d7");
+    assert_eq!(browser.text("#secrets-password-masked").await, "none");
     browser.screenshot("connection-edit").await;
 
     // A field error names its field, and nothing changes.
@@ -197,9 +125,9 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
         .await
         .unwrap();
     option.click().await.unwrap();
-    fill(&browser, "#settings-login-service", "learnbridge").await;
-    click(&browser, "#save").await;
-    let error = text(&browser, "#settings-login-username-error").await;
+    browser.fill("#settings-login-service", "learnbridge").await;
+    browser.click("#save").await;
+    let error = browser.text("#settings-login-username-error").await;
     assert!(
         error.starts_with("settings.login.username:"),
         "the field is named: {error}"
@@ -218,9 +146,9 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     c.goto(&format!("{base}/console/connections/moodle-new/edit"))
         .await
         .unwrap();
-    fill(&browser, "#name", "Acme Moodle (live)").await;
-    click(&browser, "#save").await;
-    assert_eq!(text(&browser, "#saved").await, "Saved.");
+    browser.fill("#name", "Acme Moodle (live)").await;
+    browser.click("#save").await;
+    assert_eq!(browser.text("#saved").await, "Saved.");
     let edited = stores
         .connections
         .connection(&acme, &id)
@@ -242,11 +170,11 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
         token,
         "an empty secret field keeps the stored secret"
     );
-    assert_eq!(text(&browser, "#secret-masked").await, "****c8d7");
+    assert_eq!(browser.text("#secret-masked").await, "****c8d7");
 
     // Disable, then enable again.
-    click(&browser, "#switch").await;
-    text(&browser, "#edit-connection").await;
+    browser.click("#switch").await;
+    browser.text("#edit-connection").await;
     assert!(
         !stores
             .connections
@@ -259,13 +187,9 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     c.goto(&format!("{base}/console/connections/moodle-new/edit"))
         .await
         .unwrap();
-    assert!(
-        text(&browser, "#enabled-state")
-            .await
-            .starts_with("Disabled")
-    );
-    click(&browser, "#switch").await;
-    text(&browser, "#edit-connection").await;
+    assert!(browser.text("#enabled-state").await.starts_with("Disabled"));
+    browser.click("#switch").await;
+    browser.text("#edit-connection").await;
     assert!(
         stores
             .connections
@@ -277,11 +201,12 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     );
 
     // Settings: an unknown zone is named; a good change is stored.
-    click(&browser, "nav a[href='/console/settings']").await;
-    fill(&browser, "#time_zone", "Mars/Olympus").await;
-    click(&browser, "#save").await;
+    browser.click("nav a[href='/console/settings']").await;
+    browser.fill("#time_zone", "Mars/Olympus").await;
+    browser.click("#save").await;
     assert!(
-        text(&browser, "#settings-error")
+        browser
+            .text("#settings-error")
             .await
             .starts_with("time_zone:")
     );
@@ -294,16 +219,13 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
             .time_zone,
         "UTC"
     );
-    fill(&browser, "#time_zone", "Australia/Sydney").await;
-    fill(&browser, "#run_history_days", "45").await;
-    fill(
-        &browser,
-        "#subject",
-        "Run {run} of {connection_name} failed",
-    )
-    .await;
-    click(&browser, "#save").await;
-    assert_eq!(text(&browser, "#saved").await, "Saved.");
+    browser.fill("#time_zone", "Australia/Sydney").await;
+    browser.fill("#run_history_days", "45").await;
+    browser
+        .fill("#subject", "Run {run} of {connection_name} failed")
+        .await;
+    browser.click("#save").await;
+    assert_eq!(browser.text("#saved").await, "Saved.");
     let settings = stores.tenants.tenant_settings(&acme).await.unwrap();
     assert_eq!(settings.time_zone, "Australia/Sydney");
     assert_eq!(settings.run_history_days, Some(45));
@@ -324,23 +246,25 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
         .await
         .unwrap();
     assert_eq!(before.status(), 200);
-    click(&browser, "nav a[href='/console/api-keys']").await;
-    let row = text(&browser, &format!("tr[data-key='{doomed_id}']")).await;
+    browser.click("nav a[href='/console/api-keys']").await;
+    let row = browser.text(&format!("tr[data-key='{doomed_id}']")).await;
     assert!(
         row.contains("old laptop") && row.contains("viewer") && row.contains("Active"),
         "{row}"
     );
     assert!(!c.source().await.unwrap().contains(&admin));
     browser.screenshot("api-keys").await;
-    click(&browser, &format!("tr[data-key='{doomed_id}'] a.revoke")).await;
+    browser
+        .click(&format!("tr[data-key='{doomed_id}'] a.revoke"))
+        .await;
     browser.screenshot("api-key-revoke").await;
     assert!(matches!(
         stores.api_keys.key_state(&doomed_hash).await.unwrap(),
         KeyState::Active(..)
     ));
-    click(&browser, "#confirm-revoke").await;
-    assert!(text(&browser, "#revoked").await.contains(&doomed_id));
-    let row = text(&browser, &format!("tr[data-key='{doomed_id}']")).await;
+    browser.click("#confirm-revoke").await;
+    assert!(browser.text("#revoked").await.contains(&doomed_id));
+    let row = browser.text(&format!("tr[data-key='{doomed_id}']")).await;
     assert!(row.contains("Revoked"), "{row}");
     assert!(matches!(
         stores.api_keys.key_state(&doomed_hash).await.unwrap(),
@@ -353,17 +277,17 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
         .await
         .unwrap();
     assert_eq!(after.status(), 403, "a revoked key is refused by the api");
-    sign_out(&browser).await;
+    browser.sign_out().await;
 
     // A viewer sees no change button and its POSTs are refused.
     let (viewer, _) = key_with_role(&system, &acme, Role::Viewer, "reader").await;
-    let session = sign_in(&browser, &base, &viewer).await;
+    let session = browser.sign_in(&base, &viewer).await;
     assert!(c.find(Locator::Css("#new-connection")).await.is_err());
     c.goto(&format!("{base}/console/connections/moodle-new/edit"))
         .await
         .unwrap();
     assert!(c.find(Locator::Css("main form")).await.is_err());
-    assert_eq!(text(&browser, "dd.masked").await, "****c8d7");
+    assert_eq!(browser.text("dd.masked").await, "****c8d7");
     assert!(!c.source().await.unwrap().contains(token));
     browser.screenshot("viewer-connection-settings").await;
     c.goto(&format!("{base}/console/settings")).await.unwrap();

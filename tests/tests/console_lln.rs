@@ -47,56 +47,6 @@ async fn key_with_role(
         .0
 }
 
-/// Signs in through the form.
-async fn sign_in(browser: &Browser, base: &str, key: &str) {
-    let c = &browser.client;
-    c.goto(&format!("{base}/console/sign-in")).await.unwrap();
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    browser.click("form button[type=submit]").await;
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/console/connections"
-    );
-}
-
-/// The text of the element `css` selects, once the page after a click is there
-/// (a form's answer may still be loading: a vanished element is looked up again).
-async fn text(browser: &Browser, css: &str) -> String {
-    let mut last = None;
-    for _ in 0..50 {
-        match browser.client.find(Locator::Css(css)).await {
-            Ok(element) => match element.text().await {
-                Ok(text) => return text,
-                Err(e) => last = Some(e.to_string()),
-            },
-            Err(e) => last = Some(e.to_string()),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{css}: {last:?}")
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser.click(css).await;
-}
-
-async fn value(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
 async fn api(
     http: &reqwest::Client,
     base: &str,
@@ -193,32 +143,27 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    sign_in(&browser, &base, &admin).await;
+    browser.sign_in(&base, &admin).await;
     c.find(Locator::LinkText("LLN"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    assert!(text(&browser, "#lln-connection").await.contains("OCSAT"));
+    assert!(browser.text("#lln-connection").await.contains("OCSAT"));
 
     // API logging on, from the API log screen.
     c.goto(&format!("{base}/console/lln/log")).await.unwrap();
-    assert!(text(&browser, "#logging-state").await.contains("off"));
-    click(&browser, "#switch-logging").await;
-    assert!(text(&browser, "#logging-state").await.contains("on"));
+    assert!(browser.text("#logging-state").await.contains("off"));
+    browser.click("#switch-logging").await;
+    assert!(browser.text("#logging-state").await.contains("on"));
     c.goto(&format!("{base}/console/lln")).await.unwrap();
 
     // 1. A learner with missing fields: each listed by name with what to fix;
     // Create is refused naming them, and nothing is stored or pushed.
-    c.find(Locator::Css("#learner"))
-        .await
-        .unwrap()
-        .send_keys("L3")
-        .await
-        .unwrap();
-    click(&browser, "#check-learner").await;
-    let missing = text(&browser, "#missing").await;
+    browser.fill("#learner", "L3").await;
+    browser.click("#check-learner").await;
+    let missing = browser.text("#missing").await;
     for field in ["family_name", "date_of_birth", "email"] {
         assert!(missing.contains(field), "{field} named: {missing}");
     }
@@ -226,8 +171,8 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
         missing.contains("Surname") && missing.contains("in the SMS"),
         "{missing}"
     );
-    click(&browser, "#create-candidate").await;
-    let refused = text(&browser, "#missing").await;
+    browser.click("#create-candidate").await;
+    let refused = browser.text("#missing").await;
     for field in ["family_name", "date_of_birth", "email"] {
         assert!(refused.contains(field), "{field} named: {refused}");
     }
@@ -246,10 +191,10 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     c.goto(&format!("{base}/console/lln/candidates/new?learner=L1"))
         .await
         .unwrap();
-    assert_eq!(value(&browser, "#username").await, "greg@example.com");
+    assert_eq!(browser.value("#username").await, "greg@example.com");
     browser.screenshot("lln-create").await;
-    click(&browser, "#create-candidate").await;
-    assert!(text(&browser, "#notice").await.contains("created"));
+    browser.click("#create-candidate").await;
+    assert!(browser.text("#notice").await.contains("created"));
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/lln/candidates/L1"
@@ -263,7 +208,7 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     assert_eq!(l1.candidate.username, "greg@example.com");
     assert_eq!(l1.staff.as_deref(), Some("STAFF-7"));
     assert_eq!(
-        text(&browser, "#candidate-id").await,
+        browser.text("#candidate-id").await,
         l1.candidate.candidate_id.to_string()
     );
     let sim_l1 = ocsat.candidate(l1.candidate.candidate_id.as_str()).unwrap();
@@ -271,10 +216,8 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     c.goto(&format!("{base}/console/lln/candidates/new?learner=L2"))
         .await
         .unwrap();
-    let field = c.find(Locator::Css("#username")).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys("ana.ruiz.2000").await.unwrap();
-    click(&browser, "#create-candidate").await;
+    browser.fill("#username", "ana.ruiz.2000").await;
+    browser.click("#create-candidate").await;
     let l2 = stores
         .lln
         .invitation(&acme(), &ocsat_id, &code("L2"))
@@ -298,24 +241,26 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
         .await
         .unwrap();
     assert!(
-        text(&browser, "#out-of-sync-alert")
+        browser
+            .text("#out-of-sync-alert")
             .await
             .contains("Out of sync")
     );
-    let row = text(&browser, "tr[data-field=given_name]").await;
+    let row = browser.text("tr[data-field=given_name]").await;
     assert!(
         row.contains("Gregory") && row.contains("Greg") && row.contains("Out of sync"),
         "{row}"
     );
     assert!(
-        text(&browser, "tr[data-field=family_name]")
+        browser
+            .text("tr[data-field=family_name]")
             .await
             .contains("Same")
     );
     browser.screenshot("lln-candidate-out-of-sync").await;
-    click(&browser, "#update-candidate").await;
-    assert!(text(&browser, "#notice").await.contains("updated"));
-    assert!(text(&browser, "#in-sync").await.contains("In sync"));
+    browser.click("#update-candidate").await;
+    assert!(browser.text("#notice").await.contains("updated"));
+    assert!(browser.text("#in-sync").await.contains("In sync"));
     assert_eq!(
         ocsat
             .candidate(l1.candidate.candidate_id.as_str())
@@ -345,7 +290,8 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     c.goto(&format!("{base}/console/lln/bulk")).await.unwrap();
     for learner in ["L1", "L2"] {
         assert!(
-            text(&browser, &format!("tr[data-learner={learner}]"))
+            browser
+                .text(&format!("tr[data-learner={learner}]"))
                 .await
                 .contains("Ok")
         );
@@ -362,12 +308,13 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
         );
     }
     browser.screenshot("lln-bulk").await;
-    click(&browser, "#use-L2").await;
-    click(&browser, "#push-updates").await;
-    assert_eq!(text(&browser, "#pushed").await, "L1");
-    assert_eq!(text(&browser, "#excluded").await, "L2");
+    browser.click("#use-L2").await;
+    browser.click("#push-updates").await;
+    assert_eq!(browser.text("#pushed").await, "L1");
+    assert_eq!(browser.text("#excluded").await, "L2");
     assert!(
-        text(&browser, "tr[data-learner=L2]")
+        browser
+            .text("tr[data-learner=L2]")
             .await
             .contains("left out"),
         "L2 stays in the grid, flagged"
@@ -422,31 +369,34 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     c.goto(&format!("{base}/console/lln/downloads"))
         .await
         .unwrap();
-    assert!(text(&browser, "#last-check").await.starts_with("never"));
-    assert_eq!(value(&browser, "#modified_since").await, "");
-    click(&browser, "button#get-results").await;
+    assert!(browser.text("#last-check").await.starts_with("never"));
+    assert_eq!(browser.value("#modified_since").await, "");
+    browser.click("button#get-results").await;
     let check_grid = || async {
         assert!(
-            text(&browser, "tr[data-assessment=a-1]")
+            browser
+                .text("tr[data-assessment=a-1]")
                 .await
                 .starts_with("Ok")
         );
-        let error = text(&browser, "tr[data-assessment=a-3]").await;
+        let error = browser.text("tr[data-assessment=a-3]").await;
         assert!(
             error.starts_with("Error") && error.contains("unknown to learnbridge"),
             "the reason readable without hovering: {error}"
         );
         assert!(
-            text(&browser, "#counts")
+            browser
+                .text("#counts")
                 .await
                 .contains("1 Ok, 1 Error, 0 Done")
         );
     };
     check_grid().await;
     browser.screenshot("lln-download").await;
-    click(&browser, "#cancel-download").await;
+    browser.click("#cancel-download").await;
     assert!(
-        text(&browser, "#download-state")
+        browser
+            .text("#download-state")
             .await
             .starts_with("Cancelled")
     );
@@ -473,11 +423,11 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     c.goto(&format!("{base}/console/lln/downloads"))
         .await
         .unwrap();
-    click(&browser, "button#get-results").await;
+    browser.click("button#get-results").await;
     check_grid().await;
     let download_url = c.current_url().await.unwrap();
-    click(&browser, "#save-results").await;
-    assert_eq!(text(&browser, "#download-state").await, "Saved");
+    browser.click("#save-results").await;
+    assert_eq!(browser.text("#download-state").await, "Saved");
     let saved = stores.lln.assessments(&acme(), &ocsat_id).await.unwrap();
     assert_eq!(saved.len(), 1, "only the Ok row is saved");
     assert_eq!(saved[0].assessment.id, AssessmentId::parse("a-1").unwrap());
@@ -505,7 +455,7 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
         .await
         .unwrap();
     assert_eq!(
-        value(&browser, "#modified_since").await,
+        browser.value("#modified_since").await,
         zone.date_of(since).to_string()
     );
     // A day that is not one is refused naming the field, and nothing is downloaded.
@@ -515,9 +465,10 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     )
     .await
     .unwrap();
-    click(&browser, "button#get-results").await;
+    browser.click("button#get-results").await;
     assert!(
-        text(&browser, ".field-error")
+        browser
+            .text(".field-error")
             .await
             .starts_with("modified_since:")
     );
@@ -526,21 +477,19 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     c.goto(&format!("{base}/console/lln/candidates/L1"))
         .await
         .unwrap();
-    click(&browser, "tr[data-assessment=a-1] a").await;
-    assert_eq!(value(&browser, "#status").await, "Received");
-    assert_eq!(value(&browser, "#staff").await, "STAFF-7");
-    assert!(text(&browser, "#skill-results").await.contains("Reading"));
+    browser.click("tr[data-assessment=a-1] a").await;
+    assert_eq!(browser.value("#status").await, "Received");
+    assert_eq!(browser.value("#staff").await, "STAFF-7");
+    assert!(browser.text("#skill-results").await.contains("Reading"));
     for (css, typed) in [
         ("#status", "Reviewed"),
         ("#staff", "STAFF-9"),
         ("#follow_up_comment", "Call to discuss numeracy support"),
     ] {
-        let input = c.find(Locator::Css(css)).await.unwrap();
-        input.clear().await.unwrap();
-        input.send_keys(typed).await.unwrap();
+        browser.fill(css, typed).await;
     }
-    click(&browser, "#save-assessment").await;
-    assert_eq!(text(&browser, "#notice").await, "Saved.");
+    browser.click("#save-assessment").await;
+    assert_eq!(browser.text("#notice").await, "Saved.");
     let edited = stores
         .lln
         .assessment(&acme(), &ocsat_id, &AssessmentId::parse("a-1").unwrap())
@@ -560,12 +509,12 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
         )
     );
     browser.screenshot("lln-assessment").await;
-    click(&browser, "#report-link").await;
+    browser.click("#report-link").await;
     assert_eq!(
-        text(&browser, "#report-comment").await,
+        browser.text("#report-comment").await,
         "Call to discuss numeracy support"
     );
-    assert!(text(&browser, "#report-facts").await.contains("L1"));
+    assert!(browser.text("#report-facts").await.contains("L1"));
     browser.screenshot("lln-assessment-report").await;
 
     // 6. The summary (filtered, and its CSV), the history, the API log.
@@ -573,11 +522,12 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
         .await
         .unwrap();
     assert!(
-        text(&browser, "tr[data-learner=L1]")
+        browser
+            .text("tr[data-learner=L1]")
             .await
             .contains("Core Skills Profile for Adults")
     );
-    assert!(text(&browser, "tr[data-learner=L2]").await.contains("L2"));
+    assert!(browser.text("tr[data-learner=L2]").await.contains("L2"));
     browser.screenshot("lln-summary").await;
     let cookie = format!(
         "lb_console={}",
@@ -639,11 +589,11 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     ))
     .await
     .unwrap();
-    assert!(text(&browser, ".field-error").await.starts_with("from:"));
+    assert!(browser.text(".field-error").await.starts_with("from:"));
     c.goto(&format!("{base}/console/lln/reports/history"))
         .await
         .unwrap();
-    let history = text(&browser, "#history").await;
+    let history = browser.text("#history").await;
     for wanted in [
         "API logging switched",
         "Candidate created",
@@ -657,7 +607,7 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     }
     browser.screenshot("lln-history").await;
     c.goto(&format!("{base}/console/lln/log")).await.unwrap();
-    let calls = text(&browser, "#calls").await;
+    let calls = browser.text("#calls").await;
     assert!(
         calls.contains("POST") && calls.contains("/candidates"),
         "{calls}"
@@ -669,9 +619,9 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     browser.screenshot("lln-api-log").await;
 
     // A viewer reads the same screens without any change button.
-    browser.click(".who button").await;
+    browser.sign_out().await;
     let viewer = key_with_role(&system, &acme(), Role::Viewer).await;
-    sign_in(&browser, &base, &viewer).await;
+    browser.sign_in(&base, &viewer).await;
     for path in [
         "/console/lln".to_owned(),
         "/console/lln/candidates/new?learner=L2".to_owned(),
@@ -690,7 +640,7 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
             "a viewer sees no change form on {path}"
         );
     }
-    assert!(text(&browser, "#results").await.contains("a-1"));
+    assert!(browser.text("#results").await.contains("a-1"));
     browser.screenshot("lln-viewer").await;
     browser.client.clone().close().await.unwrap();
 }

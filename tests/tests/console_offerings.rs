@@ -32,43 +32,6 @@ async fn key_with_role(
         .0
 }
 
-async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
-    let c = &browser.client;
-    c.goto(&format!("{base}/console/sign-in")).await.unwrap();
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    browser.click("form button[type=submit]").await;
-    c.wait().for_element(Locator::Css("#role")).await.unwrap();
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/console/connections"
-    );
-    c.get_named_cookie("lb_console")
-        .await
-        .unwrap()
-        .value()
-        .to_owned()
-}
-
-async fn text(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser.click(css).await;
-}
-
 fn offering(tenant: &TenantId, id: &str, dated: bool) -> Offering {
     Offering {
         tenant: tenant.clone(),
@@ -179,11 +142,11 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
     let admin = tests::api_key(&system, &acme).await;
     let browser = Browser::start().await;
     let c = &browser.client;
-    sign_in(&browser, &base, &admin).await;
+    browser.sign_in(&base, &admin).await;
 
     // The list: the CourseKey offering only (nothing links OCC-1001 yet), Failed with its reason in words.
-    click(&browser, "nav a[href='/console/offerings']").await;
-    let row = text(&browser, "tr[data-offering=OCC-3001]").await;
+    browser.click("nav a[href='/console/offerings']").await;
+    let row = browser.text("tr[data-offering=OCC-3001]").await;
     assert!(row.contains("not linked"), "{row}");
     assert!(
         row.contains("Failed: the offering has no start or end date"),
@@ -212,7 +175,7 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         .await
         .unwrap();
     assert!(
-        text(&browser, ".field-error").await.starts_with("open:"),
+        browser.text(".field-error").await.starts_with("open:"),
         "{}",
         c.source().await.unwrap()
     );
@@ -226,16 +189,17 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         c.current_url().await.unwrap().path(),
         "/console/offerings/OCC-1001"
     );
-    assert!(text(&browser, ".not-linked").await.contains("OCC-1001"));
-    click(&browser, "button.find-link").await;
+    assert!(browser.text(".not-linked").await.contains("OCC-1001"));
+    browser.click("button.find-link").await;
     if c.find(Locator::Css("section.moodle .course"))
         .await
         .is_err()
     {
-        panic!("not linked: {}", text(&browser, "main").await);
+        panic!("not linked: {}", browser.text("main").await);
     }
     assert!(
-        text(&browser, "section.moodle .course")
+        browser
+            .text("section.moodle .course")
             .await
             .starts_with("course 2"),
         "{}",
@@ -260,7 +224,7 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         Some("transfer-ready")
     );
     assert!(ready.text().await.unwrap().contains("Ready"));
-    let blocked = text(&browser, "tr[data-learner=X0000000]").await;
+    let blocked = browser.text("tr[data-learner=X0000000]").await;
     assert!(blocked.contains("Blocked"), "{blocked}");
     assert!(blocked.to_lowercase().contains("email"), "{blocked}");
 
@@ -315,13 +279,14 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         assert_eq!(row.attr("class").await.unwrap().as_deref(), Some(class));
         assert!(row.text().await.unwrap().contains(word), "{learner}");
     }
-    assert_eq!(text(&browser, "#coursekey-status").await, "Disabled");
+    assert_eq!(browser.text("#coursekey-status").await, "Disabled");
     browser.screenshot("offering").await;
 
     // The list now shows OCC-1001's course.
     c.goto(&format!("{base}/console/offerings")).await.unwrap();
     assert!(
-        text(&browser, "tr[data-offering=OCC-1001] td.link")
+        browser
+            .text("tr[data-offering=OCC-1001] td.link")
             .await
             .starts_with("course 2")
     );
@@ -329,7 +294,7 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
     // A viewer: no change button; a POST is refused.
     let viewer = key_with_role(&system, &acme, Role::Viewer).await;
     c.delete_all_cookies().await.unwrap();
-    let id = sign_in(&browser, &base, &viewer).await;
+    let id = browser.sign_in(&base, &viewer).await;
     c.goto(&format!("{base}/console/offerings/OCC-1001"))
         .await
         .unwrap();

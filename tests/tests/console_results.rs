@@ -9,19 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, NaiveDate, Utc};
-use cloud::testing::connection;
-use domain::ConnectionKind::{Moodle, Sms};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
 use domain::ports::{
-    ConnectionStore, DeliveryStore, LinkStore, ResultStore, Role, RunStore, SessionStore, SisStore,
+    ConnectionStore, DeliveryStore, ResultStore, Role, RunStore, SessionStore, SisStore,
 };
 use domain::results::{MappedActivity, Mapping, ResultType, ReviewState};
 use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
 use fantoccini::Locator;
-use secrecy::SecretString;
-use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
+use simulators::moodle::MoodleSim;
 use tests::browser::Browser;
 
 async fn key_with_role(
@@ -32,52 +29,6 @@ async fn key_with_role(
     tests::api_key_as(system, tenant, "console test", role)
         .await
         .0
-}
-
-async fn sign_in(browser: &Browser, base: &str, key: &str) -> String {
-    let c = &browser.client;
-    c.goto(&format!("{base}/console/sign-in")).await.unwrap();
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    browser.click("form button[type=submit]").await;
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/console/connections"
-    );
-    c.get_named_cookie("lb_console")
-        .await
-        .unwrap()
-        .value()
-        .to_owned()
-}
-
-async fn text(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser.click(css).await;
-}
-
-async fn fill(browser: &Browser, css: &str, value: &str) {
-    let field = browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
 }
 
 async fn all_deliveries(
@@ -111,8 +62,15 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         AssessableId::parse("U1").unwrap(),
     );
     let sms = ConnectionId::parse("sms").unwrap();
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = server.base_url.clone();
+    // The results tests' graded course, reviewed before saving ...
+    let (_sms_sim, _sms_server) = tests::graded_course(&system, &server.base_url, true).await;
+    // ... with course completions read, under a name a person reads,
+    let mut conn = stores
+        .connections
+        .connection(&t, &c_id)
+        .await
+        .unwrap()
+        .unwrap();
     conn.name = "Acme Moodle".into();
     conn.settings = ConnectionSettings::Moodle(MoodleSettings {
         review_before_saving: true,
@@ -121,88 +79,23 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         ..MoodleSettings::default()
     });
     stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .connections
-        .save_connection(&connection("acme", "sms", Sms, true))
-        .await
-        .unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
     let now = Utc::now();
+    // ... student 5's enrolment with no start date, so their result has none: it
+    // is in error until a person sets one,
     stores
         .sis
-        .save_offering(&Offering {
+        .save_enrolment(&Enrolment {
             tenant: t.clone(),
-            id: o.clone(),
-            name: "Accounting".into(),
-            start_date: NaiveDate::from_ymd_opt(2026, 2, 1),
-            end_date: None,
-            status: OfferingStatus::Active,
-            auto_push: false,
-            must_be_evaluated: false,
-            assessables: vec![Assessable {
-                id: u1.clone(),
-                name: "Unit 1".into(),
-                kind: AssessableKind::Unit,
-                expected_start_date: None,
-            }],
+            learner: LearnerCode::parse("S5").unwrap(),
+            offering: o.clone(),
+            state: EnrolmentState::InProgress,
+            start_date: None,
+            session_date: None,
             updated_at: now,
         })
         .await
         .unwrap();
-    // Students 4, 5 and 6 of the sample site; student 5's enrolment has no start
-    // date, so their result has none: it is in error until a person sets one.
-    for (moodle_id, code, start) in [
-        (4, "S4", NaiveDate::from_ymd_opt(2026, 2, 1)),
-        (5, "S5", None),
-        (6, "S6", NaiveDate::from_ymd_opt(2026, 2, 1)),
-    ] {
-        let code = LearnerCode::parse(code).unwrap();
-        stores
-            .sis
-            .save_enrolment(&Enrolment {
-                tenant: t.clone(),
-                learner: code.clone(),
-                offering: o.clone(),
-                state: EnrolmentState::InProgress,
-                start_date: start,
-                session_date: None,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-        stores
-            .links
-            .save_account(&ExternalAccount {
-                tenant: t.clone(),
-                connection: c_id.clone(),
-                learner: code,
-                external_id: moodle_id,
-                created_by_us: false,
-                linked_at: now,
-            })
-            .await
-            .unwrap();
-    }
-    stores
-        .links
-        .save_link(&CourseLink {
-            tenant: t.clone(),
-            offering: o.clone(),
-            connection: c_id.clone(),
-            course_id: 2,
-            course_idnumber: Some("OCC-1001".into()),
-            course_shortname: Some("OCC-1001".into()),
-            linked_at: now,
-        })
-        .await
-        .unwrap();
+    // ... and U1 mapped to one activity: the start date is the enrolment's (VM-18).
     stores
         .results
         .save_mapping(&Mapping {
@@ -210,7 +103,6 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
             offering: o.clone(),
             connection: c_id.clone(),
             assessable: u1.clone(),
-            // One activity: the start date is the enrolment's (VM-18).
             activities: vec![MappedActivity {
                 cmid: 1,
                 modname: "quiz".into(),
@@ -227,19 +119,19 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     let admin = key_with_role(&system, &t, Role::Admin).await;
     let browser = Browser::start().await;
     let c = &browser.client;
-    sign_in(&browser, &base, &admin).await;
+    browser.sign_in(&base, &admin).await;
 
     // Download: the run is recorded Importing with a Stop button, the page refreshes.
     c.goto(&format!("{base}/console/results")).await.unwrap();
-    assert!(text(&browser, "#last-run").await.contains("No run"));
-    click(&browser, "#download").await;
+    assert!(browser.text("#last-run").await.contains("No run"));
+    browser.click("#download").await;
     assert!(
-        text(&browser, "#notice").await.contains("Download started"),
+        browser.text("#notice").await.contains("Download started"),
         "{}",
         c.source().await.unwrap()
     );
     assert_eq!(
-        text(&browser, "#run-status").await,
+        browser.text("#run-status").await,
         domain::RunStatus::Importing.label()
     );
     assert!(c.find(Locator::Css("#stop-download")).await.is_ok());
@@ -259,12 +151,12 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         .await
         .unwrap();
     assert_ne!(
-        text(&browser, "#run-status").await,
+        browser.text("#run-status").await,
         domain::RunStatus::Importing.label()
     );
-    let counts = text(&browser, "#run-counts").await;
+    let counts = browser.text("#run-counts").await;
     assert!(counts.contains("learners_read"), "{counts}");
-    let ready = text(&browser, "#results").await;
+    let ready = browser.text("#results").await;
     assert!(
         ready.contains("S4") && ready.contains("S6") && !ready.contains("S5"),
         "{ready}"
@@ -273,26 +165,19 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     browser.screenshot("results-ready").await;
 
     // Error: S5 has no start date, and the reason is shown in words.
-    click(&browser, "#tab-error").await;
-    let row = text(&browser, "tr[data-learner=S5]").await;
+    browser.click("#tab-error").await;
+    let row = browser.text("tr[data-learner=S5]").await;
     assert!(
         row.contains("error") && row.contains("no start date"),
         "{row}"
     );
     browser.screenshot("results-error").await;
     // A date that is not a day names the field and changes nothing.
-    fill(
-        &browser,
-        "tr[data-learner=S5] input[name=start_date]",
-        "2026-02-31",
-    )
-    .await;
-    click(&browser, "tr[data-learner=S5] button.save").await;
-    assert!(
-        text(&browser, "#form-error")
-            .await
-            .starts_with("start_date:")
-    );
+    browser
+        .fill("tr[data-learner=S5] input[name=start_date]", "2026-02-31")
+        .await;
+    browser.click("tr[data-learner=S5] button.save").await;
+    assert!(browser.text("#form-error").await.starts_with("start_date:"));
     let s5 = LearnerCode::parse("S5").unwrap();
     let stored = stores
         .results
@@ -302,13 +187,10 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         .unwrap();
     assert_eq!(stored.state, ReviewState::Error);
     // The right date: S5 is Ready.
-    fill(
-        &browser,
-        "tr[data-learner=S5] input[name=start_date]",
-        "2026-02-03",
-    )
-    .await;
-    click(&browser, "tr[data-learner=S5] button.save").await;
+    browser
+        .fill("tr[data-learner=S5] input[name=start_date]", "2026-02-03")
+        .await;
+    browser.click("tr[data-learner=S5] button.save").await;
     let stored = stores
         .results
         .result(&t, &o, &s5, &u1)
@@ -319,15 +201,11 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         (stored.state, stored.start_date),
         (ReviewState::Ready, NaiveDate::from_ymd_opt(2026, 2, 3))
     );
-    assert!(
-        text(&browser, "tr[data-learner=S5]")
-            .await
-            .contains("ready")
-    );
+    assert!(browser.text("tr[data-learner=S5]").await.contains("ready"));
 
     // Add one: S4 is processed into a delivery to the SMS.
     let s4 = LearnerCode::parse("S4").unwrap();
-    click(&browser, "tr[data-learner=S4] button.process").await;
+    browser.click("tr[data-learner=S4] button.process").await;
     let stored = stores
         .results
         .result(&t, &o, &s4, &u1)
@@ -335,8 +213,8 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         .unwrap()
         .unwrap();
     assert_eq!(stored.state, ReviewState::Done);
-    assert_eq!(text(&browser, "#tab-done").await, "Done");
-    assert!(text(&browser, "#results").await.contains("S4"));
+    assert_eq!(browser.text("#tab-done").await, "Done");
+    assert!(browser.text("#results").await.contains("S4"));
     let deliveries = all_deliveries(&stores, &t, &sms).await;
     assert!(
         deliveries
@@ -346,10 +224,11 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     );
 
     // Process all: S5 and S6 too.
-    click(&browser, "#tab-ready").await;
-    click(&browser, "#process-all").await;
+    browser.click("#tab-ready").await;
+    browser.click("#process-all").await;
     assert!(
-        text(&browser, "#notice")
+        browser
+            .text("#notice")
             .await
             .contains("Processed 2 results")
     );
@@ -392,16 +271,18 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     gone.last_error = Some("the SMS refused it: unit U1 is closed".into());
     stores.deliveries.update(&gone, None).await.unwrap();
     c.goto(&format!("{base}/console/deliveries")).await.unwrap();
-    let banner = text(&browser, "#expired-banner").await;
+    let banner = browser.text("#expired-banner").await;
     assert!(banner.contains("1 delivery has expired"), "{banner}");
-    let pending = text(&browser, "#deliveries").await;
+    let pending = browser.text("#deliveries").await;
     assert!(
         pending.contains("S4") && pending.contains("S6"),
         "{pending}"
     );
     browser.screenshot("deliveries").await;
-    click(&browser, "#state-expired").await;
-    let row = text(&browser, &format!("tr[data-delivery='{}']", gone.id)).await;
+    browser.click("#state-expired").await;
+    let row = browser
+        .text(&format!("tr[data-delivery='{}']", gone.id))
+        .await;
     assert!(
         row.contains("Expired: given up after 30 days") && row.contains("unit U1 is closed"),
         "{row}"
@@ -409,11 +290,9 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     browser.screenshot("deliveries-expired").await;
 
     // Resend the expired one: pending again, due now.
-    click(
-        &browser,
-        &format!("tr[data-delivery='{}'] button.resend", gone.id),
-    )
-    .await;
+    browser
+        .click(&format!("tr[data-delivery='{}'] button.resend", gone.id))
+        .await;
     let again = stores
         .deliveries
         .delivery(&t, &gone.id)
@@ -432,12 +311,10 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     c.goto(&format!("{base}/console/deliveries?state=pending"))
         .await
         .unwrap();
-    click(
-        &browser,
-        &format!("tr[data-delivery='{}'] button.cancel", s6.id),
-    )
-    .await;
-    assert!(text(&browser, "#notice").await.contains("cancelled"));
+    browser
+        .click(&format!("tr[data-delivery='{}'] button.cancel", s6.id))
+        .await;
+    assert!(browser.text("#notice").await.contains("cancelled"));
     let cancelled = stores
         .deliveries
         .delivery(&t, &s6.id)
@@ -447,9 +324,9 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     assert_eq!(cancelled.state, DeliveryState::Cancelled);
 
     // A viewer reads both screens with no button, and a POST is refused.
-    browser.click(".who button").await;
+    browser.sign_out().await;
     let viewer = key_with_role(&system, &t, Role::Viewer).await;
-    let id = sign_in(&browser, &base, &viewer).await;
+    let id = browser.sign_in(&base, &viewer).await;
     for page in [
         "results?tab=done",
         "results?tab=ready",

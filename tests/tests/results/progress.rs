@@ -14,7 +14,7 @@ async fn a_learner_graded_then_removed_keeps_the_result_while_moodle_loses_the_g
     let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    let (_sms, _sms_server) = graded_course(&system, &server.base_url, true).await;
+    let (_sms, _sms_server) = tests::graded_course(&system, &server.base_url, true).await;
     let (t, c, o, u1) = (
         TenantId::parse("acme").unwrap(),
         ConnectionId::parse("moodle-main").unwrap(),
@@ -185,7 +185,7 @@ async fn a_saved_started_is_followed_by_the_pass_and_a_saved_fail_keeps_its_firs
     let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    let (sms, _sms_server) = graded_course(&system, &server.base_url, false).await;
+    let (sms, _sms_server) = tests::graded_course(&system, &server.base_url, false).await;
     let (t, o, u1) = (
         TenantId::parse("acme").unwrap(),
         OfferingId::parse("OCC-1001").unwrap(),
