@@ -347,12 +347,6 @@ async fn csrf_of(system: &devstack::runner::LocalSystem, session: &str) -> Strin
         .csrf
 }
 
-async fn fill(browser: &Browser, css: &str, value: &str) {
-    let field = browser.client.find(Locator::Css(css)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
-}
-
 /// An admin, in the console alone: maps the assessable, transfers (the run
 /// finishes, the learner is enrolled in the simulator), removes the learner
 /// from Moodle after confirming (unenrolled there, the grade read first and
@@ -412,23 +406,24 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     let admin = tests::api_key(&system, &acme).await;
     let browser = Browser::start().await;
     let c = &browser.client;
-    sign_in(&browser, &base, &admin).await;
+    browser.sign_in(&base, &admin).await;
     c.goto(&format!("{base}/console/offerings/OCC-1001"))
         .await
         .unwrap();
-    click(&browser, "button.find-link").await;
+    browser.click("button.find-link").await;
     assert!(
-        text(&browser, "section.moodle .course")
+        browser
+            .text("section.moodle .course")
             .await
             .starts_with("course 2")
     );
 
     // Activities: each with its type and whether it can be mapped; map U1 to the quiz.
-    click(&browser, "a.activities-link").await;
+    browser.click("a.activities-link").await;
     for (cmid, modname, mappable) in [(1, "quiz", "Yes"), (2, "assign", "Yes"), (3, "page", "No")] {
         let row = format!("#activities tr[data-cmid='{cmid}']");
-        assert_eq!(text(&browser, &format!("{row} .modname")).await, modname);
-        assert_eq!(text(&browser, &format!("{row} .mappable")).await, mappable);
+        assert_eq!(browser.text(&format!("{row} .modname")).await, modname);
+        assert_eq!(browser.text(&format!("{row} .mappable")).await, mappable);
     }
     assert!(
         c.find(Locator::Css("section[data-assessable=U1] input[value='3']"))
@@ -437,25 +432,32 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         "a page cannot be mapped: no box for it"
     );
     // Nothing ticked: the error names the field.
-    click(&browser, "section[data-assessable=U1] button.save-mapping").await;
+    browser
+        .click("section[data-assessable=U1] button.save-mapping")
+        .await;
     assert!(
-        text(&browser, "#form-error")
-            .await
-            .starts_with("activities"),
+        browser.text("#form-error").await.starts_with("activities"),
         "{}",
-        text(&browser, "#form-error").await
+        browser.text("#form-error").await
     );
-    click(&browser, "section[data-assessable=U1] input[value='1']").await;
-    click(&browser, "section[data-assessable=U1] button.save-mapping").await;
+    browser
+        .click("section[data-assessable=U1] input[value='1']")
+        .await;
+    browser
+        .click("section[data-assessable=U1] button.save-mapping")
+        .await;
     assert!(
-        text(&browser, "section[data-assessable=U1] .mapped")
+        browser
+            .text("section[data-assessable=U1] .mapped")
             .await
             .contains("OCC Quiz 1 (quiz, 1)"),
         "{}",
-        text(&browser, "main").await
+        browser.text("main").await
     );
     assert_eq!(
-        text(&browser, "#activities tr[data-cmid='1'] .mapped-to").await,
+        browser
+            .text("#activities tr[data-cmid='1'] .mapped-to")
+            .await,
         "U1"
     );
     let mappings = stores
@@ -476,8 +478,8 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     browser.screenshot("offering-activities").await;
 
     // Transfer: the run is queued, then worked by the enrolment push; its counts and log.
-    click(&browser, "#back").await;
-    click(&browser, "section.moodle button.transfer").await;
+    browser.click("#back").await;
+    browser.click("section.moodle button.transfer").await;
     assert!(
         c.current_url()
             .await
@@ -485,15 +487,15 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
             .path()
             .starts_with("/console/offerings/OCC-1001/transfers/moodle-main/")
     );
-    assert_eq!(text(&browser, "#run-status").await, "Queued");
+    assert_eq!(browser.text("#run-status").await, "Queued");
     assert_eq!(system.drain().await.unwrap().failed, 0);
     c.refresh().await.unwrap();
-    let status = text(&browser, "#run-status").await;
+    let status = browser.text("#run-status").await;
     assert!(status.starts_with("Finished"), "{status}");
     assert!(
-        text(&browser, "#run-counts").await.contains("Finished"),
+        browser.text("#run-counts").await.contains("Finished"),
         "{}",
-        text(&browser, "main").await
+        browser.text("main").await
     );
     let runs = stores.runs.runs_of(&acme, &conn.id, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
@@ -507,12 +509,14 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     );
     for (name, n) in &runs[0].counts {
         assert_eq!(
-            text(&browser, &format!("#run-counts dd[data-count='{name}']")).await,
+            browser
+                .text(&format!("#run-counts dd[data-count='{name}']"))
+                .await,
             n.to_string()
         );
     }
     browser.screenshot("offering-transfer").await;
-    click(&browser, "#run-log").await;
+    browser.click("#run-log").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         format!("/console/connections/moodle-main/runs/{}", runs[0].id)
@@ -552,26 +556,28 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
             .is_err(),
         "only a transferred learner can be removed"
     );
-    click(&browser, "tr[data-learner=X1234567] a.remove-link").await;
-    let what = text(&browser, "#what-happens").await;
+    browser
+        .click("tr[data-learner=X1234567] a.remove-link")
+        .await;
+    let what = browser.text("#what-happens").await;
     assert!(what.contains("read from Moodle and kept"), "{what}");
     assert!(what.contains("unenrolled"), "{what}");
     assert!(enrolled(ana_id), "nothing happens before the confirmation");
     browser.screenshot("offering-removal").await;
-    click(&browser, "#confirm-removal").await;
+    browser.click("#confirm-removal").await;
     assert!(
-        text(&browser, "#removal-result").await.contains("queued"),
+        browser.text("#removal-result").await.contains("queued"),
         "{}",
-        text(&browser, "main").await
+        browser.text("main").await
     );
     assert_eq!(system.drain().await.unwrap().failed, 0);
     c.refresh().await.unwrap();
-    assert_eq!(text(&browser, "#removal-status").await, "Removed");
-    let kept_row = text(&browser, "#kept-results tr[data-assessable=U1]").await;
+    assert_eq!(browser.text("#removal-status").await, "Removed");
+    let kept_row = browser.text("#kept-results tr[data-assessable=U1]").await;
     assert!(
         kept_row.contains("passed"),
         "{}",
-        text(&browser, "main").await
+        browser.text("main").await
     );
     browser.screenshot("offering-removed").await;
     assert!(!enrolled(ana_id), "unenrolled in Moodle");
@@ -611,19 +617,21 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     c.goto(&format!("{base}/console/offerings/OCC-1001"))
         .await
         .unwrap();
-    click(&browser, "tr[data-learner=X0000000] a.learner-record").await;
+    browser
+        .click("tr[data-learner=X0000000] a.learner-record")
+        .await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/learners/X0000000"
     );
-    assert!(text(&browser, "#block-reasons").await.contains("email"));
+    assert!(browser.text("#block-reasons").await.contains("email"));
     let email = c.find(Locator::Css("tr[data-field=email]")).await.unwrap();
     assert_eq!(
         email.attr("class").await.unwrap().as_deref(),
         Some("to-fix")
     );
     assert!(email.text().await.unwrap().contains("Fix in the SMS"));
-    let given = text(&browser, "tr[data-field=given_name]").await;
+    let given = browser.text("tr[data-field=given_name]").await;
     assert!(
         given.contains("Sin") && !given.contains("Fix in the SMS"),
         "{given}"
@@ -633,8 +641,8 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     c.goto(&format!("{base}/console/learners/B0000001"))
         .await
         .unwrap();
-    assert!(text(&browser, "main").await.contains("no learner"));
-    assert!(!text(&browser, "main").await.contains("Bea"));
+    assert!(browser.text("main").await.contains("no learner"));
+    assert!(!browser.text("main").await.contains("Bea"));
 
     // A new course in a chosen category for NEW-2001.
     let acceptance = sim
@@ -647,9 +655,10 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     c.goto(&format!("{base}/console/offerings/NEW-2001"))
         .await
         .unwrap();
-    click(&browser, "a.create-link").await;
+    browser.click("a.create-link").await;
     assert!(
-        text(&browser, "#category")
+        browser
+            .text("#category")
             .await
             .contains("Acceptance Category")
     );
@@ -659,28 +668,28 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         .select_by_value(&acceptance.to_string())
         .await
         .unwrap();
-    fill(&browser, "#shortname", " ").await;
-    click(&browser, "#create-course").await;
+    browser.fill("#shortname", " ").await;
+    browser.click("#create-course").await;
     assert!(
-        text(&browser, "#form-error").await.starts_with("shortname"),
+        browser.text("#form-error").await.starts_with("shortname"),
         "{}",
-        text(&browser, "main").await
+        browser.text("main").await
     );
-    assert!(text(&browser, "#shortname-error").await.contains("empty"));
+    assert!(browser.text("#shortname-error").await.contains("empty"));
     browser.screenshot("offering-course").await;
-    fill(&browser, "#shortname", "NEW-2001").await;
+    browser.fill("#shortname", "NEW-2001").await;
     c.find(Locator::Css("#category"))
         .await
         .unwrap()
         .select_by_value(&acceptance.to_string())
         .await
         .unwrap();
-    click(&browser, "#create-course").await;
+    browser.click("#create-course").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/console/offerings/NEW-2001",
         "{}",
-        text(&browser, "main").await
+        browser.text("main").await
     );
     let link = stores
         .links
@@ -703,7 +712,8 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         (acceptance, "NEW-2001", "NEW-2001")
     );
     assert!(
-        text(&browser, "section.moodle .course")
+        browser
+            .text("section.moodle .course")
             .await
             .starts_with(&format!("course {}", link.course_id))
     );
@@ -711,7 +721,7 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     // A viewer: no Transfer, Remove, create or mapping button; their POSTs are refused.
     let viewer = key_with_role(&system, &acme, Role::Viewer).await;
     c.delete_all_cookies().await.unwrap();
-    let session = sign_in(&browser, &base, &viewer).await;
+    let session = browser.sign_in(&base, &viewer).await;
     for page in [
         "/console/offerings/OCC-1001",
         "/console/offerings/OCC-1001/activities/moodle-main",
@@ -724,11 +734,7 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
             "{page}"
         );
     }
-    assert!(
-        text(&browser, "main")
-            .await
-            .contains("An admin can transfer")
-    );
+    assert!(browser.text("main").await.contains("An admin can transfer"));
     let csrf = csrf_of(&system, &session).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
