@@ -476,6 +476,37 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         [1]
     );
     browser.screenshot("offering-activities").await;
+    // Removed, then set again.
+    browser
+        .click("section[data-assessable=U1] button.remove-mapping")
+        .await;
+    assert_eq!(
+        browser.text("section[data-assessable=U1] .mapped").await,
+        "not mapped"
+    );
+    assert!(
+        stores
+            .results
+            .mappings(&acme, &occ.id, &conn.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    browser
+        .click("section[data-assessable=U1] input[value='1']")
+        .await;
+    browser
+        .click("section[data-assessable=U1] button.save-mapping")
+        .await;
+    assert_eq!(
+        stores
+            .results
+            .mappings(&acme, &occ.id, &conn.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Transfer: the run is queued, then worked by the enrolment push; its counts and log.
     browser.click("#back").await;
@@ -755,6 +786,10 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         ),
         (
             "/console/offerings/OCC-1001/removal/moodle-main/X1234567",
+            vec![],
+        ),
+        (
+            "/console/offerings/OCC-1001/activities/moodle-main/U1/remove",
             vec![],
         ),
     ] {

@@ -1,7 +1,8 @@
 //! The linked course's activities (each with its type and whether it can be
 //! mapped) and the offering's mappings (assessable ↔ activities), with an editor
-//! for an admin: `app::results::Results::activities` and `::map`, as the api's
-//! `GET .../links/{connection}/activities` and `PUT .../mappings/{connection}/{assessable}`.
+//! for an admin: `app::results::Results::activities`, `::map` and `::unmap`, as the
+//! api's `GET .../links/{connection}/activities` and `PUT` / `DELETE
+//! .../mappings/{connection}/{assessable}`.
 
 use crate::ConsoleState;
 use crate::error::ConsoleError;
@@ -294,5 +295,57 @@ pub async fn map(
         }
     }
     let page = activities_page(&state, &who, offering, connection, error).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct UnmapForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Removes an assessable's mapping.
+pub async fn unmap(
+    State(state): State<ConsoleState>,
+    who: SignedIn,
+    method: Method,
+    headers: HeaderMap,
+    Path((id, connection, assessable)): Path<(String, String, String)>,
+    Form(form): Form<UnmapForm>,
+) -> Result<Response, ConsoleError> {
+    who.check_change(&method, &headers, &form.csrf)?;
+    let offering = load_offering(&state, &who.tenant, &id).await?;
+    let connection = super::moodle_connection(&state, &who.tenant, &connection).await?;
+    let error = match AssessableId::parse(assessable.clone()) {
+        Err(e) => FieldError {
+            field: "assessable",
+            message: e.to_string(),
+        },
+        Ok(assessable_id) => match use_case(&state)
+            .unmap(&who.tenant, &offering.id, &connection.id, &assessable_id)
+            .await
+        {
+            Ok(()) => {
+                return Ok(Redirect::to(&format!(
+                    "/console/offerings/{}/activities/{}#mapping-{}",
+                    offering.id, connection.id, assessable_id
+                ))
+                .into_response());
+            }
+            Err(ResultsError::Store(e)) => return Err(e.into()),
+            Err(e) => FieldError {
+                field: "connection",
+                message: e.to_string(),
+            },
+        },
+    };
+    let page = activities_page(
+        &state,
+        &who,
+        offering,
+        connection,
+        Some((assessable, error)),
+    )
+    .await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

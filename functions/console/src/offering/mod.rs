@@ -55,5 +55,9 @@ pub fn routes() -> axum::Router<ConsoleState> {
             "/console/offerings/{id}/activities/{connection}/{assessable}",
             post(mappings::map),
         )
+        .route(
+            "/console/offerings/{id}/activities/{connection}/{assessable}/remove",
+            post(mappings::unmap),
+        )
         .route("/console/learners/{code}", get(learner::page))
 }
