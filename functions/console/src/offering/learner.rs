@@ -79,9 +79,11 @@ async fn block_reasons(
             })
             .unwrap_or_default())),
         Err(PushError::Store(e)) => Err(e.into()),
-        Err(e @ (PushError::UnknownConnection { .. } | PushError::NotMoodle { .. })) => {
-            Ok(Err(e.to_string()))
-        }
+        Err(
+            e @ (PushError::UnknownConnection { .. }
+            | PushError::NotMoodle { .. }
+            | PushError::UnknownOffering { .. }),
+        ) => Ok(Err(e.to_string())),
         Err(e) => Ok(Err(preview_problem(&e))),
     }
 }
