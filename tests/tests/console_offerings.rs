@@ -406,7 +406,7 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     let admin = tests::api_key(&system, &acme).await;
     let browser = Browser::start().await;
     let c = &browser.client;
-    browser.sign_in(&base, &admin).await;
+    let admin_session = browser.sign_in(&base, &admin).await;
     c.goto(&format!("{base}/console/offerings/OCC-1001"))
         .await
         .unwrap();
@@ -674,6 +674,13 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         .unwrap();
     assert!(browser.text("main").await.contains("no learner"));
     assert!(!browser.text("main").await.contains("Bea"));
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/console/learners/B0000001"))
+        .header("cookie", format!("lb_console={admin_session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
 
     // A new course in a chosen category for NEW-2001.
     let acceptance = sim
