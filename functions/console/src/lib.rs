@@ -8,6 +8,7 @@ pub mod coursekey;
 pub mod deliveries;
 pub mod error;
 pub mod lln;
+pub mod offering;
 pub mod offerings;
 pub mod offerings_list;
 pub mod pages;
@@ -94,6 +95,7 @@ pub fn app(state: ConsoleState) -> Router {
         .merge(deliveries::routes())
         .merge(lln::routes())
         .merge(offerings::routes())
+        .merge(offering::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .merge(setup::routes())
         .merge(tenant::routes())

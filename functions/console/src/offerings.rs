@@ -130,7 +130,7 @@ pub struct OfferingPage {
 }
 
 /// What a failed preview says, as the api's preview route words it.
-fn preview_problem(e: &PushError) -> String {
+pub(crate) fn preview_problem(e: &PushError) -> String {
     use domain::ports::Retryable;
     match e {
         PushError::Learning(domain::learning::LearningError::Secret(_)) => {
@@ -144,7 +144,23 @@ fn preview_problem(e: &PushError) -> String {
     }
 }
 
-async fn load_offering(
+/// The push use case as the transfer preview uses it (it sends no email).
+pub(crate) fn preview_use_case(state: &ConsoleState) -> Push<'_> {
+    let deps = &state.api.deps;
+    Push {
+        clock: deps.now,
+        tenants: deps.tenants.as_ref(),
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
+        mailer: &PreviewMailer,
+    }
+}
+
+pub(crate) async fn load_offering(
     state: &ConsoleState,
     tenant: &TenantId,
     id: &str,
@@ -160,7 +176,7 @@ async fn load_offering(
         .ok_or_else(missing)
 }
 
-async fn offering_page(
+pub(crate) async fn offering_page(
     state: &ConsoleState,
     who: &SignedIn,
     offering: Offering,
@@ -170,17 +186,7 @@ async fn offering_page(
     let tenant = &who.tenant;
     let zone = zone(state, tenant).await?;
     let moodle = moodle_connections(deps.connections.connections(tenant).await?);
-    let push = Push {
-        clock: deps.now,
-        tenants: deps.tenants.as_ref(),
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        learning: deps.learning.as_ref(),
-        mailer: &PreviewMailer,
-    };
+    let push = preview_use_case(state);
     let cells = links_of(state, tenant, &offering.id, &moodle).await?;
     let mut sections = Vec::with_capacity(cells.len());
     for cell in cells {
