@@ -174,9 +174,24 @@ def lambda_env(port, name):
     return env
 
 
-def start_once(server, name, path, port, event=None, timeout_s=20):
+def start_once(name, path, event=None, timeout_s=20):
     """One cold start: init only (killed at the first `next`), or with `event` init and
-    the first invocation (killed when it is answered). Returns the wall ms."""
+    the first invocation (killed when it is answered). Returns the wall ms.
+
+    Each start gets an emulator on a port of its own: a killed process's last request
+    (the `next` a function sends right after answering) may still wait in a shared
+    server's backlog and would be taken for the next start's."""
+    server = Emulator()
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return run_start(server, port, name, path, event, timeout_s)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_start(server, port, name, path, event, timeout_s):
     server.reset(event)
     kind = "init" if event is None else "first"
     env = lambda_env(port, name)
@@ -248,9 +263,6 @@ def main():
     )
     parser.add_argument("binaries", nargs="+", help="name=path/to/bootstrap")
     args = parser.parse_intermixed_args()
-    server = Emulator()
-    port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
 
     pairs = [b.split("=", 1) for b in args.binaries]
     events = {}
@@ -262,15 +274,15 @@ def main():
     firsts = {}
     # Interleave the functions run by run, so a busy moment of the machine falls on all.
     for name, path in pairs:
-        start_once(server, name, path, port)  # warm the page cache; not counted
+        start_once(name, path)  # warm the page cache; not counted
         if name in events:
-            start_once(server, name, path, port, events[name])
+            start_once(name, path, events[name])
     for _ in range(args.runs):
         for name, path in pairs:
-            results.setdefault(name, []).append(start_once(server, name, path, port))
+            results.setdefault(name, []).append(start_once(name, path))
             if name in events:
                 firsts.setdefault(name, []).append(
-                    start_once(server, name, path, port, events[name])
+                    start_once(name, path, events[name])
                 )
 
     base = statistics.median(results[args.baseline]) if args.baseline in results else None
@@ -334,7 +346,6 @@ def main():
             "(spawn to the function's answer to its first event, killed there: what the"
             " first caller of a cold instance waits for; the AWS calls go to moto)"
         )
-    server.shutdown()
 
 
 if __name__ == "__main__":
