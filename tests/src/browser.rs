@@ -260,6 +260,35 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// As [`Browser::screenshot`], of the whole page rather than the window: the
+    /// window is made as tall as the page (up to 3,000 px) for the shot, then
+    /// put back to a laptop's size.
+    ///
+    /// # Panics
+    /// As [`Browser::screenshot`], or when the window cannot be resized.
+    pub async fn screenshot_page(&self, name: &str) -> PathBuf {
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .expect("the page's height")
+            .as_u64()
+            .unwrap_or(860);
+        let tall = u32::try_from(height.clamp(860, 3000)).unwrap_or(860) + 140;
+        self.client
+            .set_window_size(1280, tall)
+            .await
+            .expect("a taller window");
+        let path = self.screenshot(name).await;
+        self.client
+            .set_window_size(1280, 860)
+            .await
+            .expect("the window back to a laptop's size");
+        path
+    }
+}
+
 /// Where screenshots go: `$CARGO_TARGET_DIR/console-screenshots`, else the
 /// workspace's `target/console-screenshots`.
 pub fn screenshots_folder() -> PathBuf {

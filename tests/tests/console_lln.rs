@@ -15,7 +15,7 @@
 use chrono::{TimeDelta, Utc};
 use domain::connection::{ConnectionSettings, SmsSettings};
 use domain::lln::AssessmentId;
-use domain::ports::{ConnectionStore, LlnStore, Role};
+use domain::ports::{ConnectionStore, LlnStore, Role, SessionStore};
 use domain::{Connection, ConnectionId, LearnerCode, TenantId};
 use fantoccini::Locator;
 use secrecy::SecretString;
@@ -312,6 +312,22 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     browser.click("#push-updates").await;
     assert_eq!(browser.text("#pushed").await, "L1");
     assert_eq!(browser.text("#excluded").await, "L2");
+    // How the push ended, record by record, with the counts: it ran to its end
+    // within the request, and L2 is what is still to push.
+    assert_eq!(browser.text("#count-pushed").await, "1");
+    assert_eq!(browser.text("#count-failed").await, "0");
+    assert_eq!(browser.text("#count-excluded").await, "1");
+    assert!(
+        browser.text("#count-remaining").await.starts_with("1 "),
+        "L2 still to push"
+    );
+    let l1_outcome = browser.text("tr[data-outcome=L1]").await;
+    assert!(l1_outcome.contains("Pushed"), "{l1_outcome}");
+    let l2_outcome = browser.text("tr[data-outcome=L2]").await;
+    assert!(
+        l2_outcome.contains("Left out") && l2_outcome.contains("offered again"),
+        "{l2_outcome}"
+    );
     assert!(
         browser
             .text("tr[data-learner=L2]")
@@ -643,4 +659,188 @@ async fn lln_screens_create_update_bulk_download_edit_and_report_through_the_con
     assert!(browser.text("#results").await.contains("a-1"));
     browser.screenshot("lln-viewer").await;
     browser.client.clone().close().await.unwrap();
+}
+
+/// Two LLN connections (OCSAT and LLN Robot): the LLN page asks which one to
+/// work with instead of guessing; the choice is remembered with the session
+/// and every LLN screen uses it (a candidate created goes to the chosen tool
+/// only, stored under that connection); choosing again switches; a connection
+/// that is not the tenant's LLN connection cannot be chosen.
+#[tokio::test]
+async fn with_two_lln_connections_a_person_chooses_the_one_the_lln_screens_use() {
+    let system = tests::local_system().await;
+    let stores = system.stores();
+    let ocsat = OcsatSim::new("lb-console", CLIENT_SECRET, API_KEY);
+    let ocsat_server = ocsat.start().await.unwrap();
+    let robot = OcsatSim::new("lb-robot", CLIENT_SECRET, API_KEY);
+    let robot_server = robot.start().await.unwrap();
+    let base = tests::serve(system.api_router().await.unwrap()).await;
+    let admin = tests::api_key(&system, &acme()).await;
+    let http = reqwest::Client::new();
+    for (id, kind, name, server, client) in [
+        ("ocsat", "ocsat", "OCSAT", &ocsat_server, "lb-console"),
+        ("robot", "lln_robot", "LLN Robot", &robot_server, "lb-robot"),
+    ] {
+        let (status, body) = api(
+            &http,
+            &base,
+            &admin,
+            reqwest::Method::POST,
+            "/v1/connections",
+            json!({
+                "id": id, "kind": kind, "name": name,
+                "base_url": format!("{}/api/v1", server.base_url),
+                "settings": {
+                    "auth_url": format!("{}/oauth2/token", server.base_url),
+                    "client_id": client,
+                },
+                "secret": CLIENT_SECRET,
+                "secrets": {"api_key": API_KEY},
+            }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = api(
+        &http,
+        &base,
+        &admin,
+        reqwest::Method::PUT,
+        "/v1/learners/L1",
+        json!({"given_name": "Greg", "family_name": "Abbott", "email": "greg@example.com", "date_of_birth": "2001-05-06"}),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let (ocsat_id, robot_id) = (
+        ConnectionId::parse("ocsat").unwrap(),
+        ConnectionId::parse("robot").unwrap(),
+    );
+    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
+        aws_sdk_dynamodb::Client::new(&cloud::testing::sdk().await),
+        system.config.tables.data.clone(),
+    ));
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    let session = browser.sign_in(&base, &admin).await;
+    let hash = console::session::id_hash(&session);
+
+    // Nothing chosen yet: the page names the two and asks, and shows no
+    // connection's candidates.
+    c.goto(&format!("{base}/console/lln")).await.unwrap();
+    let asked = browser.text(".field-error").await;
+    assert!(
+        asked.starts_with("connection") && asked.contains("choose"),
+        "{asked}"
+    );
+    let choices = browser.text("#connection").await;
+    assert!(
+        choices.contains("OCSAT (OCSAT, ocsat)")
+            && choices.contains("LLN Robot (LLN Robot, robot)"),
+        "{choices}"
+    );
+    assert!(c.find(Locator::Css("#lln-connection")).await.is_err());
+    assert_eq!(sessions.lln_choice(&hash).await.unwrap(), None);
+    browser.screenshot("lln-connection-picker").await;
+
+    // LLN Robot chosen: remembered with the session; the page works with it.
+    c.find(Locator::Css("#connection"))
+        .await
+        .unwrap()
+        .select_by_value("robot")
+        .await
+        .unwrap();
+    browser.click("#choose").await;
+    assert!(browser.text("#lln-connection").await.contains("LLN Robot"));
+    assert!(
+        browser
+            .text("#connection option[value=robot]")
+            .await
+            .contains("(current)")
+    );
+    assert_eq!(
+        sessions.lln_choice(&hash).await.unwrap(),
+        Some(robot_id.clone())
+    );
+    browser.screenshot("lln-connection-chosen").await;
+
+    // Another screen uses the choice: the candidate goes to LLN Robot only.
+    c.goto(&format!("{base}/console/lln/candidates/new?learner=L1"))
+        .await
+        .unwrap();
+    browser.click("#create-candidate").await;
+    assert!(browser.text("#notice").await.contains("created"));
+    assert!(
+        stores
+            .lln
+            .invitation(&acme(), &robot_id, &code("L1"))
+            .await
+            .unwrap()
+            .is_some(),
+        "stored under the chosen connection"
+    );
+    assert!(
+        stores
+            .lln
+            .invitation(&acme(), &ocsat_id, &code("L1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(robot.candidates().len(), 1);
+    assert!(ocsat.candidates().is_empty(), "nothing sent to OCSAT");
+
+    // Choosing OCSAT switches every LLN screen to it: no candidate there yet.
+    c.goto(&format!("{base}/console/lln")).await.unwrap();
+    assert_eq!(
+        browser.text("#candidates tr[data-learner=L1] td").await,
+        "L1"
+    );
+    c.find(Locator::Css("#connection"))
+        .await
+        .unwrap()
+        .select_by_value("ocsat")
+        .await
+        .unwrap();
+    browser.click("#choose").await;
+    assert!(browser.text("#lln-connection").await.contains("OCSAT"));
+    assert!(c.find(Locator::Css("#candidates")).await.is_err());
+    assert_eq!(
+        sessions.lln_choice(&hash).await.unwrap(),
+        Some(ocsat_id.clone())
+    );
+
+    // A connection that is not one of the tenant's LLN ones is refused, naming
+    // the field, and the choice stays.
+    let csrf = sessions
+        .session(&hash, Utc::now())
+        .await
+        .unwrap()
+        .unwrap()
+        .csrf;
+    let refused = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/console/lln/connection"))
+        .header("cookie", format!("lb_console={session}"))
+        .header("origin", &base)
+        .form(&[("csrf", csrf.as_str()), ("connection", "moodle-main")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("<strong>connection</strong>: connection moodle-main does not exist"),
+        "{page}"
+    );
+    assert_eq!(sessions.lln_choice(&hash).await.unwrap(), Some(ocsat_id));
+
+    // Signing out forgets the choice with the session.
+    browser.sign_out().await;
+    assert_eq!(sessions.lln_choice(&hash).await.unwrap(), None);
+    if let Err(e) = browser.client.clone().close().await {
+        eprintln!("closing the browser: {e}");
+    }
 }

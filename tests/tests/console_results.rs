@@ -163,6 +163,8 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
     );
     assert!(ready.contains("ready"), "the state in words: {ready}");
     browser.screenshot("results-ready").await;
+    // The whole review page (the README shows it).
+    browser.screenshot_page("results-review").await;
 
     // Error: S5 has no start date, and the reason is shown in words.
     browser.click("#tab-error").await;

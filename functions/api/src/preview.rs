@@ -7,13 +7,12 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::Query;
 use crate::links::ConnectionQuery;
 use crate::offerings;
-use app::push::{Push, PushError};
-use async_trait::async_trait;
+use app::push::{PreviewMailer, Push, PushError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use domain::learning::LearningError;
-use domain::ports::{Email, MailError, Mailer, Retryable, SecretError};
+use domain::ports::{Retryable, SecretError};
 use domain::sis::TransferStatus;
 use domain::{ConnectionId, TenantId};
 use serde::Serialize;
@@ -28,18 +27,6 @@ pub struct PreviewRowView {
     pub status: TransferStatus,
     /// What to fix, for a blocked enrolment, in words.
     pub messages: Vec<String>,
-}
-
-/// The preview sends no email: a push is what emails learners.
-struct NoEmail;
-
-#[async_trait]
-impl Mailer for NoEmail {
-    async fn send(&self, _email: &Email) -> Result<(), MailError> {
-        Err(MailError::Rejected {
-            reason: "the transfer preview sends no email".to_owned(),
-        })
-    }
 }
 
 fn push_error(error: PushError) -> ApiError {
@@ -127,7 +114,7 @@ pub async fn transfer_preview(
         sis: deps.sis.as_ref(),
         links: deps.links.as_ref(),
         learning: deps.learning.as_ref(),
-        mailer: &NoEmail,
+        mailer: &PreviewMailer,
     };
     // The offering first, so an unknown one is a 404 before Moodle is asked.
     offerings::load(&deps, &tenant, &offering).await?;

@@ -10,15 +10,13 @@ use crate::pages::{chrome, zone};
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
 use app::courses::{Courses, LinkChoice};
-use app::push::{Push, PushError};
+use app::push::{PreviewMailer, Push, PushError};
 use askama::Template;
-use async_trait::async_trait;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use domain::attendance::SyncStatus;
-use domain::ports::{Email, MailError, Mailer};
 use domain::sis::{Offering, TransferStatus};
 use domain::zone::TenantZone;
 use domain::{Connection, ConnectionId, ConnectionKind, OfferingId, TenantId};
@@ -26,18 +24,6 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 
 type Page = Result<Html<String>, ConsoleError>;
-
-/// The transfer preview asks Moodle only; it never sends an email.
-struct NoEmail;
-
-#[async_trait]
-impl Mailer for NoEmail {
-    async fn send(&self, _email: &Email) -> Result<(), MailError> {
-        Err(MailError::Rejected {
-            reason: "the transfer preview sends no email".to_owned(),
-        })
-    }
-}
 
 /// A CourseKey status as shown: its word, its CSS class and the reason of a failure.
 pub struct CourseKeyStatus {
@@ -346,7 +332,7 @@ async fn offering_page(
         sis: deps.sis.as_ref(),
         links: deps.links.as_ref(),
         learning: deps.learning.as_ref(),
-        mailer: &NoEmail,
+        mailer: &PreviewMailer,
     };
     let cells = links_of(state, tenant, &offering.id, &moodle).await?;
     let mut sections = Vec::with_capacity(cells.len());

@@ -131,6 +131,8 @@ pub struct SignedIn {
     pub role: Role,
     pub csrf: String,
     pub id_hash: String,
+    /// When the session ends (what it remembers ends with it).
+    pub expires: DateTime<Utc>,
 }
 
 impl FromRequestParts<ConsoleState> for SignedIn {
@@ -160,6 +162,7 @@ impl FromRequestParts<ConsoleState> for SignedIn {
             role,
             csrf: session.csrf,
             id_hash: hash,
+            expires: session.expires,
         })
     }
 }

@@ -754,3 +754,51 @@ async fn a_log_of_uneven_items_pages_through_every_line_once() {
         assert_eq!(read, whole, "limit {limit}");
     }
 }
+
+#[tokio::test]
+async fn a_session_remembers_its_lln_connection_until_it_ends() {
+    use cloud::dynamo::DynamoSessionStore;
+    use domain::ports::{Role, Session, SessionStore};
+    let (data, _) = tables().await;
+    let store = DynamoSessionStore::new(data);
+    let now = at(10);
+    let session = Session {
+        tenant: tenant("tenant-a"),
+        role: Role::Viewer,
+        key_hash: "key-hash".into(),
+        csrf: "csrf".into(),
+        created_at: now,
+        expires: now + chrono::TimeDelta::hours(8),
+    };
+    store.save_session("hash-1", &session).await.unwrap();
+    store.save_session("hash-2", &session).await.unwrap();
+    assert_eq!(store.lln_choice("hash-1").await.unwrap(), None);
+
+    store
+        .choose_lln("hash-1", &conn_id("robot"), session.expires)
+        .await
+        .unwrap();
+    store
+        .choose_lln("hash-1", &conn_id("ocsat"), session.expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.lln_choice("hash-1").await.unwrap(),
+        Some(conn_id("ocsat")),
+        "the last choice wins"
+    );
+    assert_eq!(
+        store.session("hash-1", now).await.unwrap(),
+        Some(session.clone()),
+        "remembering leaves the session as it was"
+    );
+    assert_eq!(
+        store.lln_choice("hash-2").await.unwrap(),
+        None,
+        "another session's choice is its own"
+    );
+
+    store.delete_session("hash-1").await.unwrap();
+    assert_eq!(store.lln_choice("hash-1").await.unwrap(), None);
+    assert_eq!(store.session("hash-1", now).await.unwrap(), None);
+}

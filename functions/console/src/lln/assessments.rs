@@ -62,7 +62,10 @@ async fn fill_assessment(
     let missing = || ConsoleError::NotFound(format!("No saved assessment {raw:?}."));
     let id = domain::lln::AssessmentId::parse(raw).map_err(|_| missing())?;
     let zone = zone(state, &who.tenant).await?;
-    let report = match lln(state).assessment_report(&who.tenant, None, &id).await {
+    let report = match lln(state)
+        .assessment_report(&who.tenant, chosen(state, who).await?.as_ref(), &id)
+        .await
+    {
         Ok(r) => r,
         Err(LlnFlowError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(ConsoleError::NotFound(e.to_string())),
@@ -199,7 +202,13 @@ pub async fn edit_assessment(
     let assessment = domain::lln::AssessmentId::parse(id.as_str())
         .map_err(|_| ConsoleError::NotFound(format!("No saved assessment {id:?}.")))?;
     match lln(&state)
-        .edit_assessment(&who.tenant, None, &assessment, edit, now(&state))
+        .edit_assessment(
+            &who.tenant,
+            chosen(&state, &who).await?.as_ref(),
+            &assessment,
+            edit,
+            now(&state),
+        )
         .await
     {
         Ok(_) => {

@@ -1,4 +1,11 @@
 //! The bulk update grid: Use ticks, Find modified clients, Push updates.
+//!
+//! A push runs to its end within the one request that sends it (app's
+//! `bulk_push`, several OCSAT calls in flight at once), so the page that answers
+//! shows how it ended, record by record, with the counts: pushed, failed, left
+//! out, and what is still to push (the grid below). There is nothing running
+//! after the answer to show progress of or to stop; leaving a record out
+//! (untick Use) is how a person keeps it from being sent.
 
 use super::*;
 
@@ -20,11 +27,22 @@ pub struct BulkRowView {
     pub selected: bool,
 }
 
+/// How one record of a push ended.
+pub struct OutcomeView {
+    pub learner: String,
+    /// In words, with its class (the colour is never the only signal).
+    pub outcome: &'static str,
+    pub class: &'static str,
+    pub message: String,
+}
+
 #[derive(Template)]
 #[template(path = "lln_bulk.html")]
 pub struct BulkPage {
     pub chrome: Chrome,
     pub rows: Vec<BulkRowView>,
+    /// Record by record, how the push just sent ended.
+    pub outcomes: Vec<OutcomeView>,
     pub pushed: Vec<String>,
     pub excluded: Vec<String>,
     pub failed: usize,
@@ -42,6 +60,7 @@ async fn fill_bulk(
     let mut view = BulkPage {
         chrome: chrome(who),
         rows: Vec::new(),
+        outcomes: Vec::new(),
         pushed: Vec::new(),
         excluded: Vec::new(),
         failed: 0,
@@ -49,7 +68,10 @@ async fn fill_bulk(
         zone: zone.name().to_owned(),
         problems: Vec::new(),
     };
-    let rows = match lln(state).bulk_changes(&who.tenant, None).await {
+    let rows = match lln(state)
+        .bulk_changes(&who.tenant, chosen(state, who).await?.as_ref())
+        .await
+    {
         Ok((_, rows)) => rows,
         Err(e) => {
             view.problems = problems(e, None)?;
@@ -97,8 +119,55 @@ async fn fill_bulk(
         view.pushed = r.pushed.iter().map(ToString::to_string).collect();
         view.excluded = r.excluded.iter().map(ToString::to_string).collect();
         view.failed = r.failed.len();
+        view.outcomes = outcomes(r);
     }
     Ok(view)
+}
+
+/// The push's records in the order of their learner codes, each with how it ended.
+fn outcomes(report: &app::lln::BulkReport) -> Vec<OutcomeView> {
+    let view = |learner: &LearnerCode, outcome, class, message: String| OutcomeView {
+        learner: learner.to_string(),
+        outcome,
+        class,
+        message,
+    };
+    let mut all: Vec<OutcomeView> = report
+        .pushed
+        .iter()
+        .map(|l| view(l, "Pushed", "status-ok", "sent to the tool".to_owned()))
+        .chain(report.failed.iter().map(|f| {
+            let again = if f.retryable {
+                "; try again shortly"
+            } else {
+                ""
+            };
+            view(
+                &f.learner,
+                "Failed",
+                "status-error",
+                format!("{}{again}", f.error),
+            )
+        }))
+        .chain(report.excluded.iter().map(|l| {
+            view(
+                l,
+                "Left out",
+                "status-warning",
+                "not sent; offered again in the next update".to_owned(),
+            )
+        }))
+        .chain(report.unchanged.iter().map(|l| {
+            view(
+                l,
+                "Nothing to send",
+                "status-none",
+                "not changed since its last push".to_owned(),
+            )
+        }))
+        .collect();
+    all.sort_by(|a, b| a.learner.cmp(&b.learner));
+    all
 }
 
 /// `GET /console/lln/bulk`: every candidate whose learner changed since its last
@@ -148,7 +217,7 @@ pub async fn bulk_push(
     match lln(&state)
         .bulk_push(
             &who.tenant,
-            None,
+            chosen(&state, &who).await?.as_ref(),
             Some(selected.as_slice()),
             &excluded,
             now(&state),
@@ -161,5 +230,62 @@ pub async fn bulk_push(
             view.problems = problems(e, None)?;
             refused(&view)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::lln::{BulkFailure, BulkReport};
+
+    fn code(c: &str) -> LearnerCode {
+        LearnerCode::parse(c).unwrap()
+    }
+
+    #[test]
+    fn every_record_of_a_push_has_its_outcome_in_words_in_learner_order() {
+        let report = BulkReport {
+            pushed: vec![code("L1")],
+            excluded: vec![code("L2")],
+            failed: vec![BulkFailure {
+                learner: code("L0"),
+                error: "the tool is unavailable".into(),
+                retryable: true,
+            }],
+            unchanged: vec![code("L3")],
+        };
+        let shown: Vec<(String, &str, &str, String)> = outcomes(&report)
+            .into_iter()
+            .map(|o| (o.learner, o.outcome, o.class, o.message))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "L0".to_owned(),
+                    "Failed",
+                    "status-error",
+                    "the tool is unavailable; try again shortly".to_owned()
+                ),
+                (
+                    "L1".to_owned(),
+                    "Pushed",
+                    "status-ok",
+                    "sent to the tool".to_owned()
+                ),
+                (
+                    "L2".to_owned(),
+                    "Left out",
+                    "status-warning",
+                    "not sent; offered again in the next update".to_owned()
+                ),
+                (
+                    "L3".to_owned(),
+                    "Nothing to send",
+                    "status-none",
+                    "not changed since its last push".to_owned()
+                ),
+            ]
+        );
     }
 }

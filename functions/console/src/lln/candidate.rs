@@ -56,7 +56,10 @@ async fn fill_candidate(
     let missing = || ConsoleError::NotFound(format!("No learner {raw:?}."));
     let code = LearnerCode::parse(raw).map_err(|_| missing())?;
     let zone = zone(state, &who.tenant).await?;
-    let view = match lln(state).candidate(&who.tenant, None, &code).await {
+    let view = match lln(state)
+        .candidate(&who.tenant, chosen(state, who).await?.as_ref(), &code)
+        .await
+    {
         Ok(v) => v,
         Err(e @ (LlnFlowError::NoCandidate { .. } | LlnFlowError::UnknownLearner { .. })) => {
             return Err(ConsoleError::NotFound(format!(
@@ -73,7 +76,10 @@ async fn fill_candidate(
             ));
         }
     };
-    let assessments = match lln(state).assessments(&who.tenant, None, Some(&code)).await {
+    let assessments = match lln(state)
+        .assessments(&who.tenant, chosen(state, who).await?.as_ref(), Some(&code))
+        .await
+    {
         Ok(list) => list
             .into_iter()
             .map(|a| {
@@ -172,7 +178,13 @@ pub async fn update_candidate(
         .map_err(|_| ConsoleError::NotFound(format!("No learner {learner:?}.")))?;
     let username = form.username.trim();
     match lln(&state)
-        .update_candidate(&who.tenant, None, &code, Some(username), now(&state))
+        .update_candidate(
+            &who.tenant,
+            chosen(&state, &who).await?.as_ref(),
+            &code,
+            Some(username),
+            now(&state),
+        )
         .await
     {
         Ok(_) => {

@@ -67,7 +67,10 @@ async fn fill_new(
             return Ok(view);
         }
     };
-    let preview = match lln(state).candidate_preview(&who.tenant, None, &code).await {
+    let preview = match lln(state)
+        .candidate_preview(&who.tenant, chosen(state, who).await?.as_ref(), &code)
+        .await
+    {
         Ok(p) => p,
         Err(e) => {
             view.problems = problems(e, Some(&code))?;
@@ -161,7 +164,13 @@ pub async fn create_candidate(
     let username = (typed != form.default_username.trim() || form.default_username.is_empty())
         .then_some(typed);
     match lln(&state)
-        .create_candidate(&who.tenant, None, &code, username, now(&state))
+        .create_candidate(
+            &who.tenant,
+            chosen(&state, &who).await?.as_ref(),
+            &code,
+            username,
+            now(&state),
+        )
         .await
     {
         Ok(_) => {

@@ -40,7 +40,10 @@ async fn fill_download_form(
         zone: zone.name().to_owned(),
         problems: Vec::new(),
     };
-    match lln.connection(&who.tenant, None).await {
+    match lln
+        .connection(&who.tenant, chosen(state, who).await?.as_ref())
+        .await
+    {
         Ok(c) => {
             if let Some(since) = lln.store.modified_since(&who.tenant, &c.id).await? {
                 view.default_day = zone.date_of(since).to_string();
@@ -119,7 +122,7 @@ pub async fn start_download(
     match lln(&state)
         .download(
             &who.tenant,
-            None,
+            chosen(&state, &who).await?.as_ref(),
             learner.as_ref(),
             modified_after,
             now(&state),
@@ -176,7 +179,10 @@ async fn fill_download(
 ) -> Result<DownloadPage, ConsoleError> {
     let zone = zone(state, &who.tenant).await?;
     let lln = lln(state);
-    let d = match lln.get_download(&who.tenant, None, id).await {
+    let d = match lln
+        .get_download(&who.tenant, chosen(state, who).await?.as_ref(), id)
+        .await
+    {
         Ok(d) => d,
         Err(LlnFlowError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(ConsoleError::NotFound(e.to_string())),
@@ -280,7 +286,12 @@ pub async fn save_download(
 ) -> Page {
     who.check_change(&method, &headers, &form.csrf)?;
     let outcome = lln(&state)
-        .save_download(&who.tenant, None, &id, now(&state))
+        .save_download(
+            &who.tenant,
+            chosen(&state, &who).await?.as_ref(),
+            &id,
+            now(&state),
+        )
         .await;
     close(&state, &who, &id, outcome.map(|_| ())).await
 }
@@ -296,7 +307,12 @@ pub async fn cancel_download(
 ) -> Page {
     who.check_change(&method, &headers, &form.csrf)?;
     let outcome = lln(&state)
-        .cancel_download(&who.tenant, None, &id, now(&state))
+        .cancel_download(
+            &who.tenant,
+            chosen(&state, &who).await?.as_ref(),
+            &id,
+            now(&state),
+        )
         .await;
     close(&state, &who, &id, outcome.map(|_| ())).await
 }

@@ -4,7 +4,9 @@
 //! Done, save or cancel), the bulk update grid (Use ticks, Find modified
 //! clients, Push updates), an assessment (edit, report), the summary (filters,
 //! CSV), the history and the API log (secrets masked). Every page calls app's LLN use cases ([`app::lln::Lln`],
-//! the ones the api's `/v1/lln` routes call) on the tenant's only LLN connection.
+//! the ones the api's `/v1/lln` routes call) on the LLN connection the person
+//! chose (remembered with their session; the LLN page offers the choice when the
+//! tenant has several, e.g. OCSAT and LLN Robot), else the tenant's only one.
 
 use crate::ConsoleState;
 use crate::error::ConsoleError;
@@ -21,13 +23,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::lln::{DownloadStatus, FieldProblem, LlnError};
 use domain::ports::{LlnDownloadState, Retryable};
 use domain::zone::TenantZone;
-use domain::{LearnerCode, TenantId};
+use domain::{ConnectionId, LearnerCode, TenantId};
 use serde::Deserialize;
 
 /// The LLN routes, merged into the console's Router.
 pub fn routes() -> Router<ConsoleState> {
     Router::new()
         .route("/console/lln", get(home))
+        .route("/console/lln/connection", post(choose_connection))
         .route(
             "/console/lln/candidates/new",
             get(new_candidate).post(create_candidate),
@@ -75,6 +78,15 @@ fn lln(state: &ConsoleState) -> &Lln {
 
 fn now(state: &ConsoleState) -> DateTime<Utc> {
     (state.api.deps.now)()
+}
+
+/// The LLN connection this session works with: the one its person chose on the
+/// LLN page (remembered with the session), else None: the tenant's only one.
+async fn chosen(
+    state: &ConsoleState,
+    who: &SignedIn,
+) -> Result<Option<ConnectionId>, ConsoleError> {
+    Ok(state.sessions.lln_choice(&who.id_hash).await?)
 }
 
 async fn zone(state: &ConsoleState, tenant: &TenantId) -> Result<TenantZone, ConsoleError> {
@@ -162,11 +174,15 @@ fn problems(e: LlnFlowError, code: Option<&LearnerCode>) -> Result<Vec<Problem>,
         )],
         E::Tool(t) => vec![Problem::new("connection", t.to_string())],
         E::Delivery(d) => vec![Problem::new("sms", d.to_string())],
-        E::NoLlnConnection
-        | E::SeveralLlnConnections { .. }
-        | E::UnknownConnection { .. }
-        | E::NotLln { .. }
-        | E::NoSms => vec![Problem::new("connection", message)],
+        E::SeveralLlnConnections { connections } => vec![Problem::new(
+            "connection",
+            format!(
+                "this tenant has several LLN connections ({connections}): choose the one to work with on the LLN page"
+            ),
+        )],
+        E::NoLlnConnection | E::UnknownConnection { .. } | E::NotLln { .. } | E::NoSms => {
+            vec![Problem::new("connection", message)]
+        }
         E::UnknownLearner { .. } | E::AlreadyInvited { .. } | E::NoCandidate { .. } => {
             vec![Problem::new("learner", message)]
         }

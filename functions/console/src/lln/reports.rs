@@ -106,7 +106,10 @@ pub async fn summary(
             to: to.map(|d| zone.end_of_day(d)),
             status,
         };
-        match lln(&state).summary(&who.tenant, None, &filter).await {
+        match lln(&state)
+            .summary(&who.tenant, chosen(&state, &who).await?.as_ref(), &filter)
+            .await
+        {
             Ok(r) => rows = r,
             Err(e) => problems_found = problems(e, None)?,
         }
@@ -264,7 +267,7 @@ pub async fn history(
     match lln(&state)
         .history_between(
             &who.tenant,
-            None,
+            chosen(&state, &who).await?.as_ref(),
             zone.start_of_day(from),
             zone.end_of_day(to),
         )
@@ -329,7 +332,10 @@ async fn fill_log(state: &ConsoleState, who: &SignedIn) -> Result<LogPage, Conso
         problems: Vec::new(),
     };
     let lln = lln(state);
-    let connection = match lln.connection(&who.tenant, None).await {
+    let connection = match lln
+        .connection(&who.tenant, chosen(state, who).await?.as_ref())
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             view.problems = problems(e, None)?;
@@ -399,7 +405,10 @@ pub async fn switch_logging(
         }
     };
     let lln = lln(&state);
-    let outcome = match lln.connection(&who.tenant, None).await {
+    let outcome = match lln
+        .connection(&who.tenant, chosen(&state, &who).await?.as_ref())
+        .await
+    {
         Ok(c) => lln
             .set_api_logging(&who.tenant, &c.id, on, now(&state))
             .await

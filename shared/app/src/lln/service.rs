@@ -41,6 +41,23 @@ pub(super) fn is_lln(kind: ConnectionKind) -> bool {
 }
 
 impl Lln {
+    /// The tenant's LLN connections (OCSAT, LLN Robot), by id: the ones a
+    /// person chooses from when there are several.
+    pub async fn lln_connections(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<Connection>, LlnFlowError> {
+        let mut lln: Vec<Connection> = self
+            .connections
+            .connections(tenant)
+            .await?
+            .into_iter()
+            .filter(|c| is_lln(c.kind()))
+            .collect();
+        lln.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(lln)
+    }
+
     /// The named LLN connection, or the tenant's only one when none is named.
     pub async fn connection(
         &self,
@@ -58,13 +75,7 @@ impl Lln {
             settings(&c)?;
             return Ok(c);
         }
-        let mut lln: Vec<Connection> = self
-            .connections
-            .connections(tenant)
-            .await?
-            .into_iter()
-            .filter(|c| is_lln(c.kind()))
-            .collect();
+        let mut lln = self.lln_connections(tenant).await?;
         match lln.len() {
             0 => Err(LlnFlowError::NoLlnConnection),
             1 => Ok(lln.remove(0)),

@@ -36,7 +36,7 @@ mod service;
 
 pub use crate::errors::error_text;
 pub use error::PushError;
-pub use preview::PreviewRow;
+pub use preview::{PreviewMailer, PreviewRow};
 pub(crate) use service::moodle_connection;
 pub use service::{ConnectionFailure, Push, PushReport, Synced};
 

@@ -3,7 +3,9 @@
 use super::error::PushError;
 use super::look_up::look_up;
 use super::service::{Push, moodle_connection};
+use async_trait::async_trait;
 use domain::plan::{self, Step};
+use domain::ports::{Email, MailError, Mailer};
 use domain::sis::{Learner, TransferStatus};
 use domain::{ConnectionId, LearnerCode, OfferingId, TenantId, transfer};
 
@@ -12,6 +14,20 @@ use domain::{ConnectionId, LearnerCode, OfferingId, TenantId, transfer};
 pub struct PreviewRow {
     pub learner: LearnerCode,
     pub status: TransferStatus,
+}
+
+/// The mailer a transfer preview runs with, wherever it is shown (the api's
+/// preview route, the console's offering page): a preview only asks Moodle and
+/// emails no one, so a send, which the preview never makes, is refused.
+pub struct PreviewMailer;
+
+#[async_trait]
+impl Mailer for PreviewMailer {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        Err(MailError::Rejected {
+            reason: "the transfer preview sends no email".to_owned(),
+        })
+    }
 }
 
 impl Push<'_> {

@@ -3,7 +3,7 @@
 
 use super::keys::Role;
 use super::store::StoreError;
-use crate::ids::TenantId;
+use crate::ids::{ConnectionId, TenantId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -34,6 +34,18 @@ pub trait SessionStore: Send + Sync {
         id_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError>;
-    /// Ends a session; ending one that is not there is fine.
+    /// Ends a session (and what it remembered); ending one that is not there is fine.
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// The LLN connection a session chose to work with on the console's LLN
+    /// screens (None until its person chooses one). Read only with the session
+    /// itself: a choice outliving its session opens nothing.
+    async fn lln_choice(&self, id_hash: &str) -> Result<Option<ConnectionId>, StoreError>;
+    /// Remembers the LLN connection a session works with, until `expires` (the
+    /// session's own expiry).
+    async fn choose_lln(
+        &self,
+        id_hash: &str,
+        connection: &ConnectionId,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

@@ -227,6 +227,18 @@ async fn the_connection_must_be_named_when_there_are_several() {
     let sms = ConnectionId::parse("sms").unwrap();
     let err = w.lln.connection(&t(), Some(&sms)).await.unwrap_err();
     assert!(matches!(err, LlnFlowError::NotLln { .. }));
+    // The ones to choose from: the LLN connections only, by id.
+    let choices: Vec<String> = w
+        .lln
+        .lln_connections(&t())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(choices.len(), 2, "{choices:?}");
+    assert!(choices.contains(&"robot".to_owned()) && !choices.contains(&"sms".to_owned()));
+    assert!(choices.is_sorted(), "{choices:?}");
 }
 
 #[tokio::test]

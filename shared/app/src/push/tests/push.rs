@@ -411,3 +411,30 @@ async fn preview_shows_ready_transferred_and_every_reason() {
         TransferStatus::Transferred
     );
 }
+
+#[tokio::test]
+async fn the_preview_mailer_previews_and_emails_no_one() {
+    use crate::push::PreviewMailer;
+    use domain::ports::{Email, MailError, Mailer};
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    env.learner("R1", "Ready", "One", Some("ready1@example.com"))
+        .await;
+    let push = Push {
+        mailer: &PreviewMailer,
+        ..env.push()
+    };
+    let rows = push.preview(&t(), &c(), &off()).await.unwrap();
+    assert_eq!(rows[0].status, TransferStatus::Ready);
+    let refused = PreviewMailer
+        .send(&Email {
+            to: "ready1@example.com".into(),
+            subject: "Welcome".into(),
+            body: "Your Moodle account".into(),
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(MailError::Rejected { ref reason }) if reason.contains("preview")),
+        "{refused:?}"
+    );
+}
