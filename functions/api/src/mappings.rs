@@ -1,6 +1,6 @@
 //! Mapping an offering's assessables to activities of its linked course: list
 //! the course's activities (type, and whether it can be mapped), map one
-//! assessable to one or more of them, list the mappings.
+//! assessable to one or more of them, list the mappings, remove one.
 
 use crate::error::ApiError;
 use crate::results::{ResultsDeps, api_error, use_case};
@@ -27,7 +27,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         )
         .route(
             "/v1/offerings/{id}/mappings/{connection}/{assessable}",
-            put(map_assessable),
+            put(map_assessable).delete(unmap_assessable),
         )
 }
 
@@ -193,4 +193,23 @@ pub async fn list_mappings(
         .mappings(&tenant, &offering, &connection)
         .await?;
     Ok(Json(mappings.into_iter().map(MappingView::from).collect()))
+}
+
+/// Remove an assessable's mapping: its results are no longer read from the course
+/// (results read already stay). Removing one that is not mapped changes nothing.
+#[utoipa::path(delete, path = "/v1/offerings/{id}/mappings/{connection}/{assessable}", tag = "results", responses((status = 204, description = "Not mapped (any more)"), (status = 400, body = crate::error::ErrorBody), (status = 404, description = "No such connection", body = crate::error::ErrorBody), (status = 422, description = "Not a Moodle connection", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn unmap_assessable(
+    State(deps): State<Deps>,
+    State(results): State<ResultsDeps>,
+    Extension(tenant): Extension<TenantId>,
+    Path((id, conn, assessable)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let offering = OfferingId::parse(id)?;
+    let assessable = AssessableId::parse(assessable)?;
+    let connection = connection(&deps, &tenant, conn).await?;
+    use_case(&deps, &results)
+        .unmap(&tenant, &offering, &connection.id, &assessable)
+        .await
+        .map_err(api_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -69,6 +69,7 @@ use utoipa::{Modify, OpenApi};
         crate::mappings::list_activities,
         crate::mappings::list_mappings,
         crate::mappings::map_assessable,
+        crate::mappings::unmap_assessable,
         crate::results::list_results,
         crate::results::adjust_result,
         crate::results::process_result,

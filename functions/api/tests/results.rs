@@ -258,6 +258,41 @@ async fn map_activities_then_review_adjust_and_process_results() {
         .call(BOLT_KEY, "GET", "/v1/offerings/OFF-1/mappings/moodle", None)
         .await;
     assert_eq!(body, json!([]), "another tenant sees nothing");
+    // Removing a mapping: another tenant cannot (the connection is not theirs);
+    // the tenant can, and again changes nothing; then U1 is mapped again.
+    let (status, _) = api
+        .call(
+            BOLT_KEY,
+            "DELETE",
+            "/v1/offerings/OFF-1/mappings/moodle/U1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    for _ in 0..2 {
+        let (status, body) = api
+            .call(
+                ACME_KEY,
+                "DELETE",
+                "/v1/offerings/OFF-1/mappings/moodle/U1",
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+        let (_, body) = api
+            .call(ACME_KEY, "GET", "/v1/offerings/OFF-1/mappings/moodle", None)
+            .await;
+        assert_eq!(body, json!([]), "unmapped");
+    }
+    let (status, _) = api
+        .call(
+            ACME_KEY,
+            "PUT",
+            "/v1/offerings/OFF-1/mappings/moodle/U1",
+            Some(json!({"activities": [1, 2]})),
+        )
+        .await;
+    assert_eq!(status, 200);
 
     // A result in error (no start date), as a download stores it.
     let result = StoredResult::new(

@@ -11,8 +11,9 @@ use cloud::config::{self as var, ConfigError, Queues, Tables, Vars};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub tables: Tables,
-    /// The queues its screens start work on: a results download
-    /// (`RESULTS_FETCH_QUEUE_URL`), a delivery resent now and a saved LLN
+    /// The queues its screens start work on: an offering's transfer and an
+    /// enrolment's removal from Moodle (`ENROLMENT_PUSH_QUEUE_URL`), a results
+    /// download (`RESULTS_FETCH_QUEUE_URL`), a delivery resent now and a saved LLN
     /// assessment delivered to the SMS (`DELIVERIES_QUEUE_URL`).
     pub queues: Queues,
     /// `SECRET_PREFIX`: connection secrets live under it (the connection test reads them).
@@ -38,6 +39,7 @@ impl Config {
         var::DATA_TABLE,
         var::RUNS_TABLE,
         var::DELIVERIES_TABLE,
+        var::ENROLMENT_PUSH_QUEUE_URL,
         var::RESULTS_FETCH_QUEUE_URL,
         var::DELIVERIES_QUEUE_URL,
         var::SECRET_PREFIX,
@@ -75,6 +77,7 @@ impl Config {
         Ok(Self {
             tables: vars.tables()?,
             queues: vars.queues(&[
+                domain::QueueRole::EnrolmentPush,
                 domain::QueueRole::ResultsFetch,
                 domain::QueueRole::Deliveries,
             ])?,
@@ -87,7 +90,7 @@ impl Config {
     }
 
     /// The api's config for its composition root: the same tables, secrets and
-    /// egress, and only the deliveries queue.
+    /// egress, and only the queues its screens send to.
     pub fn api(&self) -> api::Config {
         api::Config {
             tables: self.tables.clone(),
@@ -110,6 +113,7 @@ mod tests {
             ("DATA_TABLE", "d"),
             ("RUNS_TABLE", "r"),
             ("DELIVERIES_TABLE", "l"),
+            ("ENROLMENT_PUSH_QUEUE_URL", "https://sqs/push"),
             ("RESULTS_FETCH_QUEUE_URL", "https://sqs/results"),
             ("DELIVERIES_QUEUE_URL", "https://sqs/deliveries"),
             ("SECRET_PREFIX", "s/connections"),
@@ -131,7 +135,10 @@ mod tests {
             config.api().queues.deliveries.as_deref(),
             Some("https://sqs/deliveries")
         );
-        assert_eq!(config.api().queues.enrolment_push, None);
+        assert_eq!(
+            config.api().queues.enrolment_push.as_deref(),
+            Some("https://sqs/push")
+        );
         let config = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "2")])).unwrap();
         assert_eq!(config.session_hours, 2);
         let error = Config::from_lookup(vars(&[("CONSOLE_SESSION_HOURS", "48")])).unwrap_err();

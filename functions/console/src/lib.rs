@@ -7,6 +7,7 @@ pub mod config;
 pub mod deliveries;
 pub mod error;
 pub mod lln;
+pub mod offering;
 pub mod offerings;
 pub mod pages;
 pub mod results;
@@ -92,6 +93,7 @@ pub fn app(state: ConsoleState) -> Router {
         .merge(deliveries::routes())
         .merge(lln::routes())
         .merge(offerings::routes())
+        .merge(offering::routes())
         .route("/console/coming/{screen}", get(pages::coming))
         .merge(setup::routes())
         .merge(tenant::routes())

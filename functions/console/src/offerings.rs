@@ -1,7 +1,8 @@
 //! The offerings screens (issue 19 item 3): the tenant's offerings with their
 //! course link per Moodle connection and CourseKey status; an offering's links
 //! (find by ID number), its transfer preview; its CourseKey
-//! attendance. Every read and change goes through the stores and the app use
+//! attendance. Its actions (Transfer, Remove from Moodle, a new course, the
+//! mapping editor, a blocked learner's record) are in [`crate::offering`]. Every read and change goes through the stores and the app use
 //! cases the api's links, linking, preview and coursekey routes call.
 
 use crate::ConsoleState;
@@ -107,7 +108,7 @@ fn moodle_connections(all: Vec<Connection>) -> Vec<Connection> {
         .collect()
 }
 
-fn dates(offering: &Offering) -> String {
+pub(crate) fn dates(offering: &Offering) -> String {
     let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "—".to_owned(), |d| d.to_string());
     format!("{} to {}", day(offering.start_date), day(offering.end_date))
 }
@@ -283,7 +284,7 @@ pub struct OfferingPage {
 }
 
 /// What a failed preview says, as the api's preview route words it.
-fn preview_problem(e: &PushError) -> String {
+pub(crate) fn preview_problem(e: &PushError) -> String {
     use domain::ports::Retryable;
     match e {
         PushError::Learning(domain::learning::LearningError::Secret(_)) => {
@@ -297,7 +298,23 @@ fn preview_problem(e: &PushError) -> String {
     }
 }
 
-async fn load_offering(
+/// The push use case as the transfer preview uses it (it sends no email).
+pub(crate) fn preview_use_case(state: &ConsoleState) -> Push<'_> {
+    let deps = &state.api.deps;
+    Push {
+        clock: deps.now,
+        tenants: deps.tenants.as_ref(),
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
+        mailer: &PreviewMailer,
+    }
+}
+
+pub(crate) async fn load_offering(
     state: &ConsoleState,
     tenant: &TenantId,
     id: &str,
@@ -313,7 +330,7 @@ async fn load_offering(
         .ok_or_else(missing)
 }
 
-async fn offering_page(
+pub(crate) async fn offering_page(
     state: &ConsoleState,
     who: &SignedIn,
     offering: Offering,
@@ -323,17 +340,7 @@ async fn offering_page(
     let tenant = &who.tenant;
     let zone = zone(state, tenant).await?;
     let moodle = moodle_connections(deps.connections.connections(tenant).await?);
-    let push = Push {
-        clock: deps.now,
-        tenants: deps.tenants.as_ref(),
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        learning: deps.learning.as_ref(),
-        mailer: &PreviewMailer,
-    };
+    let push = preview_use_case(state);
     let cells = links_of(state, tenant, &offering.id, &moodle).await?;
     let mut sections = Vec::with_capacity(cells.len());
     for cell in cells {

@@ -29,7 +29,7 @@ use simulators::moodle::{MoodleSim, SAMPLE_TOKEN, Switches};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::Timing;
+use support::{Timing, steps};
 
 struct Token;
 
@@ -60,6 +60,10 @@ struct Outcome {
     enrolled: usize,
     log_lines: usize,
     get_run: Duration,
+    /// CPU time of this process (learnbridge, the simulator, the SDK) and
+    /// of moto (`MOTO_PID`, set by `scripts/bench`) during the job.
+    cpu: Option<Duration>,
+    moto_cpu: Option<Duration>,
 }
 
 /// A real Moodle site to push to instead of the simulator.
@@ -86,6 +90,7 @@ async fn push(
     records: usize,
     batch_size: usize,
     real: Option<&RealSite>,
+    steps: Option<&steps::Steps>,
 ) -> Outcome {
     let sim = MoodleSim::sample_site();
     sim.set_switches(Switches {
@@ -146,13 +151,32 @@ async fn push(
     };
     sim.clear_calls();
     sim.clear_busy();
+    if let Some(steps) = steps {
+        steps.take();
+    }
+    let moto_pid = std::env::var("MOTO_PID").ok();
+    let (cpu_before, moto_before) = (
+        steps::cpu_time("self"),
+        moto_pid.as_deref().and_then(steps::cpu_time),
+    );
     let started = Instant::now();
     let report = push
         .push_job(&t, &c, &o, &run, Trigger::Manual, Utc::now())
         .await
         .unwrap();
     let ended = Instant::now();
-    let timing = Timing::new(started, ended, &sim.busy_intervals());
+    let cpu = steps::cpu_time("self").zip(cpu_before).map(|(a, b)| a - b);
+    let moto_cpu = moto_pid
+        .as_deref()
+        .and_then(steps::cpu_time)
+        .zip(moto_before)
+        .map(|(a, b)| a - b);
+    let busy = sim.busy_intervals();
+    let timing = Timing::new(started, ended, &busy);
+    if let Some(steps) = steps {
+        let busy: Vec<(Instant, Instant)> = busy.iter().map(|i| (i.arrived, i.answered)).collect();
+        steps::print(&steps.take(), started, ended, &busy);
+    }
     let (log_lines, get_run) = read_back(ports, (&t, &c, &run), &report, real.is_some()).await;
     let mut calls = BTreeMap::new();
     for call in sim.calls() {
@@ -165,6 +189,8 @@ async fn push(
         enrolled: report.enrolled,
         log_lines,
         get_run,
+        cpu,
+        moto_cpu,
     }
 }
 
@@ -264,21 +290,25 @@ async fn seed_learners(
         .await;
 }
 
-/// What `GET /v1/connections/{c}/runs/{r}` reads: the run and the log's
-/// first page (500 lines), timed; then every line, a page at a time. On a
-/// real site the run is printed, on the simulator it must have succeeded.
-/// The log's lines, and the time of the GET's reads.
+/// What `GET /v1/connections/{c}/runs/{r}` reads, as the api reads it
+/// (`functions/api` `get_run`): the connection, then the run and the log's
+/// first page (500 lines) side by side, timed; then every line, a page at a
+/// time. On a real site the run is printed, on the simulator it must have
+/// succeeded. The log's lines, and the time of the GET's reads.
 async fn read_back(
     ports: &Ports<'_>,
     (t, c, run): (&TenantId, &ConnectionId, &RunId),
     report: &PushReport,
     real: bool,
 ) -> (usize, Duration) {
-    // Before the log was paged, it read the whole log.
     let read = Instant::now();
-    let stored = ports.runs.run(t, c, run).await.unwrap().unwrap();
-    let page = ports.runs.log_page(t, c, run, 0, 500).await.unwrap();
+    ports.connections.connection(t, c).await.unwrap().unwrap();
+    let (stored, page) = futures::join!(
+        ports.runs.run(t, c, run),
+        ports.runs.log_page(t, c, run, 0, 500)
+    );
     let get_run = read.elapsed();
+    let (stored, page) = (stored.unwrap().unwrap(), page.unwrap());
     assert_eq!(page.lines.len(), 500.min(stored.log.lines as usize));
     // Every line is still reached, a page at a time.
     let mut log = page.lines;
@@ -323,6 +353,17 @@ fn print(stores: &str, o: &Outcome, calls: bool) {
         o.log_lines,
         o.get_run.as_secs_f64() * 1000.0
     );
+    let ms = |d: Option<Duration>| {
+        d.map_or_else(
+            || "?".to_owned(),
+            |d| format!("{:.0}", d.as_secs_f64() * 1000.0),
+        )
+    };
+    println!(
+        "            CPU during the job: this process {} ms, moto {} ms",
+        ms(o.cpu),
+        ms(o.moto_cpu)
+    );
     if calls {
         for (f, n) in &o.calls {
             println!("    {f:<40} {n:>5}");
@@ -337,6 +378,9 @@ async fn main() {
         return;
     }
     support::require_moto();
+    let steps = std::env::var("PUSH_BENCH_STEPS")
+        .is_ok_and(|v| v == "1")
+        .then(steps::Steps::install);
     let records: usize = std::env::var("PUSH_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -387,7 +431,7 @@ async fn main() {
             "(into {} course {}, not the simulator)",
             real.url, real.course
         );
-        let outcome = push(&moto, records, 100, Some(&real)).await;
+        let outcome = push(&moto, records, 100, Some(&real), steps.as_ref()).await;
         println!(
             "[moto     ] wall {:>6.2} s | {} enrolled, {} log lines; reading the run back (GET): {:.0} ms",
             outcome.timing.wall.as_secs_f64(),
@@ -397,7 +441,7 @@ async fn main() {
         );
         return;
     }
-    let on_moto = push(&moto, records, 100, None).await;
+    let on_moto = push(&moto, records, 100, None, steps.as_ref()).await;
     assert_eq!(on_moto.enrolled, records);
 
     let (connections, runs, queue, sis, links, mailer, tenants) = (
@@ -420,7 +464,7 @@ async fn main() {
         secrets: Arc::new(Token),
         secret_prefix: "bench".into(),
     };
-    let in_memory = push(&memory, records, 100, None).await;
+    let in_memory = push(&memory, records, 100, None, None).await;
     assert_eq!(in_memory.enrolled, records);
     print("moto", &on_moto, true);
     print("in memory", &in_memory, false);
@@ -450,7 +494,7 @@ async fn main() {
             links: &links,
             ..memory
         };
-        let baseline = push(&memory, base, 1, None).await;
+        let baseline = push(&memory, base, 1, None, None).await;
         println!("baseline: batch size 1, {base} records, in memory");
         print("in memory", &baseline, true);
     }

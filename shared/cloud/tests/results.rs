@@ -92,6 +92,31 @@ async fn mappings_are_per_offering_and_connection() {
             .is_empty(),
         "another tenant sees nothing"
     );
+    // Removing one leaves the others (the same assessable on another connection too).
+    let u2 = AssessableId::parse("U2").unwrap();
+    store
+        .delete_mapping(&tenant("acme"), &off("OFF-1"), &conn_id("moodle"), &u2)
+        .await
+        .unwrap();
+    let got = store
+        .mappings(&tenant("acme"), &off("OFF-1"), &conn_id("moodle"))
+        .await
+        .unwrap();
+    assert_eq!(got, [mapping("moodle", "U1", &[1, 2])]);
+    let u1 = AssessableId::parse("U1").unwrap();
+    store
+        .delete_mapping(&tenant("other"), &off("OFF-1"), &conn_id("moodle-2"), &u1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mappings(&tenant("acme"), &off("OFF-1"), &conn_id("moodle-2"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "another tenant's removal touches nothing of acme's"
+    );
 }
 
 #[tokio::test]

@@ -236,6 +236,30 @@ impl BlockReason {
             ),
         }
     }
+
+    /// The learner record's fields (as [`Learner`] names them) a person changes in
+    /// the SMS to clear this reason; none when the fix is not in the learner's record
+    /// (the offering's link, the enrolment, Moodle's side).
+    pub fn learner_fields(&self) -> &'static [&'static str] {
+        match self {
+            BlockReason::MissingEmail
+            | BlockReason::InvalidEmail
+            | BlockReason::EmailUsedByAnotherUser { .. } => &["email"],
+            BlockReason::MissingSurname => &["family_name"],
+            BlockReason::MissingGivenName => &["given_name"],
+            BlockReason::LearnerArchived => &["archived"],
+            BlockReason::UsernameUsedByAnotherUser { .. } => &["username"],
+            BlockReason::CreateRefusedWithoutReason { .. } => {
+                &["username", "email", "given_name", "family_name"]
+            }
+            BlockReason::RefusedByMoodle { .. }
+            | BlockReason::StoredUserMissing { .. }
+            | BlockReason::AmbiguousMatch { .. }
+            | BlockReason::OfferingNotLinked
+            | BlockReason::EnrolmentWithdrawn
+            | BlockReason::LearnerNotFound => &[],
+        }
+    }
 }
 
 /// The reason as a person reads it ([`BlockReason::message`]), so a failure
@@ -293,6 +317,22 @@ mod tests {
         ] {
             assert!(!s.course_visible(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_block_reason_names_the_learner_fields_to_fix() {
+        assert_eq!(BlockReason::MissingEmail.learner_fields(), ["email"]);
+        assert_eq!(
+            BlockReason::EmailUsedByAnotherUser { moodle_user_id: 4 }.learner_fields(),
+            ["email"]
+        );
+        assert_eq!(
+            BlockReason::MissingSurname.learner_fields(),
+            ["family_name"]
+        );
+        assert_eq!(BlockReason::LearnerArchived.learner_fields(), ["archived"]);
+        assert!(BlockReason::OfferingNotLinked.learner_fields().is_empty());
+        assert!(BlockReason::EnrolmentWithdrawn.learner_fields().is_empty());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! and the timing of one stage against the Moodle simulator.
 #![allow(dead_code)]
 
+pub mod steps;
+
 use simulators::moodle::BusyInterval;
 use std::time::{Duration, Instant};
 

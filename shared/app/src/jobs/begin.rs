@@ -58,19 +58,19 @@ impl Pipeline<'_> {
         now: DateTime<Utc>,
     ) -> Result<Begin, JobError> {
         if let Some(trigger) = trigger {
-            // A run is only ever recorded for a connection that exists.
-            if self
-                .connections
-                .connection(tenant, connection)
-                .await?
-                .is_none()
-            {
+            // A run is only ever recorded for a connection that exists (read
+            // side by side with the tenant's settings: both only read).
+            let (stored, settings) = futures::join!(
+                self.connections.connection(tenant, connection),
+                self.tenants.tenant_settings(tenant)
+            );
+            if stored?.is_none() {
                 return Err(JobError::UnknownConnection {
                     tenant: tenant.clone(),
                     connection: connection.clone(),
                 });
             }
-            let keep = self.tenants.tenant_settings(tenant).await?.run_history_days;
+            let keep = settings?.run_history_days;
             let offering = match job {
                 Job::SyncConnection { offering, .. } | Job::FetchResults { offering, .. } => {
                     offering.as_ref().map(OfferingId::as_str)

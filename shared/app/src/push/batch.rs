@@ -4,7 +4,7 @@
 
 use super::chunk::{Chunk, ChunkDone, Create, Existing};
 use super::error::PushError;
-use super::load::Loaded;
+use super::load::{Loaded, People};
 use super::look_up::{LookedUp, look_up};
 use super::service::{Push, line};
 use crate::errors::error_text;
@@ -28,16 +28,22 @@ impl Push<'_> {
         &self,
         cx: &Chunk<'a>,
         enrolments: &[&'a Enrolment],
-    ) -> Result<ChunkDone<'a>, PushError> {
-        let loaded = cx.loaded;
+    ) -> Result<ChunkDone, PushError> {
+        let people = cx.people;
         let mut done = ChunkDone::default();
         let learners: Vec<&Learner> = enrolments
             .iter()
-            .filter_map(|e| loaded.learners.get(&e.learner))
+            .filter_map(|e| people.learners.get(&e.learner))
             .collect();
-        let LookedUp { found, unavailable } =
-            look_up(cx.lms, cx.settings, &learners, &loaded.accounts).await?;
-        let held = hold_unavailable(loaded, &unavailable, &mut done, cx.now);
+        // One batch's look-ups at a time (they fill the connection's
+        // permits): the first batch's look-ups end first, and its creates,
+        // stores and enrolments overlap the next batch's look-ups, so Moodle
+        // is not left idle while several batches store at once.
+        let turn = cx.looking.lock().await;
+        let looked = look_up(cx.lms, cx.settings, &learners, &people.accounts).await;
+        drop(turn);
+        let LookedUp { found, unavailable } = looked?;
+        let held = hold_unavailable(people, &unavailable, &mut done, cx.now);
         let (creates, mut existing) = plan_batch(cx, enrolments, &held, &found, &mut done);
 
         let mut going = Vec::new();
@@ -62,14 +68,14 @@ impl Push<'_> {
 /// Nothing is decided for a learner Moodle could not be asked about: they
 /// stay ready for the next run, and the run says so. The learners held back.
 fn hold_unavailable<'u>(
-    loaded: &Loaded,
+    people: &People,
     unavailable: &'u [(LearnerCode, LearningError)],
-    done: &mut ChunkDone<'_>,
+    done: &mut ChunkDone,
     now: DateTime<Utc>,
 ) -> BTreeSet<&'u LearnerCode> {
     let held: BTreeSet<&LearnerCode> = unavailable.iter().map(|(code, _)| code).collect();
     for (code, error) in unavailable {
-        let name = loaded
+        let name = people
             .learners
             .get(code)
             .map_or_else(|| String::from("?"), Learner::display_name);
@@ -97,9 +103,10 @@ fn plan_batch<'a>(
     enrolments: &[&'a Enrolment],
     held: &BTreeSet<&LearnerCode>,
     found: &[LmsUser],
-    done: &mut ChunkDone<'a>,
+    done: &mut ChunkDone,
 ) -> (Vec<Create<'a>>, Vec<Existing<'a>>) {
-    let (settings, loaded): (_, &'a Loaded) = (cx.settings, cx.loaded);
+    let (settings, loaded, people): (_, &'a Loaded, &'a People) =
+        (cx.settings, cx.loaded, cx.people);
     let mut creates: Vec<Create<'a>> = Vec::new();
     let mut existing: Vec<Existing<'a>> = Vec::new();
     for e in enrolments
@@ -107,16 +114,16 @@ fn plan_batch<'a>(
         .copied()
         .filter(|e| !held.contains(&e.learner))
     {
-        match plan::plan_entry(settings, true, loaded.entry(e), found) {
+        match plan::plan_entry(settings, true, people.entry(loaded, e), found) {
             Step::AlreadyDone => {}
-            Step::Blocked(reasons) => done.blocked.push((e, reasons)),
+            Step::Blocked(reasons) => done.blocked.push((e.clone(), reasons)),
             Step::Enrol { user_id, by } => {
-                if let Some(l) = loaded.learners.get(&e.learner) {
+                if let Some(l) = people.learners.get(&e.learner) {
                     existing.push((e, l, user_id, by));
                 }
             }
             Step::CreateAndEnrol => {
-                if let Some(l) = loaded.learners.get(&e.learner) {
+                if let Some(l) = people.learners.get(&e.learner) {
                     let password = matching::new_user_password(settings, new_password);
                     creates.push((e, l, matching::new_user(l, settings, password)));
                 }

@@ -1,6 +1,6 @@
 //! What the batches of one push share, and what each hands back.
 
-use super::load::Loaded;
+use super::load::{Loaded, People};
 use super::service::PushReport;
 use chrono::{DateTime, Utc};
 use domain::connection::MoodleSettings;
@@ -20,11 +20,15 @@ pub(super) struct Chunk<'a> {
     pub(super) run: &'a RunId,
     pub(super) settings: &'a MoodleSettings,
     pub(super) loaded: &'a Loaded,
+    /// The batch's learners and their accounts (the push's `loaded` has none).
+    pub(super) people: &'a People,
     pub(super) lms: &'a dyn LearningSystem,
     pub(super) link: &'a CourseLink,
     /// The course's participants, read once per push when a batch first
     /// needs them (for the users that exist: enrolled already, or not).
-    pub(super) enrolled: futures::lock::Mutex<Option<BTreeSet<i64>>>,
+    pub(super) enrolled: &'a futures::lock::Mutex<Option<BTreeSet<i64>>>,
+    /// Held by the batch whose look-ups are being made (one batch at a time).
+    pub(super) looking: &'a futures::lock::Mutex<()>,
     pub(super) now: DateTime<Utc>,
 }
 
@@ -48,9 +52,9 @@ impl Chunk<'_> {
 /// What one batch did: its counts, the enrolments it blocked, the lines
 /// still to log (warnings), and a transient failure of one of its calls.
 #[derive(Default)]
-pub(super) struct ChunkDone<'a> {
+pub(super) struct ChunkDone {
     pub(super) report: PushReport,
-    pub(super) blocked: Vec<(&'a Enrolment, Vec<BlockReason>)>,
+    pub(super) blocked: Vec<(Enrolment, Vec<BlockReason>)>,
     pub(super) log: Vec<RunLogLine>,
     pub(super) transient: Option<LearningError>,
 }

@@ -26,7 +26,7 @@ impl Push<'_> {
         creates: &[Create<'a>],
         existing: &mut Vec<Existing<'a>>,
         going: &mut Vec<Going<'a>>,
-        done: &mut ChunkDone<'a>,
+        done: &mut ChunkDone,
     ) -> Result<(), PushError> {
         let (tenant, connection, run, now) = (cx.tenant, cx.connection, cx.run, cx.now);
         let users: Vec<NewLmsUser> = creates.iter().map(|(_, _, u)| u.clone()).collect();
@@ -86,7 +86,7 @@ async fn decide_refused<'a>(
     cx: &Chunk<'a>,
     refused: Vec<Refused<'_, 'a>>,
     existing: &mut Vec<Existing<'a>>,
-    done: &mut ChunkDone<'a>,
+    done: &mut ChunkDone,
 ) -> Result<(), PushError> {
     let usernames: Vec<String> = refused
         .iter()
@@ -104,8 +104,8 @@ async fn decide_refused<'a>(
             MatchDecision::Existing { user_id, by } => {
                 existing.push((e, l, user_id, by));
             }
-            MatchDecision::Blocked(why) => done.blocked.push((e, vec![why])),
-            MatchDecision::Create => done.blocked.push((e, vec![reason])),
+            MatchDecision::Blocked(why) => done.blocked.push((e.clone(), vec![why])),
+            MatchDecision::Create => done.blocked.push((e.clone(), vec![reason])),
         }
     }
     Ok(())

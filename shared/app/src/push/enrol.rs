@@ -22,7 +22,7 @@ impl Push<'_> {
         &self,
         cx: &Chunk<'a>,
         going: &[Going<'a>],
-        done: &mut ChunkDone<'a>,
+        done: &mut ChunkDone,
     ) -> Result<(), PushError> {
         let (tenant, connection, run, now) = (cx.tenant, cx.connection, cx.run, cx.now);
         let (settings, loaded, lms) = (cx.settings, cx.loaded, cx.lms);
@@ -62,7 +62,7 @@ impl Push<'_> {
                     }
                 }
                 Err(RecordFailure::Refused(reason)) => {
-                    done.blocked.push((g.enrolment, vec![reason]))
+                    done.blocked.push((g.enrolment.clone(), vec![reason]))
                 }
                 Err(RecordFailure::Failed(err)) => {
                     done.transient.get_or_insert(err);

@@ -7,6 +7,7 @@ use crate::jobs::Begin;
 use chrono::{DateTime, Utc};
 use domain::ports::Retryable;
 use domain::{ConnectionId, Job, OfferingId, RunId, TenantId, Trigger, run::counts};
+use tracing::Instrument;
 
 impl Push<'_> {
     /// A `push_offering` job: the run is recorded, the offering pushed, and the
@@ -21,7 +22,7 @@ impl Push<'_> {
         trigger: Trigger,
         now: DateTime<Utc>,
     ) -> Result<PushReport, PushError> {
-        let (conn, _) = moodle_connection(self.connections, tenant, connection).await?;
+        let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
         let pipeline = self.pipeline();
         let job = Job::PushOffering {
             tenant: tenant.clone(),
@@ -32,6 +33,7 @@ impl Push<'_> {
         };
         if pipeline
             .begin(&job, tenant, connection, run, Some(trigger), now)
+            .instrument(tracing::debug_span!("begin"))
             .await?
             != Begin::Go
         {
@@ -46,8 +48,9 @@ impl Push<'_> {
                 .await?;
             return Ok(PushReport::default());
         }
+        // The connection as read above: not read again.
         let report = match self
-            .push_offering(tenant, connection, offering, run, false, now)
+            .push_offering_of(&conn, &settings, offering, run, false, now)
             .await
         {
             Ok(report) => report,

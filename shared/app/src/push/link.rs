@@ -21,7 +21,7 @@ impl Push<'_> {
         cx: &Chunk<'a>,
         existing: Vec<Existing<'a>>,
         going: &mut Vec<Going<'a>>,
-        done: &mut ChunkDone<'a>,
+        done: &mut ChunkDone,
     ) -> Result<Vec<Transfer>, PushError> {
         let (tenant, connection, run, now) = (cx.tenant, cx.connection, cx.run, cx.now);
         let loaded = cx.loaded;
@@ -29,7 +29,7 @@ impl Push<'_> {
         let enrolled = cx.enrolled_users().await?;
         let unstored: Vec<(&Learner, i64, bool)> = existing
             .iter()
-            .filter(|(_, l, _, _)| !loaded.accounts.contains_key(&l.code))
+            .filter(|(_, l, _, _)| !cx.people.accounts.contains_key(&l.code))
             .map(|(_, l, id, by)| (*l, *id, *by == MatchedBy::EarlierAttempt))
             .collect();
         let stored_ids: HashMap<&LearnerCode, (i64, bool)> = unstored

@@ -35,10 +35,57 @@ impl Loaded {
     }
 }
 
+/// The learners of some enrolments and their accounts on the connection.
+#[derive(Default)]
+pub(super) struct People {
+    pub(super) learners: HashMap<LearnerCode, Learner>,
+    pub(super) accounts: HashMap<LearnerCode, ExternalAccount>,
+}
+
+impl People {
+    /// The plan's view of an enrolment of `loaded` whose learner is one of these.
+    pub(super) fn entry<'a>(&'a self, loaded: &'a Loaded, e: &'a Enrolment) -> PlanEntry<'a> {
+        PlanEntry {
+            enrolment: e,
+            learner: self.learners.get(&e.learner),
+            transfer: loaded.transfers.get(&e.learner),
+            account: self.accounts.get(&e.learner),
+        }
+    }
+
+    /// Adds others' learners and accounts to these.
+    pub(super) fn absorb(&mut self, other: People) {
+        self.learners.extend(other.learners);
+        self.accounts.extend(other.accounts);
+    }
+}
+
 impl Push<'_> {
     /// Reads the offering, its link, pushable enrolments, their learners,
     /// transfers and accounts, and the tenant's zone.
     pub(super) async fn load(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+    ) -> Result<Loaded, PushError> {
+        let mut loaded = self.load_records(tenant, connection, offering).await?;
+        let codes: Vec<LearnerCode> = loaded
+            .enrolments
+            .iter()
+            .map(|e| e.learner.clone())
+            .collect();
+        let people = self.load_people(tenant, connection, &codes).await?;
+        loaded.learners = people.learners;
+        loaded.accounts = people.accounts;
+        Ok(loaded)
+    }
+
+    /// Reads the offering, its link, pushable enrolments, their transfers and
+    /// the tenant's zone, side by side; not the learners nor their accounts
+    /// (left empty: a push reads them a batch at a time, [`Push::load_people`]).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(super) async fn load_records(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
@@ -62,29 +109,44 @@ impl Push<'_> {
             .into_iter()
             .filter(transfer::is_pushable)
             .collect();
-        let codes: Vec<LearnerCode> = enrolments.iter().map(|e| e.learner.clone()).collect();
-        let (learners, accounts) = futures::try_join!(
-            self.sis.learners(tenant, &codes),
-            self.links.accounts(tenant, connection, &codes),
-        )?;
-        let learners = learners.into_iter().map(|l| (l.code.clone(), l)).collect();
         let transfers = transfers
             .into_iter()
             .map(|t| (t.learner.clone(), t))
-            .collect();
-        let accounts = accounts
-            .into_iter()
-            .map(|a| (a.learner.clone(), a))
             .collect();
         let zone = tenant_settings.zone();
         Ok(Loaded {
             offering: off,
             link,
             enrolments,
-            learners,
+            learners: HashMap::new(),
             transfers,
-            accounts,
+            accounts: HashMap::new(),
             zone,
+        })
+    }
+
+    /// The learners with these codes and their accounts on the connection,
+    /// read side by side.
+    #[tracing::instrument(level = "debug", skip_all, fields(learners = codes.len()))]
+    pub(super) async fn load_people(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        codes: &[LearnerCode],
+    ) -> Result<People, PushError> {
+        if codes.is_empty() {
+            return Ok(People::default());
+        }
+        let (learners, accounts) = futures::try_join!(
+            self.sis.learners(tenant, codes),
+            self.links.accounts(tenant, connection, codes),
+        )?;
+        Ok(People {
+            learners: learners.into_iter().map(|l| (l.code.clone(), l)).collect(),
+            accounts: accounts
+                .into_iter()
+                .map(|a| (a.learner.clone(), a))
+                .collect(),
         })
     }
 }

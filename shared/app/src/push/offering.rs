@@ -4,23 +4,50 @@
 
 use super::chunk::{CHUNKS_IN_FLIGHT, Chunk, ChunkDone};
 use super::error::PushError;
-use super::load::{Loaded, transfer_record};
+use super::load::{Loaded, People, transfer_record};
 use super::service::{Push, PushReport, count, line, moodle_connection};
 use chrono::{DateTime, Utc};
 use domain::connection::MoodleSettings;
 use domain::messages;
 use domain::plan::{self, Step};
 use domain::ports::LearningSystem;
-use domain::sis::{BlockReason, Enrolment, TransferStatus};
+use domain::sis::{BlockReason, Enrolment, ExternalAccount, Learner, TransferStatus};
 use domain::{
-    Connection, ConnectionId, LogLevel, OfferingId, RunId, RunLogLine, TenantId, run::counts,
-    transfer,
+    Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine, TenantId,
+    run::counts, transfer,
 };
 use futures::StreamExt;
 use std::sync::Arc;
 
 /// An enrolment blocked in this push, with every reason.
-type Blocked<'a> = (&'a Enrolment, Vec<BlockReason>);
+type Blocked = (Enrolment, Vec<BlockReason>);
+
+/// Enrolments with their positions among the offering's.
+type Numbered<'a> = Vec<(usize, &'a Enrolment)>;
+
+/// Batches' worth of learners and accounts read ahead of the batches that
+/// need them: one (a read of a batch's learners and accounts takes far less
+/// than the batch's Moodle calls, and the first batch's read is not slowed by
+/// the next ones').
+const PAGES_AHEAD: usize = 1;
+
+/// An enrolment a batch sends, with its learner and account as read.
+struct Sendable<'a> {
+    enrolment: &'a Enrolment,
+    learner: Learner,
+    account: Option<ExternalAccount>,
+}
+
+impl<'a> Sendable<'a> {
+    /// The enrolment with its learner (every sendable one has one) and account.
+    fn of(enrolment: &'a Enrolment, people: &People) -> Option<Sendable<'a>> {
+        Some(Sendable {
+            enrolment,
+            learner: people.learners.get(&enrolment.learner)?.clone(),
+            account: people.accounts.get(&enrolment.learner).cloned(),
+        })
+    }
+}
 
 impl Push<'_> {
     /// Pushes an offering's ready enrolments to its linked course and, when
@@ -28,7 +55,6 @@ impl Push<'_> {
     /// in Moodle as in progress with the session date. Log lines go on `run`.
     /// Whatever went through is recorded even when a transient failure stops
     /// the rest, which is then returned so the job is tried again.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, offering = %offering, run = %run))]
     pub async fn push_offering(
         &self,
         tenant: &TenantId,
@@ -39,40 +65,65 @@ impl Push<'_> {
         now: DateTime<Utc>,
     ) -> Result<PushReport, PushError> {
         let (conn, settings) = moodle_connection(self.connections, tenant, connection).await?;
+        self.push_offering_of(&conn, &settings, offering, run, call, now)
+            .await
+    }
+
+    /// [`Push::push_offering`] with the connection read already (a job has it).
+    #[tracing::instrument(name = "push_offering", skip_all, fields(tenant = %conn.tenant, connection = %conn.id, offering = %offering, run = %run))]
+    pub(super) async fn push_offering_of(
+        &self,
+        conn: &Connection,
+        settings: &MoodleSettings,
+        offering: &OfferingId,
+        run: &RunId,
+        call: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PushReport, PushError> {
+        let (tenant, connection) = (&conn.tenant, &conn.id);
         // The site's client (its secret read) side by side with the offering's
         // records; it is used, and its failure counts, only if someone goes.
         let (loaded, site) = futures::join!(
-            self.load(tenant, connection, offering),
-            self.learning.for_connection(&conn)
+            self.load_records(tenant, connection, offering),
+            self.learning.for_connection(conn)
         );
-        let loaded = loaded?;
-        let (sendable, mut blocked) = sendable(&settings, &loaded);
-        let lms = if sendable.is_empty() {
-            None
-        } else {
-            Some(site?)
+        let mut loaded = loaded?;
+        let (pushed, people, local, lms) = match (site, loaded.link.is_some()) {
+            (Ok(lms), true) => {
+                let (pushed, people, local) = self
+                    .push_pages(conn, settings, &loaded, lms.as_ref(), run, now)
+                    .await?;
+                (pushed, people, local, Some(lms))
+            }
+            // Nothing goes to Moodle (not linked), or nothing can: the
+            // blocked are still recorded, unless someone could have gone.
+            (site, _) => {
+                let codes: Vec<LearnerCode> = loaded
+                    .enrolments
+                    .iter()
+                    .map(|e| e.learner.clone())
+                    .collect();
+                let people = self.load_people(tenant, connection, &codes).await?;
+                let everyone: Vec<(usize, &Enrolment)> =
+                    loaded.enrolments.iter().enumerate().collect();
+                let (sendable, local) = sendable(settings, &loaded, &people, &everyone);
+                let lms = match site {
+                    Ok(lms) => Some(lms),
+                    Err(e) if !sendable.is_empty() => return Err(e.into()),
+                    Err(_) => None,
+                };
+                (ChunkDone::default(), people, local, lms)
+            }
         };
-        let mut pushed = ChunkDone::default();
-        if let (Some(lms), Some(link)) = (&lms, &loaded.link) {
-            let cx = Chunk {
-                tenant,
-                connection,
-                run,
-                settings: &settings,
-                loaded: &loaded,
-                lms: lms.as_ref(),
-                link,
-                enrolled: futures::lock::Mutex::new(None),
-                now,
-            };
-            pushed = self.push_batches(&cx, &sendable).await?;
-        }
+        loaded.learners = people.learners;
+        loaded.accounts = people.accounts;
         let ChunkDone {
             mut report,
             blocked: blocked_in_moodle,
             mut log,
             transient,
         } = pushed;
+        let mut blocked: Vec<Blocked> = local.into_iter().map(|(_, b)| b).collect();
         blocked.extend(blocked_in_moodle);
         report.blocked += blocked.len();
         self.save_blocked(tenant, connection, &loaded, blocked, &mut log, now)
@@ -86,7 +137,7 @@ impl Push<'_> {
         let mut unknown = 0;
         if call && settings.exclusive_tenant_alerts {
             unknown = self
-                .alert_unknown(&conn, lms, &loaded, run, offering, now)
+                .alert_unknown(conn, lms, &loaded, run, offering, now)
                 .await?;
         }
         self.record(
@@ -105,45 +156,110 @@ impl Push<'_> {
         }
     }
 
-    /// The sendable enrolments, a batch at a time from their look-ups to
-    /// their emails, [`CHUNKS_IN_FLIGHT`] batches at once: one batch's
-    /// stores and emails overlap the next one's Moodle calls (which the
-    /// connection's permits bound, whatever the number of batches). What the
-    /// batches did, together.
-    async fn push_batches<'a>(
+    /// The linked offering's push to `lms`: the enrolments a push may send
+    /// (not transferred) have their learners and accounts read a batch's
+    /// worth at a time, [`PAGES_AHEAD`] ahead, and the sendable go to Moodle
+    /// in batches of the batch size as soon as each is read, a batch at a
+    /// time from its look-ups to its emails, [`CHUNKS_IN_FLIGHT`] batches at
+    /// once: one batch's stores and emails overlap the next one's Moodle
+    /// calls (which the connection's permits bound, whatever the number of
+    /// batches). The others' learners and accounts are read meanwhile. What
+    /// the batches did, together; every enrolment's learner and account; and
+    /// the enrolments blocked by the SMS's records alone, by position.
+    async fn push_pages(
         &self,
-        cx: &Chunk<'a>,
-        sendable: &[&'a Enrolment],
-    ) -> Result<ChunkDone<'a>, PushError> {
-        let done: Vec<Result<ChunkDone<'_>, PushError>> =
-            futures::stream::iter(sendable.chunks(cx.settings.batch_size.max(1)))
-                .map(|enrolments| self.push_chunk(cx, enrolments))
-                .buffered(CHUNKS_IN_FLIGHT)
-                .collect()
-                .await;
-        // Every batch ran to its end (none is cut off halfway between a
-        // write and its count); the first failure is then the push's.
-        let mut all = ChunkDone::default();
-        let mut failure = None;
-        for chunk in done {
-            match chunk {
-                Ok(chunk) => {
-                    all.report.absorb(&chunk.report);
-                    all.blocked.extend(chunk.blocked);
-                    all.log.extend(chunk.log);
-                    if all.transient.is_none() {
-                        all.transient = chunk.transient;
+        conn: &Connection,
+        settings: &MoodleSettings,
+        loaded: &Loaded,
+        lms: &dyn LearningSystem,
+        run: &RunId,
+        now: DateTime<Utc>,
+    ) -> Result<(ChunkDone, People, Vec<(usize, Blocked)>), PushError> {
+        let (tenant, connection) = (&conn.tenant, &conn.id);
+        let Some(link) = &loaded.link else {
+            return Ok(Default::default());
+        };
+        let batch_size = settings.batch_size.max(1);
+        let (candidates, others): (Numbered<'_>, Numbered<'_>) = loaded
+            .enrolments
+            .iter()
+            .enumerate()
+            .partition(|(_, e)| transfer::needs_push(loaded.transfers.get(&e.learner)));
+        let enrolled = futures::lock::Mutex::new(None);
+        let looking = futures::lock::Mutex::new(());
+        let mut local: Vec<(usize, Blocked)> = Vec::new();
+        let mut people = People::default();
+        let batches = futures::stream::iter(candidates.chunks(batch_size))
+            .map(|page| async move {
+                let codes: Vec<LearnerCode> = page.iter().map(|(_, e)| e.learner.clone()).collect();
+                (page, self.load_people(tenant, connection, &codes).await)
+            })
+            .buffered(PAGES_AHEAD)
+            .flat_map(|(page, read)| {
+                let items: Vec<Result<Sendable<'_>, PushError>> = match read {
+                    Ok(read) => {
+                        let (sendable, blocked) = sendable(settings, loaded, &read, page);
+                        local.extend(blocked);
+                        let items = sendable
+                            .into_iter()
+                            .filter_map(|e| Sendable::of(e, &read).map(Ok))
+                            .collect();
+                        people.absorb(read);
+                        items
                     }
+                    Err(e) => vec![Err(e)],
+                };
+                futures::stream::iter(items)
+            })
+            .chunks(batch_size)
+            .enumerate()
+            .map(|(n, items)| {
+                let (enrolled, looking) = (&enrolled, &looking);
+                async move {
+                    let batch = match items.into_iter().collect::<Result<Vec<_>, _>>() {
+                        Ok(items) => items,
+                        Err(e) => return (n, Err(e)),
+                    };
+                    let mut mine = People::default();
+                    let mut enrolments = Vec::with_capacity(batch.len());
+                    for item in batch {
+                        enrolments.push(item.enrolment);
+                        if let Some(account) = item.account {
+                            mine.accounts.insert(item.learner.code.clone(), account);
+                        }
+                        mine.learners
+                            .insert(item.learner.code.clone(), item.learner);
+                    }
+                    let cx = Chunk {
+                        tenant,
+                        connection,
+                        run,
+                        settings,
+                        loaded,
+                        people: &mine,
+                        lms,
+                        link,
+                        enrolled,
+                        looking,
+                        now,
+                    };
+                    (n, self.push_chunk(&cx, &enrolments).await)
                 }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(all),
-        }
+            })
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .collect::<Vec<(usize, Result<ChunkDone, PushError>)>>();
+        let codes: Vec<LearnerCode> = others.iter().map(|(_, e)| e.learner.clone()).collect();
+        let (mut done, rest) =
+            futures::join!(batches, self.load_people(tenant, connection, &codes));
+        done.sort_by_key(|(n, _)| *n);
+        let pushed = merge(done.into_iter().map(|(_, d)| d))?;
+        people.absorb(rest?);
+        // The others (transferred or removed) are blocked only if their
+        // records say so now.
+        let (_, blocked) = sendable(settings, loaded, &people, &others);
+        local.extend(blocked);
+        local.sort_by_key(|(i, _)| *i);
+        Ok((pushed, people, local))
     }
 
     /// Saves the transfers of the blocked whose status changed, each with a
@@ -153,7 +269,7 @@ impl Push<'_> {
         tenant: &TenantId,
         connection: &ConnectionId,
         loaded: &Loaded,
-        blocked: Vec<Blocked<'_>>,
+        blocked: Vec<Blocked>,
         log: &mut Vec<RunLogLine>,
         now: DateTime<Utc>,
     ) -> Result<(), PushError> {
@@ -174,7 +290,7 @@ impl Push<'_> {
                     ));
                 }
                 changed.push(transfer_record(
-                    tenant, connection, loaded, e, status, None, now,
+                    tenant, connection, loaded, &e, status, None, now,
                 ));
             }
         }
@@ -258,23 +374,56 @@ impl Push<'_> {
 }
 
 /// Only those a push can send go to Moodle: pending, with nothing local to
-/// fix. The sendable, and the others blocked with why.
+/// fix. Of `enrolments` (of `loaded`, by position, with their learners and
+/// accounts in `people`): the sendable, and the others blocked with why.
 fn sendable<'a>(
     settings: &MoodleSettings,
-    loaded: &'a Loaded,
-) -> (Vec<&'a Enrolment>, Vec<Blocked<'a>>) {
+    loaded: &Loaded,
+    people: &People,
+    enrolments: &[(usize, &'a Enrolment)],
+) -> (Vec<&'a Enrolment>, Vec<(usize, Blocked)>) {
     let linked = loaded.link.is_some();
-    let (sendable, local): (Vec<&Enrolment>, Vec<&Enrolment>) =
-        loaded.enrolments.iter().partition(|e| {
-            transfer::needs_push(loaded.transfers.get(&e.learner))
-                && loaded.learners.contains_key(&e.learner)
-                && transfer::local_blocks(loaded.learners.get(&e.learner), e, linked).is_empty()
-        });
+    let mut sendable = Vec::new();
     let mut blocked = Vec::new();
-    for e in local {
-        if let Step::Blocked(reasons) = plan::plan_entry(settings, linked, loaded.entry(e), &[]) {
-            blocked.push((e, reasons));
+    for &(i, e) in enrolments {
+        let learner = people.learners.get(&e.learner);
+        if transfer::needs_push(loaded.transfers.get(&e.learner))
+            && learner.is_some()
+            && transfer::local_blocks(learner, e, linked).is_empty()
+        {
+            sendable.push(e);
+        } else if let Step::Blocked(reasons) =
+            plan::plan_entry(settings, linked, people.entry(loaded, e), &[])
+        {
+            blocked.push((i, (e.clone(), reasons)));
         }
     }
     (sendable, blocked)
+}
+
+/// What the batches did, together, in their order: every batch ran to its
+/// end (none is cut off halfway between a write and its count); the first
+/// failure is then the push's.
+fn merge(done: impl Iterator<Item = Result<ChunkDone, PushError>>) -> Result<ChunkDone, PushError> {
+    let mut all = ChunkDone::default();
+    let mut failure = None;
+    for chunk in done {
+        match chunk {
+            Ok(chunk) => {
+                all.report.absorb(&chunk.report);
+                all.blocked.extend(chunk.blocked);
+                all.log.extend(chunk.log);
+                if all.transient.is_none() {
+                    all.transient = chunk.transient;
+                }
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(all),
+    }
 }

@@ -82,4 +82,28 @@ impl Results<'_> {
         self.results.save_mapping(&mapping).await?;
         Ok(mapping)
     }
+
+    /// Removes an assessable's mapping: its results are no longer read from
+    /// the course (those read already stay). The connection must be one of the
+    /// tenant's Moodle connections; an assessable not mapped changes nothing.
+    pub async fn unmap(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        connection: &ConnectionId,
+        assessable: &AssessableId,
+    ) -> Result<(), ResultsError> {
+        let conn = self
+            .connections
+            .connection(tenant, connection)
+            .await?
+            .ok_or_else(|| ResultsError::UnknownConnection {
+                connection: connection.clone(),
+            })?;
+        moodle_settings(&conn)?;
+        self.results
+            .delete_mapping(tenant, offering, connection, assessable)
+            .await?;
+        Ok(())
+    }
 }

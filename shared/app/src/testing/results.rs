@@ -47,6 +47,19 @@ impl ResultStore for MemResults {
         all.push(m.clone());
         Ok(())
     }
+    async fn delete_mapping(
+        &self,
+        _t: &TenantId,
+        o: &OfferingId,
+        c: &ConnectionId,
+        a: &AssessableId,
+    ) -> Result<(), StoreError> {
+        self.mappings
+            .lock()
+            .unwrap()
+            .retain(|m| !(&m.offering == o && &m.connection == c && &m.assessable == a));
+        Ok(())
+    }
     async fn mappings(
         &self,
         _t: &TenantId,

@@ -361,6 +361,21 @@ impl ResultStore for DynamoResultStore {
         Ok(())
     }
 
+    async fn delete_mapping(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        connection: &ConnectionId,
+        assessable: &AssessableId,
+    ) -> Result<(), StoreError> {
+        self.table
+            .delete(
+                &offering_pk(tenant, offering),
+                &mapping_sk(connection, assessable),
+            )
+            .await
+    }
+
     async fn mappings(
         &self,
         tenant: &TenantId,

@@ -10,6 +10,15 @@ use chrono::{DateTime, Utc};
 pub trait ResultStore: Send + Sync {
     /// Stores (replaces) an assessable's mapping.
     async fn save_mapping(&self, mapping: &crate::results::Mapping) -> Result<(), StoreError>;
+    /// Removes an assessable's mapping to a connection's activities (none:
+    /// nothing changes).
+    async fn delete_mapping(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        connection: &ConnectionId,
+        assessable: &crate::AssessableId,
+    ) -> Result<(), StoreError>;
     /// An offering's mappings to a connection.
     async fn mappings(
         &self,

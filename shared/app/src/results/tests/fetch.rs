@@ -347,6 +347,35 @@ async fn mapping_refuses_types_that_cannot_be_mapped_by_name() {
 }
 
 #[tokio::test]
+async fn a_mapping_is_removed_and_removing_it_again_changes_nothing() {
+    use domain::ports::ResultStore as _;
+    let w = world(1, settings(true), false).await;
+    let mapped = w.results.mappings(&t(), &o(), &c()).await.unwrap();
+    assert_eq!(mapped.len(), 1, "U1 is mapped");
+    w.results().unmap(&t(), &o(), &c(), &u1()).await.unwrap();
+    assert!(
+        w.results
+            .mappings(&t(), &o(), &c())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    w.results().unmap(&t(), &o(), &c(), &u1()).await.unwrap();
+    assert!(
+        w.results
+            .mappings(&t(), &o(), &c())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let other = domain::ConnectionId::parse("nope").unwrap();
+    assert!(matches!(
+        w.results().unmap(&t(), &o(), &other, &u1()).await,
+        Err(ResultsError::UnknownConnection { .. })
+    ));
+}
+
+#[tokio::test]
 async fn one_offering_can_be_downloaded_alone_without_moving_the_watermark() {
     let w = world(2, settings(true), true).await;
     w.grade(101, 1, 80.0, 3);
