@@ -29,8 +29,26 @@ import time
 
 PREFIX = "/2018-06-01/runtime"
 # Per binary and kind of start ("init", "first"): (CPU ms, minor page faults) of each
-# start, from wait4's rusage.
+# start, from wait4's rusage: up to the kill, so they include the process's exit.
 RUSAGE = {}
+# Per binary and kind of start: the process's CPU ms (all threads) when it asked for its
+# first event ("init") or answered it ("first"), read from /proc while it waits there:
+# what the start itself cost, without the exit that killing it adds (Lambda does not
+# end an instance there).
+CPU_AT = {}
+
+
+def cpu_ms(pid):
+    """CPU time used so far by every thread of `pid` (ms): the first field of each
+    thread's schedstat is its time on a CPU, in ns. None if it cannot be read."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e6
 REQUEST_ID = "00000000-0000-4000-8000-00000000c01d"
 
 
@@ -42,6 +60,8 @@ class Emulator(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.arrived = threading.Event()
         self.first_next = None
+        self.cpu_at = None
+        self.pid = None
         self.init_error = None
         # The first invocation: the event to hand out (None: hold `next`), whether it
         # was handed out, and when the function answered it.
@@ -60,6 +80,8 @@ class Emulator(http.server.ThreadingHTTPServer):
         with self.lock:
             self.arrived.clear()
             self.first_next = None
+            self.cpu_at = None
+            self.pid = None
             self.init_error = None
             self.event = event
             self.delivered = False
@@ -80,6 +102,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.server.lock:
                 if self.server.first_next is None:
                     self.server.first_next = now
+                    if self.server.event is None and self.server.pid is not None:
+                        self.server.cpu_at = cpu_ms(self.server.pid)
                 deliver = self.server.event is not None and not self.server.delivered
                 self.server.delivered = self.server.delivered or deliver
             self.server.arrived.set()
@@ -122,6 +146,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ):
             with self.server.lock:
                 self.server.answered_at = now
+                if self.server.pid is not None:
+                    self.server.cpu_at = cpu_ms(self.server.pid)
                 self.server.answer = (self.path.rsplit("/", 1)[1], body)
             self.server.answered.set()
         self.send_response(202)
@@ -148,9 +174,24 @@ def lambda_env(port, name):
     return env
 
 
-def start_once(server, name, path, port, event=None, timeout_s=20):
+def start_once(name, path, event=None, timeout_s=20):
     """One cold start: init only (killed at the first `next`), or with `event` init and
-    the first invocation (killed when it is answered). Returns the wall ms."""
+    the first invocation (killed when it is answered). Returns the wall ms.
+
+    Each start gets an emulator on a port of its own: a killed process's last request
+    (the `next` a function sends right after answering) may still wait in a shared
+    server's backlog and would be taken for the next start's."""
+    server = Emulator()
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return run_start(server, port, name, path, event, timeout_s)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_start(server, port, name, path, event, timeout_s):
     server.reset(event)
     kind = "init" if event is None else "first"
     env = lambda_env(port, name)
@@ -158,6 +199,8 @@ def start_once(server, name, path, port, event=None, timeout_s=20):
     proc = subprocess.Popen(
         [path], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    with server.lock:
+        server.pid = proc.pid
     done = server.arrived if event is None else server.answered
     arrived = done.wait(timeout_s)
     proc.kill()
@@ -169,6 +212,7 @@ def start_once(server, name, path, port, event=None, timeout_s=20):
     RUSAGE.setdefault((name, kind), []).append(
         ((usage.ru_utime + usage.ru_stime) * 1000, usage.ru_minflt)
     )
+    CPU_AT.setdefault((name, kind), []).append(server.cpu_at)
     if not arrived:
         what = "`next`" if event is None else "answer to the first event"
         raise SystemExit(f"{name}: no {what} within {timeout_s} s\n{stderr.decode()[-2000:]}")
@@ -197,6 +241,15 @@ def median_cpu(name, kind):
     )
 
 
+def median_cpu_at(name, kind):
+    """Median CPU ms at `next` (or at the answer) of a binary's starts of one kind, the
+    warm-up start not counted; None if /proc could not be read."""
+    samples = CPU_AT[(name, kind)][1:]
+    if not samples or any(c is None for c in samples):
+        return None
+    return statistics.median(samples)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -210,9 +263,6 @@ def main():
     )
     parser.add_argument("binaries", nargs="+", help="name=path/to/bootstrap")
     args = parser.parse_intermixed_args()
-    server = Emulator()
-    port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
 
     pairs = [b.split("=", 1) for b in args.binaries]
     events = {}
@@ -224,22 +274,24 @@ def main():
     firsts = {}
     # Interleave the functions run by run, so a busy moment of the machine falls on all.
     for name, path in pairs:
-        start_once(server, name, path, port)  # warm the page cache; not counted
+        start_once(name, path)  # warm the page cache; not counted
         if name in events:
-            start_once(server, name, path, port, events[name])
+            start_once(name, path, events[name])
     for _ in range(args.runs):
         for name, path in pairs:
-            results.setdefault(name, []).append(start_once(server, name, path, port))
+            results.setdefault(name, []).append(start_once(name, path))
             if name in events:
                 firsts.setdefault(name, []).append(
-                    start_once(server, name, path, port, events[name])
+                    start_once(name, path, events[name])
                 )
 
     base = statistics.median(results[args.baseline]) if args.baseline in results else None
     base_cpu = median_cpu(args.baseline, "init")[0] if args.baseline in results else None
+    base_at = median_cpu_at(args.baseline, "init") if args.baseline in results else None
     print(
         f"{'function':<20} {'min ms':>8} {'median ms':>10} {'x hello':>8}"
-        f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7} {'size MiB':>9}"
+        f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7}"
+        f" {'cpu@next':>9} {'x hello':>8} {'size MiB':>9}"
     )
     for name, path in pairs:
         times = results[name]
@@ -248,22 +300,32 @@ def main():
         cpu, faults, cpu_min = median_cpu(name, "init")
         cpu_ratio = f"{cpu / base_cpu:.2f}" if base_cpu else "-"
         size = os.path.getsize(path) / (1024 * 1024)
+        at = median_cpu_at(name, "init")
+        at_s = f"{at:.2f}" if at is not None else "-"
+        at_ratio = f"{at / base_at:.2f}" if at is not None and base_at else "-"
         print(
             f"{name:<20} {min(times):>8.2f} {median:>10.2f} {ratio:>8}"
-            f" {cpu_min:>8.2f} {cpu:>8.2f} {cpu_ratio:>8} {faults:>7.0f} {size:>9.1f}"
+            f" {cpu_min:>8.2f} {cpu:>8.2f} {cpu_ratio:>8} {faults:>7.0f}"
+            f" {at_s:>9} {at_ratio:>8} {size:>9.1f}"
         )
     print(
         f"({args.runs} starts each, interleaved; init = spawn to first `next`;"
-        " cpu = the process's CPU ms, all threads; faults = minor page faults, median)"
+        " cpu = the process's CPU ms, all threads, to its end (killed at `next`: its exit"
+        " included); cpu@next = its CPU ms when it asked for its first event, the exit"
+        " not included; faults = minor page faults, median)"
     )
     if firsts:
         base_first = (
             median_cpu(args.baseline, "first")[0] if args.baseline in firsts else None
         )
+        base_first_at = (
+            median_cpu_at(args.baseline, "first") if args.baseline in firsts else None
+        )
         print()
         print(
             f"{'init + 1st event':<20} {'min ms':>8} {'median ms':>10}"
-            f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7}  answer"
+            f" {'cpu min':>8} {'cpu med':>8} {'x hello':>8} {'faults':>7}"
+            f" {'cpu@answer':>10} {'x hello':>8}  answer"
         )
         for name, _ in pairs:
             if name not in firsts:
@@ -272,15 +334,18 @@ def main():
             cpu, faults, cpu_min = median_cpu(name, "first")
             ratio = f"{cpu / base_first:.2f}" if base_first else "-"
             kind, body = ANSWERS[name]
+            at = median_cpu_at(name, "first")
+            at_s = f"{at:.2f}" if at is not None else "-"
+            at_ratio = f"{at / base_first_at:.2f}" if at is not None and base_first_at else "-"
             print(
                 f"{name:<20} {min(times):>8.2f} {statistics.median(times):>10.2f}"
-                f" {cpu_min:>8.2f} {cpu:>8.2f} {ratio:>8} {faults:>7.0f}  {kind}: {body[:60]}"
+                f" {cpu_min:>8.2f} {cpu:>8.2f} {ratio:>8} {faults:>7.0f}"
+                f" {at_s:>10} {at_ratio:>8}  {kind}: {body[:60]}"
             )
         print(
             "(spawn to the function's answer to its first event, killed there: what the"
             " first caller of a cold instance waits for; the AWS calls go to moto)"
         )
-    server.shutdown()
 
 
 if __name__ == "__main__":

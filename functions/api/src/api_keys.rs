@@ -12,11 +12,11 @@ use domain::TenantId;
 use domain::ports::ApiKeyInfo;
 use serde::Serialize;
 
-/// The API key routes, merged under `/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api-keys", get(list_api_keys))
-        .route("/api-keys/{id}", delete(revoke_api_key))
+/// The API key routes under `/v1`, added to `router` (see [`crate::router::app`]).
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/v1/api-keys", get(list_api_keys))
+        .route("/v1/api-keys/{id}", delete(revoke_api_key))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -48,20 +48,21 @@ pub struct CourseKeyApi {
     pub now: fn() -> DateTime<Utc>,
 }
 
-/// The routes, to merge under `/v1` behind the API key check.
-pub fn routes() -> Router<crate::AppState> {
-    Router::new()
+/// The routes under `/v1`, added to `router` behind the API key check (see
+/// [`crate::router::app`]).
+pub fn routes(router: Router<crate::AppState>) -> Router<crate::AppState> {
+    router
         .route(
-            "/offerings/{offering}/coursekey",
+            "/v1/offerings/{offering}/coursekey",
             get(get_coursekey).put(put_coursekey),
         )
-        .route("/offerings/{offering}/attendance", get(list_attendance))
+        .route("/v1/offerings/{offering}/attendance", get(list_attendance))
         .route(
-            "/connections/{connection}/coursekey/errors",
+            "/v1/connections/{connection}/coursekey/errors",
             get(list_rejected_records),
         )
         .route(
-            "/programmes/{programme}/courses/{course}/coursekey",
+            "/v1/programmes/{programme}/courses/{course}/coursekey",
             get(get_programme_course).put(put_programme_course),
         )
 }

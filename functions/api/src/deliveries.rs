@@ -21,13 +21,13 @@ use std::collections::HashMap;
 pub const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 100;
 
-/// The deliveries routes, merged under `/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/deliveries", get(list_deliveries))
-        .route("/deliveries/{delivery}", get(get_delivery))
-        .route("/deliveries/{delivery}/resend", post(resend_delivery))
-        .route("/deliveries/{delivery}/cancel", post(cancel_delivery))
+/// The deliveries routes under `/v1`, added to `router` (see [`crate::router::app`]).
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/v1/deliveries", get(list_deliveries))
+        .route("/v1/deliveries/{delivery}", get(get_delivery))
+        .route("/v1/deliveries/{delivery}/resend", post(resend_delivery))
+        .route("/v1/deliveries/{delivery}/cancel", post(cancel_delivery))
 }
 
 /// A delivery as the API shows it.

@@ -34,35 +34,36 @@ pub struct LlnRoutes {
     pub now: fn() -> DateTime<Utc>,
 }
 
-/// The routes, to merge under `/v1` behind the API key check.
-pub fn routes() -> Router<crate::AppState> {
-    Router::new()
-        .route("/lln/candidates", post(create_candidate))
-        .route("/lln/candidates/{learner}", get(get_candidate))
-        .route("/lln/candidates/{learner}/push", post(push_candidate))
-        .route("/lln/bulk", get(bulk_changes))
-        .route("/lln/bulk/push", post(bulk_push))
-        .route("/lln/downloads", post(start_download))
-        .route("/lln/downloads/{download}", get(get_download))
-        .route("/lln/downloads/{download}/save", post(save_download))
-        .route("/lln/downloads/{download}/cancel", post(cancel_download))
-        .route("/lln/assessments", get(list_assessments))
+/// The routes under `/v1`, added to `router` behind the API key check (see
+/// [`crate::router::app`]).
+pub fn routes(router: Router<crate::AppState>) -> Router<crate::AppState> {
+    router
+        .route("/v1/lln/candidates", post(create_candidate))
+        .route("/v1/lln/candidates/{learner}", get(get_candidate))
+        .route("/v1/lln/candidates/{learner}/push", post(push_candidate))
+        .route("/v1/lln/bulk", get(bulk_changes))
+        .route("/v1/lln/bulk/push", post(bulk_push))
+        .route("/v1/lln/downloads", post(start_download))
+        .route("/v1/lln/downloads/{download}", get(get_download))
+        .route("/v1/lln/downloads/{download}/save", post(save_download))
+        .route("/v1/lln/downloads/{download}/cancel", post(cancel_download))
+        .route("/v1/lln/assessments", get(list_assessments))
         .route(
-            "/lln/assessments/{assessment}",
+            "/v1/lln/assessments/{assessment}",
             get(get_assessment).patch(patch_assessment),
         )
         .route(
-            "/lln/assessments/{assessment}/report",
+            "/v1/lln/assessments/{assessment}/report",
             get(assessment_report),
         )
-        .route("/lln/connections/{connection}/logging", put(put_logging))
-        .route("/lln/connections/{connection}/log", get(get_log))
+        .route("/v1/lln/connections/{connection}/logging", put(put_logging))
+        .route("/v1/lln/connections/{connection}/log", get(get_log))
         .route(
-            "/lln/connections/{connection}/log/download",
+            "/v1/lln/connections/{connection}/log/download",
             get(download_log),
         )
-        .route("/lln/reports/summary", get(summary))
-        .route("/lln/reports/history", get(history))
+        .route("/v1/lln/reports/summary", get(summary))
+        .route("/v1/lln/reports/history", get(history))
 }
 
 // ---- errors ----

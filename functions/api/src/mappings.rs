@@ -14,15 +14,19 @@ use domain::results::{CourseActivity, Mapping, MappingError};
 use domain::{AssessableId, ConnectionId, OfferingId, TenantId};
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// The activity mapping routes under `/v1`, added to `router` (see [`crate::router::app`]).
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
         .route(
-            "/offerings/{id}/links/{connection}/activities",
+            "/v1/offerings/{id}/links/{connection}/activities",
             get(list_activities),
         )
-        .route("/offerings/{id}/mappings/{connection}", get(list_mappings))
         .route(
-            "/offerings/{id}/mappings/{connection}/{assessable}",
+            "/v1/offerings/{id}/mappings/{connection}",
+            get(list_mappings),
+        )
+        .route(
+            "/v1/offerings/{id}/mappings/{connection}/{assessable}",
             put(map_assessable).delete(unmap_assessable),
         )
 }

@@ -301,87 +301,90 @@ pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }
 
-/// The resource routes under `/v1` (the caller adds authentication).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/connections", post(connections::create_connection))
+/// The resource routes under `/v1`, added to `router` (the caller adds authentication).
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/v1/connections", post(connections::create_connection))
         .route(
-            "/connections/{connection}",
+            "/v1/connections/{connection}",
             axum::routing::patch(connections::patch_connection).put(connections::put_connection),
         )
         .route(
-            "/connections/{connection}/disable",
+            "/v1/connections/{connection}/disable",
             post(connections::disable_connection),
         )
         .route(
-            "/connections/{connection}/enable",
+            "/v1/connections/{connection}/enable",
             post(connections::enable_connection),
         )
         .route(
-            "/connections/{connection}/secret",
+            "/v1/connections/{connection}/secret",
             get(connections::get_secret).put(connections::put_secret),
         )
         .route(
-            "/connections/{connection}/test",
+            "/v1/connections/{connection}/test",
             post(connections::test_connection),
         )
         .route(
-            "/learners/{code}",
+            "/v1/learners/{code}",
             put(learners::put_learner)
                 .patch(learners::patch_learner)
                 .get(learners::get_learner),
         )
         .route(
-            "/learners/{code}/enrolments",
+            "/v1/learners/{code}/enrolments",
             get(enrolments::learner_enrolments),
         )
         .route(
-            "/learners/{code}/accounts/{connection}",
+            "/v1/learners/{code}/accounts/{connection}",
             put(linking::link_account),
         )
         .route(
-            "/offerings/{id}",
+            "/v1/offerings/{id}",
             put(offerings::put_offering)
                 .patch(offerings::patch_offering)
                 .get(offerings::get_offering),
         )
         .route(
-            "/offerings/{id}/enrolments",
+            "/v1/offerings/{id}/enrolments",
             get(enrolments::list_enrolments),
         )
         .route(
-            "/offerings/{id}/enrolments/{code}",
+            "/v1/offerings/{id}/enrolments/{code}",
             put(enrolments::put_enrolment)
                 .patch(enrolments::patch_enrolment)
                 .get(enrolments::get_enrolment),
         )
         .route(
-            "/offerings/{id}/links",
+            "/v1/offerings/{id}/links",
             get(links::list_links).post(linking::link_offering),
         )
         .route(
-            "/connections/{id}/runs",
+            "/v1/connections/{id}/runs",
             post(crate::runs::start_run).get(crate::runs::history),
         )
         .route(
-            "/connections/{id}/runs/{run}/stop",
+            "/v1/connections/{id}/runs/{run}/stop",
             post(crate::runs::stop_run),
         )
-        .route("/offerings/{id}/runs", get(crate::runs::offering_history))
         .route(
-            "/offerings/{id}/enrolments/{code}/removal",
+            "/v1/offerings/{id}/runs",
+            get(crate::runs::offering_history),
+        )
+        .route(
+            "/v1/offerings/{id}/enrolments/{code}/removal",
             post(linking::remove_enrolment),
         )
         .route(
-            "/connections/{id}/categories",
+            "/v1/connections/{id}/categories",
             get(linking::list_categories),
         )
         .route(
-            "/offerings/{id}/transfer-preview",
+            "/v1/offerings/{id}/transfer-preview",
             get(preview::transfer_preview),
         )
         .route(
-            "/offerings/{id}/transfers",
+            "/v1/offerings/{id}/transfers",
             post(links::start_transfer).get(links::list_transfers),
         )
 }

@@ -31,32 +31,32 @@ pub struct ResultsDeps {
     pub grades: Arc<dyn GradeSources>,
 }
 
-/// The results and mapping routes, merged under `/v1`.
-pub fn routes() -> Router<crate::AppState> {
-    Router::new()
-        .route("/connections/{connection}/results", get(list_results))
+/// The results and mapping routes under `/v1`, added to `router` (see [`crate::router::app`]).
+pub fn routes(router: Router<crate::AppState>) -> Router<crate::AppState> {
+    router
+        .route("/v1/connections/{connection}/results", get(list_results))
         .route(
-            "/connections/{connection}/results/process",
+            "/v1/connections/{connection}/results/process",
             post(process_all),
         )
         .route(
-            "/offerings/{id}/results/{learner}/{assessable}",
+            "/v1/offerings/{id}/results/{learner}/{assessable}",
             patch(adjust_result),
         )
         .route(
-            "/offerings/{id}/results/{learner}/{assessable}/process",
+            "/v1/offerings/{id}/results/{learner}/{assessable}/process",
             post(process_result),
         )
         .route(
-            "/connections/{connection}/completions",
+            "/v1/connections/{connection}/completions",
             get(list_completions),
         )
         .route(
-            "/offerings/{id}/completions/{learner}",
+            "/v1/offerings/{id}/completions/{learner}",
             patch(adjust_completion),
         )
         .route(
-            "/offerings/{id}/completions/{learner}/process",
+            "/v1/offerings/{id}/completions/{learner}/process",
             post(process_completion),
         )
 }

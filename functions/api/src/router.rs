@@ -15,27 +15,31 @@ use secrecy::ExposeSecret;
 /// The API as an axum Router, every route over one [`AppState`]: served by
 /// `lambda_http::run` in Lambda and by `axum::serve` in the local runner; tests call
 /// it with `oneshot`. The only place the shipped Router is assembled.
+///
+/// Built on every cold start, so each route is inserted once, with its full path:
+/// each module adds its `/v1` routes to the one Router (`routes(router)`) rather than
+/// returning its own Router to `merge`, and nothing is `nest`ed (both insert every
+/// route again and wrap it in another layer). The API key check is a `route_layer`
+/// over the `/v1` routes only, added before `/health` and `/openapi.json`.
 pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/connections", get(handler::list_connections))
-        .route("/connections/{connection}", get(handler::get_connection))
+        .route("/v1/connections", get(handler::list_connections))
+        .route("/v1/connections/{connection}", get(handler::get_connection))
         .route(
-            "/connections/{connection}/runs/{run}",
+            "/v1/connections/{connection}/runs/{run}",
             get(handler::get_run),
-        )
-        .merge(crate::openapi::routes())
-        .merge(crate::deliveries::routes())
-        .merge(crate::settings::routes())
-        .merge(crate::api_keys::routes())
-        .merge(crate::results::routes())
-        .merge(crate::mappings::routes())
-        .merge(crate::coursekey::routes())
-        .merge(crate::lln::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
+        );
+    let v1 = crate::openapi::routes(v1);
+    let v1 = crate::deliveries::routes(v1);
+    let v1 = crate::settings::routes(v1);
+    let v1 = crate::api_keys::routes(v1);
+    let v1 = crate::results::routes(v1);
+    let v1 = crate::mappings::routes(v1);
+    let v1 = crate::coursekey::routes(v1);
+    let v1 = crate::lln::routes(v1);
+    v1.route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/health", get(handler::health))
         .route("/openapi.json", get(crate::openapi::serve))
-        .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(crate::json::MAX_BODY_BYTES))

@@ -10,9 +10,9 @@ use axum::{Extension, Json, Router};
 use domain::TenantId;
 use domain::tenant::TenantSettings;
 
-/// The settings routes, merged under `/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/settings", get(get_settings).put(put_settings))
+/// The settings routes under `/v1`, added to `router` (see [`crate::router::app`]).
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    router.route("/v1/settings", get(get_settings).put(put_settings))
 }
 
 impl Resource for TenantSettings {
