@@ -294,6 +294,9 @@ impl Browser {
 pub fn screenshots_folder() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+        .or_else(|| {
+            std::env::var_os("CARGO_MANIFEST_DIR").map(|d| PathBuf::from(d).join("../target"))
+        })
+        .unwrap_or_else(|| PathBuf::from("target"))
         .join("console-screenshots")
 }

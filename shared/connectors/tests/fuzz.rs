@@ -19,7 +19,7 @@ use connectors::moodle::*;
 use connectors::signature::{self, SignatureError};
 use proptest::prelude::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn config() -> ProptestConfig {
@@ -164,7 +164,10 @@ fn parse_typed(function: WsFunction, body: &[u8]) -> Result<(), MoodleError> {
 fn samples() -> &'static Vec<(WsFunction, Value)> {
     static SAMPLES: OnceLock<Vec<(WsFunction, Value)>> = OnceLock::new();
     SAMPLES.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/moodle-samples");
+        let dir = PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+        )
+        .join("tests/fixtures/moodle-samples");
         let read = |path: &Path| -> Value {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
         };

@@ -14,13 +14,16 @@
 //! for the calls that record "now", with what happened on the site between steps (a
 //! student's quiz attempt) done through the simulator's API.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use simulators::moodle::MoodleSim;
 
 fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/tests/fixtures/moodle-samples")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../connectors/tests/fixtures/moodle-samples")
 }
 
 #[derive(Debug, Clone)]

@@ -13,7 +13,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/moodle-samples")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/fixtures/moodle-samples")
 }
 
 fn load(path: &Path) -> Value {
