@@ -8,11 +8,28 @@ use fantoccini::{Client, ClientBuilder};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A running chromedriver and a browser session on it; both end when dropped
-/// (the driver is killed with its browser).
+/// A running chromedriver and a browser session on it; both end when dropped:
+/// the driver runs in a process group of its own, and dropping the `Browser`
+/// kills that whole group, Chromium with it (killing only the driver would leave
+/// its Chromium running, re-parented to init, after every test; a test that
+/// panics drops it too).
 pub struct Browser {
     pub client: Client,
     _driver: tokio::process::Child,
+    group: Option<u32>,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            // `kill -KILL -<pgid>`: the driver and every browser process it started.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// The chromedriver to use: `CHROMEDRIVER`, else `chromedriver` on the PATH.
@@ -44,6 +61,7 @@ impl Browser {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -77,9 +95,11 @@ impl Browser {
                 .await
             {
                 Ok(client) => {
+                    let group = child.id();
                     return Self {
                         client,
                         _driver: child,
+                        group,
                     };
                 }
                 Err(e) => last = Some(e),

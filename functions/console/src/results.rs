@@ -41,7 +41,8 @@ pub fn routes() -> axum::Router<ConsoleState> {
         )
 }
 
-fn use_case(state: &ConsoleState) -> Results<'_> {
+/// The results use case over the console's stores (the offering's mapping screen uses it too).
+pub(crate) fn use_case(state: &ConsoleState) -> Results<'_> {
     let deps = &state.api.deps;
     Results {
         connections: deps.connections.as_ref(),

@@ -10,7 +10,7 @@ use crate::offerings::load_offering;
 use crate::pages::chrome;
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
-use app::results::{Results, ResultsError};
+use app::results::ResultsError;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -21,19 +21,7 @@ use domain::results::{CourseActivity, MappingError};
 use domain::sis::{AssessableKind, Offering};
 use domain::{AssessableId, Connection};
 
-fn use_case(state: &ConsoleState) -> Results<'_> {
-    let deps = &state.api.deps;
-    Results {
-        connections: deps.connections.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        results: state.api.results.results.as_ref(),
-        deliveries: deps.deliveries.as_ref(),
-        queue: deps.queue.as_ref(),
-        runs: deps.runs.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    }
-}
+use crate::results::use_case;
 
 pub struct ActivityRow {
     pub cmid: i64,
