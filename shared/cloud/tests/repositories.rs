@@ -756,6 +756,79 @@ async fn a_log_of_uneven_items_pages_through_every_line_once() {
 }
 
 #[tokio::test]
+async fn log_items_stored_as_lists_before_the_packed_form_are_still_read_in_order() {
+    let (_, runs) = tables().await;
+    let store = DynamoRunStore::new(runs.clone(), 30);
+    let (t, c) = (tenant("tenant-a"), conn_id("moodle"));
+    let run = Run::start(
+        t.clone(),
+        c.clone(),
+        RunId::new_v7(),
+        Trigger::Nightly,
+        at(0),
+    );
+    store.start_run(&run).await.unwrap();
+    let first: Vec<RunLogLine> = (0..3)
+        .map(|i| line(i, LogLevel::Warning, &format!("old {i}")))
+        .collect();
+    store.append_log(&t, &c, &run.id, &first).await.unwrap();
+    // The item of lines 1 to 3 written again as an earlier version stored it: its
+    // lines a list of maps, no `packed` string.
+    #[derive(Serialize)]
+    struct OldLine<'a> {
+        at: chrono::DateTime<chrono::Utc>,
+        level: LogLevel,
+        message: &'a str,
+    }
+    #[derive(Serialize)]
+    struct OldItem<'a> {
+        pk: String,
+        sk: String,
+        tenant: String,
+        connection: String,
+        run: String,
+        seq: u64,
+        lines: Vec<OldLine<'a>>,
+        expires_at: i64,
+    }
+    let old = OldItem {
+        pk: format!("T#{t}#RUN#{}", run.id),
+        sk: "LOG#000001".to_owned(),
+        tenant: t.to_string(),
+        connection: c.to_string(),
+        run: run.id.to_string(),
+        seq: 1,
+        lines: first
+            .iter()
+            .map(|l| OldLine {
+                at: l.at,
+                level: l.level,
+                message: &l.message,
+            })
+            .collect(),
+        expires_at: at(0).timestamp() + 86_400 * 30,
+    };
+    runs.put(&old, Condition::None).await.unwrap();
+    let later: Vec<RunLogLine> = (3..8)
+        .map(|i| line(i, LogLevel::Info, &format!("new {i}")))
+        .collect();
+    store.append_log(&t, &c, &run.id, &later).await.unwrap();
+    let all: Vec<RunLogLine> = first.iter().chain(&later).cloned().collect();
+    assert_eq!(store.log(&t, &c, &run.id).await.unwrap(), all);
+    let page = store.log_page(&t, &c, &run.id, 2, 4).await.unwrap();
+    let numbered: Vec<(u64, String)> = page
+        .lines
+        .iter()
+        .map(|(n, l)| (*n, l.message.clone()))
+        .collect();
+    assert_eq!(
+        numbered,
+        [(3, "old 2"), (4, "new 3"), (5, "new 4"), (6, "new 5")].map(|(n, m)| (n, m.to_owned()))
+    );
+    assert_eq!(page.next, Some(6));
+}
+
+#[tokio::test]
 async fn a_session_remembers_its_lln_connection_until_it_ends() {
     use cloud::dynamo::DynamoSessionStore;
     use domain::ports::{Role, Session, SessionStore};

@@ -120,6 +120,14 @@ struct LogRecord {
     connection: String,
     run: String,
     seq: u64,
+    /// The lines as one JSON string of `[at, level, message]` triples: what
+    /// is written now. One string attribute instead of a list of maps makes an
+    /// item about half the size and far cheaper to store and read (moto took
+    /// 169 ms to answer the query of a run's first page of 500 lines stored as
+    /// lists of maps, 10 ms stored so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    packed: Option<String>,
+    /// The lines as a list of maps: items written before `packed`, still read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     lines: Vec<StoredLine>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,9 +155,19 @@ const BYTES_PER_ITEM: usize = 200_000;
 const ITEMS_PER_QUERY: usize = 10;
 
 impl LogRecord {
-    /// Its lines, numbered.
-    fn numbered(self) -> Vec<(u64, RunLogLine)> {
-        let lines: Vec<RunLogLine> = if self.lines.is_empty() {
+    /// Its lines, numbered; a `packed` string that is not lines is corrupt.
+    fn numbered(self) -> Result<Vec<(u64, RunLogLine)>, StoreError> {
+        let lines: Vec<RunLogLine> = if let Some(packed) = &self.packed {
+            let triples: Vec<(DateTime<Utc>, LogLevel, String)> = serde_json::from_str(packed)
+                .map_err(|e| StoreError::Corrupt {
+                    what: format!("log lines from {} of run {}", self.seq, self.run),
+                    source: Box::new(e),
+                })?;
+            triples
+                .into_iter()
+                .map(|(at, level, message)| RunLogLine { at, level, message })
+                .collect()
+        } else if self.lines.is_empty() {
             match (self.at, self.level, self.message) {
                 (Some(at), Some(level), Some(message)) => vec![RunLogLine { at, level, message }],
                 _ => Vec::new(),
@@ -164,7 +182,16 @@ impl LogRecord {
                 })
                 .collect()
         };
-        (self.seq..).zip(lines).collect()
+        Ok((self.seq..).zip(lines).collect())
+    }
+
+    /// `lines` as the `packed` string.
+    fn pack(lines: &[RunLogLine]) -> Result<String, StoreError> {
+        let triples: Vec<(&DateTime<Utc>, &LogLevel, &str)> = lines
+            .iter()
+            .map(|l| (&l.at, &l.level, l.message.as_str()))
+            .collect();
+        serde_json::to_string(&triples).map_err(|e| StoreError::Rejected(Box::new(e)))
     }
 }
 
@@ -372,14 +399,8 @@ impl RunStore for DynamoRunStore {
                 connection: connection.to_string(),
                 run: run.to_string(),
                 seq,
-                lines: page
-                    .iter()
-                    .map(|l| StoredLine {
-                        at: l.at,
-                        level: l.level,
-                        message: l.message.clone(),
-                    })
-                    .collect(),
+                packed: Some(LogRecord::pack(page)?),
+                lines: Vec::new(),
                 at: None,
                 level: None,
                 message: None,
@@ -408,7 +429,10 @@ impl RunStore for DynamoRunStore {
         Ok(records
             .into_iter()
             .filter(|r| r.connection == connection)
-            .flat_map(LogRecord::numbered)
+            .map(LogRecord::numbered)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
             .map(|(_, line)| line)
             .collect())
     }
@@ -444,7 +468,7 @@ impl RunStore for DynamoRunStore {
                 )
                 .await?;
             for record in holding.into_iter().filter(ours) {
-                lines.extend(record.numbered().into_iter().filter(|(n, _)| *n > after));
+                lines.extend(record.numbered()?.into_iter().filter(|(n, _)| *n > after));
             }
             from = first.saturating_add(1);
         }
@@ -470,7 +494,7 @@ impl RunStore for DynamoRunStore {
             for record in records {
                 from = record.seq.saturating_add(1);
                 if ours(&record) {
-                    lines.extend(record.numbered());
+                    lines.extend(record.numbered()?);
                 }
             }
             if got < items {
