@@ -32,6 +32,25 @@ async fn key_with_role(
         .0
 }
 
+/// Acme's Moodle connection "moodle-main" to the simulator at `base_url`, with
+/// the sample site's token as its secret.
+async fn acme_moodle(system: &devstack::runner::LocalSystem, base_url: &str) -> domain::Connection {
+    let stores = system.stores();
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = base_url.to_owned();
+    conn.name = "Acme Moodle".into();
+    stores.connections.save_connection(&conn).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &conn.secret_name(&system.config.secret_prefix),
+            &secrecy::SecretString::from(simulators::moodle::SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+    conn
+}
+
 fn offering(tenant: &TenantId, id: &str, dated: bool) -> Offering {
     Offering {
         tenant: tenant.clone(),
@@ -95,18 +114,7 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
     let sim = MoodleSim::sample_site();
     let moodle = sim.start().await.unwrap();
     let acme = TenantId::parse("acme").unwrap();
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = moodle.base_url.clone();
-    conn.name = "Acme Moodle".into();
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &secrecy::SecretString::from(simulators::moodle::SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    let conn = acme_moodle(&system, &moodle.base_url).await;
     // OCC-1001 is in the SMS, not linked; the sample site's course 2 has its id as ID number.
     let occ = offering(&acme, "OCC-1001", true);
     stores.sis.save_offering(&occ).await.unwrap();
@@ -361,18 +369,7 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
     let sim = MoodleSim::sample_site();
     let moodle = sim.start().await.unwrap();
     let acme = TenantId::parse("acme").unwrap();
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = moodle.base_url.clone();
-    conn.name = "Acme Moodle".into();
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &secrecy::SecretString::from(simulators::moodle::SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    let conn = acme_moodle(&system, &moodle.base_url).await;
     let mut occ = offering(&acme, "OCC-1001", true);
     occ.assessables = vec![domain::sis::Assessable {
         id: domain::AssessableId::parse("U1").unwrap(),
