@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod coursekey;
+pub mod coursekey_status;
 pub mod deliveries;
 pub mod error;
 pub mod lln;

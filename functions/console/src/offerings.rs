@@ -6,7 +6,7 @@
 //! cases the api's links, linking, preview and coursekey routes call.
 
 use crate::ConsoleState;
-use crate::coursekey::{CourseKeyStatus, coursekey_status};
+use crate::coursekey_status::{CourseKeyStatus, coursekey_status};
 use crate::error::ConsoleError;
 use crate::pages::{chrome, zone};
 use crate::session::SignedIn;

@@ -5,7 +5,7 @@
 //! same index ([`listing`]).
 
 use crate::ConsoleState;
-use crate::coursekey::{CourseKeyContext, CourseKeyStatus};
+use crate::coursekey_status::{CourseKeyContext, CourseKeyStatus};
 use crate::error::ConsoleError;
 use crate::offerings::{LinkCell, links_of, moodle_connections};
 use crate::pages::{chrome, zone};
