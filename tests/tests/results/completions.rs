@@ -155,7 +155,15 @@ async fn smartosh_completions_wait_for_review_and_unenrol_only_after_processing(
     assert!(completions().await.is_empty());
 
     // A person corrects the date, then processes everything ready.
-    let date = (now - Duration::days(2)).date_naive();
+    // Two days ago in the tenant's zone: the day a person means.
+    use domain::ports::TenantSettingsStore;
+    let zone = stores
+        .tenants
+        .tenant_settings(&TenantId::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .zone();
+    let date = zone.today(now) - Duration::days(2);
     let adjusted = http
         .patch(format!("{api}/v1/offerings/OCC-1001/completions/STU-001"))
         .bearer_auth(&key)
