@@ -48,6 +48,17 @@ pub struct CourseKeyApi {
     pub now: fn() -> DateTime<Utc>,
 }
 
+/// The marking use case over these adapters (also the console's Send to
+/// CourseKey form).
+pub fn marking(api: &CourseKeyApi) -> app::marking::Marking<'_> {
+    app::marking::Marking {
+        connections: api.connections.as_ref(),
+        attendance: api.attendance.as_ref(),
+        sis: api.sis.as_ref(),
+        queue: api.queue.as_ref(),
+    }
+}
+
 /// The routes under `/v1`, added to `router` behind the API key check (see
 /// [`crate::router::app`]).
 pub fn routes(router: Router<crate::AppState>) -> Router<crate::AppState> {
@@ -224,12 +235,7 @@ pub async fn put_coursekey(
             ),
         )
     })?;
-    let marking = app::marking::Marking {
-        connections: api.connections.as_ref(),
-        attendance: api.attendance.as_ref(),
-        sis: api.sis.as_ref(),
-        queue: api.queue.as_ref(),
-    };
+    let marking = marking(&api);
     let input = app::marking::MarkInput {
         send_to_coursekey: input.send_to_coursekey,
         programme: input.programme.map(|p| (p.programme, p.course)),

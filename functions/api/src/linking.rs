@@ -56,7 +56,9 @@ pub struct CategoryView {
     pub parent: i64,
 }
 
-fn courses(deps: &Deps) -> Courses<'_> {
+/// The courses use case over the deployment's ports (also the console's link and
+/// new-course forms).
+pub fn courses(deps: &Deps) -> Courses<'_> {
     Courses {
         connections: deps.connections.as_ref(),
         sis: deps.sis.as_ref(),

@@ -29,6 +29,22 @@ pub struct PreviewRowView {
     pub messages: Vec<String>,
 }
 
+/// The push use case as the transfer preview runs it: it sends no email (also
+/// the console's offering page).
+pub fn push(deps: &Deps) -> Push<'_> {
+    Push {
+        clock: deps.now,
+        tenants: deps.tenants.as_ref(),
+        connections: deps.connections.as_ref(),
+        runs: deps.runs.as_ref(),
+        queue: deps.queue.as_ref(),
+        sis: deps.sis.as_ref(),
+        links: deps.links.as_ref(),
+        learning: deps.learning.as_ref(),
+        mailer: &PreviewMailer,
+    }
+}
+
 fn push_error(error: PushError) -> ApiError {
     match error {
         PushError::Store(e) => e.into(),
@@ -105,17 +121,7 @@ pub async fn transfer_preview(
         .ok_or_else(|| ApiError::bad_request("connection", "name the connection"))?;
     let connection = ConnectionId::parse(connection)
         .map_err(|e| ApiError::bad_request("connection", e.to_string()))?;
-    let push = Push {
-        clock: deps.now,
-        tenants: deps.tenants.as_ref(),
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        learning: deps.learning.as_ref(),
-        mailer: &PreviewMailer,
-    };
+    let push = push(&deps);
     // The offering first, so an unknown one is a 404 before Moodle is asked.
     offerings::load(&deps, &tenant, &offering).await?;
     let rows = push

@@ -61,7 +61,9 @@ pub fn routes(router: Router<crate::AppState>) -> Router<crate::AppState> {
         )
 }
 
-pub(crate) fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<'a> {
+/// The results use case over the deployment's ports (also the console's results
+/// and mapping screens).
+pub fn use_case<'a>(deps: &'a Deps, results: &'a ResultsDeps) -> Results<'a> {
     Results {
         connections: deps.connections.as_ref(),
         sis: deps.sis.as_ref(),

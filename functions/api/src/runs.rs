@@ -96,8 +96,9 @@ pub async fn start_run(
     ))
 }
 
-/// Runs over the deployment's ports (also the transfer of `links.rs`).
-pub(crate) fn runs(deps: &Deps) -> Runs<'_> {
+/// Runs over the deployment's ports (also the transfer of `links.rs`, and the
+/// console's runs, transfers and downloads).
+pub fn runs(deps: &Deps) -> Runs<'_> {
     Runs {
         connections: deps.connections.as_ref(),
         runs: deps.runs.as_ref(),

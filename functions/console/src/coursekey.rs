@@ -15,7 +15,7 @@ use crate::offerings_list::{self, ListQuery, Listing};
 use crate::pages::{chrome, zone};
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
-use app::marking::{MarkError, Marking};
+use app::marking::MarkError;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -129,14 +129,7 @@ pub async fn send(
             format!("must be true (mark) or false (unmark), not {raw:?}"),
         ),
         (Ok(offering), raw) => {
-            let ck = &state.api.coursekey;
-            let marking = Marking {
-                connections: ck.connections.as_ref(),
-                attendance: ck.attendance.as_ref(),
-                sis: ck.sis.as_ref(),
-                queue: ck.queue.as_ref(),
-            };
-            match marking
+            match api::coursekey::marking(&state.api.coursekey)
                 .set_send(&who.tenant, &offering, raw == "true")
                 .await
             {

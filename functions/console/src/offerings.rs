@@ -11,8 +11,8 @@ use crate::error::ConsoleError;
 use crate::pages::{chrome, zone};
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
-use app::courses::{Courses, LinkChoice};
-use app::push::{PreviewMailer, Push, PushError};
+use app::courses::LinkChoice;
+use app::push::{Push, PushError};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -146,18 +146,7 @@ pub(crate) fn preview_problem(e: &PushError) -> String {
 
 /// The push use case as the transfer preview uses it (it sends no email).
 pub(crate) fn preview_use_case(state: &ConsoleState) -> Push<'_> {
-    let deps = &state.api.deps;
-    Push {
-        clock: deps.now,
-        tenants: deps.tenants.as_ref(),
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        queue: deps.queue.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        learning: deps.learning.as_ref(),
-        mailer: &PreviewMailer,
-    }
+    api::preview::push(&state.api.deps)
 }
 
 pub(crate) async fn load_offering(
@@ -289,14 +278,7 @@ pub async fn link(
     let error = match form_connection(&form.connection) {
         Err(e) => e,
         Ok(connection) => {
-            let courses = Courses {
-                connections: deps.connections.as_ref(),
-                sis: deps.sis.as_ref(),
-                links: deps.links.as_ref(),
-                learning: deps.learning.as_ref(),
-                tenants: deps.tenants.as_ref(),
-            };
-            match courses
+            match api::linking::courses(deps)
                 .link(
                     &who.tenant,
                     &connection,

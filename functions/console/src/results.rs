@@ -43,28 +43,11 @@ pub fn routes() -> axum::Router<ConsoleState> {
 
 /// The results use case over the console's stores (the offering's mapping screen uses it too).
 pub(crate) fn use_case(state: &ConsoleState) -> Results<'_> {
-    let deps = &state.api.deps;
-    Results {
-        connections: deps.connections.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        results: state.api.results.results.as_ref(),
-        deliveries: deps.deliveries.as_ref(),
-        queue: deps.queue.as_ref(),
-        runs: deps.runs.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    }
+    api::results::use_case(&state.api.deps, &state.api.results)
 }
 
 fn runs(state: &ConsoleState) -> Runs<'_> {
-    let deps = &state.api.deps;
-    Runs {
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        sis: deps.sis.as_ref(),
-        tenants: deps.tenants.as_ref(),
-        queue: deps.queue.as_ref(),
-    }
+    api::runs::runs(&state.api.deps)
 }
 
 /// One result under review, as a row shows it.

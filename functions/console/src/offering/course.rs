@@ -23,14 +23,7 @@ use domain::{Connection, TenantId};
 use serde::Deserialize;
 
 fn courses(state: &ConsoleState) -> Courses<'_> {
-    let deps = &state.api.deps;
-    Courses {
-        connections: deps.connections.as_ref(),
-        sis: deps.sis.as_ref(),
-        links: deps.links.as_ref(),
-        learning: deps.learning.as_ref(),
-        tenants: deps.tenants.as_ref(),
-    }
+    api::linking::courses(&state.api.deps)
 }
 
 /// A category as the form lists it: its path of names from the top.

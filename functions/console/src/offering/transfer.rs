@@ -18,14 +18,7 @@ use domain::RunId;
 use serde::Deserialize;
 
 pub(crate) fn runs(state: &ConsoleState) -> Runs<'_> {
-    let deps = &state.api.deps;
-    Runs {
-        connections: deps.connections.as_ref(),
-        runs: deps.runs.as_ref(),
-        sis: deps.sis.as_ref(),
-        tenants: deps.tenants.as_ref(),
-        queue: deps.queue.as_ref(),
-    }
+    api::runs::runs(&state.api.deps)
 }
 
 #[derive(Deserialize)]
