@@ -205,6 +205,82 @@ async fn enrolments_are_listed_by_offering_and_by_learner() {
 }
 
 #[tokio::test]
+async fn an_offerings_enrolments_are_read_a_page_at_a_time_in_learner_order() {
+    let store = DynamoSisStore::new(data_table().await);
+    let t = tenant("acme");
+    // Saved out of order, beside the offering itself, another offering's
+    // enrolment and another tenant's enrolment in an offering of the same id.
+    for c in ["E", "A", "D", "B", "C"] {
+        store
+            .save_enrolment(&enrolment("acme", "OCC-1", c))
+            .await
+            .unwrap();
+    }
+    store
+        .save_offering(&offering("acme", "OCC-1", &["U1"]))
+        .await
+        .unwrap();
+    store
+        .save_enrolment(&enrolment("acme", "OCC-2", "A"))
+        .await
+        .unwrap();
+    store
+        .save_enrolment(&enrolment("globex", "OCC-1", "Z"))
+        .await
+        .unwrap();
+
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    let mut after: Option<LearnerCode> = None;
+    for _ in 0..10 {
+        let page = store
+            .enrolment_page(&t, &off("OCC-1"), after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.enrolments.len() <= 2);
+        assert!(
+            page.enrolments
+                .iter()
+                .all(|e| e.tenant == t && e.offering == off("OCC-1"))
+        );
+        pages.push(
+            page.enrolments
+                .iter()
+                .map(|e| e.learner.to_string())
+                .collect(),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    // Every enrolment once, in learner order; DynamoDB may end the last full
+    // page with a key to go on from, which then reads an empty page.
+    let read: Vec<String> = pages.iter().flatten().cloned().collect();
+    assert_eq!(read, ["A", "B", "C", "D", "E"]);
+    assert_eq!(pages[..3], [vec!["A", "B"], vec!["C", "D"], vec!["E"]]);
+    // The same as the whole list.
+    let whole: Vec<String> = store
+        .enrolments(&t, &off("OCC-1"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.learner.to_string())
+        .collect();
+    assert_eq!(read, whole);
+    // A page after the last learner, and of an offering without enrolments.
+    let past = store
+        .enrolment_page(&t, &off("OCC-1"), Some(&code("E")), 2)
+        .await
+        .unwrap();
+    assert_eq!((past.enrolments.len(), past.next), (0, None));
+    let none = store
+        .enrolment_page(&t, &off("OCC-9"), None, 2)
+        .await
+        .unwrap();
+    assert_eq!((none.enrolments.len(), none.next), (0, None));
+}
+
+#[tokio::test]
 async fn a_learner_never_gets_two_accounts_unless_a_person_relinks_them() {
     let store = DynamoLinkStore::new(data_table().await);
     let (t, c) = (tenant("acme"), conn_id("moodle"));

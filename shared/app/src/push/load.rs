@@ -5,12 +5,18 @@ use super::error::PushError;
 use super::service::Push;
 use chrono::{DateTime, Utc};
 use domain::plan::PlanEntry;
+use domain::ports::EnrolmentPage;
 use domain::sis::{
     CourseLink, Enrolment, ExternalAccount, Learner, Offering, Transfer, TransferStatus,
 };
 use domain::zone::TenantZone;
 use domain::{ConnectionId, LearnerCode, OfferingId, TenantId, transfer};
+use futures::Stream;
 use std::collections::HashMap;
+
+/// Enrolments per read after a push's first page (which is one batch's worth,
+/// so the first batch waits for no more than it sends).
+pub(super) const ENROLMENT_PAGE: usize = 500;
 
 /// Everything loaded for one offering's push or preview.
 pub(super) struct Loaded {
@@ -91,11 +97,33 @@ impl Push<'_> {
         connection: &ConnectionId,
         offering: &OfferingId,
     ) -> Result<Loaded, PushError> {
+        let (loaded, enrolments) =
+            futures::try_join!(self.load_base(tenant, connection, offering), async {
+                Ok::<_, PushError>(self.sis.enrolments(tenant, offering).await?)
+            },)?;
+        Ok(Loaded {
+            enrolments: enrolments
+                .into_iter()
+                .filter(transfer::is_pushable)
+                .collect(),
+            ..loaded
+        })
+    }
+
+    /// Reads the offering, its link, its transfers and the tenant's zone, side
+    /// by side; not its enrolments (left empty: a push reads them a page at a
+    /// time, [`Push::enrolment_pages`]), nor the learners and their accounts.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(super) async fn load_base(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        offering: &OfferingId,
+    ) -> Result<Loaded, PushError> {
         // Everything that does not depend on another read is read at once.
-        let (off, link, enrolments, transfers, tenant_settings) = futures::try_join!(
+        let (off, link, transfers, tenant_settings) = futures::try_join!(
             self.sis.offering(tenant, offering),
             self.links.link(tenant, offering, connection),
-            self.sis.enrolments(tenant, offering),
             self.links.transfers(tenant, connection, offering),
             self.tenants.tenant_settings(tenant),
         )?;
@@ -105,10 +133,6 @@ impl Push<'_> {
                 offering: offering.clone(),
             });
         };
-        let enrolments: Vec<Enrolment> = enrolments
-            .into_iter()
-            .filter(transfer::is_pushable)
-            .collect();
         let transfers = transfers
             .into_iter()
             .map(|t| (t.learner.clone(), t))
@@ -117,11 +141,50 @@ impl Push<'_> {
         Ok(Loaded {
             offering: off,
             link,
-            enrolments,
+            enrolments: Vec::new(),
             learners: HashMap::new(),
             transfers,
             accounts: HashMap::new(),
             zone,
+        })
+    }
+
+    /// An offering's pushable enrolments, a page at a time: `first` (read
+    /// already), then pages of [`ENROLMENT_PAGE`], each read when the one
+    /// before has been taken. A failed read ends the pages with its error.
+    pub(super) fn enrolment_pages<'s>(
+        &'s self,
+        tenant: &'s TenantId,
+        offering: &'s OfferingId,
+        first: EnrolmentPage,
+    ) -> impl Stream<Item = Result<Vec<Enrolment>, PushError>> + 's {
+        enum Next {
+            Page(EnrolmentPage),
+            After(LearnerCode),
+            Done,
+        }
+        futures::stream::unfold(Next::Page(first), move |next| async move {
+            let page = match next {
+                Next::Done => return None,
+                Next::Page(page) => page,
+                Next::After(after) => {
+                    let read = self
+                        .sis
+                        .enrolment_page(tenant, offering, Some(&after), ENROLMENT_PAGE)
+                        .await;
+                    match read {
+                        Ok(page) => page,
+                        Err(e) => return Some((Err(e.into()), Next::Done)),
+                    }
+                }
+            };
+            let next = page.next.map_or(Next::Done, Next::After);
+            let pushable = page
+                .enrolments
+                .into_iter()
+                .filter(transfer::is_pushable)
+                .collect();
+            Some((Ok(pushable), next))
         })
     }
 

@@ -10,20 +10,21 @@ use chrono::{DateTime, Utc};
 use domain::connection::MoodleSettings;
 use domain::messages;
 use domain::plan::{self, Step};
+use domain::ports::EnrolmentPage;
 use domain::ports::LearningSystem;
 use domain::sis::{BlockReason, Enrolment, ExternalAccount, Learner, TransferStatus};
 use domain::{
     Connection, ConnectionId, LearnerCode, LogLevel, OfferingId, RunId, RunLogLine, TenantId,
     run::counts, transfer,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 
 /// An enrolment blocked in this push, with every reason.
 type Blocked = (Enrolment, Vec<BlockReason>);
 
-/// Enrolments with their positions among the offering's.
-type Numbered<'a> = Vec<(usize, &'a Enrolment)>;
+/// Enrolments with their positions among the offering's pushable ones.
+type Numbered = Vec<(usize, Enrolment)>;
 
 /// Batches' worth of learners and accounts read ahead of the batches that
 /// need them: one (a read of a batch's learners and accounts takes far less
@@ -31,18 +32,22 @@ type Numbered<'a> = Vec<(usize, &'a Enrolment)>;
 /// the next ones').
 const PAGES_AHEAD: usize = 1;
 
+/// At most this many of the enrolments not to push have their learners and
+/// accounts read at once (a `BatchGetItem`'s worth).
+const OTHERS_PAGE: usize = 100;
+
 /// An enrolment a batch sends, with its learner and account as read.
-struct Sendable<'a> {
-    enrolment: &'a Enrolment,
+struct Sendable {
+    enrolment: Enrolment,
     learner: Learner,
     account: Option<ExternalAccount>,
 }
 
-impl<'a> Sendable<'a> {
+impl Sendable {
     /// The enrolment with its learner (every sendable one has one) and account.
-    fn of(enrolment: &'a Enrolment, people: &People) -> Option<Sendable<'a>> {
+    fn of(enrolment: &Enrolment, people: &People) -> Option<Sendable> {
         Some(Sendable {
-            enrolment,
+            enrolment: enrolment.clone(),
             learner: people.learners.get(&enrolment.learner)?.clone(),
             account: people.accounts.get(&enrolment.learner).cloned(),
         })
@@ -82,22 +87,31 @@ impl Push<'_> {
     ) -> Result<PushReport, PushError> {
         let (tenant, connection) = (&conn.tenant, &conn.id);
         // The site's client (its secret read) side by side with the offering's
-        // records; it is used, and its failure counts, only if someone goes.
-        let (loaded, site) = futures::join!(
-            self.load_records(tenant, connection, offering),
+        // records and its first batch's worth of enrolments; the client is
+        // used, and its failure counts, only if someone goes.
+        let first_page = settings.batch_size.max(1);
+        let (loaded, first, site) = futures::join!(
+            self.load_base(tenant, connection, offering),
+            self.sis.enrolment_page(tenant, offering, None, first_page),
             self.learning.for_connection(conn)
         );
         let mut loaded = loaded?;
+        let first = first?;
         let (pushed, people, local, lms) = match (site, loaded.link.is_some()) {
             (Ok(lms), true) => {
-                let (pushed, people, local) = self
-                    .push_pages(conn, settings, &loaded, lms.as_ref(), run, now)
+                let (pushed, people, local, enrolments) = self
+                    .push_pages(conn, settings, &loaded, first, lms.as_ref(), run, now)
                     .await?;
+                loaded.enrolments = enrolments;
                 (pushed, people, local, Some(lms))
             }
             // Nothing goes to Moodle (not linked), or nothing can: the
             // blocked are still recorded, unless someone could have gone.
             (site, _) => {
+                loaded.enrolments = self
+                    .enrolment_pages(tenant, offering, first)
+                    .try_concat()
+                    .await?;
                 let codes: Vec<LearnerCode> = loaded
                     .enrolments
                     .iter()
@@ -156,49 +170,88 @@ impl Push<'_> {
         }
     }
 
-    /// The linked offering's push to `lms`: the enrolments a push may send
-    /// (not transferred) have their learners and accounts read a batch's
-    /// worth at a time, [`PAGES_AHEAD`] ahead, and the sendable go to Moodle
-    /// in batches of the batch size as soon as each is read, a batch at a
-    /// time from its look-ups to its emails, [`CHUNKS_IN_FLIGHT`] batches at
-    /// once: one batch's stores and emails overlap the next one's Moodle
-    /// calls (which the connection's permits bound, whatever the number of
-    /// batches). The others' learners and accounts are read meanwhile. What
-    /// the batches did, together; every enrolment's learner and account; and
-    /// the enrolments blocked by the SMS's records alone, by position.
+    /// The linked offering's push to `lms`. Its pushable enrolments come a
+    /// page at a time from `first` on ([`Push::enrolment_pages`]); those a
+    /// push may send (not transferred) have their learners and accounts read
+    /// a batch's worth at a time, [`PAGES_AHEAD`] ahead, and the sendable go
+    /// to Moodle in batches of the batch size as soon as each is read, a
+    /// batch at a time from its look-ups to its emails, [`CHUNKS_IN_FLIGHT`]
+    /// batches at once: one batch's stores and emails overlap the next one's
+    /// Moodle calls (which the connection's permits bound, whatever the
+    /// number of batches), and the next page of enrolments is read while the
+    /// first batch goes. The others' learners and accounts are read as their
+    /// pages come. What the batches did, together; every enrolment's learner
+    /// and account; the enrolments blocked by the SMS's records alone, by
+    /// position; and every pushable enrolment, in order.
+    #[allow(clippy::too_many_arguments)]
     async fn push_pages(
         &self,
         conn: &Connection,
         settings: &MoodleSettings,
         loaded: &Loaded,
+        first: EnrolmentPage,
         lms: &dyn LearningSystem,
         run: &RunId,
         now: DateTime<Utc>,
-    ) -> Result<(ChunkDone, People, Vec<(usize, Blocked)>), PushError> {
+    ) -> Result<(ChunkDone, People, Vec<(usize, Blocked)>, Vec<Enrolment>), PushError> {
         let (tenant, connection) = (&conn.tenant, &conn.id);
         let Some(link) = &loaded.link else {
             return Ok(Default::default());
         };
         let batch_size = settings.batch_size.max(1);
-        let (candidates, others): (Numbered<'_>, Numbered<'_>) = loaded
-            .enrolments
-            .iter()
-            .enumerate()
-            .partition(|(_, e)| transfer::needs_push(loaded.transfers.get(&e.learner)));
         let enrolled = futures::lock::Mutex::new(None);
         let looking = futures::lock::Mutex::new(());
         let mut local: Vec<(usize, Blocked)> = Vec::new();
         let mut people = People::default();
-        let batches = futures::stream::iter(candidates.chunks(batch_size))
+        let mut all: Vec<Enrolment> = Vec::new();
+        // The enrolments not to push (transferred, removed), by position, to
+        // have their learners read beside the batches.
+        let (others_tx, others_rx) = futures::channel::mpsc::unbounded::<(usize, Enrolment)>();
+        // The closure owns the sender: it is dropped, and the others' reads
+        // end, when the batches have taken every page.
+        let every = &mut all;
+        let candidates = self
+            .enrolment_pages(tenant, &loaded.offering.id, first)
+            .flat_map(move |page| {
+                let items: Vec<Result<(usize, Enrolment), PushError>> = match page {
+                    Ok(page) => {
+                        let mut items = Vec::with_capacity(page.len());
+                        for e in page {
+                            let position = every.len();
+                            every.push(e.clone());
+                            if transfer::needs_push(loaded.transfers.get(&e.learner)) {
+                                items.push(Ok((position, e)));
+                            } else {
+                                // The receiver lives until every page is read.
+                                let _ = others_tx.unbounded_send((position, e));
+                            }
+                        }
+                        items
+                    }
+                    Err(e) => vec![Err(e)],
+                };
+                futures::stream::iter(items)
+            });
+        let batches = candidates
+            .chunks(batch_size)
             .map(|page| async move {
-                let codes: Vec<LearnerCode> = page.iter().map(|(_, e)| e.learner.clone()).collect();
-                (page, self.load_people(tenant, connection, &codes).await)
+                match page.into_iter().collect::<Result<Numbered, PushError>>() {
+                    Ok(page) => {
+                        let codes: Vec<LearnerCode> =
+                            page.iter().map(|(_, e)| e.learner.clone()).collect();
+                        let read = self.load_people(tenant, connection, &codes).await;
+                        (page, read)
+                    }
+                    Err(e) => (Vec::new(), Err(e)),
+                }
             })
             .buffered(PAGES_AHEAD)
             .flat_map(|(page, read)| {
-                let items: Vec<Result<Sendable<'_>, PushError>> = match read {
+                let items: Vec<Result<Sendable, PushError>> = match read {
                     Ok(read) => {
-                        let (sendable, blocked) = sendable(settings, loaded, &read, page);
+                        let page: Vec<(usize, &Enrolment)> =
+                            page.iter().map(|(i, e)| (*i, e)).collect();
+                        let (sendable, blocked) = sendable(settings, loaded, &read, &page);
                         local.extend(blocked);
                         let items = sendable
                             .into_iter()
@@ -221,15 +274,16 @@ impl Push<'_> {
                         Err(e) => return (n, Err(e)),
                     };
                     let mut mine = People::default();
-                    let mut enrolments = Vec::with_capacity(batch.len());
+                    let mut owned = Vec::with_capacity(batch.len());
                     for item in batch {
-                        enrolments.push(item.enrolment);
+                        owned.push(item.enrolment);
                         if let Some(account) = item.account {
                             mine.accounts.insert(item.learner.code.clone(), account);
                         }
                         mine.learners
                             .insert(item.learner.code.clone(), item.learner);
                     }
+                    let enrolments: Vec<&Enrolment> = owned.iter().collect();
                     let cx = Chunk {
                         tenant,
                         connection,
@@ -248,18 +302,30 @@ impl Push<'_> {
             })
             .buffer_unordered(CHUNKS_IN_FLIGHT)
             .collect::<Vec<(usize, Result<ChunkDone, PushError>)>>();
-        let codes: Vec<LearnerCode> = others.iter().map(|(_, e)| e.learner.clone()).collect();
-        let (mut done, rest) =
-            futures::join!(batches, self.load_people(tenant, connection, &codes));
+        // The others' learners and accounts, read as their pages come.
+        let others = async {
+            let mut others: Numbered = Vec::new();
+            let mut read = People::default();
+            let mut pages = others_rx.ready_chunks(OTHERS_PAGE);
+            while let Some(page) = pages.next().await {
+                let codes: Vec<LearnerCode> = page.iter().map(|(_, e)| e.learner.clone()).collect();
+                read.absorb(self.load_people(tenant, connection, &codes).await?);
+                others.extend(page);
+            }
+            Ok::<_, PushError>((others, read))
+        };
+        let (mut done, others) = futures::join!(batches, others);
         done.sort_by_key(|(n, _)| *n);
         let pushed = merge(done.into_iter().map(|(_, d)| d))?;
-        people.absorb(rest?);
+        let (others, read) = others?;
+        people.absorb(read);
         // The others (transferred or removed) are blocked only if their
         // records say so now.
+        let others: Vec<(usize, &Enrolment)> = others.iter().map(|(i, e)| (*i, e)).collect();
         let (_, blocked) = sendable(settings, loaded, &people, &others);
         local.extend(blocked);
         local.sort_by_key(|(i, _)| *i);
-        Ok((pushed, people, local))
+        Ok((pushed, people, local, all))
     }
 
     /// Saves the transfers of the blocked whose status changed, each with a

@@ -487,6 +487,25 @@ impl SisStore for MemSis {
             .cloned()
             .collect())
     }
+    async fn enrolment_page(
+        &self,
+        t: &TenantId,
+        o: &domain::OfferingId,
+        after: Option<&domain::LearnerCode>,
+        limit: usize,
+    ) -> Result<domain::ports::EnrolmentPage, StoreError> {
+        let all = self.enrolments.lock().unwrap();
+        let mut rest = all
+            .values()
+            .filter(|e| &e.tenant == t && &e.offering == o)
+            .filter(|e| after.is_none_or(|after| &e.learner > after));
+        let enrolments: Vec<_> = rest.by_ref().take(limit.max(1)).cloned().collect();
+        let next = match rest.next() {
+            Some(_) => enrolments.last().map(|e| e.learner.clone()),
+            None => None,
+        };
+        Ok(domain::ports::EnrolmentPage { enrolments, next })
+    }
     async fn learner_enrolments(
         &self,
         t: &TenantId,

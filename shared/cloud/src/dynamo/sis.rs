@@ -20,7 +20,7 @@ use super::table::{Condition, QueryOptions, SkRange, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::ports::{OfferingPage, SisStore, StoreError};
+use domain::ports::{EnrolmentPage, OfferingPage, SisStore, StoreError};
 use domain::sis::{
     Assessable, AssessableKind, Enrolment, EnrolmentState, Learner, Offering, OfferingStatus,
     OfferingSummary,
@@ -651,6 +651,35 @@ impl SisStore for DynamoSisStore {
             )
             .await?;
         records.into_iter().map(to_enrolment).collect()
+    }
+
+    async fn enrolment_page(
+        &self,
+        tenant: &TenantId,
+        offering: &OfferingId,
+        after: Option<&LearnerCode>,
+        limit: usize,
+    ) -> Result<EnrolmentPage, StoreError> {
+        let after = after.map(enrol_sk);
+        let (records, more) = self
+            .table
+            .query_page::<EnrolmentRecord>(
+                &offering_pk(tenant, offering),
+                ENROL_SK_PREFIX,
+                after.as_deref(),
+                u32::try_from(limit).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let enrolments = records
+            .into_iter()
+            .map(to_enrolment)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The page's last learner is where the next one starts (a page of at
+        // least one item without a filter is never empty while more remain).
+        let next = more
+            .then(|| enrolments.last().map(|e| e.learner.clone()))
+            .flatten();
+        Ok(EnrolmentPage { enrolments, next })
     }
 
     async fn learner_enrolments(

@@ -51,6 +51,17 @@ pub trait SisStore: Send + Sync {
         tenant: &TenantId,
         offering: &crate::OfferingId,
     ) -> Result<Vec<crate::sis::Enrolment>, StoreError>;
+    /// One page of an offering's enrolments in learner code order: at most
+    /// `limit` of those after `after`'s. `next` is where the following page
+    /// starts when there may be more (a page can then hold fewer than
+    /// `limit`, even none).
+    async fn enrolment_page(
+        &self,
+        tenant: &TenantId,
+        offering: &crate::OfferingId,
+        after: Option<&crate::LearnerCode>,
+        limit: usize,
+    ) -> Result<EnrolmentPage, StoreError>;
     /// A learner's enrolments, across offerings.
     async fn learner_enrolments(
         &self,
@@ -66,6 +77,14 @@ pub struct OfferingPage {
     pub offerings: Vec<crate::sis::OfferingSummary>,
     /// The id the next page starts after; `None` on the last page.
     pub next: Option<crate::OfferingId>,
+}
+
+/// A page of an offering's enrolments ([`SisStore::enrolment_page`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnrolmentPage {
+    pub enrolments: Vec<crate::sis::Enrolment>,
+    /// The learner the next page starts after; `None` on the last page.
+    pub next: Option<crate::LearnerCode>,
 }
 
 /// What learnbridge keeps per connection: course links, learners' external

@@ -438,3 +438,80 @@ async fn the_preview_mailer_previews_and_emails_no_one() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn an_offering_read_a_page_at_a_time_pushes_the_new_and_leaves_the_transferred() {
+    // Batches of 2: the push reads its first page of 2 enrolments, then the
+    // rest; the transferred of the first push come back as "others" on the
+    // second, on every page, and are neither sent again nor lost.
+    let env = Env::new(MoodleSettings {
+        batch_size: 2,
+        ..MoodleSettings::default()
+    })
+    .await;
+    env.link().await;
+    for i in 1..=5 {
+        env.learner(
+            &format!("P{i}"),
+            "Page",
+            &format!("One{i}"),
+            Some(&format!("p{i}@example.com")),
+        )
+        .await;
+    }
+    let first = env
+        .push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    assert_eq!((first.created, first.enrolled, first.blocked), (5, 5, 0));
+
+    // Two new learners sorting before, between and after the transferred,
+    // and an enrolment whose learner the SMS has no record of.
+    env.learner("A0", "Page", "Two0", Some("a0@example.com"))
+        .await;
+    env.learner("P3B", "Page", "Two3", Some("p3b@example.com"))
+        .await;
+    env.sis
+        .save_enrolment(&Enrolment {
+            tenant: t(),
+            learner: LearnerCode::parse("Z9").unwrap(),
+            offering: off(),
+            state: EnrolmentState::NotCalled,
+            start_date: NaiveDate::from_ymd_opt(2027, 2, 3),
+            session_date: None,
+            updated_at: now(),
+        })
+        .await
+        .unwrap();
+    env.sim.clear_calls();
+    let second = env
+        .push()
+        .push_job(&t(), &c(), &off(), &run("r2"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.created, second.enrolled, second.blocked),
+        (2, 2, 1),
+        "only the new go; the unknown learner is blocked"
+    );
+    assert_eq!(env.sim.call_count("core_user_create_users"), 1);
+    assert_eq!(env.sim.call_count("enrol_manual_enrol_users"), 1);
+    for code in ["A0", "P1", "P2", "P3", "P3B", "P4", "P5"] {
+        assert_eq!(
+            env.transfer(code).unwrap().status,
+            TransferStatus::Transferred,
+            "{code}"
+        );
+    }
+    assert!(!blocked(&env.transfer("Z9").unwrap().status).is_empty());
+    // A third push finds nothing new and changes nothing.
+    env.sim.clear_calls();
+    let third = env
+        .push()
+        .push_job(&t(), &c(), &off(), &run("r3"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    assert_eq!((third.created, third.enrolled), (0, 0));
+    assert_eq!(env.sim.call_count("core_user_create_users"), 0);
+}

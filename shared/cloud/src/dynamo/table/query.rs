@@ -87,6 +87,45 @@ impl Table {
         Ok((good, bad))
     }
 
+    /// One call of a query of the partition `pk` (strongly consistent), in
+    /// sort key order: at most `limit` items whose sort key begins with
+    /// `sk_prefix`, from just after the sort key `after` (one this call
+    /// returned before, or built from a known item's keys) on. Whether there
+    /// may be more (DynamoDB stopped at the limit or at its 1 MB page).
+    pub async fn query_page<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<T>, bool), StoreError> {
+        let start =
+            after.map(|sk| Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]));
+        let output = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk_prefix))
+            .consistent_read(true)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| self.decode_any(item))
+            .collect::<Result<Vec<T>, _>>()?;
+        let more = output.last_evaluated_key.is_some_and(|key| !key.is_empty());
+        Ok((items, more))
+    }
+
     /// One call of a query of an index's partition `pk`, in sort key order: at
     /// most `limit` items are read, from just after `start` (a key this call or
     /// an earlier one returned, or one built from a known item's keys) on; of
