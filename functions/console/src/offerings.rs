@@ -131,16 +131,34 @@ pub struct OfferingPage {
 
 /// What a failed preview says, as the api's preview route words it.
 pub(crate) fn preview_problem(e: &PushError) -> String {
-    use domain::ports::Retryable;
-    match e {
-        PushError::Learning(domain::learning::LearningError::Secret(_)) => {
-            "the connection has no secret yet; set it first".to_owned()
-        }
-        e if e.is_retryable() => "Moodle could not be reached; try again shortly".to_owned(),
-        e => format!(
-            "Moodle refused the look-up; test the connection: {}",
+    let learning = match e {
+        PushError::Learning(l) => Some(l),
+        _ => None,
+    };
+    moodle_problem(e, learning, "look-up")
+}
+
+/// What a failed Moodle call says on a page, whichever use case made it:
+/// `learning` is the Moodle error `e` carries, if that is what it is; `call`
+/// names what Moodle refused ("call", "look-up"). A missing secret and an
+/// unreachable Moodle say what to do; a refusal gives Moodle's words.
+pub(crate) fn moodle_problem<E>(
+    e: &E,
+    learning: Option<&domain::learning::LearningError>,
+    call: &str,
+) -> String
+where
+    E: domain::ports::Retryable + std::error::Error,
+{
+    if matches!(learning, Some(domain::learning::LearningError::Secret(_))) {
+        "the connection has no secret yet; set it first".to_owned()
+    } else if e.is_retryable() {
+        "Moodle could not be reached; try again shortly".to_owned()
+    } else {
+        format!(
+            "Moodle refused the {call}; test the connection: {}",
             app::push::error_text(e)
-        ),
+        )
     }
 }
 

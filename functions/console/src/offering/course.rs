@@ -17,7 +17,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use domain::ports::Retryable;
 use domain::sis::Offering;
 use domain::{Connection, TenantId};
 use serde::Deserialize;
@@ -61,14 +60,13 @@ impl CoursePage {
 }
 
 /// What a failed Moodle call says, naming what to check.
+/// What a failed Moodle call of the course use case says.
 fn moodle_problem(e: &PushError) -> String {
-    match e {
-        PushError::Learning(domain::learning::LearningError::Secret(_)) => {
-            "the connection has no secret yet; set it first".to_owned()
-        }
-        e if e.is_retryable() => "Moodle could not be reached; try again shortly".to_owned(),
-        e => format!("Moodle refused the call; test the connection: {e}"),
-    }
+    let learning = match e {
+        PushError::Learning(l) => Some(l),
+        _ => None,
+    };
+    crate::offerings::moodle_problem(e, learning, "call")
 }
 
 async fn categories(

@@ -16,7 +16,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use domain::ports::Retryable;
 use domain::results::{CourseActivity, MappingError};
 use domain::sis::{AssessableKind, Offering};
 use domain::{AssessableId, Connection};
@@ -67,14 +66,13 @@ pub struct ActivitiesPage {
     pub error_assessable: String,
 }
 
+/// What a failed Moodle call of the results use case says.
 fn problem(e: &ResultsError) -> String {
-    match e {
-        ResultsError::Learning(domain::learning::LearningError::Secret(_)) => {
-            "the connection has no secret yet; set it first".to_owned()
-        }
-        e if e.is_retryable() => "Moodle could not be reached; try again shortly".to_owned(),
-        e => format!("Moodle refused the call; test the connection: {e}"),
-    }
+    let learning = match e {
+        ResultsError::Learning(l) => Some(l),
+        _ => None,
+    };
+    crate::offerings::moodle_problem(e, learning, "call")
 }
 
 async fn activities(
