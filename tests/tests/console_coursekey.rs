@@ -54,7 +54,9 @@ async fn post_send(
     base: &str,
     session: &str,
     offering: &str,
+    send: bool,
 ) -> reqwest::Response {
+    let send = if send { "true" } else { "false" };
     let csrf = csrf_of(system, session).await;
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -63,7 +65,7 @@ async fn post_send(
         .post(format!("{base}/console/coursekey/{offering}/send"))
         .header("cookie", format!("lb_console={session}"))
         .header("origin", base)
-        .form(&[("csrf", csrf.as_str()), ("send_to_coursekey", "true")])
+        .form(&[("csrf", csrf.as_str()), ("send_to_coursekey", send)])
         .send()
         .await
         .unwrap()
@@ -238,7 +240,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    browser.sign_in(&base, &admin).await;
+    let admin_session = browser.sign_in(&base, &admin).await;
 
     // The offerings list: every offering, 25 a page, in id order.
     browser.click("nav a[href='/console/offerings']").await;
@@ -371,13 +373,25 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
             .await,
         "Synchronized"
     );
-    // Unmarking a synchronized offering is refused, naming the field; it stays marked.
-    browser
-        .click("tr[data-offering=WELD-1] button.unmark")
-        .await;
-    let refused = browser.text("#form-error").await;
-    assert!(refused.starts_with("send_to_coursekey:"), "{refused}");
-    assert!(refused.contains("WELD-1"), "{refused}");
+    // A synchronized offering cannot be unmarked: no Unmark button, the page
+    // says why; a POST made anyway is refused, naming the field, and it stays marked.
+    assert!(
+        c.find(Locator::Css("tr[data-offering=WELD-1] button.unmark"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        browser.text("tr[data-offering=WELD-1] .locked").await,
+        "kept: CourseKey has it"
+    );
+    let refused = post_send(&system, &base, &admin_session, "WELD-1", false).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("<strong>send_to_coursekey</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("WELD-1"), "{page}");
     assert!(marked(&stores, &acme, "WELD-1").await);
 
     // WELD-2 has no instructor: marked, it is Failed, the reason written out and on hover.
@@ -420,6 +434,13 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
     );
     assert_eq!(browser.text("#attendance-heading").await, "Attendance");
     assert_eq!(browser.text("#coursekey-status").await, "Synchronized");
+    assert!(
+        browser
+            .text("#send-locked")
+            .await
+            .contains("cannot be unmarked")
+    );
+    assert!(c.find(Locator::Css("#coursekey form")).await.is_err());
 
     // The offering page's own form: WELD-3 marked from its CourseKey section.
     c.goto(&format!("{base}/console/offerings/WELD-3"))
@@ -469,7 +490,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
         .await
         .unwrap();
     assert!(c.find(Locator::Css("#coursekey form")).await.is_err());
-    let refused = post_send(&system, &base, &session, "WELD-3").await;
+    let refused = post_send(&system, &base, &session, "WELD-3", true).await;
     assert_eq!(refused.status(), 403);
     assert!(!marked(&stores, &acme, "WELD-3").await);
 
@@ -506,7 +527,7 @@ async fn every_offering_is_listed_and_one_marked_for_coursekey_becomes_scheduled
         .await
         .unwrap();
     assert!(browser.text("main").await.contains("no offering"));
-    let answer = post_send(&system, &base, &session, "WELD-3").await;
+    let answer = post_send(&system, &base, &session, "WELD-3", true).await;
     assert_eq!(answer.status(), 422);
     let page = answer.text().await.unwrap();
     assert!(page.contains("<strong>offering</strong>"), "{page}");

@@ -9,7 +9,7 @@
 //! again whenever something changed.
 
 use crate::ConsoleState;
-use crate::coursekey_status::{CourseKeyContext, CourseKeyStatus};
+use crate::coursekey_status::{CourseKeyContext, CourseKeyStatus, SendFlag};
 use crate::error::ConsoleError;
 use crate::offerings_list::{self, ListQuery, Listing};
 use crate::pages::{chrome, zone};
@@ -29,7 +29,7 @@ pub struct CourseKeyRow {
     pub name: String,
     pub dates: String,
     pub status: CourseKeyStatus,
-    pub send: bool,
+    pub send: SendFlag,
 }
 
 #[derive(Template)]

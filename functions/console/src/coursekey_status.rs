@@ -66,13 +66,14 @@ impl CourseKeyContext {
     }
 
     /// An offering's status and send flag, as the api's
-    /// `GET /v1/offerings/{id}/coursekey` computes them (`app::roster::status`).
+    /// `GET /v1/offerings/{id}/coursekey` computes them (`app::roster::status`),
+    /// and whether the flag may still be taken off.
     pub async fn status(
         &self,
         state: &ConsoleState,
         tenant: &TenantId,
         offering: &OfferingId,
-    ) -> Result<(CourseKeyStatus, bool), ConsoleError> {
+    ) -> Result<(CourseKeyStatus, SendFlag), ConsoleError> {
         let ck = &state.api.coursekey;
         let found = app::roster::status(
             ck.attendance.as_ref(),
@@ -84,10 +85,32 @@ impl CourseKeyContext {
         )
         .await?;
         Ok(match found {
-            Some((o, status)) => (CourseKeyStatus::of(&status), o.send_to_coursekey),
-            None => (CourseKeyStatus::of(&SyncStatus::Disabled), false),
+            Some((o, status)) => (
+                CourseKeyStatus::of(&status),
+                SendFlag {
+                    send: o.send_to_coursekey,
+                    // Once synchronized, CourseKey keeps the offering
+                    // (`CourseKeyOffering::set_send` refuses the unmark).
+                    may_unmark: o.synchronized_at.is_none(),
+                },
+            ),
+            None => (
+                CourseKeyStatus::of(&SyncStatus::Disabled),
+                SendFlag {
+                    send: false,
+                    may_unmark: true,
+                },
+            ),
         })
     }
+}
+
+/// An offering's "Send to CourseKey", as a page shows it: whether it is set,
+/// and whether it may be taken off (not once CourseKey has the offering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendFlag {
+    pub send: bool,
+    pub may_unmark: bool,
 }
 
 /// One offering's status and send flag (the offering page's CourseKey section).
@@ -96,7 +119,7 @@ pub async fn coursekey_status(
     tenant: &TenantId,
     offering: &OfferingId,
     zone: TenantZone,
-) -> Result<(CourseKeyStatus, bool), ConsoleError> {
+) -> Result<(CourseKeyStatus, SendFlag), ConsoleError> {
     CourseKeyContext::load(state, tenant, zone)
         .await?
         .status(state, tenant, offering)

@@ -6,7 +6,7 @@
 //! cases the api's links, linking, preview and coursekey routes call.
 
 use crate::ConsoleState;
-use crate::coursekey_status::{CourseKeyStatus, coursekey_status};
+use crate::coursekey_status::{CourseKeyStatus, SendFlag, coursekey_status};
 use crate::error::ConsoleError;
 use crate::pages::{chrome, zone};
 use crate::session::SignedIn;
@@ -123,7 +123,7 @@ pub struct OfferingPage {
     pub dates: String,
     pub sections: Vec<ConnectionSection>,
     pub coursekey: CourseKeyStatus,
-    pub send_to_coursekey: bool,
+    pub send_to_coursekey: SendFlag,
     pub attendance: Vec<AttendanceLine>,
     pub zone: String,
     pub error: Option<FieldError>,
