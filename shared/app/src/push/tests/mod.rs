@@ -195,10 +195,16 @@ impl Env {
             updated_at: now(),
         };
         self.sis.save_learner(&l).await.unwrap();
+        self.enrol(code).await;
+        l
+    }
+
+    /// Enrols the learner `code` (whether the SMS has their record or not) in the offering.
+    async fn enrol(&self, code: &str) {
         self.sis
             .save_enrolment(&Enrolment {
                 tenant: t(),
-                learner: l.code.clone(),
+                learner: LearnerCode::parse(code).unwrap(),
                 offering: off(),
                 state: EnrolmentState::NotCalled,
                 start_date: NaiveDate::from_ymd_opt(2027, 2, 3),
@@ -207,7 +213,6 @@ impl Env {
             })
             .await
             .unwrap();
-        l
     }
 
     fn transfer(&self, code: &str) -> Option<Transfer> {

@@ -472,18 +472,7 @@ async fn an_offering_read_a_page_at_a_time_pushes_the_new_and_leaves_the_transfe
         .await;
     env.learner("P3B", "Page", "Two3", Some("p3b@example.com"))
         .await;
-    env.sis
-        .save_enrolment(&Enrolment {
-            tenant: t(),
-            learner: LearnerCode::parse("Z9").unwrap(),
-            offering: off(),
-            state: EnrolmentState::NotCalled,
-            start_date: NaiveDate::from_ymd_opt(2027, 2, 3),
-            session_date: None,
-            updated_at: now(),
-        })
-        .await
-        .unwrap();
+    env.enrol("Z9").await;
     env.sim.clear_calls();
     let second = env
         .push()

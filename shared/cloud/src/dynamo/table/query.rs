@@ -101,29 +101,10 @@ impl Table {
     ) -> Result<(Vec<T>, bool), StoreError> {
         let start =
             after.map(|sk| Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]));
-        let output = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":sk", s(sk_prefix))
-            .consistent_read(true)
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let items = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| self.decode_any(item))
-            .collect::<Result<Vec<T>, _>>()?;
-        let more = output.last_evaluated_key.is_some_and(|key| !key.is_empty());
-        Ok((items, more))
+        let (items, last) = self
+            .one_page(None, pk, Some(sk_prefix), None, start, limit)
+            .await?;
+        Ok((items, last.is_some()))
     }
 
     /// One call of a query of an index's partition `pk`, in sort key order: at
@@ -140,16 +121,45 @@ impl Table {
         start: Option<Item>,
         limit: u32,
     ) -> Result<(Vec<T>, Option<Item>), StoreError> {
+        self.one_page(Some(index), pk, None, contains, start, limit)
+            .await
+    }
+
+    /// One query call of the partition `pk` of the table (strongly consistent)
+    /// or of an index: at most `limit` items whose sort key begins with
+    /// `sk_prefix` (any, when `None`), from just after `start`, those whose
+    /// `attribute` contains `value` (when `contains` is given) kept; the key to
+    /// go on from when there may be more.
+    async fn one_page<T: DeserializeOwned>(
+        &self,
+        index: Option<&str>,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        contains: Option<(&str, &str)>,
+        start: Option<Item>,
+        limit: u32,
+    ) -> Result<(Vec<T>, Option<Item>), StoreError> {
+        let (pk_name, sk_name) = match index {
+            Some(index) => (format!("{index}pk"), format!("{index}sk")),
+            None => ("pk".to_owned(), "sk".to_owned()),
+        };
         let mut request = self
             .client
             .query()
             .table_name(&self.name)
-            .index_name(index)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", format!("{index}pk"))
+            .set_index_name(index.map(str::to_owned))
+            .set_consistent_read(index.is_none().then_some(true))
+            .expression_attribute_names("#pk", pk_name)
             .expression_attribute_values(":pk", s(pk))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start);
+        request = match sk_prefix {
+            Some(prefix) => request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":sk", s(prefix)),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
         if let Some((attribute, value)) = contains {
             request = request
                 .filter_expression("contains(#f, :f)")
