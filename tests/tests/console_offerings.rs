@@ -545,6 +545,37 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         );
     }
     browser.screenshot("offering-transfer").await;
+
+    // A transfer queued long ago whose run was never recorded (its job never
+    // started): the page says so and stops refreshing; one queued a minute
+    // ago is still Queued.
+    let run_queued = |ago: chrono::Duration| {
+        let at = u64::try_from((Utc::now() - ago).timestamp_millis()).unwrap();
+        domain::RunId::for_schedule(at, &acme, &conn.id)
+    };
+    let transfer_page = |run: domain::RunId| {
+        format!("{base}/console/offerings/OCC-1001/transfers/moodle-main/{run}")
+    };
+    c.goto(&transfer_page(run_queued(chrono::Duration::minutes(45))))
+        .await
+        .unwrap();
+    assert_eq!(browser.text("#run-status").await, "Not started");
+    let said = browser.text("#not-started").await;
+    assert!(
+        said.contains("45 minutes after the transfer was queued"),
+        "{said}"
+    );
+    assert!(
+        c.find(Locator::Css("meta[http-equiv=refresh]"))
+            .await
+            .is_err(),
+        "it stops refreshing"
+    );
+    c.goto(&transfer_page(run_queued(chrono::Duration::minutes(1))))
+        .await
+        .unwrap();
+    assert_eq!(browser.text("#run-status").await, "Queued");
+    c.goto(&transfer_page(runs[0].id.clone())).await.unwrap();
     browser.click("#run-log").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),

@@ -203,6 +203,17 @@ impl RunId {
         Self(uuid::Uuid::now_v7().to_string())
     }
 
+    /// When the id was made, for a time-ordered (UUIDv7) id: a run's id is
+    /// made when the run is queued or started. `None` for any other id.
+    pub fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let id = uuid::Uuid::parse_str(&self.0).ok()?;
+        if id.get_version_num() != 7 {
+            return None;
+        }
+        let (secs, nanos) = id.get_timestamp()?.to_unix();
+        chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+    }
+
     /// The run id of a scheduled run: a UUIDv7 whose time is the schedule's time
     /// and whose other bits come from the tenant and connection. A schedule
     /// invoked twice for the same time (Lambda or Scheduler retries) names the
@@ -365,6 +376,28 @@ mod tests {
         assert_eq!(
             uuid::Uuid::parse_str(a.as_str()).unwrap().get_version_num(),
             7
+        );
+    }
+
+    #[test]
+    fn a_time_ordered_run_id_says_when_it_was_made() {
+        let t = TenantId::parse("acme").unwrap();
+        let c = ConnectionId::parse("moodle").unwrap();
+        let scheduled = RunId::for_schedule(1_700_000_000_123, &t, &c);
+        assert_eq!(
+            scheduled.created_at(),
+            chrono::DateTime::from_timestamp_millis(1_700_000_000_123)
+        );
+        let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let made = RunId::new_v7().created_at().unwrap();
+        assert!(made >= before && made <= chrono::Utc::now());
+        // Any other id: no time.
+        assert_eq!(RunId::parse("nightly-1").unwrap().created_at(), None);
+        assert_eq!(
+            RunId::parse(uuid::Uuid::new_v4().to_string())
+                .unwrap()
+                .created_at(),
+            None
         );
     }
 

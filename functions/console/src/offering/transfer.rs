@@ -91,6 +91,10 @@ pub struct TransferPage {
     pub counts: Vec<(String, u64)>,
     /// Queued or importing: the page refreshes.
     pub waiting: bool,
+    /// Minutes since the transfer was queued, when no run has been recorded
+    /// after [`NOT_STARTED_AFTER`]: the page says the job has not started,
+    /// and stops refreshing.
+    pub not_started: Option<i64>,
     pub zone: String,
 }
 
@@ -108,9 +112,11 @@ pub async fn page(
     let found = deps.runs.run(&who.tenant, &connection.id, &run_id).await?;
     let zone = zone(&state, &who.tenant).await?;
     let now = (deps.now)();
-    let waiting = found
-        .as_ref()
-        .is_none_or(|r| r.status == domain::RunStatus::Importing);
+    let not_started = not_started(found.is_some(), &run_id, now);
+    let waiting = not_started.is_none()
+        && found
+            .as_ref()
+            .is_none_or(|r| r.status == domain::RunStatus::Importing);
     Ok(render(&TransferPage {
         chrome: chrome(&who, "Offerings"),
         offering: offering.id.to_string(),
@@ -123,6 +129,21 @@ pub async fn page(
             .map(|r| r.counts.into_iter().collect())
             .unwrap_or_default(),
         waiting,
+        not_started,
         zone: zone.name().to_owned(),
     })?)
+}
+
+/// How long a queued transfer may go without its run being recorded before
+/// the page says it has not started: the job records its run as it begins,
+/// seconds after it is queued unless the push is busy with other work (the
+/// operator's queue-age alarm fires at 2 hours).
+pub const NOT_STARTED_AFTER: chrono::Duration = chrono::Duration::minutes(30);
+
+/// Minutes since the run `id` was queued, if its run is not recorded and that
+/// is longer than [`NOT_STARTED_AFTER`].
+fn not_started(recorded: bool, id: &RunId, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let queued = id.created_at()?;
+    let waited = now - queued;
+    (!recorded && waited > NOT_STARTED_AFTER).then(|| waited.num_minutes())
 }
