@@ -186,6 +186,72 @@ async fn a_corrupt_connection_or_settings_item_is_named_and_repaired_and_never_b
         .unwrap();
     assert_eq!(kind_change.status().as_u16(), 422);
 
+    // A CourseKey connection, unreadable, repaired as a Moodle one: its hold
+    // on the tenant's one CourseKey connection goes with its old kind, so the
+    // tenant can then make one (and still only one).
+    let ck_marker = format!("KIND#{}", domain::ConnectionKind::CourseKey.as_str());
+    put_raw(
+        &sdk,
+        &data,
+        HashMap::from([
+            ("pk".to_owned(), s("T#acme")),
+            ("sk".to_owned(), s("CONN#ck-old")),
+            ("tenant".to_owned(), s("acme")),
+            ("id".to_owned(), s("ck-old")),
+            ("name".to_owned(), s("Old CourseKey")),
+            ("base_url".to_owned(), s(&server.base_url)),
+            ("enabled".to_owned(), s("yes")),
+            (
+                "settings".to_owned(),
+                AttributeValue::M(HashMap::from([("kind".to_owned(), s("course_key"))])),
+            ),
+        ]),
+    )
+    .await;
+    put_raw(
+        &sdk,
+        &data,
+        HashMap::from([
+            ("pk".to_owned(), s("T#acme")),
+            ("sk".to_owned(), s(&ck_marker)),
+            ("connection".to_owned(), s("ck-old")),
+        ]),
+    )
+    .await;
+    let (status, _) = get("/v1/connections/ck-old").await;
+    assert_eq!(status, 409, "unreadable");
+    let repaired = http
+        .put(format!("{api}/v1/connections/ck-old"))
+        .bearer_auth(&key)
+        .json(&json!({
+            "kind": "moodle",
+            "name": "Was CourseKey",
+            "base_url": server.base_url,
+            "enabled": false,
+            "settings": {"role_id": 5},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repaired.status().as_u16(), 200);
+    let create_coursekey = |id: &str| {
+        http.post(format!("{api}/v1/connections"))
+            .bearer_auth(&key)
+            .json(&json!({"id": id, "kind": "course_key", "name": "CourseKey",
+                          "base_url": server.base_url}))
+            .send()
+    };
+    let created = create_coursekey("ck-new").await.unwrap();
+    let status = created.status().as_u16();
+    assert_eq!(status, 201, "{}", created.text().await.unwrap());
+    let second = create_coursekey("ck-2").await.unwrap();
+    assert_eq!(second.status().as_u16(), 409);
+    let said: Value = second.json().await.unwrap();
+    assert!(
+        said["message"].as_str().unwrap().contains("ck-new"),
+        "{said}"
+    );
+
     // The tenant's settings, written by hand in a shape the domain refuses.
     put_raw(
         &sdk,

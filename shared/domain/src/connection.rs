@@ -24,6 +24,15 @@ pub enum ConnectionKind {
 }
 
 impl ConnectionKind {
+    /// Every kind.
+    pub const ALL: [ConnectionKind; 5] = [
+        ConnectionKind::Moodle,
+        ConnectionKind::Ocsat,
+        ConnectionKind::LlnRobot,
+        ConnectionKind::CourseKey,
+        ConnectionKind::Sms,
+    ];
+
     /// Whether the nightly sync starts a run for a connection of this kind.
     /// The SMS is a delivery target, not something we sync from on a schedule.
     pub fn is_synced_nightly(self) -> bool {

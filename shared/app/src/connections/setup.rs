@@ -187,22 +187,37 @@ impl Setup<'_> {
         id: ConnectionId,
         input: ConnectionFields,
     ) -> Result<MaskedConnection, SetupError> {
-        match self.connections.connection(tenant, &id).await {
+        let repair = match self.connections.connection(tenant, &id).await {
             Ok(Some(stored)) if stored.kind() != input.kind => {
                 return Err(SetupError::KindChange {
                     id,
                     stored: stored.kind(),
                 });
             }
-            Ok(Some(_)) => {}
+            Ok(Some(_)) => false,
             Ok(None) => return Err(SetupError::NotFound { id }),
             Err(StoreError::Corrupt { .. }) => {
                 tracing::warn!("repairing a connection whose stored record could not be read");
+                true
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         let (connection, secret, secrets) = self.checked(tenant, id, input).await?;
         one_per_product(self.connections, &connection).await?;
+        if repair {
+            // Its kind was unknown: the one-per-tenant hold follows the kind
+            // it is written as, before any secret is.
+            if self.connections.repair_connection(&connection).await? == Written::AlreadyDone {
+                one_per_product(self.connections, &connection).await?;
+                return Err(SetupError::Unusable {
+                    field: "kind".to_owned(),
+                    message: format!(
+                        "another of the tenant's connections holds the {} kind (its record may be unreadable too: repair that one first)",
+                        connection.kind().as_str()
+                    ),
+                });
+            }
+        }
         self.store_secrets(&connection, secret.as_ref(), &secrets)
             .await?;
         self.connections.save_connection(&connection).await?;

@@ -263,6 +263,39 @@ impl ConnectionStore for DynamoConnectionStore {
         Ok(())
     }
 
+    async fn repair_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
+        let pk = keys::tenant(&connection.tenant);
+        let id = connection.id.as_str();
+        if connection.kind().one_per_tenant() {
+            // Its kind's marker: taken, or already this connection's.
+            let taken = self
+                .table
+                .put_unless_held(
+                    &KindMarker {
+                        pk: pk.clone(),
+                        sk: kind_marker_sk(connection.kind()),
+                        connection: id.to_owned(),
+                    },
+                    "connection",
+                    id,
+                )
+                .await?;
+            if taken == Written::AlreadyDone {
+                return Ok(Written::AlreadyDone);
+            }
+        }
+        // The markers of the kinds it was written as before, let go.
+        for kind in domain::ConnectionKind::ALL {
+            if kind.one_per_tenant() && kind != connection.kind() {
+                self.table
+                    .delete_if(&pk, &kind_marker_sk(kind), "connection", id)
+                    .await?;
+            }
+        }
+        self.save_connection(connection).await?;
+        Ok(Written::Done)
+    }
+
     async fn create_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
         let record = ConnectionRecord::from(connection);
         if !connection.kind().one_per_tenant() {

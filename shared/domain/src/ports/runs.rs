@@ -37,6 +37,16 @@ pub trait ConnectionStore: Send + Sync {
         Ok((self.connections(tenant).await?, Vec::new()))
     }
     async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// Writes a connection whose stored record could not be read (its kind
+    /// unknown): as [`ConnectionStore::save_connection`], and what the store
+    /// keeps to hold a tenant to one connection of a kind follows the kind it
+    /// is written as (whatever it held for another kind is let go).
+    /// [`Written::AlreadyDone`] (nothing written) when another connection
+    /// holds its kind.
+    async fn repair_connection(&self, connection: &Connection) -> Result<Written, StoreError> {
+        self.save_connection(connection).await?;
+        Ok(Written::Done)
+    }
     /// Stores a new connection only if the tenant has none with its id, nor
     /// (for a kind [`crate::ConnectionKind::one_per_tenant`]) one of its kind:
     /// [`Written::AlreadyDone`] (changing nothing) when it has, so two creates

@@ -49,6 +49,33 @@ impl Table {
         }
     }
 
+    /// Writes one record unless an item with its key is there whose string
+    /// `attribute` is other than `value` (someone else holds it):
+    /// [`Written::AlreadyDone`] then, changing nothing.
+    pub async fn put_unless_held<T: Serialize>(
+        &self,
+        record: &T,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Written, StoreError> {
+        let item = encode(record)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", s(value))
+            .send()
+            .await;
+        Ok(if conditional(result)? {
+            Written::Done
+        } else {
+            Written::AlreadyDone
+        })
+    }
+
     /// Reads one item (strongly consistent).
     pub async fn get<T: DeserializeOwned>(
         &self,
