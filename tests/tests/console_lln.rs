@@ -740,6 +740,10 @@ async fn with_two_lln_connections_a_person_chooses_the_one_the_lln_screens_use()
         "{choices}"
     );
     assert!(c.find(Locator::Css("#lln-connection")).await.is_err());
+    assert!(
+        c.find(Locator::Css("#working-with")).await.is_err(),
+        "no connection named while none is chosen"
+    );
     assert_eq!(sessions.lln_choice(&hash).await.unwrap(), None);
     browser.screenshot("lln-connection-picker").await;
 
@@ -768,6 +772,11 @@ async fn with_two_lln_connections_a_person_chooses_the_one_the_lln_screens_use()
     c.goto(&format!("{base}/console/lln/candidates/new?learner=L1"))
         .await
         .unwrap();
+    assert_eq!(
+        browser.text("#working-with").await,
+        "LLN connection: LLN Robot (LLN Robot, robot)",
+        "every LLN screen names the connection it works with"
+    );
     browser.click("#create-candidate").await;
     assert!(browser.text("#notice").await.contains("created"));
     assert!(
@@ -805,6 +814,22 @@ async fn with_two_lln_connections_a_person_chooses_the_one_the_lln_screens_use()
     browser.click("#choose").await;
     assert!(browser.text("#lln-connection").await.contains("OCSAT"));
     assert!(c.find(Locator::Css("#candidates")).await.is_err());
+    for screen in [
+        "downloads",
+        "bulk",
+        "reports/summary",
+        "reports/history",
+        "log",
+    ] {
+        c.goto(&format!("{base}/console/lln/{screen}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            browser.text("#working-with").await,
+            "LLN connection: OCSAT (OCSAT, ocsat)",
+            "{screen}"
+        );
+    }
     assert_eq!(
         sessions.lln_choice(&hash).await.unwrap(),
         Some(ocsat_id.clone())

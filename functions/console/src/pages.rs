@@ -44,6 +44,7 @@ pub(crate) fn chrome(who: &SignedIn, current: &'static str) -> Chrome {
         role: who.role,
         csrf: who.csrf.clone(),
         current,
+        working_with: None,
     }
 }
 

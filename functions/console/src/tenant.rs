@@ -28,14 +28,7 @@ pub fn routes() -> Router<ConsoleState> {
         )
 }
 
-fn chrome(who: &SignedIn, current: &'static str) -> Chrome {
-    Chrome {
-        tenant: who.tenant.to_string(),
-        role: who.role,
-        csrf: who.csrf.clone(),
-        current,
-    }
-}
+use crate::pages::chrome;
 
 #[derive(Template)]
 #[template(path = "settings.html")]

@@ -78,6 +78,9 @@ pub struct Chrome {
     pub csrf: String,
     /// The navigation entry of this page.
     pub current: &'static str,
+    /// What the screens of this entry work with, when there is a choice (the
+    /// LLN screens: the LLN connection), shown under the navigation.
+    pub working_with: Option<String>,
 }
 
 impl Chrome {

@@ -73,7 +73,7 @@ async fn fill_assessment(
     let s = &report.saved;
     let a = &s.assessment;
     Ok(AssessmentPage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         id: a.id.to_string(),
         name: a.name.clone(),
         skills: a.skills.join(", "),

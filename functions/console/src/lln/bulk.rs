@@ -58,7 +58,7 @@ async fn fill_bulk(
 ) -> Result<BulkPage, ConsoleError> {
     let zone = zone(state, &who.tenant).await?;
     let mut view = BulkPage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         rows: Vec::new(),
         outcomes: Vec::new(),
         pushed: Vec::new(),

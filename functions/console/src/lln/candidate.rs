@@ -117,7 +117,7 @@ async fn fill_candidate(
         })
         .collect();
     Ok(CandidatePage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         learner: code.to_string(),
         connection: view.connection.to_string(),
         candidate_id: c.candidate_id.to_string(),

@@ -48,7 +48,7 @@ async fn fill_new(
     learner: &str,
 ) -> Result<NewCandidatePage, ConsoleError> {
     let mut view = NewCandidatePage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         learner: learner.trim().to_owned(),
         name: None,
         fields: Vec::new(),

@@ -32,7 +32,7 @@ async fn fill_download_form(
     let zone = zone(state, &who.tenant).await?;
     let lln = lln(state);
     let mut view = DownloadFormPage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         default_day: String::new(),
         last_check: "never: every assessment is downloaded".to_owned(),
         modified_since: String::new(),
@@ -236,7 +236,7 @@ async fn fill_download(
         .collect();
     let count = |s: &str| items.iter().filter(|i| i.status == s).count();
     Ok(DownloadPage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         id: d.id.clone(),
         state: match d.state {
             LlnDownloadState::Open => "Open: not saved yet",

@@ -28,7 +28,7 @@ pub struct ConnectionChoice {
     pub current: bool,
 }
 
-fn product(connection: &domain::Connection) -> &'static str {
+pub(super) fn product(connection: &domain::Connection) -> &'static str {
     domain::lln::LlnProduct::from_kind(connection.kind()).map_or("", domain::lln::LlnProduct::name)
 }
 
@@ -54,7 +54,7 @@ async fn home_page(state: &ConsoleState, who: &SignedIn) -> Result<HomePage, Con
     let zone = zone(state, &who.tenant).await?;
     let lln = lln(state);
     let mut home = HomePage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         connection: None,
         choices: Vec::new(),
         modified_since: String::new(),

@@ -63,13 +63,20 @@ pub fn routes() -> Router<ConsoleState> {
 
 type Page = Result<Response, ConsoleError>;
 
-fn chrome(who: &SignedIn) -> Chrome {
-    Chrome {
-        tenant: who.tenant.to_string(),
-        role: who.role,
-        csrf: who.csrf.clone(),
-        current: "LLN",
+/// The LLN screens' frame, naming the LLN connection they work with (none
+/// when there is no usable one: the page itself says why).
+async fn chrome(state: &ConsoleState, who: &SignedIn) -> Result<Chrome, ConsoleError> {
+    let mut chrome = crate::pages::chrome(who, "LLN");
+    let chosen = chosen(state, who).await?;
+    if let Ok(c) = lln(state).connection(&who.tenant, chosen.as_ref()).await {
+        chrome.working_with = Some(format!(
+            "LLN connection: {} ({}, {})",
+            c.name,
+            home::product(&c),
+            c.id
+        ));
     }
+    Ok(chrome)
 }
 
 fn lln(state: &ConsoleState) -> &Lln {

@@ -129,7 +129,7 @@ pub async fn summary(
     }
     let when = |t: Option<DateTime<Utc>>| t.map(|t| local_time(zone, t)).unwrap_or_default();
     let view = SummaryPage {
-        chrome: chrome(&who),
+        chrome: chrome(&state, &who).await?,
         query: serde_urlencoded_query(&q),
         learner: q.learner,
         from: q.from,
@@ -238,7 +238,7 @@ pub async fn history(
     let from_raw = q.from.unwrap_or_else(|| today.clone());
     let to_raw = q.to.unwrap_or(today);
     let mut view = HistoryPage {
-        chrome: chrome(&who),
+        chrome: chrome(&state, &who).await?,
         from: from_raw.clone(),
         to: to_raw.clone(),
         rows: Vec::new(),
@@ -324,7 +324,7 @@ pub async fn api_log(State(state): State<ConsoleState>, who: SignedIn) -> Page {
 async fn fill_log(state: &ConsoleState, who: &SignedIn) -> Result<LogPage, ConsoleError> {
     let zone = zone(state, &who.tenant).await?;
     let mut view = LogPage {
-        chrome: chrome(who),
+        chrome: chrome(state, who).await?,
         connection: String::new(),
         logging: false,
         calls: Vec::new(),

@@ -82,12 +82,7 @@ impl ConnectionFormPage {
 }
 
 fn chrome(who: &SignedIn) -> Chrome {
-    Chrome {
-        tenant: who.tenant.to_string(),
-        role: who.role,
-        csrf: who.csrf.clone(),
-        current: "Connections",
-    }
+    crate::pages::chrome(who, "Connections")
 }
 
 #[allow(clippy::too_many_arguments)]
