@@ -176,6 +176,23 @@ pub fn lookup_fields(settings: &MoodleSettings) -> Vec<UserLookup> {
 /// email holder then links or blocks; a learner already matched, or blocked,
 /// is decided whoever holds the email). [`lookup_fields`] puts email last.
 pub fn needs_email_lookup(learner: &Learner, settings: &MoodleSettings, found: &[LmsUser]) -> bool {
+    would_create(learner, settings, found)
+}
+
+/// Whether every Moodle site takes `username` as it is in a look-up: lower case
+/// and only `[-.@_a-z0-9]`, the characters a site keeps whether or not it
+/// allows extended ones (Moodle refuses a whole `core_user_get_users_by_field`
+/// call over one value it would clean).
+pub fn username_kept_as_is(username: &str) -> bool {
+    !username.is_empty()
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c))
+}
+
+/// Whether, given the users the look-ups found, the learner would be created
+/// (no rule matched anyone, and nobody found holds their username or email).
+pub fn would_create(learner: &Learner, settings: &MoodleSettings, found: &[LmsUser]) -> bool {
     decide(learner, settings, None, found) == MatchDecision::Create
 }
 

@@ -88,13 +88,23 @@ async fn decide_refused<'a>(
     existing: &mut Vec<Existing<'a>>,
     done: &mut ChunkDone,
 ) -> Result<(), PushError> {
+    // Only the usernames every site takes as they are: Moodle refuses the
+    // whole look-up over one it would clean (such a username is likely why
+    // its create was refused; that refusal is then its reason).
     let usernames: Vec<String> = refused
         .iter()
         .map(|(_, _, u, _)| u.username.clone())
+        .filter(|u| matching::username_kept_as_is(u))
         .collect();
     let emails: Vec<String> = refused.iter().map(|(_, _, u, _)| u.email.clone()).collect();
     let (by_username, by_email) = futures::try_join!(
-        cx.lms.users_by(UserLookup::Username, &usernames),
+        async {
+            if usernames.is_empty() {
+                Ok(Vec::new())
+            } else {
+                cx.lms.users_by(UserLookup::Username, &usernames).await
+            }
+        },
         cx.lms.users_by(UserLookup::Email, &emails)
     )?;
     let mut again = by_username;

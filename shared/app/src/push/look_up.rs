@@ -8,7 +8,7 @@ use domain::learning::{LearningError, LmsUser, UserLookup};
 use domain::matching;
 use domain::ports::{LearningSystem, Retryable};
 use domain::sis::{ExternalAccount, Learner};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the look-ups of a push found, and the learners whose own search could
 /// not be made.
@@ -124,6 +124,39 @@ pub(super) async fn look_up(
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+    // The usernames the learners still to be created would get, at once (one
+    // call for the batch), unless a look-up by username already asked for
+    // them: a username another Moodle user holds then blocks its learner,
+    // naming that user, where Moodle would refuse the create without a
+    // reason (`invalidparameter`, its cause only in a debug site's
+    // debuginfo), and the preview shows it before any push. Only usernames
+    // every site takes as they are: Moodle refuses the whole call over one
+    // it would clean (the create then says what it says of that one).
+    let asked: BTreeSet<String> = before
+        .iter()
+        .filter(|(f, _)| *f == UserLookup::Username)
+        .flat_map(|(_, values)| values.iter().cloned())
+        .collect();
+    let usernames: BTreeSet<String> = unlinked
+        .iter()
+        .filter(|l| !unavailable.iter().any(|(code, _)| *code == l.code))
+        .filter(|l| matching::would_create(l, settings, &found))
+        .map(|l| matching::username_for(l, settings))
+        .filter(|u| matching::username_kept_as_is(u) && !asked.contains(u))
+        .collect();
+    if !usernames.is_empty() {
+        let usernames: Vec<String> = usernames.into_iter().collect();
+        match lms.users_by(UserLookup::Username, &usernames).await {
+            Ok(users) => found.extend(users),
+            Err(e) if e.is_retryable() => return Err(e),
+            // A refusal of this look-up leaves the creates as they were
+            // before it was made: Moodle decides, and says why, per record.
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "the usernames of the users to create could not be looked up"
+            ),
         }
     }
     Ok(LookedUp { found, unavailable })

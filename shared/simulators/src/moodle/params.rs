@@ -187,6 +187,20 @@ fn invalid(debuginfo: String) -> MoodleError {
     MoodleError::invalid_parameter(debuginfo)
 }
 
+/// `clean_param($s, PARAM_USERNAME)`: trimmed, in lower case, and without
+/// spaces nor characters outside `[-.@_a-z0-9]` unless `extendedusernamechars`.
+pub fn clean_username(s: &str, extended_usernames: bool) -> String {
+    let lower = s.trim().to_lowercase();
+    if extended_usernames {
+        lower
+    } else {
+        lower
+            .chars()
+            .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(*c))
+            .collect()
+    }
+}
+
 fn validate_scalar(ty: Ty, s: &str, extended_usernames: bool) -> Result<Value, MoodleError> {
     let bad = || {
         invalid(format!(
@@ -222,15 +236,10 @@ fn validate_scalar(ty: Ty, s: &str, extended_usernames: bool) -> Result<Value, M
             }
         }
         Ty::Username => {
-            let lower = s.trim().to_lowercase();
-            let allowed = extended_usernames
-                || lower
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
-            if lower != s || !allowed {
-                Err(bad())
-            } else {
+            if clean_username(s, extended_usernames) == s {
                 Ok(Value::String(s.to_owned()))
+            } else {
+                Err(bad())
             }
         }
     }

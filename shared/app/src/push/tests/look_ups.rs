@@ -6,8 +6,9 @@ use super::*;
 #[tokio::test]
 async fn look_ups_go_side_by_side_within_max_concurrency() {
     use domain::connection::MatchField;
-    // Batches of 2 and 3 calls at once: 12 learners are 6 idnumber look-ups,
-    // and, matched on first and last name, 12 name searches.
+    // Batches of 2 and 3 calls at once: 12 learners are 6 idnumber look-ups
+    // and 6 of the usernames they would be created with, and, matched on
+    // first and last name, 12 name searches.
     for fields in [vec![], vec![MatchField::Firstname, MatchField::Lastname]] {
         let env = Env::new(MoodleSettings {
             batch_size: 2,
@@ -31,7 +32,7 @@ async fn look_ups_go_side_by_side_within_max_concurrency() {
         env.push().preview(&t(), &c(), &off()).await.unwrap();
         assert_eq!(
             env.sim.call_count("core_user_get_users_by_field"),
-            6,
+            12,
             "{fields:?}"
         );
         let searches = env.sim.call_count("core_user_get_users");

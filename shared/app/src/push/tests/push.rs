@@ -504,3 +504,60 @@ async fn an_offering_read_a_page_at_a_time_pushes_the_new_and_leaves_the_transfe
     assert_eq!((third.created, third.enrolled), (0, 0));
     assert_eq!(env.sim.call_count("core_user_create_users"), 0);
 }
+
+#[tokio::test]
+async fn a_username_another_moodle_user_holds_blocks_before_any_create_naming_them() {
+    // The default match order looks learners up by idnumber and email only;
+    // the username a new user would get is looked up too, so a clash is
+    // blocked with its holder (in the preview first), not left to a create
+    // Moodle refuses without a reason.
+    let env = Env::new(MoodleSettings::default()).await;
+    env.link().await;
+    let holder = env
+        .moodle_user("occ.student2")
+        .expect("the sample site's occ.student2");
+    let mut taken = env
+        .learner("U1", "Una", "Taken", Some("una.taken@example.com"))
+        .await;
+    taken.username = Some("OCC.Student2".into());
+    env.sis.save_learner(&taken).await.unwrap();
+    env.learner("U2", "Uma", "Free", Some("uma.free@example.com"))
+        .await;
+
+    let preview = env.push().preview(&t(), &c(), &off()).await.unwrap();
+    let row = |code: &str| {
+        preview
+            .iter()
+            .find(|r| r.learner.as_str() == code)
+            .unwrap()
+            .status
+            .clone()
+    };
+    let expected = vec![BlockReason::UsernameUsedByAnotherUser {
+        username: "occ.student2".into(),
+        moodle_user_id: holder.id,
+    }];
+    assert_eq!(blocked(&row("U1")), expected);
+    assert_eq!(row("U2"), TransferStatus::Ready);
+
+    env.sim.clear_calls();
+    let report = env
+        .push()
+        .push_job(&t(), &c(), &off(), &run("r1"), Trigger::Manual, now())
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.blocked), (1, 1));
+    assert_eq!(blocked(&env.transfer("U1").unwrap().status), expected);
+    assert_eq!(
+        env.transfer("U2").unwrap().status,
+        TransferStatus::Transferred
+    );
+    // One create, of U2 alone: nothing Moodle had to refuse.
+    assert_eq!(env.sim.call_count("core_user_create_users"), 1);
+    let log = env.log("r1").await;
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Una Taken (U1)") && l.contains("occ.student2")),
+        "{log:?}"
+    );
+}

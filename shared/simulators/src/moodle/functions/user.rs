@@ -145,7 +145,7 @@ pub fn get_users_by_field(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleE
     let matches = |u: &User| -> bool {
         values.iter().any(|v| match field.as_str() {
             "id" => u.id.to_string() == *v,
-            "username" => u.username == v.trim().to_lowercase(),
+            "username" => u.username == *v,
             "email" => u.email == *v,
             "idnumber" => u.idnumber == *v,
             _ => false,
@@ -155,6 +155,20 @@ pub fn get_users_by_field(ctx: &mut Ctx<'_>, p: &Value) -> Result<Value, MoodleE
         return Err(MoodleError::invalid_parameter(format!(
             "The search field '{field}' is not supported, look at the web service documentation"
         )));
+    }
+    // Each value as Moodle keeps it, or the whole call is refused (a username
+    // in capitals included: Moodle does not fold it).
+    if field == "username" {
+        let extended = st.site.extendedusernamechars;
+        if let Some(value) = values
+            .iter()
+            .find(|v| crate::moodle::params::clean_username(v, extended) != **v)
+        {
+            let cleaned = crate::moodle::params::clean_username(value, extended);
+            return Err(MoodleError::invalid_parameter(format!(
+                "The field 'username' value is invalid: {value}(cleaned value: {cleaned})"
+            )));
+        }
     }
     let mut users: Vec<&User> = st
         .users
