@@ -152,19 +152,19 @@ async fn a_corrupt_connection_or_settings_item_is_named_and_repaired_and_never_b
     assert_eq!(learner.status().as_u16(), 200);
 
     // A PUT repairs it; a PUT cannot change a readable one's kind.
-    let repaired = http
-        .put(format!("{api}/v1/connections/moodle-old"))
-        .bearer_auth(&key)
-        .json(&json!({
-            "kind": "moodle",
-            "name": "Old Moodle",
-            "base_url": server.base_url,
-            "enabled": false,
-            "settings": {"role_id": 5},
-        }))
-        .send()
-        .await
-        .unwrap();
+    let put_moodle = |id: &str, name: &str| {
+        http.put(format!("{api}/v1/connections/{id}"))
+            .bearer_auth(&key)
+            .json(&json!({
+                "kind": "moodle",
+                "name": name,
+                "base_url": server.base_url,
+                "enabled": false,
+                "settings": {"role_id": 5},
+            }))
+            .send()
+    };
+    let repaired = put_moodle("moodle-old", "Old Moodle").await.unwrap();
     assert_eq!(repaired.status().as_u16(), 200);
     let (status, old) = get("/v1/connections/moodle-old").await;
     assert_eq!(status, 200, "{old}");
@@ -220,19 +220,7 @@ async fn a_corrupt_connection_or_settings_item_is_named_and_repaired_and_never_b
     .await;
     let (status, _) = get("/v1/connections/ck-old").await;
     assert_eq!(status, 409, "unreadable");
-    let repaired = http
-        .put(format!("{api}/v1/connections/ck-old"))
-        .bearer_auth(&key)
-        .json(&json!({
-            "kind": "moodle",
-            "name": "Was CourseKey",
-            "base_url": server.base_url,
-            "enabled": false,
-            "settings": {"role_id": 5},
-        }))
-        .send()
-        .await
-        .unwrap();
+    let repaired = put_moodle("ck-old", "Was CourseKey").await.unwrap();
     assert_eq!(repaired.status().as_u16(), 200);
     let create_coursekey = |id: &str| {
         http.post(format!("{api}/v1/connections"))
