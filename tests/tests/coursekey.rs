@@ -9,10 +9,10 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use domain::attendance::{ClassSession, CourseKeyOffering, HoursType, Mark};
 use domain::connection::{ConnectionSettings, CourseKeySettings, SmsSettings};
-use domain::ports::{ApiKeyStore, AttendanceStore, ConnectionStore, SisStore};
+use domain::ports::{AttendanceStore, ConnectionStore, SisStore};
 use domain::sis::{Enrolment, EnrolmentState};
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use simulators::coursekey::CourseKeySim;
 use simulators::sms::SmsSim;
 
@@ -240,22 +240,7 @@ async fn signed_attendance_becomes_present_late_absent_deliveries_and_a_replay_c
     assert!(sms_sim.accepted()[3].body.contains("\"P\""));
 
     // The API shows the offering's attendance and its CourseKey status.
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &tenant(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let key = tests::api_key(&system, &tenant()).await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
     let list: serde_json::Value = http
@@ -365,22 +350,7 @@ async fn marking_an_offering_through_the_api_pushes_its_roster_to_the_coursekey_
             .await
             .unwrap();
     }
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &tenant(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let key = tests::api_key(&system, &tenant()).await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
     let class_start = (today + TimeDelta::days(7))
@@ -438,27 +408,6 @@ async fn marking_an_offering_through_the_api_pushes_its_roster_to_the_coursekey_
         .await
         .unwrap();
     assert_eq!(unmark.status().as_u16(), 409);
-}
-
-/// An API key for the tenant, stored as the API stores them.
-async fn api_key(system: &devstack::runner::LocalSystem, stores: &cloud::Stores) -> String {
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &tenant(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
 }
 
 #[tokio::test]
@@ -535,7 +484,7 @@ async fn the_roster_tick_pushes_a_scheduled_offering_once_its_window_opens_and_e
     };
     enrol("L1", EnrolmentState::InProgress).await;
 
-    let key = api_key(&system, &stores).await;
+    let key = tests::api_key(&system, &tenant()).await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
     let http = reqwest::Client::new();
     let patch = |body: serde_json::Value| {

@@ -33,30 +33,6 @@ fn conn_id() -> ConnectionId {
     ConnectionId::parse("moodle-main").unwrap()
 }
 
-/// An API key for the tenant, stored as the API stores them.
-async fn api_key(system: &LocalSystem) -> String {
-    use domain::ports::ApiKeyStore;
-    use secrecy::ExposeSecret;
-    let stores = system.stores();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &tenant(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
-}
-
 /// The Moodle connection to the simulator, with `token` as its secret.
 async fn moodle_connection(
     system: &LocalSystem,
@@ -268,7 +244,7 @@ async fn a_course_without_completion_criteria_is_asked_once_per_run() {
     )
     .await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
-    let key = api_key(&system).await;
+    let key = tests::api_key(&system, &tenant()).await;
 
     sim.clear_calls();
     let run = download(&system, &api, &key, None).await;
@@ -345,7 +321,7 @@ async fn a_download_for_one_offering_keeps_its_own_watermark() {
     .await;
     linked_offering(&system, "OFF-B", 2, &cmids, &[("S6", 6)], three_hours_ago).await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
-    let key = api_key(&system).await;
+    let key = tests::api_key(&system, &tenant()).await;
     let reads = || sim.call_count("core_completion_get_activities_completion_status");
 
     // The first download of everything reads everyone.
@@ -445,7 +421,7 @@ async fn a_removal_of_a_learner_moodle_no_longer_enrols_enrols_nobody() {
     )
     .await;
     let api = tests::serve(system.api_router().await.unwrap()).await;
-    let key = api_key(&system).await;
+    let key = tests::api_key(&system, &tenant()).await;
     let enrolled = |user: i64| {
         sim.snapshot()
             .user_enrolments

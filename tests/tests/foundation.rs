@@ -7,9 +7,9 @@
 use chrono::Utc;
 use cloud::testing::connection;
 use domain::ConnectionKind::{CourseKey, Moodle, Sms};
-use domain::ports::{ApiKeyStore, ConnectionStore, RunStore};
+use domain::ports::{ConnectionStore, RunStore};
 use domain::{QueueRole, RunStatus, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 const CK_SECRET: &str = "whsec_e2e_coursekey_secret_0001";
 
@@ -167,22 +167,7 @@ async fn the_api_serves_each_tenant_only_its_own_runs() {
     ] {
         save_reachable(&system, c, &server.base_url).await;
     }
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &TenantId::parse("acme").unwrap(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     system.fire_nightly(Utc::now()).await.unwrap();
     system.drain().await.unwrap();
     let api = tests::serve(system.api_router().await.unwrap()).await;

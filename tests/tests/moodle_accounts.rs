@@ -10,8 +10,6 @@
 
 use chrono::{DateTime, Utc};
 use domain::TenantId;
-use domain::ports::ApiKeyStore;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use simulators::moodle::{MoodleSim, SAMPLE_SERVICE_FUNCTIONS, Service, User};
 
@@ -75,7 +73,6 @@ fn row<'a>(preview: &'a [Value], learner: &str) -> &'a Value {
 #[tokio::test]
 async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_enrols() {
     let system = tests::local_system().await;
-    let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
     // The site's service for learnbridge, restricted to the admin.
@@ -91,22 +88,7 @@ async fn a_password_connection_blocks_an_email_held_in_other_letters_links_and_e
         });
     });
 
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &TenantId::parse("acme").unwrap(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     let api = Client {
         http: reqwest::Client::new(),
         base: tests::serve(system.api_router().await.unwrap()).await,

@@ -10,9 +10,9 @@
 
 use chrono::{TimeDelta, Utc};
 use domain::connection::{ConnectionSettings, SmsSettings};
-use domain::ports::{ApiKeyStore, ConnectionStore};
+use domain::ports::ConnectionStore;
 use domain::{Connection, ConnectionId, TenantId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use simulators::ocsat::{OcsatSim, SimAssessment};
 use simulators::sms::SmsSim;
@@ -88,22 +88,7 @@ async fn candidates_results_downloaded_saved_and_delivered_once_with_the_log_and
         )
         .await
         .unwrap();
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &tenant(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let key = tests::api_key(&system, &tenant()).await;
     let api = Client {
         http: reqwest::Client::new(),
         base: tests::serve(system.api_router().await.unwrap()).await,

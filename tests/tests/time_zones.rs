@@ -14,9 +14,7 @@ use cloud::testing::connection;
 use domain::ConnectionKind::{Moodle, Sms};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
-use domain::ports::{
-    ApiKeyStore, ConnectionStore, DeliveryStore, LinkStore, ResultStore, SisStore,
-};
+use domain::ports::{ConnectionStore, DeliveryStore, LinkStore, ResultStore, SisStore};
 use domain::results::{MappedActivity, Mapping, ResultType};
 use domain::sis::*;
 use domain::zone::TenantZone;
@@ -26,27 +24,6 @@ use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
 
 /// The recorded Sydney site's example time.
 const SAMPLE_EPOCH: i64 = 1_796_130_600;
-
-async fn api_key(system: &devstack::runner::LocalSystem, stores: &cloud::Stores) -> String {
-    use secrecy::ExposeSecret;
-    let pepper = stores
-        .secrets
-        .get(system.config.api_key_pepper_secret.as_deref().unwrap())
-        .await
-        .unwrap();
-    let key = devstack::new_api_key();
-    stores
-        .api_keys
-        .save_key(
-            &app::auth::hash_api_key(pepper.expose_secret().as_bytes(), &key),
-            &TenantId::parse("acme").unwrap(),
-            "e2e",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    key
-}
 
 /// The tenant's zone, set as a person sets it: PUT /v1/settings (an unknown
 /// name is refused by name first).
@@ -80,7 +57,7 @@ async fn a_sydney_providers_result_is_dated_by_sydneys_calendar() {
     let sim = MoodleSim::sample_site();
     sim.set_timezone("Australia/Sydney").unwrap();
     let server = sim.start().await.unwrap();
-    let key = api_key(&system, &stores).await;
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     set_zone(&system, &key, "Australia/Sydney").await;
     let (t, c, o, u1) = (
         TenantId::parse("acme").unwrap(),
@@ -235,7 +212,7 @@ async fn an_enrolment_starting_today_in_sydney_starts_at_sydneys_midnight() {
     let sim = MoodleSim::sample_site();
     sim.set_timezone("Australia/Sydney").unwrap();
     let server = sim.start().await.unwrap();
-    let key = api_key(&system, &stores).await;
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     set_zone(&system, &key, "Australia/Sydney").await;
     let t = TenantId::parse("acme").unwrap();
     let mut conn = connection("acme", "moodle-main", Moodle, true);
@@ -297,7 +274,7 @@ async fn an_evening_class_in_los_angeles_is_dated_by_its_local_day() {
 
     let system = tests::local_system().await;
     let stores = system.stores();
-    let key = api_key(&system, &stores).await;
+    let key = tests::api_key(&system, &TenantId::parse("acme").unwrap()).await;
     set_zone(&system, &key, "America/Los_Angeles").await;
     let sms_sim = SmsSim::new(SMS_SECRET);
     let sms_server = sms_sim.start().await.unwrap();
