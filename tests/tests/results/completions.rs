@@ -18,28 +18,17 @@ async fn smartosh_completions_wait_for_review_and_unenrol_only_after_processing(
         ConnectionId::parse("moodle-main").unwrap(),
         OfferingId::parse("OCC-1001").unwrap(),
     );
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = server.base_url.clone();
-    conn.settings = ConnectionSettings::Moodle(MoodleSettings {
-        review_before_saving: true,
-        course_completions: true,
-        unenrol_after_completion: true,
-        ..MoodleSettings::default()
-    });
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .connections
-        .save_connection(&connection("acme", "sms", Sms, true))
-        .await
-        .unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    moodle_and_sms(
+        &system,
+        &server.base_url,
+        MoodleSettings {
+            review_before_saving: true,
+            course_completions: true,
+            unenrol_after_completion: true,
+            ..MoodleSettings::default()
+        },
+    )
+    .await;
     let now = Utc::now();
     stores
         .sis

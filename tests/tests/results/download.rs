@@ -14,28 +14,17 @@ async fn grades_in_moodle_become_approved_results_and_deliveries() {
         OfferingId::parse("OCC-1001").unwrap(),
         AssessableId::parse("U1").unwrap(),
     );
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = server.base_url.clone();
-    conn.settings = ConnectionSettings::Moodle(MoodleSettings {
-        review_before_saving: false,
-        use_enrolment_start_date: true,
-        course_completions: true,
-        ..MoodleSettings::default()
-    });
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .connections
-        .save_connection(&connection("acme", "sms", Sms, true))
-        .await
-        .unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    moodle_and_sms(
+        &system,
+        &server.base_url,
+        MoodleSettings {
+            review_before_saving: false,
+            use_enrolment_start_date: true,
+            course_completions: true,
+            ..MoodleSettings::default()
+        },
+    )
+    .await;
     let now = Utc::now();
     stores
         .sis

@@ -21,6 +21,34 @@ mod completions;
 mod download;
 mod progress;
 
+/// For tenant acme: the Moodle connection moodle-main to the simulator at
+/// `base_url` with `settings` and the sample token as its secret, and a plain
+/// SMS connection `sms`.
+async fn moodle_and_sms(
+    system: &devstack::runner::LocalSystem,
+    base_url: &str,
+    settings: MoodleSettings,
+) {
+    let stores = system.stores();
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = base_url.to_owned();
+    conn.settings = ConnectionSettings::Moodle(settings);
+    stores.connections.save_connection(&conn).await.unwrap();
+    stores
+        .connections
+        .save_connection(&connection("acme", "sms", Sms, true))
+        .await
+        .unwrap();
+    stores
+        .secrets
+        .put(
+            &conn.secret_name(&system.config.secret_prefix),
+            &SecretString::from(SAMPLE_TOKEN),
+        )
+        .await
+        .unwrap();
+}
+
 /// Every delivery of the tenant's SMS connection, in any state.
 async fn all_deliveries(stores: &cloud::Stores) -> Vec<domain::delivery::Delivery> {
     let (t, sms) = (
