@@ -16,6 +16,34 @@ use secrecy::SecretString;
 use simulators::moodle::SAMPLE_TOKEN;
 use simulators::sms::SmsSim;
 
+/// Tenant acme's Moodle connection `moodle-main` to the Moodle simulator at
+/// `base_url`, with `settings` and `token` as its secret, stored as the
+/// stack stores them.
+///
+/// # Panics
+/// When moto refuses a write.
+pub async fn moodle_main(
+    system: &devstack::runner::LocalSystem,
+    base_url: &str,
+    token: &str,
+    settings: MoodleSettings,
+) -> domain::Connection {
+    let stores = system.stores();
+    let mut conn = connection("acme", "moodle-main", Moodle, true);
+    conn.base_url = base_url.to_owned();
+    conn.settings = ConnectionSettings::Moodle(settings);
+    stores.connections.save_connection(&conn).await.unwrap();
+    stores
+        .secrets
+        .put(
+            &conn.secret_name(&system.config.secret_prefix),
+            &SecretString::from(token),
+        )
+        .await
+        .unwrap();
+    conn
+}
+
 /// The graded course the results tests and the console's results screen work
 /// on, for tenant acme: connection moodle-main to the Moodle simulator at
 /// `base_url` (`review`: results wait for a person), the sample site's course 2
@@ -37,30 +65,31 @@ pub async fn graded_course(
         ConnectionId::parse("moodle-main").unwrap(),
         OfferingId::parse("OCC-1001").unwrap(),
     );
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = base_url.to_owned();
-    conn.settings = ConnectionSettings::Moodle(MoodleSettings {
-        review_before_saving: review,
-        use_enrolment_start_date: true,
-        ..MoodleSettings::default()
-    });
-    stores.connections.save_connection(&conn).await.unwrap();
+    moodle_main(
+        system,
+        base_url,
+        SAMPLE_TOKEN,
+        MoodleSettings {
+            review_before_saving: review,
+            use_enrolment_start_date: true,
+            ..MoodleSettings::default()
+        },
+    )
+    .await;
     // The SMS: its simulator accepts every signed delivery.
     let sms_sim = SmsSim::new("sms-secret");
     let sms_server = sms_sim.start().await.unwrap();
     let mut sms = connection("acme", "sms", Sms, true);
     sms.base_url = format!("{}/results", sms_server.base_url);
     stores.connections.save_connection(&sms).await.unwrap();
-    for (secret, value) in [(&conn, SAMPLE_TOKEN), (&sms, "sms-secret")] {
-        stores
-            .secrets
-            .put(
-                &secret.secret_name(&system.config.secret_prefix),
-                &SecretString::from(value),
-            )
-            .await
-            .unwrap();
-    }
+    stores
+        .secrets
+        .put(
+            &sms.secret_name(&system.config.secret_prefix),
+            &SecretString::from("sms-secret"),
+        )
+        .await
+        .unwrap();
     let now = Utc::now();
     stores
         .sis

@@ -9,7 +9,7 @@ pub mod browser;
 pub mod faults;
 pub mod graded;
 
-pub use graded::graded_course;
+pub use graded::{graded_course, moodle_main};
 
 /// A local system on a fresh stack (tables, queues, secrets as the template declares them).
 ///

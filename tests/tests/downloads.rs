@@ -14,15 +14,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use cloud::testing::connection;
 use devstack::runner::LocalSystem;
-use domain::ConnectionKind::Moodle;
-use domain::connection::{ConnectionSettings, MoodleSettings};
-use domain::ports::{ConnectionStore, LinkStore, ResultStore, RunStore, SisStore};
+use domain::connection::MoodleSettings;
+use domain::ports::{LinkStore, ResultStore, RunStore, SisStore};
 use domain::results::{MappedActivity, Mapping};
 use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, RunStatus, TenantId};
-use secrecy::SecretString;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
 
 fn tenant() -> TenantId {
@@ -31,28 +28,6 @@ fn tenant() -> TenantId {
 
 fn conn_id() -> ConnectionId {
     ConnectionId::parse("moodle-main").unwrap()
-}
-
-/// The Moodle connection to the simulator, with `token` as its secret.
-async fn moodle_connection(
-    system: &LocalSystem,
-    base_url: &str,
-    token: &str,
-    settings: MoodleSettings,
-) {
-    let stores = system.stores();
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = base_url.to_owned();
-    conn.settings = ConnectionSettings::Moodle(settings);
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(token),
-        )
-        .await
-        .unwrap();
 }
 
 /// An offering linked to Moodle course `course`, its unit U1 mapped to
@@ -222,7 +197,7 @@ async fn a_course_without_completion_criteria_is_asked_once_per_run() {
     let system = tests::local_system().await;
     let sim = MoodleSim::sample_site_sydney();
     let server = sim.start().await.unwrap();
-    moodle_connection(
+    tests::moodle_main(
         &system,
         &server.base_url,
         SAMPLE_TOKEN,
@@ -297,7 +272,7 @@ async fn a_download_for_one_offering_keeps_its_own_watermark() {
     let server = sim.start().await.unwrap();
     // Course completions off: with them on, a learner active within a day
     // before the watermark is read once more (Moodle's completion cron lags).
-    moodle_connection(
+    tests::moodle_main(
         &system,
         &server.base_url,
         SAMPLE_TOKEN,
@@ -399,7 +374,7 @@ async fn a_removal_of_a_learner_moodle_no_longer_enrols_enrols_nobody() {
     let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    moodle_connection(
+    tests::moodle_main(
         &system,
         &server.base_url,
         SAMPLE_TOKEN,
@@ -506,7 +481,7 @@ async fn a_nightly_run_of_an_unlinked_connection_reports_a_refused_token() {
     let stores = system.stores();
     let sim = MoodleSim::sample_site();
     let server = sim.start().await.unwrap();
-    moodle_connection(
+    tests::moodle_main(
         &system,
         &server.base_url,
         "not-a-token-moodle-knows",

@@ -65,25 +65,20 @@ async fn a_sydney_providers_result_is_dated_by_sydneys_calendar() {
         OfferingId::parse("OCC-1001").unwrap(),
         AssessableId::parse("U1").unwrap(),
     );
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = server.base_url.clone();
-    conn.settings = ConnectionSettings::Moodle(MoodleSettings {
-        review_before_saving: false,
-        use_enrolment_start_date: true,
-        ..MoodleSettings::default()
-    });
-    stores.connections.save_connection(&conn).await.unwrap();
+    tests::moodle_main(
+        &system,
+        &server.base_url,
+        SAMPLE_TOKEN,
+        MoodleSettings {
+            review_before_saving: false,
+            use_enrolment_start_date: true,
+            ..MoodleSettings::default()
+        },
+    )
+    .await;
     stores
         .connections
         .save_connection(&connection("acme", "sms", Sms, true))
-        .await
-        .unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
         .await
         .unwrap();
     let now = Utc::now();

@@ -259,17 +259,13 @@ async fn a_stopped_download_reads_nobody_and_says_so_on_the_run() {
         ConnectionId::parse("moodle-main").unwrap(),
         OfferingId::parse("OCC-1001").unwrap(),
     );
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = server.base_url.clone();
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
-        .await
-        .unwrap();
+    tests::moodle_main(
+        &system,
+        &server.base_url,
+        SAMPLE_TOKEN,
+        MoodleSettings::default(),
+    )
+    .await;
     let now = Utc::now();
     stores
         .sis

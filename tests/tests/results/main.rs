@@ -7,14 +7,13 @@
 
 use chrono::{Duration, NaiveDate, Utc};
 use cloud::testing::connection;
-use domain::ConnectionKind::{Moodle, Sms};
+use domain::ConnectionKind::Sms;
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
 use domain::ports::{ConnectionStore, DeliveryStore, LinkStore, ResultStore, RunStore, SisStore};
 use domain::results::{MappedActivity, Mapping, ResultType, ReviewState};
 use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
-use secrecy::SecretString;
 use simulators::moodle::{MoodleSim, SAMPLE_TOKEN};
 
 mod completions;
@@ -29,22 +28,11 @@ async fn moodle_and_sms(
     base_url: &str,
     settings: MoodleSettings,
 ) {
-    let stores = system.stores();
-    let mut conn = connection("acme", "moodle-main", Moodle, true);
-    conn.base_url = base_url.to_owned();
-    conn.settings = ConnectionSettings::Moodle(settings);
-    stores.connections.save_connection(&conn).await.unwrap();
-    stores
+    tests::moodle_main(system, base_url, SAMPLE_TOKEN, settings).await;
+    system
+        .stores()
         .connections
         .save_connection(&connection("acme", "sms", Sms, true))
-        .await
-        .unwrap();
-    stores
-        .secrets
-        .put(
-            &conn.secret_name(&system.config.secret_prefix),
-            &SecretString::from(SAMPLE_TOKEN),
-        )
         .await
         .unwrap();
 }
