@@ -131,26 +131,41 @@ pub struct OfferingPage {
 
 /// What a failed preview says, as the api's preview route words it.
 pub(crate) fn preview_problem(e: &PushError) -> String {
-    let learning = match e {
-        PushError::Learning(l) => Some(l),
-        _ => None,
-    };
-    moodle_problem(e, learning, "look-up")
+    moodle_problem(e, "look-up")
+}
+
+/// A use case's error that may be a failed Moodle call.
+pub(crate) trait MoodleFailure: domain::ports::Retryable + std::error::Error {
+    /// The Moodle error it is, if it is one.
+    fn learning(&self) -> Option<&domain::learning::LearningError>;
+}
+
+impl MoodleFailure for PushError {
+    fn learning(&self) -> Option<&domain::learning::LearningError> {
+        match self {
+            PushError::Learning(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+impl MoodleFailure for app::results::ResultsError {
+    fn learning(&self) -> Option<&domain::learning::LearningError> {
+        match self {
+            app::results::ResultsError::Learning(l) => Some(l),
+            _ => None,
+        }
+    }
 }
 
 /// What a failed Moodle call says on a page, whichever use case made it:
-/// `learning` is the Moodle error `e` carries, if that is what it is; `call`
-/// names what Moodle refused ("call", "look-up"). A missing secret and an
-/// unreachable Moodle say what to do; a refusal gives Moodle's words.
-pub(crate) fn moodle_problem<E>(
-    e: &E,
-    learning: Option<&domain::learning::LearningError>,
-    call: &str,
-) -> String
-where
-    E: domain::ports::Retryable + std::error::Error,
-{
-    if matches!(learning, Some(domain::learning::LearningError::Secret(_))) {
+/// `call` names what Moodle refused ("call", "look-up"). A missing secret and
+/// an unreachable Moodle say what to do; a refusal gives Moodle's words.
+pub(crate) fn moodle_problem(e: &impl MoodleFailure, call: &str) -> String {
+    if matches!(
+        e.learning(),
+        Some(domain::learning::LearningError::Secret(_))
+    ) {
         "the connection has no secret yet; set it first".to_owned()
     } else if e.is_retryable() {
         "Moodle could not be reached; try again shortly".to_owned()

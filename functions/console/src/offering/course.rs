@@ -6,7 +6,7 @@
 
 use crate::ConsoleState;
 use crate::error::ConsoleError;
-use crate::offerings::load_offering;
+use crate::offerings::{load_offering, moodle_problem};
 use crate::pages::chrome;
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
@@ -59,16 +59,6 @@ impl CoursePage {
     }
 }
 
-/// What a failed Moodle call says, naming what to check.
-/// What a failed Moodle call of the course use case says.
-fn moodle_problem(e: &PushError) -> String {
-    let learning = match e {
-        PushError::Learning(l) => Some(l),
-        _ => None,
-    };
-    crate::offerings::moodle_problem(e, learning, "call")
-}
-
 async fn categories(
     state: &ConsoleState,
     tenant: &TenantId,
@@ -99,7 +89,7 @@ async fn categories(
             Ok(Ok(options))
         }
         Err(PushError::Store(e)) => Err(e.into()),
-        Err(e) => Ok(Err(moodle_problem(&e))),
+        Err(e) => Ok(Err(moodle_problem(&e, "call"))),
     }
 }
 
@@ -238,7 +228,7 @@ pub async fn create(
                     },
                     Err(e) => FieldError {
                         field: "connection",
-                        message: moodle_problem(&e),
+                        message: moodle_problem(&e, "call"),
                     },
                 },
             }

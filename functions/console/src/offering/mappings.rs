@@ -6,7 +6,7 @@
 
 use crate::ConsoleState;
 use crate::error::ConsoleError;
-use crate::offerings::load_offering;
+use crate::offerings::{load_offering, moodle_problem};
 use crate::pages::chrome;
 use crate::session::SignedIn;
 use crate::views::{Chrome, FieldError, render};
@@ -66,15 +66,6 @@ pub struct ActivitiesPage {
     pub error_assessable: String,
 }
 
-/// What a failed Moodle call of the results use case says.
-fn problem(e: &ResultsError) -> String {
-    let learning = match e {
-        ResultsError::Learning(l) => Some(l),
-        _ => None,
-    };
-    crate::offerings::moodle_problem(e, learning, "call")
-}
-
 async fn activities(
     state: &ConsoleState,
     offering: &Offering,
@@ -82,7 +73,7 @@ async fn activities(
 ) -> Result<Result<Vec<CourseActivity>, String>, ConsoleError> {
     let source = match state.api.results.grades.for_connection(connection).await {
         Ok(source) => source,
-        Err(e) => return Ok(Err(problem(&e.into()))),
+        Err(e) => return Ok(Err(moodle_problem(&ResultsError::from(e), "call"))),
     };
     match use_case(state)
         .activities(
@@ -98,7 +89,7 @@ async fn activities(
         Err(e @ ResultsError::NotLinked { .. }) => {
             Ok(Err(format!("{e}: link it first on the offering's page")))
         }
-        Err(e) => Ok(Err(problem(&e))),
+        Err(e) => Ok(Err(moodle_problem(&e, "call"))),
     }
 }
 
@@ -275,7 +266,7 @@ pub async fn map(
                     Err(e @ ResultsError::NotLinked { .. }) => {
                         field_error("connection", e.to_string())
                     }
-                    Err(e) => field_error("connection", problem(&e)),
+                    Err(e) => field_error("connection", moodle_problem(&e, "call")),
                 };
             }
         }
