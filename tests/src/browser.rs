@@ -311,6 +311,32 @@ impl Browser {
 
 /// Where screenshots go: `$CARGO_TARGET_DIR/console-screenshots`, else the
 /// workspace's `target/console-screenshots`.
+/// The console's session store over the local system's stack (to read what
+/// a sign-in stored, or a session's CSRF token).
+pub async fn sessions(system: &devstack::runner::LocalSystem) -> cloud::dynamo::DynamoSessionStore {
+    let sdk = cloud::testing::sdk().await;
+    cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        system.config.tables.data.clone(),
+    ))
+}
+
+/// A signed-in session's CSRF token, as its pages' forms carry it (for a
+/// POST a test makes itself).
+///
+/// # Panics
+/// When the session is not stored (or has expired).
+pub async fn csrf_of(system: &devstack::runner::LocalSystem, session: &str) -> String {
+    use domain::ports::SessionStore;
+    sessions(system)
+        .await
+        .session(&console::session::id_hash(session), chrono::Utc::now())
+        .await
+        .expect("the session store answers")
+        .expect("the session is stored")
+        .csrf
+}
+
 pub fn screenshots_folder() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -26,14 +26,7 @@ async fn key_with_role(
         .0
 }
 
-/// The console's session store over the stack (to check what sign-in stored).
-async fn sessions(system: &devstack::runner::LocalSystem) -> cloud::dynamo::DynamoSessionStore {
-    let sdk = cloud::testing::sdk().await;
-    cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        system.config.tables.data.clone(),
-    ))
-}
+use tests::browser::sessions;
 
 #[tokio::test]
 async fn a_person_signs_in_tests_a_connection_and_reads_a_run_log_and_tenants_and_roles_hold() {

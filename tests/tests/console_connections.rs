@@ -7,11 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::Utc;
 use domain::connection::{ConnectionSettings, LlnProduct, MoodleLogin};
-use domain::ports::{
-    ApiKeyStore, ConnectionStore, KeyState, Role, SessionStore, TenantSettingsStore,
-};
+use domain::ports::{ApiKeyStore, ConnectionStore, KeyState, Role, TenantSettingsStore};
 use domain::{ConnectionId, TenantId};
 use fantoccini::Locator;
 use secrecy::ExposeSecret;
@@ -294,16 +291,7 @@ async fn an_admin_creates_and_edits_connections_with_masked_secrets_sets_setting
     assert!(c.find(Locator::Css("main form")).await.is_err());
     c.goto(&format!("{base}/console/api-keys")).await.unwrap();
     assert!(c.find(Locator::Css("a.revoke")).await.is_err());
-    let store = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&cloud::testing::sdk().await),
-        system.config.tables.data.clone(),
-    ));
-    let csrf = store
-        .session(&console::session::id_hash(&session), Utc::now())
-        .await
-        .unwrap()
-        .unwrap()
-        .csrf;
+    let csrf = tests::browser::csrf_of(&system, &session).await;
     let admin_id = domain::ports::api_key_id(&tests_admin_hash(&system, &admin).await);
     let revoke_admin = format!("/console/api-keys/{admin_id}/revoke");
     for (path, form) in [

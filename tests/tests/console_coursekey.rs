@@ -15,7 +15,7 @@ use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
 use domain::connection::{ConnectionSettings, CourseKeySettings};
 use domain::ports::{
-    AttendanceStore, ConnectionStore, LinkStore, Role, SessionStore, SisStore, TenantSettingsStore,
+    AttendanceStore, ConnectionStore, LinkStore, Role, SisStore, TenantSettingsStore,
 };
 use domain::sis::{CourseLink, Enrolment, EnrolmentState, Learner, Offering, OfferingStatus};
 use domain::{Connection, ConnectionId, LearnerCode, OfferingId, TenantId};
@@ -57,7 +57,7 @@ async fn post_send(
     send: bool,
 ) -> reqwest::Response {
     let send = if send { "true" } else { "false" };
-    let csrf = csrf_of(system, session).await;
+    let csrf = tests::browser::csrf_of(system, session).await;
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -69,21 +69,6 @@ async fn post_send(
         .send()
         .await
         .unwrap()
-}
-
-/// The session's CSRF token, as a form of the page would carry it.
-async fn csrf_of(system: &devstack::runner::LocalSystem, session: &str) -> String {
-    let sdk = cloud::testing::sdk().await;
-    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        system.config.tables.data.clone(),
-    ));
-    sessions
-        .session(&console::session::id_hash(session), Utc::now())
-        .await
-        .unwrap()
-        .unwrap()
-        .csrf
 }
 
 async fn marked(stores: &cloud::Stores, tenant: &TenantId, id: &str) -> bool {

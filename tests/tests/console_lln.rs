@@ -715,10 +715,7 @@ async fn with_two_lln_connections_a_person_chooses_the_one_the_lln_screens_use()
         ConnectionId::parse("ocsat").unwrap(),
         ConnectionId::parse("robot").unwrap(),
     );
-    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&cloud::testing::sdk().await),
-        system.config.tables.data.clone(),
-    ));
+    let sessions = tests::browser::sessions(&system).await;
 
     let browser = Browser::start().await;
     let c = &browser.client;

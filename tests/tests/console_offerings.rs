@@ -13,9 +13,7 @@ use chrono::Utc;
 use cloud::testing::connection;
 use domain::ConnectionKind::Moodle;
 use domain::attendance::{CourseKeyOffering, HoursType};
-use domain::ports::{
-    AttendanceStore, ConnectionStore, LinkStore, ResultStore, Role, SessionStore, SisStore,
-};
+use domain::ports::{AttendanceStore, ConnectionStore, LinkStore, ResultStore, Role, SisStore};
 use domain::sis::{Enrolment, EnrolmentState, Learner, Offering, OfferingStatus, TransferStatus};
 use domain::{LearnerCode, OfferingId, RunStatus, TenantId};
 use fantoccini::Locator;
@@ -308,17 +306,7 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         .await
         .unwrap();
     assert!(c.find(Locator::Css("main form")).await.is_err());
-    let sdk = cloud::testing::sdk().await;
-    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        system.config.tables.data.clone(),
-    ));
-    let csrf = sessions
-        .session(&console::session::id_hash(&id), Utc::now())
-        .await
-        .unwrap()
-        .unwrap()
-        .csrf;
+    let csrf = tests::browser::csrf_of(&system, &id).await;
     let refused = http
         .post(format!("{base}/console/offerings/OCC-1001/link"))
         .header("cookie", format!("lb_console={id}"))
@@ -338,22 +326,6 @@ async fn an_offering_is_linked_by_id_number_previewed_transferred_and_its_course
         1,
         "no run started by the viewer"
     );
-}
-
-/// A session's CSRF token, read from the session store (for a POST the browser
-/// would not send: a viewer's).
-async fn csrf_of(system: &devstack::runner::LocalSystem, session: &str) -> String {
-    let sdk = cloud::testing::sdk().await;
-    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        system.config.tables.data.clone(),
-    ));
-    sessions
-        .session(&console::session::id_hash(session), Utc::now())
-        .await
-        .unwrap()
-        .unwrap()
-        .csrf
 }
 
 /// An admin, in the console alone: maps the assessable, transfers (the run
@@ -802,7 +774,7 @@ async fn an_admin_maps_transfers_removes_creates_a_course_and_opens_a_blocked_re
         );
     }
     assert!(browser.text("main").await.contains("An admin can transfer"));
-    let csrf = csrf_of(&system, &session).await;
+    let csrf = tests::browser::csrf_of(&system, &session).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

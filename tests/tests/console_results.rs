@@ -11,9 +11,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use domain::connection::{ConnectionSettings, MoodleSettings};
 use domain::delivery::{DeliveryKind, DeliveryState};
-use domain::ports::{
-    ConnectionStore, DeliveryStore, ResultStore, Role, RunStore, SessionStore, SisStore,
-};
+use domain::ports::{ConnectionStore, DeliveryStore, ResultStore, Role, RunStore, SisStore};
 use domain::results::{MappedActivity, Mapping, ResultType, ReviewState};
 use domain::sis::*;
 use domain::{AssessableId, ConnectionId, LearnerCode, OfferingId, TenantId};
@@ -343,16 +341,7 @@ async fn a_person_downloads_reviews_and_processes_results_and_manages_deliveries
         );
     }
     browser.screenshot("deliveries-viewer").await;
-    let sessions = cloud::dynamo::DynamoSessionStore::new(cloud::dynamo::Table::new(
-        aws_sdk_dynamodb::Client::new(&cloud::testing::sdk().await),
-        system.config.tables.data.clone(),
-    ));
-    let csrf = sessions
-        .session(&console::session::id_hash(&id), Utc::now())
-        .await
-        .unwrap()
-        .unwrap()
-        .csrf;
+    let csrf = tests::browser::csrf_of(&system, &id).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
